@@ -1,0 +1,367 @@
+//! The command table: every command registered once, with its arity, flags,
+//! key positions and how it runs across shards. Routing, COMMAND INFO and
+//! (later) replication and OOM checks read these fields instead of keeping
+//! their own lists.
+
+pub mod hash;
+pub mod keys;
+pub mod server;
+pub mod string;
+
+use crate::args::Args;
+use crate::db::{Db, UnixMs};
+use crate::keyspace::Keyspace;
+use crate::reply::Reply;
+use hashbrown::HashMap;
+use std::sync::OnceLock;
+
+/// Command flags, as COMMAND INFO names them.
+pub mod flags {
+    /// May change the keyspace.
+    pub const WRITE: u32 = 1 << 0;
+    /// Only reads.
+    pub const READONLY: u32 = 1 << 1;
+    /// May grow memory use.
+    pub const DENYOOM: u32 = 1 << 2;
+    /// Administrative.
+    pub const ADMIN: u32 = 1 << 3;
+    /// O(1) or O(log n).
+    pub const FAST: u32 = 1 << 4;
+    /// Allowed before AUTH.
+    pub const NO_AUTH: u32 = 1 << 5;
+    /// Not allowed from scripts.
+    pub const NOSCRIPT: u32 = 1 << 6;
+    /// Allowed while loading.
+    pub const LOADING: u32 = 1 << 7;
+    /// Allowed on a stale replica.
+    pub const STALE: u32 = 1 << 8;
+
+    /// The COMMAND INFO names of the flags, in bit order.
+    pub const NAMES: [(u32, &str); 9] = [
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (NOSCRIPT, "noscript"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+    ];
+}
+
+/// What a shard-local command runs against.
+pub struct Ctx<'a> {
+    /// The shard's keyspace.
+    pub ks: &'a mut Keyspace,
+    /// The selected database.
+    pub db: usize,
+    /// The current time.
+    pub now: UnixMs,
+    /// The command's arguments; argument 0 is its name.
+    pub args: Args<'a>,
+}
+
+impl<'a> Ctx<'a> {
+    /// The selected database.
+    #[inline]
+    pub fn db(&mut self) -> &mut Db {
+        self.ks.db(self.db)
+    }
+
+    /// Argument `i`.
+    #[inline]
+    pub fn arg(&self, i: usize) -> &'a [u8] {
+        self.args.get(i)
+    }
+
+    /// Records a write that changed the keyspace.
+    #[inline]
+    pub fn dirty(&mut self, n: u64) {
+        self.ks.stats.dirty += n;
+    }
+
+    /// Records a read lookup's outcome.
+    #[inline]
+    pub fn hit(&mut self, found: bool) {
+        if found {
+            self.ks.stats.hits += 1;
+        } else {
+            self.ks.stats.misses += 1;
+        }
+    }
+}
+
+/// A shard-local command.
+pub type Handler = fn(&mut Ctx, &mut Reply);
+
+/// A command's share on one shard: the command restricted to that shard's keys
+/// (or run whole on every shard), writing one reply item per result into
+/// [`Items`].
+pub type PartFn = fn(&mut Ctx, &mut Items);
+
+/// Result items of a part, with their boundaries.
+pub struct Items<'a> {
+    out: &'a mut Vec<u8>,
+    ends: &'a mut Vec<usize>,
+    proto: crate::reply::Proto,
+}
+
+impl<'a> Items<'a> {
+    /// Items appended to `out`, each one's end offset pushed on `ends`.
+    pub fn new(out: &'a mut Vec<u8>, ends: &'a mut Vec<usize>, proto: crate::reply::Proto) -> Self {
+        Items { out, ends, proto }
+    }
+
+    /// Writes one item with `f`.
+    #[inline]
+    pub fn item(&mut self, f: impl FnOnce(&mut Reply)) {
+        f(&mut Reply::new(self.out, self.proto));
+        self.ends.push(self.out.len());
+    }
+}
+
+/// How the parts of a command spread over shards are combined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Merge {
+    /// One item per key, put back in the keys' order in an array (MGET).
+    Interleave,
+    /// Integers added up (DEL, EXISTS, DBSIZE).
+    Sum,
+    /// `+OK` once every part succeeded (MSET, FLUSHDB).
+    Ok,
+    /// Every part's items in one array (KEYS).
+    Concat,
+    /// Each part gives (count, key); one key chosen with weight by count (RANDOMKEY).
+    RandomKey,
+    /// SCAN: shards in slot order, each giving (next slot, range end, COUNT,
+    /// keys...); keys are taken until a shard stops inside its range or COUNT
+    /// keys were gathered at a shard boundary.
+    Scan,
+    /// Each part's one bulk item joined into one text reply (CLIENT LIST).
+    Text,
+    /// `+OK` when the parts' integers add up to more than zero, else
+    /// `ERR No such client` (the old CLIENT KILL addr form).
+    Found,
+}
+
+/// Connection and server commands, run by the network layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum ConnCmd {
+    Ping,
+    Echo,
+    Hello,
+    Auth,
+    Select,
+    Quit,
+    Reset,
+    Client,
+    Command,
+    Config,
+    Info,
+    Time,
+    Shutdown,
+    Lastsave,
+}
+
+/// How a command is executed.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    /// Runs on the shard owning its key (`first_key`), or on the connection's
+    /// shard when it has none.
+    Keyed(Handler),
+    /// Keys spread over shards: `whole` when they share one shard, else `part`
+    /// per shard over its keys (`step` arguments per key), merged by `merge`.
+    MultiKey {
+        /// The command on one shard.
+        whole: Handler,
+        /// The command restricted to one shard's keys.
+        part: PartFn,
+        /// How parts combine.
+        merge: Merge,
+    },
+    /// Runs on every shard; `check` validates arguments once, first.
+    AllShards {
+        /// Argument validation, giving the error reply text.
+        check: fn(&Args) -> Result<(), String>,
+        /// The command on one shard.
+        part: PartFn,
+        /// How parts combine.
+        merge: Merge,
+    },
+    /// A connection or server command.
+    Conn(ConnCmd),
+}
+
+/// One command's registration.
+pub struct CommandSpec {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Redis arity: `n` exactly n arguments, `-n` at least n (the name counts).
+    pub arity: i32,
+    /// [`flags`] bits.
+    pub flags: u32,
+    /// Position of the first key (0: none).
+    pub first_key: i32,
+    /// Position of the last key (-1: the last argument).
+    pub last_key: i32,
+    /// Distance between keys.
+    pub step: i32,
+    /// How it runs.
+    pub kind: Kind,
+    /// COMMAND DOCS group.
+    pub group: &'static str,
+    /// COMMAND DOCS summary.
+    pub summary: &'static str,
+    /// The Redis version that introduced it.
+    pub since: &'static str,
+}
+
+impl CommandSpec {
+    /// True when `n` arguments (the name included) satisfy the arity.
+    #[inline]
+    pub fn arity_ok(&self, n: usize) -> bool {
+        if self.arity >= 0 { n == self.arity as usize } else { n >= (-self.arity) as usize }
+    }
+
+    /// True when the command has flag `f`.
+    #[inline]
+    pub fn has(&self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+
+    /// Positions of the keys among `n` arguments.
+    pub fn key_positions(&self, n: usize) -> impl Iterator<Item = usize> + use<> {
+        let first = self.first_key.max(0) as usize;
+        let last = if self.last_key < 0 { n as i64 + self.last_key as i64 } else { self.last_key as i64 };
+        let step = self.step.max(1) as usize;
+        let end = if first == 0 { 0 } else { (last.max(-1) + 1) as usize };
+        (first..end.min(n)).step_by(step)
+    }
+}
+
+/// Shorthand used by the family tables.
+#[allow(clippy::too_many_arguments)]
+pub(crate) const fn spec(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    kind: Kind,
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, kind, group, summary, since }
+}
+
+/// The table of all commands.
+pub struct CommandTable {
+    by_name: HashMap<&'static str, &'static CommandSpec>,
+    all: Vec<&'static CommandSpec>,
+}
+
+impl CommandTable {
+    /// The process-wide table.
+    pub fn get() -> &'static CommandTable {
+        static TABLE: OnceLock<CommandTable> = OnceLock::new();
+        TABLE.get_or_init(|| {
+            let all: Vec<&'static CommandSpec> = [string::COMMANDS, keys::COMMANDS, hash::COMMANDS, server::COMMANDS]
+                .into_iter()
+                .flat_map(|family| family.iter())
+                .collect();
+            let by_name = all.iter().map(|c| (c.name, *c)).collect();
+            CommandTable { by_name, all }
+        })
+    }
+
+    /// The command named `name`, in any letter case.
+    #[inline]
+    pub fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        const NAME_BYTES_MAX: usize = 32;
+        if name.len() > NAME_BYTES_MAX {
+            return None;
+        }
+        let mut lower = [0u8; NAME_BYTES_MAX];
+        let lower = &mut lower[..name.len()];
+        for (d, s) in lower.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        let lower = std::str::from_utf8(lower).ok()?;
+        self.by_name.get(lower).copied()
+    }
+
+    /// Every command.
+    pub fn all(&self) -> &[&'static CommandSpec] {
+        &self.all
+    }
+}
+
+/// The error for an unknown command, as Redis words it: the name and the
+/// first arguments quoted, raw bytes kept (CR and LF become spaces when written).
+pub fn unknown_command_error(args: &Args) -> Vec<u8> {
+    const ARGS_BYTES_MAX: usize = 128;
+    let mut msg = b"ERR unknown command '".to_vec();
+    let name = args.get(0);
+    msg.extend_from_slice(&name[..name.len().min(ARGS_BYTES_MAX)]);
+    msg.extend_from_slice(b"', with args beginning with: ");
+    let mut listed = 0usize;
+    for a in args.iter_from(1) {
+        if listed >= ARGS_BYTES_MAX {
+            break;
+        }
+        let room = ARGS_BYTES_MAX - listed;
+        let take = &a[..a.len().min(room)];
+        msg.push(b'\'');
+        msg.extend_from_slice(take);
+        msg.extend_from_slice(b"' ");
+        listed += take.len() + 3;
+    }
+    msg
+}
+
+/// The error for a subcommand given the wrong number of arguments.
+pub fn subcommand_arity_error(container: &str, sub: &[u8]) -> String {
+    format!(
+        "ERR wrong number of arguments for '{container}|{}' command",
+        String::from_utf8_lossy(sub).to_ascii_lowercase()
+    )
+}
+
+/// The error for an unknown subcommand.
+pub fn unknown_subcommand_error(container: &str, sub: &[u8]) -> String {
+    format!("ERR unknown subcommand '{}'. Try {} HELP.", printable(sub, 128), container.to_ascii_uppercase())
+}
+
+/// Up to `max` bytes of `b` as text, with non-printable bytes replaced.
+pub fn printable(b: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&b[..b.len().min(max)]).chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_unique_lowercase_and_lookup_ignores_case() {
+        let t = CommandTable::get();
+        assert_eq!(t.all().len(), t.by_name.len(), "a command is registered twice");
+        for c in t.all() {
+            assert_eq!(c.name, c.name.to_ascii_lowercase());
+        }
+        assert_eq!(t.lookup(b"GeT").map(|c| c.name), Some("get"));
+        assert!(t.lookup(b"nosuchcommand").is_none());
+    }
+
+    #[test]
+    fn key_positions_follow_first_last_step() {
+        let t = CommandTable::get();
+        let mset = t.lookup(b"mset").unwrap();
+        assert_eq!(mset.key_positions(5).collect::<Vec<_>>(), vec![1, 3]);
+        let get = t.lookup(b"get").unwrap();
+        assert_eq!(get.key_positions(2).collect::<Vec<_>>(), vec![1]);
+        let ping = t.lookup(b"ping").unwrap();
+        assert_eq!(ping.key_positions(1).count(), 0);
+    }
+}

@@ -1,0 +1,349 @@
+//! One logical database (SELECT index) of one shard: a small hash table per
+//! owned slot.
+//!
+//! Per-slot tables keep every pause short: a table grows in one step, but a
+//! slot's table holds 1/16384 of the data. SCAN walks whole slots, so its
+//! guarantee (every key present for the whole scan is returned) survives
+//! resizes, and snapshots and migration later work a slot at a time. The table
+//! holds one pointer per key; the entry (key, expiry, value) lives behind it.
+
+use crate::slot::{self, SLOTS};
+use crate::value::Value;
+use hashbrown::{DefaultHashBuilder, HashTable};
+use std::hash::BuildHasher;
+use std::ops::Range;
+
+/// Milliseconds since the Unix epoch.
+pub type UnixMs = u64;
+
+/// Expiry value meaning "no TTL".
+pub const NO_EXPIRE: UnixMs = 0;
+
+/// A key and what it holds.
+#[derive(Debug)]
+pub struct Entry {
+    key: Box<[u8]>,
+    expire_at: UnixMs,
+    /// The value; callers may change it in place but not the key or expiry.
+    pub value: Value,
+}
+
+impl Entry {
+    /// The key.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// The expiry in Unix milliseconds, or `NO_EXPIRE`.
+    pub fn expire_at(&self) -> UnixMs {
+        self.expire_at
+    }
+
+    /// True when the key has expired at `now`.
+    #[inline]
+    pub fn is_expired(&self, now: UnixMs) -> bool {
+        self.expire_at != NO_EXPIRE && self.expire_at <= now
+    }
+}
+
+#[derive(Default)]
+struct SlotTable {
+    table: HashTable<Box<Entry>>,
+}
+
+/// Counters a database keeps about itself.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DbCounts {
+    /// Keys stored (including logically expired ones not yet reclaimed).
+    pub keys: usize,
+    /// Keys with a TTL.
+    pub volatile: usize,
+}
+
+/// One database of one shard.
+pub struct Db {
+    /// Tables of the owned slots, indexed by `slot - first_slot`; empty until
+    /// the first write, so unused databases cost nothing.
+    slots: Vec<SlotTable>,
+    owned: Range<usize>,
+    counts: DbCounts,
+    hasher: DefaultHashBuilder,
+    /// Keys removed because they expired (lazily or actively).
+    pub expired: u64,
+}
+
+impl Db {
+    /// An empty database over the slots `owned`.
+    pub fn new(owned: Range<usize>) -> Self {
+        debug_assert!(owned.start < owned.end && owned.end <= SLOTS);
+        Db { slots: Vec::new(), owned, counts: DbCounts::default(), hasher: DefaultHashBuilder::default(), expired: 0 }
+    }
+
+    /// The slots this database holds.
+    pub fn owned(&self) -> Range<usize> {
+        self.owned.clone()
+    }
+
+    /// Key and TTL counts.
+    pub fn counts(&self) -> DbCounts {
+        self.counts
+    }
+
+    /// Number of keys, including expired ones not reclaimed yet (as DBSIZE reports).
+    pub fn len(&self) -> usize {
+        self.counts.keys
+    }
+
+    /// True when no key is stored.
+    pub fn is_empty(&self) -> bool {
+        self.counts.keys == 0
+    }
+
+    #[inline]
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    #[inline]
+    fn index(&self, key: &[u8]) -> usize {
+        let slot = slot::key_slot(key) as usize;
+        debug_assert!(self.owned.contains(&slot), "shard touched a key it does not own");
+        slot - self.owned.start
+    }
+
+    fn table_mut(&mut self, idx: usize) -> &mut HashTable<Box<Entry>> {
+        if self.slots.is_empty() {
+            self.slots.resize_with(self.owned.len(), SlotTable::default);
+        }
+        &mut self.slots[idx].table
+    }
+
+    /// The live entry for `key`. An expired entry is removed (lazy expiry) and
+    /// reported missing.
+    #[inline]
+    pub fn get(&mut self, key: &[u8], now: UnixMs) -> Option<&mut Entry> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let idx = self.index(key);
+        let hash = self.hash(key);
+        let table = &mut self.slots[idx].table;
+        match table.find_entry(hash, |e| *e.key == *key) {
+            Ok(found) if found.get().is_expired(now) => {
+                found.remove();
+                self.counts.keys -= 1;
+                self.counts.volatile -= 1;
+                self.expired += 1;
+                None
+            }
+            Ok(found) => Some(&mut **found.into_mut()),
+            Err(_) => None,
+        }
+    }
+
+    fn reborrow<'t>(table: &'t mut HashTable<Box<Entry>>, hash: u64, key: &[u8]) -> &'t mut Box<Entry> {
+        match table.find_mut(hash, |e| *e.key == *key) {
+            Some(e) => e,
+            None => unreachable!("entry found a moment ago"),
+        }
+    }
+
+    /// True when `key` exists and is live at `now` (expired keys are reclaimed).
+    pub fn contains(&mut self, key: &[u8], now: UnixMs) -> bool {
+        self.get(key, now).is_some()
+    }
+
+    /// Stores `value` at `key` with expiry `expire_at` (`NO_EXPIRE` for none),
+    /// replacing any previous entry, and returns the previous value if it was live.
+    pub fn set(&mut self, key: &[u8], value: Value, expire_at: UnixMs, now: UnixMs) -> Option<Value> {
+        let idx = self.index(key);
+        let hash = self.hash(key);
+        let hasher = self.hasher.clone();
+        let table = self.table_mut(idx);
+        let old = match table.find_mut(hash, |e| *e.key == *key) {
+            Some(e) => {
+                let was_volatile = e.expire_at != NO_EXPIRE;
+                let was_live = !e.is_expired(now);
+                e.expire_at = expire_at;
+                let old = std::mem::replace(&mut e.value, value);
+                self.counts.volatile = self.counts.volatile + (expire_at != NO_EXPIRE) as usize - was_volatile as usize;
+                return was_live.then_some(old);
+            }
+            None => None,
+        };
+        table.insert_unique(hash, Box::new(Entry { key: key.into(), expire_at, value }), |e| hasher.hash_one(&*e.key));
+        self.counts.keys += 1;
+        self.counts.volatile += (expire_at != NO_EXPIRE) as usize;
+        old
+    }
+
+    /// The live entry for `key`, inserting `make()` (without TTL) when missing.
+    pub fn get_or_insert_with(&mut self, key: &[u8], now: UnixMs, make: impl FnOnce() -> Value) -> &mut Entry {
+        if self.get(key, now).is_none() {
+            self.set(key, make(), NO_EXPIRE, now);
+        }
+        let idx = self.index(key);
+        let hash = self.hash(key);
+        Self::reborrow(&mut self.slots[idx].table, hash, key)
+    }
+
+    /// Removes `key`; returns its entry if it was live at `now`.
+    pub fn remove(&mut self, key: &[u8], now: UnixMs) -> Option<Box<Entry>> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let idx = self.index(key);
+        let hash = self.hash(key);
+        let table = &mut self.slots[idx].table;
+        let found = table.find_entry(hash, |e| *e.key == *key).ok()?;
+        let (entry, _) = found.remove();
+        self.counts.keys -= 1;
+        if entry.expire_at != NO_EXPIRE {
+            self.counts.volatile -= 1;
+        }
+        if entry.is_expired(now) {
+            self.expired += 1;
+            return None;
+        }
+        Some(entry)
+    }
+
+    /// Sets or clears (`NO_EXPIRE`) the TTL of a live key; false when the key is missing.
+    pub fn set_expire(&mut self, key: &[u8], expire_at: UnixMs, now: UnixMs) -> bool {
+        let Some(e) = self.get(key, now) else {
+            return false;
+        };
+        let was = e.expire_at != NO_EXPIRE;
+        e.expire_at = expire_at;
+        self.counts.volatile = self.counts.volatile + (expire_at != NO_EXPIRE) as usize - was as usize;
+        true
+    }
+
+    /// Removes every key.
+    pub fn clear(&mut self) {
+        self.slots = Vec::new();
+        self.counts = DbCounts::default();
+    }
+
+    /// Calls `f` with every entry of `slot` (expired ones included: callers
+    /// filter with [`Entry::is_expired`]). Slots this database does not own
+    /// have no entries.
+    pub fn for_each_in_slot<'s>(&'s self, slot: usize, mut f: impl FnMut(&'s Entry)) {
+        if self.slots.is_empty() || !self.owned.contains(&slot) {
+            return;
+        }
+        for e in self.slots[slot - self.owned.start].table.iter() {
+            f(e);
+        }
+    }
+
+    /// Number of entries stored in `slot`.
+    pub fn slot_len(&self, slot: usize) -> usize {
+        if self.slots.is_empty() || !self.owned.contains(&slot) {
+            return 0;
+        }
+        self.slots[slot - self.owned.start].table.len()
+    }
+
+    /// A uniformly chosen slot among the non-empty ones is too costly to find
+    /// exactly; this picks random slots until one has keys (bounded tries),
+    /// then a random entry in it. Returns `None` when the database is empty.
+    pub fn random_entry(&self, rng: &mut fastrand::Rng) -> Option<&Entry> {
+        if self.counts.keys == 0 || self.slots.is_empty() {
+            return None;
+        }
+        let n = self.slots.len();
+        // Random probes first; a linear walk from a random start guarantees an answer.
+        let start = rng.usize(..n);
+        let probe = (0..64).map(|_| rng.usize(..n)).find(|&i| !self.slots[i].table.is_empty());
+        let idx = probe.or_else(|| (0..n).map(|k| (start + k) % n).find(|&i| !self.slots[i].table.is_empty()))?;
+        let table = &self.slots[idx].table;
+        let pick = rng.usize(..table.len());
+        table.iter().nth(pick).map(|b| &**b)
+    }
+
+    /// Active expiry of one slot: removes the entries of `slot` that expired by
+    /// `now` and returns how many entries were examined and removed.
+    pub fn expire_slot(&mut self, slot: usize, now: UnixMs) -> (usize, usize) {
+        if self.slots.is_empty() || !self.owned.contains(&slot) {
+            return (0, 0);
+        }
+        let table = &mut self.slots[slot - self.owned.start].table;
+        let before = table.len();
+        table.retain(|e| !e.is_expired(now));
+        let removed = before - table.len();
+        self.counts.keys -= removed;
+        self.counts.volatile -= removed;
+        self.expired += removed as u64;
+        (before, removed)
+    }
+
+    /// Moves every key out into a new database over the same slots (for SWAPDB).
+    pub fn take(&mut self) -> Db {
+        let fresh = Db::new(self.owned.clone());
+        std::mem::replace(self, fresh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Db {
+        Db::new(0..SLOTS)
+    }
+
+    #[test]
+    fn set_get_remove_keep_counts() {
+        let mut d = db();
+        assert!(d.set(b"a", Value::Str(b"1".to_vec()), NO_EXPIRE, 0).is_none());
+        assert!(d.set(b"b", Value::Str(b"2".to_vec()), 100, 0).is_none());
+        assert_eq!(d.counts(), DbCounts { keys: 2, volatile: 1 });
+        assert_eq!(d.get(b"a", 0).map(|e| e.value.clone()), Some(Value::Str(b"1".to_vec())));
+        assert_eq!(d.set(b"b", Value::Str(b"3".to_vec()), NO_EXPIRE, 0), Some(Value::Str(b"2".to_vec())));
+        assert_eq!(d.counts(), DbCounts { keys: 2, volatile: 0 });
+        assert!(d.remove(b"a", 0).is_some());
+        assert!(d.remove(b"a", 0).is_none());
+        assert_eq!(d.counts(), DbCounts { keys: 1, volatile: 0 });
+    }
+
+    #[test]
+    fn expired_keys_vanish_lazily_and_actively() {
+        let mut d = db();
+        d.set(b"x", Value::Str(b"1".to_vec()), 50, 0);
+        d.set(b"y", Value::Str(b"1".to_vec()), 50, 0);
+        assert!(d.get(b"x", 49).is_some());
+        assert!(d.get(b"x", 50).is_none(), "lazy expiry at the deadline");
+        assert_eq!(d.counts(), DbCounts { keys: 1, volatile: 1 });
+        let slot = slot::key_slot(b"y") as usize;
+        assert_eq!(d.expire_slot(slot, 50), (1, 1));
+        assert_eq!(d.counts(), DbCounts { keys: 0, volatile: 0 });
+        assert_eq!(d.expired, 2);
+    }
+
+    #[test]
+    fn set_expire_tracks_volatile_count() {
+        let mut d = db();
+        d.set(b"k", Value::Str(vec![]), NO_EXPIRE, 0);
+        assert!(d.set_expire(b"k", 10, 0));
+        assert_eq!(d.counts().volatile, 1);
+        assert!(d.set_expire(b"k", NO_EXPIRE, 0));
+        assert_eq!(d.counts().volatile, 0);
+        assert!(!d.set_expire(b"missing", 10, 0));
+    }
+
+    #[test]
+    fn many_keys_survive_table_growth() {
+        let mut d = db();
+        for i in 0..20_000u32 {
+            d.set(&i.to_be_bytes(), Value::Str(i.to_le_bytes().to_vec()), NO_EXPIRE, 0);
+        }
+        for i in 0..20_000u32 {
+            assert_eq!(d.get(&i.to_be_bytes(), 0).map(|e| e.value.clone()), Some(Value::Str(i.to_le_bytes().to_vec())));
+        }
+        let total: usize = (0..SLOTS).map(|s| d.slot_len(s)).sum();
+        assert_eq!(total, 20_000);
+        let mut rng = fastrand::Rng::with_seed(7);
+        assert!(d.random_entry(&mut rng).is_some());
+    }
+}

@@ -1,0 +1,22 @@
+//! The value types a key can hold.
+
+use crate::hash::Hash;
+
+/// A key's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A string (also integers and floats, stored as their text).
+    Str(Vec<u8>),
+    /// A hash of fields to values.
+    Hash(Hash),
+}
+
+impl Value {
+    /// The name TYPE reports.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+        }
+    }
+}

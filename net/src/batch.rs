@@ -1,0 +1,99 @@
+//! Work crossing shards: a batch of requests for one destination, carried
+//! over the SPSC ring of that ordered pair of shards, executed there, and
+//! carried back with the replies in the same buffers. One batch per
+//! destination per loop turn, however many commands of how many clients it
+//! holds.
+
+use coreshard_engine::cmd::{Handler, PartFn};
+use coreshard_engine::{Proto, Span};
+use std::ops::Range;
+
+/// Commands queued for one destination before a batch is pushed even within one turn.
+pub const BATCH_REQUESTS_MAX: usize = 4096;
+/// Messages one ring holds; a full ring keeps batches back in the sender's overflow queue.
+pub const RING_MESSAGES: usize = 1024;
+
+/// What a request runs on the destination shard.
+#[derive(Clone, Copy)]
+pub enum Op {
+    /// A whole command: its reply is one RESP value.
+    Whole(Handler),
+    /// A command's share: its results are items.
+    Part(PartFn),
+    /// CLIENT LIST on that shard's connections (one bulk item of lines).
+    ClientList,
+    /// CLIENT KILL with the filter in the arguments (one integer item: clients killed).
+    ClientKill,
+}
+
+/// One command sent to another shard.
+pub struct Request {
+    /// The connection's slot on the origin shard.
+    pub conn: u32,
+    /// The reply hole in that connection.
+    pub hole: u32,
+    /// Which part of the hole this is.
+    pub part: u16,
+    /// The selected database.
+    pub db: u16,
+    /// The connection's protocol.
+    pub proto: Proto,
+    /// What to run.
+    pub op: Op,
+    /// The arguments: a range of `Batch::spans`.
+    pub args: Range<usize>,
+    /// Filled by the executor: the reply bytes, a range of `Batch::out`.
+    pub out: Range<usize>,
+    /// Filled by the executor: item ends (relative to `out.start`), a range of `Batch::ends`.
+    pub ends: Range<usize>,
+}
+
+/// Requests for one destination, and later their replies.
+#[derive(Default)]
+pub struct Batch {
+    /// The requests.
+    pub reqs: Vec<Request>,
+    /// Argument bytes.
+    pub data: Vec<u8>,
+    /// Argument spans into `data`.
+    pub spans: Vec<Span>,
+    /// Reply bytes.
+    pub out: Vec<u8>,
+    /// Item ends for part replies.
+    pub ends: Vec<usize>,
+}
+
+impl Batch {
+    /// Empties the batch, keeping its allocations for reuse.
+    pub fn clear(&mut self) {
+        self.reqs.clear();
+        self.data.clear();
+        self.spans.clear();
+        self.out.clear();
+        self.ends.clear();
+    }
+
+    /// True when no request is queued.
+    pub fn is_empty(&self) -> bool {
+        self.reqs.is_empty()
+    }
+
+    /// Copies the arguments `spans` of `src` in and returns their span range.
+    pub fn push_args<'a>(&mut self, src: &[u8], spans: impl Iterator<Item = &'a Span>) -> Range<usize> {
+        let first = self.spans.len();
+        for s in spans {
+            let start = self.data.len();
+            self.data.extend_from_slice(&src[s.clone()]);
+            self.spans.push(start..self.data.len());
+        }
+        first..self.spans.len()
+    }
+}
+
+/// A message on a shard-to-shard ring.
+pub enum Msg {
+    /// Requests for the receiver to execute.
+    Request(Batch),
+    /// The receiver's earlier requests, executed, with replies.
+    Reply(Batch),
+}

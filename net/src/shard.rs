@@ -1,0 +1,988 @@
+//! One shard: a thread pinned to a core that owns a slice of the keyspace,
+//! the connections it accepted, and an io_uring that drives their sockets.
+//!
+//! A loop turn: reap completions (accepts, reads, sends, wake-ups, the tick),
+//! run the batches other shards sent, parse and execute every complete
+//! command each readable connection holds, push this turn's batches to other
+//! shards, queue the sends, and enter the kernel once to submit everything
+//! and wait. No request costs a syscall of its own.
+
+use crate::batch::{BATCH_REQUESTS_MAX, Batch, Msg, Op, Request};
+use crate::commands;
+use crate::config::Config;
+use crate::conn::{Acc, Closing, Conn, OUTPUT_PAUSE_BYTES, PartResult, READ_BUFFER_BYTES, READ_FREE_BYTES_MIN};
+use crate::resp::{Limits, Step};
+use crate::runtime;
+use crate::shared::{Control, Shared};
+use coreshard_engine::cmd::{CommandTable, Ctx, Handler, Items, Kind, flags};
+use coreshard_engine::slot::SlotMap;
+use coreshard_engine::{Args, Keyspace, Reply, Span, UnixMs};
+use crossbeam_channel::Receiver;
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+
+/// Ticks per second for housekeeping when `hz` is not set.
+const TICK_NS_MIN: u64 = 2_000_000;
+/// Share of a tick active expiry may use, as Redis's 25% CPU bound.
+const ACTIVE_EXPIRE_TICK_SHARE: u64 = 4;
+/// Read buffers larger than this are released once empty.
+const READ_BUFFER_KEEP_BYTES: usize = 64 * 1024;
+/// Send buffers larger than this are released once sent.
+const SEND_BUFFER_KEEP_BYTES: usize = 1024 * 1024;
+
+const UD_ACCEPT: u64 = 1;
+const UD_RECV: u64 = 2;
+const UD_SEND: u64 = 3;
+const UD_WAKE: u64 = 4;
+const UD_EVENTFD: u64 = 5;
+const UD_TICK: u64 = 6;
+const UD_MSG_RING: u64 = 7;
+
+#[inline]
+fn ud(kind: u64, index: u32) -> u64 {
+    kind | (index as u64) << 8
+}
+
+/// A listening socket this shard accepts on.
+pub(crate) struct Listener {
+    pub fd: OwnedFd,
+    pub unix: bool,
+    pub armed: bool,
+}
+
+/// What a shard is given at start.
+pub(crate) struct ShardSetup {
+    pub id: usize,
+    pub shards: usize,
+    pub config: Config,
+    pub shared: Arc<Shared>,
+    pub listeners: Vec<Listener>,
+    pub to_peer: Vec<Option<rtrb::Producer<Msg>>>,
+    pub from_peer: Vec<Option<rtrb::Consumer<Msg>>>,
+    pub control: Receiver<Control>,
+    pub event_fd: OwnedFd,
+}
+
+/// Counters this shard adds to between publications.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub commands: u64,
+    pub connections: u64,
+    pub rejected: u64,
+    pub net_in: u64,
+    pub net_out: u64,
+    pub errors: u64,
+    /// Connections open on this shard now.
+    pub open: u64,
+}
+
+/// A shard's state; see the module comment.
+pub(crate) struct Shard {
+    pub id: usize,
+    pub map: SlotMap,
+    ring: IoUring,
+    pub ks: Keyspace,
+    pub conns: Vec<Option<Conn>>,
+    free: Vec<u32>,
+    pub config: Config,
+    pub shared: Arc<Shared>,
+    listeners: Vec<Listener>,
+    to_peer: Vec<Option<rtrb::Producer<Msg>>>,
+    from_peer: Vec<Option<rtrb::Consumer<Msg>>>,
+    outgoing: Vec<Batch>,
+    overflow: Vec<VecDeque<Msg>>,
+    wake: Vec<bool>,
+    pool: Vec<Batch>,
+    control: Receiver<Control>,
+    event_fd: OwnedFd,
+    event_buf: Box<u64>,
+    tick: Box<types::Timespec>,
+    tick_ns: u64,
+    to_process: Vec<u32>,
+    scratch_spans: Vec<Span>,
+    pub table: &'static CommandTable,
+    pub now_ms: UnixMs,
+    pub counters: Counters,
+    msg_ring_works: bool,
+    draining: bool,
+    reported_drained: bool,
+    shutdown_deadline_ns: u64,
+    pub rng: fastrand::Rng,
+}
+
+/// A `Conn`-independent view of the arguments currently being executed.
+type Spans = Vec<Span>;
+
+impl Shard {
+    pub(crate) fn new(setup: ShardSetup, ring: IoUring) -> Self {
+        let map = SlotMap::new(setup.shards);
+        let ks = Keyspace::new(setup.config.databases, map.range(setup.id));
+        let hz = setup.config.hz.clamp(1, 500) as u64;
+        let tick_ns = (1_000_000_000 / hz).max(TICK_NS_MIN);
+        Shard {
+            id: setup.id,
+            map,
+            ring,
+            ks,
+            conns: Vec::new(),
+            free: Vec::new(),
+            config: setup.config,
+            shared: setup.shared,
+            listeners: setup.listeners,
+            to_peer: setup.to_peer,
+            from_peer: setup.from_peer,
+            outgoing: (0..setup.shards).map(|_| Batch::default()).collect(),
+            overflow: (0..setup.shards).map(|_| VecDeque::new()).collect(),
+            wake: vec![false; setup.shards],
+            pool: Vec::new(),
+            control: setup.control,
+            event_fd: setup.event_fd,
+            event_buf: Box::new(0),
+            tick: Box::new(types::Timespec::new().sec(tick_ns / 1_000_000_000).nsec((tick_ns % 1_000_000_000) as u32)),
+            tick_ns,
+            to_process: Vec::new(),
+            scratch_spans: Vec::new(),
+            table: CommandTable::get(),
+            now_ms: coreshard_engine::unix_ms(),
+            counters: Counters::default(),
+            msg_ring_works: true,
+            draining: false,
+            reported_drained: false,
+            shutdown_deadline_ns: 0,
+            rng: fastrand::Rng::new(),
+        }
+    }
+
+    /// Queues a submission, submitting first when the queue is full.
+    fn push_sqe(&mut self, sqe: &squeue::Entry) {
+        loop {
+            // SAFETY: every buffer or fd an entry points to (connection
+            // buffers, the eventfd word, the tick timespec) is owned by this
+            // shard and neither freed nor moved until its completion arrives:
+            // connections are released only with no operation in flight, and
+            // buffers are not resized while a read or send uses them.
+            if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+                return;
+            }
+            if let Err(e) = self.ring.submit() {
+                tracing::warn!(shard = self.id, "io_uring submit failed: {e}");
+            }
+        }
+    }
+
+    fn arm_accept(&mut self, i: usize) {
+        let fd = self.listeners[i].fd.as_raw_fd();
+        self.listeners[i].armed = true;
+        let sqe = opcode::AcceptMulti::new(types::Fd(fd))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(ud(UD_ACCEPT, i as u32));
+        self.push_sqe(&sqe);
+    }
+
+    fn arm_eventfd(&mut self) {
+        let ptr = (&mut *self.event_buf as *mut u64).cast::<u8>();
+        let sqe = opcode::Read::new(types::Fd(self.event_fd.as_raw_fd()), ptr, 8).build().user_data(UD_EVENTFD);
+        self.push_sqe(&sqe);
+    }
+
+    fn arm_tick(&mut self) {
+        let sqe = opcode::Timeout::new(&*self.tick as *const types::Timespec).build().user_data(UD_TICK);
+        self.push_sqe(&sqe);
+    }
+
+    /// Runs the loop until shutdown completes.
+    pub(crate) fn run(mut self) {
+        for i in 0..self.listeners.len() {
+            self.arm_accept(i);
+        }
+        self.arm_eventfd();
+        self.arm_tick();
+        self.shared.shards_listening.fetch_add(1, SeqCst);
+        let mut cqes: Vec<(u64, i32, u32)> = Vec::with_capacity(1024);
+        loop {
+            self.now_ms = coreshard_engine::unix_ms();
+            cqes.clear();
+            cqes.extend(self.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
+            for &(user_data, res, flags) in &cqes {
+                self.on_completion(user_data, res, flags);
+            }
+            self.drain_peers();
+            while let Ok(msg) = self.control.try_recv() {
+                self.on_control(msg);
+            }
+            while let Some(idx) = self.to_process.pop() {
+                self.process(idx);
+            }
+            self.flush_batches();
+            if self.shutdown_step() {
+                break;
+            }
+            self.publish();
+            if let Err(e) = self.ring.submit_and_wait(1)
+                && e.raw_os_error() != Some(libc::EINTR)
+                && e.raw_os_error() != Some(libc::EBUSY)
+            {
+                tracing::error!(shard = self.id, "io_uring wait failed: {e}");
+            }
+        }
+        self.publish();
+    }
+
+    fn on_completion(&mut self, user_data: u64, res: i32, flags: u32) {
+        let index = (user_data >> 8) as u32;
+        match user_data & 0xff {
+            UD_ACCEPT => self.on_accept(index as usize, res, flags),
+            UD_RECV => self.on_recv(index, res),
+            UD_SEND => self.on_send(index, res),
+            UD_WAKE => {}
+            UD_EVENTFD => {
+                if res >= 0 || res == -libc::EINTR || res == -libc::EAGAIN {
+                    self.arm_eventfd();
+                }
+            }
+            UD_TICK => {
+                self.on_tick();
+                self.arm_tick();
+            }
+            UD_MSG_RING => {
+                // Only failures complete (success is skipped): fall back to eventfd wake-ups.
+                if self.msg_ring_works {
+                    tracing::info!(
+                        shard = self.id,
+                        "IORING_OP_MSG_RING failed ({}), waking shards through eventfd",
+                        -res
+                    );
+                }
+                self.msg_ring_works = false;
+                self.shared.wake(index as usize);
+            }
+            _ => debug_assert!(false, "unknown completion {user_data:#x}"),
+        }
+    }
+
+    fn on_accept(&mut self, listener: usize, res: i32, flags: u32) {
+        if !cqueue::more(flags) {
+            self.listeners[listener].armed = false;
+            if !self.draining {
+                self.arm_accept(listener);
+            }
+        }
+        if res < 0 {
+            if res != -libc::ECANCELED && res != -libc::EINVAL {
+                tracing::warn!(shard = self.id, "accept failed: {}", std::io::Error::from_raw_os_error(-res));
+            }
+            return;
+        }
+        let fd = res;
+        if self.draining {
+            // SAFETY: fd was just accepted and is owned by nobody else.
+            unsafe { libc::close(fd) };
+            return;
+        }
+        let unix = self.listeners[listener].unix;
+        let connected = self.shared.sum(|s| &s.connected_clients);
+        if connected >= self.config.maxclients {
+            let msg = b"-ERR max number of clients reached\r\n";
+            // SAFETY: fd is a fresh socket we own; the buffer is a static slice.
+            unsafe {
+                libc::send(fd, msg.as_ptr().cast(), msg.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT);
+                libc::close(fd);
+            }
+            self.counters.rejected += 1;
+            return;
+        }
+        if !unix {
+            let one: libc::c_int = 1;
+            // SAFETY: setsockopt reads one c_int from a live local.
+            unsafe {
+                libc::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, (&one as *const libc::c_int).cast(), 4);
+            }
+            set_keepalive(fd, self.config.tcp_keepalive);
+        }
+        let (addr, laddr) = socket_addrs(fd, unix, self.config.unixsocket.as_deref());
+        let id = self.shared.next_client_id.fetch_add(1, Relaxed);
+        let authenticated = self.config.requirepass.is_none();
+        let conn = Conn::new(fd, id, addr, laddr, unix, authenticated, runtime::monotonic_ns());
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.conns[i as usize] = Some(conn);
+                i
+            }
+            None => {
+                self.conns.push(Some(conn));
+                (self.conns.len() - 1) as u32
+            }
+        };
+        self.counters.connections += 1;
+        self.counters.open += 1;
+        self.arm_recv(idx);
+    }
+
+    /// Ensures read space and queues a recv for connection `idx`.
+    fn arm_recv(&mut self, idx: u32) {
+        let limit = self.config.client_query_buffer_limit as usize;
+        let Some(conn) = self.conns[idx as usize].as_mut() else {
+            return;
+        };
+        debug_assert!(!conn.recv_inflight);
+        if conn.rpos == conn.rbuf.len() {
+            conn.rbuf.clear();
+            conn.rpos = 0;
+            if conn.rbuf.capacity() > READ_BUFFER_KEEP_BYTES {
+                conn.rbuf = Vec::with_capacity(READ_BUFFER_BYTES);
+            }
+        }
+        let pending = conn.rbuf.len() - conn.rpos;
+        let need = conn.need.max(pending + 1);
+        if need > limit {
+            tracing::warn!(client = conn.id, addr = %conn.addr, "closing client that reached max query buffer length ({need} bytes needed)");
+            conn.closing = Closing::Now;
+            self.begin_close(idx);
+            return;
+        }
+        let free = conn.rbuf.capacity() - conn.rbuf.len();
+        if conn.rpos > 0 && (free < READ_FREE_BYTES_MIN || need > conn.rbuf.capacity() - conn.rpos) {
+            conn.rbuf.copy_within(conn.rpos.., 0);
+            conn.rbuf.truncate(pending);
+            conn.rpos = 0;
+        }
+        if need > conn.rbuf.capacity() {
+            conn.rbuf.reserve_exact(need - conn.rbuf.len());
+        }
+        if conn.rbuf.capacity() - conn.rbuf.len() < READ_FREE_BYTES_MIN {
+            conn.rbuf.reserve(READ_BUFFER_BYTES);
+        }
+        let len = conn.rbuf.len();
+        let spare = conn.rbuf.capacity() - len;
+        // SAFETY: `len` is within the allocation; the kernel writes at most `spare` bytes there.
+        let ptr = unsafe { conn.rbuf.as_mut_ptr().add(len) };
+        conn.recv_inflight = true;
+        let sqe = opcode::Recv::new(types::Fd(conn.fd), ptr, spare.min(u32::MAX as usize) as u32)
+            .build()
+            .user_data(ud(UD_RECV, idx));
+        self.push_sqe(&sqe);
+    }
+
+    fn on_recv(&mut self, idx: u32, res: i32) {
+        let Some(conn) = self.conns[idx as usize].as_mut() else {
+            return;
+        };
+        conn.recv_inflight = false;
+        if res <= 0 || conn.closing == Closing::Now {
+            if res < 0 && res != -libc::ECONNRESET && res != -libc::ECANCELED {
+                tracing::debug!(client = conn.id, "read error: {}", std::io::Error::from_raw_os_error(-res));
+            }
+            conn.closing = Closing::Now;
+            self.begin_close(idx);
+            return;
+        }
+        let n = res as usize;
+        debug_assert!(conn.rbuf.len() + n <= conn.rbuf.capacity());
+        // SAFETY: the kernel wrote `n` bytes into the spare capacity that arm_recv offered.
+        unsafe { conn.rbuf.set_len(conn.rbuf.len() + n) };
+        self.counters.net_in += n as u64;
+        self.process(idx);
+    }
+
+    fn arm_send(&mut self, idx: u32) {
+        let Some(conn) = self.conns[idx as usize].as_mut() else {
+            return;
+        };
+        if conn.send_inflight || conn.holes_open > 0 || conn.closing == Closing::Now {
+            return;
+        }
+        if conn.send_off >= conn.sending.len() {
+            if conn.out.is_empty() {
+                return;
+            }
+            conn.sending.clear();
+            conn.send_off = 0;
+            std::mem::swap(&mut conn.out, &mut conn.sending);
+        }
+        let rest = &conn.sending[conn.send_off..];
+        conn.send_inflight = true;
+        let sqe = opcode::Send::new(types::Fd(conn.fd), rest.as_ptr(), rest.len().min(u32::MAX as usize) as u32)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(ud(UD_SEND, idx));
+        self.push_sqe(&sqe);
+    }
+
+    fn on_send(&mut self, idx: u32, res: i32) {
+        let Some(conn) = self.conns[idx as usize].as_mut() else {
+            return;
+        };
+        conn.send_inflight = false;
+        if res < 0 {
+            conn.closing = Closing::Now;
+            self.begin_close(idx);
+            return;
+        }
+        conn.send_off += res as usize;
+        self.counters.net_out += res as u64;
+        if conn.send_off < conn.sending.len() {
+            self.arm_send(idx);
+            return;
+        }
+        conn.sending.clear();
+        conn.send_off = 0;
+        if conn.sending.capacity() > SEND_BUFFER_KEEP_BYTES {
+            conn.sending = Vec::new();
+        }
+        if !conn.out.is_empty() {
+            self.arm_send(idx);
+            return;
+        }
+        match conn.closing {
+            Closing::AfterReply => self.begin_close(idx),
+            Closing::No if !conn.recv_inflight => {
+                // Output drained: resume a pipeline paused on output, or read more.
+                self.process(idx);
+            }
+            _ => {}
+        }
+    }
+
+    /// Starts closing connection `idx`: aborts its read and frees it once
+    /// nothing is in flight.
+    pub(crate) fn begin_close(&mut self, idx: u32) {
+        let Some(conn) = self.conns[idx as usize].as_mut() else {
+            return;
+        };
+        if conn.closing == Closing::No {
+            conn.closing = Closing::Now;
+        }
+        if conn.recv_inflight || conn.send_inflight {
+            // Completes the pending operations early; they come back as errors or EOF.
+            // SAFETY: shutdown on a socket fd this connection owns.
+            unsafe { libc::shutdown(conn.fd, libc::SHUT_RDWR) };
+            return;
+        }
+        if conn.holes_open > 0 {
+            return;
+        }
+        // SAFETY: no operation uses the fd any more; it is closed exactly once.
+        unsafe { libc::close(conn.fd) };
+        self.conns[idx as usize] = None;
+        self.free.push(idx);
+        self.counters.open -= 1;
+    }
+
+    /// Parses and executes what connection `idx` has received, then queues
+    /// its reply and its next read.
+    pub(crate) fn process(&mut self, idx: u32) {
+        let Some(mut conn) = self.conns[idx as usize].take() else {
+            return;
+        };
+        debug_assert!(!conn.recv_inflight, "buffer in use by the kernel");
+        let wants_input = self.execute_pipeline(idx, &mut conn);
+        let closing = conn.closing;
+        let idle = conn.holes_open == 0;
+        self.conns[idx as usize] = Some(conn);
+        if closing == Closing::Now {
+            self.begin_close(idx);
+            return;
+        }
+        if idle {
+            self.arm_send(idx);
+            if wants_input && closing == Closing::No && !self.draining {
+                self.arm_recv(idx);
+            } else if closing == Closing::AfterReply || (self.draining && wants_input) {
+                let c = self.conns[idx as usize].as_mut().map(|c| {
+                    c.closing = Closing::AfterReply;
+                    !c.send_inflight && c.out.is_empty()
+                });
+                if c == Some(true) {
+                    self.begin_close(idx);
+                }
+            }
+        }
+    }
+
+    /// Executes the complete commands in the connection's buffer. Returns
+    /// true when it stopped for want of input (rather than a hole, a full
+    /// output or a close).
+    fn execute_pipeline(&mut self, idx: u32, conn: &mut Conn) -> bool {
+        let mut rbuf = std::mem::take(&mut conn.rbuf);
+        let mut spans: Spans = std::mem::take(&mut self.scratch_spans);
+        let mut wants_input = false;
+        while conn.holes_open == 0 && conn.closing == Closing::No && conn.out.len() < OUTPUT_PAUSE_BYTES {
+            if conn.rpos == rbuf.len() {
+                wants_input = true;
+                break;
+            }
+            let limits =
+                Limits { bulk_bytes_max: self.config.proto_max_bulk_len as usize, authenticated: conn.authenticated };
+            let start = conn.rpos;
+            match conn.parser.parse(&mut rbuf[start..], &limits) {
+                Err(e) => {
+                    conn.reply().error(&format!("ERR Protocol error: {}", e.0));
+                    conn.closing = Closing::AfterReply;
+                    conn.rpos = rbuf.len();
+                    tracing::debug!(client = conn.id, "protocol error: {}", e.0);
+                }
+                Ok(Step::Incomplete { need }) => {
+                    conn.need = need;
+                    wants_input = true;
+                    break;
+                }
+                Ok(Step::Command { len }) => {
+                    conn.rpos += len;
+                    conn.need = 0;
+                    if conn.parser.spans().is_empty() {
+                        continue;
+                    }
+                    spans.clear();
+                    spans.extend(conn.parser.spans().iter().map(|s| s.start + start..s.end + start));
+                    self.execute(idx, conn, Args::new(&rbuf, &spans));
+                }
+            }
+        }
+        conn.rbuf = rbuf;
+        self.scratch_spans = spans;
+        wants_input
+    }
+
+    /// Executes one command for `conn`.
+    fn execute(&mut self, idx: u32, conn: &mut Conn, args: Args) {
+        self.counters.commands += 1;
+        conn.last_ns = runtime::monotonic_ns();
+        let Some(spec) = self.table.lookup(args.get(0)) else {
+            self.counters.errors += 1;
+            conn.last_cmd = "NULL";
+            return conn.reply().error_bytes(&coreshard_engine::cmd::unknown_command_error(&args));
+        };
+        conn.last_cmd = spec.name;
+        conn.last_sub = None;
+        if !spec.arity_ok(args.len()) {
+            self.counters.errors += 1;
+            return conn.reply().arity_error(spec.name);
+        }
+        if !conn.authenticated && !spec.has(flags::NO_AUTH) {
+            self.counters.errors += 1;
+            return conn.reply().error("NOAUTH Authentication required.");
+        }
+        match spec.kind {
+            Kind::Keyed(handler) => {
+                let owner =
+                    if spec.first_key > 0 { self.map.key_owner(args.get(spec.first_key as usize)) } else { self.id };
+                self.run_whole(owner, idx, conn, args, handler);
+            }
+            Kind::MultiKey { whole, part, merge } => {
+                let step = spec.step.max(1) as usize;
+                if (args.len() - 1) % step != 0 {
+                    // Key-value commands need whole pairs (MSET k v k).
+                    self.counters.errors += 1;
+                    return conn.reply().arity_error(spec.name);
+                }
+                let first_owner = self.map.key_owner(args.get(1));
+                let single = self.map.shards() == 1
+                    || (1..args.len()).step_by(step).all(|i| self.map.key_owner(args.get(i)) == first_owner);
+                if single {
+                    return self.run_whole(first_owner, idx, conn, args, whole);
+                }
+                // One part per shard holding keys, each with the name and its keys (and values).
+                let mut part_of_shard = vec![u16::MAX; self.map.shards()];
+                let mut shards_of_part: Vec<usize> = Vec::new();
+                let mut part_spans: Vec<Vec<Span>> = Vec::new();
+                let mut order = Vec::with_capacity(args.len() / step);
+                for i in (1..args.len()).step_by(step) {
+                    let owner = self.map.key_owner(args.get(i));
+                    if part_of_shard[owner] == u16::MAX {
+                        part_of_shard[owner] = shards_of_part.len() as u16;
+                        shards_of_part.push(owner);
+                        part_spans.push(vec![args.spans()[0].clone()]);
+                    }
+                    let p = part_of_shard[owner];
+                    order.push(p);
+                    part_spans[p as usize].extend_from_slice(&args.spans()[i..(i + step).min(args.len())]);
+                }
+                let parts = shards_of_part.len();
+                let acc = Acc::Parts {
+                    merge,
+                    proto: conn.proto,
+                    order,
+                    parts: (0..parts).map(|_| PartResult::default()).collect(),
+                };
+                let hole = conn.open_hole(parts as u32, acc);
+                for (p, &shard) in shards_of_part.iter().enumerate() {
+                    let sub = Args::new(args.buf(), &part_spans[p]);
+                    self.run_part(shard, idx, conn, hole, p as u16, sub, Op::Part(part));
+                }
+            }
+            Kind::AllShards { check, part, merge } => {
+                if let Err(e) = check(&args) {
+                    self.counters.errors += 1;
+                    return conn.reply().error(&e);
+                }
+                let n = self.map.shards();
+                let acc = Acc::Parts {
+                    merge,
+                    proto: conn.proto,
+                    order: Vec::new(),
+                    parts: (0..n).map(|_| PartResult::default()).collect(),
+                };
+                let hole = conn.open_hole(n as u32, acc);
+                for shard in 0..n {
+                    self.run_part(shard, idx, conn, hole, shard as u16, args, Op::Part(part));
+                }
+            }
+            Kind::Conn(cmd) => commands::run(self, idx, conn, cmd, args),
+        }
+    }
+
+    /// Runs a whole command on `owner`: inline when that is this shard,
+    /// otherwise through a hole and a batch.
+    fn run_whole(&mut self, owner: usize, idx: u32, conn: &mut Conn, args: Args, handler: Handler) {
+        if owner == self.id {
+            let mut ctx = Ctx { ks: &mut self.ks, db: conn.db, now: self.now_ms, args };
+            handler(&mut ctx, &mut Reply::new(&mut conn.out, conn.proto));
+            return;
+        }
+        let hole = conn.open_hole(1, Acc::Single(Vec::new()));
+        self.queue_request(owner, idx, conn, hole, 0, args, Op::Whole(handler));
+    }
+
+    /// Runs one part of a split command on `shard`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run_part(
+        &mut self,
+        shard: usize,
+        idx: u32,
+        conn: &mut Conn,
+        hole: u32,
+        part: u16,
+        args: Args,
+        op: Op,
+    ) {
+        if shard != self.id {
+            return self.queue_request(shard, idx, conn, hole, part, args, op);
+        }
+        let (mut bytes, mut ends) = (Vec::new(), Vec::new());
+        self.run_op(op, conn.db, conn.proto, args, &mut bytes, &mut ends, Some(conn));
+        conn.fill(hole, part, &bytes, &ends, &mut self.rng);
+    }
+
+    /// Executes `op` here, appending its reply to `out` (and item ends to `ends`).
+    #[allow(clippy::too_many_arguments)]
+    fn run_op(
+        &mut self,
+        op: Op,
+        db: usize,
+        proto: coreshard_engine::Proto,
+        args: Args,
+        out: &mut Vec<u8>,
+        ends: &mut Vec<usize>,
+        caller: Option<&Conn>,
+    ) {
+        let mut ctx = Ctx { ks: &mut self.ks, db, now: self.now_ms, args };
+        match op {
+            Op::Whole(h) => h(&mut ctx, &mut Reply::new(out, proto)),
+            Op::Part(p) => p(&mut ctx, &mut Items::new(out, ends, proto)),
+            Op::ClientList => {
+                let mut text = Vec::new();
+                commands::client_list_local(self, caller, args, &mut text);
+                Items::new(out, ends, proto).item(|r| r.bulk(&text));
+            }
+            Op::ClientKill => {
+                let n = commands::client_kill_local(self, caller, args);
+                Items::new(out, ends, proto).item(|r| r.int(n));
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn queue_request(&mut self, dest: usize, idx: u32, conn: &Conn, hole: u32, part: u16, args: Args, op: Op) {
+        let batch = &mut self.outgoing[dest];
+        let arg_range = batch.push_args(args.buf(), args.spans().iter());
+        batch.reqs.push(Request {
+            conn: idx,
+            hole,
+            part,
+            db: conn.db as u16,
+            proto: conn.proto,
+            op,
+            args: arg_range,
+            out: 0..0,
+            ends: 0..0,
+        });
+        if batch.reqs.len() >= BATCH_REQUESTS_MAX {
+            self.send_batch(dest);
+        }
+    }
+
+    fn send_batch(&mut self, dest: usize) {
+        let fresh = self.pool.pop().unwrap_or_default();
+        let batch = std::mem::replace(&mut self.outgoing[dest], fresh);
+        self.send_msg(dest, Msg::Request(batch));
+    }
+
+    fn send_msg(&mut self, dest: usize, msg: Msg) {
+        self.wake[dest] = true;
+        let Some(producer) = self.to_peer[dest].as_mut() else {
+            return;
+        };
+        if self.overflow[dest].is_empty() {
+            if let Err(rtrb::PushError::Full(msg)) = producer.push(msg) {
+                self.overflow[dest].push_back(msg);
+            }
+        } else {
+            self.overflow[dest].push_back(msg);
+        }
+    }
+
+    /// Pushes this turn's batches and wakes their destinations.
+    fn flush_batches(&mut self) {
+        for dest in 0..self.outgoing.len() {
+            if !self.outgoing[dest].is_empty() {
+                self.send_batch(dest);
+            }
+            while let Some(msg) = self.overflow[dest].pop_front() {
+                let Some(producer) = self.to_peer[dest].as_mut() else {
+                    break;
+                };
+                if let Err(rtrb::PushError::Full(msg)) = producer.push(msg) {
+                    self.overflow[dest].push_front(msg);
+                    break;
+                }
+            }
+            if std::mem::take(&mut self.wake[dest]) {
+                self.wake_peer(dest);
+            }
+        }
+    }
+
+    fn wake_peer(&mut self, dest: usize) {
+        if !self.msg_ring_works {
+            return self.shared.wake(dest);
+        }
+        let fd = self.shared.ring_fds[dest].load(Relaxed);
+        let sqe = opcode::MsgRingData::new(types::Fd(fd), 0, UD_WAKE, None)
+            .build()
+            .flags(squeue::Flags::SKIP_SUCCESS)
+            .user_data(ud(UD_MSG_RING, dest as u32));
+        self.push_sqe(&sqe);
+    }
+
+    /// Runs requests other shards sent, and takes in replies to ours.
+    fn drain_peers(&mut self) {
+        for peer in 0..self.from_peer.len() {
+            while let Some(Ok(msg)) = self.from_peer[peer].as_mut().map(|c| c.pop()) {
+                match msg {
+                    Msg::Request(mut batch) => {
+                        self.execute_batch(&mut batch);
+                        self.send_msg(peer, Msg::Reply(batch));
+                    }
+                    Msg::Reply(mut batch) => {
+                        self.take_replies(&batch);
+                        batch.clear();
+                        self.pool.push(batch);
+                    }
+                }
+            }
+        }
+    }
+
+    fn execute_batch(&mut self, batch: &mut Batch) {
+        let Batch { reqs, data, spans, out, ends } = batch;
+        for req in reqs.iter_mut() {
+            let args = Args::new(data, &spans[req.args.clone()]);
+            let (out_start, ends_start) = (out.len(), ends.len());
+            self.run_op(req.op, req.db as usize, req.proto, args, out, ends, None);
+            req.out = out_start..out.len();
+            req.ends = ends_start..ends.len();
+        }
+    }
+
+    fn take_replies(&mut self, batch: &Batch) {
+        let mut rel_ends = Vec::new();
+        for req in &batch.reqs {
+            let Some(conn) = self.conns[req.conn as usize].as_mut() else {
+                debug_assert!(false, "reply for a released connection");
+                continue;
+            };
+            rel_ends.clear();
+            rel_ends.extend(batch.ends[req.ends.clone()].iter().map(|e| e - req.out.start));
+            let done = conn.fill(req.hole, req.part, &batch.out[req.out.clone()], &rel_ends, &mut self.rng);
+            if done {
+                if conn.closing == Closing::Now {
+                    self.begin_close(req.conn);
+                } else if !conn.queued {
+                    conn.queued = true;
+                    self.to_process.push(req.conn);
+                }
+            }
+        }
+        // Connections whose pipelines completed continue now (and send their replies).
+        let ready: Vec<u32> = std::mem::take(&mut self.to_process);
+        for idx in ready {
+            if let Some(c) = self.conns[idx as usize].as_mut() {
+                c.queued = false;
+                if !c.recv_inflight {
+                    self.process(idx);
+                }
+            }
+        }
+    }
+
+    fn on_control(&mut self, msg: Control) {
+        match msg {
+            Control::ConfigSet(pairs) => {
+                let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                if let Err(e) = self.config.set_many(&refs) {
+                    tracing::warn!(shard = self.id, "config change not applied here: {}", e.redis_text());
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        self.now_ms = coreshard_engine::unix_ms();
+        let budget_ns = self.tick_ns / ACTIVE_EXPIRE_TICK_SHARE;
+        let started = runtime::monotonic_ns();
+        while runtime::monotonic_ns() - started < budget_ns {
+            let removed = self.ks.active_expire(self.now_ms, coreshard_engine::keyspace::ACTIVE_EXPIRE_ENTRIES_MAX);
+            if removed == 0 {
+                break;
+            }
+        }
+        if self.config.timeout > 0 {
+            let now = runtime::monotonic_ns();
+            let limit = self.config.timeout * 1_000_000_000;
+            let idle: Vec<u32> = (0..self.conns.len() as u32)
+                .filter(|&i| {
+                    self.conns[i as usize].as_ref().is_some_and(|c| c.holes_open == 0 && now - c.last_ns > limit)
+                })
+                .collect();
+            for i in idle {
+                self.begin_close(i);
+            }
+        }
+    }
+
+    /// Advances graceful shutdown; true when this shard may exit.
+    fn shutdown_step(&mut self) -> bool {
+        if !self.shared.shutdown.load(Relaxed) {
+            return false;
+        }
+        let now = runtime::monotonic_ns();
+        if !self.draining {
+            self.draining = true;
+            self.shutdown_deadline_ns = now + self.config.shutdown_timeout.max(1) * 1_000_000_000;
+            // Stop accepting: closing the listener's fd here would race the
+            // armed accept, so cancel it and close once it completes.
+            for l in &self.listeners {
+                if l.armed {
+                    // SAFETY: shutdown on a listening socket this shard owns; pending accepts then fail.
+                    unsafe { libc::shutdown(l.fd.as_raw_fd(), libc::SHUT_RD) };
+                }
+            }
+            // Connections waiting for input close; those with work finish it first.
+            for i in 0..self.conns.len() as u32 {
+                if let Some(c) = self.conns[i as usize].as_mut() {
+                    if c.recv_inflight && c.holes_open == 0 && c.output_pending() == 0 {
+                        c.closing = Closing::Now;
+                        self.begin_close(i);
+                    } else if c.closing == Closing::No {
+                        c.closing = Closing::AfterReply;
+                    }
+                }
+            }
+        }
+        let open = self.conns.iter().filter(|c| c.is_some()).count();
+        if open == 0 && !self.reported_drained {
+            self.reported_drained = true;
+            self.shared.shards_drained.fetch_add(1, SeqCst);
+            self.shared.wake_all();
+        }
+        let all_drained = self.shared.shards_drained.load(SeqCst) == self.map.shards();
+        let pending_peers = self.overflow.iter().any(|q| !q.is_empty());
+        if (all_drained && !pending_peers) || now > self.shutdown_deadline_ns {
+            if now > self.shutdown_deadline_ns && open > 0 {
+                tracing::warn!(
+                    shard = self.id,
+                    "shutdown-timeout reached with {open} clients still open; closing them"
+                );
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Publishes this shard's counters for INFO and DBSIZE readers.
+    fn publish(&mut self) {
+        let s = &self.shared.stats[self.id];
+        let c = &mut self.counters;
+        s.connected_clients.store(c.open, Relaxed);
+        s.total_connections.fetch_add(std::mem::take(&mut c.connections), Relaxed);
+        s.rejected_connections.fetch_add(std::mem::take(&mut c.rejected), Relaxed);
+        s.total_commands.fetch_add(std::mem::take(&mut c.commands), Relaxed);
+        s.net_input_bytes.fetch_add(std::mem::take(&mut c.net_in), Relaxed);
+        s.net_output_bytes.fetch_add(std::mem::take(&mut c.net_out), Relaxed);
+        s.errors.fetch_add(std::mem::take(&mut c.errors), Relaxed);
+        s.keyspace_hits.store(self.ks.stats.hits, Relaxed);
+        s.keyspace_misses.store(self.ks.stats.misses, Relaxed);
+        s.dirty.store(self.ks.stats.dirty, Relaxed);
+        s.expired_keys.store(self.ks.expired_keys(), Relaxed);
+        for (i, db) in self.ks.dbs().iter().enumerate() {
+            let counts = db.counts();
+            s.keys[i].store(counts.keys as u64, Relaxed);
+            s.expires[i].store(counts.volatile as u64, Relaxed);
+        }
+    }
+}
+
+fn set_keepalive(fd: i32, secs: u64) {
+    if secs == 0 {
+        return;
+    }
+    let on: libc::c_int = 1;
+    let idle = secs.min(i32::MAX as u64) as libc::c_int;
+    let interval = (idle / 3).max(1);
+    // SAFETY: setsockopt reads one c_int from live locals.
+    unsafe {
+        let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, (&on as *const libc::c_int).cast(), size);
+        libc::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, (&idle as *const libc::c_int).cast(), size);
+        libc::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, (&interval as *const libc::c_int).cast(), size);
+    }
+}
+
+/// Peer and local addresses as CLIENT LIST shows them.
+fn socket_addrs(fd: i32, unix: bool, unix_path: Option<&str>) -> (String, String) {
+    if unix {
+        let path = unix_path.unwrap_or("").to_string();
+        return (format!("{path}:0"), format!("{path}:0"));
+    }
+    let get = |peer: bool| -> String {
+        // SAFETY: sockaddr_storage is plain data large enough for any address; the
+        // calls write at most `len` bytes and update it.
+        unsafe {
+            let mut storage: libc::sockaddr_storage = std::mem::zeroed();
+            let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            let p = (&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr>();
+            let rc = if peer { libc::getpeername(fd, p, &mut len) } else { libc::getsockname(fd, p, &mut len) };
+            if rc != 0 {
+                return "?:0".into();
+            }
+            match storage.ss_family as i32 {
+                libc::AF_INET => {
+                    let a = &*(p as *const libc::sockaddr_in);
+                    let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+                    format!("{ip}:{}", u16::from_be(a.sin_port))
+                }
+                libc::AF_INET6 => {
+                    let a = &*(p as *const libc::sockaddr_in6);
+                    let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
+                    format!("{ip}:{}", u16::from_be(a.sin6_port))
+                }
+                _ => "?:0".into(),
+            }
+        }
+    };
+    (get(true), get(false))
+}

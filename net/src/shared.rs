@@ -1,0 +1,116 @@
+//! State every shard can read: published counters, identities, wake-up
+//! handles. Each shard writes only its own counters (relaxed stores at the end
+//! of a loop turn, before its replies are submitted), so readers see values at
+//! least as new as any reply they could have received, without locks.
+
+use crate::config::Config;
+use crossbeam_channel::Sender;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+/// One shard's published counters.
+#[derive(Default)]
+#[repr(align(128))]
+pub struct ShardStats {
+    /// Open client connections.
+    pub connected_clients: AtomicU64,
+    /// Connections accepted since start.
+    pub total_connections: AtomicU64,
+    /// Connections refused because maxclients was reached.
+    pub rejected_connections: AtomicU64,
+    /// Commands executed since start (parts of cross-shard commands excluded).
+    pub total_commands: AtomicU64,
+    /// Bytes read from clients.
+    pub net_input_bytes: AtomicU64,
+    /// Bytes written to clients.
+    pub net_output_bytes: AtomicU64,
+    /// Successful key lookups.
+    pub keyspace_hits: AtomicU64,
+    /// Failed key lookups.
+    pub keyspace_misses: AtomicU64,
+    /// Keys removed by expiry.
+    pub expired_keys: AtomicU64,
+    /// Writes since start.
+    pub dirty: AtomicU64,
+    /// Commands answered with an error.
+    pub errors: AtomicU64,
+    /// Keys per database.
+    pub keys: Vec<AtomicU64>,
+    /// Keys with a TTL per database.
+    pub expires: Vec<AtomicU64>,
+    /// Largest client output (bytes not yet sent) seen at the last turn.
+    pub output_bytes_pending: AtomicU64,
+}
+
+impl ShardStats {
+    /// Counters for a shard with `databases` databases.
+    pub fn new(databases: usize) -> Self {
+        ShardStats {
+            keys: (0..databases).map(|_| AtomicU64::new(0)).collect(),
+            expires: (0..databases).map(|_| AtomicU64::new(0)).collect(),
+            ..Default::default()
+        }
+    }
+}
+
+/// A control message to a shard (rare, not on the data path).
+#[derive(Debug, Clone)]
+pub enum Control {
+    /// CONFIG SET was applied on one shard; apply the same pairs here.
+    ConfigSet(Vec<(String, String)>),
+}
+
+/// Server-wide shared state.
+pub struct Shared {
+    /// Per-shard counters.
+    pub stats: Vec<ShardStats>,
+    /// The next client id (CLIENT ID).
+    pub next_client_id: AtomicU64,
+    /// Unix seconds at start.
+    pub start_unix: u64,
+    /// A random 40-hex-digit id of this run (INFO run_id).
+    pub run_id: String,
+    /// Set once shutdown begins.
+    pub shutdown: AtomicBool,
+    /// Shards whose clients are all closed during shutdown.
+    pub shards_drained: AtomicUsize,
+    /// Shards that have bound their listeners.
+    pub shards_listening: AtomicUsize,
+    /// Each shard's ring fd, for IORING_OP_MSG_RING wake-ups (-1 until set).
+    pub ring_fds: Vec<AtomicI32>,
+    /// Each shard's eventfd, for wake-ups from threads without a ring.
+    pub event_fds: Vec<AtomicI32>,
+    /// Control channels to each shard.
+    pub control: Vec<Sender<Control>>,
+    /// The configuration as last set (the master copy CONFIG SET updates;
+    /// each shard also keeps its own copy for its hot path).
+    pub config: Mutex<Config>,
+    /// The TCP port actually bound.
+    pub port: AtomicU64,
+    /// Path of the config file, when one was given.
+    pub config_file: Option<String>,
+    /// The executable path (INFO executable).
+    pub executable: String,
+}
+
+impl Shared {
+    /// Wakes shard `shard` from a thread that has no ring (eventfd write).
+    pub fn wake(&self, shard: usize) {
+        let fd = self.event_fds[shard].load(Relaxed);
+        if fd >= 0 {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a live u64 to an eventfd this process owns.
+            let _ = unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+        }
+    }
+
+    /// Wakes every shard.
+    pub fn wake_all(&self) {
+        (0..self.stats.len()).for_each(|s| self.wake(s));
+    }
+
+    /// Sum of one counter over all shards.
+    pub fn sum(&self, f: impl Fn(&ShardStats) -> &AtomicU64) -> u64 {
+        self.stats.iter().map(|s| f(s).load(Relaxed)).sum()
+    }
+}
