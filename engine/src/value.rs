@@ -7,8 +7,8 @@ use crate::hash::Hash;
 pub enum Value {
     /// A string (also integers and floats, stored as their text).
     Str(Vec<u8>),
-    /// A hash of fields to values.
-    Hash(Hash),
+    /// A hash of fields to values (boxed, so a value is 32 bytes and an entry one cache line).
+    Hash(Box<Hash>),
 }
 
 impl Value {

@@ -71,7 +71,6 @@ pub(crate) struct ShardSetup {
 pub(crate) struct Counters {
     pub commands: u64,
     pub connections: u64,
-    pub rejected: u64,
     pub net_in: u64,
     pub net_out: u64,
     pub errors: u64,
@@ -284,7 +283,12 @@ impl Shard {
             return;
         }
         let unix = self.listeners[listener].unix;
-        let connected = self.shared.sum(|s| &s.connected_clients);
+        // This shard's own count is exact; the others' are as of their last turn.
+        let others: u64 = (0..self.map.shards())
+            .filter(|&s| s != self.id)
+            .map(|s| self.shared.stats[s].connected_clients.load(Relaxed))
+            .sum();
+        let connected = others + self.counters.open;
         if connected >= self.config.maxclients {
             let msg = b"-ERR max number of clients reached\r\n";
             // SAFETY: fd is a fresh socket we own; the buffer is a static slice.
@@ -292,7 +296,8 @@ impl Shard {
                 libc::send(fd, msg.as_ptr().cast(), msg.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT);
                 libc::close(fd);
             }
-            self.counters.rejected += 1;
+            // Counted at once (not at the end of the turn): the client may ask INFO right after.
+            self.shared.stats[self.id].rejected_connections.fetch_add(1, Relaxed);
             return;
         }
         if !unix {
@@ -509,6 +514,7 @@ impl Shard {
     fn execute_pipeline(&mut self, idx: u32, conn: &mut Conn) -> bool {
         let mut rbuf = std::mem::take(&mut conn.rbuf);
         let mut spans: Spans = std::mem::take(&mut self.scratch_spans);
+        conn.last_ns = runtime::monotonic_ns();
         let mut wants_input = false;
         while conn.holes_open == 0 && conn.closing == Closing::No && conn.out.len() < OUTPUT_PAUSE_BYTES {
             if conn.rpos == rbuf.len() {
@@ -550,7 +556,6 @@ impl Shard {
     /// Executes one command for `conn`.
     fn execute(&mut self, idx: u32, conn: &mut Conn, args: Args) {
         self.counters.commands += 1;
-        conn.last_ns = runtime::monotonic_ns();
         let Some(spec) = self.table.lookup(args.get(0)) else {
             self.counters.errors += 1;
             conn.last_cmd = "NULL";
@@ -919,7 +924,6 @@ impl Shard {
         let c = &mut self.counters;
         s.connected_clients.store(c.open, Relaxed);
         s.total_connections.fetch_add(std::mem::take(&mut c.connections), Relaxed);
-        s.rejected_connections.fetch_add(std::mem::take(&mut c.rejected), Relaxed);
         s.total_commands.fetch_add(std::mem::take(&mut c.commands), Relaxed);
         s.net_input_bytes.fetch_add(std::mem::take(&mut c.net_in), Relaxed);
         s.net_output_bytes.fetch_add(std::mem::take(&mut c.net_out), Relaxed);

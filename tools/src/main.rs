@@ -174,6 +174,16 @@ fn main() -> ExitCode {
         tracing::warn!("could not write pidfile {}: {e}", config.pidfile);
     }
     let pidfile = config.pidfile.clone();
+    // Handlers go in before any listener opens, so a SIGTERM that arrives as
+    // soon as clients can connect still shuts down gracefully.
+    let signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
+    {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("could not install signal handlers: {e}");
+            None
+        }
+    };
     let handle = match coreshard_net::start(config.clone(), cli.config_file.clone()) {
         Ok(h) => h,
         Err(e) => {
@@ -192,34 +202,34 @@ fn main() -> ExitCode {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     spawn_watchdog(handle.stopper());
 
-    let stopper = handle.stopper();
-    match signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM]) {
-        Ok(mut signals) => {
-            std::thread::Builder::new()
-                .name("signals".into())
-                .spawn(move || {
-                    let mut seen = 0;
-                    for sig in signals.forever() {
-                        seen += 1;
-                        if seen > 1 {
-                            tracing::warn!("second signal {sig}: exiting now");
-                            std::process::exit(1);
-                        }
-                        tracing::info!("received signal {sig}: shutting down (finishing commands already read)");
-                        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-                        stopper.stop();
-                    }
-                })
-                .ok();
-        }
-        Err(e) => tracing::warn!("could not install signal handlers: {e}"),
-    }
+    spawn_signal_thread(signals, handle.stopper());
     handle.join();
     if !pidfile.is_empty() {
         let _ = std::fs::remove_file(&pidfile);
     }
     tracing::info!("coreshard is now ready to exit, bye bye");
     ExitCode::SUCCESS
+}
+
+/// Turns the first SIGINT/SIGTERM into a graceful shutdown; a second one exits at once.
+fn spawn_signal_thread(signals: Option<signal_hook::iterator::Signals>, stopper: coreshard_net::Stopper) {
+    let Some(mut signals) = signals else { return };
+    let spawned = std::thread::Builder::new().name("signals".into()).spawn(move || {
+        let mut seen = 0;
+        for sig in signals.forever() {
+            seen += 1;
+            if seen > 1 {
+                tracing::warn!("second signal {sig}: exiting now");
+                std::process::exit(1);
+            }
+            tracing::info!("received signal {sig}: shutting down (finishing commands already read)");
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+            stopper.stop();
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("could not start the signal thread: {e}");
+    }
 }
 
 /// Pings the systemd watchdog at half its interval while the server runs.

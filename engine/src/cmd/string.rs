@@ -142,6 +142,17 @@ fn set(ctx: &mut Ctx, r: &mut Reply) {
         Err(e) => return r.error(&e),
     };
     let key = ctx.arg(1);
+    if !nx && !xx && !get_old && exp != ExpireArg::KeepTtl {
+        // Plain SET: one lookup, in `set`.
+        let ttl = at.unwrap_or(NO_EXPIRE);
+        let value = Value::Str(ctx.arg(2).to_vec());
+        ctx.db().set(key, value, ttl, now);
+        if ttl != NO_EXPIRE && ttl <= now {
+            ctx.db().remove(key, now);
+        }
+        ctx.dirty(1);
+        return r.ok();
+    }
     let (found, old_ttl) = match ctx.db().get(key, now) {
         Some(e) => {
             if get_old {

@@ -131,6 +131,42 @@ impl Server {
     }
 }
 
+impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGTERM`) to the server process.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill has no memory-safety preconditions; the pid is our live child.
+        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Waits up to `timeout` for the process to exit and returns its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+}
+
+/// The coreshard binary path, for tests that run it with their own arguments.
+pub fn coreshard_path() -> String {
+    coreshard_bin()
+}
+
+/// A free loopback port (released when the returned guard's value is used by a server).
+pub fn probe_port() -> u16 {
+    free_port()
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
