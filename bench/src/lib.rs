@@ -15,15 +15,12 @@
 //!
 //! Run them all with `cargo bench -p coreshard-bench`, or one file with
 //! `cargo bench -p coreshard-bench --bench resp`. Criterion's own options go
-//! after `--`, with the bench targets named (`--bench '*'` or `--bench NAME`):
-//! this library is a bench target too, and its default libtest harness
-//! rejects them (`error: Unrecognized option`). For example, a short run
-//! filtered by name:
-//! `cargo bench -p coreshard-bench --bench '*' -- --measurement-time 2 get_hit`.
+//! after `--` (this library is not a bench target), for example a short run
+//! filtered by name: `cargo bench -p coreshard-bench -- --measurement-time 2 get_hit`.
 //!
 //! To compare a change against a reference, save a baseline on the reference
-//! with `cargo bench -p coreshard-bench --bench '*' -- --save-baseline main`,
-//! then run `cargo bench -p coreshard-bench --bench '*' -- --baseline main` on
+//! with `cargo bench -p coreshard-bench -- --save-baseline main`,
+//! then run `cargo bench -p coreshard-bench -- --baseline main` on
 //! the change: criterion reports each bench's difference from the saved run
 //! (kept under `target/criterion/`). Compare only runs taken on the same,
 //! otherwise idle machine.
