@@ -11,10 +11,6 @@ use crate::resp::RequestParser;
 use coreshard_engine::cmd::Merge;
 use coreshard_engine::{Proto, Reply};
 
-/// Initial read buffer size.
-pub const READ_BUFFER_BYTES: usize = 16 * 1024;
-/// Free space below which the read buffer is compacted or grown before a read.
-pub const READ_FREE_BYTES_MIN: usize = 4 * 1024;
 /// Pending output past which the connection stops executing more of its
 /// pipeline until the output drains.
 pub const OUTPUT_PAUSE_BYTES: usize = 4 * 1024 * 1024;
@@ -91,7 +87,9 @@ pub struct Conn {
     pub laddr: String,
     /// Unix-socket connection.
     pub unix: bool,
-    /// Received bytes; `rpos..len()` is not yet parsed.
+    /// Received bytes not yet executed (`rpos..len()`): an incomplete frame,
+    /// or commands held while the pipeline waits. Empty (no allocation) for
+    /// an idle connection: reads land in the shard's receive buffers.
     pub rbuf: Vec<u8>,
     /// Start of the unparsed bytes.
     pub rpos: usize,
@@ -105,7 +103,7 @@ pub struct Conn {
     pub sending: Vec<u8>,
     /// Progress in `sending`.
     pub send_off: usize,
-    /// A recv is in flight.
+    /// A multishot recv is armed.
     pub recv_inflight: bool,
     /// A send is in flight.
     pub send_inflight: bool,
@@ -148,7 +146,7 @@ impl Conn {
             addr,
             laddr,
             unix,
-            rbuf: Vec::with_capacity(READ_BUFFER_BYTES),
+            rbuf: Vec::new(),
             rpos: 0,
             parser: RequestParser::new(),
             need: 0,

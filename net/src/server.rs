@@ -3,6 +3,7 @@
 
 use crate::batch::{Msg, RING_MESSAGES};
 use crate::config::Config;
+use crate::recvbuf::{BUFFER_GROUP, RECV_BUFFER_BYTES, RECV_BUFFERS, RecvBuffers};
 use crate::runtime;
 use crate::shard::{Listener, Shard, ShardSetup};
 use crate::shared::{ShardStats, Shared};
@@ -245,12 +246,22 @@ pub fn start(config: Config, config_file: Option<String>) -> io::Result<ServerHa
                     return;
                 }
             };
+            let bufs = match RecvBuffers::register(&ring, BUFFER_GROUP, RECV_BUFFERS, RECV_BUFFER_BYTES) {
+                Ok(b) => b,
+                Err(e) => {
+                    let why = format!(
+                        "could not register receive buffers with io_uring (Linux 5.19 or later is needed): {e}"
+                    );
+                    let _ = ready_tx.send(Err(io::Error::new(e.kind(), why)));
+                    return;
+                }
+            };
             setup.shared.ring_fds[id].store(ring.as_raw_fd(), Ordering::SeqCst);
             let _ = ready_tx.send(Ok(()));
             if go_rx.recv() != Ok(true) {
                 return;
             }
-            Shard::new(setup, ring).run();
+            Shard::new(setup, ring).run(bufs);
         })?;
         threads.push(thread);
     }

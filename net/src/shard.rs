@@ -10,7 +10,8 @@
 use crate::batch::{BATCH_REQUESTS_MAX, Batch, Msg, Op, Request};
 use crate::commands;
 use crate::config::Config;
-use crate::conn::{Acc, Closing, Conn, OUTPUT_PAUSE_BYTES, PartResult, READ_BUFFER_BYTES, READ_FREE_BYTES_MIN};
+use crate::conn::{Acc, Closing, Conn, OUTPUT_PAUSE_BYTES, PartResult};
+use crate::recvbuf::{BUFFER_GROUP, RecvBuffers};
 use crate::resp::{Limits, Step};
 use crate::runtime;
 use crate::shared::{Control, Shared};
@@ -28,7 +29,8 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 const TICK_NS_MIN: u64 = 2_000_000;
 /// Share of a tick active expiry may use, as Redis's 25% CPU bound.
 const ACTIVE_EXPIRE_TICK_SHARE: u64 = 4;
-/// Read buffers larger than this are released once empty.
+/// A connection's own buffer (for an incomplete frame) is released once
+/// empty if it grew past this.
 const READ_BUFFER_KEEP_BYTES: usize = 64 * 1024;
 /// Send buffers larger than this are released once sent.
 const SEND_BUFFER_KEEP_BYTES: usize = 1024 * 1024;
@@ -101,6 +103,9 @@ pub(crate) struct Shard {
     tick: Box<types::Timespec>,
     tick_ns: u64,
     to_process: Vec<u32>,
+    /// Connections whose multishot recv ended (no buffer free, or the kernel
+    /// stopped it) and must be re-armed once this turn recycled its buffers.
+    rearm: Vec<u32>,
     scratch_spans: Vec<Span>,
     pub table: &'static CommandTable,
     pub now_ms: UnixMs,
@@ -143,6 +148,7 @@ impl Shard {
             tick: Box::new(types::Timespec::new().sec(tick_ns / 1_000_000_000).nsec((tick_ns % 1_000_000_000) as u32)),
             tick_ns,
             to_process: Vec::new(),
+            rearm: Vec::new(),
             scratch_spans: Vec::new(),
             table: CommandTable::get(),
             now_ms: coreshard_engine::unix_ms(),
@@ -194,7 +200,7 @@ impl Shard {
     }
 
     /// Runs the loop until shutdown completes.
-    pub(crate) fn run(mut self) {
+    pub(crate) fn run(mut self, mut bufs: RecvBuffers) {
         for i in 0..self.listeners.len() {
             self.arm_accept(i);
         }
@@ -207,14 +213,17 @@ impl Shard {
             cqes.clear();
             cqes.extend(self.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
             for &(user_data, res, flags) in &cqes {
-                self.on_completion(user_data, res, flags);
+                self.on_completion(&mut bufs, user_data, res, flags);
+            }
+            while let Some(idx) = self.rearm.pop() {
+                self.arm_recv(idx);
             }
             self.drain_peers();
             while let Ok(msg) = self.control.try_recv() {
                 self.on_control(msg);
             }
             while let Some(idx) = self.to_process.pop() {
-                self.process(idx);
+                self.process_input(idx, None);
             }
             self.flush_batches();
             if self.shutdown_step() {
@@ -231,11 +240,11 @@ impl Shard {
         self.publish();
     }
 
-    fn on_completion(&mut self, user_data: u64, res: i32, flags: u32) {
+    fn on_completion(&mut self, bufs: &mut RecvBuffers, user_data: u64, res: i32, flags: u32) {
         let index = (user_data >> 8) as u32;
         match user_data & 0xff {
             UD_ACCEPT => self.on_accept(index as usize, res, flags),
-            UD_RECV => self.on_recv(index, res),
+            UD_RECV => self.on_recv(bufs, index, res, flags),
             UD_SEND => self.on_send(index, res),
             UD_WAKE => {}
             UD_EVENTFD => {
@@ -327,57 +336,43 @@ impl Shard {
         self.arm_recv(idx);
     }
 
-    /// Ensures read space and queues a recv for connection `idx`.
+    /// Arms a multishot recv for connection `idx`: the kernel fills buffers
+    /// of the shard's ring as data arrives, one completion per read.
     fn arm_recv(&mut self, idx: u32) {
-        let limit = self.config.client_query_buffer_limit as usize;
-        let Some(conn) = self.conns[idx as usize].as_mut() else {
-            return;
-        };
-        debug_assert!(!conn.recv_inflight);
-        if conn.rpos == conn.rbuf.len() {
-            conn.rbuf.clear();
-            conn.rpos = 0;
-            if conn.rbuf.capacity() > READ_BUFFER_KEEP_BYTES {
-                conn.rbuf = Vec::with_capacity(READ_BUFFER_BYTES);
-            }
-        }
-        let pending = conn.rbuf.len() - conn.rpos;
-        let need = conn.need.max(pending + 1);
-        if need > limit {
-            tracing::warn!(client = conn.id, addr = %conn.addr, "closing client that reached max query buffer length ({need} bytes needed)");
-            conn.closing = Closing::Now;
-            self.begin_close(idx);
+        let draining = self.draining;
+        let Some(conn) = self.conns[idx as usize].as_mut() else { return };
+        if conn.recv_inflight || conn.closing != Closing::No || draining {
             return;
         }
-        let free = conn.rbuf.capacity() - conn.rbuf.len();
-        if conn.rpos > 0 && (free < READ_FREE_BYTES_MIN || need > conn.rbuf.capacity() - conn.rpos) {
-            conn.rbuf.copy_within(conn.rpos.., 0);
-            conn.rbuf.truncate(pending);
-            conn.rpos = 0;
-        }
-        if need > conn.rbuf.capacity() {
-            conn.rbuf.reserve_exact(need - conn.rbuf.len());
-        }
-        if conn.rbuf.capacity() - conn.rbuf.len() < READ_FREE_BYTES_MIN {
-            conn.rbuf.reserve(READ_BUFFER_BYTES);
-        }
-        let len = conn.rbuf.len();
-        let spare = conn.rbuf.capacity() - len;
-        // SAFETY: `len` is within the allocation; the kernel writes at most `spare` bytes there.
-        let ptr = unsafe { conn.rbuf.as_mut_ptr().add(len) };
         conn.recv_inflight = true;
-        let sqe = opcode::Recv::new(types::Fd(conn.fd), ptr, spare.min(u32::MAX as usize) as u32)
-            .build()
-            .user_data(ud(UD_RECV, idx));
+        let sqe = opcode::RecvMulti::new(types::Fd(conn.fd), BUFFER_GROUP).build().user_data(ud(UD_RECV, idx));
         self.push_sqe(&sqe);
     }
 
-    fn on_recv(&mut self, idx: u32, res: i32) {
+    fn on_recv(&mut self, bufs: &mut RecvBuffers, idx: u32, res: i32, flags: u32) {
+        let more = cqueue::more(flags);
+        let bid = cqueue::buffer_select(flags);
         let Some(conn) = self.conns[idx as usize].as_mut() else {
+            debug_assert!(false, "recv completion for a released connection");
+            if let Some(b) = bid {
+                bufs.recycle(b);
+            }
             return;
         };
-        conn.recv_inflight = false;
+        if !more {
+            conn.recv_inflight = false;
+        }
+        if res == -libc::ENOBUFS {
+            // Every buffer was in use this turn; the data waits in the socket.
+            if conn.closing == Closing::No {
+                self.rearm.push(idx);
+            }
+            return;
+        }
         if res <= 0 || conn.closing == Closing::Now {
+            if let Some(b) = bid {
+                bufs.recycle(b);
+            }
             if res < 0 && res != -libc::ECONNRESET && res != -libc::ECANCELED {
                 tracing::debug!(client = conn.id, "read error: {}", std::io::Error::from_raw_os_error(-res));
             }
@@ -385,12 +380,16 @@ impl Shard {
             self.begin_close(idx);
             return;
         }
-        let n = res as usize;
-        debug_assert!(conn.rbuf.len() + n <= conn.rbuf.capacity());
-        // SAFETY: the kernel wrote `n` bytes into the spare capacity that arm_recv offered.
-        unsafe { conn.rbuf.set_len(conn.rbuf.len() + n) };
-        self.counters.net_in += n as u64;
-        self.process(idx);
+        let Some(bid) = bid else {
+            debug_assert!(false, "recv completion without a buffer");
+            return;
+        };
+        self.counters.net_in += res as u64;
+        self.process_input(idx, Some(bufs.filled(bid, res as usize)));
+        bufs.recycle(bid);
+        if !more && self.conns[idx as usize].as_ref().is_some_and(|c| c.closing == Closing::No) {
+            self.rearm.push(idx);
+        }
     }
 
     fn arm_send(&mut self, idx: u32) {
@@ -444,10 +443,8 @@ impl Shard {
         }
         match conn.closing {
             Closing::AfterReply => self.begin_close(idx),
-            Closing::No if !conn.recv_inflight => {
-                // Output drained: resume a pipeline paused on output, or read more.
-                self.process(idx);
-            }
+            // Output drained: resume a pipeline that paused on full output.
+            Closing::No if conn.rpos < conn.rbuf.len() => self.process_input(idx, None),
             _ => {}
         }
     }
@@ -477,80 +474,116 @@ impl Shard {
         self.counters.open -= 1;
     }
 
-    /// Parses and executes what connection `idx` has received, then queues
-    /// its reply and its next read.
-    pub(crate) fn process(&mut self, idx: u32) {
-        let Some(mut conn) = self.conns[idx as usize].take() else {
-            return;
-        };
-        debug_assert!(!conn.recv_inflight, "buffer in use by the kernel");
-        let wants_input = self.execute_pipeline(idx, &mut conn);
+    /// Parses and executes what connection `idx` has received (`data`, fresh
+    /// from a receive buffer, after anything it kept from earlier reads),
+    /// then queues its replies.
+    pub(crate) fn process_input(&mut self, idx: u32, data: Option<&mut [u8]>) {
+        let Some(mut conn) = self.conns[idx as usize].take() else { return };
+        conn.last_ns = runtime::monotonic_ns();
+        if let Some(data) = data {
+            let runnable = conn.holes_open == 0 && conn.closing == Closing::No && conn.out.len() < OUTPUT_PAUSE_BYTES;
+            if conn.rpos == conn.rbuf.len() && runnable {
+                // The common case: whole commands straight from the receive
+                // buffer; only an incomplete tail is kept.
+                if conn.rbuf.capacity() > READ_BUFFER_KEEP_BYTES {
+                    conn.rbuf = Vec::new();
+                }
+                conn.rbuf.clear();
+                conn.rpos = 0;
+                let used = self.run_commands(idx, &mut conn, data);
+                self.keep_tail(&mut conn, &data[used..]);
+            } else {
+                self.keep_tail(&mut conn, data);
+            }
+        }
+        if conn.rpos < conn.rbuf.len() {
+            let mut rbuf = std::mem::take(&mut conn.rbuf);
+            let start = conn.rpos;
+            conn.rpos += self.run_commands(idx, &mut conn, &mut rbuf[start..]);
+            conn.rbuf = rbuf;
+            if conn.rpos == conn.rbuf.len() {
+                conn.rbuf.clear();
+                conn.rpos = 0;
+            }
+        }
+        let pending = conn.rbuf.len() - conn.rpos;
+        let limit = self.config.client_query_buffer_limit as usize;
+        if pending > limit || conn.need > limit {
+            tracing::warn!(client = conn.id, addr = %conn.addr, "closing client that reached max query buffer length ({} bytes)", pending.max(conn.need));
+            conn.closing = Closing::Now;
+        }
         let closing = conn.closing;
         let idle = conn.holes_open == 0;
+        let drained = !conn.send_inflight && conn.out.is_empty();
         self.conns[idx as usize] = Some(conn);
-        if closing == Closing::Now {
-            self.begin_close(idx);
-            return;
-        }
-        if idle {
-            self.arm_send(idx);
-            if wants_input && closing == Closing::No && !self.draining {
+        match closing {
+            Closing::Now => self.begin_close(idx),
+            _ if !idle => {}
+            Closing::AfterReply if drained => self.begin_close(idx),
+            _ => {
+                self.arm_send(idx);
                 self.arm_recv(idx);
-            } else if closing == Closing::AfterReply || (self.draining && wants_input) {
-                let c = self.conns[idx as usize].as_mut().map(|c| {
-                    c.closing = Closing::AfterReply;
-                    !c.send_inflight && c.out.is_empty()
-                });
-                if c == Some(true) {
-                    self.begin_close(idx);
-                }
             }
         }
     }
 
-    /// Executes the complete commands in the connection's buffer. Returns
-    /// true when it stopped for want of input (rather than a hole, a full
-    /// output or a close).
-    fn execute_pipeline(&mut self, idx: u32, conn: &mut Conn) -> bool {
-        let mut rbuf = std::mem::take(&mut conn.rbuf);
+    /// Keeps bytes not yet executed in the connection's own buffer,
+    /// compacting it first when most of it was consumed.
+    fn keep_tail(&mut self, conn: &mut Conn, tail: &[u8]) {
+        if tail.is_empty() {
+            return;
+        }
+        if conn.rpos > 0 && conn.rpos >= conn.rbuf.len() / 2 {
+            conn.rbuf.drain(..conn.rpos);
+            conn.rpos = 0;
+        }
+        // Size the buffer once for a large frame whose length is known.
+        let wanted = conn.need.max(conn.rbuf.len() - conn.rpos + tail.len());
+        if wanted > conn.rbuf.capacity() - conn.rpos {
+            conn.rbuf.reserve(wanted - (conn.rbuf.len() - conn.rpos));
+        }
+        conn.rbuf.extend_from_slice(tail);
+    }
+
+    /// Executes the complete commands at the start of `buf`; returns how many
+    /// bytes they took. Stops at an incomplete frame, an open hole, a full
+    /// output or a close.
+    fn run_commands(&mut self, idx: u32, conn: &mut Conn, buf: &mut [u8]) -> usize {
         let mut spans: Spans = std::mem::take(&mut self.scratch_spans);
-        conn.last_ns = runtime::monotonic_ns();
-        let mut wants_input = false;
-        while conn.holes_open == 0 && conn.closing == Closing::No && conn.out.len() < OUTPUT_PAUSE_BYTES {
-            if conn.rpos == rbuf.len() {
-                wants_input = true;
-                break;
-            }
+        let mut pos = 0;
+        while conn.holes_open == 0
+            && conn.closing == Closing::No
+            && conn.out.len() < OUTPUT_PAUSE_BYTES
+            && pos < buf.len()
+        {
             let limits =
                 Limits { bulk_bytes_max: self.config.proto_max_bulk_len as usize, authenticated: conn.authenticated };
-            let start = conn.rpos;
-            match conn.parser.parse(&mut rbuf[start..], &limits) {
+            match conn.parser.parse(&mut buf[pos..], &limits) {
                 Err(e) => {
                     conn.reply().error(&format!("ERR Protocol error: {}", e.0));
                     conn.closing = Closing::AfterReply;
-                    conn.rpos = rbuf.len();
+                    pos = buf.len();
                     tracing::debug!(client = conn.id, "protocol error: {}", e.0);
                 }
                 Ok(Step::Incomplete { need }) => {
                     conn.need = need;
-                    wants_input = true;
                     break;
                 }
                 Ok(Step::Command { len }) => {
-                    conn.rpos += len;
+                    let start = pos;
+                    pos += len;
                     conn.need = 0;
                     if conn.parser.spans().is_empty() {
                         continue;
                     }
                     spans.clear();
                     spans.extend(conn.parser.spans().iter().map(|s| s.start + start..s.end + start));
-                    self.execute(idx, conn, Args::new(&rbuf, &spans));
+                    self.execute(idx, conn, Args::new(buf, &spans));
                 }
             }
         }
-        conn.rbuf = rbuf;
         self.scratch_spans = spans;
-        wants_input
+        pos
     }
 
     /// Executes one command for `conn`.
@@ -827,9 +860,7 @@ impl Shard {
         for idx in ready {
             if let Some(c) = self.conns[idx as usize].as_mut() {
                 c.queued = false;
-                if !c.recv_inflight {
-                    self.process(idx);
-                }
+                self.process_input(idx, None);
             }
         }
     }
@@ -889,7 +920,9 @@ impl Shard {
             // Connections waiting for input close; those with work finish it first.
             for i in 0..self.conns.len() as u32 {
                 if let Some(c) = self.conns[i as usize].as_mut() {
-                    if c.recv_inflight && c.holes_open == 0 && c.output_pending() == 0 {
+                    // Nothing executing and nothing to send: any bytes held are
+                    // an incomplete command, which was never read in full.
+                    if c.holes_open == 0 && c.output_pending() == 0 {
                         c.closing = Closing::Now;
                         self.begin_close(i);
                     } else if c.closing == Closing::No {

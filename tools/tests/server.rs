@@ -183,7 +183,7 @@ fn config_file_errors_name_the_line() {
 
 #[test]
 fn shipped_example_config_loads() {
-    let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/dist/coreshard.conf");
+    let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/coreshard.conf");
     let port = probe_port();
     let mut child = Command::new(coreshard_path())
         .args([conf, "--port", &port.to_string(), "--threads", "1"])
