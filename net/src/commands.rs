@@ -3,7 +3,7 @@
 //! connection or the server, so they run here rather than in the engine.
 
 use crate::batch::Op;
-use crate::conn::{Acc, Closing, Conn, PartResult};
+use crate::conn::{Closing, Conn};
 use crate::info;
 use crate::runtime;
 use crate::shard::Shard;
@@ -442,7 +442,7 @@ fn client(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
             if let Err(e) = parse_filter(&args, 2, false) {
                 return conn.reply().error(&e);
             }
-            fan_out(shard, idx, conn, args, Op::ClientList, Merge::Concat, true);
+            shard.run_on_all(idx, conn, args, Op::ClientList, Merge::Text);
         }
         b"KILL" => {
             if args.len() == 3 {
@@ -470,7 +470,7 @@ fn client(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
                         b"SKIPME",
                         b"no",
                     ]);
-                    return fan_out(shard, idx, conn, owned.view(), Op::ClientKill, Merge::Found, false);
+                    return shard.run_on_all(idx, conn, owned.view(), Op::ClientKill, Merge::Found);
                 }
                 if found {
                     conn.reply().ok()
@@ -484,7 +484,7 @@ fn client(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
             }
             let kills_caller =
                 parse_filter(&args, 2, true).is_ok_and(|f| f.matches(conn, true, runtime::monotonic_ns()));
-            fan_out(shard, idx, conn, args, Op::ClientKill, Merge::Sum, false);
+            shard.run_on_all(idx, conn, args, Op::ClientKill, Merge::Sum);
             if kills_caller {
                 conn.closing = Closing::AfterReply;
             }
@@ -501,36 +501,6 @@ fn client(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
             printable(args.get(1), 128)
         )),
-    }
-}
-
-/// Runs a net-level op on every shard and merges the parts.
-fn fan_out(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args, op: Op, merge: Merge, text: bool) {
-    let n = shard.map.shards();
-    if text {
-        // CLIENT LIST: one text reply, concatenated from each shard's lines.
-        let acc = Acc::Parts {
-            merge: Merge::Text,
-            proto: conn.proto,
-            order: Vec::new(),
-            parts: (0..n).map(|_| PartResult::default()).collect(),
-        };
-        let hole = conn.open_hole(n as u32, acc);
-        for s in 0..n {
-            shard.run_part(s, idx, conn, hole, s as u16, args, op);
-        }
-        let _ = (hole, merge);
-        return;
-    }
-    let acc = Acc::Parts {
-        merge,
-        proto: conn.proto,
-        order: Vec::new(),
-        parts: (0..n).map(|_| PartResult::default()).collect(),
-    };
-    let hole = conn.open_hole(n as u32, acc);
-    for s in 0..n {
-        shard.run_part(s, idx, conn, hole, s as u16, args, op);
     }
 }
 

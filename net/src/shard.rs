@@ -15,7 +15,7 @@ use crate::recvbuf::{BUFFER_GROUP, RecvBuffers};
 use crate::resp::{Limits, Step};
 use crate::runtime;
 use crate::shared::{Control, Shared};
-use coreshard_engine::cmd::{CommandTable, Ctx, Handler, Items, Kind, flags};
+use coreshard_engine::cmd::{CommandTable, Ctx, Handler, Items, Kind, Merge, flags};
 use coreshard_engine::slot::SlotMap;
 use coreshard_engine::{Args, Keyspace, Reply, Span, UnixMs};
 use crossbeam_channel::Receiver;
@@ -36,7 +36,8 @@ const READ_BUFFER_KEEP_BYTES: usize = 64 * 1024;
 const SEND_BUFFER_KEEP_BYTES: usize = 1024 * 1024;
 
 /// The error for a multi-key command whose keys live on different shards.
-pub const CROSS_SHARD: &str = "CROSSSLOT Keys in request don't hash to the same shard (use a {hash tag} to keep them together)";
+pub const CROSS_SHARD: &str =
+    "CROSSSLOT Keys in request don't hash to the same shard (use a {hash tag} to keep them together)";
 
 const UD_ACCEPT: u64 = 1;
 const UD_RECV: u64 = 2;
@@ -660,17 +661,7 @@ impl Shard {
                     self.counters.errors += 1;
                     return conn.reply().error(&e);
                 }
-                let n = self.map.shards();
-                let acc = Acc::Parts {
-                    merge,
-                    proto: conn.proto,
-                    order: Vec::new(),
-                    parts: (0..n).map(|_| PartResult::default()).collect(),
-                };
-                let hole = conn.open_hole(n as u32, acc);
-                for shard in 0..n {
-                    self.run_part(shard, idx, conn, hole, shard as u16, args, Op::Part(part));
-                }
+                self.run_on_all(idx, conn, args, Op::Part(part), merge);
             }
             Kind::Conn(cmd) => commands::run(self, idx, conn, cmd, args),
         }
@@ -686,6 +677,17 @@ impl Shard {
         }
         let hole = conn.open_hole(1, Acc::Single(Vec::new()));
         self.queue_request(owner, idx, conn, hole, 0, args, Op::Whole(handler));
+    }
+
+    /// Runs `op` on every shard (part `i` on shard `i`) and merges the parts
+    /// as `merge` says into one reply.
+    pub(crate) fn run_on_all(&mut self, idx: u32, conn: &mut Conn, args: Args, op: Op, merge: Merge) {
+        let n = self.map.shards();
+        let parts = (0..n).map(|_| PartResult::default()).collect();
+        let hole = conn.open_hole(n as u32, Acc::Parts { merge, proto: conn.proto, order: Vec::new(), parts });
+        for shard in 0..n {
+            self.run_part(shard, idx, conn, hole, shard as u16, args, op);
+        }
     }
 
     /// Runs one part of a split command on `shard`.
