@@ -105,12 +105,13 @@ pub(crate) fn render(shard: &Shard, args: &Args) -> String {
     section("Stats", &|o| {
         let _ = write!(
             o,
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\n\
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\n\
              total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\n\
              evicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\n\
              total_error_replies:{}\r\n",
             sh.sum(|s| &s.total_connections),
             sh.sum(|s| &s.total_commands),
+            sh.sum(|s| &s.ops_per_sec),
             sh.sum(|s| &s.net_input_bytes),
             sh.sum(|s| &s.net_output_bytes),
             sh.sum(|s| &s.rejected_connections),

@@ -119,6 +119,8 @@ pub(crate) struct Shard {
     reported_drained: bool,
     shutdown_deadline_ns: u64,
     pub rng: fastrand::Rng,
+    /// (monotonic ns, commands) at the last rate sample.
+    ops_sample: (u64, u64),
 }
 
 /// A `Conn`-independent view of the arguments currently being executed.
@@ -162,6 +164,7 @@ impl Shard {
             reported_drained: false,
             shutdown_deadline_ns: 0,
             rng: fastrand::Rng::new(),
+            ops_sample: (runtime::monotonic_ns(), 0),
         }
     }
 
@@ -296,7 +299,9 @@ impl Shard {
             return;
         }
         let unix = self.listeners[listener].unix;
-        // This shard's own count is exact; the others' are as of their last turn.
+        // This shard's own count is exact; the others' are as of their last
+        // turn, so simultaneous accepts on several shards may pass the limit
+        // by at most one connection per other shard.
         let others: u64 = (0..self.map.shards())
             .filter(|&s| s != self.id)
             .map(|s| self.shared.stats[s].connected_clients.load(Relaxed))
@@ -883,6 +888,7 @@ impl Shard {
 
     fn on_tick(&mut self) {
         self.now_ms = coreshard_engine::unix_ms();
+        self.sample_ops_rate();
         let budget_ns = self.tick_ns / ACTIVE_EXPIRE_TICK_SHARE;
         let started = runtime::monotonic_ns();
         while runtime::monotonic_ns() - started < budget_ns {
@@ -903,6 +909,18 @@ impl Shard {
                 self.begin_close(i);
             }
         }
+    }
+
+    /// Publishes the command rate since the previous tick (INFO instantaneous_ops_per_sec).
+    fn sample_ops_rate(&mut self) {
+        let now = runtime::monotonic_ns();
+        let total = self.shared.stats[self.id].total_commands.load(Relaxed) + self.counters.commands;
+        let (then, before) = self.ops_sample;
+        if now > then {
+            let rate = (total - before) as u128 * 1_000_000_000 / (now - then) as u128;
+            self.shared.stats[self.id].ops_per_sec.store(rate as u64, Relaxed);
+        }
+        self.ops_sample = (now, total);
     }
 
     /// Advances graceful shutdown; true when this shard may exit.

@@ -38,6 +38,8 @@ pub struct ShardStats {
     pub keys: Vec<AtomicU64>,
     /// Keys with a TTL per database.
     pub expires: Vec<AtomicU64>,
+    /// Commands per second over the last housekeeping tick.
+    pub ops_per_sec: AtomicU64,
     /// Largest client output (bytes not yet sent) seen at the last turn.
     pub output_bytes_pending: AtomicU64,
 }
