@@ -150,6 +150,14 @@ impl<'a> Reply<'a> {
         }
     }
 
+    /// The header of a push message of `n` elements: `>n` in RESP3, `*n` in RESP2.
+    pub fn push(&mut self, n: usize) {
+        match self.proto {
+            Proto::Resp3 => self.line(b'>', n as i64),
+            Proto::Resp2 => self.line(b'*', n as i64),
+        }
+    }
+
     /// The header of a set of `n` elements: `~n` in RESP3, `*n` in RESP2.
     pub fn set(&mut self, n: usize) {
         match self.proto {

@@ -24,6 +24,14 @@ pub enum Op {
     ClientList,
     /// CLIENT KILL with the filter in the arguments (one integer item: clients killed).
     ClientKill,
+    /// PUBLISH to that shard's subscribers (one integer item: receivers).
+    Publish,
+    /// PUBSUB CHANNELS: that shard's active channels.
+    PubsubChannels,
+    /// PUBSUB NUMSUB: (channel, subscribers) pairs.
+    PubsubNumsub,
+    /// PUBSUB NUMPAT: that shard's patterns.
+    PubsubPatterns,
 }
 
 /// One command sent to another shard.

@@ -5,6 +5,7 @@
 use crate::batch::Op;
 use crate::conn::{Closing, Conn};
 use crate::info;
+use crate::pubsub;
 use crate::runtime;
 use crate::shard::Shard;
 use crate::shared::Control;
@@ -19,6 +20,10 @@ pub const REDIS_VERSION: &str = "7.2.0";
 /// Runs connection command `cmd`.
 pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, cmd: ConnCmd, args: Args) {
     match cmd {
+        ConnCmd::Ping if pubsub::restricted(conn) => match args.len() {
+            1 | 2 => pubsub::subscribed_ping(conn, &args),
+            _ => conn.reply().arity_error("ping"),
+        },
         ConnCmd::Ping => match args.len() {
             1 => conn.reply().simple("PONG"),
             2 => conn.reply().bulk(args.get(1)),
@@ -42,6 +47,7 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, cmd: ConnCmd, ar
             conn.closing = Closing::AfterReply;
         }
         ConnCmd::Reset => {
+            pubsub::drop_all(shard, idx, conn.subs.take());
             conn.db = 0;
             conn.proto = Proto::Resp2;
             conn.name.clear();
@@ -79,6 +85,12 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, cmd: ConnCmd, ar
             conn.closing = Closing::Now;
         }
         ConnCmd::Lastsave => conn.reply().int(shard.shared.start_unix as i64),
+        ConnCmd::Subscribe => pubsub::subscribe(shard, idx, conn, args, false),
+        ConnCmd::Psubscribe => pubsub::subscribe(shard, idx, conn, args, true),
+        ConnCmd::Unsubscribe => pubsub::unsubscribe(shard, idx, conn, args, false),
+        ConnCmd::Punsubscribe => pubsub::unsubscribe(shard, idx, conn, args, true),
+        ConnCmd::Publish => pubsub::publish(shard, idx, conn, args),
+        ConnCmd::Pubsub => pubsub::pubsub(shard, idx, conn, args),
     }
 }
 
@@ -377,7 +389,7 @@ const COMMAND_SUBCOMMANDS: &[(&str, i32)] =
 
 /// Checks a container command's subcommand and its arity, writing Redis's
 /// error when either is wrong.
-fn check_subcommand(conn: &mut Conn, container: &str, table: &[(&'static str, i32)], args: &Args) -> bool {
+pub(crate) fn check_subcommand(conn: &mut Conn, container: &str, table: &[(&'static str, i32)], args: &Args) -> bool {
     let sub = args.get(1);
     match table.iter().find(|(name, _)| sub.eq_ignore_ascii_case(name.as_bytes())) {
         None => {
@@ -536,7 +548,7 @@ const CLIENT_HELP: &[&str] = &[
     "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
 ];
 
-fn help(conn: &mut Conn, cmd: &str, lines: &[&str]) {
+pub(crate) fn help(conn: &mut Conn, cmd: &str, lines: &[&str]) {
     let mut r = conn.reply();
     r.array(lines.len() + 3);
     r.simple(&format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));

@@ -135,6 +135,8 @@ pub struct Conn {
     pub last_sub: Option<&'static str>,
     /// Queued in the shard's list of connections to process.
     pub queued: bool,
+    /// Pub/Sub subscriptions (none for most connections).
+    pub subs: Option<Box<crate::pubsub::Subscriptions>>,
 }
 
 impl Conn {
@@ -169,6 +171,7 @@ impl Conn {
             last_cmd: "NULL",
             last_sub: None,
             queued: false,
+            subs: None,
         }
     }
 
@@ -304,6 +307,35 @@ pub fn merge_parts(merge: Merge, order: &[u16], parts: &[PartResult], r: &mut Re
             r.array(keys.len());
             for k in keys {
                 r.raw(k);
+            }
+        }
+        Merge::ConcatUnique => {
+            let mut seen = hashbrown::HashSet::new();
+            let unique: Vec<&[u8]> = parts.iter().flat_map(|p| p.items()).filter(|i| seen.insert(*i)).collect();
+            r.array(unique.len());
+            for item in unique {
+                r.raw(item);
+            }
+        }
+        Merge::CountUnique => {
+            let seen: hashbrown::HashSet<&[u8]> = parts.iter().flat_map(|p| p.items()).collect();
+            r.int(seen.len() as i64);
+        }
+        Merge::PairsSum => {
+            let Some(first) = parts.iter().find(|p| !p.ends.is_empty()) else { return r.array(0) };
+            let names: Vec<&[u8]> = first.items().step_by(2).collect();
+            let mut sums = vec![0i64; names.len()];
+            for p in parts {
+                for (i, item) in p.items().skip(1).step_by(2).enumerate() {
+                    if let Some(s) = sums.get_mut(i) {
+                        *s += item_int(item).unwrap_or(0);
+                    }
+                }
+            }
+            r.array(names.len() * 2);
+            for (name, n) in names.into_iter().zip(sums) {
+                r.raw(name);
+                r.int(n);
             }
         }
         Merge::Text => {

@@ -24,6 +24,7 @@ pub mod commands;
 pub mod config;
 pub mod conn;
 pub mod info;
+pub mod pubsub;
 pub mod recvbuf;
 pub mod resp;
 pub mod runtime;

@@ -119,6 +119,8 @@ pub(crate) struct Shard {
     reported_drained: bool,
     shutdown_deadline_ns: u64,
     pub rng: fastrand::Rng,
+    /// This shard's Pub/Sub subscribers.
+    pub pubsub: crate::pubsub::Registry,
     /// (monotonic ns, commands) at the last rate sample.
     ops_sample: (u64, u64),
 }
@@ -164,6 +166,7 @@ impl Shard {
             reported_drained: false,
             shutdown_deadline_ns: 0,
             rng: fastrand::Rng::new(),
+            pubsub: Default::default(),
             ops_sample: (runtime::monotonic_ns(), 0),
         }
     }
@@ -401,6 +404,11 @@ impl Shard {
         }
     }
 
+    /// Starts sending connection `idx`'s pending output (when not already sending).
+    pub(crate) fn send_output(&mut self, idx: u32) {
+        self.arm_send(idx);
+    }
+
     fn arm_send(&mut self, idx: u32) {
         let Some(conn) = self.conns[idx as usize].as_mut() else {
             return;
@@ -478,6 +486,8 @@ impl Shard {
         }
         // SAFETY: no operation uses the fd any more; it is closed exactly once.
         unsafe { libc::close(conn.fd) };
+        let subs = conn.subs.take();
+        crate::pubsub::drop_all(self, idx, subs);
         self.conns[idx as usize] = None;
         self.free.push(idx);
         self.counters.open -= 1;
@@ -613,6 +623,20 @@ impl Shard {
             self.counters.errors += 1;
             return conn.reply().error("NOAUTH Authentication required.");
         }
+        if crate::pubsub::restricted(conn) {
+            use coreshard_engine::ConnCmd::*;
+            let allowed = matches!(
+                spec.kind,
+                Kind::Conn(Subscribe | Unsubscribe | Psubscribe | Punsubscribe | Ping | Quit | Reset)
+            );
+            if !allowed {
+                self.counters.errors += 1;
+                return conn.reply().error(&format!(
+                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                    spec.name
+                ));
+            }
+        }
         match spec.kind {
             Kind::Keyed(handler) => {
                 let owner =
@@ -711,7 +735,8 @@ impl Shard {
             return self.queue_request(shard, idx, conn, hole, part, args, op);
         }
         let (mut bytes, mut ends) = (Vec::new(), Vec::new());
-        self.run_op(op, conn.db, conn.proto, args, &mut bytes, &mut ends, Some(conn));
+        let (db, proto) = (conn.db, conn.proto);
+        self.run_op(op, db, proto, args, &mut bytes, &mut ends, Some((idx, &mut *conn)));
         conn.fill(hole, part, &bytes, &ends, &mut self.rng);
     }
 
@@ -725,7 +750,7 @@ impl Shard {
         args: Args,
         out: &mut Vec<u8>,
         ends: &mut Vec<usize>,
-        caller: Option<&Conn>,
+        caller: Option<(u32, &mut Conn)>,
     ) {
         let mut ctx = Ctx { ks: &mut self.ks, db, now: self.now_ms, args };
         match op {
@@ -733,12 +758,19 @@ impl Shard {
             Op::Part(p) => p(&mut ctx, &mut Items::new(out, ends, proto)),
             Op::ClientList => {
                 let mut text = Vec::new();
-                commands::client_list_local(self, caller, args, &mut text);
+                commands::client_list_local(self, caller.as_ref().map(|(_, c)| &**c), args, &mut text);
                 Items::new(out, ends, proto).item(|r| r.bulk(&text));
             }
             Op::ClientKill => {
-                let n = commands::client_kill_local(self, caller, args);
+                let n = commands::client_kill_local(self, caller.as_ref().map(|(_, c)| &**c), args);
                 Items::new(out, ends, proto).item(|r| r.int(n));
+            }
+            Op::Publish => {
+                let n = crate::pubsub::deliver_local(self, caller, args.get(1), args.get(2));
+                Items::new(out, ends, proto).item(|r| r.int(n));
+            }
+            Op::PubsubChannels | Op::PubsubNumsub | Op::PubsubPatterns => {
+                crate::pubsub::pubsub_part(self, op, args, &mut Items::new(out, ends, proto));
             }
         }
     }

@@ -138,6 +138,13 @@ pub enum Merge {
     /// keys...); keys are taken until a shard stops inside its range or COUNT
     /// keys were gathered at a shard boundary.
     Scan,
+    /// Every part's items in one array, each distinct item once (PUBSUB CHANNELS).
+    ConcatUnique,
+    /// The number of distinct items over all parts (PUBSUB NUMPAT).
+    CountUnique,
+    /// Parts give the same (name, integer) pairs; the integers are added up
+    /// position by position (PUBSUB NUMSUB).
+    PairsSum,
     /// Each part's one bulk item joined into one text reply (CLIENT LIST).
     Text,
     /// `+OK` when the parts' integers add up to more than zero, else
@@ -163,6 +170,12 @@ pub enum ConnCmd {
     Time,
     Shutdown,
     Lastsave,
+    Subscribe,
+    Unsubscribe,
+    Psubscribe,
+    Punsubscribe,
+    Publish,
+    Pubsub,
 }
 
 /// How a command is executed.
