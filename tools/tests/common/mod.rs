@@ -723,6 +723,7 @@ pub fn resp_cmd(args: &[&str]) -> Vec<u8> {
 /// ```
 /// generates `set_get::shards_1` and `set_get::shards_4` (and likewise for
 /// `auth`, whose servers get the extra arguments).
+#[allow(unused_macros)]
 macro_rules! shard_tests {
     (extra = $extra:tt; $( $(#[$meta:meta])* fn $name:ident($srv:ident) $body:block )*) => {$(
         $(#[$meta])*
