@@ -55,6 +55,8 @@ impl KeyBytes {
 pub struct Entry {
     key: KeyBytes,
     expire_at: UnixMs,
+    /// Unix seconds of the last access (OBJECT IDLETIME, LRU eviction).
+    access_s: u32,
     /// The value; callers may change it in place but not the key or expiry.
     pub value: Value,
 }
@@ -69,6 +71,11 @@ impl Entry {
     /// The expiry in Unix milliseconds, or `NO_EXPIRE`.
     pub fn expire_at(&self) -> UnixMs {
         self.expire_at
+    }
+
+    /// Seconds since the key was last read or written.
+    pub fn idle_seconds(&self, now: UnixMs) -> u64 {
+        (now / 1000).saturating_sub(self.access_s as u64)
     }
 
     /// True when the key has expired at `now`.
@@ -168,7 +175,11 @@ impl Db {
                 self.expired += 1;
                 None
             }
-            Ok(found) => Some(&mut **found.into_mut()),
+            Ok(found) => {
+                let e = &mut **found.into_mut();
+                e.access_s = (now / 1000) as u32;
+                Some(e)
+            }
             Err(_) => None,
         }
     }
@@ -197,15 +208,18 @@ impl Db {
                 let was_volatile = e.expire_at != NO_EXPIRE;
                 let was_live = !e.is_expired(now);
                 e.expire_at = expire_at;
+                e.access_s = (now / 1000) as u32;
                 let old = std::mem::replace(&mut e.value, value);
                 self.counts.volatile = self.counts.volatile + (expire_at != NO_EXPIRE) as usize - was_volatile as usize;
                 return was_live.then_some(old);
             }
             None => None,
         };
-        table.insert_unique(hash, Box::new(Entry { key: KeyBytes::new(key), expire_at, value }), |e| {
-            hasher.hash_one(e.key())
-        });
+        table.insert_unique(
+            hash,
+            Box::new(Entry { key: KeyBytes::new(key), expire_at, access_s: (now / 1000) as u32, value }),
+            |e| hasher.hash_one(e.key()),
+        );
         self.counts.keys += 1;
         self.counts.volatile += (expire_at != NO_EXPIRE) as usize;
         old

@@ -12,6 +12,16 @@ pub enum Value {
 }
 
 impl Value {
+    /// The encoding OBJECT ENCODING reports, named as Redis names its own.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(s) if s.len() <= 20 && crate::num::parse_i64(s).is_some() => "int",
+            Value::Str(s) if s.len() <= 44 => "embstr",
+            Value::Str(_) => "raw",
+            Value::Hash(h) => h.encoding(),
+        }
+    }
+
     /// The name TYPE reports.
     pub fn type_name(&self) -> &'static str {
         match self {

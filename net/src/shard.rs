@@ -639,8 +639,21 @@ impl Shard {
         }
         match spec.kind {
             Kind::Keyed(handler) => {
-                let owner =
-                    if spec.first_key > 0 { self.map.key_owner(args.get(spec.first_key as usize)) } else { self.id };
+                // A command whose key is optional (OBJECT HELP) runs here when it has none.
+                let owner = match args.try_get(spec.first_key.max(0) as usize) {
+                    Some(key) if spec.first_key > 0 => self.map.key_owner(key),
+                    _ => self.id,
+                };
+                // A command over several keys runs on one shard: all its keys
+                // must live there (the atomic cross-shard path comes with
+                // transactions). Hash tags put related keys together.
+                if spec.last_key != spec.first_key
+                    && self.map.shards() > 1
+                    && spec.key_positions(args.len()).any(|i| self.map.key_owner(args.get(i)) != owner)
+                {
+                    self.counters.errors += 1;
+                    return conn.reply().error(CROSS_SHARD);
+                }
                 self.run_whole(owner, idx, conn, args, handler);
             }
             Kind::MultiKey { whole, part, merge } => {

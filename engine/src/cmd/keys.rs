@@ -391,6 +391,114 @@ fn swapdb_part(ctx: &mut Ctx, items: &mut Items) {
     items.item(|r| r.ok());
 }
 
+/// RENAME key newkey / RENAMENX key newkey (both keys on this shard).
+fn rename_generic(ctx: &mut Ctx, r: &mut Reply, nx: bool) {
+    let (src, dst, now) = (ctx.arg(1), ctx.arg(2), ctx.now);
+    if !ctx.db().contains(src, now) {
+        return r.error("ERR no such key");
+    }
+    if src == dst {
+        return if nx { r.int(0) } else { r.ok() };
+    }
+    if nx && ctx.db().contains(dst, now) {
+        return r.int(0);
+    }
+    let Some(e) = ctx.db().remove(src, now) else { return r.error("ERR no such key") };
+    let at = e.expire_at();
+    ctx.db().set(dst, e.value, at, now);
+    ctx.dirty(1);
+    if nx { r.int(1) } else { r.ok() }
+}
+
+fn rename(ctx: &mut Ctx, r: &mut Reply) {
+    rename_generic(ctx, r, false);
+}
+fn renamenx(ctx: &mut Ctx, r: &mut Reply) {
+    rename_generic(ctx, r, true);
+}
+
+/// COPY source destination [DB destination-db] [REPLACE]
+fn copy(ctx: &mut Ctx, r: &mut Reply) {
+    let (mut target, mut replace) = (ctx.db, false);
+    let mut i = 3;
+    while i < ctx.args.len() {
+        if ctx.args.is(i, "REPLACE") {
+            replace = true;
+            i += 1;
+        } else if ctx.args.is(i, "DB") && i + 1 < ctx.args.len() {
+            match num::parse_i64(ctx.arg(i + 1)) {
+                Some(db) if db >= 0 && (db as usize) < ctx.ks.databases() => target = db as usize,
+                Some(_) => return r.error("ERR DB index is out of range"),
+                None => return r.error(NOT_INTEGER),
+            }
+            i += 2;
+        } else {
+            return r.error(SYNTAX);
+        }
+    }
+    let (src, dst, now) = (ctx.arg(1), ctx.arg(2), ctx.now);
+    if src == dst && target == ctx.db {
+        return r.error("ERR source and destination objects are the same");
+    }
+    let Some((value, at)) = ctx.db().get(src, now).map(|e| (e.value.clone(), e.expire_at())) else { return r.int(0) };
+    if !replace && ctx.ks.db(target).contains(dst, now) {
+        return r.int(0);
+    }
+    ctx.ks.db(target).set(dst, value, at, now);
+    ctx.dirty(1);
+    r.int(1);
+}
+
+/// OBJECT ENCODING|REFCOUNT|IDLETIME key, OBJECT HELP
+fn object(ctx: &mut Ctx, r: &mut Reply) {
+    let sub = ctx.arg(1).to_ascii_uppercase();
+    let known = [(&b"ENCODING"[..], 3usize), (b"REFCOUNT", 3), (b"IDLETIME", 3), (b"HELP", 2)];
+    let Some(&(_, arity)) = known.iter().find(|(name, _)| *name == sub.as_slice()) else {
+        return r.error(&super::unknown_subcommand_error("object", ctx.arg(1)));
+    };
+    if ctx.args.len() != arity {
+        return r.error(&super::subcommand_arity_error("object", ctx.arg(1)));
+    }
+    if sub == b"HELP" {
+        let lines = [
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "IDLETIME <key>",
+            "    Return the idle time of the key, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+            "HELP",
+            "    Print this help.",
+        ];
+        r.array(lines.len());
+        for l in lines {
+            r.simple(l);
+        }
+        return;
+    }
+    let (key, now) = (ctx.arg(2), ctx.now);
+    // Read without touching the access time, as Redis's OBJECT does.
+    let slot = crate::slot::key_slot(key) as usize;
+    let mut found = None;
+    ctx.ks.db_ref(ctx.db).for_each_in_slot(slot, |e| {
+        if e.key() == key && !e.is_expired(now) {
+            // Redis shares the integers 0..10000 and reports them with its "shared" count.
+            let shared = matches!(&e.value, crate::value::Value::Str(s) if num::parse_i64(s).is_some_and(|n| (0..10_000).contains(&n)));
+            found = Some((e.value.encoding(), e.idle_seconds(now), shared));
+        }
+    });
+    let Some((encoding, idle, shared)) = found else { return r.null() };
+    match sub.as_slice() {
+        b"ENCODING" => r.bulk(encoding.as_bytes()),
+        b"REFCOUNT" => r.int(if shared { i32::MAX as i64 } else { 1 }),
+        _ => r.int(idle as i64),
+    }
+}
+
 const KEY1: (i32, i32, i32) = (1, 1, 1);
 const ALL_KEYS: (i32, i32, i32) = (1, -1, 1);
 const NONE: (i32, i32, i32) = (0, 0, 0);
@@ -598,6 +706,46 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Removes all keys from all databases.",
     ),
     spec("move", 3, WRITE | FAST, KEY1, Kind::Keyed(move_), "generic", "1.0.0", "Moves a key to another database."),
+    spec(
+        "rename",
+        3,
+        WRITE,
+        (1, 2, 1),
+        Kind::Keyed(rename),
+        "generic",
+        "1.0.0",
+        "Renames a key and overwrites the destination.",
+    ),
+    spec(
+        "renamenx",
+        3,
+        WRITE | FAST,
+        (1, 2, 1),
+        Kind::Keyed(renamenx),
+        "generic",
+        "1.0.0",
+        "Renames a key only when the target key name doesn't exist.",
+    ),
+    spec(
+        "copy",
+        -3,
+        WRITE | DENYOOM,
+        (1, 2, 1),
+        Kind::Keyed(copy),
+        "generic",
+        "6.2.0",
+        "Copies the value of a key to a new key.",
+    ),
+    spec(
+        "object",
+        -2,
+        READONLY,
+        (2, 2, 1),
+        Kind::Keyed(object),
+        "generic",
+        "2.2.3",
+        "A container for object introspection commands.",
+    ),
     spec(
         "swapdb",
         3,

@@ -283,6 +283,20 @@ fn mset_part(ctx: &mut Ctx, items: &mut Items) {
     items.item(|r| r.ok());
 }
 
+/// MSETNX key value [key value ...] (keys on this shard): sets all or none.
+fn msetnx(ctx: &mut Ctx, r: &mut Reply) {
+    if ctx.args.len() % 2 == 0 {
+        return r.arity_error("msetnx");
+    }
+    let now = ctx.now;
+    let any = (1..ctx.args.len()).step_by(2).any(|i| ctx.ks.db(ctx.db).contains(ctx.args.get(i), now));
+    if any {
+        return r.int(0);
+    }
+    mset_pairs(ctx);
+    r.int(1);
+}
+
 /// GETSET key value
 fn getset(ctx: &mut Ctx, r: &mut Reply) {
     let (key, now) = (ctx.arg(1), ctx.now);
@@ -607,6 +621,16 @@ pub static COMMANDS: &[CommandSpec] = &[
         "string",
         "1.0.1",
         "Atomically creates or modifies the string values of one or more keys.",
+    ),
+    spec(
+        "msetnx",
+        -3,
+        WRITE | DENYOOM,
+        (1, -1, 2),
+        Kind::Keyed(msetnx),
+        "string",
+        "1.0.1",
+        "Atomically modifies the string values of one or more keys only when all keys don't exist.",
     ),
     spec(
         "getset",
