@@ -19,6 +19,17 @@ pub type UnixMs = u64;
 /// Expiry value meaning "no TTL".
 pub const NO_EXPIRE: UnixMs = 0;
 
+/// A key's share of its table: a pointer per bucket, one control byte, at
+/// the 7/8 load hashbrown grows at.
+const TABLE_BYTES_PER_KEY: usize = 10;
+
+/// A new key's access-frequency counter (Redis's LFU_INIT_VAL).
+pub const LFU_INIT: u8 = 5;
+/// Redis's lfu-log-factor default.
+const LFU_LOG_FACTOR: u64 = 10;
+/// Redis's lfu-decay-time default, in minutes.
+const LFU_DECAY_MINUTES: u64 = 1;
+
 /// Keys up to this long live inside the entry, sparing a lookup the cache
 /// miss of a separate key allocation (most cache keys are this short).
 pub const KEY_INLINE_BYTES: usize = 22;
@@ -55,8 +66,11 @@ impl KeyBytes {
 pub struct Entry {
     key: KeyBytes,
     expire_at: UnixMs,
-    /// Unix seconds of the last access (OBJECT IDLETIME, LRU eviction).
-    access_s: u32,
+    /// Low 32 bits of the Unix milliseconds of the last access (OBJECT
+    /// IDLETIME, LRU eviction); idle times are taken modulo 2^32 ms (49 days).
+    access_ms: u32,
+    /// Redis's logarithmic access-frequency counter (OBJECT FREQ, LFU eviction).
+    lfu: u8,
     /// The value; callers may change it in place but not the key or expiry.
     pub value: Value,
 }
@@ -73,9 +87,36 @@ impl Entry {
         self.expire_at
     }
 
+    /// Milliseconds since the key was last read or written.
+    pub fn idle_ms(&self, now: UnixMs) -> u64 {
+        (now as u32).wrapping_sub(self.access_ms) as u64
+    }
+
     /// Seconds since the key was last read or written.
     pub fn idle_seconds(&self, now: UnixMs) -> u64 {
-        (now / 1000).saturating_sub(self.access_s as u64)
+        self.idle_ms(now) / 1000
+    }
+
+    /// The access-frequency counter after decay for the time since the last
+    /// access (one step per LFU_DECAY_MINUTES), as Redis's LFUDecrAndReturn.
+    pub fn frequency(&self, now: UnixMs) -> u8 {
+        let periods = self.idle_ms(now) / 60_000 / LFU_DECAY_MINUTES;
+        self.lfu.saturating_sub(periods.min(255) as u8)
+    }
+
+    /// Records an access: the LRU clock, and Redis's logarithmic LFU
+    /// increment (probability 1 / ((counter - 5) * 10 + 1)).
+    #[inline]
+    fn touch(&mut self, now: UnixMs, rng: &mut u64) {
+        let counter = self.frequency(now);
+        self.access_ms = now as u32;
+        let base = counter.saturating_sub(LFU_INIT) as u64;
+        // xorshift64: a cheap, good-enough coin for the logarithmic counter.
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        let hit = counter < 255 && *rng % (base * LFU_LOG_FACTOR + 1) == 0;
+        self.lfu = counter + hit as u8;
     }
 
     /// True when the key has expired at `now`.
@@ -109,13 +150,22 @@ pub struct Db {
     hasher: DefaultHashBuilder,
     /// Keys removed because they expired (lazily or actively).
     pub expired: u64,
+    /// State of the LFU counter's coin.
+    lfu_rng: u64,
 }
 
 impl Db {
     /// An empty database over the slots `owned`.
     pub fn new(owned: Range<usize>) -> Self {
         debug_assert!(owned.start < owned.end && owned.end <= SLOTS);
-        Db { slots: Vec::new(), owned, counts: DbCounts::default(), hasher: DefaultHashBuilder::default(), expired: 0 }
+        Db {
+            slots: Vec::new(),
+            owned,
+            counts: DbCounts::default(),
+            hasher: DefaultHashBuilder::default(),
+            expired: 0,
+            lfu_rng: 0x9E37_79B9_7F4A_7C15,
+        }
     }
 
     /// The slots this database holds.
@@ -150,13 +200,6 @@ impl Db {
         slot - self.owned.start
     }
 
-    fn table_mut(&mut self, idx: usize) -> &mut HashTable<Box<Entry>> {
-        if self.slots.is_empty() {
-            self.slots.resize_with(self.owned.len(), SlotTable::default);
-        }
-        &mut self.slots[idx].table
-    }
-
     /// The live entry for `key`. An expired entry is removed (lazy expiry) and
     /// reported missing.
     #[inline]
@@ -177,7 +220,7 @@ impl Db {
             }
             Ok(found) => {
                 let e = &mut **found.into_mut();
-                e.access_s = (now / 1000) as u32;
+                e.touch(now, &mut self.lfu_rng);
                 Some(e)
             }
             Err(_) => None,
@@ -202,13 +245,16 @@ impl Db {
         let idx = self.index(key);
         let hash = self.hash(key);
         let hasher = self.hasher.clone();
-        let table = self.table_mut(idx);
+        if self.slots.is_empty() {
+            self.slots.resize_with(self.owned.len(), SlotTable::default);
+        }
+        let table = &mut self.slots[idx].table;
         let old = match table.find_mut(hash, |e| e.key() == key) {
             Some(e) => {
                 let was_volatile = e.expire_at != NO_EXPIRE;
                 let was_live = !e.is_expired(now);
                 e.expire_at = expire_at;
-                e.access_s = (now / 1000) as u32;
+                e.touch(now, &mut self.lfu_rng);
                 let old = std::mem::replace(&mut e.value, value);
                 self.counts.volatile = self.counts.volatile + (expire_at != NO_EXPIRE) as usize - was_volatile as usize;
                 return was_live.then_some(old);
@@ -217,7 +263,7 @@ impl Db {
         };
         table.insert_unique(
             hash,
-            Box::new(Entry { key: KeyBytes::new(key), expire_at, access_s: (now / 1000) as u32, value }),
+            Box::new(Entry { key: KeyBytes::new(key), expire_at, access_ms: now as u32, lfu: LFU_INIT, value }),
             |e| hasher.hash_one(e.key()),
         );
         self.counts.keys += 1;
@@ -308,6 +354,13 @@ impl Db {
         let table = &self.slots[idx].table;
         let pick = rng.usize(..table.len());
         table.iter().nth(pick).map(|b| &**b)
+    }
+
+    /// Bytes an entry takes, as MEMORY USAGE reports it: the entry, its
+    /// share of the table, a long key, and the value's own allocations.
+    pub fn entry_bytes(e: &Entry) -> usize {
+        let key = if e.key().len() > KEY_INLINE_BYTES { e.key().len() } else { 0 };
+        std::mem::size_of::<Entry>() + TABLE_BYTES_PER_KEY + key + e.value.heap_bytes()
     }
 
     /// Active expiry of one slot: removes the entries of `slot` that expired by

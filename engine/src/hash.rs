@@ -111,6 +111,15 @@ impl Hash {
         self.iter().nth(i)
     }
 
+    /// Bytes held on the heap by the fields and values and their container.
+    pub fn heap_bytes(&self) -> usize {
+        let pairs: usize = self.iter().map(|(f, v)| f.len() + v.len()).sum();
+        match self {
+            Hash::Small(v) => v.capacity() * std::mem::size_of::<Pair>() + pairs,
+            Hash::Table(m) => m.capacity() * (std::mem::size_of::<Pair>() + 1) + pairs,
+        }
+    }
+
     /// The encoding name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
         match self {

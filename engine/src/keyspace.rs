@@ -13,7 +13,37 @@ pub struct KeyspaceStats {
     pub misses: u64,
     /// Writes that changed the keyspace (Redis's `dirty`).
     pub dirty: u64,
+    /// Keys removed by maxmemory eviction.
+    pub evicted: u64,
 }
+
+/// Which keys maxmemory eviction may remove, and how it chooses among a sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Eviction {
+    /// Any key, the least recently used of the sample.
+    AllKeysLru,
+    /// Any key, the least frequently used of the sample.
+    AllKeysLfu,
+    /// Any key, at random.
+    AllKeysRandom,
+    /// Keys with a TTL, the least recently used of the sample.
+    VolatileLru,
+    /// Keys with a TTL, the least frequently used of the sample.
+    VolatileLfu,
+    /// Keys with a TTL, at random.
+    VolatileRandom,
+    /// Keys with a TTL, the one that expires soonest in the sample.
+    VolatileTtl,
+}
+
+impl Eviction {
+    fn volatile_only(self) -> bool {
+        matches!(self, Eviction::VolatileLru | Eviction::VolatileLfu | Eviction::VolatileRandom | Eviction::VolatileTtl)
+    }
+}
+
+/// Random picks tried per sampled key before a volatile policy gives up on a database.
+const VOLATILE_PICK_TRIES: usize = 16;
 
 /// Bounds on the work one active-expiry pass does.
 pub const ACTIVE_EXPIRE_ENTRIES_MAX: usize = 20_000;
@@ -27,6 +57,8 @@ pub struct Keyspace {
     /// Counters for INFO.
     pub stats: KeyspaceStats,
     expire_cursor: (usize, usize),
+    /// True under an LFU maxmemory-policy (OBJECT FREQ answers only then, as in Redis).
+    pub lfu_policy: bool,
 }
 
 impl Keyspace {
@@ -38,6 +70,7 @@ impl Keyspace {
             rng: fastrand::Rng::new(),
             stats: KeyspaceStats::default(),
             expire_cursor: (0, owned.start),
+            lfu_policy: false,
         }
     }
 
@@ -75,6 +108,66 @@ impl Keyspace {
     /// A random key of database `db` and whether it has expired at `now`.
     pub fn random_key(&mut self, db: usize, now: UnixMs) -> Option<(Vec<u8>, bool)> {
         self.dbs[db].random_entry(&mut self.rng).map(|e| (e.key().to_vec(), e.is_expired(now)))
+    }
+
+    /// Evicts one key chosen by `policy` among `samples` random candidates
+    /// (Redis's approximated LRU/LFU/TTL). Expired keys met on the way are
+    /// reclaimed first. Returns false when no key may be evicted.
+    pub fn evict_one(&mut self, policy: Eviction, samples: usize, now: UnixMs) -> bool {
+        let volatile = policy.volatile_only();
+        let candidates: Vec<usize> = (0..self.dbs.len())
+            .filter(|&d| if volatile { self.dbs[d].counts().volatile > 0 } else { !self.dbs[d].is_empty() })
+            .collect();
+        if candidates.is_empty() {
+            return false;
+        }
+        // (score: higher evicts first, db, key)
+        let mut best: Option<(u64, usize, Vec<u8>)> = None;
+        for _ in 0..samples.max(1) {
+            let d = candidates[self.rng.usize(..candidates.len())];
+            let tries = if volatile { VOLATILE_PICK_TRIES } else { 1 };
+            for _ in 0..tries {
+                let Some(e) = self.dbs[d].random_entry(&mut self.rng) else { break };
+                if volatile && e.expire_at() == crate::db::NO_EXPIRE {
+                    continue;
+                }
+                let score = match policy {
+                    Eviction::AllKeysLru | Eviction::VolatileLru => e.idle_ms(now),
+                    Eviction::AllKeysLfu | Eviction::VolatileLfu => 255 - e.frequency(now) as u64,
+                    Eviction::VolatileTtl => u64::MAX - e.expire_at(),
+                    Eviction::AllKeysRandom | Eviction::VolatileRandom => 0,
+                };
+                if best.as_ref().is_none_or(|b| score > b.0) {
+                    best = Some((score, d, e.key().to_vec()));
+                }
+                break;
+            }
+        }
+        if best.is_none() && volatile {
+            // Sampling can miss the few keys with a TTL in a sparse database:
+            // walk the slots from a random point to the first one.
+            best = candidates.iter().find_map(|&d| {
+                let db = &self.dbs[d];
+                let owned = db.owned();
+                let start = self.rng.usize(owned.clone());
+                (start..owned.end).chain(owned.start..start).find_map(|slot| {
+                    let mut found = None;
+                    db.for_each_in_slot(slot, |e| {
+                        if found.is_none() && e.expire_at() != crate::db::NO_EXPIRE {
+                            found = Some((0, d, e.key().to_vec()));
+                        }
+                    });
+                    found
+                })
+            });
+        }
+        let Some((_, d, key)) = best else { return false };
+        // remove() reports an expired key as missing and counts it as expired.
+        if self.dbs[d].remove(&key, now).is_some() {
+            self.stats.evicted += 1;
+        }
+        self.stats.dirty += 1;
+        true
     }
 
     /// Keys removed by expiry, over all databases.
@@ -121,6 +214,49 @@ mod tests {
     use super::*;
     use crate::db::NO_EXPIRE;
     use crate::value::Value;
+
+    fn filled(n: u32, ttl_every: u32) -> Keyspace {
+        let mut ks = Keyspace::new(2, 0..crate::slot::SLOTS);
+        ks.rng = fastrand::Rng::with_seed(11);
+        for i in 0..n {
+            let ttl = if ttl_every > 0 && i % ttl_every == 0 { 1_000_000 + i as u64 } else { NO_EXPIRE };
+            ks.db((i % 2) as usize).set(format!("k{i}").as_bytes(), Value::Str(vec![b'x'; 10]), ttl, 0);
+        }
+        ks
+    }
+
+    #[test]
+    fn lru_eviction_prefers_keys_idle_longest() {
+        let mut ks = filled(1000, 0);
+        // Keys 0..100 are read later, so they are the most recently used.
+        for i in 0..100u32 {
+            assert!(ks.db((i % 2) as usize).get(format!("k{i}").as_bytes(), 5_000).is_some());
+        }
+        for _ in 0..500 {
+            assert!(ks.evict_one(Eviction::AllKeysLru, 5, 6_000));
+        }
+        let hot_alive =
+            (0..100u32).filter(|i| ks.db((i % 2) as usize).contains(format!("k{i}").as_bytes(), 6_000)).count();
+        assert!(hot_alive >= 95, "only {hot_alive} of 100 recently used keys survived");
+        assert_eq!(ks.stats.evicted, 500);
+    }
+
+    #[test]
+    fn volatile_policies_only_evict_keys_with_a_ttl() {
+        let mut ks = filled(300, 3);
+        for policy in [Eviction::VolatileLru, Eviction::VolatileTtl, Eviction::VolatileRandom, Eviction::VolatileLfu] {
+            while ks.evict_one(policy, 5, 10) {}
+            assert_eq!(ks.db_ref(0).counts().volatile + ks.db_ref(1).counts().volatile, 0);
+            assert_eq!(ks.db_ref(0).len() + ks.db_ref(1).len(), 200, "{policy:?}");
+            ks = filled(300, 3);
+        }
+        let mut ks = filled(10, 0);
+        assert!(!ks.evict_one(Eviction::VolatileLru, 5, 10), "no TTL keys: nothing to evict");
+        for _ in 0..10 {
+            assert!(ks.evict_one(Eviction::AllKeysRandom, 5, 10));
+        }
+        assert!(!ks.evict_one(Eviction::AllKeysLfu, 5, 10));
+    }
 
     #[test]
     fn active_expire_reclaims_across_databases_within_bounds() {

@@ -22,6 +22,14 @@ impl Value {
         }
     }
 
+    /// Bytes the value holds on the heap, beyond the entry (an estimate for MEMORY USAGE).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Value::Str(s) => s.capacity(),
+            Value::Hash(h) => std::mem::size_of::<crate::hash::Hash>() + h.heap_bytes(),
+        }
+    }
+
     /// The name TYPE reports.
     pub fn type_name(&self) -> &'static str {
         match self {

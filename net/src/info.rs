@@ -80,14 +80,16 @@ pub(crate) fn render(shard: &Shard, args: &Args) -> String {
     });
     section("Memory", &|o| {
         let rss = runtime::rss_bytes();
+        let used = sh.stats.iter().map(|s| s.used_memory.load(Relaxed)).sum::<i64>().max(0) as u64;
+        let peak = sh.peak_memory.load(Relaxed).max(used);
         let _ = write!(
             o,
-            "used_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\n\
-             used_memory_peak:{rss}\r\nused_memory_peak_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\n\
+            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\n\
+             used_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\n\
              maxmemory_policy:{}\r\nmem_fragmentation_ratio:1.00\r\nmem_allocator:mimalloc\r\nlazyfree_pending_objects:0\r\n",
+            human(used),
             human(rss),
-            human(rss),
-            human(rss),
+            human(peak),
             cfg.maxmemory,
             human(cfg.maxmemory),
             cfg.maxmemory_policy.as_str(),
@@ -107,7 +109,7 @@ pub(crate) fn render(shard: &Shard, args: &Args) -> String {
             o,
             "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\n\
              total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\n\
-             evicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\n\
+             evicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\n\
              total_error_replies:{}\r\n",
             sh.sum(|s| &s.total_connections),
             sh.sum(|s| &s.total_commands),
@@ -116,6 +118,7 @@ pub(crate) fn render(shard: &Shard, args: &Args) -> String {
             sh.sum(|s| &s.net_output_bytes),
             sh.sum(|s| &s.rejected_connections),
             sh.sum(|s| &s.expired_keys),
+            sh.sum(|s| &s.evicted_keys),
             sh.sum(|s| &s.keyspace_hits),
             sh.sum(|s| &s.keyspace_misses),
             sh.sum(|s| &s.errors),

@@ -46,6 +46,8 @@ impl RecvBuffers {
         let (Some(ring), Some(bufs)) = (NonNull::new(ring.cast::<BufRingEntry>()), NonNull::new(bufs)) else {
             return Err(io::Error::new(io::ErrorKind::OutOfMemory, "could not allocate receive buffers"));
         };
+        // Fixed for the shard's lifetime: not counted as used memory.
+        coreshard_engine::memory::exclude(ring_layout.size() + buf_layout.size());
         let mut this = RecvBuffers { ring, bufs, entries, buf_bytes, tail: 0 };
         for bid in 0..entries {
             this.push(bid);

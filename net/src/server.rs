@@ -208,6 +208,7 @@ pub fn start(config: Config, config_file: Option<String>) -> io::Result<ServerHa
         control: control_tx,
         config: std::sync::Mutex::new(config.clone()),
         port: AtomicU64::new(port as u64),
+        peak_memory: AtomicU64::new(0),
         config_file,
         executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
     });

@@ -9,7 +9,7 @@
 
 use crate::batch::{BATCH_REQUESTS_MAX, Batch, Msg, Op, Request};
 use crate::commands;
-use crate::config::Config;
+use crate::config::{Config, MaxmemoryPolicy};
 use crate::conn::{Acc, Closing, Conn, OUTPUT_PAUSE_BYTES, PartResult};
 use crate::recvbuf::{BUFFER_GROUP, RecvBuffers};
 use crate::resp::{Limits, Step};
@@ -46,6 +46,14 @@ const UD_WAKE: u64 = 4;
 const UD_EVENTFD: u64 = 5;
 const UD_TICK: u64 = 6;
 const UD_MSG_RING: u64 = 7;
+const UD_CANCEL: u64 = 8;
+
+/// Commands of one connection's pipeline that may wait for other shards at once.
+const PIPELINE_HOLES_MAX: usize = 1024;
+
+/// Input a connection may hold while it cannot execute it (waiting for other
+/// shards' replies, or for its output to drain) before its reads pause.
+const HELD_INPUT_BYTES_MAX: usize = 256 * 1024;
 
 #[inline]
 fn ud(kind: u64, index: u32) -> u64 {
@@ -131,7 +139,9 @@ type Spans = Vec<Span>;
 impl Shard {
     pub(crate) fn new(setup: ShardSetup, ring: IoUring) -> Self {
         let map = SlotMap::new(setup.shards);
-        let ks = Keyspace::new(setup.config.databases, map.range(setup.id));
+        let mut ks = Keyspace::new(setup.config.databases, map.range(setup.id));
+        ks.lfu_policy =
+            matches!(setup.config.maxmemory_policy, MaxmemoryPolicy::AllkeysLfu | MaxmemoryPolicy::VolatileLfu);
         let hz = setup.config.hz.clamp(1, 500) as u64;
         let tick_ns = (1_000_000_000 / hz).max(TICK_NS_MIN);
         Shard {
@@ -235,6 +245,9 @@ impl Shard {
             while let Some(idx) = self.to_process.pop() {
                 self.process_input(idx, None);
             }
+            if self.config.maxmemory > 0 {
+                self.enforce_maxmemory();
+            }
             self.flush_batches();
             if self.shutdown_step() {
                 break;
@@ -256,7 +269,7 @@ impl Shard {
             UD_ACCEPT => self.on_accept(index as usize, res, flags),
             UD_RECV => self.on_recv(bufs, index, res, flags),
             UD_SEND => self.on_send(index, res),
-            UD_WAKE => {}
+            UD_WAKE | UD_CANCEL => {}
             UD_EVENTFD => {
                 if res >= 0 || res == -libc::EINTR || res == -libc::EAGAIN {
                     self.arm_eventfd();
@@ -353,7 +366,7 @@ impl Shard {
     fn arm_recv(&mut self, idx: u32) {
         let draining = self.draining;
         let Some(conn) = self.conns[idx as usize].as_mut() else { return };
-        if conn.recv_inflight || conn.closing != Closing::No || draining {
+        if conn.recv_inflight || conn.closing != Closing::No || draining || Self::holding_input(conn) {
             return;
         }
         conn.recv_inflight = true;
@@ -373,6 +386,10 @@ impl Shard {
         };
         if !more {
             conn.recv_inflight = false;
+        }
+        if res == -libc::ECANCELED && conn.closing == Closing::No {
+            // Reads paused for backpressure; they resume once the held input runs.
+            return;
         }
         if res == -libc::ENOBUFS {
             // Every buffer was in use this turn; the data waits in the socket.
@@ -399,6 +416,7 @@ impl Shard {
         self.counters.net_in += res as u64;
         self.process_input(idx, Some(bufs.filled(bid, res as usize)));
         bufs.recycle(bid);
+        self.pause_reads_if_holding(idx);
         if !more && self.conns[idx as usize].as_ref().is_some_and(|c| c.closing == Closing::No) {
             self.rearm.push(idx);
         }
@@ -493,6 +511,32 @@ impl Shard {
         self.counters.open -= 1;
     }
 
+    /// True when the connection may execute more of its pipeline now. Commands
+    /// keep running while earlier ones wait for other shards (their replies
+    /// fill holes later), so a pipeline costs one hop per destination shard,
+    /// up to PIPELINE_HOLES_MAX commands in flight.
+    fn can_run(conn: &Conn) -> bool {
+        conn.closing == Closing::No && conn.holes.len() < PIPELINE_HOLES_MAX && conn.out.len() < OUTPUT_PAUSE_BYTES
+    }
+
+    /// True when the connection holds more unexecuted input than it may while
+    /// it cannot run it.
+    fn holding_input(conn: &Conn) -> bool {
+        let blocked = !Self::can_run(conn) && conn.closing == Closing::No;
+        blocked && conn.rbuf.len() - conn.rpos > HELD_INPUT_BYTES_MAX
+    }
+
+    /// Cancels the multishot recv of a connection holding too much input, so
+    /// a pipelining client waits in its socket (as with Redis, which reads
+    /// only what it runs) instead of in this server's memory.
+    fn pause_reads_if_holding(&mut self, idx: u32) {
+        let Some(conn) = self.conns[idx as usize].as_ref() else { return };
+        if conn.recv_inflight && Self::holding_input(conn) {
+            let sqe = opcode::AsyncCancel::new(ud(UD_RECV, idx)).build().user_data(UD_CANCEL);
+            self.push_sqe(&sqe);
+        }
+    }
+
     /// Parses and executes what connection `idx` has received (`data`, fresh
     /// from a receive buffer, after anything it kept from earlier reads),
     /// then queues its replies.
@@ -500,7 +544,7 @@ impl Shard {
         let Some(mut conn) = self.conns[idx as usize].take() else { return };
         conn.last_ns = runtime::monotonic_ns();
         if let Some(data) = data {
-            let runnable = conn.holes_open == 0 && conn.closing == Closing::No && conn.out.len() < OUTPUT_PAUSE_BYTES;
+            let runnable = Self::can_run(&conn);
             if conn.rpos == conn.rbuf.len() && runnable {
                 // The common case: whole commands straight from the receive
                 // buffer; only an incomplete tail is kept.
@@ -565,12 +609,12 @@ impl Shard {
     }
 
     /// Executes the complete commands at the start of `buf`; returns how many
-    /// bytes they took. Stops at an incomplete frame, an open hole, a full
-    /// output or a close.
+    /// bytes they took. Stops at an incomplete frame, too many commands
+    /// waiting for other shards, a full output or a close.
     fn run_commands(&mut self, idx: u32, conn: &mut Conn, buf: &mut [u8]) -> usize {
         let mut spans: Spans = std::mem::take(&mut self.scratch_spans);
         let mut pos = 0;
-        while conn.holes_open == 0
+        while Self::can_run(conn)
             && conn.closing == Closing::No
             && conn.out.len() < OUTPUT_PAUSE_BYTES
             && pos < buf.len()
@@ -622,6 +666,10 @@ impl Shard {
         if !conn.authenticated && !spec.has(flags::NO_AUTH) {
             self.counters.errors += 1;
             return conn.reply().error("NOAUTH Authentication required.");
+        }
+        if spec.has(flags::DENYOOM) && self.config.maxmemory > 0 && !self.may_grow() {
+            self.counters.errors += 1;
+            return conn.reply().error("OOM command not allowed when used memory > 'maxmemory'.");
         }
         if crate::pubsub::restricted(conn) {
             use coreshard_engine::ConnCmd::*;
@@ -934,6 +982,9 @@ impl Shard {
     fn on_tick(&mut self) {
         self.now_ms = coreshard_engine::unix_ms();
         self.sample_ops_rate();
+        self.shared.peak_memory.fetch_max(self.used_memory(), Relaxed);
+        self.ks.lfu_policy =
+            matches!(self.config.maxmemory_policy, MaxmemoryPolicy::AllkeysLfu | MaxmemoryPolicy::VolatileLfu);
         let budget_ns = self.tick_ns / ACTIVE_EXPIRE_TICK_SHARE;
         let started = runtime::monotonic_ns();
         while runtime::monotonic_ns() - started < budget_ns {
@@ -954,6 +1005,82 @@ impl Shard {
                 self.begin_close(i);
             }
         }
+    }
+
+    /// Bytes used by every shard: the others' as published at their last
+    /// turn, this one's as of now.
+    pub(crate) fn used_memory(&self) -> u64 {
+        let others: i64 = (0..self.map.shards())
+            .filter(|&s| s != self.id)
+            .map(|s| self.shared.stats[s].used_memory.load(Relaxed))
+            .sum();
+        (others + coreshard_engine::memory::thread_allocated() as i64).max(0) as u64
+    }
+
+    /// Keeps used memory under maxmemory by evicting this shard's keys as the
+    /// policy says, once per loop turn. Each shard evicts its own keys, so the
+    /// work spreads as the keys do. Returns false when over the limit with nothing evictable,
+    /// which is when DENYOOM commands get the OOM error.
+    pub(crate) fn enforce_maxmemory(&mut self) -> bool {
+        /// Keys one call may evict, so a shard never stalls on eviction.
+        const EVICTIONS_PER_CALL_MAX: usize = 1024;
+        let limit = self.config.maxmemory;
+        if limit == 0 || self.used_memory() <= limit {
+            return true;
+        }
+        let Some(policy) = eviction_policy(self.config.maxmemory_policy) else { return false };
+        let samples = self.config.maxmemory_samples.max(1) as usize;
+        // This shard frees its share of the excess, in proportion to the keys
+        // it holds: the others free theirs on their turns. One shard freeing
+        // it all would empty itself, and LRU/LFU only rank keys of one shard.
+        let own_keys: u64 = self.ks.dbs().iter().map(|d| d.len() as u64).sum();
+        let other_keys: u64 = (0..self.map.shards())
+            .filter(|&s| s != self.id)
+            .map(|s| self.shared.stats[s].keys.iter().map(|k| k.load(Relaxed)).sum::<u64>())
+            .sum();
+        let excess = self.used_memory().saturating_sub(limit);
+        let share = (excess as u128 * own_keys as u128 / (own_keys + other_keys).max(1) as u128) as i64;
+        let start = coreshard_engine::memory::thread_allocated() as i64;
+        let mut evicted = 0;
+        while evicted < EVICTIONS_PER_CALL_MAX
+            && start - (coreshard_engine::memory::thread_allocated() as i64) < share.max(1)
+            && self.used_memory() > limit
+        {
+            if !self.ks.evict_one(policy, samples, self.now_ms) {
+                break;
+            }
+            evicted += 1;
+        }
+        // Another shard may hold the evictable keys: it evicts them on its
+        // next turn. Refuse only when no shard has any.
+        evicted > 0 || self.used_memory() <= limit || self.evictable_anywhere(policy)
+    }
+
+    /// Whether a command that may grow memory may run: under maxmemory, or
+    /// over it with keys left to evict (the shards evict on their turns).
+    fn may_grow(&self) -> bool {
+        if self.used_memory() <= self.config.maxmemory {
+            return true;
+        }
+        let Some(policy) = eviction_policy(self.config.maxmemory_policy) else { return false };
+        use coreshard_engine::keyspace::Eviction::*;
+        let volatile = matches!(policy, VolatileLru | VolatileLfu | VolatileRandom | VolatileTtl);
+        let own = self.ks.dbs().iter().any(|d| if volatile { d.counts().volatile > 0 } else { !d.is_empty() });
+        own || self.evictable_anywhere(policy)
+    }
+
+    /// True when some shard holds keys `policy` may evict (from the
+    /// published key counts).
+    fn evictable_anywhere(&self, policy: coreshard_engine::keyspace::Eviction) -> bool {
+        use coreshard_engine::keyspace::Eviction::*;
+        let volatile = matches!(policy, VolatileLru | VolatileLfu | VolatileRandom | VolatileTtl);
+        self.shared.stats.iter().enumerate().any(|(s, st)| {
+            if s == self.id {
+                return false;
+            }
+            let counts = if volatile { &st.expires } else { &st.keys };
+            counts.iter().any(|n| n.load(Relaxed) > 0)
+        })
     }
 
     /// Publishes the command rate since the previous tick (INFO instantaneous_ops_per_sec).
@@ -1030,6 +1157,8 @@ impl Shard {
         s.net_output_bytes.fetch_add(std::mem::take(&mut c.net_out), Relaxed);
         s.errors.fetch_add(std::mem::take(&mut c.errors), Relaxed);
         s.keyspace_hits.store(self.ks.stats.hits, Relaxed);
+        s.used_memory.store(coreshard_engine::memory::thread_allocated() as i64, Relaxed);
+        s.evicted_keys.store(self.ks.stats.evicted, Relaxed);
         s.keyspace_misses.store(self.ks.stats.misses, Relaxed);
         s.dirty.store(self.ks.stats.dirty, Relaxed);
         s.expired_keys.store(self.ks.expired_keys(), Relaxed);
@@ -1039,6 +1168,21 @@ impl Shard {
             s.expires[i].store(counts.volatile as u64, Relaxed);
         }
     }
+}
+
+/// The engine's eviction policy for a maxmemory-policy (None: noeviction).
+fn eviction_policy(policy: MaxmemoryPolicy) -> Option<coreshard_engine::keyspace::Eviction> {
+    use coreshard_engine::keyspace::Eviction;
+    Some(match policy {
+        MaxmemoryPolicy::Noeviction => return None,
+        MaxmemoryPolicy::AllkeysLru => Eviction::AllKeysLru,
+        MaxmemoryPolicy::AllkeysLfu => Eviction::AllKeysLfu,
+        MaxmemoryPolicy::AllkeysRandom => Eviction::AllKeysRandom,
+        MaxmemoryPolicy::VolatileLru => Eviction::VolatileLru,
+        MaxmemoryPolicy::VolatileLfu => Eviction::VolatileLfu,
+        MaxmemoryPolicy::VolatileRandom => Eviction::VolatileRandom,
+        MaxmemoryPolicy::VolatileTtl => Eviction::VolatileTtl,
+    })
 }
 
 fn set_keepalive(fd: i32, secs: u64) {

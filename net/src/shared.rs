@@ -38,6 +38,12 @@ pub struct ShardStats {
     pub keys: Vec<AtomicU64>,
     /// Keys with a TTL per database.
     pub expires: Vec<AtomicU64>,
+    /// Bytes this shard's thread allocated minus bytes it freed. Signed:
+    /// memory allocated on one shard is sometimes freed on another, so one
+    /// shard's figure can be negative; only the sum over shards is meaningful.
+    pub used_memory: std::sync::atomic::AtomicI64,
+    /// Keys evicted for maxmemory.
+    pub evicted_keys: AtomicU64,
     /// Commands per second over the last housekeeping tick.
     pub ops_per_sec: AtomicU64,
     /// Largest client output (bytes not yet sent) seen at the last turn.
@@ -87,6 +93,8 @@ pub struct Shared {
     /// The configuration as last set (the master copy CONFIG SET updates;
     /// each shard also keeps its own copy for its hot path).
     pub config: Mutex<Config>,
+    /// Highest used memory seen (sampled on the shards' ticks).
+    pub peak_memory: AtomicU64,
     /// The TCP port actually bound.
     pub port: AtomicU64,
     /// Path of the config file, when one was given.

@@ -8,8 +8,10 @@ use coreshard_net::Config;
 use coreshard_net::config::LogLevel;
 use std::process::ExitCode;
 
+/// mimalloc, with per-thread byte counts for INFO used_memory and maxmemory.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: coreshard_engine::memory::CountingAlloc<mimalloc::MiMalloc> =
+    coreshard_engine::memory::CountingAlloc(mimalloc::MiMalloc);
 
 /// A Redis-protocol, thread-per-core cache server.
 ///

@@ -452,7 +452,7 @@ fn copy(ctx: &mut Ctx, r: &mut Reply) {
 /// OBJECT ENCODING|REFCOUNT|IDLETIME key, OBJECT HELP
 fn object(ctx: &mut Ctx, r: &mut Reply) {
     let sub = ctx.arg(1).to_ascii_uppercase();
-    let known = [(&b"ENCODING"[..], 3usize), (b"REFCOUNT", 3), (b"IDLETIME", 3), (b"HELP", 2)];
+    let known = [(&b"ENCODING"[..], 3usize), (b"REFCOUNT", 3), (b"IDLETIME", 3), (b"FREQ", 3), (b"HELP", 2)];
     let Some(&(_, arity)) = known.iter().find(|(name, _)| *name == sub.as_slice()) else {
         return r.error(&super::unknown_subcommand_error("object", ctx.arg(1)));
     };
@@ -465,6 +465,8 @@ fn object(ctx: &mut Ctx, r: &mut Reply) {
             "ENCODING <key>",
             "    Return the kind of internal representation used in order to store the value",
             "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the key <key>.",
             "IDLETIME <key>",
             "    Return the idle time of the key, that is the approximated number of",
             "    seconds elapsed since the last access to the key.",
@@ -488,14 +490,60 @@ fn object(ctx: &mut Ctx, r: &mut Reply) {
         if e.key() == key && !e.is_expired(now) {
             // Redis shares the integers 0..10000 and reports them with its "shared" count.
             let shared = matches!(&e.value, crate::value::Value::Str(s) if num::parse_i64(s).is_some_and(|n| (0..10_000).contains(&n)));
-            found = Some((e.value.encoding(), e.idle_seconds(now), shared));
+            found = Some((e.value.encoding(), e.idle_seconds(now), shared, e.frequency(now)));
         }
     });
-    let Some((encoding, idle, shared)) = found else { return r.null() };
+    let Some((encoding, idle, shared, freq)) = found else { return r.null() };
     match sub.as_slice() {
         b"ENCODING" => r.bulk(encoding.as_bytes()),
         b"REFCOUNT" => r.int(if shared { i32::MAX as i64 } else { 1 }),
+        b"FREQ" if !ctx.ks.lfu_policy => r.error(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        ),
+        b"FREQ" => r.int(freq as i64),
         _ => r.int(idle as i64),
+    }
+}
+
+/// MEMORY USAGE key [SAMPLES count], MEMORY HELP
+fn memory(ctx: &mut Ctx, r: &mut Reply) {
+    let known = [(&b"USAGE"[..], -3i32), (b"HELP", 2)];
+    let sub = ctx.arg(1).to_ascii_uppercase();
+    let Some(&(_, arity)) = known.iter().find(|(name, _)| *name == sub.as_slice()) else {
+        return r.error(&super::unknown_subcommand_error("memory", ctx.arg(1)));
+    };
+    let n = ctx.args.len();
+    if (arity > 0 && n != arity as usize) || (arity < 0 && n < (-arity) as usize) {
+        return r.error(&super::subcommand_arity_error("memory", ctx.arg(1)));
+    }
+    if sub == b"HELP" {
+        let lines = [
+            "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value. Nested values are",
+            "    sampled up to <count> times (default: 5, 0 means sample all).",
+            "HELP",
+            "    Print this help.",
+        ];
+        r.array(lines.len());
+        for l in lines {
+            r.simple(l);
+        }
+        return;
+    }
+    match n {
+        3 => {}
+        5 if ctx.args.is(3, "SAMPLES") => {
+            if num::parse_i64(ctx.arg(4)).is_none_or(|s| s < 0) {
+                return r.error(NOT_INTEGER);
+            }
+        }
+        _ => return r.error(SYNTAX),
+    }
+    let (key, now) = (ctx.arg(2), ctx.now);
+    match ctx.db().get(key, now) {
+        Some(e) => r.int(crate::db::Db::entry_bytes(e) as i64),
+        None => r.null(),
     }
 }
 
@@ -735,6 +783,16 @@ pub static COMMANDS: &[CommandSpec] = &[
         "generic",
         "6.2.0",
         "Copies the value of a key to a new key.",
+    ),
+    spec(
+        "memory",
+        -2,
+        READONLY,
+        (2, 2, 1),
+        Kind::Keyed(memory),
+        "server",
+        "4.0.0",
+        "A container for memory diagnostics commands.",
     ),
     spec(
         "object",
