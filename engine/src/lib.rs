@@ -23,6 +23,7 @@ pub mod db;
 pub mod glob;
 pub mod hash;
 pub mod keyspace;
+pub mod list;
 pub mod num;
 pub mod reply;
 pub mod slot;
