@@ -23,6 +23,7 @@ pub mod db;
 pub mod glob;
 pub mod hash;
 pub mod keyspace;
+pub mod list;
 pub mod memory;
 pub mod num;
 pub mod reply;

@@ -1,6 +1,7 @@
 //! The value types a key can hold.
 
 use crate::hash::Hash;
+use crate::list::List;
 
 /// A key's value.
 #[derive(Debug, Clone, PartialEq)]
@@ -9,6 +10,8 @@ pub enum Value {
     Str(Vec<u8>),
     /// A hash of fields to values (boxed, so a value is 32 bytes and an entry one cache line).
     Hash(Box<Hash>),
+    /// A list of elements (boxed for the same reason).
+    List(Box<List>),
 }
 
 impl Value {
@@ -19,6 +22,7 @@ impl Value {
             Value::Str(s) if s.len() <= 44 => "embstr",
             Value::Str(_) => "raw",
             Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
         }
     }
 
@@ -27,6 +31,7 @@ impl Value {
         match self {
             Value::Str(s) => s.capacity(),
             Value::Hash(h) => std::mem::size_of::<crate::hash::Hash>() + h.heap_bytes(),
+            Value::List(l) => std::mem::size_of::<crate::list::List>() + l.heap_bytes(),
         }
     }
 
@@ -35,6 +40,18 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
+            Value::List(_) => "list",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_stays_small() {
+        // An entry is sized to one cache line; a value must not grow it.
+        assert!(std::mem::size_of::<Value>() <= 32);
     }
 }

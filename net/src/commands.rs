@@ -568,9 +568,12 @@ fn command_info(spec: &CommandSpec, r: &mut Reply) {
     for n in names {
         r.simple(n);
     }
-    r.int(spec.first_key as i64);
-    r.int(spec.last_key as i64);
-    r.int(spec.step as i64);
+    // Movable keys have no fixed positions: Redis shows 0 0 0 for them.
+    let (first, last, step) =
+        if spec.has(flags::MOVABLEKEYS) { (0, 0, 0) } else { (spec.first_key, spec.last_key, spec.step) };
+    r.int(first as i64);
+    r.int(last as i64);
+    r.int(step as i64);
     r.set(1);
     r.simple(&format!("@{}", spec.group));
     r.set(0);
@@ -649,7 +652,10 @@ fn command(shard: &mut Shard, conn: &mut Conn, args: Args) {
                 }
                 Some(spec) if spec.first_key == 0 => r.error("ERR The command has no key arguments"),
                 Some(spec) => {
-                    let keys: Vec<usize> = spec.key_positions(sub.len()).collect();
+                    let keys: Vec<usize> = spec.keys(&sub).collect();
+                    if keys.is_empty() {
+                        return r.error("ERR Invalid arguments specified for command");
+                    }
                     r.array(keys.len());
                     for k in keys {
                         r.bulk(sub.get(k));

@@ -692,12 +692,13 @@ impl Shard {
                     Some(key) if spec.first_key > 0 => self.map.key_owner(key),
                     _ => self.id,
                 };
-                // A command over several keys runs on one shard: all its keys
-                // must live there (the atomic cross-shard path comes with
+                // A command over several keys runs whole on one shard: all its
+                // keys must live there (the atomic cross-shard path comes with
                 // transactions). Hash tags put related keys together.
-                if spec.last_key != spec.first_key
+                let several_keys = spec.has(flags::MOVABLEKEYS) || spec.last_key != spec.first_key;
+                if several_keys
                     && self.map.shards() > 1
-                    && spec.key_positions(args.len()).any(|i| self.map.key_owner(args.get(i)) != owner)
+                    && spec.keys(&args).any(|i| self.map.key_owner(args.get(i)) != owner)
                 {
                     self.counters.errors += 1;
                     return conn.reply().error(CROSS_SHARD);

@@ -5,6 +5,7 @@
 
 pub mod hash;
 pub mod keys;
+pub mod list;
 pub mod server;
 pub mod string;
 
@@ -35,9 +36,13 @@ pub mod flags {
     pub const LOADING: u32 = 1 << 7;
     /// Allowed on a stale replica.
     pub const STALE: u32 = 1 << 8;
+    /// Its keys are found by reading its arguments: a count of keys at
+    /// `first_key - 1`, then that many keys (LMPOP). COMMAND INFO shows no
+    /// key positions for it, as Redis does.
+    pub const MOVABLEKEYS: u32 = 1 << 9;
 
     /// The COMMAND INFO names of the flags, in bit order.
-    pub const NAMES: [(u32, &str); 9] = [
+    pub const NAMES: [(u32, &str); 10] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
@@ -47,6 +52,7 @@ pub mod flags {
         (NOSCRIPT, "noscript"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (MOVABLEKEYS, "movablekeys"),
     ];
 }
 
@@ -245,12 +251,33 @@ impl CommandSpec {
     }
 
     /// Positions of the keys among `n` arguments.
-    pub fn key_positions(&self, n: usize) -> impl Iterator<Item = usize> + use<> {
+    pub fn key_positions(&self, n: usize) -> std::iter::StepBy<std::ops::Range<usize>> {
         let first = self.first_key.max(0) as usize;
         let last = if self.last_key < 0 { n as i64 + self.last_key as i64 } else { self.last_key as i64 };
         let step = self.step.max(1) as usize;
         let end = if first == 0 { 0 } else { (last.max(-1) + 1) as usize };
         (first..end.min(n)).step_by(step)
+    }
+
+    /// Positions of the keys in `args`. For a [`flags::MOVABLEKEYS`] command
+    /// they are the count at `first_key - 1` of arguments from `first_key`;
+    /// none when that count is not a positive integer or runs past the end
+    /// (the command itself then answers with its error). This is how Redis
+    /// Cluster finds them, so CROSSSLOT answers agree with it.
+    pub fn keys(&self, args: &Args) -> std::iter::StepBy<std::ops::Range<usize>> {
+        if !self.has(flags::MOVABLEKEYS) {
+            return self.key_positions(args.len());
+        }
+        let first = self.first_key.max(1) as usize;
+        let count = args
+            .try_get(first - 1)
+            .and_then(crate::num::parse_i64)
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n >= 1 && first.checked_add(*n).is_some_and(|end| end <= args.len()));
+        match count {
+            Some(n) => (first..first + n).step_by(1),
+            None => (0..0).step_by(1),
+        }
     }
 }
 
@@ -280,10 +307,11 @@ impl CommandTable {
     pub fn get() -> &'static CommandTable {
         static TABLE: OnceLock<CommandTable> = OnceLock::new();
         TABLE.get_or_init(|| {
-            let all: Vec<&'static CommandSpec> = [string::COMMANDS, keys::COMMANDS, hash::COMMANDS, server::COMMANDS]
-                .into_iter()
-                .flat_map(|family| family.iter())
-                .collect();
+            let all: Vec<&'static CommandSpec> =
+                [string::COMMANDS, keys::COMMANDS, hash::COMMANDS, list::COMMANDS, server::COMMANDS]
+                    .into_iter()
+                    .flat_map(|family| family.iter())
+                    .collect();
             let by_name = all.iter().map(|c| (c.name, *c)).collect();
             CommandTable { by_name, all }
         })
@@ -376,5 +404,27 @@ mod tests {
         assert_eq!(get.key_positions(2).collect::<Vec<_>>(), vec![1]);
         let ping = t.lookup(b"ping").unwrap();
         assert_eq!(ping.key_positions(1).count(), 0);
+    }
+
+    #[test]
+    fn movable_keys_follow_numkeys() {
+        fn nothing(_: &mut Ctx, _: &mut Reply) {}
+        let mpop = spec("mpop", -4, flags::WRITE | flags::MOVABLEKEYS, (2, -1, 1), Kind::Keyed(nothing), "t", "0", "");
+        let keys = |parts: &[&str]| {
+            let owned = crate::args::OwnedArgs::from_parts(parts.iter().map(|p| p.as_bytes()));
+            mpop.keys(&owned.view()).collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&["MPOP", "2", "a", "b", "LEFT", "COUNT", "3"]), vec![2, 3]);
+        assert_eq!(keys(&["MPOP", "1", "a", "LEFT"]), vec![2]);
+        // As Redis Cluster counts them: numkeys may reach the last argument.
+        assert_eq!(keys(&["MPOP", "2", "a", "LEFT"]), vec![2, 3]);
+        assert_eq!(keys(&["MPOP", "0", "a", "LEFT"]), Vec::<usize>::new());
+        assert_eq!(keys(&["MPOP", "-1", "a", "LEFT"]), Vec::<usize>::new());
+        assert_eq!(keys(&["MPOP", "3", "a", "LEFT"]), Vec::<usize>::new());
+        assert_eq!(keys(&["MPOP", "x", "a", "LEFT"]), Vec::<usize>::new());
+        assert_eq!(keys(&["MPOP", "9223372036854775807", "a", "LEFT"]), Vec::<usize>::new());
+        let mv = spec("mv", 3, flags::WRITE, (1, 2, 1), Kind::Keyed(nothing), "t", "0", "");
+        let owned = crate::args::OwnedArgs::from_parts(["MV", "a", "b"]);
+        assert_eq!(mv.keys(&owned.view()).collect::<Vec<_>>(), vec![1, 2]);
     }
 }
