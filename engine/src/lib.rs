@@ -25,6 +25,7 @@ pub mod hash;
 pub mod keyspace;
 pub mod num;
 pub mod reply;
+pub mod set;
 pub mod slot;
 pub mod value;
 

@@ -1,6 +1,7 @@
 //! The value types a key can hold.
 
 use crate::hash::Hash;
+use crate::set::Set;
 
 /// A key's value.
 #[derive(Debug, Clone, PartialEq)]
@@ -9,6 +10,8 @@ pub enum Value {
     Str(Vec<u8>),
     /// A hash of fields to values (boxed, so a value is 32 bytes and an entry one cache line).
     Hash(Box<Hash>),
+    /// A set of members (boxed for the same reason).
+    Set(Box<Set>),
 }
 
 impl Value {
@@ -17,6 +20,17 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_fits_in_32_bytes() {
+        assert!(std::mem::size_of::<Value>() <= 32);
     }
 }
