@@ -665,9 +665,14 @@ fn command(shard: &mut Shard, conn: &mut Conn, args: Args) {
                 Some(spec) if !spec.arity_ok(sub.len()) => {
                     r.error("ERR Invalid number of arguments specified for command")
                 }
-                Some(spec) if spec.first_key == 0 => r.error("ERR The command has no key arguments"),
+                Some(spec) if spec.first_key == 0 && !spec.has(flags::MOVABLEKEYS) => {
+                    r.error("ERR The command has no key arguments")
+                }
                 Some(spec) => {
-                    let keys: Vec<usize> = spec.key_positions(sub.len()).collect();
+                    let keys: Vec<usize> = spec.keys_of(&sub).collect();
+                    if keys.is_empty() {
+                        return r.error("ERR Invalid arguments specified for command");
+                    }
                     r.array(keys.len());
                     for k in keys {
                         r.bulk(sub.get(k));

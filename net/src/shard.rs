@@ -36,7 +36,8 @@ const READ_BUFFER_KEEP_BYTES: usize = 64 * 1024;
 const SEND_BUFFER_KEEP_BYTES: usize = 1024 * 1024;
 
 /// The error for a multi-key command whose keys live on different shards.
-pub const CROSS_SHARD: &str = "CROSSSLOT Keys in request don't hash to the same shard (use a {hash tag} to keep them together)";
+pub const CROSS_SHARD: &str =
+    "CROSSSLOT Keys in request don't hash to the same shard (use a {hash tag} to keep them together)";
 
 const UD_ACCEPT: u64 = 1;
 const UD_RECV: u64 = 2;
@@ -609,8 +610,13 @@ impl Shard {
         }
         match spec.kind {
             Kind::Keyed(handler) => {
-                let owner =
-                    if spec.first_key > 0 { self.map.key_owner(args.get(spec.first_key as usize)) } else { self.id };
+                let mut keys = spec.keys_of(&args);
+                let owner = keys.next().map_or(self.id, |i| self.map.key_owner(args.get(i)));
+                // A handler touches only keys its shard owns (SMOVE, SINTER...).
+                if self.map.shards() > 1 && keys.any(|i| self.map.key_owner(args.get(i)) != owner) {
+                    self.counters.errors += 1;
+                    return conn.reply().error(CROSS_SHARD);
+                }
                 self.run_whole(owner, idx, conn, args, handler);
             }
             Kind::MultiKey { whole, part, merge } => {

@@ -35,9 +35,12 @@ pub mod flags {
     pub const LOADING: u32 = 1 << 7;
     /// Allowed on a stale replica.
     pub const STALE: u32 = 1 << 8;
+    /// Its keys are found from its arguments (a numkeys count), not from
+    /// first/last/step alone.
+    pub const MOVABLEKEYS: u32 = 1 << 9;
 
     /// The COMMAND INFO names of the flags, in bit order.
-    pub const NAMES: [(u32, &str); 9] = [
+    pub const NAMES: [(u32, &str); 10] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
@@ -47,6 +50,7 @@ pub mod flags {
         (NOSCRIPT, "noscript"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (MOVABLEKEYS, "movablekeys"),
     ];
 }
 
@@ -208,6 +212,9 @@ pub struct CommandSpec {
     pub last_key: i32,
     /// Distance between keys.
     pub step: i32,
+    /// With [`flags::MOVABLEKEYS`]: position of the numkeys argument, the
+    /// keys being the arguments that follow it (SINTERCARD numkeys key ...).
+    pub numkeys_at: usize,
     /// How it runs.
     pub kind: Kind,
     /// COMMAND DOCS group.
@@ -239,6 +246,30 @@ impl CommandSpec {
         let end = if first == 0 { 0 } else { (last.max(-1) + 1) as usize };
         (first..end.min(n)).step_by(step)
     }
+
+    /// Positions of the keys in `args`, numkeys-given keys included. Empty
+    /// when a numkeys argument is not a count of the arguments that follow;
+    /// the command's handler reports that error.
+    pub fn keys_of(&self, args: &crate::args::Args) -> std::iter::StepBy<std::ops::Range<usize>> {
+        if self.has(flags::MOVABLEKEYS) {
+            let first = self.numkeys_at + 1;
+            let n = args.try_get(self.numkeys_at).and_then(crate::num::parse_u64).unwrap_or(0) as usize;
+            let end = if n <= args.len().saturating_sub(first) { first + n } else { first };
+            return (first..end).step_by(1);
+        }
+        let first = self.first_key.max(0) as usize;
+        let last = if self.last_key < 0 { args.len() as i64 + self.last_key as i64 } else { self.last_key as i64 };
+        let end = if first == 0 { 0 } else { (last.max(-1) + 1) as usize };
+        (first..end.min(args.len())).step_by(self.step.max(1) as usize)
+    }
+
+    /// The same registration with keys given by a numkeys argument at
+    /// position `at` ([`flags::MOVABLEKEYS`]).
+    pub const fn numkeys_at(mut self, at: usize) -> Self {
+        self.flags |= flags::MOVABLEKEYS;
+        self.numkeys_at = at;
+        self
+    }
 }
 
 /// Shorthand used by the family tables.
@@ -253,7 +284,19 @@ pub(crate) const fn spec(
     since: &'static str,
     summary: &'static str,
 ) -> CommandSpec {
-    CommandSpec { name, arity, flags, first_key: keys.0, last_key: keys.1, step: keys.2, kind, group, summary, since }
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        first_key: keys.0,
+        last_key: keys.1,
+        step: keys.2,
+        numkeys_at: 0,
+        kind,
+        group,
+        summary,
+        since,
+    }
 }
 
 /// The table of all commands.
