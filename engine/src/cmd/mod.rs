@@ -6,6 +6,7 @@
 pub mod hash;
 pub mod keys;
 pub mod server;
+pub mod set;
 pub mod string;
 
 use crate::args::Args;
@@ -310,10 +311,11 @@ impl CommandTable {
     pub fn get() -> &'static CommandTable {
         static TABLE: OnceLock<CommandTable> = OnceLock::new();
         TABLE.get_or_init(|| {
-            let all: Vec<&'static CommandSpec> = [string::COMMANDS, keys::COMMANDS, hash::COMMANDS, server::COMMANDS]
-                .into_iter()
-                .flat_map(|family| family.iter())
-                .collect();
+            let all: Vec<&'static CommandSpec> =
+                [string::COMMANDS, keys::COMMANDS, hash::COMMANDS, set::COMMANDS, server::COMMANDS]
+                    .into_iter()
+                    .flat_map(|family| family.iter())
+                    .collect();
             let by_name = all.iter().map(|c| (c.name, *c)).collect();
             CommandTable { by_name, all }
         })
@@ -406,5 +408,22 @@ mod tests {
         assert_eq!(get.key_positions(2).collect::<Vec<_>>(), vec![1]);
         let ping = t.lookup(b"ping").unwrap();
         assert_eq!(ping.key_positions(1).count(), 0);
+    }
+
+    #[test]
+    fn keys_of_reads_numkeys_for_movable_keys() {
+        let t = CommandTable::get();
+        let keys = |args: &[&str]| {
+            let owned = crate::args::OwnedArgs::from_parts(args.iter().map(|a| a.as_bytes()));
+            let spec = t.lookup(args[0].as_bytes()).unwrap();
+            spec.keys_of(&owned.view()).collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&["sintercard", "2", "a", "b", "LIMIT", "1"]), vec![2, 3]);
+        assert_eq!(keys(&["sintercard", "3", "a", "b"]), Vec::<usize>::new());
+        assert_eq!(keys(&["sintercard", "x", "a"]), Vec::<usize>::new());
+        assert_eq!(keys(&["sinterstore", "d", "a", "b"]), vec![1, 2, 3]);
+        assert_eq!(keys(&["smove", "a", "b", "m"]), vec![1, 2]);
+        assert_eq!(keys(&["get", "a"]), vec![1]);
+        assert_eq!(keys(&["ping"]), Vec::<usize>::new());
     }
 }
