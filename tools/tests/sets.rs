@@ -608,7 +608,7 @@ const BAR: &str = "bar";
 
 #[test]
 fn commands_over_keys_of_different_shards_get_crossslot() {
-    let srv = Server::start(4);
+    let mut srv = Server::start(4);
     let mut c = srv.client();
     expect_all(&mut c, &[(&["SADD", FOO, "a", "b"], int(2)), (&["SADD", BAR, "b", "c"], int(2))]);
     let cross: &[&[&str]] = &[
@@ -645,4 +645,5 @@ fn commands_over_keys_of_different_shards_get_crossslot() {
             ],
         );
     }
+    srv.assert_alive();
 }
