@@ -227,6 +227,17 @@ impl Db {
         }
     }
 
+    /// The live entry for `key`, read-only: an expired entry is reported
+    /// missing but left for [`Db::get`] or active expiry to reclaim. Lets a
+    /// command hold several values at once (SINTER).
+    pub fn peek(&self, key: &[u8], now: UnixMs) -> Option<&Entry> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let table = &self.slots[self.index(key)].table;
+        table.find(self.hash(key), |e| e.key() == key).map(|e| &**e).filter(|e| !e.is_expired(now))
+    }
+
     fn reborrow<'t>(table: &'t mut HashTable<Box<Entry>>, hash: u64, key: &[u8]) -> &'t mut Box<Entry> {
         match table.find_mut(hash, |e| e.key() == key) {
             Some(e) => e,
@@ -406,6 +417,18 @@ mod tests {
         assert!(d.remove(b"a", 0).is_some());
         assert!(d.remove(b"a", 0).is_none());
         assert_eq!(d.counts(), DbCounts { keys: 1, volatile: 0 });
+    }
+
+    #[test]
+    fn peek_hides_expired_keys_without_removing_them() {
+        let mut d = db();
+        assert!(d.peek(b"x", 0).is_none());
+        d.set(b"x", Value::Str(b"1".to_vec()), 50, 0);
+        assert_eq!(d.peek(b"x", 49).map(|e| e.key()), Some(&b"x"[..]));
+        assert!(d.peek(b"x", 50).is_none());
+        assert_eq!(d.counts(), DbCounts { keys: 1, volatile: 1 });
+        assert!(d.get(b"x", 50).is_none());
+        assert_eq!(d.counts(), DbCounts { keys: 0, volatile: 0 });
     }
 
     #[test]

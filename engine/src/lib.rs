@@ -27,6 +27,7 @@ pub mod list;
 pub mod memory;
 pub mod num;
 pub mod reply;
+pub mod set;
 pub mod slot;
 pub mod value;
 

@@ -2,6 +2,7 @@
 
 use crate::hash::Hash;
 use crate::list::List;
+use crate::set::Set;
 
 /// A key's value.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,6 +13,8 @@ pub enum Value {
     Hash(Box<Hash>),
     /// A list of elements (boxed for the same reason).
     List(Box<List>),
+    /// A set of members (boxed for the same reason).
+    Set(Box<Set>),
 }
 
 impl Value {
@@ -23,6 +26,7 @@ impl Value {
             Value::Str(_) => "raw",
             Value::Hash(h) => h.encoding(),
             Value::List(l) => l.encoding(),
+            Value::Set(s) => s.encoding(),
         }
     }
 
@@ -32,6 +36,7 @@ impl Value {
             Value::Str(s) => s.capacity(),
             Value::Hash(h) => std::mem::size_of::<crate::hash::Hash>() + h.heap_bytes(),
             Value::List(l) => std::mem::size_of::<crate::list::List>() + l.heap_bytes(),
+            Value::Set(s) => std::mem::size_of::<crate::set::Set>() + s.heap_bytes(),
         }
     }
 
@@ -41,6 +46,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
             Value::List(_) => "list",
+            Value::Set(_) => "set",
         }
     }
 }

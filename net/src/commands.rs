@@ -650,7 +650,9 @@ fn command(shard: &mut Shard, conn: &mut Conn, args: Args) {
                 Some(spec) if !spec.arity_ok(sub.len()) => {
                     r.error("ERR Invalid number of arguments specified for command")
                 }
-                Some(spec) if spec.first_key == 0 => r.error("ERR The command has no key arguments"),
+                Some(spec) if spec.first_key == 0 && !spec.has(flags::MOVABLEKEYS) => {
+                    r.error("ERR The command has no key arguments")
+                }
                 Some(spec) => {
                     let keys: Vec<usize> = spec.keys(&sub).collect();
                     if keys.is_empty() {

@@ -7,6 +7,7 @@ pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod server;
+pub mod set;
 pub mod string;
 
 use crate::args::Args;
@@ -308,7 +309,7 @@ impl CommandTable {
         static TABLE: OnceLock<CommandTable> = OnceLock::new();
         TABLE.get_or_init(|| {
             let all: Vec<&'static CommandSpec> =
-                [string::COMMANDS, keys::COMMANDS, hash::COMMANDS, list::COMMANDS, server::COMMANDS]
+                [string::COMMANDS, keys::COMMANDS, hash::COMMANDS, list::COMMANDS, set::COMMANDS, server::COMMANDS]
                     .into_iter()
                     .flat_map(|family| family.iter())
                     .collect();
