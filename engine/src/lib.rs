@@ -27,6 +27,7 @@ pub mod num;
 pub mod reply;
 pub mod slot;
 pub mod value;
+pub mod zset;
 
 pub use args::{Args, OwnedArgs, Span};
 pub use cmd::{CommandSpec, CommandTable, ConnCmd, Ctx, Kind, Merge};
