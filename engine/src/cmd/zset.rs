@@ -765,10 +765,10 @@ fn zpop_minmax(ctx: &mut Ctx, r: &mut Reply, max: bool) {
     let mut count = 1;
     let with_count = ctx.args.len() == 3;
     if with_count {
+        // Redis gives the same error for a non-integer and a negative count.
         match num::parse_i64(ctx.arg(2)) {
-            None => return r.error(NOT_INTEGER),
-            Some(n) if n < 0 => return r.error("ERR value is out of range, must be positive"),
-            Some(n) => count = n as usize,
+            Some(n) if n >= 0 => count = n as usize,
+            _ => return r.error("ERR value is out of range, must be positive"),
         }
     }
     let shape = if with_count && r.proto() == Proto::Resp3 { PopShape::Pairs } else { PopShape::Flat };
