@@ -464,6 +464,32 @@ impl<'a> Iterator for TreeIter<'a> {
 mod tests {
     use super::*;
 
+    /// Checks the tree's invariants: subtree sizes add up, priorities form a
+    /// heap, the in-order walk is sorted, and the table agrees with the tree.
+    fn check(z: &ZSet) {
+        let ZSet::Big(b) = z else { return };
+        fn walk(t: &Tree, n: u32, out: &mut Vec<(f64, Vec<u8>)>) -> usize {
+            if n == NIL {
+                return 0;
+            }
+            let node = &t.nodes[n as usize];
+            for c in [node.left, node.right] {
+                if c != NIL {
+                    assert!(t.nodes[c as usize].priority <= node.priority, "heap order");
+                }
+            }
+            let left = walk(t, node.left, out);
+            out.push((node.score, node.member.to_vec()));
+            let right = walk(t, node.right, out);
+            assert_eq!(node.size as usize, left + right + 1, "subtree size");
+            left + right + 1
+        }
+        let mut order = Vec::new();
+        assert_eq!(walk(&b.tree, b.tree.root, &mut order), b.members.len());
+        assert!(order.windows(2).all(|w| cmp((w[0].0, &w[0].1), (w[1].0, &w[1].1)) == Ordering::Less));
+        assert!(order.iter().all(|(s, m)| b.members.get(&m[..]) == Some(s)));
+    }
+
     fn elements(z: &ZSet) -> Vec<(f64, Vec<u8>)> {
         z.iter_from(0, false).map(|(s, m)| (s, m.to_vec())).collect()
     }
@@ -550,6 +576,7 @@ mod tests {
                 }
                 assert_eq!(z.len(), model.len());
                 if step % 97 == 0 {
+                    check(&z);
                     assert_eq!(elements(&z), model);
                 }
                 if !model.is_empty() {
@@ -565,6 +592,7 @@ mod tests {
                 }
                 assert_eq!(z.nth(model.len()), None);
             }
+            check(&z);
             assert_eq!(elements(&z), model);
             if space == 600 {
                 assert_eq!(z.encoding(), "skiplist");
