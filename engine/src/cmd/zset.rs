@@ -832,6 +832,11 @@ fn zmpop(ctx: &mut Ctx, r: &mut Reply) {
 // ZRANDMEMBER, ZSCAN
 // ---------------------------------------------------------------------------
 
+/// The most members ZRANDMEMBER returns with repeats (a negative count).
+/// Redis has no bound and would build a reply of any size; past this one the
+/// count is refused as out of range instead of exhausting memory.
+const RANDOM_PICKS_MAX: u64 = 1 << 24;
+
 /// ZRANDMEMBER key [count [WITHSCORES]]
 fn zrandmember(ctx: &mut Ctx, r: &mut Reply) {
     let key = ctx.arg(1);
@@ -874,6 +879,9 @@ fn zrandmember(ctx: &mut Ctx, r: &mut Reply) {
         return r.array(0);
     };
     let len = z.len();
+    if count.unsigned_abs() > RANDOM_PICKS_MAX && count < 0 {
+        return r.error("ERR value is out of range");
+    }
     let picks: Vec<usize> = if count < 0 {
         // Repeats allowed: |count| independent picks.
         (0..count.unsigned_abs()).map(|_| rng.usize(..len)).collect()
@@ -961,7 +969,7 @@ fn zscan(ctx: &mut Ctx, r: &mut Reply) {
         }
     };
     r.array(2);
-    r.bulk_int(next as i64);
+    r.bulk(itoa::Buffer::new().format(next).as_bytes());
     r.array(found.len() * 2);
     let mut text = Vec::with_capacity(24);
     for (m, s) in found {
