@@ -30,6 +30,7 @@ pub mod reply;
 pub mod set;
 pub mod slot;
 pub mod value;
+pub mod zset;
 
 pub use args::{Args, OwnedArgs, Span};
 pub use cmd::{CommandSpec, CommandTable, ConnCmd, Ctx, Kind, Merge};

@@ -3,6 +3,7 @@
 use crate::hash::Hash;
 use crate::list::List;
 use crate::set::Set;
+use crate::zset::ZSet;
 
 /// A key's value.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +16,8 @@ pub enum Value {
     List(Box<List>),
     /// A set of members (boxed for the same reason).
     Set(Box<Set>),
+    /// A sorted set (boxed for the same reason).
+    ZSet(Box<ZSet>),
 }
 
 impl Value {
@@ -27,6 +30,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::List(l) => l.encoding(),
             Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -37,6 +41,7 @@ impl Value {
             Value::Hash(h) => std::mem::size_of::<crate::hash::Hash>() + h.heap_bytes(),
             Value::List(l) => std::mem::size_of::<crate::list::List>() + l.heap_bytes(),
             Value::Set(s) => std::mem::size_of::<crate::set::Set>() + s.heap_bytes(),
+            Value::ZSet(z) => std::mem::size_of::<crate::zset::ZSet>() + z.heap_bytes(),
         }
     }
 
@@ -47,6 +52,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::List(_) => "list",
             Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod list;
 pub mod server;
 pub mod set;
 pub mod string;
+pub mod zset;
 
 use crate::args::Args;
 use crate::db::{Db, UnixMs};
@@ -308,11 +309,18 @@ impl CommandTable {
     pub fn get() -> &'static CommandTable {
         static TABLE: OnceLock<CommandTable> = OnceLock::new();
         TABLE.get_or_init(|| {
-            let all: Vec<&'static CommandSpec> =
-                [string::COMMANDS, keys::COMMANDS, hash::COMMANDS, list::COMMANDS, set::COMMANDS, server::COMMANDS]
-                    .into_iter()
-                    .flat_map(|family| family.iter())
-                    .collect();
+            let all: Vec<&'static CommandSpec> = [
+                string::COMMANDS,
+                keys::COMMANDS,
+                hash::COMMANDS,
+                list::COMMANDS,
+                set::COMMANDS,
+                zset::COMMANDS,
+                server::COMMANDS,
+            ]
+            .into_iter()
+            .flat_map(|family| family.iter())
+            .collect();
             let by_name = all.iter().map(|c| (c.name, *c)).collect();
             CommandTable { by_name, all }
         })
