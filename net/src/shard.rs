@@ -36,7 +36,8 @@ const READ_BUFFER_KEEP_BYTES: usize = 64 * 1024;
 const SEND_BUFFER_KEEP_BYTES: usize = 1024 * 1024;
 
 /// The error for a multi-key command whose keys live on different shards.
-pub const CROSS_SHARD: &str = "CROSSSLOT Keys in request don't hash to the same shard (use a {hash tag} to keep them together)";
+pub const CROSS_SHARD: &str =
+    "CROSSSLOT Keys in request don't hash to the same shard (use a {hash tag} to keep them together)";
 
 const UD_ACCEPT: u64 = 1;
 const UD_RECV: u64 = 2;
