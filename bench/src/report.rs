@@ -260,7 +260,7 @@ impl Report {
             );
         }
         let _ = writeln!(out, "{} requests in {:.3} s: {:.0} ops/s", self.requests, self.seconds, self.ops_per_sec);
-        if self.verify {
+        if self.verify || self.mismatches > 0 {
             let _ = writeln!(out, "verify: {} GETs checked, {} mismatches", self.verified, self.mismatches);
             for e in &self.mismatch_examples {
                 let _ = writeln!(out, "  mismatch: {e}");

@@ -138,47 +138,39 @@ fn bench(port: u16, args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
     (out.status.code(), report, stdout)
 }
 
-/// A closed-loop pipelined run with --verify, then a short open-loop timed
-/// run: each time the reported count matches the server's own.
+/// Three runs, each followed by a check that the reported count matches the
+/// server's own: closed-loop pipelined with --verify and value sizes in a
+/// range; open-loop timed with --verify over zipf keys; and closed-loop
+/// without --verify over keys never set (misses, which are not failures).
 fn counts_match_and_verify_is_clean(server: &Server) {
-    let runs: [&[&str]; 2] = [
-        &[
-            "-n",
-            "20000",
-            "-t",
-            "2",
-            "-c",
-            "8",
-            "-P",
-            "4",
-            "--ratio",
-            "1:1",
-            "--key-space",
-            "1000",
-            "-d",
-            "1-300",
-            "--verify",
-        ],
-        &["--test-time", "1", "--rate", "3000", "-c", "4", "--ratio", "1:3", "--key-pattern", "zipf:0.99", "--verify"],
+    let runs = [
+        "-n 20000 -t 2 -c 8 -P 4 --ratio 1:1 --key-space 1000 -d 1-300 --verify",
+        "--test-time 1 --rate 3000 -c 4 --ratio 1:3 --key-pattern zipf:0.99 --verify",
+        "-n 5000 -c 4 --ratio 1:1 --key-space 1000000 --key-prefix fresh:",
     ];
-    for args in runs {
+    for run in runs {
+        let args: Vec<&str> = run.split(' ').collect();
         let before = commands_processed(server.port);
-        let (code, report, output) = bench(server.port, args);
+        let (code, report, output) = bench(server.port, &args);
         let after = commands_processed(server.port);
-        assert_eq!(code, Some(0), "coreshard-bench {args:?} failed:\n{output}");
+        assert_eq!(code, Some(0), "coreshard-bench {run} failed:\n{output}");
         let requests = report["requests"].as_u64().expect("requests in the JSON report");
         // The server counted the first INFO (the second counts itself after reporting).
-        assert_eq!(after - before - 1, requests, "server count vs coreshard-bench {args:?}:\n{output}");
+        assert_eq!(after - before - 1, requests, "server count vs coreshard-bench {run}:\n{output}");
         assert_eq!(report["mismatches"], 0, "{output}");
-        assert!(report["verified"].as_u64().unwrap() > 100, "GETs were checked:\n{output}");
-        if args.contains(&"-n") {
-            assert_eq!(requests, 20000);
+        let rows = report["rows"].as_array().unwrap();
+        let all = rows.iter().find(|r| r["command"] == "ALL").unwrap();
+        if args.contains(&"--verify") {
+            assert!(report["verified"].as_u64().unwrap() > 100, "GETs were checked:\n{output}");
+        } else {
+            assert!(all["misses"].as_u64().unwrap() > 100, "GETs of fresh keys miss:\n{output}");
+        }
+        if let Some(i) = args.iter().position(|a| *a == "-n") {
+            assert_eq!(requests.to_string(), args[i + 1]);
         } else {
             // 3000 requests a second for one second, in the schedule's own time.
             assert!((2900..=3100).contains(&requests), "open loop sent {requests}:\n{output}");
         }
-        let rows = report["rows"].as_array().unwrap();
-        let all = rows.iter().find(|r| r["command"] == "ALL").unwrap();
         assert_eq!(all["requests"].as_u64(), Some(requests));
         assert!(all["p50_ms"].as_f64().unwrap() <= all["p99_ms"].as_f64().unwrap());
         assert!(all["p99_ms"].as_f64().unwrap() <= all["max_ms"].as_f64().unwrap());
