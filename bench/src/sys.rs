@@ -21,6 +21,11 @@ pub const RECV_BUFFER_BYTES_MAX: usize = crate::resp::BULK_BYTES_MAX + 64;
 /// How long dropping a ring waits for its in-flight operations to end.
 const DRAIN_ON_DROP: Duration = Duration::from_secs(2);
 
+/// `IORING_RECVSEND_POLL_FIRST` (kernel ABI, Linux 5.19+): arm the poll
+/// before trying the receive. A receive is armed right after its request is
+/// sent, when the reply cannot be there yet, so trying first is wasted work.
+const RECV_POLL_FIRST: u16 = 1;
+
 const OP_RECV: u64 = 0;
 const OP_SEND: u64 = 1;
 
@@ -142,6 +147,7 @@ impl Ring {
         let free = &mut s.recv[s.end..];
         let sqe =
             opcode::Recv::new(types::Fd(s.fd.as_raw_fd()), free.as_mut_ptr(), free.len().min(u32::MAX as usize) as u32)
+                .ioprio(RECV_POLL_FIRST)
                 .build()
                 .user_data((i as u64) << 1 | OP_RECV);
         s.recv_armed = true;
