@@ -21,6 +21,12 @@ use std::time::{Duration, Instant};
 /// Longest a thread sleeps in the kernel before it publishes progress and
 /// checks its deadline.
 const WAIT_MAX: Duration = Duration::from_millis(100);
+/// Open loop: when the next request is due sooner than this, the thread
+/// polls its ring instead of sleeping until then. A sleep and wake-up costs
+/// more client CPU (about 13 µs on the dev VM) than the gap between requests
+/// at high rates, so sleeping for each due time made the client fall behind
+/// its schedule at about 100k requests/s on one thread.
+const SPIN_NS: u64 = 20_000;
 /// How long replies to requests already sent may take once the run is over
 /// before the thread gives up on them and reports a failure.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -190,7 +196,11 @@ impl Thread<'_> {
                     ));
                 }
             }
-            let timeout = Duration::from_nanos(wake_ns.saturating_sub(now));
+            let mut timeout_ns = wake_ns.saturating_sub(now);
+            if issuing && self.interval_ns.is_some() && timeout_ns < SPIN_NS {
+                timeout_ns = 0;
+            }
+            let timeout = Duration::from_nanos(timeout_ns);
             self.ring.wait(Some(timeout), &mut events).map_err(|e| format!("io_uring: {e}"))?;
             let now = self.now_ns();
             for event in events.drain(..) {
