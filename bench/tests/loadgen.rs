@@ -189,16 +189,17 @@ fn against_redis_server() {
     counts_match_and_verify_is_clean(&server);
 }
 
-/// A server that answers every SET with +OK and every GET with the same wrong
-/// value: --verify must catch it and fail the run.
-#[test]
-fn verify_catches_a_wrong_server() {
+/// A one-connection fake server on a free port: for the n-th request (from
+/// 0) it waits `stall(n)`, then answers SETs with +OK and GETs with the same
+/// wrong value.
+fn fake_server(stall: fn(u64) -> Duration) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         let Ok((mut s, _)) = listener.accept() else { return };
         let mut buf = Vec::new();
         let mut chunk = [0u8; 4096];
+        let mut served = 0;
         while let Ok(n) = s.read(&mut chunk) {
             if n == 0 {
                 return;
@@ -207,6 +208,8 @@ fn verify_catches_a_wrong_server() {
             let mut out = Vec::new();
             // Requests are arrays of bulks, which the reply parser reads too.
             while let Ok(Parsed::Complete(_, used)) = parse_reply(&buf) {
+                std::thread::sleep(stall(served));
+                served += 1;
                 out.extend_from_slice(if buf.starts_with(b"*3\r\n$3\r\nSET") {
                     b"+OK\r\n"
                 } else {
@@ -219,9 +222,37 @@ fn verify_catches_a_wrong_server() {
             }
         }
     });
+    port
+}
+
+/// --verify must catch a server that answers GETs wrongly and fail the run.
+#[test]
+fn verify_catches_a_wrong_server() {
+    let port = fake_server(|_| Duration::ZERO);
     let (code, report, output) =
         bench(port, &["-n", "10", "-c", "1", "--key-space", "1", "--ratio", "1:1", "-d", "5", "--verify"]);
     assert_eq!(code, Some(1), "a wrong server must fail the run:\n{output}");
     assert_eq!(report["mismatches"], 5, "{output}");
     assert!(output.contains("mismatch: GET key:0: \"wrong\""), "{output}");
+}
+
+/// A server that stalls 300 ms once, at the 20th request. Closed loop, the
+/// stall delays one request, so the p90 stays low; open loop at 1000/s, the
+/// ~300 requests due during the stall count their wait from their intended
+/// send time, so the p90 shows it (coordinated omission is not hidden).
+#[test]
+fn open_loop_latency_counts_from_the_intended_send_time() {
+    fn stall(n: u64) -> Duration {
+        if n == 20 { Duration::from_millis(300) } else { Duration::ZERO }
+    }
+    let p90 = |report: &serde_json::Value| report["rows"][0]["p90_ms"].as_f64().unwrap();
+    let closed = fake_server(stall);
+    let (code, report, output) = bench(closed, &["-n", "1000", "-c", "1", "--ratio", "1:0"]);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(report["rows"][0]["max_ms"].as_f64().unwrap() >= 300.0, "{output}");
+    assert!(p90(&report) < 50.0, "closed loop: one slow request:\n{output}");
+    let open = fake_server(stall);
+    let (code, report, output) = bench(open, &["-n", "1000", "-c", "1", "--ratio", "1:0", "--rate", "1000"]);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(p90(&report) > 100.0, "open loop: the requests due during the stall waited too:\n{output}");
 }
