@@ -19,7 +19,7 @@ pub const THREADS_MAX: usize = 1024;
 /// An io_uring load generator for Redis-protocol servers: SET and GET traffic
 /// at a given ratio, latency percentiles per command from HdrHistogram.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "coreshard-bench", version, about, long_about = None)]
+#[command(name = "coreshard-bench", version)]
 pub struct Cli {
     /// Server host name or address.
     #[arg(long, short = 's', default_value = "127.0.0.1")]
