@@ -172,6 +172,8 @@ impl Thread<'_> {
             let mut wake_ns = now + WAIT_MAX.as_nanos() as u64;
             if issuing {
                 if self.interval_ns.is_some() {
+                    // The open loop visits every connection each turn.
+                    ready.clear();
                     for c in 0..self.connections.len() {
                         if let Some(due) = self.top_up(c, now, deadline_ns)? {
                             wake_ns = wake_ns.min(due);
