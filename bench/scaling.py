@@ -50,7 +50,7 @@ def bench(a, port, extra):
         cmd = ["taskset", "-c", a.client_cpus, a.bench, "--port", str(port), "--threads", str(a.client_threads),
                "--connections", str(a.connections), "--pipeline", str(a.pipeline), "--ratio", a.ratio,
                "--key-space", str(a.key_space), "--data-size", str(a.data_size), "--test-time", str(a.seconds),
-               "--json", f.name] + extra
+               "--cpus", a.client_cpus, "--json", f.name] + extra
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             sys.exit(f"scaling: coreshard-bench failed:\n{r.stdout}{r.stderr}")
