@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Throughput and p99 of coreshard against its shard count, with a fixed client.
+
+For each shard count (1, 2, 4, ... up to --max-shards) it starts coreshard
+pinned to that many server CPUs, runs coreshard-bench (pinned to the client
+CPUs) closed-loop for --seconds to find the peak, then open-loop at --load
+(default 80%) of that peak, and prints ops/s and p99 of both runs.
+
+  bench/scaling.py --server-cpus 0-7 --client-cpus 8-15 --client-threads 8
+
+Build first: cargo build --release -p coreshard -p coreshard-bench.
+Choose server and client CPUs on different physical cores (lscpu -e).
+--json FILE writes the table for plotting.
+"""
+import argparse, json, os, signal, socket, subprocess, sys, tempfile, time
+
+
+def cpu_list(text):
+    cpus = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.extend(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ping(port, proc, secs=20):
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"scaling: coreshard exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(64).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    sys.exit(f"scaling: no PONG from port {port}")
+
+
+def bench(a, port, extra):
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        cmd = ["taskset", "-c", a.client_cpus, a.bench, "--port", str(port), "--threads", str(a.client_threads),
+               "--connections", str(a.connections), "--pipeline", str(a.pipeline), "--ratio", a.ratio,
+               "--key-space", str(a.key_space), "--data-size", str(a.data_size), "--test-time", str(a.seconds),
+               "--cpus", a.client_cpus, "--json", f.name] + extra
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"scaling: coreshard-bench failed:\n{r.stdout}{r.stderr}")
+        report = json.load(open(f.name))
+    all_row = next(row for row in report["rows"] if row["command"] == "ALL")
+    return report["ops_per_sec"], all_row["p99_ms"]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--server-cpus", required=True, help="CPUs for the shards, e.g. 0-7")
+    p.add_argument("--client-cpus", required=True, help="CPUs for coreshard-bench, e.g. 8-15")
+    p.add_argument("--max-shards", type=int, help="default: the number of server CPUs")
+    p.add_argument("--client-threads", type=int, default=4)
+    p.add_argument("--connections", type=int, default=50, help="per client thread")
+    p.add_argument("--pipeline", type=int, default=1)
+    p.add_argument("--ratio", default="1:10")
+    p.add_argument("--key-space", type=int, default=1_000_000)
+    p.add_argument("--data-size", default="32")
+    p.add_argument("--seconds", type=float, default=5)
+    p.add_argument("--load", type=float, default=0.8, help="share of the peak for the open-loop run (0: skip)")
+    p.add_argument("--server", default="target/release/coreshard")
+    p.add_argument("--bench", default="target/release/coreshard-bench")
+    p.add_argument("--json", help="write the results here")
+    a = p.parse_args()
+    server_cpus = cpu_list(a.server_cpus)
+    max_shards = a.max_shards or len(server_cpus)
+    counts, n = [], 1
+    while n <= min(max_shards, len(server_cpus)):
+        counts.append(n)
+        n *= 2
+    print(f"{'shards':>6}{'peak ops/s':>14}{'p99 ms':>10}{'speedup':>9}"
+          f"{'open-loop ops/s':>17}{'p99 ms':>10}")
+    results = []
+    for shards in counts:
+        port = free_port()
+        cpus = ",".join(str(c) for c in server_cpus[:shards])
+        proc = subprocess.Popen(["taskset", "-c", cpus, a.server, "--port", str(port), "--threads", str(shards),
+                                 "--save", ""], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            wait_ping(port, proc)
+            peak, p99 = bench(a, port, [])
+            row = {"shards": shards, "peak_ops_per_sec": peak, "peak_p99_ms": p99}
+            if a.load > 0:
+                ops, p99_load = bench(a, port, ["--rate", str(int(peak * a.load))])
+                row.update({"load": a.load, "load_ops_per_sec": ops, "load_p99_ms": p99_load})
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        results.append(row)
+        speedup = peak / results[0]["peak_ops_per_sec"]
+        print(f"{shards:>6}{peak:>14,.0f}{p99:>10.3f}{speedup:>9.2f}"
+              f"{row.get('load_ops_per_sec', 0):>17,.0f}{row.get('load_p99_ms', 0):>10.3f}", flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"args": vars(a), "results": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
