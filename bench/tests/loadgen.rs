@@ -68,7 +68,9 @@ fn start(program: &str, args: &[&str]) -> Server {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start {program}: {e} (redis-server comes from Debian's redis-server package: apt-get install redis-server)")
+            });
         let deadline = Instant::now() + START_DEADLINE;
         while Instant::now() < deadline {
             if child.try_wait().ok().flatten().is_some() {

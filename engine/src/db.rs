@@ -100,14 +100,23 @@ impl Entry {
     /// The access-frequency counter after decay for the time since the last
     /// access (one step per LFU_DECAY_MINUTES), as Redis's LFUDecrAndReturn.
     pub fn frequency(&self, now: UnixMs) -> u8 {
-        let periods = self.idle_ms(now) / 60_000 / LFU_DECAY_MINUTES;
+        let idle = self.idle_ms(now);
+        if idle < 60_000 * LFU_DECAY_MINUTES {
+            return self.lfu;
+        }
+        let periods = idle / 60_000 / LFU_DECAY_MINUTES;
         self.lfu.saturating_sub(periods.min(255) as u8)
     }
 
-    /// Records an access: the LRU clock, and Redis's logarithmic LFU
-    /// increment (probability 1 / ((counter - 5) * 10 + 1)).
+    /// Records an access: the LRU clock always, and under an LFU policy
+    /// (`rng` given) Redis's logarithmic LFU increment (probability
+    /// 1 / ((counter - 5) * 10 + 1)).
     #[inline]
-    fn touch(&mut self, now: UnixMs, rng: &mut u64) {
+    fn touch(&mut self, now: UnixMs, rng: Option<&mut u64>) {
+        let Some(rng) = rng else {
+            self.access_ms = now as u32;
+            return;
+        };
         let counter = self.frequency(now);
         self.access_ms = now as u32;
         let base = counter.saturating_sub(LFU_INIT) as u64;
@@ -115,7 +124,7 @@ impl Entry {
         *rng ^= *rng << 13;
         *rng ^= *rng >> 7;
         *rng ^= *rng << 17;
-        let hit = counter < 255 && *rng % (base * LFU_LOG_FACTOR + 1) == 0;
+        let hit = counter < 255 && (base == 0 || *rng % (base * LFU_LOG_FACTOR + 1) == 0);
         self.lfu = counter + hit as u8;
     }
 
@@ -152,6 +161,9 @@ pub struct Db {
     pub expired: u64,
     /// State of the LFU counter's coin.
     lfu_rng: u64,
+    /// Whether accesses update the LFU counter (only under an LFU policy, as
+    /// in Redis: it costs a random draw per access).
+    pub track_lfu: bool,
 }
 
 impl Db {
@@ -165,6 +177,7 @@ impl Db {
             hasher: DefaultHashBuilder::default(),
             expired: 0,
             lfu_rng: 0x9E37_79B9_7F4A_7C15,
+            track_lfu: false,
         }
     }
 
@@ -220,7 +233,7 @@ impl Db {
             }
             Ok(found) => {
                 let e = &mut **found.into_mut();
-                e.touch(now, &mut self.lfu_rng);
+                e.touch(now, self.track_lfu.then_some(&mut self.lfu_rng));
                 Some(e)
             }
             Err(_) => None,
@@ -265,7 +278,7 @@ impl Db {
                 let was_volatile = e.expire_at != NO_EXPIRE;
                 let was_live = !e.is_expired(now);
                 e.expire_at = expire_at;
-                e.touch(now, &mut self.lfu_rng);
+                e.touch(now, self.track_lfu.then_some(&mut self.lfu_rng));
                 let old = std::mem::replace(&mut e.value, value);
                 self.counts.volatile = self.counts.volatile + (expire_at != NO_EXPIRE) as usize - was_volatile as usize;
                 return was_live.then_some(old);

@@ -57,8 +57,9 @@ pub struct Keyspace {
     /// Counters for INFO.
     pub stats: KeyspaceStats,
     expire_cursor: (usize, usize),
-    /// True under an LFU maxmemory-policy (OBJECT FREQ answers only then, as in Redis).
-    pub lfu_policy: bool,
+    /// True under an LFU maxmemory-policy (OBJECT FREQ answers only then, as
+    /// in Redis); set with [`Keyspace::set_lfu_policy`].
+    lfu_policy: bool,
 }
 
 impl Keyspace {
@@ -77,6 +78,19 @@ impl Keyspace {
     /// The slots this shard owns.
     pub fn owned(&self) -> Range<usize> {
         self.owned.clone()
+    }
+
+    /// True under an LFU maxmemory-policy.
+    pub fn lfu_policy(&self) -> bool {
+        self.lfu_policy
+    }
+
+    /// Switches access-frequency tracking on (LFU policies) or off.
+    pub fn set_lfu_policy(&mut self, on: bool) {
+        self.lfu_policy = on;
+        for db in &mut self.dbs {
+            db.track_lfu = on;
+        }
     }
 
     /// Number of databases.

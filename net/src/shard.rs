@@ -140,8 +140,10 @@ impl Shard {
     pub(crate) fn new(setup: ShardSetup, ring: IoUring) -> Self {
         let map = SlotMap::new(setup.shards);
         let mut ks = Keyspace::new(setup.config.databases, map.range(setup.id));
-        ks.lfu_policy =
-            matches!(setup.config.maxmemory_policy, MaxmemoryPolicy::AllkeysLfu | MaxmemoryPolicy::VolatileLfu);
+        ks.set_lfu_policy(matches!(
+            setup.config.maxmemory_policy,
+            MaxmemoryPolicy::AllkeysLfu | MaxmemoryPolicy::VolatileLfu
+        ));
         let hz = setup.config.hz.clamp(1, 500) as u64;
         let tick_ns = (1_000_000_000 / hz).max(TICK_NS_MIN);
         Shard {
@@ -984,8 +986,10 @@ impl Shard {
         self.now_ms = coreshard_engine::unix_ms();
         self.sample_ops_rate();
         self.shared.peak_memory.fetch_max(self.used_memory(), Relaxed);
-        self.ks.lfu_policy =
-            matches!(self.config.maxmemory_policy, MaxmemoryPolicy::AllkeysLfu | MaxmemoryPolicy::VolatileLfu);
+        let lfu = matches!(self.config.maxmemory_policy, MaxmemoryPolicy::AllkeysLfu | MaxmemoryPolicy::VolatileLfu);
+        if lfu != self.ks.lfu_policy() {
+            self.ks.set_lfu_policy(lfu);
+        }
         let budget_ns = self.tick_ns / ACTIVE_EXPIRE_TICK_SHARE;
         let started = runtime::monotonic_ns();
         while runtime::monotonic_ns() - started < budget_ns {

@@ -497,7 +497,7 @@ fn object(ctx: &mut Ctx, r: &mut Reply) {
     match sub.as_slice() {
         b"ENCODING" => r.bulk(encoding.as_bytes()),
         b"REFCOUNT" => r.int(if shared { i32::MAX as i64 } else { 1 }),
-        b"FREQ" if !ctx.ks.lfu_policy => r.error(
+        b"FREQ" if !ctx.ks.lfu_policy() => r.error(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ),
         b"FREQ" => r.int(freq as i64),
