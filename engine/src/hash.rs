@@ -8,21 +8,23 @@ pub const SMALL_ENTRIES_MAX: usize = 128;
 /// Past this field or value length a small hash becomes a table (hash-max-listpack-value).
 pub const SMALL_VALUE_BYTES_MAX: usize = 64;
 
-/// One field and its value.
-pub type Pair = (Box<[u8]>, Box<[u8]>);
+/// The table encoding: fields to values.
+pub type Table = HashMap<Box<[u8]>, Box<[u8]>>;
 
 /// A hash of fields to values.
 #[derive(Debug, Clone)]
 pub enum Hash {
-    /// Few, short fields: pairs in insertion order, searched linearly.
-    Small(Vec<Pair>),
-    /// Many or long fields.
-    Table(HashMap<Box<[u8]>, Box<[u8]>>),
+    /// Few, short fields, packed as Redis's listpack is: one exact-size
+    /// buffer of length-prefixed items, field then value, in insertion order.
+    /// One allocation for the whole hash, searched linearly.
+    Small(Box<[u8]>),
+    /// Many or long fields (boxed, so a hash is two words and fits in a value).
+    Table(Box<Table>),
 }
 
 impl Default for Hash {
     fn default() -> Self {
-        Hash::Small(Vec::new())
+        Hash::Small(Box::default())
     }
 }
 
@@ -32,41 +34,81 @@ impl PartialEq for Hash {
     }
 }
 
+/// The (field, value, byte range of the pair) items of a packed buffer.
+fn packed_pairs(buf: &[u8]) -> impl Iterator<Item = (&[u8], &[u8], std::ops::Range<usize>)> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= buf.len() {
+            return None;
+        }
+        let start = at;
+        let mut item = || {
+            let len = *buf.get(at)? as usize;
+            let bytes = buf.get(at + 1..at + 1 + len)?;
+            at += 1 + len;
+            Some(bytes)
+        };
+        let (f, v) = (item()?, item()?);
+        Some((f, v, start..at))
+    })
+}
+
+/// Appends one length-prefixed item (at most SMALL_VALUE_BYTES_MAX bytes).
+fn pack(out: &mut Vec<u8>, item: &[u8]) {
+    debug_assert!(item.len() <= SMALL_VALUE_BYTES_MAX);
+    out.push(item.len() as u8);
+    out.extend_from_slice(item);
+}
+
 impl Hash {
     /// Number of fields.
     pub fn len(&self) -> usize {
         match self {
-            Hash::Small(v) => v.len(),
+            Hash::Small(b) => packed_pairs(b).count(),
             Hash::Table(m) => m.len(),
         }
     }
 
     /// True when there are no fields.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match self {
+            Hash::Small(b) => b.is_empty(),
+            Hash::Table(m) => m.is_empty(),
+        }
     }
 
     /// The value of `field`.
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match self {
-            Hash::Small(v) => v.iter().find(|(f, _)| **f == *field).map(|(_, v)| &**v),
+            Hash::Small(b) => packed_pairs(b).find(|(f, _, _)| *f == field).map(|(_, v, _)| v),
             Hash::Table(m) => m.get(field).map(|v| &**v),
         }
     }
 
     /// Sets `field` to `value`; true when the field is new.
     pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
-        if let Hash::Small(v) = self {
-            if let Some(slot) = v.iter_mut().find(|(f, _)| **f == *field) {
-                slot.1 = value.into();
-                return false;
-            }
-            if v.len() < SMALL_ENTRIES_MAX
-                && field.len() <= SMALL_VALUE_BYTES_MAX
-                && value.len() <= SMALL_VALUE_BYTES_MAX
-            {
-                v.push((field.into(), value.into()));
-                return true;
+        if let Hash::Small(b) = self {
+            let fits = field.len() <= SMALL_VALUE_BYTES_MAX && value.len() <= SMALL_VALUE_BYTES_MAX;
+            let existing = packed_pairs(b).find(|(f, _, _)| *f == field).map(|(_, _, r)| r);
+            let count = if existing.is_some() { 0 } else { packed_pairs(b).count() };
+            if fits && (existing.is_some() || count < SMALL_ENTRIES_MAX) {
+                let mut out = Vec::with_capacity(b.len() + 2 + field.len() + value.len());
+                match &existing {
+                    Some(r) => {
+                        // Replace in place of the old pair, keeping the order.
+                        out.extend_from_slice(&b[..r.start]);
+                        pack(&mut out, field);
+                        pack(&mut out, value);
+                        out.extend_from_slice(&b[r.end..]);
+                    }
+                    None => {
+                        out.extend_from_slice(b);
+                        pack(&mut out, field);
+                        pack(&mut out, value);
+                    }
+                }
+                *b = out.into_boxed_slice();
+                return existing.is_none();
             }
             self.convert_to_table();
         }
@@ -79,29 +121,34 @@ impl Hash {
     /// Removes `field`; true when it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self {
-            Hash::Small(v) => match v.iter().position(|(f, _)| **f == *field) {
-                Some(i) => {
-                    // Keep insertion order, as a listpack does.
-                    v.remove(i);
-                    true
+            Hash::Small(b) => {
+                let found = packed_pairs(b).find(|(f, _, _)| *f == field).map(|(_, _, r)| r);
+                match found {
+                    Some(r) => {
+                        let mut out = Vec::with_capacity(b.len() - r.len());
+                        out.extend_from_slice(&b[..r.start]);
+                        out.extend_from_slice(&b[r.end..]);
+                        *b = out.into_boxed_slice();
+                        true
+                    }
+                    None => false,
                 }
-                None => false,
-            },
+            }
             Hash::Table(m) => m.remove(field).is_some(),
         }
     }
 
     fn convert_to_table(&mut self) {
-        if let Hash::Small(v) = self {
-            let m: HashMap<_, _> = std::mem::take(v).into_iter().collect();
-            *self = Hash::Table(m);
+        if let Hash::Small(b) = self {
+            let m: Table = packed_pairs(b).map(|(f, v, _)| (f.into(), v.into())).collect();
+            *self = Hash::Table(Box::new(m));
         }
     }
 
     /// The fields and values, in storage order.
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         match self {
-            Hash::Small(v) => Box::new(v.iter().map(|(f, v)| (&**f, &**v))),
+            Hash::Small(b) => Box::new(packed_pairs(b).map(|(f, v, _)| (f, v))),
             Hash::Table(m) => Box::new(m.iter().map(|(f, v)| (&**f, &**v))),
         }
     }
@@ -113,10 +160,12 @@ impl Hash {
 
     /// Bytes held on the heap by the fields and values and their container.
     pub fn heap_bytes(&self) -> usize {
-        let pairs: usize = self.iter().map(|(f, v)| f.len() + v.len()).sum();
         match self {
-            Hash::Small(v) => v.capacity() * std::mem::size_of::<Pair>() + pairs,
-            Hash::Table(m) => m.capacity() * (std::mem::size_of::<Pair>() + 1) + pairs,
+            Hash::Small(b) => b.len(),
+            Hash::Table(m) => {
+                let pairs: usize = m.iter().map(|(f, v)| f.len() + v.len()).sum();
+                std::mem::size_of::<Table>() + m.capacity() * (32 + 1) + pairs
+            }
         }
     }
 
@@ -148,6 +197,24 @@ mod tests {
         let mut long = Hash::default();
         long.insert(b"f", &[b'x'; SMALL_VALUE_BYTES_MAX + 1]);
         assert_eq!(long.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn small_hash_keeps_insertion_order_through_updates_and_removals() {
+        let mut h = Hash::default();
+        for (f, v) in [("a", "1"), ("b", "2"), ("c", "3")] {
+            assert!(h.insert(f.as_bytes(), v.as_bytes()));
+        }
+        assert!(!h.insert(b"b", b"two"));
+        assert!(h.remove(b"a"));
+        let got: Vec<(Vec<u8>, Vec<u8>)> = h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+        assert_eq!(got, vec![(b"b".to_vec(), b"two".to_vec()), (b"c".to_vec(), b"3".to_vec())]);
+        assert_eq!(h.len(), 2);
+        assert_eq!(h.heap_bytes(), 1 + 1 + 1 + 3 + 1 + 1 + 1 + 1);
+        // Empty fields and values are items too.
+        assert!(h.insert(b"", b""));
+        assert_eq!(h.get(b""), Some(&b""[..]));
+        assert!(std::mem::size_of::<Hash>() <= 24);
     }
 
     #[test]

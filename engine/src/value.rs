@@ -11,7 +11,7 @@ pub enum Value {
     /// A string (also integers and floats, stored as their text).
     Str(Vec<u8>),
     /// A hash of fields to values (boxed, so a value is 32 bytes and an entry one cache line).
-    Hash(Box<Hash>),
+    Hash(Hash),
     /// A list of elements (boxed for the same reason).
     List(Box<List>),
     /// A set of members (boxed for the same reason).
@@ -38,7 +38,7 @@ impl Value {
     pub fn heap_bytes(&self) -> usize {
         match self {
             Value::Str(s) => s.capacity(),
-            Value::Hash(h) => std::mem::size_of::<crate::hash::Hash>() + h.heap_bytes(),
+            Value::Hash(h) => h.heap_bytes(),
             Value::List(l) => std::mem::size_of::<crate::list::List>() + l.heap_bytes(),
             Value::Set(s) => std::mem::size_of::<crate::set::Set>() + s.heap_bytes(),
             Value::ZSet(z) => std::mem::size_of::<crate::zset::ZSet>() + z.heap_bytes(),

@@ -16,7 +16,7 @@ fn read<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut Hash>, ()> {
     match ctx.db().get(key, now) {
         None => Ok(None),
         Some(e) => match &mut e.value {
-            Value::Hash(h) => Ok(Some(&mut **h)),
+            Value::Hash(h) => Ok(Some(h)),
             _ => Err(()),
         },
     }
@@ -25,8 +25,8 @@ fn read<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut Hash>, ()> {
 /// The hash at `key`, created empty when missing; `Err(())` when another type.
 fn write<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<&'c mut Hash, ()> {
     let now = ctx.now;
-    match &mut ctx.db().get_or_insert_with(key, now, || Value::Hash(Box::default())).value {
-        Value::Hash(h) => Ok(&mut **h),
+    match &mut ctx.db().get_or_insert_with(key, now, || Value::Hash(Hash::default())).value {
+        Value::Hash(h) => Ok(h),
         _ => Err(()),
     }
 }
