@@ -688,3 +688,19 @@ fn multi_key_commands_across_shards_are_refused() {
         assert_eq!(cmd(&mut c, &["ZSCORE", "bar", "a"]), bulk("2"));
     }
 }
+
+shard_tests! {
+    fn zstore_commands_take_plain_sets_as_sources(srv) {
+        let mut c = srv.client();
+        expect_all(&mut c, &[
+            (&["SADD", "{z}s", "a", "b"], int(2)),
+            (&["ZADD", "{z}z", "5", "b", "7", "c"], int(2)),
+            (&["ZUNIONSTORE", "{z}u", "2", "{z}s", "{z}z"], int(3)),
+            (&["ZRANGE", "{z}u", "0", "-1", "WITHSCORES"], bulks(&["a", "1", "b", "6", "c", "7"])),
+            (&["ZINTERSTORE", "{z}i", "2", "{z}s", "{z}z", "WEIGHTS", "10", "1"], int(1)),
+            (&["ZRANGE", "{z}i", "0", "-1", "WITHSCORES"], bulks(&["b", "15"])),
+            (&["SET", "{z}str", "x"], ok()),
+            (&["ZUNIONSTORE", "{z}u", "2", "{z}s", "{z}str"], err(WRONGTYPE)),
+        ]);
+    }
+}

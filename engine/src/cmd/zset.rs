@@ -1005,6 +1005,22 @@ impl Aggregate {
     }
 }
 
+/// A source's (member, score) elements.
+type Elements = Vec<(Box<[u8]>, f64)>;
+
+/// The (member, score) elements of a ZUNIONSTORE/ZINTERSTORE source: a
+/// sorted set, a plain set (every member scored 1), or nothing when missing;
+/// `Err` for any other type.
+fn source_elements(ctx: &mut Ctx, key: &[u8]) -> Result<Elements, ()> {
+    let now = ctx.now;
+    match ctx.db().get(key, now).map(|e| &e.value) {
+        None => Ok(Vec::new()),
+        Some(Value::ZSet(z)) => Ok(z.iter_from(0, false).map(|(s, m)| (Box::<[u8]>::from(m), s)).collect()),
+        Some(Value::Set(set)) => Ok(set.iter().map(|m| (m.to_vec().into_boxed_slice(), 1.0)).collect()),
+        Some(_) => Err(()),
+    }
+}
+
 /// A source's score times its weight, where 0 * inf counts as 0 (as Redis does).
 fn weighted(score: f64, weight: f64) -> f64 {
     let v = score * weight;
@@ -1028,8 +1044,9 @@ fn store_generic(ctx: &mut Ctx, r: &mut Reply, union: bool) {
     if !all_owned(ctx, keys.iter().copied().chain([dest])) {
         return r.error(CROSS_SHARD);
     }
+    // Sources may be sorted sets or plain sets (each member scored 1), as in Redis.
     for key in &keys {
-        if read(ctx, key).is_err() {
+        if source_elements(ctx, key).is_err() {
             return r.error(WRONGTYPE);
         }
     }
@@ -1062,13 +1079,9 @@ fn store_generic(ctx: &mut Ctx, r: &mut Reply, union: bool) {
         }
     }
     // Gather every source's elements, in key order; a missing key is empty.
-    let mut sources: Vec<Vec<(Box<[u8]>, f64)>> = Vec::with_capacity(numkeys);
+    let mut sources: Vec<Elements> = Vec::with_capacity(numkeys);
     for key in &keys {
-        let elements = match read(ctx, key) {
-            Ok(Some(z)) => z.iter_from(0, false).map(|(s, m)| (Box::<[u8]>::from(m), s)).collect(),
-            _ => Vec::new(),
-        };
-        sources.push(elements);
+        sources.push(source_elements(ctx, key).unwrap_or_default());
     }
     let mut result: HashMap<Box<[u8]>, f64> = HashMap::new();
     if union {
