@@ -10,7 +10,8 @@ CPUs) closed-loop for --seconds to find the peak, then open-loop at --load
 
 Build first: cargo build --release -p coreshard -p coreshard-bench.
 Choose server and client CPUs on different physical cores (lscpu -e).
---json FILE writes the table for plotting.
+--json FILE writes the table; --png FILE plots throughput and p99 against the
+shard count (needs matplotlib: pip install matplotlib).
 """
 import argparse, json, os, signal, socket, subprocess, sys, tempfile, time
 
@@ -75,6 +76,8 @@ def main():
     p.add_argument("--server", default="target/release/coreshard")
     p.add_argument("--bench", default="target/release/coreshard-bench")
     p.add_argument("--json", help="write the results here")
+    p.add_argument("--png", help="plot throughput and p99 against shard count into this PNG")
+    p.add_argument("--title", default="", help="plot title, e.g. the machine's name")
     a = p.parse_args()
     server_cpus = cpu_list(a.server_cpus)
     max_shards = a.max_shards or len(server_cpus)
@@ -108,6 +111,41 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"args": vars(a), "results": results}, f, indent=2)
+    if a.png:
+        plot(results, a.png, a.title)
+
+
+def plot(results, path, title):
+    """Throughput (left axis) and p99 (right axis) against the shard count."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        sys.exit("scaling: --png needs matplotlib (pip install matplotlib)")
+    shards = [r["shards"] for r in results]
+    fig, left = plt.subplots(figsize=(7, 4.5), dpi=120)
+    left.plot(shards, [r["peak_ops_per_sec"] for r in results], "o-", color="tab:blue", label="peak ops/s (closed loop)")
+    if all("load_ops_per_sec" in r for r in results):
+        left.plot(shards, [r["load_ops_per_sec"] for r in results], "s--", color="tab:cyan",
+                  label=f"ops/s at {results[0]['load']:.0%} of peak (open loop)")
+    left.set_xlabel("shards")
+    left.set_ylabel("ops/s")
+    left.set_xticks(shards)
+    left.set_ylim(bottom=0)
+    right = left.twinx()
+    right.plot(shards, [r["peak_p99_ms"] for r in results], "o-", color="tab:red", label="p99 ms at peak")
+    if all("load_p99_ms" in r for r in results):
+        right.plot(shards, [r["load_p99_ms"] for r in results], "s--", color="tab:orange", label="p99 ms at the open-loop rate")
+    right.set_ylabel("p99 latency (ms)")
+    right.set_ylim(bottom=0)
+    lines = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    labels = left.get_legend_handles_labels()[1] + right.get_legend_handles_labels()[1]
+    left.legend(lines, labels, loc="upper left", fontsize=8)
+    left.set_title(title or "coreshard: throughput and p99 against shard count")
+    fig.tight_layout()
+    fig.savefig(path)
+    print(f"scaling: wrote {path}")
 
 
 if __name__ == "__main__":
