@@ -92,6 +92,16 @@ impl Entry {
         (now as u32).wrapping_sub(self.access_ms) as u64
     }
 
+    /// Sets the time since the last access (RESTORE IDLETIME).
+    pub fn set_idle_ms(&mut self, now: UnixMs, idle_ms: u64) {
+        self.access_ms = (now.saturating_sub(idle_ms)) as u32;
+    }
+
+    /// Sets the access-frequency counter (RESTORE FREQ).
+    pub fn set_frequency(&mut self, freq: u8) {
+        self.lfu = freq;
+    }
+
     /// Seconds since the key was last read or written.
     pub fn idle_seconds(&self, now: UnixMs) -> u64 {
         self.idle_ms(now) / 1000

@@ -75,7 +75,7 @@ impl List {
     }
 
     /// Every element, head to tail.
-    fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> {
         self.chunks.iter().flat_map(|c| c.iter().map(|v| &**v))
     }
 

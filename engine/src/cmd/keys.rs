@@ -505,6 +505,83 @@ fn object(ctx: &mut Ctx, r: &mut Reply) {
     }
 }
 
+/// DUMP key
+fn dump(ctx: &mut Ctx, r: &mut Reply) {
+    let (key, now) = (ctx.arg(1), ctx.now);
+    match ctx.db().get(key, now) {
+        Some(e) => r.bulk(&crate::dump::dump(&e.value)),
+        None => r.null(),
+    }
+}
+
+/// RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]
+fn restore(ctx: &mut Ctx, r: &mut Reply) {
+    let (mut replace, mut absttl) = (false, false);
+    let (mut idle, mut freq): (Option<i64>, Option<i64>) = (None, None);
+    let mut j = 4;
+    while j < ctx.args.len() {
+        let more = j + 1 < ctx.args.len();
+        if ctx.args.is(j, "REPLACE") {
+            replace = true;
+        } else if ctx.args.is(j, "ABSTTL") {
+            absttl = true;
+        } else if ctx.args.is(j, "IDLETIME") && more && freq.is_none() {
+            match num::parse_i64(ctx.arg(j + 1)) {
+                None => return r.error(NOT_INTEGER),
+                Some(n) if n < 0 => return r.error("ERR Invalid IDLETIME value, must be >= 0"),
+                Some(n) => idle = Some(n),
+            }
+            j += 1;
+        } else if ctx.args.is(j, "FREQ") && more && idle.is_none() {
+            match num::parse_i64(ctx.arg(j + 1)) {
+                None => return r.error(NOT_INTEGER),
+                Some(n) if !(0..=255).contains(&n) => {
+                    return r.error("ERR Invalid FREQ value, must be >= 0 and <= 255");
+                }
+                Some(n) => freq = Some(n),
+            }
+            j += 1;
+        } else {
+            return r.error(SYNTAX);
+        }
+        j += 1;
+    }
+    let Some(ttl) = num::parse_i64(ctx.arg(2)) else { return r.error(NOT_INTEGER) };
+    if ttl < 0 {
+        return r.error("ERR Invalid TTL value, must be >= 0");
+    }
+    let (key, now) = (ctx.arg(1), ctx.now);
+    if !replace && ctx.db().contains(key, now) {
+        return r.error("BUSYKEY Target key name already exists.");
+    }
+    let Some(value) = crate::dump::restore(ctx.arg(3)) else {
+        return r.error("ERR DUMP payload version or checksum are wrong");
+    };
+    let expire_at = match (ttl, absttl) {
+        (0, _) => NO_EXPIRE,
+        (t, true) => t as UnixMs,
+        (t, false) => now.saturating_add(t as UnixMs),
+    };
+    if expire_at != NO_EXPIRE && expire_at <= now {
+        // Already expired: the key is not created (and a replaced one is gone).
+        if ctx.db().remove(key, now).is_some() {
+            ctx.dirty(1);
+        }
+        return r.ok();
+    }
+    ctx.db().set(key, value, expire_at, now);
+    if let Some(e) = ctx.db().get(key, now) {
+        if let Some(idle) = idle {
+            e.set_idle_ms(now, (idle as u64).saturating_mul(1000));
+        }
+        if let Some(f) = freq {
+            e.set_frequency(f as u8);
+        }
+    }
+    ctx.dirty(1);
+    r.ok();
+}
+
 /// MEMORY USAGE key [SAMPLES count], MEMORY HELP
 fn memory(ctx: &mut Ctx, r: &mut Reply) {
     let known = [(&b"USAGE"[..], -3i32), (b"HELP", 2)];
@@ -783,6 +860,26 @@ pub static COMMANDS: &[CommandSpec] = &[
         "generic",
         "6.2.0",
         "Copies the value of a key to a new key.",
+    ),
+    spec(
+        "dump",
+        2,
+        READONLY,
+        KEY1,
+        Kind::Keyed(dump),
+        "generic",
+        "2.6.0",
+        "Returns a serialized representation of the value stored at a key.",
+    ),
+    spec(
+        "restore",
+        -4,
+        WRITE | DENYOOM,
+        KEY1,
+        Kind::Keyed(restore),
+        "generic",
+        "2.6.0",
+        "Creates a key from the serialized representation of a value.",
     ),
     spec(
         "memory",
