@@ -8,6 +8,7 @@ pub mod keys;
 pub mod list;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod string;
 pub mod zset;
 
@@ -316,6 +317,7 @@ impl CommandTable {
                 list::COMMANDS,
                 set::COMMANDS,
                 zset::COMMANDS,
+                sort::COMMANDS,
                 server::COMMANDS,
             ]
             .into_iter()
