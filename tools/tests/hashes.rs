@@ -330,3 +330,17 @@ shard_tests! {
         ]);
     }
 }
+
+shard_tests! {
+    fn hscan_checks_the_key_before_its_options(srv) {
+        let mut c = srv.client();
+        expect_all(&mut c, &[
+            (&["HSCAN", "missing", "0", "COUNT", "0"], arr(vec![bulk("0"), arr(vec![])])),
+            (&["SET", "s", "v"], ok()),
+            (&["HSCAN", "s", "0", "COUNT", "0"], err(WRONGTYPE)),
+            (&["HSET", "h", "f", "v"], int(1)),
+            (&["HSCAN", "h", "0", "COUNT", "0"], err(SYNTAX)),
+            (&["HSCAN", "h", "x"], err("ERR invalid cursor")),
+        ]);
+    }
+}

@@ -358,32 +358,10 @@ fn hscan(ctx: &mut Ctx, r: &mut Reply) {
     let Some(cursor) = num::parse_u64(ctx.arg(2)) else {
         return r.error("ERR invalid cursor");
     };
-    let mut count = 10usize;
-    let (mut pattern, mut no_values) = (None, false);
-    let mut i = 3;
-    while i < ctx.args.len() {
-        if ctx.args.is(i, "NOVALUES") {
-            no_values = true;
-            i += 1;
-            continue;
-        }
-        let Some(value) = ctx.args.try_get(i + 1) else {
-            return r.error(SYNTAX);
-        };
-        if ctx.args.is(i, "COUNT") {
-            match num::parse_i64(value) {
-                Some(n) if n >= 1 => count = n as usize,
-                Some(_) => return r.error(SYNTAX),
-                None => return r.error(NOT_INTEGER),
-            }
-        } else if ctx.args.is(i, "MATCH") {
-            pattern = Some(value).filter(|p| *p != b"*");
-        } else {
-            return r.error(SYNTAX);
-        }
-        i += 2;
-    }
+    // As Redis: the cursor, then the key (a missing key answers an empty
+    // scan whatever the options), then the options.
     let key = ctx.arg(1);
+    let args = ctx.args;
     let h = match read(ctx, key) {
         Err(()) => return r.error(WRONGTYPE),
         Ok(None) => {
@@ -392,6 +370,10 @@ fn hscan(ctx: &mut Ctx, r: &mut Reply) {
             return r.array(0);
         }
         Ok(Some(h)) => h,
+    };
+    let (count, pattern, no_values) = match super::scan_options(&args, 3, true) {
+        Ok(o) => (o.count, o.pattern, o.no_values),
+        Err(e) => return r.error(e),
     };
     let matches = |f: &[u8]| pattern.is_none_or(|p| glob_match(p, f, false));
     type Found<'h> = Vec<(&'h [u8], &'h [u8])>;

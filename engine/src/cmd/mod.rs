@@ -373,6 +373,41 @@ pub fn unknown_command_error(args: &Args) -> Vec<u8> {
     msg
 }
 
+/// The options of HSCAN, SSCAN and ZSCAN: `[MATCH pattern] [COUNT count]`,
+/// and `[NOVALUES]` where `novalues` allows it. A MATCH of `*` is no filter.
+pub(crate) struct ScanOptions<'a> {
+    pub count: usize,
+    pub pattern: Option<&'a [u8]>,
+    pub no_values: bool,
+}
+
+/// Parses scan options from argument `from` on, with Redis's errors.
+pub(crate) fn scan_options<'a>(args: &Args<'a>, from: usize, novalues: bool) -> Result<ScanOptions<'a>, &'static str> {
+    let mut o = ScanOptions { count: 10, pattern: None, no_values: false };
+    let mut i = from;
+    while i < args.len() {
+        if novalues && args.is(i, "NOVALUES") {
+            o.no_values = true;
+            i += 1;
+            continue;
+        }
+        let value = args.try_get(i + 1).ok_or(crate::reply::SYNTAX)?;
+        if args.is(i, "COUNT") {
+            match crate::num::parse_i64(value) {
+                Some(n) if n >= 1 => o.count = n as usize,
+                Some(_) => return Err(crate::reply::SYNTAX),
+                None => return Err(crate::reply::NOT_INTEGER),
+            }
+        } else if args.is(i, "MATCH") {
+            o.pattern = Some(value).filter(|p| *p != b"*");
+        } else {
+            return Err(crate::reply::SYNTAX);
+        }
+        i += 2;
+    }
+    Ok(o)
+}
+
 /// The error for a subcommand given the wrong number of arguments.
 pub fn subcommand_arity_error(container: &str, sub: &[u8]) -> String {
     format!(

@@ -522,26 +522,10 @@ fn sscan(ctx: &mut Ctx, r: &mut Reply) {
         }
         Ok(Some(_)) => {}
     }
-    let mut count = 10usize;
-    let mut pattern = None;
-    let mut i = 3;
-    while i < ctx.args.len() {
-        let Some(value) = ctx.args.try_get(i + 1) else {
-            return r.error(SYNTAX);
-        };
-        if ctx.args.is(i, "COUNT") {
-            match num::parse_i64(value) {
-                Some(n) if n >= 1 => count = n as usize,
-                Some(_) => return r.error(SYNTAX),
-                None => return r.error(NOT_INTEGER),
-            }
-        } else if ctx.args.is(i, "MATCH") {
-            pattern = Some(value).filter(|p| *p != b"*");
-        } else {
-            return r.error(SYNTAX);
-        }
-        i += 2;
-    }
+    let (count, pattern) = match super::scan_options(&ctx.args, 3, false) {
+        Ok(o) => (o.count, o.pattern),
+        Err(e) => return r.error(e),
+    };
     let Ok(Some(s)) = read(ctx, key) else {
         return r.error(WRONGTYPE);
     };

@@ -929,26 +929,10 @@ fn zscan(ctx: &mut Ctx, r: &mut Reply) {
         }
         Ok(Some(z)) => z,
     };
-    let mut count = 10usize;
-    let mut pattern = None;
-    let mut i = 3;
-    while i < args.len() {
-        let Some(value) = args.try_get(i + 1) else {
-            return r.error(SYNTAX);
-        };
-        if args.is(i, "COUNT") {
-            match num::parse_i64(value) {
-                Some(n) if n >= 1 => count = n as usize,
-                Some(_) => return r.error(SYNTAX),
-                None => return r.error(NOT_INTEGER),
-            }
-        } else if args.is(i, "MATCH") {
-            pattern = Some(value).filter(|p| *p != b"*");
-        } else {
-            return r.error(SYNTAX);
-        }
-        i += 2;
-    }
+    let (count, pattern) = match super::scan_options(&args, 3, false) {
+        Ok(o) => (o.count, o.pattern),
+        Err(e) => return r.error(e),
+    };
     let matches = |m: &[u8]| pattern.is_none_or(|p| glob_match(p, m, false));
     let (found, next): (Vec<(&[u8], f64)>, u64) = match z.table() {
         None => (z.iter_from(0, false).filter(|(_, m)| matches(m)).map(|(s, m)| (m, s)).collect(), 0),
