@@ -326,14 +326,15 @@ impl Shard {
             .sum();
         let connected = others + self.counters.open;
         if connected >= self.config.maxclients {
+            // Counted before the client can see the refusal (not at the end of
+            // the turn): it may ask INFO on another shard right after.
+            self.shared.stats[self.id].rejected_connections.fetch_add(1, Relaxed);
             let msg = b"-ERR max number of clients reached\r\n";
             // SAFETY: fd is a fresh socket we own; the buffer is a static slice.
             unsafe {
                 libc::send(fd, msg.as_ptr().cast(), msg.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT);
                 libc::close(fd);
             }
-            // Counted at once (not at the end of the turn): the client may ask INFO right after.
-            self.shared.stats[self.id].rejected_connections.fetch_add(1, Relaxed);
             return;
         }
         if !unix {

@@ -380,19 +380,9 @@ fn hscan(ctx: &mut Ctx, r: &mut Reply) {
     let (pairs, next): (Found, u64) = match h {
         Hash::Small(_) => (h.iter().filter(|(f, _)| matches(f)).collect(), 0),
         Hash::Table(m) => {
-            let order = |f: &[u8]| (m.hasher().hash_one(f) >> 1) + 1;
-            let mut ahead: Vec<(u64, &[u8], &[u8])> =
-                m.iter().map(|(f, v)| (order(f), &**f, &**v)).filter(|(o, _, _)| *o >= cursor).collect();
-            let next = if ahead.len() > count {
-                ahead.select_nth_unstable_by_key(count, |(o, _, _)| *o);
-                let boundary = ahead[count].0;
-                // Fields sharing the boundary's order stay together in the next batch.
-                ahead.retain(|(o, _, _)| *o < boundary);
-                boundary
-            } else {
-                0
-            };
-            (ahead.into_iter().filter(|(_, f, _)| matches(f)).map(|(_, f, v)| (f, v)).collect(), next)
+            let items = m.iter().map(|(f, v)| (m.hasher().hash_one(f), (&**f, &**v)));
+            let (page, next) = super::hash_order_page(items, cursor, count);
+            (page.into_iter().filter(|(f, _)| matches(f)).collect(), next)
         }
     };
     r.array(2);

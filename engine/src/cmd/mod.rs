@@ -408,6 +408,26 @@ pub(crate) fn scan_options<'a>(args: &Args<'a>, from: usize, novalues: bool) -> 
     Ok(o)
 }
 
+/// One page of a hash table walked in hash order, for HSCAN, SSCAN and ZSCAN
+/// on tables. Each item comes with its hash; the cursor is the 63-bit hash + 1
+/// to resume from (0: start, and end), so an item present for the whole scan
+/// is returned whatever the table does meanwhile. Returns at most `count`
+/// items (items sharing the boundary's hash go together into the next page)
+/// and the next cursor. One O(n) pass per call.
+pub(crate) fn hash_order_page<T>(items: impl Iterator<Item = (u64, T)>, cursor: u64, count: usize) -> (Vec<T>, u64) {
+    let order = |hash: u64| (hash >> 1) + 1;
+    let mut ahead: Vec<(u64, T)> = items.map(|(h, t)| (order(h), t)).filter(|(o, _)| *o >= cursor).collect();
+    let next = if ahead.len() > count {
+        ahead.select_nth_unstable_by_key(count, |(o, _)| *o);
+        let boundary = ahead[count].0;
+        ahead.retain(|(o, _)| *o < boundary);
+        boundary
+    } else {
+        0
+    };
+    (ahead.into_iter().map(|(_, t)| t).collect(), next)
+}
+
 /// The error for a subcommand given the wrong number of arguments.
 pub fn subcommand_arity_error(container: &str, sub: &[u8]) -> String {
     format!(
@@ -429,6 +449,25 @@ pub fn printable(b: &[u8], max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hash_order_pages_return_every_item_once() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        let items: Vec<(u64, u32)> = (0..1000).map(|i| (rng.u64(..), i)).collect();
+        let (mut cursor, mut seen) = (0u64, Vec::new());
+        loop {
+            let (page, next) = hash_order_page(items.iter().copied(), cursor, 37);
+            assert!(page.len() <= 37);
+            seen.extend(page);
+            if next == 0 {
+                break;
+            }
+            assert!(next > cursor, "the cursor only moves forward");
+            cursor = next;
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (0..1000).collect::<Vec<u32>>());
+    }
 
     #[test]
     fn table_names_are_unique_lowercase_and_lookup_ignores_case() {

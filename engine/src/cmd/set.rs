@@ -533,19 +533,9 @@ fn sscan(ctx: &mut Ctx, r: &mut Reply) {
     let (found, next): (Vec<Vec<u8>>, u64) = match s {
         Set::Ints(_) | Set::Small(_) => (s.iter().map(Member::to_vec).filter(|m| matches(m)).collect(), 0),
         Set::Table(t) => {
-            let order = |m: &[u8]| (t.hasher().hash_one(m) >> 1) + 1;
-            let mut ahead: Vec<(u64, &[u8])> =
-                t.iter().map(|m| (order(m), &**m)).filter(|(o, _)| *o >= cursor).collect();
-            let next = if ahead.len() > count {
-                ahead.select_nth_unstable_by_key(count, |(o, _)| *o);
-                let boundary = ahead[count].0;
-                // Members sharing the boundary's order stay together in the next batch.
-                ahead.retain(|(o, _)| *o < boundary);
-                boundary
-            } else {
-                0
-            };
-            (ahead.into_iter().filter(|(_, m)| matches(m)).map(|(_, m)| m.to_vec()).collect(), next)
+            let items = t.iter().map(|m| (t.hasher().hash_one(m), &**m));
+            let (page, next) = super::hash_order_page(items, cursor, count);
+            (page.into_iter().filter(|m| matches(m)).map(<[u8]>::to_vec).collect(), next)
         }
     };
     r.array(2);

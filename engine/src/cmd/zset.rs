@@ -937,19 +937,9 @@ fn zscan(ctx: &mut Ctx, r: &mut Reply) {
     let (found, next): (Vec<(&[u8], f64)>, u64) = match z.table() {
         None => (z.iter_from(0, false).filter(|(_, m)| matches(m)).map(|(s, m)| (m, s)).collect(), 0),
         Some(t) => {
-            let order = |m: &[u8]| (t.hasher().hash_one(m) >> 1) + 1;
-            let mut ahead: Vec<(u64, &[u8], f64)> =
-                t.iter().map(|(m, s)| (order(m), &**m, *s)).filter(|(o, _, _)| *o >= cursor).collect();
-            let next = if ahead.len() > count {
-                ahead.select_nth_unstable_by_key(count, |(o, _, _)| *o);
-                let boundary = ahead[count].0;
-                // Members sharing the boundary's order stay together in the next batch.
-                ahead.retain(|(o, _, _)| *o < boundary);
-                boundary
-            } else {
-                0
-            };
-            (ahead.into_iter().filter(|(_, m, _)| matches(m)).map(|(_, m, s)| (m, s)).collect(), next)
+            let items = t.iter().map(|(m, s)| (t.hasher().hash_one(m), (&**m, *s)));
+            let (page, next) = super::hash_order_page(items, cursor, count);
+            (page.into_iter().filter(|(m, _)| matches(m)).collect(), next)
         }
     };
     r.array(2);
