@@ -15,6 +15,7 @@ use crate::recvbuf::{BUFFER_GROUP, RecvBuffers};
 use crate::resp::{Limits, Step};
 use crate::runtime;
 use crate::shared::{Control, Shared};
+use coreshard_engine::cmd::CROSS_SHARD;
 use coreshard_engine::cmd::{CommandTable, Ctx, Handler, Items, Kind, Merge, flags};
 use coreshard_engine::slot::SlotMap;
 use coreshard_engine::{Args, Keyspace, Reply, Span, UnixMs};
@@ -34,10 +35,6 @@ const ACTIVE_EXPIRE_TICK_SHARE: u64 = 4;
 const READ_BUFFER_KEEP_BYTES: usize = 64 * 1024;
 /// Send buffers larger than this are released once sent.
 const SEND_BUFFER_KEEP_BYTES: usize = 1024 * 1024;
-
-/// The error for a multi-key command whose keys live on different shards.
-pub const CROSS_SHARD: &str =
-    "CROSSSLOT Keys in request don't hash to the same shard (use a {hash tag} to keep them together)";
 
 const UD_ACCEPT: u64 = 1;
 const UD_RECV: u64 = 2;

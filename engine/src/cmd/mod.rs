@@ -428,6 +428,12 @@ pub(crate) fn hash_order_page<T>(items: impl Iterator<Item = (u64, T)>, cursor: 
     (ahead.into_iter().map(|(_, t)| t).collect(), next)
 }
 
+/// The error for a command whose keys live on different shards, where it
+/// must run on one: the dispatcher's guard, and the handlers that find
+/// further keys themselves (BY/GET/STORE of SORT, ZUNIONSTORE's sources).
+pub const CROSS_SHARD: &str =
+    "CROSSSLOT Keys in request don't hash to the same shard (use a {hash tag} to keep them together)";
+
 /// The error for a subcommand given the wrong number of arguments.
 pub fn subcommand_arity_error(container: &str, sub: &[u8]) -> String {
     format!(

@@ -4,6 +4,7 @@
 //! (STORE). Keys named by BY, GET and STORE must live on the sorted key's
 //! shard (as in Redis Cluster, where they must share its slot).
 
+use super::CROSS_SHARD;
 use super::flags::*;
 use super::{CommandSpec, Ctx, Kind, spec};
 use crate::list::{End, List};
@@ -12,9 +13,6 @@ use crate::reply::{NOT_INTEGER, Reply, SYNTAX, WRONGTYPE};
 use crate::slot;
 use crate::value::Value;
 use std::cmp::Ordering;
-
-const CROSS_SHARD: &str =
-    "CROSSSLOT Keys in request don't hash to the same shard (use a {hash tag} to keep them together)";
 
 /// What a BY or GET pattern names for one element.
 enum Lookup {

@@ -6,6 +6,7 @@
 //! Replies and errors follow Redis 7.2's `t_zset.c`, checked in the same
 //! order Redis checks them (argument parsing first, then the key's type).
 
+use super::CROSS_SHARD;
 use super::flags::*;
 use super::{CommandSpec, Ctx, Kind, spec};
 use crate::glob::glob_match;
@@ -20,10 +21,6 @@ use std::hash::BuildHasher;
 const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
 const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
 const NAN_SCORE: &str = "ERR resulting score is not a number (NaN)";
-/// The error for keys of one command that live on different shards; the same
-/// text the network layer uses.
-const CROSS_SHARD: &str =
-    "CROSSSLOT Keys in request don't hash to the same shard (use a {hash tag} to keep them together)";
 
 /// The sorted set at `key`: `Ok(None)` when missing, `Err(())` when another type.
 fn read<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut ZSet>, ()> {
