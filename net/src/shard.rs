@@ -87,6 +87,10 @@ pub(crate) struct Counters {
     pub errors: u64,
     /// Connections open on this shard now.
     pub open: u64,
+    /// Largest pending output of a client since the last tick.
+    pub max_output: u64,
+    /// Largest unexecuted input of a client since the last tick.
+    pub max_input: u64,
 }
 
 /// A shard's state; see the module comment.
@@ -443,6 +447,7 @@ impl Shard {
             std::mem::swap(&mut conn.out, &mut conn.sending);
         }
         let rest = &conn.sending[conn.send_off..];
+        self.counters.max_output = self.counters.max_output.max((rest.len() + conn.out.len()) as u64);
         conn.send_inflight = true;
         let sqe = opcode::Send::new(types::Fd(conn.fd), rest.as_ptr(), rest.len().min(u32::MAX as usize) as u32)
             .flags(libc::MSG_NOSIGNAL)
@@ -570,6 +575,7 @@ impl Shard {
             }
         }
         let pending = conn.rbuf.len() - conn.rpos;
+        self.counters.max_input = self.counters.max_input.max(pending as u64);
         let limit = self.config.client_query_buffer_limit as usize;
         if pending > limit || conn.need > limit {
             tracing::warn!(client = conn.id, addr = %conn.addr, "closing client that reached max query buffer length ({} bytes)", pending.max(conn.need));
@@ -983,6 +989,9 @@ impl Shard {
     fn on_tick(&mut self) {
         self.now_ms = coreshard_engine::unix_ms();
         self.sample_ops_rate();
+        let s = &self.shared.stats[self.id];
+        s.recent_max_output.store(std::mem::take(&mut self.counters.max_output), Relaxed);
+        s.recent_max_input.store(std::mem::take(&mut self.counters.max_input), Relaxed);
         self.shared.peak_memory.fetch_max(self.used_memory(), Relaxed);
         let lfu = matches!(self.config.maxmemory_policy, MaxmemoryPolicy::AllkeysLfu | MaxmemoryPolicy::VolatileLfu);
         if lfu != self.ks.lfu_policy() {

@@ -46,8 +46,10 @@ pub struct ShardStats {
     pub evicted_keys: AtomicU64,
     /// Commands per second over the last housekeeping tick.
     pub ops_per_sec: AtomicU64,
-    /// Largest client output (bytes not yet sent) seen at the last turn.
-    pub output_bytes_pending: AtomicU64,
+    /// Largest output a client had pending, over the last housekeeping tick.
+    pub recent_max_output: AtomicU64,
+    /// Largest input a client held unexecuted, over the last housekeeping tick.
+    pub recent_max_input: AtomicU64,
 }
 
 impl ShardStats {

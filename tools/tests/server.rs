@@ -325,3 +325,25 @@ shard_tests! {
         assert!(busy, "instantaneous_ops_per_sec stayed 0 under load");
     }
 }
+
+shard_tests! {
+    fn info_reports_recent_largest_client_buffers(srv) {
+        let mut c = srv.client();
+        let big = "x".repeat(1 << 20);
+        assert_eq!(cmd(&mut c, &["SET", "big", &big]), ok());
+        // A partial command of 200 KB waits in the server for the rest.
+        let mut partial = srv.raw();
+        partial.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$300000\r\n").unwrap();
+        partial.write_all(&[b'y'; 200_000]).unwrap();
+        let field = |info: &str, name: &str| info_field(info, name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let seen = wait_until(Duration::from_secs(10), || {
+            // Keep a large reply flowing so every sampling window sees it.
+            assert_eq!(cmd(&mut c, &["STRLEN", "big"]), int(1 << 20));
+            let _ = cmd(&mut c, &["GET", "big"]);
+            let info = cmd(&mut c, &["INFO", "clients"]).text();
+            field(&info, "client_recent_max_output_buffer") >= 1 << 20
+                && field(&info, "client_recent_max_input_buffer") >= 200_000
+        });
+        assert!(seen, "INFO clients never showed the large buffers");
+    }
+}
