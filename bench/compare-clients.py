@@ -13,12 +13,9 @@ own CPU time per request (so a client that keeps up only by burning more
 CPU shows). Build first: cargo build --release -p coreshard-bench.
 """
 import argparse, os, resource, shutil, signal, socket, statistics, subprocess, sys, time
+from benchlib import free_port, wait_ping
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def timed(cmd):

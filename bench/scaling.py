@@ -14,6 +14,7 @@ Choose server and client CPUs on different physical cores (lscpu -e).
 shard count (needs matplotlib: pip install matplotlib).
 """
 import argparse, json, os, signal, socket, subprocess, sys, tempfile, time
+from benchlib import free_port, wait_ping
 
 
 def cpu_list(text):
@@ -24,26 +25,8 @@ def cpu_list(text):
     return cpus
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_ping(port, proc, secs=20):
-    deadline = time.time() + secs
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"scaling: coreshard exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(64).startswith(b"+PONG"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    sys.exit(f"scaling: no PONG from port {port}")
 
 
 def bench(a, port, extra):

@@ -12,28 +12,11 @@ with redis-benchmark as the client is ../shared/bench/vs-redis.
 Build first: cargo build --release -p coreshard -p coreshard-bench.
 """
 import argparse, json, os, signal, socket, statistics, subprocess, sys, tempfile, time
+from benchlib import free_port, wait_ping
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_ping(port, proc, secs=20):
-    deadline = time.time() + secs
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"servers-vs-redis: server on port {port} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(64).startswith(b"+PONG"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    sys.exit(f"servers-vs-redis: no PONG from port {port}")
 
 
 def bench(a, port, command, pipeline):
