@@ -32,6 +32,16 @@ pub enum Op {
     PubsubNumsub,
     /// PUBSUB NUMPAT: that shard's patterns.
     PubsubPatterns,
+    /// Take a transaction's locks on that shard (arguments: see
+    /// `tx::LockRequest`); one integer item: 1 granted, 0 refused.
+    TxLock,
+    /// Release a transaction's locks on that shard (no reply item); with a
+    /// client id argument, also forget that client's watches (EXEC).
+    TxUnlock,
+    /// WATCH: register client `args[0]`'s watch of keys `args[1..]` (item `+OK`).
+    Watch,
+    /// Forget client `args[0]`'s watches (no reply item).
+    Unwatch,
 }
 
 /// One command sent to another shard.
@@ -54,6 +64,13 @@ pub struct Request {
     pub out: Range<usize>,
     /// Filled by the executor: item ends (relative to `out.start`), a range of `Batch::ends`.
     pub ends: Range<usize>,
+    /// The transaction this request runs for (0: none). A request of a
+    /// transaction that holds its keys' locks runs past them.
+    pub txid: u64,
+    /// Set by the executor when the request waits on the destination for
+    /// locks: its reply comes later in a batch of its own, and this one
+    /// carries none.
+    pub deferred: bool,
 }
 
 /// Requests for one destination, and later their replies.

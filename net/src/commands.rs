@@ -48,6 +48,8 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, cmd: ConnCmd, ar
         }
         ConnCmd::Reset => {
             pubsub::drop_all(shard, idx, conn.subs.take());
+            conn.multi = None;
+            crate::multi::unwatch_all(shard, idx, conn);
             conn.db = 0;
             conn.proto = Proto::Resp2;
             conn.name.clear();
@@ -91,6 +93,9 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, cmd: ConnCmd, ar
         ConnCmd::Punsubscribe => pubsub::unsubscribe(shard, idx, conn, args, true),
         ConnCmd::Publish => pubsub::publish(shard, idx, conn, args),
         ConnCmd::Pubsub => pubsub::pubsub(shard, idx, conn, args),
+        ConnCmd::Multi | ConnCmd::Exec | ConnCmd::Discard | ConnCmd::Watch | ConnCmd::Unwatch => {
+            crate::multi::run(shard, idx, conn, cmd, args)
+        }
     }
 }
 

@@ -226,6 +226,14 @@ pub struct Config {
     pub maxmemory_policy: MaxmemoryPolicy,
     /// `maxmemory-samples`: keys sampled per eviction, default 5.
     pub maxmemory_samples: u32,
+    /// `debug-multi-shard-atomic` (test-only, default yes): `no` runs
+    /// commands over several shards without their transaction, so that tests
+    /// can show that they catch a non-atomic server.
+    pub debug_multi_shard_atomic: bool,
+    /// `debug-shard-hop-delay-us` (test-only, default 0): each batch from
+    /// another shard waits this long before it runs, widening the window in
+    /// which a non-atomic multi-shard command would show half done.
+    pub debug_shard_hop_delay_us: u64,
     /// The Redis directives coreshard accepts but ignores (see [`IGNORED`]), by name.
     pub ignored: IgnoredSettings,
 }
@@ -257,6 +265,8 @@ impl Default for Config {
             maxmemory: 0,
             maxmemory_policy: MaxmemoryPolicy::Noeviction,
             maxmemory_samples: 5,
+            debug_multi_shard_atomic: true,
+            debug_shard_hop_delay_us: 0,
             ignored: IgnoredSettings::default(),
         }
     }
@@ -510,6 +520,8 @@ enum Field {
     MaxMemory,
     MaxMemoryPolicy,
     MaxMemorySamples,
+    DebugMultiShardAtomic,
+    DebugShardHopDelayUs,
 }
 
 /// Where a setting's value lives.
@@ -611,6 +623,8 @@ const SETTINGS: &[Spec] = &[
     setting("maxmemory", Field::MaxMemory, mem(0, u64::MAX)),
     setting("maxmemory-policy", Field::MaxMemoryPolicy, Kind::Enum(&MaxmemoryPolicy::NAMES)),
     setting("maxmemory-samples", Field::MaxMemorySamples, int(1, INT_MAX)),
+    setting("debug-multi-shard-atomic", Field::DebugMultiShardAtomic, BOOL),
+    setting("debug-shard-hop-delay-us", Field::DebugShardHopDelayUs, int(0, 1_000_000)),
 ];
 
 const APPENDFSYNC: Kind = Kind::Enum(&["everysec", "always", "no"]);
@@ -1258,6 +1272,8 @@ impl Config {
             (Field::ShutdownTimeout, Parsed::Num(n)) => self.shutdown_timeout = to_field(name, n)?,
             (Field::MaxMemory, Parsed::Num(n)) => self.maxmemory = to_field(name, n)?,
             (Field::MaxMemorySamples, Parsed::Num(n)) => self.maxmemory_samples = to_field(name, n)?,
+            (Field::DebugMultiShardAtomic, Parsed::Bool(b)) => self.debug_multi_shard_atomic = b,
+            (Field::DebugShardHopDelayUs, Parsed::Num(n)) => self.debug_shard_hop_delay_us = to_field(name, n)?,
             _ => return Err(mismatch()),
         }
         Ok(())
@@ -1299,6 +1315,8 @@ impl Config {
             Field::MaxMemory => self.maxmemory.to_string(),
             Field::MaxMemoryPolicy => self.maxmemory_policy.as_str().to_string(),
             Field::MaxMemorySamples => self.maxmemory_samples.to_string(),
+            Field::DebugMultiShardAtomic => yes_no(self.debug_multi_shard_atomic).to_string(),
+            Field::DebugShardHopDelayUs => self.debug_shard_hop_delay_us.to_string(),
         }
     }
 }

@@ -137,6 +137,15 @@ pub struct Conn {
     pub queued: bool,
     /// Pub/Sub subscriptions (none for most connections).
     pub subs: Option<Box<crate::pubsub::Subscriptions>>,
+    /// The transaction whose commands are being dispatched (0: none); its
+    /// requests run past the locks it holds.
+    pub txid: u64,
+    /// Waiting for a transaction's locks: nothing further runs meanwhile.
+    pub tx_wait: bool,
+    /// Commands queued since MULTI.
+    pub(crate) multi: Option<Box<crate::multi::Queued>>,
+    /// Shards holding WATCHed keys of this connection, as a bit set.
+    pub watching: Vec<u16>,
 }
 
 impl Conn {
@@ -172,6 +181,10 @@ impl Conn {
             last_sub: None,
             queued: false,
             subs: None,
+            txid: 0,
+            tx_wait: false,
+            multi: None,
+            watching: Vec::new(),
         }
     }
 

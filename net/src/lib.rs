@@ -24,6 +24,7 @@ pub mod commands;
 pub mod config;
 pub mod conn;
 pub mod info;
+pub(crate) mod multi;
 pub mod pubsub;
 pub mod recvbuf;
 pub mod resp;
@@ -31,6 +32,7 @@ pub mod runtime;
 pub mod server;
 pub mod shard;
 pub mod shared;
+pub(crate) mod tx;
 
 pub use config::Config;
 pub use server::{ServerHandle, Stopper, shard_count, start};

@@ -16,9 +16,9 @@ use crate::resp::{Limits, Step};
 use crate::runtime;
 use crate::shared::{Control, Shared};
 use coreshard_engine::cmd::CROSS_SHARD;
-use coreshard_engine::cmd::{CommandTable, Ctx, Handler, Items, Kind, Merge, flags};
+use coreshard_engine::cmd::{CommandSpec, CommandTable, Ctx, Handler, Items, Kind, Merge, flags};
 use coreshard_engine::slot::SlotMap;
-use coreshard_engine::{Args, Keyspace, Reply, Span, UnixMs};
+use coreshard_engine::{Args, Keyspace, OwnedArgs, Reply, Span, UnixMs};
 use crossbeam_channel::Receiver;
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use std::collections::VecDeque;
@@ -44,6 +44,7 @@ const UD_EVENTFD: u64 = 5;
 const UD_TICK: u64 = 6;
 const UD_MSG_RING: u64 = 7;
 const UD_CANCEL: u64 = 8;
+const UD_HOP_DELAY: u64 = 9;
 
 /// Commands of one connection's pipeline that may wait for other shards at once.
 const PIPELINE_HOLES_MAX: usize = 1024;
@@ -132,6 +133,25 @@ pub(crate) struct Shard {
     pub pubsub: crate::pubsub::Registry,
     /// (monotonic ns, commands) at the last rate sample.
     ops_sample: (u64, u64),
+    /// Locks, waiting requests and coordinated transactions (see `tx`).
+    pub(crate) tx: crate::tx::Transactions,
+    /// WATCHed keys of this shard.
+    pub(crate) watches: crate::multi::Watches,
+    /// Messages held back by `debug-shard-hop-delay-us`.
+    hop_delay: HopDelay,
+}
+
+/// Test-only: messages to other shards held back for
+/// `debug-shard-hop-delay-us`, so that every hop between shards takes at
+/// least that long while the shards keep serving (a window a non-atomic
+/// multi-shard command would show itself in).
+#[derive(Default)]
+struct HopDelay {
+    /// (due at monotonic ns, destination, message), in sending order.
+    held: VecDeque<(u64, usize, Msg)>,
+    /// A timeout for the first due message is in flight.
+    armed: bool,
+    timeout: Box<types::Timespec>,
 }
 
 /// A `Conn`-independent view of the arguments currently being executed.
@@ -181,6 +201,9 @@ impl Shard {
             rng: fastrand::Rng::new(),
             pubsub: Default::default(),
             ops_sample: (runtime::monotonic_ns(), 0),
+            tx: Default::default(),
+            watches: Default::default(),
+            hop_delay: Default::default(),
         }
     }
 
@@ -246,6 +269,9 @@ impl Shard {
                 self.on_control(msg);
             }
             while let Some(idx) = self.to_process.pop() {
+                if let Some(c) = self.conns[idx as usize].as_mut() {
+                    c.queued = false;
+                }
                 self.process_input(idx, None);
             }
             if self.config.maxmemory > 0 {
@@ -273,6 +299,7 @@ impl Shard {
             UD_RECV => self.on_recv(bufs, index, res, flags),
             UD_SEND => self.on_send(index, res),
             UD_WAKE | UD_CANCEL => {}
+            UD_HOP_DELAY => self.hop_delay.armed = false,
             UD_EVENTFD => {
                 if res >= 0 || res == -libc::EINTR || res == -libc::EAGAIN {
                     self.arm_eventfd();
@@ -504,13 +531,15 @@ impl Shard {
             unsafe { libc::shutdown(conn.fd, libc::SHUT_RDWR) };
             return;
         }
-        if conn.holes_open > 0 {
+        if conn.holes_open > 0 || conn.tx_wait {
             return;
         }
         // SAFETY: no operation uses the fd any more; it is closed exactly once.
         unsafe { libc::close(conn.fd) };
         let subs = conn.subs.take();
+        let (client, watching) = (conn.id, std::mem::take(&mut conn.watching));
         crate::pubsub::drop_all(self, idx, subs);
+        crate::multi::unwatch_shards(self, idx, client, watching);
         self.conns[idx as usize] = None;
         self.free.push(idx);
         self.counters.open -= 1;
@@ -521,7 +550,10 @@ impl Shard {
     /// fill holes later), so a pipeline costs one hop per destination shard,
     /// up to PIPELINE_HOLES_MAX commands in flight.
     fn can_run(conn: &Conn) -> bool {
-        conn.closing == Closing::No && conn.holes.len() < PIPELINE_HOLES_MAX && conn.out.len() < OUTPUT_PAUSE_BYTES
+        conn.closing == Closing::No
+            && !conn.tx_wait
+            && conn.holes.len() < PIPELINE_HOLES_MAX
+            && conn.out.len() < OUTPUT_PAUSE_BYTES
     }
 
     /// True when the connection holds more unexecuted input than it may while
@@ -656,10 +688,11 @@ impl Shard {
     }
 
     /// Executes one command for `conn`.
-    fn execute(&mut self, idx: u32, conn: &mut Conn, args: Args) {
+    pub(crate) fn execute(&mut self, idx: u32, conn: &mut Conn, args: Args) {
         self.counters.commands += 1;
         let Some(spec) = self.table.lookup(args.get(0)) else {
             self.counters.errors += 1;
+            crate::multi::flag(conn);
             conn.last_cmd = "NULL";
             return conn.reply().error_bytes(&coreshard_engine::cmd::unknown_command_error(&args));
         };
@@ -667,14 +700,17 @@ impl Shard {
         conn.last_sub = None;
         if !spec.arity_ok(args.len()) {
             self.counters.errors += 1;
+            crate::multi::flag(conn);
             return conn.reply().arity_error(spec.name);
         }
         if !conn.authenticated && !spec.has(flags::NO_AUTH) {
             self.counters.errors += 1;
+            crate::multi::flag(conn);
             return conn.reply().error("NOAUTH Authentication required.");
         }
         if spec.has(flags::DENYOOM) && self.config.maxmemory > 0 && !self.may_grow() {
             self.counters.errors += 1;
+            crate::multi::flag(conn);
             return conn.reply().error("OOM command not allowed when used memory > 'maxmemory'.");
         }
         if crate::pubsub::restricted(conn) {
@@ -685,12 +721,22 @@ impl Shard {
             );
             if !allowed {
                 self.counters.errors += 1;
+                crate::multi::flag(conn);
                 return conn.reply().error(&format!(
                     "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                     spec.name
                 ));
             }
         }
+        if conn.multi.is_some() && crate::multi::queue(self, conn, spec, &args) {
+            return;
+        }
+        self.dispatch(idx, conn, spec, args);
+    }
+
+    /// Runs a command that passed the checks: on its shard, split over the
+    /// shards of its keys, or as a transaction when that must be atomic.
+    pub(crate) fn dispatch(&mut self, idx: u32, conn: &mut Conn, spec: &'static CommandSpec, args: Args) {
         match spec.kind {
             Kind::Keyed(handler) => {
                 // A command whose key is optional (OBJECT HELP) runs here when it has none.
@@ -723,6 +769,10 @@ impl Shard {
                     || (1..args.len()).step_by(step).all(|i| self.map.key_owner(args.get(i)) == first_owner);
                 if single {
                     return self.run_whole(first_owner, idx, conn, args, whole);
+                }
+                if conn.txid == 0 && self.atomic_multi_shard() {
+                    let cmd = OwnedArgs::from_parts(args.iter_from(0));
+                    return self.start_tx(idx, conn, vec![cmd], false);
                 }
                 // One part per shard holding keys, each with the name and its keys (and values).
                 let mut part_of_shard = vec![u16::MAX; self.map.shards()];
@@ -758,6 +808,11 @@ impl Shard {
                     self.counters.errors += 1;
                     return conn.reply().error(&e);
                 }
+                // Writes over every key (FLUSHDB, SWAPDB) are atomic across shards.
+                if spec.has(flags::WRITE) && conn.txid == 0 && self.atomic_multi_shard() {
+                    let cmd = OwnedArgs::from_parts(args.iter_from(0));
+                    return self.start_tx(idx, conn, vec![cmd], false);
+                }
                 self.run_on_all(idx, conn, args, Op::Part(part), merge);
             }
             Kind::Conn(cmd) => commands::run(self, idx, conn, cmd, args),
@@ -768,8 +823,15 @@ impl Shard {
     /// otherwise through a hole and a batch.
     fn run_whole(&mut self, owner: usize, idx: u32, conn: &mut Conn, args: Args, handler: Handler) {
         if owner == self.id {
+            if self.wait_local(idx, conn, None, Op::Whole(handler), &args) {
+                return;
+            }
+            let dirty = self.ks.stats.dirty;
             let mut ctx = Ctx { ks: &mut self.ks, db: conn.db, now: self.now_ms, args };
             handler(&mut ctx, &mut Reply::new(&mut conn.out, conn.proto));
+            if self.ks.stats.dirty != dirty && !self.watches.is_empty() {
+                self.touch_watched(conn.db, &args);
+            }
             return;
         }
         let hole = conn.open_hole(1, Acc::Single(Vec::new()));
@@ -802,6 +864,9 @@ impl Shard {
         if shard != self.id {
             return self.queue_request(shard, idx, conn, hole, part, args, op);
         }
+        if self.wait_local(idx, conn, Some((hole, part)), op, &args) {
+            return;
+        }
         let (mut bytes, mut ends) = (Vec::new(), Vec::new());
         let (db, proto) = (conn.db, conn.proto);
         self.run_op(op, db, proto, args, &mut bytes, &mut ends, Some((idx, &mut *conn)));
@@ -810,7 +875,7 @@ impl Shard {
 
     /// Executes `op` here, appending its reply to `out` (and item ends to `ends`).
     #[allow(clippy::too_many_arguments)]
-    fn run_op(
+    pub(crate) fn run_op(
         &mut self,
         op: Op,
         db: usize,
@@ -822,6 +887,17 @@ impl Shard {
     ) {
         let mut ctx = Ctx { ks: &mut self.ks, db, now: self.now_ms, args };
         match op {
+            Op::Whole(_) | Op::Part(_) if !self.watches.is_empty() => {
+                let dirty = ctx.ks.stats.dirty;
+                match op {
+                    Op::Whole(h) => h(&mut ctx, &mut Reply::new(out, proto)),
+                    Op::Part(p) => p(&mut ctx, &mut Items::new(out, ends, proto)),
+                    _ => {}
+                }
+                if self.ks.stats.dirty != dirty {
+                    self.touch_watched(db, &args);
+                }
+            }
             Op::Whole(h) => h(&mut ctx, &mut Reply::new(out, proto)),
             Op::Part(p) => p(&mut ctx, &mut Items::new(out, ends, proto)),
             Op::ClientList => {
@@ -840,23 +916,48 @@ impl Shard {
             Op::PubsubChannels | Op::PubsubNumsub | Op::PubsubPatterns => {
                 crate::pubsub::pubsub_part(self, op, args, &mut Items::new(out, ends, proto));
             }
+            Op::TxLock | Op::TxUnlock => debug_assert!(false, "transaction messages run in tx_request"),
+            Op::Watch => {
+                self.watch_part(db, &args);
+                Items::new(out, ends, proto).item(|r| r.ok());
+            }
+            Op::Unwatch => self.unwatch_part(&args),
         }
     }
 
     #[allow(clippy::too_many_arguments)]
     fn queue_request(&mut self, dest: usize, idx: u32, conn: &Conn, hole: u32, part: u16, args: Args, op: Op) {
+        self.queue_raw(dest, idx, hole, part, conn.db as u16, conn.proto, op, conn.txid, &args);
+    }
+
+    /// Queues a request for `dest` in this turn's batch.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn queue_raw(
+        &mut self,
+        dest: usize,
+        idx: u32,
+        hole: u32,
+        part: u16,
+        db: u16,
+        proto: coreshard_engine::Proto,
+        op: Op,
+        txid: u64,
+        args: &Args,
+    ) {
         let batch = &mut self.outgoing[dest];
         let arg_range = batch.push_args(args.buf(), args.spans().iter());
         batch.reqs.push(Request {
             conn: idx,
             hole,
             part,
-            db: conn.db as u16,
-            proto: conn.proto,
+            db,
+            proto,
             op,
             args: arg_range,
             out: 0..0,
             ends: 0..0,
+            txid,
+            deferred: false,
         });
         if batch.reqs.len() >= BATCH_REQUESTS_MAX {
             self.send_batch(dest);
@@ -869,7 +970,43 @@ impl Shard {
         self.send_msg(dest, Msg::Request(batch));
     }
 
+    /// Sends replies of requests that had waited (a batch of their own).
+    pub(crate) fn send_reply_batch(&mut self, dest: usize, batch: Batch) {
+        self.send_msg(dest, Msg::Reply(batch));
+    }
+
     fn send_msg(&mut self, dest: usize, msg: Msg) {
+        if self.config.debug_shard_hop_delay_us > 0 {
+            let due = runtime::monotonic_ns() + self.config.debug_shard_hop_delay_us * 1000;
+            self.hop_delay.held.push_back((due, dest, msg));
+            return;
+        }
+        self.send_now(dest, msg);
+    }
+
+    /// Sends the held messages that are due, and arms a timeout for the next one.
+    fn release_held(&mut self) {
+        let now = runtime::monotonic_ns();
+        while self.hop_delay.held.front().is_some_and(|(due, _, _)| *due <= now) {
+            if let Some((_, dest, msg)) = self.hop_delay.held.pop_front() {
+                self.send_now(dest, msg);
+            }
+        }
+        if let Some(&(due, _, _)) = self.hop_delay.held.front()
+            && !self.hop_delay.armed
+        {
+            let wait = due.saturating_sub(now).max(1);
+            *self.hop_delay.timeout =
+                types::Timespec::new().sec(wait / 1_000_000_000).nsec((wait % 1_000_000_000) as u32);
+            self.hop_delay.armed = true;
+            let sqe = opcode::Timeout::new(&*self.hop_delay.timeout as *const types::Timespec)
+                .build()
+                .user_data(UD_HOP_DELAY);
+            self.push_sqe(&sqe);
+        }
+    }
+
+    fn send_now(&mut self, dest: usize, msg: Msg) {
         self.wake[dest] = true;
         let Some(producer) = self.to_peer[dest].as_mut() else {
             return;
@@ -889,6 +1026,11 @@ impl Shard {
             if !self.outgoing[dest].is_empty() {
                 self.send_batch(dest);
             }
+        }
+        if !self.hop_delay.held.is_empty() {
+            self.release_held();
+        }
+        for dest in 0..self.outgoing.len() {
             while let Some(msg) = self.overflow[dest].pop_front() {
                 let Some(producer) = self.to_peer[dest].as_mut() else {
                     break;
@@ -922,7 +1064,7 @@ impl Shard {
             while let Some(Ok(msg)) = self.from_peer[peer].as_mut().map(|c| c.pop()) {
                 match msg {
                     Msg::Request(mut batch) => {
-                        self.execute_batch(&mut batch);
+                        self.execute_batch(peer, &mut batch);
                         self.send_msg(peer, Msg::Reply(batch));
                     }
                     Msg::Reply(mut batch) => {
@@ -935,12 +1077,18 @@ impl Shard {
         }
     }
 
-    fn execute_batch(&mut self, batch: &mut Batch) {
+    fn execute_batch(&mut self, from: usize, batch: &mut Batch) {
         let Batch { reqs, data, spans, out, ends } = batch;
         for req in reqs.iter_mut() {
             let args = Args::new(data, &spans[req.args.clone()]);
             let (out_start, ends_start) = (out.len(), ends.len());
-            self.run_op(req.op, req.db as usize, req.proto, args, out, ends, None);
+            if matches!(req.op, Op::TxLock | Op::TxUnlock) {
+                req.deferred = self.tx_request(from, req, &args, out);
+            } else if self.park_remote(from, req, &args) {
+                req.deferred = true;
+            } else {
+                self.run_op(req.op, req.db as usize, req.proto, args, out, ends, None);
+            }
             req.out = out_start..out.len();
             req.ends = ends_start..ends.len();
         }
@@ -949,6 +1097,15 @@ impl Shard {
     fn take_replies(&mut self, batch: &Batch) {
         let mut rel_ends = Vec::new();
         for req in &batch.reqs {
+            match req.op {
+                _ if req.deferred => continue,
+                Op::TxUnlock | Op::Unwatch => continue,
+                Op::TxLock => {
+                    self.on_tx_reply(req, &batch.out[req.out.clone()]);
+                    continue;
+                }
+                _ => {}
+            }
             let Some(conn) = self.conns[req.conn as usize].as_mut() else {
                 debug_assert!(false, "reply for a released connection");
                 continue;
@@ -966,6 +1123,23 @@ impl Shard {
             }
         }
         // Connections whose pipelines completed continue now (and send their replies).
+        self.run_ready();
+    }
+
+    /// Continues connection `idx` once what it waited for arrived: closes it,
+    /// or queues it to run the rest of its pipeline and send its replies.
+    pub(crate) fn continue_conn(&mut self, idx: u32) {
+        let Some(conn) = self.conns[idx as usize].as_mut() else { return };
+        if conn.closing == Closing::Now {
+            self.begin_close(idx);
+        } else if !conn.queued {
+            conn.queued = true;
+            self.to_process.push(idx);
+        }
+    }
+
+    /// Runs the connections queued to continue.
+    fn run_ready(&mut self) {
         let ready: Vec<u32> = std::mem::take(&mut self.to_process);
         for idx in ready {
             if let Some(c) = self.conns[idx as usize].as_mut() {
@@ -1145,7 +1319,7 @@ impl Shard {
             self.shared.wake_all();
         }
         let all_drained = self.shared.shards_drained.load(SeqCst) == self.map.shards();
-        let pending_peers = self.overflow.iter().any(|q| !q.is_empty());
+        let pending_peers = self.overflow.iter().any(|q| !q.is_empty()) || !self.hop_delay.held.is_empty();
         if (all_drained && !pending_peers) || now > self.shutdown_deadline_ns {
             if now > self.shutdown_deadline_ns && open > 0 {
                 tracing::warn!(

@@ -185,6 +185,11 @@ pub enum ConnCmd {
     Punsubscribe,
     Publish,
     Pubsub,
+    Multi,
+    Exec,
+    Discard,
+    Watch,
+    Unwatch,
 }
 
 /// How a command is executed.

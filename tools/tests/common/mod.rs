@@ -226,7 +226,16 @@ fn spawn(port: u16, shards: usize, extra: &[&str]) -> (Child, Arc<Mutex<Vec<u8>>
             (c, false)
         }
     };
-    command.args(extra).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // coreshard's test-only settings (`--debug-...`) mean nothing to Redis.
+    let mut args = extra.iter();
+    while let Some(a) = args.next() {
+        if reference && a.starts_with("--debug-") {
+            args.next();
+            continue;
+        }
+        command.arg(a);
+    }
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().expect("spawn server");
     let output = Arc::new(Mutex::new(Vec::new()));
     // Drain both pipes so a chatty server never blocks on a full pipe.

@@ -1,0 +1,879 @@
+//! Atomicity across shards: key locks, requests that wait for them, and the
+//! coordinator of a transaction (a multi-key command spanning shards, or
+//! EXEC).
+//!
+//! ```text
+//!   coordinator (the client's shard)          participant shards
+//!   ─────────────────────────────────         ──────────────────────────────
+//!   lock set per shard ── TxLock ───────────▶ grant (or refuse) every lock at once
+//!          ◀──────────────────── granted ──── (a refusing shard takes nothing)
+//!   all granted: run the commands ─ Whole/Part (txid) ─▶ run past the locks
+//!                     ── TxUnlock ──────────▶ release; run what waited
+//! ```
+//!
+//! The ideas are VLL's (Dragonfly's transactions): a transaction takes intent
+//! locks on its keys (shared to read, exclusive to write, or the whole shard
+//! for commands over every key) on each shard it touches before any of them
+//! runs a part of it, and releases each shard's locks after that shard ran its
+//! part. A command that touches a locked key waits on its shard, behind
+//! every earlier waiter on the same keys and from the same client, so a reader
+//! sees a transaction whole or not at all, on every shard, and the order of one
+//! client's commands on one shard is kept.
+//!
+//! Deadlock freedom: the first attempt asks every shard at once and no shard
+//! waits (a conflict refuses). A refused transaction releases what it got and
+//! then takes its shards one at a time in ascending shard order, waiting on
+//! each; since every waiting transaction holds locks only on shards below the
+//! one it waits on, no cycle of waits can form. Unrefused first attempts
+//! never wait, so they are not part of any cycle either. Requests of a
+//! transaction that holds its locks never wait.
+//!
+//! Lock messages travel the same SPSC rings as the commands, so on each shard
+//! a transaction's unlock arrives after its commands.
+
+use crate::batch::{Batch, Op, Request};
+use crate::conn::{Acc, Closing, Conn};
+use crate::shard::Shard;
+use coreshard_engine::cmd::{CommandSpec, Kind, flags};
+use coreshard_engine::{Args, OwnedArgs, Span};
+use hashbrown::HashMap;
+use std::collections::VecDeque;
+
+/// Requests that may wait for locks on one shard at once; past it, a new
+/// transaction that would have to wait is refused with an error instead.
+pub(crate) const PARKED_REQUESTS_MAX: usize = 64 * 1024;
+
+/// How a lock is held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Readers share it.
+    Shared,
+    /// One writer.
+    Exclusive,
+}
+
+impl Mode {
+    fn of(spec: &CommandSpec) -> Mode {
+        if spec.has(flags::WRITE) { Mode::Exclusive } else { Mode::Shared }
+    }
+
+    fn byte(self) -> u8 {
+        match self {
+            Mode::Shared => b'r',
+            Mode::Exclusive => b'w',
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Mode> {
+        match b {
+            b'r' => Some(Mode::Shared),
+            b'w' => Some(Mode::Exclusive),
+            _ => None,
+        }
+    }
+
+    fn conflicts(self, other: Mode) -> bool {
+        self == Mode::Exclusive || other == Mode::Exclusive
+    }
+}
+
+/// What a request or a transaction touches on one shard.
+#[derive(Default, Debug, Clone)]
+pub(crate) struct Footprint {
+    /// Every key of the shard (commands over the whole keyspace).
+    pub whole: Option<Mode>,
+    /// Keys: (database, key, mode).
+    pub keys: Vec<(u16, Box<[u8]>, Mode)>,
+}
+
+impl Footprint {
+    fn overlaps(&self, other: &Footprint) -> bool {
+        if let Some(w) = self.whole {
+            return other.whole.is_some_and(|o| w.conflicts(o)) || other.keys.iter().any(|k| w.conflicts(k.2));
+        }
+        if let Some(o) = other.whole {
+            return self.keys.iter().any(|k| o.conflicts(k.2));
+        }
+        self.keys
+            .iter()
+            .any(|(db, key, m)| other.keys.iter().any(|(d2, k2, m2)| db == d2 && key == k2 && m.conflicts(*m2)))
+    }
+
+    fn add(&mut self, db: u16, key: &[u8], mode: Mode) {
+        match self.keys.iter_mut().find(|(d, k, _)| *d == db && &**k == key) {
+            Some(entry) => {
+                if mode == Mode::Exclusive {
+                    entry.2 = Mode::Exclusive;
+                }
+            }
+            None => self.keys.push((db, key.into(), mode)),
+        }
+    }
+
+    fn add_whole(&mut self, mode: Mode) {
+        if self.whole != Some(Mode::Exclusive) {
+            self.whole = Some(mode);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.whole.is_none() && self.keys.is_empty()
+    }
+
+    /// The arguments of a TxLock request: a header (whole-shard mode or `-`,
+    /// then `1` to wait or `0` not to), then `mode db-lo db-hi key` per key.
+    /// With `watcher`, the shard also checks that client's WATCHed keys
+    /// (and locks them, shared).
+    fn encode(&self, wait: bool, watcher: Option<u64>) -> OwnedArgs {
+        let mut a = OwnedArgs::default();
+        let mut header = vec![self.whole.map_or(b'-', Mode::byte), if wait { b'1' } else { b'0' }];
+        if let Some(client) = watcher {
+            header.extend_from_slice(&client.to_le_bytes());
+        }
+        a.push(&header);
+        let mut arg = Vec::new();
+        for (db, key, mode) in &self.keys {
+            arg.clear();
+            arg.push(mode.byte());
+            arg.extend_from_slice(&db.to_le_bytes());
+            arg.extend_from_slice(key);
+            a.push(&arg);
+        }
+        a
+    }
+
+    /// Reads TxLock arguments; None when malformed (a bug, never client input).
+    fn decode(args: &Args) -> Option<(Footprint, bool, Option<u64>)> {
+        let header = args.try_get(0)?;
+        let whole = match *header.first()? {
+            b'-' => None,
+            b => Some(Mode::from_byte(b)?),
+        };
+        let wait = *header.get(1)? == b'1';
+        let watcher = header.get(2..10).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+        let mut f = Footprint { whole, keys: Vec::with_capacity(args.len() - 1) };
+        for arg in args.iter_from(1) {
+            if arg.len() < 3 {
+                return None;
+            }
+            let db = u16::from_le_bytes([arg[1], arg[2]]);
+            f.keys.push((db, arg[3..].into(), Mode::from_byte(arg[0])?));
+        }
+        Some((f, wait, watcher))
+    }
+}
+
+#[derive(Default)]
+struct KeyLock {
+    shared: u32,
+    exclusive: bool,
+}
+
+/// The locks transactions hold on one shard.
+#[derive(Default)]
+pub(crate) struct LockTable {
+    keys: HashMap<(u16, Box<[u8]>), KeyLock>,
+    whole_shared: u32,
+    whole_exclusive: bool,
+    /// Key locks held in exclusive mode (they conflict with a shared whole-shard lock).
+    exclusive_keys: u32,
+    held: HashMap<u64, Footprint>,
+}
+
+impl LockTable {
+    fn conflicts(&self, f: &Footprint) -> bool {
+        if self.held.is_empty() {
+            return false;
+        }
+        if self.whole_exclusive {
+            return true;
+        }
+        match f.whole {
+            Some(Mode::Exclusive) => return true,
+            Some(Mode::Shared) => return self.exclusive_keys > 0,
+            None => {}
+        }
+        f.keys.iter().any(|(db, key, mode)| {
+            (*mode == Mode::Exclusive && self.whole_shared > 0)
+                || self
+                    .keys
+                    .get(&(*db, key.clone()))
+                    .is_some_and(|l| l.exclusive || (*mode == Mode::Exclusive && l.shared > 0))
+        })
+    }
+
+    fn acquire(&mut self, txid: u64, f: Footprint) {
+        debug_assert!(!self.held.contains_key(&txid), "a transaction locks a shard once");
+        match f.whole {
+            Some(Mode::Exclusive) => self.whole_exclusive = true,
+            Some(Mode::Shared) => self.whole_shared += 1,
+            None => {}
+        }
+        for (db, key, mode) in &f.keys {
+            let l = self.keys.entry((*db, key.clone())).or_default();
+            match mode {
+                Mode::Exclusive => {
+                    l.exclusive = true;
+                    self.exclusive_keys += 1;
+                }
+                Mode::Shared => l.shared += 1,
+            }
+        }
+        self.held.insert(txid, f);
+    }
+
+    /// Releases `txid`'s locks; false when it held none here.
+    fn release(&mut self, txid: u64) -> bool {
+        let Some(f) = self.held.remove(&txid) else { return false };
+        match f.whole {
+            Some(Mode::Exclusive) => self.whole_exclusive = false,
+            Some(Mode::Shared) => self.whole_shared -= 1,
+            None => {}
+        }
+        for (db, key, mode) in f.keys {
+            let k = (db, key);
+            if let Some(l) = self.keys.get_mut(&k) {
+                match mode {
+                    Mode::Exclusive => {
+                        l.exclusive = false;
+                        self.exclusive_keys -= 1;
+                    }
+                    Mode::Shared => l.shared -= 1,
+                }
+                if !l.exclusive && l.shared == 0 {
+                    self.keys.remove(&k);
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Where the reply of a waiting request goes.
+#[derive(Clone, Copy, Debug)]
+enum Origin {
+    /// A connection of this shard: its hole and part.
+    Local { conn: u32, hole: u32, part: u16 },
+    /// A request from another shard, answered in a batch of its own.
+    Remote { shard: usize, conn: u32, hole: u32, part: u16 },
+    /// A transaction this shard coordinates, waiting for its own locks here.
+    LocalTx { slot: u32, part: u16 },
+}
+
+impl Origin {
+    fn client(&self, here: usize) -> Option<(usize, u32)> {
+        match *self {
+            Origin::Local { conn, .. } => Some((here, conn)),
+            Origin::Remote { shard, conn, .. } => Some((shard, conn)),
+            Origin::LocalTx { .. } => None,
+        }
+    }
+}
+
+/// A request waiting for locks.
+struct Parked {
+    origin: Origin,
+    db: u16,
+    proto: coreshard_engine::Proto,
+    op: Op,
+    txid: u64,
+    data: Vec<u8>,
+    spans: Vec<Span>,
+    footprint: Footprint,
+    /// For a lock request: the client whose watches to check.
+    watcher: Option<u64>,
+}
+
+/// A shard's answer to a lock request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Grant {
+    /// Not granted (the first attempt, which does not wait).
+    Refused,
+    /// Every lock is held.
+    Granted,
+    /// Every lock is held, and the client's WATCH on this shard broke.
+    WatchBroken,
+}
+
+impl Grant {
+    fn code(self) -> i64 {
+        match self {
+            Grant::Refused => 0,
+            Grant::Granted => 1,
+            Grant::WatchBroken => 2,
+        }
+    }
+}
+
+/// The state of transactions on one shard: the locks held here, the requests
+/// waiting for them, and the transactions this shard coordinates.
+#[derive(Default)]
+pub(crate) struct Transactions {
+    locks: LockTable,
+    parked: VecDeque<Parked>,
+    coordinated: Vec<Option<TxState>>,
+    free: Vec<u32>,
+    next: u64,
+}
+
+impl Transactions {
+    /// True when transaction `txid` holds locks here.
+    pub fn holds(&self, txid: u64) -> bool {
+        self.locks.held.contains_key(&txid)
+    }
+
+    /// True when nothing is locked and nothing waits: requests need no check.
+    #[inline]
+    pub fn idle(&self) -> bool {
+        self.locks.held.is_empty() && self.parked.is_empty()
+    }
+
+    /// Whether a request of client `client` with footprint `f` must wait:
+    /// it touches a locked key, or keys an earlier waiter touches, or an
+    /// earlier request of the same client waits.
+    fn must_wait(&self, f: &Footprint, client: Option<(usize, u32)>, here: usize) -> bool {
+        self.locks.conflicts(f)
+            || self
+                .parked
+                .iter()
+                .any(|p| p.footprint.overlaps(f) || (client.is_some() && p.origin.client(here) == client))
+    }
+}
+
+/// A transaction this shard coordinates.
+pub(crate) struct TxState {
+    txid: u64,
+    /// The client's connection on this shard.
+    conn: u32,
+    /// The commands, in order.
+    cmds: Vec<OwnedArgs>,
+    /// EXEC (the reply is an array of the commands' replies) rather than one command.
+    exec: bool,
+    /// Shards taking part, ascending, with the lock set of each.
+    participants: Vec<(usize, Footprint)>,
+    /// Lock replies still to come.
+    pending: u32,
+    /// Participants that granted.
+    granted: Vec<bool>,
+    /// A participant refused (first attempt).
+    refused: bool,
+    /// Taking the shards one by one, waiting: the index being taken.
+    ordered: Option<usize>,
+    /// EXEC of a client with WATCHed keys: its id, checked by the shards.
+    watcher: Option<u64>,
+    /// A shard found the client's watch broken: EXEC runs nothing.
+    watch_broken: bool,
+}
+
+impl Shard {
+    /// True when multi-shard commands run as transactions (the default;
+    /// `debug-multi-shard-atomic no` turns it off, so that tests can show
+    /// what they catch without it).
+    pub(crate) fn atomic_multi_shard(&self) -> bool {
+        self.map.shards() > 1 && self.config.debug_multi_shard_atomic
+    }
+
+    /// The footprint of one request on this shard.
+    fn footprint_of(&self, op: Op, db: u16, args: &Args) -> Option<Footprint> {
+        if !matches!(op, Op::Whole(_) | Op::Part(_)) {
+            return None;
+        }
+        let spec = self.table.lookup(args.try_get(0)?)?;
+        let mode = Mode::of(spec);
+        let mut f = Footprint::default();
+        match spec.kind {
+            Kind::AllShards { .. } => f.add_whole(mode),
+            Kind::MultiKey { .. } => {
+                for i in spec.key_positions(args.len()) {
+                    f.add(db, args.get(i), mode);
+                }
+            }
+            _ => {
+                for i in spec.keys(args) {
+                    f.add(db, args.get(i), mode);
+                }
+                if spec.has(flags::MOVABLEKEYS) && f.keys.is_empty() {
+                    // Unreadable key count: the command only answers an error, but
+                    // keep it in order behind anything of this client.
+                    f.add_whole(Mode::Shared);
+                }
+            }
+        }
+        Some(f)
+    }
+
+    /// Called before running a request of a connection of this shard inline:
+    /// when it must wait for locks, parks it and returns true. Its reply
+    /// fills `hole` (part `part`) later; with no hole given, one is opened.
+    pub(crate) fn wait_local(
+        &mut self,
+        idx: u32,
+        conn: &mut Conn,
+        hole: Option<(u32, u16)>,
+        op: Op,
+        args: &Args,
+    ) -> bool {
+        if conn.txid != 0 {
+            debug_assert!(
+                self.tx.holds(conn.txid) || self.footprint_of(op, conn.db as u16, args).is_none_or(|f| f.is_empty()),
+                "a transaction's command runs on a shard it did not lock"
+            );
+            return false;
+        }
+        if self.tx.idle() {
+            return false;
+        }
+        let Some(f) = self.footprint_of(op, conn.db as u16, args) else { return false };
+        if !self.tx.must_wait(&f, Some((self.id, idx)), self.id) {
+            return false;
+        }
+        let (hole, part) = hole.unwrap_or_else(|| (conn.open_hole(1, Acc::Single(Vec::new())), 0));
+        self.park(Origin::Local { conn: idx, hole, part }, conn.db as u16, conn.proto, op, 0, args, f);
+        true
+    }
+
+    /// Called for each request another shard sent: when it must wait, parks
+    /// it and returns true (its reply is sent later).
+    pub(crate) fn park_remote(&mut self, from: usize, req: &Request, args: &Args) -> bool {
+        if let Op::TxLock = req.op {
+            return false;
+        }
+        if req.txid != 0 {
+            debug_assert!(self.tx.holds(req.txid), "a transaction's request arrived on a shard it did not lock");
+            return false;
+        }
+        if self.tx.idle() {
+            return false;
+        }
+        let Some(f) = self.footprint_of(req.op, req.db, args) else { return false };
+        if !self.tx.must_wait(&f, Some((from, req.conn)), self.id) {
+            return false;
+        }
+        let origin = Origin::Remote { shard: from, conn: req.conn, hole: req.hole, part: req.part };
+        self.park(origin, req.db, req.proto, req.op, req.txid, args, f);
+        true
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn park(
+        &mut self,
+        origin: Origin,
+        db: u16,
+        proto: coreshard_engine::Proto,
+        op: Op,
+        txid: u64,
+        args: &Args,
+        footprint: Footprint,
+    ) {
+        let mut data = Vec::new();
+        let mut spans = Vec::with_capacity(args.len());
+        for a in args.iter_from(0) {
+            let start = data.len();
+            data.extend_from_slice(a);
+            spans.push(start..data.len());
+        }
+        self.tx.parked.push_back(Parked { origin, db, proto, op, txid, data, spans, footprint, watcher: None });
+    }
+
+    /// Runs a TxLock request for transaction `txid` here: grants it now
+    /// (true), refuses it (false), or, when it may wait, parks it and
+    /// returns None (the grant comes later).
+    fn lock_request(&mut self, origin: Origin, txid: u64, args: &Args) -> Option<Grant> {
+        let Some((mut f, wait, watcher)) = Footprint::decode(args) else {
+            debug_assert!(false, "malformed lock request");
+            return Some(Grant::Refused);
+        };
+        if let Some(client) = watcher {
+            for (db, key) in self.watches.keys_of(client) {
+                f.add(db, &key, Mode::Shared);
+            }
+        }
+        let blocked = self.tx.locks.conflicts(&f) || self.tx.parked.iter().any(|p| p.footprint.overlaps(&f));
+        if !blocked {
+            self.tx.locks.acquire(txid, f);
+            return Some(self.grant(watcher));
+        }
+        if !wait || self.tx.parked.len() >= PARKED_REQUESTS_MAX {
+            return Some(Grant::Refused);
+        }
+        let proto = coreshard_engine::Proto::Resp2;
+        self.tx.parked.push_back(Parked {
+            origin,
+            db: 0,
+            proto,
+            op: Op::TxLock,
+            txid,
+            data: Vec::new(),
+            spans: Vec::new(),
+            footprint: f,
+            watcher,
+        });
+        None
+    }
+
+    /// The answer for a granted lock request: whether the client's watch here broke.
+    fn grant(&mut self, watcher: Option<u64>) -> Grant {
+        match watcher {
+            Some(client) if self.watch_broken(client) => Grant::WatchBroken,
+            _ => Grant::Granted,
+        }
+    }
+
+    /// Runs a TxLock or TxUnlock request from another shard; returns true
+    /// when its reply is deferred.
+    pub(crate) fn tx_request(&mut self, from: usize, req: &Request, args: &Args, out: &mut Vec<u8>) -> bool {
+        match req.op {
+            Op::TxLock => {
+                let origin = Origin::Remote { shard: from, conn: req.conn, hole: req.hole, part: req.part };
+                match self.lock_request(origin, req.txid, args) {
+                    Some(grant) => {
+                        coreshard_engine::Reply::new(out, req.proto).int(grant.code());
+                        false
+                    }
+                    None => true,
+                }
+            }
+            Op::TxUnlock => {
+                self.unlock(req.txid, None);
+                self.unwatch_part(args);
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// Releases `txid`'s locks here and runs what can run now. `cur` is the
+    /// connection being executed, which is not in `self.conns` meanwhile.
+    pub(crate) fn unlock(&mut self, txid: u64, mut cur: Option<(u32, &mut Conn)>) {
+        if !self.tx.locks.release(txid) {
+            return;
+        }
+        self.run_parked(&mut cur);
+    }
+
+    /// Runs the waiting requests that no longer have to wait, in order; a
+    /// waiter that stays keeps later ones on its keys or of its client waiting.
+    fn run_parked(&mut self, cur: &mut Option<(u32, &mut Conn)>) {
+        if self.tx.parked.is_empty() {
+            return;
+        }
+        let mut staying: VecDeque<Parked> = VecDeque::new();
+        let mut late: Vec<Option<Batch>> = (0..self.map.shards()).map(|_| None).collect();
+        while let Some(p) = self.tx.parked.pop_front() {
+            let blocked = self.tx.locks.conflicts(&p.footprint)
+                || staying.iter().any(|s| {
+                    s.footprint.overlaps(&p.footprint)
+                        || (p.origin.client(self.id).is_some() && s.origin.client(self.id) == p.origin.client(self.id))
+                });
+            if blocked {
+                staying.push_back(p);
+                continue;
+            }
+            self.run_one_parked(p, cur, &mut late);
+        }
+        self.tx.parked = staying;
+        for (dest, batch) in late.into_iter().enumerate() {
+            if let Some(batch) = batch {
+                self.send_reply_batch(dest, batch);
+            }
+        }
+    }
+
+    fn run_one_parked(&mut self, p: Parked, cur: &mut Option<(u32, &mut Conn)>, late: &mut [Option<Batch>]) {
+        if let Op::TxLock = p.op {
+            self.tx.locks.acquire(p.txid, p.footprint);
+            let grant = self.grant(p.watcher);
+            match p.origin {
+                Origin::LocalTx { slot, part } => self.on_lock_reply(slot, part, grant, cur),
+                Origin::Remote { shard, conn, hole, part } => {
+                    let batch = late[shard].get_or_insert_with(Batch::default);
+                    let start = batch.out.len();
+                    coreshard_engine::Reply::new(&mut batch.out, p.proto).int(grant.code());
+                    batch.reqs.push(reply_request(conn, hole, part, Op::TxLock, p.txid, start..batch.out.len(), 0..0));
+                }
+                Origin::Local { .. } => debug_assert!(false, "a lock request from a connection"),
+            }
+            return;
+        }
+        let args = Args::new(&p.data, &p.spans);
+        match p.origin {
+            Origin::Local { conn, hole, part } => {
+                let (mut bytes, mut ends) = (Vec::new(), Vec::new());
+                if let Some((i, c)) = cur.as_mut()
+                    && *i == conn
+                {
+                    // The connection being executed: its caller sends what it completes.
+                    self.run_op(p.op, p.db as usize, p.proto, args, &mut bytes, &mut ends, None);
+                    c.fill(hole, part, &bytes, &ends, &mut self.rng);
+                    return;
+                }
+                let Some(mut c) = self.conns[conn as usize].take() else { return };
+                self.run_op(p.op, p.db as usize, p.proto, args, &mut bytes, &mut ends, Some((conn, &mut c)));
+                let done = c.fill(hole, part, &bytes, &ends, &mut self.rng);
+                self.conns[conn as usize] = Some(c);
+                if done {
+                    self.continue_conn(conn);
+                }
+            }
+            Origin::Remote { shard, conn, hole, part } => {
+                let batch = late[shard].get_or_insert_with(Batch::default);
+                let (out_start, ends_start) = (batch.out.len(), batch.ends.len());
+                self.run_op(p.op, p.db as usize, p.proto, args, &mut batch.out, &mut batch.ends, None);
+                let (out_end, ends_end) = (batch.out.len(), batch.ends.len());
+                batch.reqs.push(reply_request(
+                    conn,
+                    hole,
+                    part,
+                    p.op,
+                    p.txid,
+                    out_start..out_end,
+                    ends_start..ends_end,
+                ));
+            }
+            Origin::LocalTx { .. } => debug_assert!(false, "a command parked for a transaction"),
+        }
+    }
+
+    /// Starts transaction of `cmds` for connection `idx` (EXEC when `exec`),
+    /// or runs it at once when it needs no locks.
+    pub(crate) fn start_tx(&mut self, idx: u32, conn: &mut Conn, cmds: Vec<OwnedArgs>, exec: bool) {
+        let watcher = (exec && !conn.watching.is_empty()).then_some(conn.id);
+        let mut participants =
+            if self.config.debug_multi_shard_atomic { self.lock_sets(conn.db, &cmds) } else { Vec::new() };
+        if exec {
+            // Shards holding watched keys take part, to check them.
+            for &s in &std::mem::take(&mut conn.watching) {
+                if !participants.iter().any(|(p, _)| *p == s as usize) {
+                    participants.push((s as usize, Footprint::default()));
+                }
+            }
+            participants.sort_by_key(|(s, _)| *s);
+        }
+        // Ids are unique per shard and never 0, which means "no transaction".
+        self.tx.next = (self.tx.next % ((1 << 48) - 1)) + 1;
+        let txid = ((self.id as u64) << 48) | self.tx.next;
+        let n = participants.len();
+        let state = TxState {
+            txid,
+            conn: idx,
+            cmds,
+            exec,
+            participants,
+            pending: n as u32,
+            granted: vec![false; n],
+            refused: false,
+            ordered: None,
+            watcher,
+            watch_broken: false,
+        };
+        let slot = match self.tx.free.pop() {
+            Some(s) => {
+                self.tx.coordinated[s as usize] = Some(state);
+                s
+            }
+            None => {
+                self.tx.coordinated.push(Some(state));
+                (self.tx.coordinated.len() - 1) as u32
+            }
+        };
+        conn.tx_wait = true;
+        if n == 0 {
+            return self.dispatch_tx(slot, Some((idx, conn)));
+        }
+        for part in 0..n {
+            self.send_lock(slot, part, false, Some((idx, &mut *conn)));
+        }
+    }
+
+    /// Asks participant `part` of transaction `slot` for its locks.
+    fn send_lock(&mut self, slot: u32, part: usize, wait: bool, cur: Option<(u32, &mut Conn)>) {
+        let Some(tx) = self.tx.coordinated[slot as usize].as_ref() else { return };
+        let (shard, ref f) = tx.participants[part];
+        let (txid, conn) = (tx.txid, tx.conn);
+        let lock_args = f.encode(wait, tx.watcher);
+        if shard == self.id {
+            let origin = Origin::LocalTx { slot, part: part as u16 };
+            if let Some(grant) = self.lock_request(origin, txid, &lock_args.view()) {
+                self.on_lock_reply(slot, part as u16, grant, &mut { cur });
+            }
+            return;
+        }
+        self.queue_tx_message(shard, conn, slot, part as u16, Op::TxLock, txid, &lock_args.view());
+    }
+
+    /// A participant's answer to a lock request.
+    pub(crate) fn on_lock_reply(&mut self, slot: u32, part: u16, grant: Grant, cur: &mut Option<(u32, &mut Conn)>) {
+        let Some(tx) = self.tx.coordinated.get_mut(slot as usize).and_then(|t| t.as_mut()) else {
+            debug_assert!(false, "lock reply for no transaction");
+            return;
+        };
+        let granted = grant != Grant::Refused;
+        tx.watch_broken |= grant == Grant::WatchBroken;
+        tx.granted[part as usize] = granted;
+        if !granted {
+            tx.refused = true;
+        }
+        if let Some(next) = tx.ordered {
+            debug_assert!(granted, "a waiting lock request is never refused");
+            if next + 1 < tx.participants.len() {
+                tx.ordered = Some(next + 1);
+                return self.send_lock(slot, next + 1, true, cur.as_mut().map(|(i, c)| (*i, &mut **c)));
+            }
+            return self.dispatch_tx(slot, cur.as_mut().map(|(i, c)| (*i, &mut **c)));
+        }
+        tx.pending -= 1;
+        if tx.pending > 0 {
+            return;
+        }
+        if !tx.refused {
+            return self.dispatch_tx(slot, cur.as_mut().map(|(i, c)| (*i, &mut **c)));
+        }
+        // Release what was granted and take the shards in order, waiting.
+        let (txid, conn) = (tx.txid, tx.conn);
+        tx.watch_broken = false;
+        let granted: Vec<usize> =
+            tx.participants.iter().zip(&tx.granted).filter(|(_, g)| **g).map(|((s, _), _)| *s).collect();
+        tx.granted.iter_mut().for_each(|g| *g = false);
+        tx.ordered = Some(0);
+        for shard in granted {
+            if shard == self.id {
+                self.unlock(txid, cur.as_mut().map(|(i, c)| (*i, &mut **c)));
+            } else {
+                self.queue_tx_message(shard, conn, slot, 0, Op::TxUnlock, txid, &OwnedArgs::default().view());
+            }
+        }
+        self.send_lock(slot, 0, true, cur.as_mut().map(|(i, c)| (*i, &mut **c)));
+    }
+
+    /// Every lock is held: runs the transaction's commands (their requests
+    /// carry the transaction id, so they run past its locks), then releases
+    /// the locks, each shard's after its commands.
+    fn dispatch_tx(&mut self, slot: u32, cur: Option<(u32, &mut Conn)>) {
+        let Some(tx) = self.tx.coordinated[slot as usize].take() else { return };
+        self.tx.free.push(slot);
+        let idx = tx.conn;
+        let mut taken = None;
+        let conn: &mut Conn = match cur {
+            Some((i, c)) if i == idx => c,
+            _ => match self.conns[idx as usize].take() {
+                Some(c) => taken.insert(c),
+                None => {
+                    debug_assert!(false, "transaction of a released connection");
+                    return;
+                }
+            },
+        };
+        conn.tx_wait = false;
+        // Without locks (none needed, or atomicity off for a test) the
+        // commands run as plain ones.
+        conn.txid = if tx.participants.is_empty() { 0 } else { tx.txid };
+        if tx.watch_broken {
+            conn.reply().null_array();
+        } else if tx.exec {
+            conn.reply().array(tx.cmds.len());
+            for cmd in &tx.cmds {
+                self.execute(idx, conn, cmd.view());
+            }
+        } else if let Some(cmd) = tx.cmds.first()
+            && let Some(spec) = self.table.lookup(cmd.view().get(0))
+        {
+            self.dispatch(idx, conn, spec, cmd.view());
+        }
+        conn.txid = 0;
+        // Unlocking also forgets the client's watches there (EXEC unwatches).
+        let unlock_args = match tx.watcher {
+            Some(client) => OwnedArgs::from_parts([client.to_string()]),
+            None => OwnedArgs::default(),
+        };
+        for (shard, _) in &tx.participants {
+            if *shard == self.id {
+                self.unlock(tx.txid, Some((idx, &mut *conn)));
+                self.unwatch_part(&unlock_args.view());
+            } else {
+                self.queue_tx_message(*shard, idx, slot, 0, Op::TxUnlock, tx.txid, &unlock_args.view());
+            }
+        }
+        if let Some(c) = taken {
+            let closing = c.closing;
+            self.conns[idx as usize] = Some(c);
+            if closing == Closing::Now {
+                self.begin_close(idx);
+            } else {
+                self.continue_conn(idx);
+            }
+        }
+    }
+
+    /// The lock set of `cmds` per shard, ascending by shard. Database
+    /// changes by SELECT inside a transaction are followed.
+    fn lock_sets(&self, db: usize, cmds: &[OwnedArgs]) -> Vec<(usize, Footprint)> {
+        let mut per_shard: Vec<Footprint> = (0..self.map.shards()).map(|_| Footprint::default()).collect();
+        let mut db = db;
+        for cmd in cmds {
+            let args = cmd.view();
+            let Some(spec) = self.table.lookup(args.get(0)) else { continue };
+            let mode = Mode::of(spec);
+            match spec.kind {
+                Kind::AllShards { .. } => per_shard.iter_mut().for_each(|f| f.add_whole(mode)),
+                Kind::Conn(coreshard_engine::ConnCmd::Select) => {
+                    if let Some(n) = coreshard_engine::num::parse_i64(args.get(1))
+                        && n >= 0
+                        && (n as usize) < self.ks.databases()
+                    {
+                        db = n as usize;
+                    }
+                }
+                Kind::Conn(_) => {}
+                Kind::MultiKey { .. } | Kind::Keyed(_) => {
+                    for i in spec.keys(&args) {
+                        let key = args.get(i);
+                        per_shard[self.map.key_owner(key)].add(db as u16, key, mode);
+                    }
+                }
+            }
+        }
+        per_shard.into_iter().enumerate().filter(|(_, f)| !f.is_empty()).collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn queue_tx_message(&mut self, dest: usize, conn: u32, slot: u32, part: u16, op: Op, txid: u64, args: &Args) {
+        self.queue_raw(dest, conn, slot, part, 0, coreshard_engine::Proto::Resp2, op, txid, args);
+    }
+
+    /// A reply batch from another shard carried an answer to one of this
+    /// shard's transaction messages.
+    pub(crate) fn on_tx_reply(&mut self, req: &Request, item: &[u8]) {
+        if let Op::TxLock = req.op {
+            let grant = match item.get(1) {
+                Some(b'1') => Grant::Granted,
+                Some(b'2') => Grant::WatchBroken,
+                _ => Grant::Refused,
+            };
+            self.on_lock_reply(req.hole, req.part, grant, &mut None);
+        }
+    }
+}
+
+fn reply_request(
+    conn: u32,
+    hole: u32,
+    part: u16,
+    op: Op,
+    txid: u64,
+    out: std::ops::Range<usize>,
+    ends: std::ops::Range<usize>,
+) -> Request {
+    Request {
+        conn,
+        hole,
+        part,
+        db: 0,
+        proto: coreshard_engine::Proto::Resp2,
+        op,
+        args: 0..0,
+        out,
+        ends,
+        txid,
+        deferred: false,
+    }
+}
