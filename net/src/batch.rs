@@ -32,6 +32,9 @@ pub enum Op {
     PubsubNumsub,
     /// PUBSUB NUMPAT: that shard's patterns.
     PubsubPatterns,
+    /// A blocking command (BLPOP ...) for the shard owning its keys: the
+    /// reply, or nothing when the client now waits there (blocking.rs).
+    Block(crate::blocking::BlockRequest),
 }
 
 /// One command sent to another shard.
@@ -104,4 +107,6 @@ pub enum Msg {
     Request(Batch),
     /// The receiver's earlier requests, executed, with replies.
     Reply(Batch),
+    /// Blocked clients' replies and cancellations (blocking.rs).
+    Blocking(Vec<crate::blocking::Event>),
 }

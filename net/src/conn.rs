@@ -137,6 +137,9 @@ pub struct Conn {
     pub queued: bool,
     /// Pub/Sub subscriptions (none for most connections).
     pub subs: Option<Box<crate::pubsub::Subscriptions>>,
+    /// A blocking command waits for its answer: nothing more of the
+    /// pipeline runs until it comes (blocking.rs).
+    pub blocked: Option<crate::blocking::Blocked>,
 }
 
 impl Conn {
@@ -172,6 +175,7 @@ impl Conn {
             last_sub: None,
             queued: false,
             subs: None,
+            blocked: None,
         }
     }
 

@@ -44,6 +44,8 @@ const UD_EVENTFD: u64 = 5;
 const UD_TICK: u64 = 6;
 const UD_MSG_RING: u64 = 7;
 const UD_CANCEL: u64 = 8;
+/// The blocked clients' timeout timer (blocking.rs).
+pub(crate) const UD_BLOCK_TIMER: u64 = 9;
 
 /// Commands of one connection's pipeline that may wait for other shards at once.
 const PIPELINE_HOLES_MAX: usize = 1024;
@@ -106,7 +108,7 @@ pub(crate) struct Shard {
     listeners: Vec<Listener>,
     to_peer: Vec<Option<rtrb::Producer<Msg>>>,
     from_peer: Vec<Option<rtrb::Consumer<Msg>>>,
-    outgoing: Vec<Batch>,
+    pub(crate) outgoing: Vec<Batch>,
     overflow: Vec<VecDeque<Msg>>,
     wake: Vec<bool>,
     pool: Vec<Batch>,
@@ -130,6 +132,8 @@ pub(crate) struct Shard {
     pub rng: fastrand::Rng,
     /// This shard's Pub/Sub subscribers.
     pub pubsub: crate::pubsub::Registry,
+    /// Clients blocked on this shard's keys (BLPOP ...).
+    pub blocking: crate::blocking::Registry,
     /// (monotonic ns, commands) at the last rate sample.
     ops_sample: (u64, u64),
 }
@@ -146,6 +150,7 @@ impl Shard {
             MaxmemoryPolicy::AllkeysLfu | MaxmemoryPolicy::VolatileLfu
         ));
         let hz = setup.config.hz.clamp(1, 500) as u64;
+        let blocking = crate::blocking::Registry::new(setup.shards, setup.config.databases);
         let tick_ns = (1_000_000_000 / hz).max(TICK_NS_MIN);
         Shard {
             id: setup.id,
@@ -180,15 +185,17 @@ impl Shard {
             shutdown_deadline_ns: 0,
             rng: fastrand::Rng::new(),
             pubsub: Default::default(),
+            blocking,
             ops_sample: (runtime::monotonic_ns(), 0),
         }
     }
 
     /// Queues a submission, submitting first when the queue is full.
-    fn push_sqe(&mut self, sqe: &squeue::Entry) {
+    pub(crate) fn push_sqe(&mut self, sqe: &squeue::Entry) {
         loop {
             // SAFETY: every buffer or fd an entry points to (connection
-            // buffers, the eventfd word, the tick timespec) is owned by this
+            // buffers, the eventfd word, the tick timespec, the blocking
+            // timer's timespec) is owned by this
             // shard and neither freed nor moved until its completion arrives:
             // connections are released only with no operation in flight, and
             // buffers are not resized while a read or send uses them.
@@ -248,6 +255,8 @@ impl Shard {
             while let Some(idx) = self.to_process.pop() {
                 self.process_input(idx, None);
             }
+            // Blocking commands: serve clients whose keys became ready, time out others.
+            crate::blocking::after_commands(&mut self);
             if self.config.maxmemory > 0 {
                 self.enforce_maxmemory();
             }
@@ -282,6 +291,7 @@ impl Shard {
                 self.on_tick();
                 self.arm_tick();
             }
+            UD_BLOCK_TIMER => crate::blocking::on_timer(self),
             UD_MSG_RING => {
                 // Only failures complete (success is skipped): fall back to eventfd wake-ups.
                 if self.msg_ring_works {
@@ -492,6 +502,8 @@ impl Shard {
     /// Starts closing connection `idx`: aborts its read and frees it once
     /// nothing is in flight.
     pub(crate) fn begin_close(&mut self, idx: u32) {
+        // A blocked client stops waiting (blocking.rs).
+        crate::blocking::on_close(self, idx);
         let Some(conn) = self.conns[idx as usize].as_mut() else {
             return;
         };
@@ -521,7 +533,10 @@ impl Shard {
     /// fill holes later), so a pipeline costs one hop per destination shard,
     /// up to PIPELINE_HOLES_MAX commands in flight.
     fn can_run(conn: &Conn) -> bool {
-        conn.closing == Closing::No && conn.holes.len() < PIPELINE_HOLES_MAX && conn.out.len() < OUTPUT_PAUSE_BYTES
+        conn.closing == Closing::No
+            && conn.holes.len() < PIPELINE_HOLES_MAX
+            && conn.out.len() < OUTPUT_PAUSE_BYTES
+            && conn.blocked.is_none()
     }
 
     /// True when the connection holds more unexecuted input than it may while
@@ -760,6 +775,7 @@ impl Shard {
                 }
                 self.run_on_all(idx, conn, args, Op::Part(part), merge);
             }
+            Kind::Blocking(b) => crate::blocking::dispatch(self, idx, conn, spec, b, args),
             Kind::Conn(cmd) => commands::run(self, idx, conn, cmd, args),
         }
     }
@@ -840,11 +856,21 @@ impl Shard {
             Op::PubsubChannels | Op::PubsubNumsub | Op::PubsubPatterns => {
                 crate::pubsub::pubsub_part(self, op, args, &mut Items::new(out, ends, proto));
             }
+            Op::Block(_) => debug_assert!(false, "Op::Block runs in execute_batch"),
         }
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn queue_request(&mut self, dest: usize, idx: u32, conn: &Conn, hole: u32, part: u16, args: Args, op: Op) {
+    pub(crate) fn queue_request(
+        &mut self,
+        dest: usize,
+        idx: u32,
+        conn: &Conn,
+        hole: u32,
+        part: u16,
+        args: Args,
+        op: Op,
+    ) {
         let batch = &mut self.outgoing[dest];
         let arg_range = batch.push_args(args.buf(), args.spans().iter());
         batch.reqs.push(Request {
@@ -863,13 +889,13 @@ impl Shard {
         }
     }
 
-    fn send_batch(&mut self, dest: usize) {
+    pub(crate) fn send_batch(&mut self, dest: usize) {
         let fresh = self.pool.pop().unwrap_or_default();
         let batch = std::mem::replace(&mut self.outgoing[dest], fresh);
         self.send_msg(dest, Msg::Request(batch));
     }
 
-    fn send_msg(&mut self, dest: usize, msg: Msg) {
+    pub(crate) fn send_msg(&mut self, dest: usize, msg: Msg) {
         self.wake[dest] = true;
         let Some(producer) = self.to_peer[dest].as_mut() else {
             return;
@@ -922,7 +948,7 @@ impl Shard {
             while let Some(Ok(msg)) = self.from_peer[peer].as_mut().map(|c| c.pop()) {
                 match msg {
                     Msg::Request(mut batch) => {
-                        self.execute_batch(&mut batch);
+                        self.execute_batch(peer, &mut batch);
                         self.send_msg(peer, Msg::Reply(batch));
                     }
                     Msg::Reply(mut batch) => {
@@ -930,17 +956,24 @@ impl Shard {
                         batch.clear();
                         self.pool.push(batch);
                     }
+                    Msg::Blocking(events) => crate::blocking::on_events(self, peer, events),
                 }
             }
         }
     }
 
-    fn execute_batch(&mut self, batch: &mut Batch) {
+    fn execute_batch(&mut self, from: usize, batch: &mut Batch) {
         let Batch { reqs, data, spans, out, ends } = batch;
         for req in reqs.iter_mut() {
             let args = Args::new(data, &spans[req.args.clone()]);
             let (out_start, ends_start) = (out.len(), ends.len());
-            self.run_op(req.op, req.db as usize, req.proto, args, out, ends, None);
+            match req.op {
+                // A blocking command may park its client here instead (blocking.rs).
+                Op::Block(block) => {
+                    crate::blocking::run_for_peer(self, from, req.conn, req.db as usize, req.proto, args, out, block)
+                }
+                op => self.run_op(op, req.db as usize, req.proto, args, out, ends, None),
+            }
             req.out = out_start..out.len();
             req.ends = ends_start..ends.len();
         }
@@ -953,6 +986,9 @@ impl Shard {
                 debug_assert!(false, "reply for a released connection");
                 continue;
             };
+            if let Op::Block(_) = req.op {
+                crate::blocking::answered(conn, &batch.out[req.out.clone()]);
+            }
             rel_ends.clear();
             rel_ends.extend(batch.ends[req.ends.clone()].iter().map(|e| e - req.out.start));
             let done = conn.fill(req.hole, req.part, &batch.out[req.out.clone()], &rel_ends, &mut self.rng);
@@ -1010,7 +1046,10 @@ impl Shard {
             let limit = self.config.timeout * 1_000_000_000;
             let idle: Vec<u32> = (0..self.conns.len() as u32)
                 .filter(|&i| {
-                    self.conns[i as usize].as_ref().is_some_and(|c| c.holes_open == 0 && now - c.last_ns > limit)
+                    // A blocked client is not idle (Redis exempts it too).
+                    self.conns[i as usize]
+                        .as_ref()
+                        .is_some_and(|c| c.holes_open == 0 && c.blocked.is_none() && now - c.last_ns > limit)
                 })
                 .collect();
             for i in idle {
