@@ -217,7 +217,17 @@ pub(crate) fn client_line(c: &Conn, now_ns: u64, out: &mut Vec<u8>) {
     let idle = now_ns.saturating_sub(c.last_ns) / 1_000_000_000;
     // While a connection executes, its read buffer is lent out: report it as empty.
     let qbuf = c.rbuf.len().saturating_sub(c.rpos);
-    let flags = if c.unix { "U" } else { "N" };
+    // In Redis's order (`getClientInfoString`): b blocked, U unix socket, N none.
+    let mut flags = String::new();
+    if c.blocked.is_some_and(|b| b.parked) {
+        flags.push('b');
+    }
+    if c.unix {
+        flags.push('U');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
     let _ = writeln!(
         out,
         "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub=0 psub=0 ssub=0 multi=-1 \
