@@ -35,6 +35,8 @@ pub enum Op {
     /// A blocking command (BLPOP ...) for the shard owning its keys: the
     /// reply, or nothing when the client now waits there (blocking.rs).
     Block(crate::blocking::BlockRequest),
+    /// CLIENT UNBLOCK on that shard's connections (one integer item: unblocked).
+    ClientUnblock,
 }
 
 /// One command sent to another shard.

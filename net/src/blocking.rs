@@ -573,3 +573,34 @@ pub(crate) fn on_close(shard: &mut Shard, idx: u32) {
         shard.blocking.outbox[b.owner].push(Event::Cancel { client, unblock: None });
     }
 }
+
+/// CLIENT UNBLOCK on this shard's connections (arguments as the client sent
+/// them, checked already): 1 when the client is blocked here and was
+/// unblocked, else 0.
+pub(crate) fn unblock_local(shard: &mut Shard, args: Args) -> i64 {
+    let Some(client) = coreshard_engine::num::parse_i64(args.get(2)).and_then(|id| u64::try_from(id).ok()) else {
+        return 0;
+    };
+    let how = if args.is(3, "ERROR") { Unblock::Error } else { Unblock::Timeout };
+    let Some(idx) = shard.conns.iter().position(|c| c.as_ref().is_some_and(|c| c.id == client)) else { return 0 };
+    let Some(conn) = shard.conns[idx].as_mut() else { return 0 };
+    let Some(b) = conn.blocked.as_mut() else { return 0 };
+    if b.unblocking {
+        return 0;
+    }
+    if b.owner != shard.id {
+        // The owner answers the client, unless it served it meanwhile.
+        b.unblocking = true;
+        let owner = b.owner;
+        shard.blocking.outbox[owner].push(Event::Cancel { client, unblock: Some(how) });
+        return 1;
+    }
+    let Some(&id) = shard.blocking.by_client.get(&client) else { return 0 };
+    match unpark(shard, id) {
+        Some(w) => {
+            deliver(shard, &w, unblock_reply(w.proto, how));
+            1
+        }
+        None => 0,
+    }
+}

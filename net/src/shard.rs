@@ -856,6 +856,10 @@ impl Shard {
             Op::PubsubChannels | Op::PubsubNumsub | Op::PubsubPatterns => {
                 crate::pubsub::pubsub_part(self, op, args, &mut Items::new(out, ends, proto));
             }
+            Op::ClientUnblock => {
+                let n = crate::blocking::unblock_local(self, args);
+                Items::new(out, ends, proto).item(|r| r.int(n));
+            }
             Op::Block(_) => debug_assert!(false, "Op::Block runs in execute_batch"),
         }
     }
