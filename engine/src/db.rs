@@ -9,7 +9,7 @@
 
 use crate::slot::{self, SLOTS};
 use crate::value::Value;
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use std::hash::BuildHasher;
 use std::ops::Range;
 
@@ -174,6 +174,13 @@ pub struct Db {
     /// Whether accesses update the LFU counter (only under an LFU policy, as
     /// in Redis: it costs a random draw per access).
     pub track_lfu: bool,
+    /// Keys clients are blocked on (BLPOP, BZPOPMIN, ...), each with whether
+    /// it is queued in `ready` already. Empty unless a client blocks, so a
+    /// write pays one branch for it.
+    watched: HashMap<Box<[u8]>, bool>,
+    /// Watched keys that came to hold a list or sorted set since the last
+    /// [`Db::take_ready`], in that order (Redis's `signalKeyAsReady`).
+    ready: Vec<Box<[u8]>>,
 }
 
 impl Db {
@@ -188,7 +195,80 @@ impl Db {
             expired: 0,
             lfu_rng: 0x9E37_79B9_7F4A_7C15,
             track_lfu: false,
+            watched: HashMap::new(),
+            ready: Vec::new(),
         }
+    }
+
+    /// Starts watching `key` for blocked clients: once a write makes it hold
+    /// a list or a sorted set, it is reported by [`Db::take_ready`].
+    pub fn watch(&mut self, key: &[u8]) {
+        if !self.watched.contains_key(key) {
+            self.watched.insert(key.into(), false);
+        }
+    }
+
+    /// Stops watching `key` (its last blocked client left).
+    pub fn unwatch(&mut self, key: &[u8]) {
+        self.watched.remove(key);
+    }
+
+    /// Number of watched keys.
+    pub fn watched_len(&self) -> usize {
+        self.watched.len()
+    }
+
+    /// Queues watched `key` as ready, once until the next [`Db::take_ready`].
+    fn signal_ready(&mut self, key: &[u8]) {
+        if let Some(queued) = self.watched.get_mut(key)
+            && !*queued
+        {
+            *queued = true;
+            self.ready.push(key.into());
+        }
+    }
+
+    /// True when a watched key became ready since the last [`Db::take_ready`].
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Moves the keys that became ready, in the order they did, into `into`.
+    pub fn take_ready(&mut self, into: &mut Vec<Box<[u8]>>) {
+        for key in self.ready.drain(..) {
+            if let Some(queued) = self.watched.get_mut(&key) {
+                *queued = false;
+            }
+            into.push(key);
+        }
+    }
+
+    /// Gives `other` this database's watched keys and takes its own: the
+    /// data moved (SWAPDB) but blocked clients stay in the database they
+    /// selected. Watched keys that hold a list or sorted set after the move
+    /// are ready (Redis's `scanDatabaseForReadyKeys`).
+    pub(crate) fn swap_watched(&mut self, other: &mut Db) {
+        std::mem::swap(&mut self.watched, &mut other.watched);
+        std::mem::swap(&mut self.ready, &mut other.ready);
+        for db in [self, other] {
+            let present: Vec<Box<[u8]>> = db
+                .watched
+                .keys()
+                .filter(|k| db.find(k).is_some_and(|e| matches!(e.value, Value::List(_) | Value::ZSet(_))))
+                .cloned()
+                .collect();
+            for key in present {
+                db.signal_ready(&key);
+            }
+        }
+    }
+
+    /// The entry for `key`, expired or not.
+    fn find(&self, key: &[u8]) -> Option<&Entry> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        self.slots[self.index(key)].table.find(self.hash(key), |e| e.key() == key).map(|e| &**e)
     }
 
     /// The slots this database holds.
@@ -276,6 +356,13 @@ impl Db {
     /// Stores `value` at `key` with expiry `expire_at` (`NO_EXPIRE` for none),
     /// replacing any previous entry, and returns the previous value if it was live.
     pub fn set(&mut self, key: &[u8], value: Value, expire_at: UnixMs, now: UnixMs) -> Option<Value> {
+        // Every write that makes a key a list or a sorted set comes through
+        // here (creation, RENAME, RESTORE, SORT STORE, MOVE, ...), so this is
+        // where a blocked client's key becomes ready. It is served after the
+        // command, once the value is complete.
+        if !self.watched.is_empty() && matches!(value, Value::List(_) | Value::ZSet(_)) {
+            self.signal_ready(key);
+        }
         let idx = self.index(key);
         let hash = self.hash(key);
         let hasher = self.hasher.clone();
@@ -413,9 +500,12 @@ impl Db {
         (before, removed)
     }
 
-    /// Moves every key out into a new database over the same slots (for SWAPDB).
+    /// Moves every key out into a new database over the same slots; the
+    /// watched keys stay here.
     pub fn take(&mut self) -> Db {
-        let fresh = Db::new(self.owned.clone());
+        let mut fresh = Db::new(self.owned.clone());
+        std::mem::swap(&mut fresh.watched, &mut self.watched);
+        std::mem::swap(&mut fresh.ready, &mut self.ready);
         std::mem::replace(self, fresh)
     }
 }
@@ -489,6 +579,44 @@ mod tests {
             assert_eq!(d.get(key, 0).map(|e| e.key().to_vec()), Some(key.to_vec()));
         }
         assert_eq!(d.len(), 5);
+    }
+
+    #[test]
+    fn watched_keys_become_ready_when_they_hold_a_list_or_zset() {
+        let mut d = db();
+        d.set(b"k", Value::List(Box::default()), NO_EXPIRE, 0);
+        let mut ready = Vec::new();
+        d.take_ready(&mut ready);
+        assert!(ready.is_empty(), "an unwatched key is never ready");
+        d.watch(b"k");
+        d.watch(b"z");
+        d.watch(b"s");
+        d.set(b"s", Value::Str(b"x".to_vec()), NO_EXPIRE, 0);
+        assert!(!d.has_ready(), "a string never serves a blocked client");
+        d.set(b"z", Value::ZSet(Box::default()), NO_EXPIRE, 0);
+        d.set(b"k", Value::List(Box::default()), NO_EXPIRE, 0);
+        d.set(b"z", Value::ZSet(Box::default()), NO_EXPIRE, 0);
+        d.take_ready(&mut ready);
+        assert_eq!(ready, vec![Box::from(&b"z"[..]), Box::from(&b"k"[..])], "once each, in order");
+        ready.clear();
+        d.set(b"k", Value::List(Box::default()), NO_EXPIRE, 0);
+        d.unwatch(b"z");
+        d.set(b"z", Value::ZSet(Box::default()), NO_EXPIRE, 0);
+        d.take_ready(&mut ready);
+        assert_eq!(ready, vec![Box::from(&b"k"[..])]);
+    }
+
+    #[test]
+    fn swapped_data_leaves_watches_in_place_and_signals_what_arrived() {
+        let (mut a, mut b) = (db(), db());
+        a.watch(b"q");
+        b.set(b"q", Value::List(Box::default()), NO_EXPIRE, 0);
+        std::mem::swap(&mut a, &mut b);
+        a.swap_watched(&mut b);
+        assert_eq!(b.watched_len(), 0);
+        let mut ready = Vec::new();
+        a.take_ready(&mut ready);
+        assert_eq!(ready, vec![Box::from(&b"q"[..])]);
     }
 
     #[test]

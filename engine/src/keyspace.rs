@@ -116,7 +116,12 @@ impl Keyspace {
 
     /// Swaps the contents of two databases (SWAPDB).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        if a == b {
+            return;
+        }
         self.dbs.swap(a, b);
+        let (low, high) = self.dbs.split_at_mut(a.max(b));
+        low[a.min(b)].swap_watched(&mut high[0]);
     }
 
     /// A random key of database `db` and whether it has expired at `now`.

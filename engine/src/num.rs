@@ -20,7 +20,7 @@ const LONG_STR_SIZE: usize = 21;
 
 /// Redis's `MAX_LONG_DOUBLE_CHARS`: `string2ld` rejects any input of this many
 /// bytes or more, because it copies the text into a buffer of this size.
-const MAX_LONG_DOUBLE_CHARS: usize = 5 * 1024;
+pub(crate) const MAX_LONG_DOUBLE_CHARS: usize = 5 * 1024;
 
 /// Every integer of at most this magnitude is exactly representable as an
 /// `f64` (2^53).

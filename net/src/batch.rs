@@ -42,6 +42,11 @@ pub enum Op {
     Watch,
     /// Forget client `args[0]`'s watches (no reply item).
     Unwatch,
+    /// A blocking command (BLPOP ...) for the shard owning its keys: the
+    /// reply, or nothing when the client now waits there (blocking.rs).
+    Block(crate::blocking::BlockRequest),
+    /// CLIENT UNBLOCK on that shard's connections (one integer item: unblocked).
+    ClientUnblock,
 }
 
 /// One command sent to another shard.
@@ -121,4 +126,6 @@ pub enum Msg {
     Request(Batch),
     /// The receiver's earlier requests, executed, with replies.
     Reply(Batch),
+    /// Blocked clients' replies and cancellations (blocking.rs).
+    Blocking(Vec<crate::blocking::Event>),
 }

@@ -222,7 +222,17 @@ pub(crate) fn client_line(c: &Conn, now_ns: u64, out: &mut Vec<u8>) {
     let idle = now_ns.saturating_sub(c.last_ns) / 1_000_000_000;
     // While a connection executes, its read buffer is lent out: report it as empty.
     let qbuf = c.rbuf.len().saturating_sub(c.rpos);
-    let flags = if c.unix { "U" } else { "N" };
+    // In Redis's order (`getClientInfoString`): b blocked, U unix socket, N none.
+    let mut flags = String::new();
+    if c.blocked.is_some_and(|b| b.parked) {
+        flags.push('b');
+    }
+    if c.unix {
+        flags.push('U');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
     let _ = writeln!(
         out,
         "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub=0 psub=0 ssub=0 multi=-1 \
@@ -384,6 +394,7 @@ const CLIENT_SUBCOMMANDS: &[(&str, i32)] = &[
     ("INFO", 2),
     ("LIST", -2),
     ("KILL", -3),
+    ("UNBLOCK", -3),
     ("NO-EVICT", 3),
     ("NO-TOUCH", 3),
     ("HELP", 2),
@@ -506,6 +517,18 @@ fn client(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
                 conn.closing = Closing::AfterReply;
             }
         }
+        b"UNBLOCK" if args.len() <= 4 => {
+            // CLIENT UNBLOCK id [TIMEOUT|ERROR]: the reason is checked first, as in Redis.
+            if args.len() == 4 && !args.is(3, "TIMEOUT") && !args.is(3, "ERROR") {
+                return conn.reply().error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+            }
+            match num::parse_i64(args.get(2)) {
+                None => conn.reply().error(NOT_INTEGER),
+                // The caller is running this command, so it is not blocked.
+                Some(id) if id <= 0 || id as u64 == conn.id => conn.reply().int(0),
+                Some(_) => shard.run_on_all(idx, conn, args, Op::ClientUnblock, Merge::Sum),
+            }
+        }
         b"NO-EVICT" | b"NO-TOUCH" if args.len() == 3 => {
             if args.is(2, "ON") || args.is(2, "OFF") {
                 conn.reply().ok()
@@ -551,6 +574,8 @@ const CLIENT_HELP: &[&str] = &[
     "    Assign the name <name> to the current connection.",
     "SETINFO <option> <value>",
     "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
 ];
 
 pub(crate) fn help(conn: &mut Conn, cmd: &str, lines: &[&str]) {

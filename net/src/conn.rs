@@ -142,10 +142,15 @@ pub struct Conn {
     pub txid: u64,
     /// Waiting for a transaction's locks: nothing further runs meanwhile.
     pub tx_wait: bool,
+    /// EXEC is running this connection's queued commands.
+    pub in_exec: bool,
     /// Commands queued since MULTI.
     pub(crate) multi: Option<Box<crate::multi::Queued>>,
     /// Shards holding WATCHed keys of this connection, as a bit set.
     pub watching: Vec<u16>,
+    /// A blocking command waits for its answer: nothing more of the
+    /// pipeline runs until it comes (blocking.rs).
+    pub blocked: Option<crate::blocking::Blocked>,
 }
 
 impl Conn {
@@ -183,8 +188,10 @@ impl Conn {
             subs: None,
             txid: 0,
             tx_wait: false,
+            in_exec: false,
             multi: None,
             watching: Vec::new(),
+            blocked: None,
         }
     }
 

@@ -72,11 +72,13 @@ pub(crate) fn render(shard: &Shard, args: &Args) -> String {
         let _ = write!(
             o,
             "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\n\
-             client_recent_max_output_buffer:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+             client_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
             sh.sum(|s| &s.connected_clients),
             cfg.maxclients,
             sh.stats.iter().map(|s| s.recent_max_input.load(Relaxed)).max().unwrap_or(0),
             sh.stats.iter().map(|s| s.recent_max_output.load(Relaxed)).max().unwrap_or(0),
+            sh.sum(|s| &s.blocked_clients),
+            sh.sum(|s| &s.clients_in_timeout_table),
         );
     });
     section("Memory", &|o| {

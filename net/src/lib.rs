@@ -20,6 +20,7 @@
 //! batch to the owner and back; replies leave in request order.
 
 pub mod batch;
+pub mod blocking;
 pub mod commands;
 pub mod config;
 pub mod conn;

@@ -45,6 +45,8 @@ const UD_TICK: u64 = 6;
 const UD_MSG_RING: u64 = 7;
 const UD_CANCEL: u64 = 8;
 const UD_HOP_DELAY: u64 = 9;
+/// The blocked clients' timeout timer (blocking.rs).
+pub(crate) const UD_BLOCK_TIMER: u64 = 10;
 
 /// Commands of one connection's pipeline that may wait for other shards at once.
 const PIPELINE_HOLES_MAX: usize = 1024;
@@ -107,7 +109,7 @@ pub(crate) struct Shard {
     listeners: Vec<Listener>,
     to_peer: Vec<Option<rtrb::Producer<Msg>>>,
     from_peer: Vec<Option<rtrb::Consumer<Msg>>>,
-    outgoing: Vec<Batch>,
+    pub(crate) outgoing: Vec<Batch>,
     overflow: Vec<VecDeque<Msg>>,
     wake: Vec<bool>,
     pool: Vec<Batch>,
@@ -131,6 +133,8 @@ pub(crate) struct Shard {
     pub rng: fastrand::Rng,
     /// This shard's Pub/Sub subscribers.
     pub pubsub: crate::pubsub::Registry,
+    /// Clients blocked on this shard's keys (BLPOP ...).
+    pub blocking: crate::blocking::Registry,
     /// (monotonic ns, commands) at the last rate sample.
     ops_sample: (u64, u64),
     /// Locks, waiting requests and coordinated transactions (see `tx`).
@@ -166,6 +170,7 @@ impl Shard {
             MaxmemoryPolicy::AllkeysLfu | MaxmemoryPolicy::VolatileLfu
         ));
         let hz = setup.config.hz.clamp(1, 500) as u64;
+        let blocking = crate::blocking::Registry::new(setup.shards, setup.config.databases);
         let tick_ns = (1_000_000_000 / hz).max(TICK_NS_MIN);
         Shard {
             id: setup.id,
@@ -200,6 +205,7 @@ impl Shard {
             shutdown_deadline_ns: 0,
             rng: fastrand::Rng::new(),
             pubsub: Default::default(),
+            blocking,
             ops_sample: (runtime::monotonic_ns(), 0),
             tx: Default::default(),
             watches: Default::default(),
@@ -208,10 +214,11 @@ impl Shard {
     }
 
     /// Queues a submission, submitting first when the queue is full.
-    fn push_sqe(&mut self, sqe: &squeue::Entry) {
+    pub(crate) fn push_sqe(&mut self, sqe: &squeue::Entry) {
         loop {
             // SAFETY: every buffer or fd an entry points to (connection
-            // buffers, the eventfd word, the tick timespec) is owned by this
+            // buffers, the eventfd word, the tick timespec, the blocking
+            // timer's timespec) is owned by this
             // shard and neither freed nor moved until its completion arrives:
             // connections are released only with no operation in flight, and
             // buffers are not resized while a read or send uses them.
@@ -274,6 +281,8 @@ impl Shard {
                 }
                 self.process_input(idx, None);
             }
+            // Blocking commands: serve clients whose keys became ready, time out others.
+            crate::blocking::after_commands(&mut self);
             if self.config.maxmemory > 0 {
                 self.enforce_maxmemory();
             }
@@ -309,6 +318,7 @@ impl Shard {
                 self.on_tick();
                 self.arm_tick();
             }
+            UD_BLOCK_TIMER => crate::blocking::on_timer(self),
             UD_MSG_RING => {
                 // Only failures complete (success is skipped): fall back to eventfd wake-ups.
                 if self.msg_ring_works {
@@ -519,6 +529,8 @@ impl Shard {
     /// Starts closing connection `idx`: aborts its read and frees it once
     /// nothing is in flight.
     pub(crate) fn begin_close(&mut self, idx: u32) {
+        // A blocked client stops waiting (blocking.rs).
+        crate::blocking::on_close(self, idx);
         let Some(conn) = self.conns[idx as usize].as_mut() else {
             return;
         };
@@ -554,6 +566,7 @@ impl Shard {
             && !conn.tx_wait
             && conn.holes.len() < PIPELINE_HOLES_MAX
             && conn.out.len() < OUTPUT_PAUSE_BYTES
+            && conn.blocked.is_none()
     }
 
     /// True when the connection holds more unexecuted input than it may while
@@ -815,6 +828,7 @@ impl Shard {
                 }
                 self.run_on_all(idx, conn, args, Op::Part(part), merge);
             }
+            Kind::Blocking(b) => crate::blocking::dispatch(self, idx, conn, spec, b, args),
             Kind::Conn(cmd) => commands::run(self, idx, conn, cmd, args),
         }
     }
@@ -922,11 +936,25 @@ impl Shard {
                 Items::new(out, ends, proto).item(|r| r.ok());
             }
             Op::Unwatch => self.unwatch_part(&args),
+            Op::ClientUnblock => {
+                let n = crate::blocking::unblock_local(self, args);
+                Items::new(out, ends, proto).item(|r| r.int(n));
+            }
+            Op::Block(_) => debug_assert!(false, "Op::Block runs in execute_batch"),
         }
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn queue_request(&mut self, dest: usize, idx: u32, conn: &Conn, hole: u32, part: u16, args: Args, op: Op) {
+    pub(crate) fn queue_request(
+        &mut self,
+        dest: usize,
+        idx: u32,
+        conn: &Conn,
+        hole: u32,
+        part: u16,
+        args: Args,
+        op: Op,
+    ) {
         self.queue_raw(dest, idx, hole, part, conn.db as u16, conn.proto, op, conn.txid, &args);
     }
 
@@ -964,7 +992,7 @@ impl Shard {
         }
     }
 
-    fn send_batch(&mut self, dest: usize) {
+    pub(crate) fn send_batch(&mut self, dest: usize) {
         let fresh = self.pool.pop().unwrap_or_default();
         let batch = std::mem::replace(&mut self.outgoing[dest], fresh);
         self.send_msg(dest, Msg::Request(batch));
@@ -975,7 +1003,7 @@ impl Shard {
         self.send_msg(dest, Msg::Reply(batch));
     }
 
-    fn send_msg(&mut self, dest: usize, msg: Msg) {
+    pub(crate) fn send_msg(&mut self, dest: usize, msg: Msg) {
         if self.config.debug_shard_hop_delay_us > 0 {
             let due = runtime::monotonic_ns() + self.config.debug_shard_hop_delay_us * 1000;
             self.hop_delay.held.push_back((due, dest, msg));
@@ -1072,6 +1100,7 @@ impl Shard {
                         batch.clear();
                         self.pool.push(batch);
                     }
+                    Msg::Blocking(events) => crate::blocking::on_events(self, peer, events),
                 }
             }
         }
@@ -1082,12 +1111,14 @@ impl Shard {
         for req in reqs.iter_mut() {
             let args = Args::new(data, &spans[req.args.clone()]);
             let (out_start, ends_start) = (out.len(), ends.len());
-            if matches!(req.op, Op::TxLock | Op::TxUnlock) {
-                req.deferred = self.tx_request(from, req, &args, out);
-            } else if self.park_remote(from, req, &args) {
-                req.deferred = true;
-            } else {
-                self.run_op(req.op, req.db as usize, req.proto, args, out, ends, None);
+            match req.op {
+                Op::TxLock | Op::TxUnlock => req.deferred = self.tx_request(from, req, &args, out),
+                // A blocking command may park its client here instead (blocking.rs).
+                Op::Block(block) => {
+                    crate::blocking::run_for_peer(self, from, req.conn, req.db as usize, req.proto, args, out, block)
+                }
+                _ if self.park_remote(from, req, &args) => req.deferred = true,
+                op => self.run_op(op, req.db as usize, req.proto, args, out, ends, None),
             }
             req.out = out_start..out.len();
             req.ends = ends_start..ends.len();
@@ -1110,6 +1141,9 @@ impl Shard {
                 debug_assert!(false, "reply for a released connection");
                 continue;
             };
+            if let Op::Block(_) = req.op {
+                crate::blocking::answered(conn, &batch.out[req.out.clone()]);
+            }
             rel_ends.clear();
             rel_ends.extend(batch.ends[req.ends.clone()].iter().map(|e| e - req.out.start));
             let done = conn.fill(req.hole, req.part, &batch.out[req.out.clone()], &rel_ends, &mut self.rng);
@@ -1184,7 +1218,10 @@ impl Shard {
             let limit = self.config.timeout * 1_000_000_000;
             let idle: Vec<u32> = (0..self.conns.len() as u32)
                 .filter(|&i| {
-                    self.conns[i as usize].as_ref().is_some_and(|c| c.holes_open == 0 && now - c.last_ns > limit)
+                    // A blocked client is not idle (Redis exempts it too).
+                    self.conns[i as usize]
+                        .as_ref()
+                        .is_some_and(|c| c.holes_open == 0 && c.blocked.is_none() && now - c.last_ns > limit)
                 })
                 .collect();
             for i in idle {

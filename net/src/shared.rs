@@ -50,6 +50,10 @@ pub struct ShardStats {
     pub recent_max_output: AtomicU64,
     /// Largest input a client held unexecuted, over the last housekeeping tick.
     pub recent_max_input: AtomicU64,
+    /// Clients blocked on this shard's keys (BLPOP ...).
+    pub blocked_clients: AtomicU64,
+    /// Of those, the ones with a timeout.
+    pub clients_in_timeout_table: AtomicU64,
 }
 
 impl ShardStats {

@@ -771,9 +771,11 @@ impl Shard {
             conn.reply().null_array();
         } else if tx.exec {
             conn.reply().array(tx.cmds.len());
+            conn.in_exec = true;
             for cmd in &tx.cmds {
                 self.execute(idx, conn, cmd.view());
             }
+            conn.in_exec = false;
         } else if let Some(cmd) = tx.cmds.first()
             && let Some(spec) = self.table.lookup(cmd.view().get(0))
         {
@@ -824,7 +826,7 @@ impl Shard {
                     }
                 }
                 Kind::Conn(_) => {}
-                Kind::MultiKey { .. } | Kind::Keyed(_) => {
+                Kind::MultiKey { .. } | Kind::Keyed(_) | Kind::Blocking(_) => {
                     for i in spec.keys(&args) {
                         let key = args.get(i);
                         per_shard[self.map.key_owner(key)].add(db as u16, key, mode);

@@ -36,6 +36,15 @@ shard_tests! {
         );
         // An empty transaction.
         expect_all(&mut c, &[(&["MULTI"], ok()), (&["EXEC"], arr(vec![]))]);
+        // Blocking commands do not block inside a transaction.
+        expect_all(&mut c, &[
+            (&["RPUSH", "blist", "x"], int(1)),
+            (&["MULTI"], ok()),
+            (&["BLPOP", "nosuchlist", "0"], status("QUEUED")),
+            (&["BLPOP", "blist", "0"], status("QUEUED")),
+            (&["BZPOPMIN", "nosuchzset", "0"], status("QUEUED")),
+            (&["EXEC"], arr(vec![nil(), bulks(&["blist", "x"]), nil()])),
+        ]);
     }
 
     fn multi_errors(srv) {

@@ -1,12 +1,13 @@
 //! List commands: LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP LLEN LRANGE LINDEX LSET
-//! LINSERT LREM LTRIM LPOS LMOVE RPOPLPUSH LMPOP.
+//! LINSERT LREM LTRIM LPOS LMOVE RPOPLPUSH LMPOP, and the blocking BLPOP
+//! BRPOP BLMOVE BRPOPLPUSH BLMPOP.
 //!
 //! Argument checks come before or after the key lookup exactly where Redis
 //! (`t_list.c`) puts them, since that decides which error a client sees
 //! (LINDEX on a missing key with a bad index answers nil, LRANGE an error).
 
 use super::flags::*;
-use super::{CommandSpec, Ctx, Kind, spec};
+use super::{Attempt, BlockOn, Blocking, CommandSpec, Ctx, Kind, parse_timeout, spec};
 use crate::list::{End, List, clamp_range, position_of};
 use crate::num;
 use crate::reply::{NOT_INTEGER, Reply, SYNTAX, WRONGTYPE};
@@ -398,23 +399,30 @@ fn rpoplpush(ctx: &mut Ctx, r: &mut Reply) {
     move_generic(ctx, r, End::Right, End::Left);
 }
 
-/// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: pops up to `count`
-/// (default 1) elements from the first non-empty list, answering
-/// `[key, [elements]]`, or a null array when every list is empty. Errors:
+/// The arguments of LMPOP and BLMPOP from `numkeys_at` on:
+/// `numkeys key [key ...] LEFT|RIGHT [COUNT count]`.
+struct Mpop {
+    /// Argument positions of the keys.
+    keys: std::ops::Range<usize>,
+    end: End,
+    count: usize,
+}
+
+/// Parses [`Mpop`] with Redis's errors (`lmpopGenericCommand`):
 /// "numkeys should be greater than 0", "count should be greater than 0",
-/// syntax error (too few keys, a bad direction, unknown or repeated options),
-/// WRONGTYPE from the first key that is not a list.
-fn lmpop(ctx: &mut Ctx, r: &mut Reply) {
-    let Some(numkeys) = num::parse_i64(ctx.arg(1)).filter(|n| *n >= 1) else {
-        return r.error("ERR numkeys should be greater than 0");
-    };
+/// syntax error (too few keys, a bad direction, unknown or repeated options).
+fn parse_mpop(ctx: &Ctx, numkeys_at: usize) -> Result<Mpop, &'static str> {
     let args = ctx.args;
-    let Some(where_at) = usize::try_from(numkeys).ok().and_then(|n| n.checked_add(2)).filter(|i| *i < args.len())
+    let Some(numkeys) = num::parse_i64(args.get(numkeys_at)).filter(|n| *n >= 1) else {
+        return Err("ERR numkeys should be greater than 0");
+    };
+    let first = numkeys_at + 1;
+    let Some(where_at) = usize::try_from(numkeys).ok().and_then(|n| n.checked_add(first)).filter(|i| *i < args.len())
     else {
-        return r.error(SYNTAX);
+        return Err(SYNTAX);
     };
     let Some(end) = End::parse(args.get(where_at)) else {
-        return r.error(SYNTAX);
+        return Err(SYNTAX);
     };
     let mut count = None;
     let mut i = where_at + 1;
@@ -422,29 +430,157 @@ fn lmpop(ctx: &mut Ctx, r: &mut Reply) {
         match args.try_get(i + 1) {
             Some(value) if count.is_none() && args.is(i, "COUNT") => match num::parse_i64(value).filter(|n| *n >= 1) {
                 Some(n) => count = Some(usize::try_from(n).unwrap_or(usize::MAX)),
-                None => return r.error("ERR count should be greater than 0"),
+                None => return Err("ERR count should be greater than 0"),
             },
-            _ => return r.error(SYNTAX),
+            _ => return Err(SYNTAX),
         }
         i += 2;
     }
-    for key in (2..where_at).map(|i| args.get(i)) {
+    Ok(Mpop { keys: first..where_at, end, count: count.unwrap_or(1) })
+}
+
+/// Pops from the first non-empty list of `m`, answering `[key, [elements]]`,
+/// or WRONGTYPE from the first key that is not a list. False (nothing
+/// written) when every list is empty.
+fn serve_mpop(ctx: &mut Ctx, r: &mut Reply, m: &Mpop) -> bool {
+    let args = ctx.args;
+    for key in m.keys.clone().map(|i| args.get(i)) {
         match read(ctx, key) {
-            Err(()) => return r.error(WRONGTYPE),
+            Err(()) => {
+                r.error(WRONGTYPE);
+                return true;
+            }
             Ok(Some(l)) if !l.is_empty() => {
-                let popped = pop_many(ctx, key, end, count.unwrap_or(1));
+                let popped = pop_many(ctx, key, m.end, m.count);
                 r.array(2);
                 r.bulk(key);
                 r.array(popped.len());
                 for v in &popped {
                     r.bulk(v);
                 }
-                return;
+                return true;
             }
             Ok(_) => {}
         }
     }
-    r.null_array();
+    false
+}
+
+/// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: pops up to `count`
+/// (default 1) elements from the first non-empty list, answering
+/// `[key, [elements]]`, or a null array when every list is empty. Errors: see
+/// [`parse_mpop`]; WRONGTYPE from the first key that is not a list.
+fn lmpop(ctx: &mut Ctx, r: &mut Reply) {
+    match parse_mpop(ctx, 1) {
+        Err(e) => r.error(e),
+        Ok(m) => {
+            if !serve_mpop(ctx, r, &m) {
+                r.null_array();
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Blocking forms. Each serves like its non-blocking form when it can, else
+// writes nothing and asks to wait (see `Blocking`); the timeout reply (a null
+// array, as Redis 7 gives for all of them) is written by the network layer.
+// ---------------------------------------------------------------------------
+
+/// Replies with `e` and reports the command answered.
+fn refuse(r: &mut Reply, e: &str) -> Attempt {
+    r.error(e);
+    Attempt::Replied
+}
+
+/// BLPOP/BRPOP key [key ...] timeout: `[key, element]` from the first
+/// non-empty list. Errors: the timeout's (checked first), WRONGTYPE from the
+/// first key that is not a list (before any later non-empty one).
+fn bpop_generic(ctx: &mut Ctx, r: &mut Reply, end: End) -> Attempt {
+    let last = ctx.args.len() - 1;
+    let timeout_ms = match parse_timeout(ctx.arg(last)) {
+        Ok(t) => t,
+        Err(e) => return refuse(r, e),
+    };
+    let args = ctx.args;
+    for key in (1..last).map(|i| args.get(i)) {
+        match read(ctx, key) {
+            Err(()) => return refuse(r, WRONGTYPE),
+            Ok(Some(l)) if !l.is_empty() => {
+                let popped = pop_many(ctx, key, end, 1);
+                r.array(2);
+                r.bulk(key);
+                r.bulk_or_null(popped.first().map(|v| &**v));
+                return Attempt::Replied;
+            }
+            Ok(_) => {}
+        }
+    }
+    Attempt::Block { timeout_ms }
+}
+
+/// BLPOP key [key ...] timeout
+fn blpop(ctx: &mut Ctx, r: &mut Reply) -> Attempt {
+    bpop_generic(ctx, r, End::Left)
+}
+
+/// BRPOP key [key ...] timeout
+fn brpop(ctx: &mut Ctx, r: &mut Reply) -> Attempt {
+    bpop_generic(ctx, r, End::Right)
+}
+
+/// Moves as LMOVE does once `source` holds a list; waits while it is
+/// missing. Only the source's type is checked before blocking, as in Redis
+/// (`blmoveGenericCommand`): a destination of another type answers
+/// WRONGTYPE when the move happens.
+fn bmove_generic(ctx: &mut Ctx, r: &mut Reply, from: End, to: End, timeout_ms: u64) -> Attempt {
+    let source = ctx.arg(1);
+    match read(ctx, source) {
+        Err(()) => refuse(r, WRONGTYPE),
+        Ok(None) => Attempt::Block { timeout_ms },
+        Ok(Some(_)) => {
+            move_generic(ctx, r, from, to);
+            Attempt::Replied
+        }
+    }
+}
+
+/// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout. Errors: syntax
+/// error for a bad direction, then the timeout's, then WRONGTYPE.
+fn blmove(ctx: &mut Ctx, r: &mut Reply) -> Attempt {
+    let (Some(from), Some(to)) = (End::parse(ctx.arg(3)), End::parse(ctx.arg(4))) else {
+        return refuse(r, SYNTAX);
+    };
+    match parse_timeout(ctx.arg(5)) {
+        Ok(t) => bmove_generic(ctx, r, from, to, t),
+        Err(e) => refuse(r, e),
+    }
+}
+
+/// BRPOPLPUSH source destination timeout
+fn brpoplpush(ctx: &mut Ctx, r: &mut Reply) -> Attempt {
+    match parse_timeout(ctx.arg(3)) {
+        Ok(t) => bmove_generic(ctx, r, End::Right, End::Left, t),
+        Err(e) => refuse(r, e),
+    }
+}
+
+/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]. Errors:
+/// LMPOP's, then the timeout's (Redis parses it last), then WRONGTYPE.
+fn blmpop(ctx: &mut Ctx, r: &mut Reply) -> Attempt {
+    let m = match parse_mpop(ctx, 2) {
+        Ok(m) => m,
+        Err(e) => return refuse(r, e),
+    };
+    let timeout_ms = match parse_timeout(ctx.arg(1)) {
+        Ok(t) => t,
+        Err(e) => return refuse(r, e),
+    };
+    if serve_mpop(ctx, r, &m) { Attempt::Replied } else { Attempt::Block { timeout_ms } }
+}
+
+const fn blocking(attempt: super::BlockingFn, first_key_only: bool) -> Kind {
+    Kind::Blocking(Blocking { attempt, on: BlockOn::List, first_key_only })
 }
 
 const KEY1: (i32, i32, i32) = (1, 1, 1);
@@ -452,6 +588,10 @@ const KEY1_2: (i32, i32, i32) = (1, 2, 1);
 /// LMPOP's keys follow numkeys (argument 1). COMMAND INFO shows them as
 /// movable; routing and the shard check read numkeys (see `CommandSpec::keys`).
 const NUMKEYS_AT_1: (i32, i32, i32) = (2, -1, 1);
+/// Every argument but the last (the timeout) is a key.
+const KEYS_BUT_LAST: (i32, i32, i32) = (1, -2, 1);
+/// BLMPOP's keys follow numkeys (argument 2).
+const NUMKEYS_AT_2: (i32, i32, i32) = (3, -1, 1);
 
 /// The list family's registrations.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -606,5 +746,55 @@ pub static COMMANDS: &[CommandSpec] = &[
         "list",
         "7.0.0",
         "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
+    ),
+    spec(
+        "blpop",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING,
+        KEYS_BUT_LAST,
+        blocking(blpop, false),
+        "list",
+        "2.0.0",
+        "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+    ),
+    spec(
+        "brpop",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING,
+        KEYS_BUT_LAST,
+        blocking(brpop, false),
+        "list",
+        "2.0.0",
+        "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+    ),
+    spec(
+        "blmove",
+        6,
+        WRITE | DENYOOM | NOSCRIPT | BLOCKING,
+        KEY1_2,
+        blocking(blmove, true),
+        "list",
+        "6.2.0",
+        "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
+    ),
+    spec(
+        "brpoplpush",
+        4,
+        WRITE | DENYOOM | NOSCRIPT | BLOCKING,
+        KEY1_2,
+        blocking(brpoplpush, true),
+        "list",
+        "2.2.0",
+        "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
+    ),
+    spec(
+        "blmpop",
+        -5,
+        WRITE | BLOCKING | MOVABLEKEYS,
+        NUMKEYS_AT_2,
+        blocking(blmpop, false),
+        "list",
+        "7.0.0",
+        "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
     ),
 ];

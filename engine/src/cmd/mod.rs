@@ -43,18 +43,22 @@ pub mod flags {
     /// `first_key - 1`, then that many keys (LMPOP). COMMAND INFO shows no
     /// key positions for it, as Redis does.
     pub const MOVABLEKEYS: u32 = 1 << 9;
+    /// May block the client until a key is ready (BLPOP, BZPOPMIN, ...).
+    pub const BLOCKING: u32 = 1 << 10;
 
-    /// The COMMAND INFO names of the flags, in bit order.
-    pub const NAMES: [(u32, &str); 10] = [
+    /// The COMMAND INFO names of the flags, in the order Redis lists them
+    /// (its `commandFlagsName` table, movable keys last).
+    pub const NAMES: [(u32, &str); 11] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
         (ADMIN, "admin"),
-        (FAST, "fast"),
-        (NO_AUTH, "no_auth"),
         (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
         (MOVABLEKEYS, "movablekeys"),
     ];
 }
@@ -217,8 +221,97 @@ pub enum Kind {
         /// How parts combine.
         merge: Merge,
     },
+    /// A blocking command: runs on the shard owning its keys (all of them
+    /// on one shard, as for [`Kind::Keyed`] over several keys), and when none
+    /// of them has anything to give, the client waits there until one does
+    /// or its timeout passes.
+    Blocking(Blocking),
     /// A connection or server command.
     Conn(ConnCmd),
+}
+
+/// How a blocking command (BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP BZPOPMIN
+/// BZPOPMAX BZMPOP) is served.
+///
+/// The network layer runs `attempt` when the command arrives and again,
+/// while the client waits, each time one of its keys becomes ready (holds
+/// the type `on` names) — Redis 7.2 re-executes a blocked command the same
+/// way. A served call changes the keyspace exactly as the non-blocking form
+/// it mirrors (LPOP, RPOP, LMOVE, LMPOP, ZPOPMIN, ZPOPMAX, ZMPOP, with the key
+/// that was served), so the journal will log it as that plain pop, as Redis
+/// propagates blocking pops (DESIGN.md).
+#[derive(Clone, Copy)]
+pub struct Blocking {
+    /// Serves the command if one of its keys has something, or says how long to wait.
+    pub attempt: BlockingFn,
+    /// The type a key must hold for a waiting client to be retried.
+    pub on: BlockOn,
+    /// True when only the first key is waited on (BLMOVE's source; its
+    /// destination is written, not watched).
+    pub first_key_only: bool,
+}
+
+/// One try of a blocking command.
+pub type BlockingFn = fn(&mut Ctx, &mut Reply) -> Attempt;
+
+/// What one try of a blocking command did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// It wrote its reply: served, or an error.
+    Replied,
+    /// Every key it waits on is empty: it wrote nothing, and the client
+    /// waits up to `timeout_ms` (0: for ever).
+    Block {
+        /// The timeout in milliseconds.
+        timeout_ms: u64,
+    },
+}
+
+/// The value type a blocked client waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockOn {
+    /// A list (BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP).
+    List,
+    /// A sorted set (BZPOPMIN BZPOPMAX BZMPOP).
+    ZSet,
+}
+
+impl BlockOn {
+    /// True when `value` is of this type, so a client blocked for it may be served.
+    pub fn accepts(self, value: &crate::value::Value) -> bool {
+        use crate::value::Value;
+        matches!((self, value), (BlockOn::List, Value::List(_)) | (BlockOn::ZSet, Value::ZSet(_)))
+    }
+}
+
+/// Parses a blocking command's timeout as Redis's `getTimeoutFromObjectOrReply`
+/// does: seconds as a long double (`string2ld`), truncated to milliseconds
+/// by a C cast. A magnitude the cast cannot hold comes out as `LLONG_MIN` on
+/// x86-64, so Redis reports it (and infinity) as negative; a small negative
+/// value truncates to 0, which waits for ever. Texts whose `f64` overflows
+/// or underflows but which a long double holds are read as Redis reads them
+/// (huge, or 0).
+pub(crate) fn parse_timeout(text: &[u8]) -> Result<u64, &'static str> {
+    const NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
+    const NEGATIVE: &str = "ERR timeout is negative";
+    /// 2^63 milliseconds: the first value a C `long long` cannot hold.
+    const LLONG_LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    let secs = match crate::num::parse_f64(text) {
+        Some(s) => s,
+        // parse_f64 refuses what leaves the f64 range; a long double holds it.
+        None => std::str::from_utf8(text)
+            .ok()
+            .filter(|t| t.len() < crate::num::MAX_LONG_DOUBLE_CHARS)
+            .filter(|t| !t.starts_with(|c: char| c.is_ascii_whitespace()))
+            .and_then(|t| t.parse::<f64>().ok())
+            .filter(|v| !v.is_nan())
+            .ok_or(NOT_FLOAT)?,
+    };
+    let ms = (secs * 1000.0).trunc();
+    if !(0.0..LLONG_LIMIT).contains(&ms) {
+        return Err(NEGATIVE);
+    }
+    Ok(ms as u64)
 }
 
 /// One command's registration.
@@ -478,6 +571,63 @@ mod tests {
         }
         seen.sort_unstable();
         assert_eq!(seen, (0..1000).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn timeouts_parse_as_redis_reads_them() {
+        const NOT_FLOAT: Result<u64, &str> = Err("ERR timeout is not a float or out of range");
+        const NEGATIVE: Result<u64, &str> = Err("ERR timeout is negative");
+        let cases: &[(&str, Result<u64, &str>)] = &[
+            ("0", Ok(0)),
+            ("1", Ok(1000)),
+            ("0.1", Ok(100)),
+            ("0.0005", Ok(0)),
+            ("1.9999", Ok(1999)),
+            ("0x10", Ok(16_000)),
+            ("1e15", Ok(1_000_000_000_000_000_000)),
+            ("1e-400", Ok(0)),
+            // A small negative value truncates to 0 ms: it waits for ever.
+            ("-0.0001", Ok(0)),
+            ("-1", NEGATIVE),
+            ("inf", NEGATIVE),
+            ("-inf", NEGATIVE),
+            ("1e16", NEGATIVE),
+            ("1e400", NEGATIVE),
+            ("9223372036854775807", NEGATIVE),
+            ("abc", NOT_FLOAT),
+            ("", NOT_FLOAT),
+            (" 1", NOT_FLOAT),
+            ("1 ", NOT_FLOAT),
+            ("nan", NOT_FLOAT),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_timeout(text.as_bytes()), *want, "timeout {text:?}");
+        }
+    }
+
+    #[test]
+    fn blocking_commands_wait_on_their_types() {
+        let t = CommandTable::get();
+        for (name, on, first_only) in [
+            ("blpop", BlockOn::List, false),
+            ("brpop", BlockOn::List, false),
+            ("blmove", BlockOn::List, true),
+            ("brpoplpush", BlockOn::List, true),
+            ("blmpop", BlockOn::List, false),
+            ("bzpopmin", BlockOn::ZSet, false),
+            ("bzpopmax", BlockOn::ZSet, false),
+            ("bzmpop", BlockOn::ZSet, false),
+        ] {
+            let spec = t.lookup(name.as_bytes()).unwrap();
+            assert!(spec.has(flags::BLOCKING), "{name}");
+            let Kind::Blocking(b) = spec.kind else { panic!("{name} is not blocking") };
+            assert_eq!((b.on, b.first_key_only), (on, first_only), "{name}");
+        }
+        let owned = crate::args::OwnedArgs::from_parts(["BLMPOP", "0", "2", "a", "b", "LEFT"]);
+        let blmpop = t.lookup(b"blmpop").unwrap();
+        assert_eq!(blmpop.keys(&owned.view()).collect::<Vec<_>>(), vec![3, 4]);
+        let owned = crate::args::OwnedArgs::from_parts(["BLPOP", "a", "b", "0"]);
+        assert_eq!(t.lookup(b"blpop").unwrap().keys(&owned.view()).collect::<Vec<_>>(), vec![1, 2]);
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! Sorted set commands: ZADD ZINCRBY ZSCORE ZMSCORE ZREM ZCARD ZCOUNT ZRANK
 //! ZREVRANK ZRANGE ZREVRANGE ZRANGEBYSCORE ZREVRANGEBYSCORE ZRANGEBYLEX
 //! ZREVRANGEBYLEX ZREMRANGEBYRANK ZREMRANGEBYSCORE ZREMRANGEBYLEX ZLEXCOUNT
-//! ZPOPMIN ZPOPMAX ZMPOP ZRANDMEMBER ZUNIONSTORE ZINTERSTORE ZSCAN.
+//! ZPOPMIN ZPOPMAX ZMPOP ZRANDMEMBER ZUNIONSTORE ZINTERSTORE ZSCAN, and the
+//! blocking BZPOPMIN BZPOPMAX BZMPOP.
 //!
 //! Replies and errors follow Redis 7.2's `t_zset.c`, checked in the same
 //! order Redis checks them (argument parsing first, then the key's type).
 
 use super::CROSS_SHARD;
 use super::flags::*;
-use super::{CommandSpec, Ctx, Kind, spec};
+use super::{Attempt, BlockOn, Blocking, CommandSpec, Ctx, Kind, parse_timeout, spec};
 use crate::glob::glob_match;
 use crate::num;
 use crate::reply::{NOT_FLOAT, NOT_INTEGER, Proto, Reply, SYNTAX, WRONGTYPE};
@@ -704,25 +705,34 @@ enum PopShape {
     Pairs,
     /// [key, [[member, score], ...]] (ZMPOP).
     KeyedPairs,
+    /// [key, member, score] (BZPOPMIN, BZPOPMAX).
+    KeyMemberScore,
+}
+
+/// The first of `keys` holding a sorted set: `Err` at the first key of
+/// another type, `Ok(None)` when every key is missing.
+fn first_zset<'k>(ctx: &mut Ctx, keys: &[&'k [u8]]) -> Result<Option<&'k [u8]>, ()> {
+    for key in keys {
+        if read(ctx, key)?.is_some() {
+            return Ok(Some(*key));
+        }
+    }
+    Ok(None)
 }
 
 /// `genericZpopCommand`: pops up to `count` elements from the first
 /// non-empty sorted set among `keys` (WRONGTYPE at the first key of another type).
 fn pop_generic(ctx: &mut Ctx, r: &mut Reply, keys: &[&[u8]], max: bool, count: usize, shape: PopShape) {
-    let mut found = None;
-    for key in keys {
-        match read(ctx, key) {
-            Err(()) => return r.error(WRONGTYPE),
-            Ok(None) => continue,
-            Ok(Some(_)) => {
-                found = Some(*key);
-                break;
-            }
-        }
+    match first_zset(ctx, keys) {
+        Err(()) => r.error(WRONGTYPE),
+        Ok(Some(key)) => pop_from(ctx, r, key, max, count, shape),
+        Ok(None) if shape == PopShape::KeyedPairs => r.null_array(),
+        Ok(None) => r.array(0),
     }
-    let Some(key) = found else {
-        return if shape == PopShape::KeyedPairs { r.null_array() } else { r.array(0) };
-    };
+}
+
+/// Pops up to `count` elements of the sorted set at `key`, replying in `shape`.
+fn pop_from(ctx: &mut Ctx, r: &mut Reply, key: &[u8], max: bool, count: usize, shape: PopShape) {
     if count == 0 {
         return r.array(0);
     }
@@ -738,6 +748,10 @@ fn pop_generic(ctx: &mut Ctx, r: &mut Reply, keys: &[&[u8]], max: bool, count: u
             r.bulk(key);
             r.array(n);
         }
+        PopShape::KeyMemberScore => {
+            r.array(1 + n * 2);
+            r.bulk(key);
+        }
     }
     for _ in 0..n {
         let at = if max { z.len() - 1 } else { 0 };
@@ -745,7 +759,7 @@ fn pop_generic(ctx: &mut Ctx, r: &mut Reply, keys: &[&[u8]], max: bool, count: u
             break;
         };
         z.remove(&member);
-        if shape != PopShape::Flat {
+        if matches!(shape, PopShape::Pairs | PopShape::KeyedPairs) {
             r.array(2);
         }
         r.bulk(&member);
@@ -783,19 +797,25 @@ fn zpopmax(ctx: &mut Ctx, r: &mut Reply) {
     zpop_minmax(ctx, r, true);
 }
 
-/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
-///
-/// Errors: `ERR numkeys should be greater than 0`, `ERR count should be
-/// greater than 0`, `ERR syntax error`, WRONGTYPE, and CROSSSLOT when the keys
-/// live on different shards.
-fn zmpop(ctx: &mut Ctx, r: &mut Reply) {
-    let numkeys = match num::parse_i64(ctx.arg(1)) {
+/// The arguments of ZMPOP and BZMPOP from `numkeys_at` on:
+/// `numkeys key [key ...] MIN|MAX [COUNT count]`.
+struct Zmpop<'a> {
+    keys: Vec<&'a [u8]>,
+    max: bool,
+    count: usize,
+}
+
+/// Parses [`Zmpop`] with Redis's errors (`zmpopGenericCommand`):
+/// `ERR numkeys should be greater than 0`, `ERR count should be greater than
+/// 0`, `ERR syntax error`, and CROSSSLOT when the keys live on different shards.
+fn parse_zmpop<'a>(ctx: &mut Ctx<'a>, numkeys_at: usize) -> Result<Zmpop<'a>, &'static str> {
+    let numkeys = match num::parse_i64(ctx.arg(numkeys_at)) {
         Some(n) if n >= 1 => n as u64,
-        _ => return r.error("ERR numkeys should be greater than 0"),
+        _ => return Err("ERR numkeys should be greater than 0"),
     };
-    let where_at = numkeys.saturating_add(2);
+    let where_at = numkeys.saturating_add(numkeys_at as u64 + 1);
     if where_at >= ctx.args.len() as u64 {
-        return r.error(SYNTAX);
+        return Err(SYNTAX);
     }
     let where_at = where_at as usize;
     let max = if ctx.args.is(where_at, "MIN") {
@@ -803,7 +823,7 @@ fn zmpop(ctx: &mut Ctx, r: &mut Reply) {
     } else if ctx.args.is(where_at, "MAX") {
         true
     } else {
-        return r.error(SYNTAX);
+        return Err(SYNTAX);
     };
     let mut count = None;
     let mut j = where_at + 1;
@@ -811,18 +831,94 @@ fn zmpop(ctx: &mut Ctx, r: &mut Reply) {
         if count.is_none() && ctx.args.is(j, "COUNT") && j + 1 < ctx.args.len() {
             match num::parse_i64(ctx.arg(j + 1)) {
                 Some(n) if n >= 1 => count = Some(n as usize),
-                _ => return r.error("ERR count should be greater than 0"),
+                _ => return Err("ERR count should be greater than 0"),
             }
             j += 2;
         } else {
-            return r.error(SYNTAX);
+            return Err(SYNTAX);
         }
     }
-    let keys: Vec<&[u8]> = ctx.args.iter_from(2).take(numkeys as usize).collect();
+    let keys: Vec<&[u8]> = ctx.args.iter_from(numkeys_at + 1).take(numkeys as usize).collect();
     if !all_owned(ctx, keys.iter().copied()) {
-        return r.error(CROSS_SHARD);
+        return Err(CROSS_SHARD);
     }
-    pop_generic(ctx, r, &keys, max, count.unwrap_or(1), PopShape::KeyedPairs);
+    Ok(Zmpop { keys, max, count: count.unwrap_or(1) })
+}
+
+/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
+///
+/// Errors: see [`parse_zmpop`]; WRONGTYPE.
+fn zmpop(ctx: &mut Ctx, r: &mut Reply) {
+    match parse_zmpop(ctx, 1) {
+        Ok(m) => pop_generic(ctx, r, &m.keys, m.max, m.count, PopShape::KeyedPairs),
+        Err(e) => r.error(e),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Blocking pops: served like their non-blocking forms when a key holds a
+// sorted set, else nothing is written and the client waits (see `Blocking`).
+// ---------------------------------------------------------------------------
+
+/// Replies with `e` and reports the command answered.
+fn refuse(r: &mut Reply, e: &str) -> Attempt {
+    r.error(e);
+    Attempt::Replied
+}
+
+/// BZPOPMIN/BZPOPMAX key [key ...] timeout: `[key, member, score]` from the
+/// first non-empty sorted set. Errors: the timeout's (checked first),
+/// WRONGTYPE from the first key of another type.
+fn bzpop_generic(ctx: &mut Ctx, r: &mut Reply, max: bool) -> Attempt {
+    let last = ctx.args.len() - 1;
+    let timeout_ms = match parse_timeout(ctx.arg(last)) {
+        Ok(t) => t,
+        Err(e) => return refuse(r, e),
+    };
+    let keys: Vec<&[u8]> = (1..last).map(|i| ctx.arg(i)).collect();
+    match first_zset(ctx, &keys) {
+        Err(()) => refuse(r, WRONGTYPE),
+        Ok(None) => Attempt::Block { timeout_ms },
+        Ok(Some(key)) => {
+            pop_from(ctx, r, key, max, 1, PopShape::KeyMemberScore);
+            Attempt::Replied
+        }
+    }
+}
+
+/// BZPOPMIN key [key ...] timeout
+fn bzpopmin(ctx: &mut Ctx, r: &mut Reply) -> Attempt {
+    bzpop_generic(ctx, r, false)
+}
+
+/// BZPOPMAX key [key ...] timeout
+fn bzpopmax(ctx: &mut Ctx, r: &mut Reply) -> Attempt {
+    bzpop_generic(ctx, r, true)
+}
+
+/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]. Errors:
+/// ZMPOP's, then the timeout's (Redis parses it last), then WRONGTYPE.
+fn bzmpop(ctx: &mut Ctx, r: &mut Reply) -> Attempt {
+    let m = match parse_zmpop(ctx, 2) {
+        Ok(m) => m,
+        Err(e) => return refuse(r, e),
+    };
+    let timeout_ms = match parse_timeout(ctx.arg(1)) {
+        Ok(t) => t,
+        Err(e) => return refuse(r, e),
+    };
+    match first_zset(ctx, &m.keys) {
+        Err(()) => refuse(r, WRONGTYPE),
+        Ok(None) => Attempt::Block { timeout_ms },
+        Ok(Some(key)) => {
+            pop_from(ctx, r, key, m.max, m.count, PopShape::KeyedPairs);
+            Attempt::Replied
+        }
+    }
+}
+
+const fn blocking(attempt: super::BlockingFn) -> Kind {
+    Kind::Blocking(Blocking { attempt, on: BlockOn::ZSet, first_key_only: false })
 }
 
 // ---------------------------------------------------------------------------
@@ -1331,6 +1427,37 @@ pub static COMMANDS: &[CommandSpec] = &[
         "sorted_set",
         "7.0.0",
         "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
+    ),
+    spec(
+        "bzpopmin",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING | FAST,
+        (1, -2, 1),
+        blocking(bzpopmin),
+        "sorted_set",
+        "5.0.0",
+        "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+    ),
+    spec(
+        "bzpopmax",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING | FAST,
+        (1, -2, 1),
+        blocking(bzpopmax),
+        "sorted_set",
+        "5.0.0",
+        "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise. Deletes the sorted set if the last element was popped.",
+    ),
+    // The keys follow numkeys (argument 2): movable, as Redis shows them.
+    spec(
+        "bzmpop",
+        -5,
+        WRITE | BLOCKING | MOVABLEKEYS,
+        (3, -1, 1),
+        blocking(bzmpop),
+        "sorted_set",
+        "7.0.0",
+        "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
     ),
     spec(
         "zrandmember",
