@@ -157,6 +157,12 @@ shard_tests! {
             (&["SET", "k", "v", "XX", "NX"], err(SYNTAX)),
             (&["SET", "k", "v", "FOO"], err(SYNTAX)),
             (&["SET", "k", "v", "10"], err(SYNTAX)),
+            // The options are checked before their numbers are read.
+            (&["SET", "k", "v", "EX", "abc", "FOO"], err(SYNTAX)),
+            (&["SET", "k", "v", "PX", "abc", "EX", "10"], err(SYNTAX)),
+            (&["SET", "k", "v", "EX", "abc", "NX", "XX"], err(SYNTAX)),
+            (&["SET", "k", "v", "EX", "0", "FOO"], err(SYNTAX)),
+            (&["SETEX", "k", "abc", "v"], err(NOT_INT)),
             // None of the failed commands touched the key.
             (&["GET", "k"], bulk("old")),
             (&["TTL", "k"], int(-1)),
@@ -276,6 +282,8 @@ shard_tests! {
             (&["GETEX", "k", "PERSIST", "EX", "10"], err(SYNTAX)),
             (&["GETEX", "k", "EX"], err(SYNTAX)),
             (&["GETEX", "k", "FOO"], err(SYNTAX)),
+            (&["GETEX", "k", "EX", "abc", "FOO"], err(SYNTAX)),
+            (&["GETEX", "k", "PERSIST", "EX", "abc"], err(SYNTAX)),
             (&["TTL", "k"], int(-1)),
             // An absolute time in the past deletes the key but returns it.
             (&["GETEX", "k", "EXAT", "1"], bulk("v")),
