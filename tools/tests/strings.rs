@@ -255,6 +255,11 @@ shard_tests! {
         expect_all(&mut c, &[
             (&["GETEX", "nokey"], nil()),
             (&["GETEX", "nokey", "EX", "10"], nil()),
+            // A missing key is nil before the expire time is checked.
+            (&["GETEX", "nokey", "EX", "0"], nil()),
+            (&["GETEX", "nokey", "PX", "-5"], nil()),
+            (&["GETEX", "nokey", "EX", "abc"], nil()),
+            (&["GETEX", "nokey", "EX", "abc", "FOO"], err(SYNTAX)),
             (&["EXISTS", "nokey"], int(0)),
             (&["SET", "k", "v"], ok()),
             (&["GETEX", "k"], bulk("v")),
@@ -294,6 +299,9 @@ shard_tests! {
             (&["HSET", "h", "f", "v"], int(1)),
             (&["GETEX", "h"], err(WRONGTYPE)),
             (&["GETEX", "h", "PERSIST"], err(WRONGTYPE)),
+            (&["GETEX", "h", "EX", "0"], err(WRONGTYPE)),
+            (&["GETEX", "h", "EX", "abc"], err(WRONGTYPE)),
+            (&["GETEX", "h", "FOO"], err(SYNTAX)),
             (&["GETEX"], arity("getex")),
         ]);
     }

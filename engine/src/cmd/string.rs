@@ -338,17 +338,19 @@ fn getex(ctx: &mut Ctx, r: &mut Reply) {
         Ok((_, _, _, exp)) => exp,
         Err(e) => return r.error(e),
     };
-    let now = ctx.now;
-    let at = match expire_at(exp, now, "getex") {
-        Ok(at) => at,
-        Err(e) => return r.error(&e),
+    let (key, now) = (ctx.arg(1), ctx.now);
+    // As in Redis, a missing key (nil) and a wrong type come before a bad
+    // expire time: GETEX missing EX 0 is nil.
+    let at = expire_at(exp, now, "getex");
+    let at = match (read(ctx, key), at) {
+        (Err(()), _) => return r.error(WRONGTYPE),
+        (Ok(None), _) => return r.null(),
+        (Ok(Some(_)), Err(e)) => return r.error(&e),
+        (Ok(Some(s)), Ok(at)) => {
+            r.bulk(s);
+            at
+        }
     };
-    let key = ctx.arg(1);
-    match read(ctx, key) {
-        Err(()) => return r.error(WRONGTYPE),
-        Ok(None) => return r.null(),
-        Ok(Some(s)) => r.bulk(s),
-    }
     match (exp, at) {
         (_, Some(at)) if at <= now => {
             ctx.db().remove(key, now);
