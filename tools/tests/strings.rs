@@ -430,6 +430,8 @@ shard_tests! {
             (&["GET", "i"], bulk("9")),
             (&["HSET", "h", "f", "v"], int(1)),
             (&["INCRBYFLOAT", "h", "1"], err(WRONGTYPE)),
+            // The type is checked before the increment is read.
+            (&["INCRBYFLOAT", "h", "abc"], err(WRONGTYPE)),
             (&["INCRBYFLOAT", "i"], arity("incrbyfloat")),
         ]);
     }

@@ -462,9 +462,8 @@ fn decrby(ctx: &mut Ctx, r: &mut Reply) {
 /// INCRBYFLOAT key increment
 fn incrbyfloat(ctx: &mut Ctx, r: &mut Reply) {
     let (key, now) = (ctx.arg(1), ctx.now);
-    let Some(by) = num::parse_f64(ctx.arg(2)) else {
-        return r.error(NOT_FLOAT);
-    };
+    let by = num::parse_f64(ctx.arg(2));
+    // Redis checks the type, then the stored value, then the increment.
     match read(ctx, key) {
         Err(()) => r.error(WRONGTYPE),
         Ok(cur) => {
@@ -474,6 +473,9 @@ fn incrbyfloat(ctx: &mut Ctx, r: &mut Reply) {
                     Some(v) => v,
                     None => return r.error(NOT_FLOAT),
                 },
+            };
+            let Some(by) = by else {
+                return r.error(NOT_FLOAT);
             };
             let new = old + by;
             if !new.is_finite() {
