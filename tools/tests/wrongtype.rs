@@ -5,7 +5,8 @@
 //! key exists (SETNX, SET NX, MSETNX) or read it as missing (MGET), that
 //! overwrite it (SET, a STORE destination), that stop before looking at it
 //! (LMOVE from a missing list), and ZUNIONSTORE/ZINTERSTORE, which read a set
-//! as a sorted set.
+//! as a sorted set. Rows with a bad argument pin down which Redis reports
+//! first, the argument or the type.
 //!
 //! Every key shares the {t} hash tag, so the multi-key rows run on one shard
 //! with 4 shards too.
@@ -30,6 +31,8 @@ const NONE: &str = "{t}none";
 const DST: &str = "{t}dst";
 /// Stands for the key of another type under test.
 const KEY: &str = "$k";
+/// The error for a negative or non-integer pop count.
+const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
 
 /// What a row must do to a key of a type outside its family.
 enum Want {
@@ -60,6 +63,10 @@ fn writes(r: Reply, key: &'static str, kind: &'static str) -> Want {
 }
 fn sets_too(w: Want) -> Want {
     SetsToo(Box::new(w))
+}
+/// An argument error that Redis reports before it looks at the key's type.
+fn bad(e: &str) -> Want {
+    Keeps(err(e))
 }
 
 fn string_rows() -> Vec<Row> {
@@ -96,6 +103,16 @@ fn string_rows() -> Vec<Row> {
         (&["SETEX", KEY, "100", "v"], writes(ok(), KEY, "string")),
         (&["PSETEX", KEY, "100000", "v"], writes(ok(), KEY, "string")),
         (&["MSET", KEY, "v"], writes(ok(), KEY, "string")),
+        // A bad argument: some are found before the type, some after.
+        (&["GETEX", KEY, "EX", "0"], wt()),
+        (&["GETEX", KEY, "EX", "abc"], wt()),
+        (&["GETEX", KEY, "FOO"], bad(SYNTAX)),
+        (&["INCRBY", KEY, "abc"], bad(NOT_INT)),
+        (&["DECRBY", KEY, "abc"], bad(NOT_INT)),
+        (&["INCRBYFLOAT", KEY, "abc"], wt()),
+        (&["GETRANGE", KEY, "a", "b"], bad(NOT_INT)),
+        (&["SETRANGE", KEY, "-1", "x"], bad("ERR offset is out of range")),
+        (&["SET", KEY, "v", "GET", "EX", "0"], bad("ERR invalid expire time in 'set' command")),
     ]
 }
 
@@ -128,6 +145,23 @@ fn list_rows() -> Vec<Row> {
         (&["LMPOP", "1", KEY, "LEFT"], wt()),
         (&["LMPOP", "2", NONE, KEY, "RIGHT", "COUNT", "2"], wt()),
         (&["LMPOP", "2", KEY, "{t}list", "LEFT"], wt()),
+        // A bad argument: some are found before the type, some after.
+        (&["LPOP", KEY, "abc"], bad(NOT_POSITIVE)),
+        (&["RPOP", KEY, "-1"], bad(NOT_POSITIVE)),
+        (&["LINDEX", KEY, "abc"], wt()),
+        (&["LSET", KEY, "abc", "x"], wt()),
+        (&["LINSERT", KEY, "MIDDLE", "a", "x"], bad(SYNTAX)),
+        (&["LREM", KEY, "abc", "a"], bad(NOT_INT)),
+        (&["LTRIM", KEY, "a", "b"], bad(NOT_INT)),
+        (&["LRANGE", KEY, "a", "b"], bad(NOT_INT)),
+        (
+            &["LPOS", KEY, "a", "RANK", "0"],
+            bad(
+                "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
+            ),
+        ),
+        (&["LMOVE", KEY, "{t}list", "UP", "DOWN"], bad(SYNTAX)),
+        (&["LMPOP", "1", KEY, "LEFT", "COUNT", "0"], bad("ERR count should be greater than 0")),
     ]
 }
 
@@ -152,6 +186,13 @@ fn hash_rows() -> Vec<Row> {
         (&["HRANDFIELD", KEY, "-2"], wt()),
         (&["HRANDFIELD", KEY, "0"], wt()),
         (&["HSCAN", KEY, "0"], wt()),
+        // A bad argument: some are found before the type, some after.
+        (&["HINCRBY", KEY, "a", "abc"], bad(NOT_INT)),
+        (&["HINCRBYFLOAT", KEY, "a", "abc"], bad("ERR value is not a valid float")),
+        (&["HRANDFIELD", KEY, "abc"], bad(NOT_INT)),
+        (&["HRANDFIELD", KEY, "1", "FOO"], bad(SYNTAX)),
+        (&["HSCAN", KEY, "abc"], bad("ERR invalid cursor")),
+        (&["HSCAN", KEY, "0", "COUNT", "0"], wt()),
     ]
 }
 
@@ -197,6 +238,12 @@ fn set_rows() -> Vec<Row> {
         (&["SINTERCARD", "2", NONE, KEY], wt()),
         (&["SINTERCARD", "2", "{t}set", KEY, "LIMIT", "1"], wt()),
         (&["SSCAN", KEY, "0"], wt()),
+        // A bad argument: some are found before the type, some after.
+        (&["SPOP", KEY, "-1"], bad(NOT_POSITIVE)),
+        (&["SRANDMEMBER", KEY, "abc"], bad(NOT_INT)),
+        (&["SINTERCARD", "1", KEY, "LIMIT", "-1"], bad("ERR LIMIT can't be negative")),
+        (&["SSCAN", KEY, "abc"], bad("ERR invalid cursor")),
+        (&["SSCAN", KEY, "0", "COUNT", "0"], wt()),
     ]
 }
 
@@ -246,6 +293,20 @@ fn zset_rows() -> Vec<Row> {
         (&["ZUNIONSTORE", KEY, "1", "{t}zset"], writes(int(3), KEY, "zset")),
         (&["ZINTERSTORE", KEY, "1", NONE], writes(int(0), KEY, "none")),
         (&["ZSCAN", KEY, "0"], wt()),
+        // A bad argument: some are found before the type, some after.
+        (&["ZADD", KEY, "abc", "m"], bad("ERR value is not a valid float")),
+        (&["ZADD", KEY, "NX", "XX", "1", "m"], bad("ERR XX and NX options at the same time are not compatible")),
+        (&["ZINCRBY", KEY, "abc", "m"], bad("ERR value is not a valid float")),
+        (&["ZCOUNT", KEY, "a", "b"], bad("ERR min or max is not a float")),
+        (&["ZLEXCOUNT", KEY, "a", "b"], bad("ERR min or max not valid string range item")),
+        (&["ZRANGE", KEY, "a", "b"], bad(NOT_INT)),
+        (&["ZRANGE", KEY, "0", "-1", "FOO"], bad(SYNTAX)),
+        (&["ZPOPMIN", KEY, "-1"], bad(NOT_POSITIVE)),
+        (&["ZRANDMEMBER", KEY, "abc"], bad(NOT_INT)),
+        (&["ZUNIONSTORE", DST, "1", KEY, "WEIGHTS", "abc"], sets_too(bad("ERR weight value is not a float"))),
+        (&["ZINTERSTORE", DST, "1", KEY, "AGGREGATE", "AVG"], sets_too(bad(SYNTAX))),
+        (&["ZSCAN", KEY, "abc"], bad("ERR invalid cursor")),
+        (&["ZSCAN", KEY, "0", "COUNT", "0"], wt()),
     ]
 }
 
@@ -257,6 +318,8 @@ fn sort_rows() -> Vec<Row> {
         (&["SORT", KEY, "ALPHA", "STORE", DST], wt()),
         (&["SORT", "{t}list", "ALPHA", "STORE", KEY], writes(int(3), KEY, "list")),
         (&["SORT", NONE, "STORE", KEY], writes(int(0), KEY, "none")),
+        (&["SORT", KEY, "LIMIT", "a", "b"], bad(NOT_INT)),
+        (&["SORT", KEY, "FOO"], bad(SYNTAX)),
     ]
 }
 
