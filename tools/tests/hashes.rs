@@ -266,6 +266,11 @@ shard_tests! {
             (&["HSCAN", "small", "0"], arr(vec![bulk("0"), bulks(&["x", "y"])])),
             (&["HSCAN", "nokey", "0"], arr(vec![bulk("0"), arr(vec![])])),
             (&["HSCAN", "small", "abc"], err("ERR invalid cursor")),
+            // Cursors are read as strtoul reads them: a sign and leading
+            // zeros pass, a lone sign does not.
+            (&["HSCAN", "small", "-1"], arr(vec![bulk("0"), bulks(&["x", "y"])])),
+            (&["HSCAN", "small", "+00"], arr(vec![bulk("0"), bulks(&["x", "y"])])),
+            (&["HSCAN", "small", "-"], err("ERR invalid cursor")),
             (&["HSCAN", "small", "0", "COUNT", "0"], err(SYNTAX)),
             (&["HSCAN", "small", "0", "MATCH"], err(SYNTAX)),
             (&["HSCAN", "small", "0", "FOO", "x"], err(SYNTAX)),

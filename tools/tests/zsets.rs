@@ -517,6 +517,11 @@ shard_tests! {
             // The key is looked up before the options are read.
             (&["ZSCAN", "nokey", "0", "COUNT", "0"], arr(vec![bulk("0"), arr(vec![])])),
             (&["ZSCAN", "small", "abc"], err("ERR invalid cursor")),
+            // Cursors are read as strtoul reads them: a sign and leading
+            // zeros pass, a lone sign does not.
+            (&["ZSCAN", "small", "-1", "MATCH", "b"], arr(vec![bulk("0"), bulks(&["b", "2"])])),
+            (&["ZSCAN", "small", "00", "MATCH", "b"], arr(vec![bulk("0"), bulks(&["b", "2"])])),
+            (&["ZSCAN", "small", "-"], err("ERR invalid cursor")),
             (&["ZSCAN", "small", "0", "COUNT", "0"], err(SYNTAX)),
             (&["ZSCAN", "small", "0", "COUNT", "x"], err(NOT_INT)),
             (&["ZSCAN", "small", "0", "MATCH"], err(SYNTAX)),

@@ -355,7 +355,7 @@ fn hrandfield(ctx: &mut Ctx, r: &mut Reply) {
 /// (63-bit hash + 1) to resume from, so a field present for the whole scan is
 /// returned whatever the table does meanwhile.
 fn hscan(ctx: &mut Ctx, r: &mut Reply) {
-    let Some(cursor) = num::parse_u64(ctx.arg(2)) else {
+    let Some(cursor) = num::parse_cursor(ctx.arg(2)) else {
         return r.error("ERR invalid cursor");
     };
     // As Redis: the cursor, then the key (a missing key answers an empty

@@ -215,7 +215,7 @@ struct ScanArgs<'a> {
 }
 
 fn parse_scan<'a>(args: &Args<'a>) -> Result<ScanArgs<'a>, String> {
-    let cursor = num::parse_u64(args.get(1)).ok_or("ERR invalid cursor")?;
+    let cursor = num::parse_cursor(args.get(1)).ok_or("ERR invalid cursor")?;
     let mut s = ScanArgs { cursor, count: 10, pattern: None, type_filter: None };
     let mut i = 2;
     while i < args.len() {

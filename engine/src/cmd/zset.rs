@@ -910,7 +910,7 @@ fn zrandmember(ctx: &mut Ctx, r: &mut Reply) {
 /// A large one is walked in the order of its members' hashes, as HSCAN walks
 /// a hash table: the cursor is the (63-bit hash + 1) to resume from.
 fn zscan(ctx: &mut Ctx, r: &mut Reply) {
-    let Some(cursor) = num::parse_u64(ctx.arg(2)) else {
+    let Some(cursor) = num::parse_cursor(ctx.arg(2)) else {
         return r.error("ERR invalid cursor");
     };
     // Redis looks the key up before it reads the options: a missing key or
