@@ -72,10 +72,14 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, cmd: ConnCmd, ar
             let mode_ok = args.iter_from(1).all(|a| {
                 ["NOSAVE", "SAVE", "NOW", "FORCE", "ABORT"].iter().any(|m| a.eq_ignore_ascii_case(m.as_bytes()))
             });
-            if !mode_ok {
+            let given = |mode: &str| args.iter_from(1).any(|a| a.eq_ignore_ascii_case(mode.as_bytes()));
+            let abort = given("ABORT");
+            // As Redis: ABORT goes alone, and NOSAVE contradicts SAVE.
+            let other_than_abort = args.iter_from(1).any(|a| !a.eq_ignore_ascii_case(b"ABORT"));
+            if !mode_ok || (abort && other_than_abort) || (given("NOSAVE") && given("SAVE")) {
                 return conn.reply().error(SYNTAX);
             }
-            if args.iter_from(1).any(|a| a.eq_ignore_ascii_case(b"ABORT")) {
+            if abort {
                 return conn.reply().error("ERR No shutdown in progress.");
             }
             tracing::warn!("user requested shutdown (SHUTDOWN from client {})", conn.addr);

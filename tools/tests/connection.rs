@@ -1,5 +1,6 @@
 //! Connection and server commands: PING ECHO HELLO AUTH SELECT QUIT RESET
-//! CLIENT COMMAND CONFIG INFO TIME DBSIZE.
+//! CLIENT COMMAND CONFIG INFO TIME DBSIZE, and SHUTDOWN refusing bad
+//! options (tools/tests/server.rs stops the server with it).
 
 #[macro_use]
 mod common;
@@ -544,6 +545,23 @@ shard_tests! {
             (&["DEL", "a"], int(1)),
             (&["DBSIZE"], int(2)),
         ]);
+    }
+
+    fn shutdown_refusals_leave_the_server_running(srv) {
+        let mut c = srv.client();
+        expect_all(&mut c, &[
+            (&["SHUTDOWN", "FOO"], err(SYNTAX)),
+            (&["SHUTDOWN", "NOSAVE", "FOO"], err(SYNTAX)),
+            // NOSAVE contradicts SAVE; ABORT takes no other option.
+            (&["SHUTDOWN", "NOSAVE", "SAVE"], err(SYNTAX)),
+            (&["SHUTDOWN", "save", "NOW", "nosave"], err(SYNTAX)),
+            (&["SHUTDOWN", "ABORT", "NOSAVE"], err(SYNTAX)),
+            (&["SHUTDOWN", "NOW", "ABORT"], err(SYNTAX)),
+            (&["SHUTDOWN", "ABORT"], err("ERR No shutdown in progress.")),
+            (&["SHUTDOWN", "abort", "ABORT"], err("ERR No shutdown in progress.")),
+            (&["PING"], status("PONG")),
+        ]);
+        srv.assert_serving();
     }
 }
 
