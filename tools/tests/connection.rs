@@ -1,5 +1,5 @@
 //! Connection and server commands: PING ECHO HELLO AUTH SELECT QUIT RESET
-//! CLIENT COMMAND CONFIG INFO TIME DBSIZE, and SHUTDOWN refusing bad
+//! CLIENT COMMAND CONFIG INFO TIME DBSIZE LASTSAVE, and SHUTDOWN refusing bad
 //! options (tools/tests/server.rs stops the server with it).
 
 #[macro_use]
@@ -545,6 +545,19 @@ shard_tests! {
             (&["DEL", "a"], int(1)),
             (&["DBSIZE"], int(2)),
         ]);
+    }
+
+    fn lastsave(srv) {
+        let mut c = srv.client();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        // Nothing was saved: the time the server started.
+        let last = cmd(&mut c, &["LASTSAVE"]).int();
+        assert!((now - 60..=now + 1).contains(&last), "LASTSAVE {last} vs now {now}");
+        assert_eq!(cmd(&mut c, &["lastsave"]), int(last));
+        assert_eq!(cmd(&mut c, &["LASTSAVE", "x"]), arity("lastsave"));
     }
 
     fn shutdown_refusals_leave_the_server_running(srv) {
