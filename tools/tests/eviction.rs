@@ -131,6 +131,16 @@ shard_tests! {
         assert_eq!(cmd(&mut c, &["MEMORY", "USAGE", "missing"]), nil());
         assert_eq!(cmd(&mut c, &["MEMORY", "USAGE", "k", "SAMPLES", "0"]).int(), usage);
         assert_eq!(cmd(&mut c, &["MEMORY", "USAGE"]), err("ERR wrong number of arguments for 'memory|usage' command"));
+        expect_all(&mut c, &[
+            (&["MEMORY", "USAGE", "missing", "SAMPLES", "5"], nil()),
+            (&["MEMORY", "USAGE", "k", "SAMPLES", "5", "SAMPLES", "0"], int(usage)),
+            (&["MEMORY", "USAGE", "k", "SAMPLES", "-1"], err(SYNTAX)),
+            (&["MEMORY", "USAGE", "k", "SAMPLES", "x"], err(NOT_INT)),
+            (&["MEMORY", "USAGE", "k", "SAMPLES"], err(SYNTAX)),
+            (&["MEMORY", "USAGE", "k", "FOO", "1"], err(SYNTAX)),
+            (&["MEMORY", "FOO"], err("ERR unknown subcommand 'FOO'. Try MEMORY HELP.")),
+            (&["MEMORY"], arity("memory")),
+        ]);
         assert_eq!(cmd(&mut c, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]), ok());
         let freq = cmd(&mut c, &["OBJECT", "FREQ", "k"]);
         assert!(matches!(&freq, Reply::Error(e) if e.starts_with("ERR An LFU maxmemory policy is not selected")), "{freq:?}");

@@ -608,14 +608,20 @@ fn memory(ctx: &mut Ctx, r: &mut Reply) {
         }
         return;
     }
-    match n {
-        3 => {}
-        5 if ctx.args.is(3, "SAMPLES") => {
-            if num::parse_i64(ctx.arg(4)).is_none_or(|s| s < 0) {
-                return r.error(NOT_INTEGER);
-            }
+    // As Redis: SAMPLES may repeat; a count that is not an integer is
+    // NOT_INTEGER, a negative one a syntax error. Every value is measured
+    // whole, so the count changes nothing else.
+    let mut i = 3;
+    while i < n {
+        if !ctx.args.is(i, "SAMPLES") || i + 1 >= n {
+            return r.error(SYNTAX);
         }
-        _ => return r.error(SYNTAX),
+        match num::parse_i64(ctx.arg(i + 1)) {
+            None => return r.error(NOT_INTEGER),
+            Some(s) if s < 0 => return r.error(SYNTAX),
+            Some(_) => {}
+        }
+        i += 2;
     }
     let (key, now) = (ctx.arg(2), ctx.now);
     match ctx.db().get(key, now) {
