@@ -234,7 +234,8 @@ pub(crate) fn pubsub(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
             }
         }
         b"HELP" => help(conn, "PUBSUB", PUBSUB_HELP),
-        _ => conn.reply().error(&coreshard_engine::cmd::subcommand_arity_error("pubsub", args.get(1))),
+        // CHANNELS and SHARDCHANNELS with more than one pattern.
+        _ => conn.reply().error(&coreshard_engine::cmd::subcommand_syntax_error("pubsub", args.get(1))),
     }
 }
 

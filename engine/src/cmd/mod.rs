@@ -442,6 +442,17 @@ pub fn subcommand_arity_error(container: &str, sub: &[u8]) -> String {
     )
 }
 
+/// The error for a known subcommand whose arguments its handler refuses
+/// (Redis's addReplySubcommandSyntaxError), as PUBSUB CHANNELS with two
+/// patterns.
+pub fn subcommand_syntax_error(container: &str, sub: &[u8]) -> String {
+    format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        printable(sub, 128),
+        container.to_ascii_uppercase()
+    )
+}
+
 /// The error for an unknown subcommand.
 pub fn unknown_subcommand_error(container: &str, sub: &[u8]) -> String {
     format!("ERR unknown subcommand '{}'. Try {} HELP.", printable(sub, 128), container.to_ascii_uppercase())
