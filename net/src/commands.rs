@@ -560,7 +560,7 @@ pub(crate) fn help(conn: &mut Conn, cmd: &str, lines: &[&str]) {
         r.simple(l);
     }
     r.simple("HELP");
-    r.simple("    Print this help.");
+    r.simple("    Prints this help.");
 }
 
 fn command_info(spec: &CommandSpec, r: &mut Reply) {

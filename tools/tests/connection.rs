@@ -547,6 +547,22 @@ shard_tests! {
         ]);
     }
 
+    fn help_subcommands(srv) {
+        let mut c = srv.client();
+        for container in ["CLIENT", "COMMAND", "CONFIG", "MEMORY", "OBJECT", "PUBSUB"] {
+            let help: Vec<String> = cmd(&mut c, &[container, "HELP"]).items().iter().map(Reply::text).collect();
+            let head = format!("{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+            assert_eq!(help.first(), Some(&head), "{container} HELP");
+            assert!(help.ends_with(&["HELP".to_string(), "    Prints this help.".to_string()]), "{container} HELP: {help:?}");
+            let lower = container.to_ascii_lowercase();
+            assert_eq!(cmd(&mut c, &[&lower, "help"]).items().len(), help.len());
+            assert_eq!(
+                cmd(&mut c, &[container, "HELP", "x"]),
+                err(&format!("ERR wrong number of arguments for '{lower}|help' command"))
+            );
+        }
+    }
+
     fn lastsave(srv) {
         let mut c = srv.client();
         let now = std::time::SystemTime::now()

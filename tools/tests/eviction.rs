@@ -141,6 +141,16 @@ shard_tests! {
             (&["MEMORY", "FOO"], err("ERR unknown subcommand 'FOO'. Try MEMORY HELP.")),
             (&["MEMORY"], arity("memory")),
         ]);
+        // HELP lists the subcommands served (Redis has more), in Redis's words.
+        let help: Vec<String> = cmd(&mut c, &["MEMORY", "HELP"]).items().iter().map(Reply::text).collect();
+        let usage = help.iter().position(|l| l == "USAGE <key> [SAMPLES <count>]").expect("MEMORY HELP lists USAGE");
+        assert_eq!(
+            help[usage + 1..usage + 3],
+            [
+                "    Return memory in bytes used by <key> and its value. Nested values are",
+                "    sampled up to <count> times (default: 5, 0 means sample all).",
+            ]
+        );
         assert_eq!(cmd(&mut c, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]), ok());
         let freq = cmd(&mut c, &["OBJECT", "FREQ", "k"]);
         assert!(matches!(&freq, Reply::Error(e) if e.starts_with("ERR An LFU maxmemory policy is not selected")), "{freq:?}");

@@ -466,15 +466,16 @@ fn object(ctx: &mut Ctx, r: &mut Reply) {
             "    Return the kind of internal representation used in order to store the value",
             "    associated with a <key>.",
             "FREQ <key>",
-            "    Return the access frequency index of the key <key>.",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
             "IDLETIME <key>",
-            "    Return the idle time of the key, that is the approximated number of",
+            "    Return the idle time of the <key>, that is the approximated number of",
             "    seconds elapsed since the last access to the key.",
             "REFCOUNT <key>",
             "    Return the number of references of the value associated with the specified",
             "    <key>.",
             "HELP",
-            "    Print this help.",
+            "    Prints this help.",
         ];
         r.array(lines.len());
         for l in lines {
@@ -600,7 +601,7 @@ fn memory(ctx: &mut Ctx, r: &mut Reply) {
             "    Return memory in bytes used by <key> and its value. Nested values are",
             "    sampled up to <count> times (default: 5, 0 means sample all).",
             "HELP",
-            "    Print this help.",
+            "    Prints this help.",
         ];
         r.array(lines.len());
         for l in lines {
