@@ -615,9 +615,36 @@ fn command(shard: &mut Shard, conn: &mut Conn, args: Args) {
     match args.get(1).to_ascii_uppercase().as_slice() {
         b"COUNT" if args.len() == 2 => r.int(table.all().len() as i64),
         b"LIST" => {
-            r.array(table.all().len());
-            for spec in table.all() {
-                r.bulk(spec.name.as_bytes());
+            // [FILTERBY MODULE name | ACLCAT category | PATTERN pattern], as
+            // the last three arguments. No command comes from a module, and a
+            // command's one ACL category is the group COMMAND INFO shows.
+            let listed: Vec<&str> =
+                match (args.len(), args.try_get(3).unwrap_or_default().to_ascii_uppercase().as_slice()) {
+                    (2, _) => table.all().iter().map(|spec| spec.name).collect(),
+                    (5, b"MODULE") if args.is(2, "FILTERBY") => Vec::new(),
+                    (5, b"ACLCAT") if args.is(2, "FILTERBY") => {
+                        let category = args.get(4);
+                        table
+                            .all()
+                            .iter()
+                            .filter(|spec| category.eq_ignore_ascii_case(spec.group.as_bytes()))
+                            .map(|spec| spec.name)
+                            .collect()
+                    }
+                    (5, b"PATTERN") if args.is(2, "FILTERBY") => {
+                        let pattern = args.get(4);
+                        table
+                            .all()
+                            .iter()
+                            .filter(|spec| coreshard_engine::glob::glob_match(pattern, spec.name.as_bytes(), true))
+                            .map(|spec| spec.name)
+                            .collect()
+                    }
+                    _ => return r.error(SYNTAX),
+                };
+            r.array(listed.len());
+            for name in listed {
+                r.bulk(name.as_bytes());
             }
         }
         b"INFO" => {

@@ -393,6 +393,31 @@ shard_tests! {
             (&["COMMAND", "FOO"], err("ERR unknown subcommand 'FOO'. Try COMMAND HELP.")),
             (&["COMMAND", "COUNT", "x"], arity("command|count")),
         ]);
+        // COMMAND LIST names every command (Redis adds its subcommands, as
+        // "client|list"), and filters by a name pattern, ignoring case, or by
+        // ACL category; no command comes from a module.
+        let listed = sorted_texts(&cmd(&mut c, &["COMMAND", "LIST"]));
+        assert!(names.iter().all(|n| listed.contains(n)), "COMMAND LIST lacks some of {names:?}");
+        let filtered = |c: &mut redis::Connection, by: &str, arg: &str| sorted_texts(&cmd(c, &["COMMAND", "LIST", "FILTERBY", by, arg]));
+        assert_eq!(filtered(&mut c, "PATTERN", "HINCR*"), ["hincrby", "hincrbyfloat"]);
+        assert_eq!(filtered(&mut c, "pattern", "zrev*"), ["zrevrange", "zrevrangebylex", "zrevrangebyscore", "zrevrank"]);
+        assert_eq!(filtered(&mut c, "PATTERN", "nosuch*"), Vec::<String>::new());
+        assert_eq!(
+            filtered(&mut c, "ACLCAT", "Hash"),
+            [
+                "hdel", "hexists", "hget", "hgetall", "hincrby", "hincrbyfloat", "hkeys", "hlen", "hmget",
+                "hmset", "hrandfield", "hscan", "hset", "hsetnx", "hstrlen", "hvals",
+            ]
+        );
+        assert_eq!(filtered(&mut c, "ACLCAT", "nosuch"), Vec::<String>::new());
+        assert_eq!(filtered(&mut c, "MODULE", "json"), Vec::<String>::new());
+        expect_all(&mut c, &[
+            (&["COMMAND", "LIST", "FILTERBY"], err(SYNTAX)),
+            (&["COMMAND", "LIST", "FILTERBY", "NAME", "get"], err(SYNTAX)),
+            (&["COMMAND", "LIST", "FILTERBY", "PATTERN", "a", "b"], err(SYNTAX)),
+            (&["COMMAND", "LIST", "FILTERBY", "PATTERN", "a", "FILTERBY", "PATTERN", "b"], err(SYNTAX)),
+            (&["COMMAND", "LIST", "FOO"], err(SYNTAX)),
+        ]);
     }
 
     fn config_get_set(srv) {
