@@ -760,7 +760,12 @@ fn config(shard: &mut Shard, conn: &mut Conn, args: Args) {
         }
         b"RESETSTAT" if args.len() == 2 => conn.reply().ok(),
         b"REWRITE" if args.len() == 2 => {
-            conn.reply().error("ERR CONFIG REWRITE is not supported: edit the config file and restart")
+            if shard.shared.config_file.is_none() {
+                // Redis's answer when it was started without a config file.
+                conn.reply().error("ERR The server is running without a config file")
+            } else {
+                conn.reply().error("ERR CONFIG REWRITE is not supported: edit the config file and restart")
+            }
         }
         b"HELP" => help(
             conn,

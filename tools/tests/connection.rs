@@ -476,6 +476,13 @@ shard_tests! {
         assert_eq!(cmd(&mut c, &["CONFIG", "SET", "requirepass", ""]), ok());
         let mut fresh = srv.client();
         assert_eq!(cmd(&mut fresh, &["PING"]), status("PONG"));
+        expect_all(&mut c, &[
+            (&["CONFIG", "RESETSTAT"], ok()),
+            (&["CONFIG", "RESETSTAT", "x"], arity("config|resetstat")),
+            // The test servers start without a config file.
+            (&["CONFIG", "REWRITE"], err("ERR The server is running without a config file")),
+            (&["CONFIG", "REWRITE", "x"], arity("config|rewrite")),
+        ]);
     }
 
     fn info(srv) {
