@@ -1325,8 +1325,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec(
         "zmpop",
         -4,
-        WRITE,
-        (2, 2, 1),
+        WRITE | MOVABLEKEYS,
+        // The keys: a count at argument 1, then that many from argument 2.
+        (2, -1, 1),
         Kind::Keyed(zmpop),
         "sorted_set",
         "7.0.0",
