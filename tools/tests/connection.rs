@@ -579,6 +579,39 @@ shard_tests! {
         ]);
     }
 
+    fn command_info_flags_match_redis(srv) {
+        let mut c = srv.client();
+        // As Redis 7.0 lists them, in its order. Not listed: HELLO, AUTH,
+        // QUIT, RESET and SHUTDOWN, which Redis also flags allow_busy (for
+        // scripts, which coreshard has not), and the containers CLIENT,
+        // CONFIG and PUBSUB, whose flags Redis puts on their subcommands.
+        let want: &[(&str, i64, &[&str])] = &[
+            ("ping", -1, &["fast"]),
+            ("echo", 2, &["loading", "stale", "fast"]),
+            ("select", 2, &["loading", "stale", "fast"]),
+            ("command", -1, &["loading", "stale"]),
+            ("info", -1, &["loading", "stale"]),
+            ("time", 1, &["loading", "stale", "fast"]),
+            ("lastsave", 1, &["loading", "stale", "fast"]),
+            ("subscribe", -2, &["pubsub", "noscript", "loading", "stale"]),
+            ("unsubscribe", -1, &["pubsub", "noscript", "loading", "stale"]),
+            ("psubscribe", -2, &["pubsub", "noscript", "loading", "stale"]),
+            ("punsubscribe", -1, &["pubsub", "noscript", "loading", "stale"]),
+            ("publish", 3, &["pubsub", "loading", "stale", "fast"]),
+        ];
+        for (name, arity, flags) in want {
+            let info = cmd(&mut c, &["COMMAND", "INFO", name]).items()[0].items();
+            assert_eq!(info[1], int(*arity), "{name} arity");
+            let got: Vec<String> = info[2].items().iter().map(Reply::text).collect();
+            assert_eq!(got, *flags, "{name} flags");
+        }
+        // Flags in Redis's order where several apply: noscript before
+        // loading, stale before fast, fast before no_auth.
+        let hello: Vec<String> = cmd(&mut c, &["COMMAND", "INFO", "hello"]).items()[0].items()[2].items().iter().map(Reply::text).collect();
+        let at = |f: &str| hello.iter().position(|h| h == f).unwrap_or_else(|| panic!("hello lacks {f}: {hello:?}"));
+        assert!(at("noscript") < at("loading") && at("stale") < at("fast") && at("fast") < at("no_auth"), "{hello:?}");
+    }
+
     fn help_subcommands(srv) {
         let mut c = srv.client();
         for container in ["CLIENT", "COMMAND", "CONFIG", "MEMORY", "OBJECT", "PUBSUB"] {

@@ -43,18 +43,21 @@ pub mod flags {
     /// `first_key - 1`, then that many keys (LMPOP). COMMAND INFO shows no
     /// key positions for it, as Redis does.
     pub const MOVABLEKEYS: u32 = 1 << 9;
+    /// A Pub/Sub command.
+    pub const PUBSUB: u32 = 1 << 10;
 
-    /// The COMMAND INFO names of the flags, in bit order.
-    pub const NAMES: [(u32, &str); 10] = [
+    /// The COMMAND INFO names of the flags, in the order Redis lists them.
+    pub const NAMES: [(u32, &str); 11] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
         (ADMIN, "admin"),
-        (FAST, "fast"),
-        (NO_AUTH, "no_auth"),
+        (PUBSUB, "pubsub"),
         (NOSCRIPT, "noscript"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
         (MOVABLEKEYS, "movablekeys"),
     ];
 }
