@@ -74,6 +74,33 @@ pub fn parse_u64(s: &[u8]) -> Option<u64> {
     parse_nonzero_magnitude(s)
 }
 
+/// Parses a SCAN, HSCAN, SSCAN or ZSCAN cursor as Redis's
+/// `parseScanCursorOrReply` does: with `strtoul` in base 10, refusing a
+/// leading space, any byte after the digits, and overflow.
+///
+/// So an optional `+` or `-` sign and leading zeros are accepted, a minus
+/// negates modulo 2^64 (`-1` is `u64::MAX`), and the empty text is cursor 0;
+/// a sign with no digits is refused.
+#[must_use]
+pub fn parse_cursor(s: &[u8]) -> Option<u64> {
+    let (negative, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        return if s.is_empty() { Some(0) } else { None };
+    }
+    let mut value = 0u64;
+    for &byte in digits {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(byte - b'0'))?;
+    }
+    Some(if negative { value.wrapping_neg() } else { value })
+}
+
 /// Parses the digits of a nonzero magnitude as `string2ll` does after the
 /// sign: the first digit must be 1-9, every byte must be a digit, and the
 /// value must fit in a `u64`.
@@ -885,6 +912,26 @@ mod tests {
     fn incrbyfloat(stored: &str, incr: &str) -> String {
         let value = parse_f64(stored.as_bytes()).unwrap() + parse_f64(incr.as_bytes()).unwrap();
         human(value)
+    }
+
+    #[test]
+    fn parse_cursor_follows_strtoul() {
+        assert_eq!(parse_cursor(b"0"), Some(0));
+        assert_eq!(parse_cursor(b"00"), Some(0));
+        assert_eq!(parse_cursor(b"+7"), Some(7));
+        assert_eq!(parse_cursor(b"-0"), Some(0));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"-18446744073709551615"), Some(1));
+        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b""), Some(0));
+        assert_eq!(parse_cursor(b"18446744073709551616"), None);
+        assert_eq!(parse_cursor(b"-18446744073709551616"), None);
+        assert_eq!(parse_cursor(b"-"), None);
+        assert_eq!(parse_cursor(b"+"), None);
+        assert_eq!(parse_cursor(b" 0"), None);
+        assert_eq!(parse_cursor(b"0 "), None);
+        assert_eq!(parse_cursor(b"0x10"), None);
+        assert_eq!(parse_cursor(b"--1"), None);
     }
 
     #[test]

@@ -74,10 +74,14 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, cmd: ConnCmd, ar
             let mode_ok = args.iter_from(1).all(|a| {
                 ["NOSAVE", "SAVE", "NOW", "FORCE", "ABORT"].iter().any(|m| a.eq_ignore_ascii_case(m.as_bytes()))
             });
-            if !mode_ok {
+            let given = |mode: &str| args.iter_from(1).any(|a| a.eq_ignore_ascii_case(mode.as_bytes()));
+            let abort = given("ABORT");
+            // As Redis: ABORT goes alone, and NOSAVE contradicts SAVE.
+            let other_than_abort = args.iter_from(1).any(|a| !a.eq_ignore_ascii_case(b"ABORT"));
+            if !mode_ok || (abort && other_than_abort) || (given("NOSAVE") && given("SAVE")) {
                 return conn.reply().error(SYNTAX);
             }
-            if args.iter_from(1).any(|a| a.eq_ignore_ascii_case(b"ABORT")) {
+            if abort {
                 return conn.reply().error("ERR No shutdown in progress.");
             }
             tracing::warn!("user requested shutdown (SHUTDOWN from client {})", conn.addr);
@@ -586,7 +590,7 @@ pub(crate) fn help(conn: &mut Conn, cmd: &str, lines: &[&str]) {
         r.simple(l);
     }
     r.simple("HELP");
-    r.simple("    Print this help.");
+    r.simple("    Prints this help.");
 }
 
 fn command_info(spec: &CommandSpec, r: &mut Reply) {
@@ -641,9 +645,36 @@ fn command(shard: &mut Shard, conn: &mut Conn, args: Args) {
     match args.get(1).to_ascii_uppercase().as_slice() {
         b"COUNT" if args.len() == 2 => r.int(table.all().len() as i64),
         b"LIST" => {
-            r.array(table.all().len());
-            for spec in table.all() {
-                r.bulk(spec.name.as_bytes());
+            // [FILTERBY MODULE name | ACLCAT category | PATTERN pattern], as
+            // the last three arguments. No command comes from a module, and a
+            // command's one ACL category is the group COMMAND INFO shows.
+            let listed: Vec<&str> =
+                match (args.len(), args.try_get(3).unwrap_or_default().to_ascii_uppercase().as_slice()) {
+                    (2, _) => table.all().iter().map(|spec| spec.name).collect(),
+                    (5, b"MODULE") if args.is(2, "FILTERBY") => Vec::new(),
+                    (5, b"ACLCAT") if args.is(2, "FILTERBY") => {
+                        let category = args.get(4);
+                        table
+                            .all()
+                            .iter()
+                            .filter(|spec| category.eq_ignore_ascii_case(spec.group.as_bytes()))
+                            .map(|spec| spec.name)
+                            .collect()
+                    }
+                    (5, b"PATTERN") if args.is(2, "FILTERBY") => {
+                        let pattern = args.get(4);
+                        table
+                            .all()
+                            .iter()
+                            .filter(|spec| coreshard_engine::glob::glob_match(pattern, spec.name.as_bytes(), true))
+                            .map(|spec| spec.name)
+                            .collect()
+                    }
+                    _ => return r.error(SYNTAX),
+                };
+            r.array(listed.len());
+            for name in listed {
+                r.bulk(name.as_bytes());
             }
         }
         b"INFO" => {
@@ -759,7 +790,12 @@ fn config(shard: &mut Shard, conn: &mut Conn, args: Args) {
         }
         b"RESETSTAT" if args.len() == 2 => conn.reply().ok(),
         b"REWRITE" if args.len() == 2 => {
-            conn.reply().error("ERR CONFIG REWRITE is not supported: edit the config file and restart")
+            if shard.shared.config_file.is_none() {
+                // Redis's answer when it was started without a config file.
+                conn.reply().error("ERR The server is running without a config file")
+            } else {
+                conn.reply().error("ERR CONFIG REWRITE is not supported: edit the config file and restart")
+            }
         }
         b"HELP" => help(
             conn,

@@ -212,6 +212,10 @@ const PUBSUB_HELP: &[&str] = &[
     "NUMSUB [<channel> ...]",
     "    Return the number of subscribers for the specified channels, excluding",
     "    pattern subscriptions(default: no channels).",
+    "SHARDCHANNELS [<pattern>]",
+    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+    "SHARDNUMSUB [<shardchannel> ...]",
+    "    Return the number of subscribers for the specified shard level channel(s)",
 ];
 
 /// PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT
@@ -234,7 +238,8 @@ pub(crate) fn pubsub(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
             }
         }
         b"HELP" => help(conn, "PUBSUB", PUBSUB_HELP),
-        _ => conn.reply().error(&coreshard_engine::cmd::subcommand_arity_error("pubsub", args.get(1))),
+        // CHANNELS and SHARDCHANNELS with more than one pattern.
+        _ => conn.reply().error(&coreshard_engine::cmd::subcommand_syntax_error("pubsub", args.get(1))),
     }
 }
 

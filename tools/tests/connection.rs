@@ -1,5 +1,6 @@
 //! Connection and server commands: PING ECHO HELLO AUTH SELECT QUIT RESET
-//! CLIENT COMMAND CONFIG INFO TIME DBSIZE.
+//! CLIENT COMMAND CONFIG INFO TIME DBSIZE LASTSAVE, and SHUTDOWN refusing bad
+//! options (tools/tests/server.rs stops the server with it).
 
 #[macro_use]
 mod common;
@@ -392,6 +393,31 @@ shard_tests! {
             (&["COMMAND", "FOO"], err("ERR unknown subcommand 'FOO'. Try COMMAND HELP.")),
             (&["COMMAND", "COUNT", "x"], arity("command|count")),
         ]);
+        // COMMAND LIST names every command (Redis adds its subcommands, as
+        // "client|list"), and filters by a name pattern, ignoring case, or by
+        // ACL category; no command comes from a module.
+        let listed = sorted_texts(&cmd(&mut c, &["COMMAND", "LIST"]));
+        assert!(names.iter().all(|n| listed.contains(n)), "COMMAND LIST lacks some of {names:?}");
+        let filtered = |c: &mut redis::Connection, by: &str, arg: &str| sorted_texts(&cmd(c, &["COMMAND", "LIST", "FILTERBY", by, arg]));
+        assert_eq!(filtered(&mut c, "PATTERN", "HINCR*"), ["hincrby", "hincrbyfloat"]);
+        assert_eq!(filtered(&mut c, "pattern", "zrev*"), ["zrevrange", "zrevrangebylex", "zrevrangebyscore", "zrevrank"]);
+        assert_eq!(filtered(&mut c, "PATTERN", "nosuch*"), Vec::<String>::new());
+        assert_eq!(
+            filtered(&mut c, "ACLCAT", "Hash"),
+            [
+                "hdel", "hexists", "hget", "hgetall", "hincrby", "hincrbyfloat", "hkeys", "hlen", "hmget",
+                "hmset", "hrandfield", "hscan", "hset", "hsetnx", "hstrlen", "hvals",
+            ]
+        );
+        assert_eq!(filtered(&mut c, "ACLCAT", "nosuch"), Vec::<String>::new());
+        assert_eq!(filtered(&mut c, "MODULE", "json"), Vec::<String>::new());
+        expect_all(&mut c, &[
+            (&["COMMAND", "LIST", "FILTERBY"], err(SYNTAX)),
+            (&["COMMAND", "LIST", "FILTERBY", "NAME", "get"], err(SYNTAX)),
+            (&["COMMAND", "LIST", "FILTERBY", "PATTERN", "a", "b"], err(SYNTAX)),
+            (&["COMMAND", "LIST", "FILTERBY", "PATTERN", "a", "FILTERBY", "PATTERN", "b"], err(SYNTAX)),
+            (&["COMMAND", "LIST", "FOO"], err(SYNTAX)),
+        ]);
     }
 
     fn config_get_set(srv) {
@@ -450,6 +476,13 @@ shard_tests! {
         assert_eq!(cmd(&mut c, &["CONFIG", "SET", "requirepass", ""]), ok());
         let mut fresh = srv.client();
         assert_eq!(cmd(&mut fresh, &["PING"]), status("PONG"));
+        expect_all(&mut c, &[
+            (&["CONFIG", "RESETSTAT"], ok()),
+            (&["CONFIG", "RESETSTAT", "x"], arity("config|resetstat")),
+            // The test servers start without a config file.
+            (&["CONFIG", "REWRITE"], err("ERR The server is running without a config file")),
+            (&["CONFIG", "REWRITE", "x"], arity("config|rewrite")),
+        ]);
     }
 
     fn info(srv) {
@@ -544,6 +577,85 @@ shard_tests! {
             (&["DEL", "a"], int(1)),
             (&["DBSIZE"], int(2)),
         ]);
+    }
+
+    fn command_info_flags_match_redis(srv) {
+        let mut c = srv.client();
+        // As Redis 7.0 lists them, in its order. Not listed: HELLO, AUTH,
+        // QUIT, RESET and SHUTDOWN, which Redis also flags allow_busy (for
+        // scripts, which coreshard has not), and the containers CLIENT,
+        // CONFIG and PUBSUB, whose flags Redis puts on their subcommands.
+        let want: &[(&str, i64, &[&str])] = &[
+            ("ping", -1, &["fast"]),
+            ("echo", 2, &["loading", "stale", "fast"]),
+            ("select", 2, &["loading", "stale", "fast"]),
+            ("command", -1, &["loading", "stale"]),
+            ("info", -1, &["loading", "stale"]),
+            ("time", 1, &["loading", "stale", "fast"]),
+            ("lastsave", 1, &["loading", "stale", "fast"]),
+            ("subscribe", -2, &["pubsub", "noscript", "loading", "stale"]),
+            ("unsubscribe", -1, &["pubsub", "noscript", "loading", "stale"]),
+            ("psubscribe", -2, &["pubsub", "noscript", "loading", "stale"]),
+            ("punsubscribe", -1, &["pubsub", "noscript", "loading", "stale"]),
+            ("publish", 3, &["pubsub", "loading", "stale", "fast"]),
+        ];
+        for (name, arity, flags) in want {
+            let info = cmd(&mut c, &["COMMAND", "INFO", name]).items()[0].items();
+            assert_eq!(info[1], int(*arity), "{name} arity");
+            let got: Vec<String> = info[2].items().iter().map(Reply::text).collect();
+            assert_eq!(got, *flags, "{name} flags");
+        }
+        // Flags in Redis's order where several apply: noscript before
+        // loading, stale before fast, fast before no_auth.
+        let hello: Vec<String> = cmd(&mut c, &["COMMAND", "INFO", "hello"]).items()[0].items()[2].items().iter().map(Reply::text).collect();
+        let at = |f: &str| hello.iter().position(|h| h == f).unwrap_or_else(|| panic!("hello lacks {f}: {hello:?}"));
+        assert!(at("noscript") < at("loading") && at("stale") < at("fast") && at("fast") < at("no_auth"), "{hello:?}");
+    }
+
+    fn help_subcommands(srv) {
+        let mut c = srv.client();
+        for container in ["CLIENT", "COMMAND", "CONFIG", "MEMORY", "OBJECT", "PUBSUB"] {
+            let help: Vec<String> = cmd(&mut c, &[container, "HELP"]).items().iter().map(Reply::text).collect();
+            let head = format!("{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+            assert_eq!(help.first(), Some(&head), "{container} HELP");
+            assert!(help.ends_with(&["HELP".to_string(), "    Prints this help.".to_string()]), "{container} HELP: {help:?}");
+            let lower = container.to_ascii_lowercase();
+            assert_eq!(cmd(&mut c, &[&lower, "help"]).items().len(), help.len());
+            assert_eq!(
+                cmd(&mut c, &[container, "HELP", "x"]),
+                err(&format!("ERR wrong number of arguments for '{lower}|help' command"))
+            );
+        }
+    }
+
+    fn lastsave(srv) {
+        let mut c = srv.client();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        // Nothing was saved: the time the server started.
+        let last = cmd(&mut c, &["LASTSAVE"]).int();
+        assert!((now - 60..=now + 1).contains(&last), "LASTSAVE {last} vs now {now}");
+        assert_eq!(cmd(&mut c, &["lastsave"]), int(last));
+        assert_eq!(cmd(&mut c, &["LASTSAVE", "x"]), arity("lastsave"));
+    }
+
+    fn shutdown_refusals_leave_the_server_running(srv) {
+        let mut c = srv.client();
+        expect_all(&mut c, &[
+            (&["SHUTDOWN", "FOO"], err(SYNTAX)),
+            (&["SHUTDOWN", "NOSAVE", "FOO"], err(SYNTAX)),
+            // NOSAVE contradicts SAVE; ABORT takes no other option.
+            (&["SHUTDOWN", "NOSAVE", "SAVE"], err(SYNTAX)),
+            (&["SHUTDOWN", "save", "NOW", "nosave"], err(SYNTAX)),
+            (&["SHUTDOWN", "ABORT", "NOSAVE"], err(SYNTAX)),
+            (&["SHUTDOWN", "NOW", "ABORT"], err(SYNTAX)),
+            (&["SHUTDOWN", "ABORT"], err("ERR No shutdown in progress.")),
+            (&["SHUTDOWN", "abort", "ABORT"], err("ERR No shutdown in progress.")),
+            (&["PING"], status("PONG")),
+        ]);
+        srv.assert_serving();
     }
 }
 

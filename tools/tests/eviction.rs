@@ -131,6 +131,26 @@ shard_tests! {
         assert_eq!(cmd(&mut c, &["MEMORY", "USAGE", "missing"]), nil());
         assert_eq!(cmd(&mut c, &["MEMORY", "USAGE", "k", "SAMPLES", "0"]).int(), usage);
         assert_eq!(cmd(&mut c, &["MEMORY", "USAGE"]), err("ERR wrong number of arguments for 'memory|usage' command"));
+        expect_all(&mut c, &[
+            (&["MEMORY", "USAGE", "missing", "SAMPLES", "5"], nil()),
+            (&["MEMORY", "USAGE", "k", "SAMPLES", "5", "SAMPLES", "0"], int(usage)),
+            (&["MEMORY", "USAGE", "k", "SAMPLES", "-1"], err(SYNTAX)),
+            (&["MEMORY", "USAGE", "k", "SAMPLES", "x"], err(NOT_INT)),
+            (&["MEMORY", "USAGE", "k", "SAMPLES"], err(SYNTAX)),
+            (&["MEMORY", "USAGE", "k", "FOO", "1"], err(SYNTAX)),
+            (&["MEMORY", "FOO"], err("ERR unknown subcommand 'FOO'. Try MEMORY HELP.")),
+            (&["MEMORY"], arity("memory")),
+        ]);
+        // HELP lists the subcommands served (Redis has more), in Redis's words.
+        let help: Vec<String> = cmd(&mut c, &["MEMORY", "HELP"]).items().iter().map(Reply::text).collect();
+        let usage = help.iter().position(|l| l == "USAGE <key> [SAMPLES <count>]").expect("MEMORY HELP lists USAGE");
+        assert_eq!(
+            help[usage + 1..usage + 3],
+            [
+                "    Return memory in bytes used by <key> and its value. Nested values are",
+                "    sampled up to <count> times (default: 5, 0 means sample all).",
+            ]
+        );
         assert_eq!(cmd(&mut c, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]), ok());
         let freq = cmd(&mut c, &["OBJECT", "FREQ", "k"]);
         assert!(matches!(&freq, Reply::Error(e) if e.starts_with("ERR An LFU maxmemory policy is not selected")), "{freq:?}");

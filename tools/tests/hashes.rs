@@ -179,6 +179,22 @@ shard_tests! {
             (&["HRANDFIELD", "one", "1", "FOO"], err(SYNTAX)),
             (&["HRANDFIELD", "one", "abc"], err(NOT_INT)),
             (&["HRANDFIELD", "one", "WITHVALUES"], err(NOT_INT)),
+            (&["HRANDFIELD", "one", "2", "WITHVALUES", "x"], err(SYNTAX)),
+            // The count's range: -LONG_MAX..=LONG_MAX, half of it with
+            // WITHVALUES (the reply holds twice as many items).
+            (
+                &["HRANDFIELD", "one", "-9223372036854775808"],
+                err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"),
+            ),
+            (
+                &["HRANDFIELD", "nokey", "-9223372036854775808"],
+                err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"),
+            ),
+            (&["HRANDFIELD", "one", "9223372036854775807"], bulks(&["x"])),
+            (&["HRANDFIELD", "one", "4611686018427387903", "WITHVALUES"], bulks(&["x", "y"])),
+            (&["HRANDFIELD", "one", "4611686018427387904", "WITHVALUES"], err("ERR value is out of range")),
+            (&["HRANDFIELD", "one", "-4611686018427387904", "WITHVALUES"], err("ERR value is out of range")),
+            (&["HRANDFIELD", "nokey", "4611686018427387904", "WITHVALUES"], err("ERR value is out of range")),
             (&["HRANDFIELD"], arity("hrandfield")),
         ]);
         let mut args = vec!["HSET".to_string(), "h".to_string()];
@@ -266,6 +282,11 @@ shard_tests! {
             (&["HSCAN", "small", "0"], arr(vec![bulk("0"), bulks(&["x", "y"])])),
             (&["HSCAN", "nokey", "0"], arr(vec![bulk("0"), arr(vec![])])),
             (&["HSCAN", "small", "abc"], err("ERR invalid cursor")),
+            // Cursors are read as strtoul reads them: a sign and leading
+            // zeros pass, a lone sign does not.
+            (&["HSCAN", "small", "-1"], arr(vec![bulk("0"), bulks(&["x", "y"])])),
+            (&["HSCAN", "small", "+00"], arr(vec![bulk("0"), bulks(&["x", "y"])])),
+            (&["HSCAN", "small", "-"], err("ERR invalid cursor")),
             (&["HSCAN", "small", "0", "COUNT", "0"], err(SYNTAX)),
             (&["HSCAN", "small", "0", "MATCH"], err(SYNTAX)),
             (&["HSCAN", "small", "0", "FOO", "x"], err(SYNTAX)),

@@ -319,6 +319,14 @@ shard_tests! {
         // An empty database: a single call answering cursor 0 and no keys.
         assert_eq!(cmd(&mut c, &["FLUSHDB"]), ok());
         assert_eq!(cmd(&mut c, &["SCAN", "0"]), arr(vec![bulk("0"), arr(vec![])]));
+        // Cursors are read as strtoul reads them: a sign, leading zeros and
+        // the empty text pass; a lone sign and a space do not.
+        for cursor in ["00", "+0", "-0", "-1", ""] {
+            assert_eq!(cmd(&mut c, &["SCAN", cursor]), arr(vec![bulk("0"), arr(vec![])]), "SCAN {cursor:?}");
+        }
+        for cursor in ["-", "+", " 0", "0 "] {
+            assert_eq!(cmd(&mut c, &["SCAN", cursor]), err("ERR invalid cursor"), "SCAN {cursor:?}");
+        }
     }
 
     fn randomkey_dbsize(srv) {

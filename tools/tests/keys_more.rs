@@ -108,7 +108,27 @@ shard_tests! {
             (&["OBJECT", "FOO", "x"], err("ERR unknown subcommand 'FOO'. Try OBJECT HELP.")),
             (&["OBJECT", "ENCODING"], err("ERR wrong number of arguments for 'object|encoding' command")),
         ]);
-        let help = cmd(&mut c, &["OBJECT", "HELP"]);
-        assert!(help.items().len() > 4);
+        let help: Vec<String> = cmd(&mut c, &["OBJECT", "HELP"]).items().iter().map(Reply::text).collect();
+        assert_eq!(
+            help,
+            [
+                "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ENCODING <key>",
+                "    Return the kind of internal representation used in order to store the value",
+                "    associated with a <key>.",
+                "FREQ <key>",
+                "    Return the access frequency index of the <key>. The returned integer is",
+                "    proportional to the logarithm of the recent access frequency of the key.",
+                "IDLETIME <key>",
+                "    Return the idle time of the <key>, that is the approximated number of",
+                "    seconds elapsed since the last access to the key.",
+                "REFCOUNT <key>",
+                "    Return the number of references of the value associated with the specified",
+                "    <key>.",
+                "HELP",
+                "    Prints this help.",
+            ]
+        );
+        assert_eq!(cmd(&mut c, &["OBJECT", "HELP", "x"]), err("ERR wrong number of arguments for 'object|help' command"));
     }
 }

@@ -123,6 +123,40 @@ shard_tests! {
         assert_eq!(cmd(&mut c, &["PUBSUB", "NUMPAT"]), int(2));
         assert_eq!(cmd(&mut c, &["PUBSUB", "FOO"]), err("ERR unknown subcommand 'FOO'. Try PUBSUB HELP."));
         assert_eq!(cmd(&mut c, &["PUBSUB", "NUMPAT", "x"]), err("ERR wrong number of arguments for 'pubsub|numpat' command"));
+        // CHANNELS takes one pattern at most; Redis's handler, not the
+        // subcommand's arity, refuses a second.
+        assert_eq!(
+            cmd(&mut c, &["PUBSUB", "channels", "a", "b"]),
+            err("ERR unknown subcommand or wrong number of arguments for 'channels'. Try PUBSUB HELP.")
+        );
+        assert_eq!(
+            cmd(&mut c, &["PUBSUB", "SHARDCHANNELS", "a", "b"]),
+            err("ERR unknown subcommand or wrong number of arguments for 'SHARDCHANNELS'. Try PUBSUB HELP.")
+        );
+        assert_eq!(cmd(&mut c, &["PUBSUB"]), arity("pubsub"));
+        let help: Vec<String> = cmd(&mut c, &["PUBSUB", "HELP"]).items().iter().map(Reply::text).collect();
+        assert_eq!(
+            help,
+            [
+                "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "CHANNELS [<pattern>]",
+                "    Return the currently active channels matching a <pattern> (default: '*').",
+                "NUMPAT",
+                "    Return number of subscriptions to patterns.",
+                "NUMSUB [<channel> ...]",
+                "    Return the number of subscribers for the specified channels, excluding",
+                "    pattern subscriptions(default: no channels).",
+                "SHARDCHANNELS [<pattern>]",
+                "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+                "SHARDNUMSUB [<shardchannel> ...]",
+                "    Return the number of subscribers for the specified shard level channel(s)",
+                "HELP",
+                "    Prints this help.",
+            ]
+        );
+        // No shard channel has subscribers (SSUBSCRIBE is not supported).
+        assert_eq!(cmd(&mut c, &["PUBSUB", "SHARDCHANNELS"]), arr(vec![]));
+        assert_eq!(cmd(&mut c, &["PUBSUB", "SHARDNUMSUB", "news"]), arr(vec![bulk("news"), int(0)]));
         // A closed subscriber is forgotten.
         drop(a);
         let forgotten = wait_until(Duration::from_secs(10), || {

@@ -169,6 +169,10 @@ fn config_file_environment_and_flags_combine() {
     let info = cmd(&mut c, &["INFO", "server"]).text();
     assert_eq!(info_field(&info, "shards").as_deref(), Some("2"));
     assert_eq!(info_field(&info, "config_file").as_deref(), Some(conf.to_str().unwrap()));
+    assert_eq!(
+        cmd(&mut c, &["CONFIG", "REWRITE"]),
+        err("ERR CONFIG REWRITE is not supported: edit the config file and restart")
+    );
     // SIGTERM: a clean exit, with the ignored directives logged as warnings.
     // SAFETY: kill has no memory-safety preconditions; the pid is our live child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

@@ -480,6 +480,11 @@ shard_tests! {
             (&["SSCAN", "nokey", "0"], arr(vec![bulk("0"), arr(vec![])])),
             (&["SSCAN", "small", "abc"], err("ERR invalid cursor")),
             (&["SSCAN", "small", "18446744073709551616"], err("ERR invalid cursor")),
+            // Cursors are read as strtoul reads them: a sign and leading
+            // zeros pass, a lone sign does not.
+            (&["SSCAN", "small", "-1", "MATCH", "3"], arr(vec![bulk("0"), bulks(&["3"])])),
+            (&["SSCAN", "small", "+01", "MATCH", "3"], arr(vec![bulk("0"), bulks(&["3"])])),
+            (&["SSCAN", "small", "+"], err("ERR invalid cursor")),
             (&["SSCAN", "nokey", "abc"], err("ERR invalid cursor")),
             (&["SSCAN", "str", "abc"], err("ERR invalid cursor")),
             (&["SSCAN", "small", "0", "COUNT", "0"], err(SYNTAX)),

@@ -59,4 +59,25 @@ shard_tests! {
             (&["EXISTS", "{s}dst"], int(0)),
         ]);
     }
+
+    fn sort_nosort_store_of_a_set_sorts_alpha(srv) {
+        // A set has no order of its own, so BY nosort with STORE sorts it by
+        // its members' bytes (the stored list must not depend on the server);
+        // a list keeps its order.
+        let mut c = srv.client();
+        expect_all(&mut c, &[
+            (&["SADD", "{s}set", "b", "a", "c", "10", "2"], int(5)),
+            (&["SORT", "{s}set", "BY", "nosort", "STORE", "{s}dst"], int(5)),
+            (&["LRANGE", "{s}dst", "0", "-1"], bulks(&["10", "2", "a", "b", "c"])),
+            (&["SORT", "{s}set", "BY", "nosort", "DESC", "STORE", "{s}dst"], int(5)),
+            (&["LRANGE", "{s}dst", "0", "-1"], bulks(&["c", "b", "a", "2", "10"])),
+            (&["SORT", "{s}set", "BY", "nosort", "LIMIT", "1", "2", "STORE", "{s}dst"], int(2)),
+            (&["LRANGE", "{s}dst", "0", "-1"], bulks(&["2", "a"])),
+            (&["SORT", "{s}set", "BY", "nosort", "GET", "#", "STORE", "{s}dst"], int(5)),
+            (&["LRANGE", "{s}dst", "0", "-1"], bulks(&["10", "2", "a", "b", "c"])),
+            (&["RPUSH", "{s}list", "b", "a", "c"], int(3)),
+            (&["SORT", "{s}list", "BY", "nosort", "STORE", "{s}dst"], int(3)),
+            (&["LRANGE", "{s}dst", "0", "-1"], bulks(&["b", "a", "c"])),
+        ]);
+    }
 }

@@ -157,6 +157,12 @@ shard_tests! {
             (&["SET", "k", "v", "XX", "NX"], err(SYNTAX)),
             (&["SET", "k", "v", "FOO"], err(SYNTAX)),
             (&["SET", "k", "v", "10"], err(SYNTAX)),
+            // The options are checked before their numbers are read.
+            (&["SET", "k", "v", "EX", "abc", "FOO"], err(SYNTAX)),
+            (&["SET", "k", "v", "PX", "abc", "EX", "10"], err(SYNTAX)),
+            (&["SET", "k", "v", "EX", "abc", "NX", "XX"], err(SYNTAX)),
+            (&["SET", "k", "v", "EX", "0", "FOO"], err(SYNTAX)),
+            (&["SETEX", "k", "abc", "v"], err(NOT_INT)),
             // None of the failed commands touched the key.
             (&["GET", "k"], bulk("old")),
             (&["TTL", "k"], int(-1)),
@@ -249,6 +255,11 @@ shard_tests! {
         expect_all(&mut c, &[
             (&["GETEX", "nokey"], nil()),
             (&["GETEX", "nokey", "EX", "10"], nil()),
+            // A missing key is nil before the expire time is checked.
+            (&["GETEX", "nokey", "EX", "0"], nil()),
+            (&["GETEX", "nokey", "PX", "-5"], nil()),
+            (&["GETEX", "nokey", "EX", "abc"], nil()),
+            (&["GETEX", "nokey", "EX", "abc", "FOO"], err(SYNTAX)),
             (&["EXISTS", "nokey"], int(0)),
             (&["SET", "k", "v"], ok()),
             (&["GETEX", "k"], bulk("v")),
@@ -276,6 +287,8 @@ shard_tests! {
             (&["GETEX", "k", "PERSIST", "EX", "10"], err(SYNTAX)),
             (&["GETEX", "k", "EX"], err(SYNTAX)),
             (&["GETEX", "k", "FOO"], err(SYNTAX)),
+            (&["GETEX", "k", "EX", "abc", "FOO"], err(SYNTAX)),
+            (&["GETEX", "k", "PERSIST", "EX", "abc"], err(SYNTAX)),
             (&["TTL", "k"], int(-1)),
             // An absolute time in the past deletes the key but returns it.
             (&["GETEX", "k", "EXAT", "1"], bulk("v")),
@@ -286,6 +299,9 @@ shard_tests! {
             (&["HSET", "h", "f", "v"], int(1)),
             (&["GETEX", "h"], err(WRONGTYPE)),
             (&["GETEX", "h", "PERSIST"], err(WRONGTYPE)),
+            (&["GETEX", "h", "EX", "0"], err(WRONGTYPE)),
+            (&["GETEX", "h", "EX", "abc"], err(WRONGTYPE)),
+            (&["GETEX", "h", "FOO"], err(SYNTAX)),
             (&["GETEX"], arity("getex")),
         ]);
     }
@@ -414,6 +430,8 @@ shard_tests! {
             (&["GET", "i"], bulk("9")),
             (&["HSET", "h", "f", "v"], int(1)),
             (&["INCRBYFLOAT", "h", "1"], err(WRONGTYPE)),
+            // The type is checked before the increment is read.
+            (&["INCRBYFLOAT", "h", "abc"], err(WRONGTYPE)),
             (&["INCRBYFLOAT", "i"], arity("incrbyfloat")),
         ]);
     }

@@ -38,6 +38,9 @@ fn fill(c: &mut redis::Connection, key: &str, n: usize) {
     assert_eq!(cmd_vec(c, &args), int(n as i64));
 }
 
+/// A COMMAND INFO entry: name, arity, flags, first key, last key, step.
+type InfoRow = (&'static str, i64, &'static [&'static str], i64, i64, i64);
+
 shard_tests! {
     fn zadd_basics_and_flags(srv) {
         let mut c = srv.client();
@@ -517,6 +520,11 @@ shard_tests! {
             // The key is looked up before the options are read.
             (&["ZSCAN", "nokey", "0", "COUNT", "0"], arr(vec![bulk("0"), arr(vec![])])),
             (&["ZSCAN", "small", "abc"], err("ERR invalid cursor")),
+            // Cursors are read as strtoul reads them: a sign and leading
+            // zeros pass, a lone sign does not.
+            (&["ZSCAN", "small", "-1", "MATCH", "b"], arr(vec![bulk("0"), bulks(&["b", "2"])])),
+            (&["ZSCAN", "small", "00", "MATCH", "b"], arr(vec![bulk("0"), bulks(&["b", "2"])])),
+            (&["ZSCAN", "small", "-"], err("ERR invalid cursor")),
             (&["ZSCAN", "small", "0", "COUNT", "0"], err(SYNTAX)),
             (&["ZSCAN", "small", "0", "COUNT", "x"], err(NOT_INT)),
             (&["ZSCAN", "small", "0", "MATCH"], err(SYNTAX)),
@@ -572,6 +580,52 @@ shard_tests! {
         model.drain(..3);
         assert_eq!(cmd(&mut c, &["ZRANGE", "big", "0", "-1"]), names(&model));
         assert_eq!(cmd(&mut c, &["ZCARD", "big"]), int(model.len() as i64));
+    }
+
+    fn command_info_matches_redis(srv) {
+        let mut c = srv.client();
+        // name, arity, flags, first key, last key, step: as Redis 7.0 reports
+        // them. Not listed: ZRANK and ZREVRANK, whose arity is -3 here as in
+        // Redis 7.2 (WITHSCORE), and ZUNIONSTORE and ZINTERSTORE, which Redis
+        // flags movablekeys.
+        let want: &[InfoRow] = &[
+            ("zadd", -4, &["write", "denyoom", "fast"], 1, 1, 1),
+            ("zincrby", 4, &["write", "denyoom", "fast"], 1, 1, 1),
+            ("zscore", 3, &["readonly", "fast"], 1, 1, 1),
+            ("zmscore", -3, &["readonly", "fast"], 1, 1, 1),
+            ("zrem", -3, &["write", "fast"], 1, 1, 1),
+            ("zcard", 2, &["readonly", "fast"], 1, 1, 1),
+            ("zcount", 4, &["readonly", "fast"], 1, 1, 1),
+            ("zlexcount", 4, &["readonly", "fast"], 1, 1, 1),
+            ("zrange", -4, &["readonly"], 1, 1, 1),
+            ("zrevrange", -4, &["readonly"], 1, 1, 1),
+            ("zrangebyscore", -4, &["readonly"], 1, 1, 1),
+            ("zrevrangebyscore", -4, &["readonly"], 1, 1, 1),
+            ("zrangebylex", -4, &["readonly"], 1, 1, 1),
+            ("zrevrangebylex", -4, &["readonly"], 1, 1, 1),
+            ("zremrangebyrank", 4, &["write"], 1, 1, 1),
+            ("zremrangebyscore", 4, &["write"], 1, 1, 1),
+            ("zremrangebylex", 4, &["write"], 1, 1, 1),
+            ("zpopmin", -2, &["write", "fast"], 1, 1, 1),
+            ("zpopmax", -2, &["write", "fast"], 1, 1, 1),
+            ("zmpop", -4, &["write", "movablekeys"], 0, 0, 0),
+            ("zrandmember", -2, &["readonly"], 1, 1, 1),
+            ("zscan", -3, &["readonly"], 1, 1, 1),
+        ];
+        for (name, arity, flags, first, last, step) in want {
+            let info = cmd(&mut c, &["COMMAND", "INFO", name]).items();
+            let info = info[0].items();
+            assert_eq!(info[0], bulk(name));
+            assert_eq!(info[1], int(*arity), "{name} arity");
+            let got: Vec<String> = info[2].items().iter().map(Reply::text).collect();
+            assert_eq!(got, flags.iter().map(|f| f.to_string()).collect::<Vec<_>>(), "{name} flags");
+            assert_eq!(info[3..6].to_vec(), vec![int(*first), int(*last), int(*step)], "{name} keys");
+        }
+        // ZMPOP's keys follow its numkeys.
+        expect_all(&mut c, &[
+            (&["COMMAND", "GETKEYS", "ZMPOP", "2", "a", "b", "MIN"], bulks(&["a", "b"])),
+            (&["COMMAND", "GETKEYS", "ZMPOP", "1", "a", "MAX", "COUNT", "2"], bulks(&["a"])),
+        ]);
     }
 
     fn resp3_replies(srv) {

@@ -277,18 +277,25 @@ fn hrandfield(ctx: &mut Ctx, r: &mut Reply) {
     let mut count = None;
     let mut with_values = false;
     if ctx.args.len() >= 3 {
-        let Some(n) = num::parse_i64(ctx.arg(2)).filter(|n| *n >= -i64::MAX) else {
+        // As Redis: the count is within -LONG_MAX..=LONG_MAX, and half that
+        // with WITHVALUES, whose reply is twice as long.
+        let Some(n) = num::parse_i64(ctx.arg(2)) else {
             return r.error(NOT_INTEGER);
         };
-        count = Some(n);
-        if ctx.args.len() == 4 && ctx.args.is(3, "WITHVALUES") {
-            with_values = true;
-            if n < -i64::MAX / 2 {
-                return r.error("ERR value is out of range");
-            }
-        } else if ctx.args.len() >= 4 {
+        if n == i64::MIN {
+            return r
+                .error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+        }
+        if ctx.args.len() > 4 || (ctx.args.len() == 4 && !ctx.args.is(3, "WITHVALUES")) {
             return r.error(SYNTAX);
         }
+        if ctx.args.len() == 4 {
+            with_values = true;
+            if !(-i64::MAX / 2..=i64::MAX / 2).contains(&n) {
+                return r.error("ERR value is out of range");
+            }
+        }
+        count = Some(n);
     }
     let proto = r.proto();
     let mut rng = fastrand::Rng::with_seed(ctx.ks.rng.u64(..));
@@ -355,7 +362,7 @@ fn hrandfield(ctx: &mut Ctx, r: &mut Reply) {
 /// (63-bit hash + 1) to resume from, so a field present for the whole scan is
 /// returned whatever the table does meanwhile.
 fn hscan(ctx: &mut Ctx, r: &mut Reply) {
-    let Some(cursor) = num::parse_u64(ctx.arg(2)) else {
+    let Some(cursor) = num::parse_cursor(ctx.arg(2)) else {
         return r.error("ERR invalid cursor");
     };
     // As Redis: the cursor, then the key (a missing key answers an empty

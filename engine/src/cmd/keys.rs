@@ -215,7 +215,7 @@ struct ScanArgs<'a> {
 }
 
 fn parse_scan<'a>(args: &Args<'a>) -> Result<ScanArgs<'a>, String> {
-    let cursor = num::parse_u64(args.get(1)).ok_or("ERR invalid cursor")?;
+    let cursor = num::parse_cursor(args.get(1)).ok_or("ERR invalid cursor")?;
     let mut s = ScanArgs { cursor, count: 10, pattern: None, type_filter: None };
     let mut i = 2;
     while i < args.len() {
@@ -466,15 +466,16 @@ fn object(ctx: &mut Ctx, r: &mut Reply) {
             "    Return the kind of internal representation used in order to store the value",
             "    associated with a <key>.",
             "FREQ <key>",
-            "    Return the access frequency index of the key <key>.",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
             "IDLETIME <key>",
-            "    Return the idle time of the key, that is the approximated number of",
+            "    Return the idle time of the <key>, that is the approximated number of",
             "    seconds elapsed since the last access to the key.",
             "REFCOUNT <key>",
             "    Return the number of references of the value associated with the specified",
             "    <key>.",
             "HELP",
-            "    Print this help.",
+            "    Prints this help.",
         ];
         r.array(lines.len());
         for l in lines {
@@ -600,7 +601,7 @@ fn memory(ctx: &mut Ctx, r: &mut Reply) {
             "    Return memory in bytes used by <key> and its value. Nested values are",
             "    sampled up to <count> times (default: 5, 0 means sample all).",
             "HELP",
-            "    Print this help.",
+            "    Prints this help.",
         ];
         r.array(lines.len());
         for l in lines {
@@ -608,14 +609,20 @@ fn memory(ctx: &mut Ctx, r: &mut Reply) {
         }
         return;
     }
-    match n {
-        3 => {}
-        5 if ctx.args.is(3, "SAMPLES") => {
-            if num::parse_i64(ctx.arg(4)).is_none_or(|s| s < 0) {
-                return r.error(NOT_INTEGER);
-            }
+    // As Redis: SAMPLES may repeat; a count that is not an integer is
+    // NOT_INTEGER, a negative one a syntax error. Every value is measured
+    // whole, so the count changes nothing else.
+    let mut i = 3;
+    while i < n {
+        if !ctx.args.is(i, "SAMPLES") || i + 1 >= n {
+            return r.error(SYNTAX);
         }
-        _ => return r.error(SYNTAX),
+        match num::parse_i64(ctx.arg(i + 1)) {
+            None => return r.error(NOT_INTEGER),
+            Some(s) if s < 0 => return r.error(SYNTAX),
+            Some(_) => {}
+        }
+        i += 2;
     }
     let (key, now) = (ctx.arg(2), ctx.now);
     match ctx.db().get(key, now) {

@@ -45,14 +45,17 @@ pub mod flags {
     pub const MOVABLEKEYS: u32 = 1 << 9;
     /// May block the client until a key is ready (BLPOP, BZPOPMIN, ...).
     pub const BLOCKING: u32 = 1 << 10;
+    /// A Pub/Sub command.
+    pub const PUBSUB: u32 = 1 << 11;
 
     /// The COMMAND INFO names of the flags, in the order Redis lists them
     /// (its `commandFlagsName` table, movable keys last).
-    pub const NAMES: [(u32, &str); 11] = [
+    pub const NAMES: [(u32, &str); 12] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
         (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
         (NOSCRIPT, "noscript"),
         (BLOCKING, "blocking"),
         (LOADING, "loading"),
@@ -537,6 +540,17 @@ pub fn subcommand_arity_error(container: &str, sub: &[u8]) -> String {
     format!(
         "ERR wrong number of arguments for '{container}|{}' command",
         String::from_utf8_lossy(sub).to_ascii_lowercase()
+    )
+}
+
+/// The error for a known subcommand whose arguments its handler refuses
+/// (Redis's addReplySubcommandSyntaxError), as PUBSUB CHANNELS with two
+/// patterns.
+pub fn subcommand_syntax_error(container: &str, sub: &[u8]) -> String {
+    format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        printable(sub, 128),
+        container.to_ascii_uppercase()
     )
 }
 

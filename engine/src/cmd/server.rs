@@ -12,14 +12,23 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec(
         "ping",
         -1,
-        FAST | STALE,
+        FAST,
         NONE,
         Kind::Conn(ConnCmd::Ping),
         "connection",
         "1.0.0",
         "Returns the server's liveliness response.",
     ),
-    spec("echo", 2, FAST, NONE, Kind::Conn(ConnCmd::Echo), "connection", "1.0.0", "Returns the given string."),
+    spec(
+        "echo",
+        2,
+        FAST | LOADING | STALE,
+        NONE,
+        Kind::Conn(ConnCmd::Echo),
+        "connection",
+        "1.0.0",
+        "Returns the given string.",
+    ),
     spec(
         "hello",
         -1,
@@ -143,7 +152,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec(
         "subscribe",
         -2,
-        NOSCRIPT | LOADING | STALE,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
         NONE,
         Kind::Conn(ConnCmd::Subscribe),
         "pubsub",
@@ -153,7 +162,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec(
         "unsubscribe",
         -1,
-        NOSCRIPT | LOADING | STALE,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
         NONE,
         Kind::Conn(ConnCmd::Unsubscribe),
         "pubsub",
@@ -163,7 +172,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec(
         "psubscribe",
         -2,
-        NOSCRIPT | LOADING | STALE,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
         NONE,
         Kind::Conn(ConnCmd::Psubscribe),
         "pubsub",
@@ -173,7 +182,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec(
         "punsubscribe",
         -1,
-        NOSCRIPT | LOADING | STALE,
+        PUBSUB | NOSCRIPT | LOADING | STALE,
         NONE,
         Kind::Conn(ConnCmd::Punsubscribe),
         "pubsub",
@@ -183,7 +192,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec(
         "publish",
         3,
-        FAST | LOADING | STALE,
+        PUBSUB | FAST | LOADING | STALE,
         NONE,
         Kind::Conn(ConnCmd::Publish),
         "pubsub",

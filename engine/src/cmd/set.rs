@@ -509,7 +509,7 @@ fn sintercard(ctx: &mut Ctx, r: &mut Reply) {
 /// to resume from, so a member present for the whole scan is returned
 /// whatever the table does meanwhile.
 fn sscan(ctx: &mut Ctx, r: &mut Reply) {
-    let Some(cursor) = num::parse_u64(ctx.arg(2)) else {
+    let Some(cursor) = num::parse_cursor(ctx.arg(2)) else {
         return r.error("ERR invalid cursor");
     };
     let key = ctx.arg(1);

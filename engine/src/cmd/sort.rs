@@ -107,18 +107,24 @@ fn sort_generic(ctx: &mut Ctx, r: &mut Reply, read_only: bool) {
     }
     let (key, now) = (ctx.arg(1), ctx.now);
     // The elements, in the source's own order (a sorted set's is by score).
-    let (elements, is_zset): (Vec<Vec<u8>>, bool) = match ctx.db().get(key, now).map(|e| &e.value) {
-        None => (Vec::new(), false),
-        Some(Value::List(l)) => (l.iter().map(<[u8]>::to_vec).collect(), false),
-        Some(Value::Set(s)) => (s.iter().map(|m| m.to_vec()).collect(), false),
-        Some(Value::ZSet(z)) => (z.iter_from(0, false).map(|(_, m)| m.to_vec()).collect(), true),
+    let (elements, is_zset, is_set): (Vec<Vec<u8>>, bool, bool) = match ctx.db().get(key, now).map(|e| &e.value) {
+        None => (Vec::new(), false, false),
+        Some(Value::List(l)) => (l.iter().map(<[u8]>::to_vec).collect(), false, false),
+        Some(Value::Set(s)) => (s.iter().map(|m| m.to_vec()).collect(), false, true),
+        Some(Value::ZSet(z)) => (z.iter_from(0, false).map(|(_, m)| m.to_vec()).collect(), true, false),
         Some(_) => return r.error(WRONGTYPE),
     };
     // BY without a `*` means "do not sort" (keep the source's order).
-    let nosort = o.by.is_some_and(|p| !p.contains(&b'*'));
+    let (mut by, mut alpha) = (o.by, o.alpha);
+    let mut nosort = by.is_some_and(|p| !p.contains(&b'*'));
+    if nosort && is_set && o.store.is_some() {
+        // A set has no order of its own: as Redis does, so that the stored
+        // list is the same on every server, it is sorted ALPHA by itself.
+        (nosort, alpha, by) = (false, true, None);
+    }
     let mut items: Vec<Item> = Vec::with_capacity(elements.len());
     for e in elements {
-        let weight = match o.by {
+        let weight = match by {
             Some(p) if !nosort => match lookup(ctx, p, &e) {
                 Lookup::Found(w) => Some(w),
                 Lookup::Missing => None,
@@ -130,16 +136,16 @@ fn sort_generic(ctx: &mut Ctx, r: &mut Reply, read_only: bool) {
     }
     if !nosort {
         let sort_key = |(e, w): &Item| -> Vec<u8> {
-            w.clone().unwrap_or_else(|| if o.by.is_some() { Vec::new() } else { e.clone() })
+            w.clone().unwrap_or_else(|| if by.is_some() { Vec::new() } else { e.clone() })
         };
-        if o.alpha {
+        if alpha {
             items.sort_by_cached_key(sort_key);
         } else {
             let mut scored: Vec<(f64, Item)> = Vec::with_capacity(items.len());
             for it in items {
                 let k = sort_key(&it);
                 // A missing BY weight counts as 0, as in Redis.
-                let score = if k.is_empty() && o.by.is_some() { Some(0.0) } else { num::parse_f64(&k) };
+                let score = if k.is_empty() && by.is_some() { Some(0.0) } else { num::parse_f64(&k) };
                 let Some(score) = score else {
                     return r.error("ERR One or more scores can't be converted into double");
                 };

@@ -39,31 +39,37 @@ fn get(ctx: &mut Ctx, r: &mut Reply) {
     }
 }
 
-/// An expiry option as given on the command line.
+/// An expiry option as given on the command line, its number not yet parsed:
+/// as in Redis, a syntax error among the options wins over a bad number
+/// (`SET k v EX abc FOO` is a syntax error).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum ExpireArg {
+enum ExpireArg<'a> {
     None,
-    Ex(i64),
-    Px(i64),
-    ExAt(i64),
-    PxAt(i64),
+    Ex(&'a [u8]),
+    Px(&'a [u8]),
+    ExAt(&'a [u8]),
+    PxAt(&'a [u8]),
     KeepTtl,
     Persist,
 }
 
-/// Turns an expiry option into an absolute time, or the "invalid expire
-/// time" error when it is not positive or overflows (Redis's getExpireMillisecondsOrReply).
+/// Turns an expiry option into an absolute time, or the error for a number
+/// that is not an integer, and the "invalid expire time" error when it is
+/// not positive or overflows (Redis's getExpireMillisecondsOrReply).
 fn expire_at(arg: ExpireArg, now: UnixMs, cmd: &str) -> Result<Option<UnixMs>, String> {
     let invalid = || format!("ERR invalid expire time in '{cmd}' command");
+    let number = |n: &[u8]| num::parse_i64(n).ok_or_else(|| NOT_INTEGER.to_string());
     let ms = match arg {
         ExpireArg::None | ExpireArg::KeepTtl | ExpireArg::Persist => return Ok(None),
         ExpireArg::Ex(s) | ExpireArg::ExAt(s) => {
+            let s = number(s)?;
             if s <= 0 {
                 return Err(invalid());
             }
             s.checked_mul(1000).ok_or_else(invalid)?
         }
         ExpireArg::Px(ms) | ExpireArg::PxAt(ms) => {
+            let ms = number(ms)?;
             if ms <= 0 {
                 return Err(invalid());
             }
@@ -79,7 +85,11 @@ fn expire_at(arg: ExpireArg, now: UnixMs, cmd: &str) -> Result<Option<UnixMs>, S
 
 /// Parses `[NX|XX] [GET] [EX|PX|EXAT|PXAT n|KEEPTTL|PERSIST]` from argument
 /// `from` on, allowing the options in `allowed`.
-fn parse_options(ctx: &Ctx, from: usize, allowed: &[&str]) -> Result<(bool, bool, bool, ExpireArg), &'static str> {
+fn parse_options<'a>(
+    ctx: &Ctx<'a>,
+    from: usize,
+    allowed: &[&str],
+) -> Result<(bool, bool, bool, ExpireArg<'a>), &'static str> {
     let (mut nx, mut xx, mut get_old) = (false, false, false);
     let mut exp = ExpireArg::None;
     let mut i = from;
@@ -113,7 +123,8 @@ fn parse_options(ctx: &Ctx, from: usize, allowed: &[&str]) -> Result<(bool, bool
         } else if is("PERSIST") && same_kind(exp, &upper) {
             exp = ExpireArg::Persist;
         } else if (is("EX") || is("PX") || is("EXAT") || is("PXAT")) && same_kind(exp, &upper) && next.is_some() {
-            let n = next.and_then(num::parse_i64).ok_or(NOT_INTEGER)?;
+            // The number is parsed by `expire_at`, once every option is known good.
+            let n = next.unwrap_or_default();
             exp = match upper.as_slice() {
                 b"EX" => ExpireArg::Ex(n),
                 b"PX" => ExpireArg::Px(n),
@@ -206,9 +217,7 @@ fn setnx(ctx: &mut Ctx, r: &mut Reply) {
 }
 
 fn setex_generic(ctx: &mut Ctx, r: &mut Reply, millis: bool, name: &str) {
-    let Some(n) = num::parse_i64(ctx.arg(2)) else {
-        return r.error(NOT_INTEGER);
-    };
+    let n = ctx.arg(2);
     let arg = if millis { ExpireArg::Px(n) } else { ExpireArg::Ex(n) };
     let now = ctx.now;
     let at = match expire_at(arg, now, name) {
@@ -329,17 +338,19 @@ fn getex(ctx: &mut Ctx, r: &mut Reply) {
         Ok((_, _, _, exp)) => exp,
         Err(e) => return r.error(e),
     };
-    let now = ctx.now;
-    let at = match expire_at(exp, now, "getex") {
-        Ok(at) => at,
-        Err(e) => return r.error(&e),
+    let (key, now) = (ctx.arg(1), ctx.now);
+    // As in Redis, a missing key (nil) and a wrong type come before a bad
+    // expire time: GETEX missing EX 0 is nil.
+    let at = expire_at(exp, now, "getex");
+    let at = match (read(ctx, key), at) {
+        (Err(()), _) => return r.error(WRONGTYPE),
+        (Ok(None), _) => return r.null(),
+        (Ok(Some(_)), Err(e)) => return r.error(&e),
+        (Ok(Some(s)), Ok(at)) => {
+            r.bulk(s);
+            at
+        }
     };
-    let key = ctx.arg(1);
-    match read(ctx, key) {
-        Err(()) => return r.error(WRONGTYPE),
-        Ok(None) => return r.null(),
-        Ok(Some(s)) => r.bulk(s),
-    }
     match (exp, at) {
         (_, Some(at)) if at <= now => {
             ctx.db().remove(key, now);
@@ -451,9 +462,8 @@ fn decrby(ctx: &mut Ctx, r: &mut Reply) {
 /// INCRBYFLOAT key increment
 fn incrbyfloat(ctx: &mut Ctx, r: &mut Reply) {
     let (key, now) = (ctx.arg(1), ctx.now);
-    let Some(by) = num::parse_f64(ctx.arg(2)) else {
-        return r.error(NOT_FLOAT);
-    };
+    let by = num::parse_f64(ctx.arg(2));
+    // Redis checks the type, then the stored value, then the increment.
     match read(ctx, key) {
         Err(()) => r.error(WRONGTYPE),
         Ok(cur) => {
@@ -463,6 +473,9 @@ fn incrbyfloat(ctx: &mut Ctx, r: &mut Reply) {
                     Some(v) => v,
                     None => return r.error(NOT_FLOAT),
                 },
+            };
+            let Some(by) = by else {
+                return r.error(NOT_FLOAT);
             };
             let new = old + by;
             if !new.is_finite() {

@@ -1006,7 +1006,7 @@ fn zrandmember(ctx: &mut Ctx, r: &mut Reply) {
 /// A large one is walked in the order of its members' hashes, as HSCAN walks
 /// a hash table: the cursor is the (63-bit hash + 1) to resume from.
 fn zscan(ctx: &mut Ctx, r: &mut Reply) {
-    let Some(cursor) = num::parse_u64(ctx.arg(2)) else {
+    let Some(cursor) = num::parse_cursor(ctx.arg(2)) else {
         return r.error("ERR invalid cursor");
     };
     // Redis looks the key up before it reads the options: a missing key or
@@ -1421,8 +1421,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec(
         "zmpop",
         -4,
-        WRITE,
-        (2, 2, 1),
+        WRITE | MOVABLEKEYS,
+        // The keys: a count at argument 1, then that many from argument 2.
+        (2, -1, 1),
         Kind::Keyed(zmpop),
         "sorted_set",
         "7.0.0",
