@@ -42,6 +42,12 @@ pub enum Op {
     Watch,
     /// Forget client `args[0]`'s watches (no reply item).
     Unwatch,
+    /// A gather's fetch: one item per key in `args`, its value and TTL
+    /// (`tx::encode_entry`) as a bulk, or null when missing.
+    TxFetch,
+    /// A gather's write-back: `args[0]` becomes the `tx::encode_entry` value
+    /// `args[1]` (empty: deleted). No reply item.
+    TxStore,
     /// A blocking command (BLPOP ...) for the shard owning its keys: the
     /// reply, or nothing when the client now waits there (blocking.rs).
     Block(crate::blocking::BlockRequest),

@@ -757,16 +757,32 @@ impl Shard {
                     Some(key) if spec.first_key > 0 => self.map.key_owner(key),
                     _ => self.id,
                 };
-                // A command over several keys runs whole on one shard: all its
-                // keys must live there (the atomic cross-shard path comes with
-                // transactions). Hash tags put related keys together.
-                let several_keys = spec.has(flags::MOVABLEKEYS) || spec.last_key != spec.first_key;
-                if several_keys
-                    && self.map.shards() > 1
-                    && spec.keys(&args).any(|i| self.map.key_owner(args.get(i)) != owner)
-                {
-                    self.counters.errors += 1;
-                    return conn.reply().error(CROSS_SHARD);
+                // A command over keys of several shards runs in one place
+                // under a transaction's locks (tx.rs), or, with atomicity
+                // off for a test, is refused as Redis Cluster refuses it.
+                let several_keys =
+                    spec.has(flags::MOVABLEKEYS) || spec.has(flags::EXTRA_KEYS) || spec.last_key != spec.first_key;
+                if several_keys && self.map.shards() > 1 {
+                    let map = &self.map;
+                    let spans = |keys: &[usize]| keys.iter().any(|&i| map.key_owner(args.get(i)) != owner);
+                    match crate::tx::command_keys(spec, &args) {
+                        Some(keys) if spans(&keys) => {
+                            if conn.txid != 0 {
+                                return self.start_gather(idx, conn, handler, keys, args);
+                            }
+                            if self.atomic_multi_shard() {
+                                let cmd = OwnedArgs::from_parts(args.iter_from(0));
+                                return self.start_tx(idx, conn, vec![cmd], false);
+                            }
+                            self.counters.errors += 1;
+                            return conn.reply().error(CROSS_SHARD);
+                        }
+                        None if spans(&spec.keys(&args).collect::<Vec<_>>()) => {
+                            self.counters.errors += 1;
+                            return conn.reply().error(CROSS_SHARD);
+                        }
+                        _ => {}
+                    }
                 }
                 self.run_whole(owner, idx, conn, args, handler);
             }
@@ -936,6 +952,22 @@ impl Shard {
                 Items::new(out, ends, proto).item(|r| r.ok());
             }
             Op::Unwatch => self.unwatch_part(&args),
+            Op::TxFetch => {
+                let now = self.now_ms;
+                for key in args.iter_from(0) {
+                    let value = crate::tx::encode_entry(self.ks.db(db), key, now);
+                    Items::new(out, ends, proto).item(|r| r.bulk_or_null(value.as_deref()));
+                }
+            }
+            Op::TxStore => {
+                let (key, value) = (args.get(0), args.get(1));
+                let now = self.now_ms;
+                crate::tx::store_entry(self.ks.db(db), key, (!value.is_empty()).then_some(value), now);
+                self.ks.stats.dirty += 1;
+                if !self.watches.is_empty() {
+                    self.watches.touch(db as u16, key);
+                }
+            }
             Op::ClientUnblock => {
                 let n = crate::blocking::unblock_local(self, args);
                 Items::new(out, ends, proto).item(|r| r.int(n));
@@ -1130,9 +1162,19 @@ impl Shard {
         for req in &batch.reqs {
             match req.op {
                 _ if req.deferred => continue,
-                Op::TxUnlock | Op::Unwatch => continue,
-                Op::TxLock => {
-                    self.on_tx_reply(req, &batch.out[req.out.clone()]);
+                Op::TxUnlock | Op::Unwatch | Op::TxStore => continue,
+                Op::TxLock | Op::TxFetch => {
+                    let out = &batch.out[req.out.clone()];
+                    let mut start = 0;
+                    let items: Vec<&[u8]> = batch.ends[req.ends.clone()]
+                        .iter()
+                        .map(|&e| {
+                            let item = &out[start..e - req.out.start];
+                            start = e - req.out.start;
+                            item
+                        })
+                        .collect();
+                    self.on_tx_reply(req, out, &items);
                     continue;
                 }
                 _ => {}

@@ -32,10 +32,11 @@
 //! a transaction's unlock arrives after its commands.
 
 use crate::batch::{Batch, Op, Request};
-use crate::conn::{Acc, Closing, Conn};
+use crate::conn::{Acc, Conn};
 use crate::shard::Shard;
-use coreshard_engine::cmd::{CommandSpec, Kind, flags};
-use coreshard_engine::{Args, OwnedArgs, Span};
+use coreshard_engine::cmd::{CommandSpec, Ctx, Handler, Kind, flags};
+use coreshard_engine::db::Db;
+use coreshard_engine::{Args, Keyspace, OwnedArgs, Reply, Span, UnixMs};
 use hashbrown::HashMap;
 use std::collections::VecDeque;
 
@@ -314,6 +315,10 @@ pub(crate) struct Transactions {
     coordinated: Vec<Option<TxState>>,
     free: Vec<u32>,
     next: u64,
+    /// The transaction whose command is being dispatched.
+    current: Option<u32>,
+    /// A keyspace over every slot that gathered commands run on, kept empty between uses.
+    scratch: Option<Keyspace>,
 }
 
 impl Transactions {
@@ -363,6 +368,28 @@ pub(crate) struct TxState {
     watcher: Option<u64>,
     /// A shard found the client's watch broken: EXEC runs nothing.
     watch_broken: bool,
+    /// The commands started running (the EXEC header is written).
+    started: bool,
+    /// The next command to run.
+    next: usize,
+    /// A command waiting for the values of keys on other shards.
+    gather: Option<Gather>,
+}
+
+/// A command over keys of several shards being run here (see `start_gather`).
+struct Gather {
+    /// The connection's hole for its reply.
+    hole: u32,
+    db: usize,
+    proto: coreshard_engine::Proto,
+    handler: Handler,
+    cmd: OwnedArgs,
+    /// Its distinct keys with their owner shards.
+    keys: Vec<(Vec<u8>, usize)>,
+    /// Their values as fetched (`encode_entry`), None when missing.
+    values: Vec<Option<Vec<u8>>>,
+    /// Shards whose values are still to come.
+    pending: u32,
 }
 
 impl Shard {
@@ -389,7 +416,7 @@ impl Shard {
                 }
             }
             _ => {
-                for i in spec.keys(args) {
+                for i in command_keys(spec, args).unwrap_or_else(|| spec.keys(args).collect()) {
                     f.add(db, args.get(i), mode);
                 }
                 if spec.has(flags::MOVABLEKEYS) && f.keys.is_empty() {
@@ -665,6 +692,9 @@ impl Shard {
             ordered: None,
             watcher,
             watch_broken: false,
+            started: false,
+            next: 0,
+            gather: None,
         };
         let slot = match self.tx.free.pop() {
             Some(s) => {
@@ -749,39 +779,72 @@ impl Shard {
     /// carry the transaction id, so they run past its locks), then releases
     /// the locks, each shard's after its commands.
     fn dispatch_tx(&mut self, slot: u32, cur: Option<(u32, &mut Conn)>) {
-        let Some(tx) = self.tx.coordinated[slot as usize].take() else { return };
-        self.tx.free.push(slot);
-        let idx = tx.conn;
-        let mut taken = None;
-        let conn: &mut Conn = match cur {
-            Some((i, c)) if i == idx => c,
-            _ => match self.conns[idx as usize].take() {
-                Some(c) => taken.insert(c),
-                None => {
-                    debug_assert!(false, "transaction of a released connection");
-                    return;
-                }
-            },
+        let Some(idx) = self.tx.coordinated[slot as usize].as_ref().map(|t| t.conn) else { return };
+        self.with_conn(idx, cur, |shard, conn| shard.run_steps(slot, idx, conn));
+    }
+
+    /// Runs `f` on connection `idx`: `cur` when that is it (the caller then
+    /// continues it), else taken from `self.conns`, put back and continued.
+    fn with_conn(&mut self, idx: u32, cur: Option<(u32, &mut Conn)>, f: impl FnOnce(&mut Self, &mut Conn)) {
+        if let Some((i, c)) = cur
+            && i == idx
+        {
+            return f(self, c);
+        }
+        let Some(mut c) = self.conns[idx as usize].take() else {
+            debug_assert!(false, "transaction of a released connection");
+            return;
         };
+        f(self, &mut c);
+        self.conns[idx as usize] = Some(c);
+        self.continue_conn(idx);
+    }
+
+    /// Runs the transaction's commands from where it stopped, until one
+    /// gathers keys from other shards (it resumes when they arrive) or all
+    /// ran; then releases its locks.
+    fn run_steps(&mut self, slot: u32, idx: u32, conn: &mut Conn) {
+        let Some(tx) = self.tx.coordinated[slot as usize].as_mut() else { return };
         conn.tx_wait = false;
+        if !tx.started {
+            tx.started = true;
+            if tx.watch_broken {
+                conn.reply().null_array();
+                tx.next = tx.cmds.len();
+            } else if tx.exec {
+                conn.reply().array(tx.cmds.len());
+            }
+        }
         // Without locks (none needed, or atomicity off for a test) the
         // commands run as plain ones.
-        conn.txid = if tx.participants.is_empty() { 0 } else { tx.txid };
-        if tx.watch_broken {
-            conn.reply().null_array();
-        } else if tx.exec {
-            conn.reply().array(tx.cmds.len());
-            conn.in_exec = true;
-            for cmd in &tx.cmds {
-                self.execute(idx, conn, cmd.view());
+        let txid = if tx.participants.is_empty() { 0 } else { tx.txid };
+        let exec = tx.exec;
+        let cmds = std::mem::take(&mut tx.cmds);
+        let mut next = tx.next;
+        while next < cmds.len() {
+            let args = cmds[next].view();
+            next += 1;
+            conn.txid = txid;
+            conn.in_exec = exec;
+            self.tx.current = Some(slot);
+            if exec {
+                self.execute(idx, conn, args);
+            } else if let Some(spec) = self.table.lookup(args.get(0)) {
+                self.dispatch(idx, conn, spec, args);
             }
+            self.tx.current = None;
+            conn.txid = 0;
             conn.in_exec = false;
-        } else if let Some(cmd) = tx.cmds.first()
-            && let Some(spec) = self.table.lookup(cmd.view().get(0))
-        {
-            self.dispatch(idx, conn, spec, cmd.view());
+            let Some(tx) = self.tx.coordinated[slot as usize].as_mut() else { return };
+            if tx.gather.is_some() {
+                tx.cmds = cmds;
+                tx.next = next;
+                conn.tx_wait = true;
+                return;
+            }
         }
-        conn.txid = 0;
+        let Some(tx) = self.tx.coordinated[slot as usize].take() else { return };
+        self.tx.free.push(slot);
         // Unlocking also forgets the client's watches there (EXEC unwatches).
         let unlock_args = match tx.watcher {
             Some(client) => OwnedArgs::from_parts([client.to_string()]),
@@ -795,15 +858,121 @@ impl Shard {
                 self.queue_tx_message(*shard, idx, slot, 0, Op::TxUnlock, tx.txid, &unlock_args.view());
             }
         }
-        if let Some(c) = taken {
-            let closing = c.closing;
-            self.conns[idx as usize] = Some(c);
-            if closing == Closing::Now {
-                self.begin_close(idx);
-            } else {
-                self.continue_conn(idx);
+    }
+
+    /// Runs a command whose keys live on several shards in one place (RENAME,
+    /// SMOVE, LMOVE, the STORE commands, ...), under its transaction's
+    /// locks: fetches the keys' values from their shards, runs the command
+    /// on a scratch keyspace here, and writes back the keys it changed.
+    /// Called from the dispatch of a transaction's command.
+    pub(crate) fn start_gather(
+        &mut self,
+        idx: u32,
+        conn: &mut Conn,
+        handler: Handler,
+        positions: Vec<usize>,
+        args: Args,
+    ) {
+        let Some(slot) = self.tx.current else {
+            debug_assert!(false, "a gather outside a transaction");
+            return conn.reply().error(coreshard_engine::cmd::CROSS_SHARD);
+        };
+        let db = conn.db;
+        let mut keys: Vec<(Vec<u8>, usize)> = Vec::with_capacity(positions.len());
+        for i in positions {
+            let key = args.get(i);
+            if !keys.iter().any(|(k, _)| k == key) {
+                keys.push((key.to_vec(), self.map.key_owner(key)));
             }
         }
+        let mut values = vec![None; keys.len()];
+        let mut owners: Vec<usize> = Vec::new();
+        for (i, (key, owner)) in keys.iter().enumerate() {
+            if *owner == self.id {
+                values[i] = encode_entry(self.ks.db(db), key, self.now_ms);
+            } else if !owners.contains(owner) {
+                owners.push(*owner);
+            }
+        }
+        let hole = conn.open_hole(1, Acc::Single(Vec::new()));
+        let txid = conn.txid;
+        for &owner in &owners {
+            let fetch = OwnedArgs::from_parts(keys.iter().filter(|(_, o)| *o == owner).map(|(k, _)| k));
+            self.queue_raw(owner, idx, slot, owner as u16, db as u16, conn.proto, Op::TxFetch, txid, &fetch.view());
+        }
+        let gather = Gather {
+            hole,
+            db,
+            proto: conn.proto,
+            handler,
+            cmd: OwnedArgs::from_parts(args.iter_from(0)),
+            keys,
+            values,
+            pending: owners.len() as u32,
+        };
+        if let Some(tx) = self.tx.coordinated[slot as usize].as_mut() {
+            tx.gather = Some(gather);
+        }
+    }
+
+    /// Values of a gather arrived from shard `from`.
+    fn on_fetch_reply(&mut self, slot: u32, from: usize, items: &[&[u8]]) {
+        let Some(tx) = self.tx.coordinated.get_mut(slot as usize).and_then(|t| t.as_mut()) else { return };
+        let Some(g) = tx.gather.as_mut() else { return };
+        let mut items = items.iter();
+        for (i, (_, owner)) in g.keys.iter().enumerate() {
+            if *owner == from {
+                g.values[i] = items.next().and_then(|item| bulk_payload(item)).map(<[u8]>::to_vec);
+            }
+        }
+        g.pending -= 1;
+        if g.pending > 0 {
+            return;
+        }
+        let idx = tx.conn;
+        self.with_conn(idx, None, |shard, conn| {
+            shard.finish_gather(slot, idx, conn);
+            shard.run_steps(slot, idx, conn);
+        });
+    }
+
+    /// Runs a gathered command on the scratch keyspace and writes back what changed.
+    fn finish_gather(&mut self, slot: u32, idx: u32, conn: &mut Conn) {
+        let Some(g) = self.tx.coordinated[slot as usize].as_mut().and_then(|t| t.gather.take()) else { return };
+        let txid = self.tx.coordinated[slot as usize].as_ref().map_or(0, |t| t.txid);
+        let now = self.now_ms;
+        let databases = self.ks.databases();
+        let mut scratch =
+            self.tx.scratch.take().unwrap_or_else(|| Keyspace::new(databases, 0..coreshard_engine::slot::SLOTS));
+        for ((key, _), value) in g.keys.iter().zip(&g.values) {
+            if let Some(v) = value {
+                decode_into(scratch.db(g.db), key, v, now);
+            }
+        }
+        let dirty = scratch.stats.dirty;
+        let mut reply = Vec::new();
+        let mut ctx = Ctx { ks: &mut scratch, db: g.db, now, args: g.cmd.view() };
+        (g.handler)(&mut ctx, &mut Reply::new(&mut reply, g.proto));
+        self.ks.stats.dirty += scratch.stats.dirty - dirty;
+        for ((key, owner), before) in g.keys.iter().zip(&g.values) {
+            let after = encode_entry(scratch.db(g.db), key, now);
+            scratch.db(g.db).remove(key, now);
+            if after == *before {
+                continue;
+            }
+            if *owner == self.id {
+                store_entry(self.ks.db(g.db), key, after.as_deref(), now);
+                if !self.watches.is_empty() {
+                    self.watches.touch(g.db as u16, key);
+                }
+            } else {
+                let mut store = OwnedArgs::from_parts([key.as_slice()]);
+                store.push(after.as_deref().unwrap_or(&[]));
+                self.queue_raw(*owner, idx, slot, 0, g.db as u16, g.proto, Op::TxStore, txid, &store.view());
+            }
+        }
+        self.tx.scratch = Some(scratch);
+        conn.fill(g.hole, 0, &reply, &[], &mut self.rng);
     }
 
     /// The lock set of `cmds` per shard, ascending by shard. Database
@@ -827,7 +996,7 @@ impl Shard {
                 }
                 Kind::Conn(_) => {}
                 Kind::MultiKey { .. } | Kind::Keyed(_) | Kind::Blocking(_) => {
-                    for i in spec.keys(&args) {
+                    for i in command_keys(spec, &args).unwrap_or_else(|| spec.keys(&args).collect()) {
                         let key = args.get(i);
                         per_shard[self.map.key_owner(key)].add(db as u16, key, mode);
                     }
@@ -844,7 +1013,10 @@ impl Shard {
 
     /// A reply batch from another shard carried an answer to one of this
     /// shard's transaction messages.
-    pub(crate) fn on_tx_reply(&mut self, req: &Request, item: &[u8]) {
+    pub(crate) fn on_tx_reply(&mut self, req: &Request, item: &[u8], items: &[&[u8]]) {
+        if let Op::TxFetch = req.op {
+            return self.on_fetch_reply(req.hole, req.part as usize, items);
+        }
         if let Op::TxLock = req.op {
             let grant = match item.get(1) {
                 Some(b'1') => Grant::Granted,
@@ -878,4 +1050,70 @@ fn reply_request(
         txid,
         deferred: false,
     }
+}
+
+/// A key's value and TTL as a gather carries them: the expiry time (8 bytes,
+/// little-endian), then the DUMP payload. None when the key is missing.
+pub(crate) fn encode_entry(db: &mut Db, key: &[u8], now: UnixMs) -> Option<Vec<u8>> {
+    let e = db.get(key, now)?;
+    let mut out = e.expire_at().to_le_bytes().to_vec();
+    out.extend_from_slice(&coreshard_engine::dump::dump(&e.value));
+    Some(out)
+}
+
+/// Stores an `encode_entry` value at `key` (None: deletes the key).
+pub(crate) fn store_entry(db: &mut Db, key: &[u8], value: Option<&[u8]>, now: UnixMs) {
+    match value {
+        Some(v) => decode_into(db, key, v, now),
+        None => {
+            db.remove(key, now);
+        }
+    }
+}
+
+fn decode_into(db: &mut Db, key: &[u8], v: &[u8], now: UnixMs) {
+    let Some((expire, payload)) = v.split_first_chunk::<8>() else { return };
+    match coreshard_engine::dump::restore(payload) {
+        Some(value) => {
+            db.set(key, value, UnixMs::from_le_bytes(*expire), now);
+        }
+        None => debug_assert!(false, "a gathered value does not decode"),
+    }
+}
+
+/// The payload of a RESP bulk item (`$n\r\n...\r\n`); None for a null.
+fn bulk_payload(item: &[u8]) -> Option<&[u8]> {
+    if item.first() != Some(&b'$') || item.starts_with(b"$-1") {
+        return None;
+    }
+    let nl = item.iter().position(|&b| b == b'\n')?;
+    item.get(nl + 1..item.len().checked_sub(2)?)
+}
+
+/// Every key position of a command in `args`, including the keys that some
+/// handlers find themselves (ZUNIONSTORE's and ZINTERSTORE's sources,
+/// SORT's STORE destination). None when the keys cannot be known from the
+/// arguments (SORT BY or GET patterns that read other keys).
+pub(crate) fn command_keys(spec: &CommandSpec, args: &Args) -> Option<Vec<usize>> {
+    let mut keys: Vec<usize> = spec.keys(args).collect();
+    match spec.name {
+        "zunionstore" | "zinterstore" => {
+            let n = args.try_get(2).and_then(coreshard_engine::num::parse_i64)?;
+            let n = usize::try_from(n).ok().filter(|n| 3usize.checked_add(*n).is_some_and(|e| e <= args.len()))?;
+            keys.extend(3..3 + n);
+        }
+        "sort" | "sort_ro" => {
+            let mut i = 2;
+            while i + 1 < args.len() {
+                if args.is(i, "STORE") {
+                    keys.push(i + 1);
+                } else if (args.is(i, "BY") || args.is(i, "GET")) && args.get(i + 1).contains(&b'*') {
+                    return None;
+                }
+                i += 1;
+            }
+        }
+        _ => {}
+    }
+    Some(keys)
 }

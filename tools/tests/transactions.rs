@@ -361,3 +361,71 @@ fn conflicting_transactions_do_not_deadlock() {
         assert_eq!(cmd(&mut c, &["GET", k]), bulk("800"));
     }
 }
+
+shard_tests! {
+    fn cross_shard_keyed_commands_inside_exec(srv) {
+        // RENAME moves a value between shards, and the next command of the
+        // transaction already sees it there.
+        let mut c = srv.client();
+        expect_all(&mut c, &[
+            (&["SET", "spread:0", "v", "EX", "100"], ok()),
+            (&["MULTI"], ok()),
+            (&["RENAME", "spread:0", "spread:5"], status("QUEUED")),
+            (&["GET", "spread:5"], status("QUEUED")),
+            (&["APPEND", "spread:5", "w"], status("QUEUED")),
+            (&["SMOVE", "spread:1", "spread:2", "x"], status("QUEUED")),
+            (&["RENAME", "spread:5", "spread:9"], status("QUEUED")),
+            (&["EXEC"], arr(vec![ok(), bulk("v"), int(2), int(0), ok()])),
+            (&["MGET", "spread:0", "spread:5", "spread:9"], arr(vec![nil(), nil(), bulk("vw")])),
+        ]);
+        let ttl = cmd(&mut c, &["TTL", "spread:9"]).int();
+        assert!(ttl > 0 && ttl <= 100, "{ttl}");
+    }
+}
+
+/// A value renamed back and forth between shards, and set members moved
+/// between them, while readers check that exactly one key holds the value
+/// and no member is lost or doubled: the gathered commands are atomic.
+#[test]
+fn gathered_commands_are_never_seen_half_done() {
+    let srv = Server::start_with(4, HOP_DELAY);
+    let (a, b) = ("spread:0", "spread:5");
+    let (s1, s2) = ("spread:1", "spread:2");
+    let mut w = srv.client();
+    assert_eq!(cmd(&mut w, &["SET", a, "value"]), ok());
+    assert_eq!(cmd(&mut w, &["SADD", s1, "m1", "m2", "m3"]), int(3));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let stop = stop.clone();
+        let mut readers: Vec<_> = (0..READER_CONNECTIONS).map(|_| srv.client()).collect();
+        std::thread::spawn(move || {
+            let (mut bad, mut turn) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                turn += 1;
+                let c = &mut readers[turn % READER_CONNECTIONS];
+                let present = cmd(c, &["MGET", a, b]).items().iter().filter(|v| **v != Reply::Nil).count();
+                if present != 1 {
+                    bad += 1;
+                }
+                assert_eq!(cmd(c, &["MULTI"]), ok());
+                assert_eq!(cmd(c, &["SCARD", s1]), status("QUEUED"));
+                assert_eq!(cmd(c, &["SCARD", s2]), status("QUEUED"));
+                let total: i64 = cmd(c, &["EXEC"]).items().iter().map(Reply::int).sum();
+                if total != 3 {
+                    bad += 1;
+                }
+            }
+            bad
+        })
+    };
+    for i in 0..60 {
+        let (from, to) = if i % 2 == 0 { (a, b) } else { (b, a) };
+        assert_eq!(cmd(&mut w, &["RENAME", from, to]), ok());
+        let (from, to) = if i % 2 == 0 { (s1, s2) } else { (s2, s1) };
+        for m in ["m1", "m2", "m3"] {
+            assert_eq!(cmd(&mut w, &["SMOVE", from, to, m]), int(1));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(reader.join().expect("reader"), 0, "a reader saw a move half done");
+}

@@ -47,6 +47,10 @@ pub mod flags {
     pub const BLOCKING: u32 = 1 << 10;
     /// A Pub/Sub command.
     pub const PUBSUB: u32 = 1 << 11;
+    /// Internal, not in COMMAND INFO: the handler reads keys beyond its key
+    /// positions (ZUNIONSTORE's sources, SORT's STORE destination), which the
+    /// dispatcher must find to place the command.
+    pub const EXTRA_KEYS: u32 = 1 << 12;
 
     /// The COMMAND INFO names of the flags, in the order Redis lists them
     /// (its `commandFlagsName` table, movable keys last).

@@ -232,7 +232,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec(
         "sort",
         -2,
-        WRITE | DENYOOM,
+        WRITE | DENYOOM | EXTRA_KEYS,
         (1, 1, 1),
         Kind::Keyed(sort),
         "generic",
@@ -242,7 +242,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec(
         "sort_ro",
         -2,
-        READONLY,
+        READONLY | EXTRA_KEYS,
         (1, 1, 1),
         Kind::Keyed(sort_ro),
         "generic",

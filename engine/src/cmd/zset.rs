@@ -1484,7 +1484,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec(
         "zunionstore",
         -4,
-        WRITE | DENYOOM,
+        WRITE | DENYOOM | EXTRA_KEYS,
         KEY1,
         Kind::Keyed(zunionstore),
         "sorted_set",
@@ -1494,7 +1494,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec(
         "zinterstore",
         -4,
-        WRITE | DENYOOM,
+        WRITE | DENYOOM | EXTRA_KEYS,
         KEY1,
         Kind::Keyed(zinterstore),
         "sorted_set",
