@@ -317,6 +317,9 @@ pub(crate) struct Transactions {
     next: u64,
     /// The transaction whose command is being dispatched.
     current: Option<u32>,
+    /// `run_parked` is running; a nested call asks it for another pass.
+    running_parked: bool,
+    rerun_parked: bool,
     /// A keyspace over every slot that gathered commands run on, kept empty between uses.
     scratch: Option<Keyspace>,
 }
@@ -579,26 +582,43 @@ impl Shard {
     }
 
     /// Runs the waiting requests that no longer have to wait, in order; a
-    /// waiter that stays keeps later ones on its keys or of its client waiting.
+    /// waiter that stays keeps later ones on its keys or of its client
+    /// waiting. Not reentrant: running a waiter can finish a transaction
+    /// whose unlock asks for another pass, which the running one then makes.
     fn run_parked(&mut self, cur: &mut Option<(u32, &mut Conn)>) {
         if self.tx.parked.is_empty() {
             return;
         }
-        let mut staying: VecDeque<Parked> = VecDeque::new();
-        let mut late: Vec<Option<Batch>> = (0..self.map.shards()).map(|_| None).collect();
-        while let Some(p) = self.tx.parked.pop_front() {
-            let blocked = self.tx.locks.conflicts(&p.footprint)
-                || staying.iter().any(|s| {
-                    s.footprint.overlaps(&p.footprint)
-                        || (p.origin.client(self.id).is_some() && s.origin.client(self.id) == p.origin.client(self.id))
-                });
-            if blocked {
-                staying.push_back(p);
-                continue;
-            }
-            self.run_one_parked(p, cur, &mut late);
+        if self.tx.running_parked {
+            self.tx.rerun_parked = true;
+            return;
         }
-        self.tx.parked = staying;
+        self.tx.running_parked = true;
+        let mut late: Vec<Option<Batch>> = (0..self.map.shards()).map(|_| None).collect();
+        loop {
+            self.tx.rerun_parked = false;
+            let mut queue = std::mem::take(&mut self.tx.parked);
+            let mut staying: VecDeque<Parked> = VecDeque::new();
+            while let Some(p) = queue.pop_front() {
+                let client = p.origin.client(self.id);
+                let blocked = self.tx.locks.conflicts(&p.footprint)
+                    || staying.iter().any(|s| {
+                        s.footprint.overlaps(&p.footprint) || (client.is_some() && s.origin.client(self.id) == client)
+                    });
+                if blocked {
+                    staying.push_back(p);
+                    continue;
+                }
+                self.run_one_parked(p, cur, &mut late);
+            }
+            // Requests parked meanwhile wait behind the ones that stayed.
+            staying.append(&mut self.tx.parked);
+            self.tx.parked = staying;
+            if !self.tx.rerun_parked {
+                break;
+            }
+        }
+        self.tx.running_parked = false;
         for (dest, batch) in late.into_iter().enumerate() {
             if let Some(batch) = batch {
                 self.send_reply_batch(dest, batch);

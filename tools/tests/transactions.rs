@@ -353,12 +353,29 @@ fn conflicting_transactions_do_not_deadlock() {
             })
         })
         .collect();
-    for t in threads {
+    // Plain single-key writes on the same keys wait for the locks, in order.
+    let plain: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = srv.client();
+            let keys = keys.clone();
+            std::thread::spawn(move || {
+                for _ in 0..100 {
+                    let mut p = redis::pipe();
+                    for k in &keys {
+                        p.cmd("INCR").arg(k);
+                    }
+                    let replies = pipeline(&mut c, &p);
+                    assert!(replies.iter().all(|r| matches!(r, Reply::Int(_))), "{replies:?}");
+                }
+            })
+        })
+        .collect();
+    for t in threads.into_iter().chain(plain) {
         t.join().expect("client thread");
     }
     let mut c = srv.client();
     for k in &keys {
-        assert_eq!(cmd(&mut c, &["GET", k]), bulk("800"));
+        assert_eq!(cmd(&mut c, &["GET", k]), bulk("1000"));
     }
 }
 
