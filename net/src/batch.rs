@@ -42,6 +42,9 @@ pub enum Op {
     Watch,
     /// Forget client `args[0]`'s watches (no reply item).
     Unwatch,
+    /// The part of a read-only multi-key command sent with its transaction's
+    /// first lock request: runs only when that lock was granted.
+    TxRead(PartFn),
     /// A gather's fetch: one item per key in `args`, its value and TTL
     /// (`tx::encode_entry`) as a bulk, or null when missing.
     TxFetch,

@@ -800,25 +800,13 @@ impl Shard {
                     return self.run_whole(first_owner, idx, conn, args, whole);
                 }
                 if conn.txid == 0 && self.atomic_multi_shard() {
+                    if spec.has(flags::READONLY) {
+                        return self.start_read_tx(idx, conn, part, merge, args, step);
+                    }
                     let cmd = OwnedArgs::from_parts(args.iter_from(0));
                     return self.start_tx(idx, conn, vec![cmd], false);
                 }
-                // One part per shard holding keys, each with the name and its keys (and values).
-                let mut part_of_shard = vec![u16::MAX; self.map.shards()];
-                let mut shards_of_part: Vec<usize> = Vec::new();
-                let mut part_spans: Vec<Vec<Span>> = Vec::new();
-                let mut order = Vec::with_capacity(args.len() / step);
-                for i in (1..args.len()).step_by(step) {
-                    let owner = self.map.key_owner(args.get(i));
-                    if part_of_shard[owner] == u16::MAX {
-                        part_of_shard[owner] = shards_of_part.len() as u16;
-                        shards_of_part.push(owner);
-                        part_spans.push(vec![args.spans()[0].clone()]);
-                    }
-                    let p = part_of_shard[owner];
-                    order.push(p);
-                    part_spans[p as usize].extend_from_slice(&args.spans()[i..(i + step).min(args.len())]);
-                }
+                let (shards_of_part, part_spans, order) = self.split_parts(&args, step);
                 let parts = shards_of_part.len();
                 let acc = Acc::Parts {
                     merge,
@@ -847,6 +835,28 @@ impl Shard {
             Kind::Blocking(b) => crate::blocking::dispatch(self, idx, conn, spec, b, args),
             Kind::Conn(cmd) => commands::run(self, idx, conn, cmd, args),
         }
+    }
+
+    /// Splits a multi-key command into one part per shard holding keys, each
+    /// with the name and its keys (and values): the shards in order of first
+    /// appearance, each part's argument spans, and the part serving each key.
+    pub(crate) fn split_parts(&self, args: &Args, step: usize) -> (Vec<usize>, Vec<Vec<Span>>, Vec<u16>) {
+        let mut part_of_shard = vec![u16::MAX; self.map.shards()];
+        let mut shards_of_part: Vec<usize> = Vec::new();
+        let mut part_spans: Vec<Vec<Span>> = Vec::new();
+        let mut order = Vec::with_capacity(args.len() / step);
+        for i in (1..args.len()).step_by(step) {
+            let owner = self.map.key_owner(args.get(i));
+            if part_of_shard[owner] == u16::MAX {
+                part_of_shard[owner] = shards_of_part.len() as u16;
+                shards_of_part.push(owner);
+                part_spans.push(vec![args.spans()[0].clone()]);
+            }
+            let p = part_of_shard[owner];
+            order.push(p);
+            part_spans[p as usize].extend_from_slice(&args.spans()[i..(i + step).min(args.len())]);
+        }
+        (shards_of_part, part_spans, order)
     }
 
     /// Runs a whole command on `owner`: inline when that is this shard,
@@ -946,7 +956,9 @@ impl Shard {
             Op::PubsubChannels | Op::PubsubNumsub | Op::PubsubPatterns => {
                 crate::pubsub::pubsub_part(self, op, args, &mut Items::new(out, ends, proto));
             }
-            Op::TxLock | Op::TxUnlock => debug_assert!(false, "transaction messages run in tx_request"),
+            Op::TxLock | Op::TxUnlock | Op::TxRead(_) => {
+                debug_assert!(false, "transaction messages run in execute_batch")
+            }
             Op::Watch => {
                 self.watch_part(db, &args);
                 Items::new(out, ends, proto).item(|r| r.ok());
@@ -1145,6 +1157,13 @@ impl Shard {
             let (out_start, ends_start) = (out.len(), ends.len());
             match req.op {
                 Op::TxLock | Op::TxUnlock => req.deferred = self.tx_request(from, req, &args, out),
+                // The read of a read-only transaction's first attempt: runs
+                // only where the lock before it was granted.
+                Op::TxRead(part) => {
+                    if self.tx.holds(req.txid) {
+                        self.run_op(Op::Part(part), req.db as usize, req.proto, args, out, ends, None);
+                    }
+                }
                 // A blocking command may park its client here instead (blocking.rs).
                 Op::Block(block) => {
                     crate::blocking::run_for_peer(self, from, req.conn, req.db as usize, req.proto, args, out, block)
@@ -1163,6 +1182,11 @@ impl Shard {
             match req.op {
                 _ if req.deferred => continue,
                 Op::TxUnlock | Op::Unwatch | Op::TxStore => continue,
+                Op::TxRead(_) => {
+                    let rel: Vec<usize> = batch.ends[req.ends.clone()].iter().map(|e| e - req.out.start).collect();
+                    self.on_read_reply(req.hole, req.part, &batch.out[req.out.clone()], &rel);
+                    continue;
+                }
                 Op::TxLock | Op::TxFetch => {
                     let out = &batch.out[req.out.clone()];
                     let mut start = 0;

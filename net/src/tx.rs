@@ -32,9 +32,10 @@
 //! a transaction's unlock arrives after its commands.
 
 use crate::batch::{Batch, Op, Request};
+use crate::conn::PartResult;
 use crate::conn::{Acc, Conn};
 use crate::shard::Shard;
-use coreshard_engine::cmd::{CommandSpec, Ctx, Handler, Kind, flags};
+use coreshard_engine::cmd::{CommandSpec, Ctx, Handler, Kind, Merge, PartFn, flags};
 use coreshard_engine::db::Db;
 use coreshard_engine::{Args, Keyspace, OwnedArgs, Reply, Span, UnixMs};
 use hashbrown::HashMap;
@@ -377,6 +378,20 @@ pub(crate) struct TxState {
     next: usize,
     /// A command waiting for the values of keys on other shards.
     gather: Option<Gather>,
+    /// A read-only multi-key command whose first attempt reads with its locks.
+    read: Option<ReadAttempt>,
+}
+
+/// The first attempt of a read-only multi-key command (MGET, EXISTS): each
+/// participant runs its part right after granting its locks, in the same
+/// hop; when every lock was granted the parts are the reply.
+struct ReadAttempt {
+    merge: Merge,
+    proto: coreshard_engine::Proto,
+    /// The participant serving each key, in key order.
+    order: Vec<u16>,
+    /// Each participant's part result.
+    parts: Vec<PartResult>,
 }
 
 /// A command over keys of several shards being run here (see `start_gather`).
@@ -696,6 +711,26 @@ impl Shard {
             }
             participants.sort_by_key(|(s, _)| *s);
         }
+        let n = participants.len();
+        let slot = self.new_tx(idx, cmds, exec, participants, watcher);
+        conn.tx_wait = true;
+        if n == 0 {
+            return self.dispatch_tx(slot, Some((idx, conn)));
+        }
+        for part in 0..n {
+            self.send_lock(slot, part, false, Some((idx, &mut *conn)));
+        }
+    }
+
+    /// Registers a new coordinated transaction and returns its slot.
+    fn new_tx(
+        &mut self,
+        idx: u32,
+        cmds: Vec<OwnedArgs>,
+        exec: bool,
+        participants: Vec<(usize, Footprint)>,
+        watcher: Option<u64>,
+    ) -> u32 {
         // Ids are unique per shard and never 0, which means "no transaction".
         self.tx.next = (self.tx.next % ((1 << 48) - 1)) + 1;
         let txid = ((self.id as u64) << 48) | self.tx.next;
@@ -715,8 +750,9 @@ impl Shard {
             started: false,
             next: 0,
             gather: None,
+            read: None,
         };
-        let slot = match self.tx.free.pop() {
+        match self.tx.free.pop() {
             Some(s) => {
                 self.tx.coordinated[s as usize] = Some(state);
                 s
@@ -725,14 +761,111 @@ impl Shard {
                 self.tx.coordinated.push(Some(state));
                 (self.tx.coordinated.len() - 1) as u32
             }
+        }
+    }
+
+    /// Starts a read-only multi-key command over several shards (MGET,
+    /// EXISTS): every shard grants shared locks and runs its part in one hop.
+    pub(crate) fn start_read_tx(
+        &mut self,
+        idx: u32,
+        conn: &mut Conn,
+        part: PartFn,
+        merge: Merge,
+        args: Args,
+        step: usize,
+    ) {
+        let (shards, spans, order) = self.split_parts(&args, step);
+        // Participants ascending by shard (the ordered retry needs it).
+        let mut by_shard: Vec<usize> = (0..shards.len()).collect();
+        by_shard.sort_by_key(|&p| shards[p]);
+        let mut rank = vec![0u16; shards.len()];
+        for (r, &p) in by_shard.iter().enumerate() {
+            rank[p] = r as u16;
+        }
+        let db = conn.db as u16;
+        let participants: Vec<(usize, Footprint)> = by_shard
+            .iter()
+            .map(|&p| {
+                let mut f = Footprint::default();
+                for (i, s) in spans[p].iter().enumerate().skip(1) {
+                    if (i - 1) % step == 0 {
+                        f.add(db, &args.buf()[s.clone()], Mode::Shared);
+                    }
+                }
+                (shards[p], f)
+            })
+            .collect();
+        let n = participants.len();
+        let read = ReadAttempt {
+            merge,
+            proto: conn.proto,
+            order: order.iter().map(|&p| rank[p as usize]).collect(),
+            parts: (0..n).map(|_| PartResult::default()).collect(),
         };
+        let slot = self.new_tx(idx, vec![OwnedArgs::from_parts(args.iter_from(0))], false, participants, None);
+        let (txid, proto) = (self.tx.coordinated[slot as usize].as_ref().map_or(0, |t| t.txid), conn.proto);
+        if let Some(tx) = self.tx.coordinated[slot as usize].as_mut() {
+            tx.read = Some(read);
+            // Each remote participant answers twice: its lock, then its read.
+            tx.pending += by_shard.iter().filter(|&&p| shards[p] != self.id).count() as u32;
+        }
         conn.tx_wait = true;
-        if n == 0 {
-            return self.dispatch_tx(slot, Some((idx, conn)));
+        for (r, &p) in by_shard.iter().enumerate() {
+            let shard = shards[p];
+            let sub = Args::new(args.buf(), &spans[p]);
+            if shard == self.id {
+                let lock_args =
+                    self.tx.coordinated[slot as usize].as_ref().map(|t| t.participants[r].1.encode(false, None));
+                let Some(lock_args) = lock_args else { return };
+                let origin = Origin::LocalTx { slot, part: r as u16 };
+                let grant = self.lock_request(origin, txid, &lock_args.view()).unwrap_or(Grant::Refused);
+                if grant != Grant::Refused {
+                    let (mut bytes, mut ends) = (Vec::new(), Vec::new());
+                    self.run_op(Op::Part(part), db as usize, proto, sub, &mut bytes, &mut ends, None);
+                    if let Some(read) = self.tx.coordinated[slot as usize].as_mut().and_then(|t| t.read.as_mut()) {
+                        read.parts[r] = PartResult { bytes, ends };
+                    }
+                }
+                self.on_lock_reply(slot, r as u16, grant, &mut Some((idx, &mut *conn)));
+            } else {
+                self.send_lock(slot, r, false, Some((idx, &mut *conn)));
+                self.queue_raw(shard, idx, slot, r as u16, db, proto, Op::TxRead(part), txid, &sub);
+            }
         }
-        for part in 0..n {
-            self.send_lock(slot, part, false, Some((idx, &mut *conn)));
+    }
+
+    /// The read of a read-only transaction's first attempt arrived.
+    pub(crate) fn on_read_reply(&mut self, slot: u32, part: u16, bytes: &[u8], ends: &[usize]) {
+        let Some(tx) = self.tx.coordinated.get_mut(slot as usize).and_then(|t| t.as_mut()) else { return };
+        if let Some(read) = tx.read.as_mut() {
+            read.parts[part as usize] = PartResult { bytes: bytes.to_vec(), ends: ends.to_vec() };
         }
+        tx.pending -= 1;
+        if tx.pending == 0 {
+            self.first_attempt_done(slot, &mut None);
+        }
+    }
+
+    /// Every lock of a read-only first attempt was granted: its parts are the
+    /// reply; the locks go (no one waits for that).
+    fn finish_read(&mut self, slot: u32, cur: Option<(u32, &mut Conn)>) {
+        let Some(mut tx) = self.tx.coordinated[slot as usize].take() else { return };
+        self.tx.free.push(slot);
+        let Some(read) = tx.read.take() else { return };
+        let idx = tx.conn;
+        self.with_conn(idx, cur, |shard, conn| {
+            conn.tx_wait = false;
+            let mut reply = Reply::new(&mut conn.out, read.proto);
+            crate::conn::merge_parts(read.merge, &read.order, &read.parts, &mut reply, &mut shard.rng);
+            for (s, _) in &tx.participants {
+                if *s == shard.id {
+                    shard.unlock(tx.txid, Some((idx, &mut *conn)));
+                } else {
+                    shard.queue_tx_message(*s, idx, slot, 0, Op::TxUnlock, tx.txid, &OwnedArgs::default().view());
+                }
+            }
+        });
     }
 
     /// Asks participant `part` of transaction `slot` for its locks.
@@ -772,13 +905,24 @@ impl Shard {
             return self.dispatch_tx(slot, cur.as_mut().map(|(i, c)| (*i, &mut **c)));
         }
         tx.pending -= 1;
-        if tx.pending > 0 {
-            return;
+        if tx.pending == 0 {
+            self.first_attempt_done(slot, cur);
         }
+    }
+
+    /// Every participant answered the first attempt: run the transaction, or
+    /// (a read-only one) reply with what was read, or retry in order.
+    fn first_attempt_done(&mut self, slot: u32, cur: &mut Option<(u32, &mut Conn)>) {
+        let Some(tx) = self.tx.coordinated.get_mut(slot as usize).and_then(|t| t.as_mut()) else { return };
         if !tx.refused {
+            if tx.read.is_some() {
+                return self.finish_read(slot, cur.as_mut().map(|(i, c)| (*i, &mut **c)));
+            }
             return self.dispatch_tx(slot, cur.as_mut().map(|(i, c)| (*i, &mut **c)));
         }
-        // Release what was granted and take the shards in order, waiting.
+        // Release what was granted and take the shards in order, waiting;
+        // a read-only transaction then runs as any other (its reads are dropped).
+        tx.read = None;
         let (txid, conn) = (tx.txid, tx.conn);
         tx.watch_broken = false;
         let granted: Vec<usize> =
