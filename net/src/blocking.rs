@@ -1,9 +1,12 @@
 //! Blocking commands: BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP BZPOPMIN BZPOPMAX
 //! BZMPOP, and CLIENT UNBLOCK.
 //!
-//! A blocking command runs on the shard that owns its keys (with more than
-//! one shard they must share one, as for any command over several keys).
-//! When a key has something to give it is served there at once, like its
+//! A blocking command whose keys share a shard runs on the shard that owns
+//! them. (One whose keys live on several shards runs each try as a
+//! transaction that gathers the keys on the client's shard, `tx.rs`; when it
+//! must wait, every shard holding some of its keys keeps a notify-only
+//! waiter and the first that sees one ready wakes the client to try again:
+//! see [`Across`].) When a key has something to give it is served at once, like its
 //! non-blocking form. Otherwise the client is *parked* on that owner shard,
 //! in the owner's [`Registry`] of waiters, keyed by (database, key), in
 //! arrival order. Its connection stays on its own shard (the origin), marked
@@ -105,7 +108,6 @@ pub enum Unblock {
 }
 
 /// A blocking message between shards ([`Msg::Blocking`]).
-#[derive(Debug)]
 pub enum Event {
     /// Owner to origin: the reply of a parked command (served, timed out or
     /// unblocked), for connection slot `conn` if it still holds `client`.
@@ -116,6 +118,25 @@ pub enum Event {
         client: u64,
         /// The reply bytes.
         reply: Vec<u8>,
+    },
+    /// Origin to owner: tell the origin when one of this shard's keys of
+    /// `args` can serve `client` (a command whose keys span shards).
+    Notify {
+        /// The connection's slot on the origin.
+        conn: u32,
+        /// Its client id.
+        client: u64,
+        /// The database.
+        db: usize,
+        /// The command.
+        spec: &'static CommandSpec,
+        /// Its arguments.
+        args: OwnedArgs,
+    },
+    /// Owner to origin: a key `client` waits on can serve it now.
+    Ready {
+        /// The client id.
+        client: u64,
     },
     /// Origin to owner: forget `client`'s waiter (it closed), or answer it
     /// as `unblock` says.
@@ -140,11 +161,17 @@ struct Waiter {
     args: OwnedArgs,
     /// Monotonic ns; 0: none.
     deadline_ns: u64,
+    /// For a command whose keys span shards: this shard's keys of it. The
+    /// waiter is then only told about (`Event::Ready`), not served here.
+    notify: Option<Vec<Box<[u8]>>>,
 }
 
 impl Waiter {
     /// The keys the waiter waits on.
     fn keys(&self) -> Vec<Box<[u8]>> {
+        if let Some(keys) = &self.notify {
+            return keys.clone();
+        }
         let args = self.args.view();
         let keys = self.spec.keys(&args).map(|i| Box::<[u8]>::from(args.get(i)));
         if self.blocking.first_key_only { keys.take(1).collect() } else { keys.collect() }
@@ -167,6 +194,28 @@ pub struct Registry {
     /// The timeout timer's duration; the kernel reads it when the timer is submitted.
     timer: Box<types::Timespec>,
     timer_armed: bool,
+    /// This shard's clients blocked on keys of several shards, by client id.
+    across: HashMap<u64, Across>,
+    /// (deadline ns, client) of those with a timeout.
+    across_deadlines: BTreeSet<(u64, u64)>,
+    /// Waiters here that only notify another shard's client (not counted as blocked here).
+    notifying: usize,
+    /// This shard's clients blocked across shards whose key became ready.
+    ready_here: Vec<u64>,
+}
+
+/// A client of this shard blocked by a command whose keys live on several
+/// shards. Every shard holding some of its keys keeps a notify-only waiter;
+/// the first to see one of them ready wakes it, and the command runs again
+/// as a transaction (it may find nothing and wait again).
+pub(crate) struct Across {
+    conn: u32,
+    args: OwnedArgs,
+    proto: Proto,
+    /// Shards holding a notify-only waiter for it.
+    owners: Vec<usize>,
+    /// Monotonic ns; 0: none.
+    deadline_ns: u64,
 }
 
 impl Registry {
@@ -182,12 +231,19 @@ impl Registry {
             woken: Vec::new(),
             timer: Box::new(types::Timespec::new()),
             timer_armed: false,
+            across: HashMap::new(),
+            across_deadlines: BTreeSet::new(),
+            notifying: 0,
+            ready_here: Vec::new(),
         }
     }
 
     /// True when there is nothing to do at the end of a turn.
     fn idle(&self) -> bool {
-        self.waiters.is_empty() && self.woken.is_empty() && self.outbox.iter().all(Vec::is_empty)
+        self.waiters.is_empty()
+            && self.woken.is_empty()
+            && self.across.is_empty()
+            && self.outbox.iter().all(Vec::is_empty)
     }
 }
 
@@ -218,6 +274,16 @@ pub(crate) fn dispatch(
         _ => shard.id,
     };
     if shard.map.shards() > 1 && spec.keys(&args).any(|i| shard.map.key_owner(args.get(i)) != owner) {
+        // Keys on several shards: each try runs as a transaction that
+        // gathers the keys here (tx.rs); a client that must wait is woken
+        // by any of the keys' shards and tries again (see `Across`).
+        if conn.txid != 0 {
+            let keys = spec.keys(&args).collect();
+            return shard.start_gather(idx, conn, crate::tx::Run::Attempt(spec, blocking), keys, args);
+        }
+        if shard.atomic_multi_shard() {
+            return shard.start_tx(idx, conn, vec![owned(&args)], false);
+        }
         shard.counters.errors += 1;
         return conn.reply().error(CROSS_SHARD);
     }
@@ -243,8 +309,18 @@ pub(crate) fn dispatch(
     if no_wait {
         return conn.reply().null_array();
     }
-    let waiter =
-        Waiter { client, origin: shard.id, conn: idx, db, proto, spec, blocking, args: owned(&args), deadline_ns: 0 };
+    let waiter = Waiter {
+        client,
+        origin: shard.id,
+        conn: idx,
+        db,
+        proto,
+        spec,
+        blocking,
+        args: owned(&args),
+        deadline_ns: 0,
+        notify: None,
+    };
     match park(shard, waiter, timeout_ms) {
         Ok(()) => conn.blocked = Some(Blocked { owner, parked: true, unblocking: false }),
         Err(e) => {
@@ -290,6 +366,7 @@ pub(crate) fn run_for_peer(
         blocking,
         args: owned(&args),
         deadline_ns: 0,
+        notify: None,
     };
     if let Err(e) = park(shard, waiter, timeout_ms) {
         shard.counters.errors += 1;
@@ -337,6 +414,7 @@ fn park(shard: &mut Shard, mut w: Waiter, timeout_ms: u64) -> Result<(), &'stati
     }
     let stale = reg.by_client.insert(w.client, id);
     debug_assert!(stale.is_none(), "a client parked twice");
+    reg.notifying += w.notify.is_some() as usize;
     reg.waiters.insert(id, w);
     publish(shard);
     Ok(())
@@ -347,6 +425,7 @@ fn unpark(shard: &mut Shard, id: u64) -> Option<Waiter> {
     let reg = &mut shard.blocking;
     let w = reg.waiters.remove(&id)?;
     reg.by_client.remove(&w.client);
+    reg.notifying -= w.notify.is_some() as usize;
     if w.deadline_ns > 0 {
         reg.deadlines.remove(&(w.deadline_ns, id));
     }
@@ -367,8 +446,9 @@ fn unpark(shard: &mut Shard, id: u64) -> Option<Waiter> {
 /// Publishes this shard's waiter counts (INFO blocked_clients, clients_in_timeout_table).
 fn publish(shard: &Shard) {
     let s = &shard.shared.stats[shard.id];
-    s.blocked_clients.store(shard.blocking.waiters.len() as u64, Relaxed);
-    s.clients_in_timeout_table.store(shard.blocking.deadlines.len() as u64, Relaxed);
+    let reg = &shard.blocking;
+    s.blocked_clients.store((reg.waiters.len() - reg.notifying + reg.across.len()) as u64, Relaxed);
+    s.clients_in_timeout_table.store((reg.deadlines.len() + reg.across_deadlines.len()) as u64, Relaxed);
 }
 
 /// Sends waiter `w`'s reply to its connection: appended here when it is
@@ -388,6 +468,7 @@ fn reply_local(shard: &mut Shard, idx: u32, client: u64, reply: &[u8]) {
         Some(c) if c.id == client && c.blocked.is_some() => {
             c.out.extend_from_slice(reply);
             c.blocked = None;
+            c.blocked_since_ns = None;
             shard.blocking.woken.push(idx);
         }
         _ => tracing::debug!(shard = shard.id, client, "a blocked client left before its reply"),
@@ -403,6 +484,9 @@ pub(crate) fn after_commands(shard: &mut Shard) {
     }
     let mut rounds = 0;
     loop {
+        for client in std::mem::take(&mut shard.blocking.ready_here) {
+            on_ready(shard, client);
+        }
         let served_keys = serve_ready(shard);
         let woken = std::mem::take(&mut shard.blocking.woken);
         let resumed = !woken.is_empty();
@@ -468,6 +552,12 @@ fn serve_ready(shard: &mut Shard) -> bool {
 /// Re-executes waiter `id`'s command; answers and removes it when served.
 fn retry(shard: &mut Shard, id: u64) {
     let Some(w) = shard.blocking.waiters.get(&id) else { return };
+    if w.notify.is_some() {
+        if let Some(w) = unpark(shard, id) {
+            notify_ready(shard, w.origin, w.client);
+        }
+        return;
+    }
     let mut out = Vec::new();
     let mut ctx = Ctx { ks: &mut shard.ks, db: w.db, now: shard.now_ms, args: w.args.view() };
     if let Attempt::Block { .. } = (w.blocking.attempt)(&mut ctx, &mut Reply::new(&mut out, w.proto)) {
@@ -482,6 +572,16 @@ fn retry(shard: &mut Shard, id: u64) {
 /// Answers the waiters whose deadline passed with the timeout reply.
 fn expire(shard: &mut Shard) {
     let now = crate::runtime::monotonic_ns();
+    while let Some(&(deadline, client)) = shard.blocking.across_deadlines.first() {
+        if deadline > now {
+            break;
+        }
+        shard.blocking.across_deadlines.pop_first();
+        if let Some(a) = end_across(shard, client) {
+            let reply = unblock_reply(a.proto, Unblock::Timeout);
+            reply_local(shard, a.conn, client, &reply);
+        }
+    }
     while let Some(&(deadline, id)) = shard.blocking.deadlines.first() {
         if deadline > now {
             break;
@@ -502,7 +602,9 @@ fn expire(shard: &mut Shard) {
 /// [`BLOCK_TIMER_MS_MAX`] away) when a waiter has one and no timer is armed.
 fn arm_timer(shard: &mut Shard) {
     let reg = &mut shard.blocking;
-    let Some(&(deadline, _)) = reg.deadlines.first() else { return };
+    let first = reg.deadlines.first().map(|d| d.0);
+    let first_across = reg.across_deadlines.first().map(|d| d.0);
+    let Some(deadline) = first.into_iter().chain(first_across).min() else { return };
     if reg.timer_armed {
         return;
     }
@@ -542,6 +644,10 @@ pub(crate) fn on_events(shard: &mut Shard, from: usize, events: Vec<Event>) {
     for event in events {
         match event {
             Event::Reply { conn, client, reply } => reply_local(shard, conn, client, &reply),
+            Event::Notify { conn, client, db, spec, args } => {
+                register_notify(shard, from, conn, client, db, spec, args)
+            }
+            Event::Ready { client } => on_ready(shard, client),
             Event::Cancel { client, unblock } => {
                 let Some(&id) = shard.blocking.by_client.get(&client) else {
                     // Served (or timed out) before the cancel arrived: its reply is on the way.
@@ -582,6 +688,7 @@ pub(crate) fn on_close(shard: &mut Shard, idx: u32) {
         if let Some(&id) = shard.blocking.by_client.get(&client) {
             unpark(shard, id);
         }
+        end_across(shard, client);
     } else {
         shard.blocking.outbox[b.owner].push(Event::Cancel { client, unblock: None });
     }
@@ -608,6 +715,10 @@ pub(crate) fn unblock_local(shard: &mut Shard, args: Args) -> i64 {
         shard.blocking.outbox[owner].push(Event::Cancel { client, unblock: Some(how) });
         return 1;
     }
+    if let Some(a) = end_across(shard, client) {
+        reply_local(shard, a.conn, client, &unblock_reply(a.proto, how));
+        return 1;
+    }
     let Some(&id) = shard.blocking.by_client.get(&client) else { return 0 };
     match unpark(shard, id) {
         Some(w) => {
@@ -616,4 +727,125 @@ pub(crate) fn unblock_local(shard: &mut Shard, args: Args) -> i64 {
         }
         None => 0,
     }
+}
+
+/// Tells client `client` of shard `origin` that a key it waits on is ready.
+fn notify_ready(shard: &mut Shard, origin: usize, client: u64) {
+    if origin == shard.id {
+        // Tried at the end of the turn, when no connection is being executed.
+        shard.blocking.ready_here.push(client);
+    } else {
+        shard.blocking.outbox[origin].push(Event::Ready { client });
+    }
+}
+
+/// A try of a command whose keys span shards found nothing: connection
+/// `idx` now waits, and every shard holding some of its keys will tell it
+/// when one can serve it. `timeout_ms` counts from the first try only.
+pub(crate) fn block_across(
+    shard: &mut Shard,
+    idx: u32,
+    conn: &mut Conn,
+    spec: &'static CommandSpec,
+    args: &Args,
+    timeout_ms: u64,
+) {
+    let client = conn.id;
+    let deadline_ns = match conn.blocked_since_ns {
+        _ if timeout_ms == 0 => 0,
+        Some(since) => since.saturating_add(timeout_ms.saturating_mul(1_000_000)),
+        None => crate::runtime::monotonic_ns().saturating_add(timeout_ms.saturating_mul(1_000_000)),
+    };
+    conn.blocked_since_ns.get_or_insert_with(crate::runtime::monotonic_ns);
+    let mut owners: Vec<usize> = spec.keys(args).map(|i| shard.map.key_owner(args.get(i))).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    conn.blocked = Some(Blocked { owner: shard.id, parked: true, unblocking: false });
+    let a = Across { conn: idx, args: owned(args), proto: conn.proto, owners: owners.clone(), deadline_ns };
+    if deadline_ns > 0 {
+        shard.blocking.across_deadlines.insert((deadline_ns, client));
+    }
+    shard.blocking.across.insert(client, a);
+    for owner in owners {
+        if owner == shard.id {
+            register_notify(shard, owner, idx, client, conn.db, spec, owned(args));
+        } else {
+            let ev = Event::Notify { conn: idx, client, db: conn.db, spec, args: owned(args) };
+            shard.blocking.outbox[owner].push(ev);
+        }
+    }
+    publish(shard);
+}
+
+/// Registers a notify-only waiter for this shard's keys of a command whose
+/// keys span shards; tells its client at once when one is ready already (a
+/// push may have come between its try and this registration).
+fn register_notify(
+    shard: &mut Shard,
+    origin: usize,
+    conn: u32,
+    client: u64,
+    db: usize,
+    spec: &'static CommandSpec,
+    args: OwnedArgs,
+) {
+    let coreshard_engine::Kind::Blocking(blocking) = spec.kind else { return };
+    let view = args.view();
+    let mut keys: Vec<Box<[u8]>> = Vec::new();
+    for i in spec.keys(&view) {
+        let key = view.get(i);
+        if shard.map.key_owner(key) == shard.id && !keys.iter().any(|k| &**k == key) {
+            keys.push(key.into());
+        }
+        if blocking.first_key_only {
+            break;
+        }
+    }
+    if keys.is_empty() {
+        return;
+    }
+    let now = shard.now_ms;
+    let ready = keys.iter().any(|k| shard.ks.db_ref(db).peek(k, now).is_some_and(|e| blocking.on.accepts(&e.value)));
+    if ready {
+        return notify_ready(shard, origin, client);
+    }
+    let proto = Proto::Resp2;
+    let w = Waiter { client, origin, conn, db, proto, spec, blocking, args, deadline_ns: 0, notify: Some(keys) };
+    if park(shard, w, 0).is_err() {
+        // Too many waiters on a key: let the client try again now.
+        notify_ready(shard, origin, client);
+    }
+}
+
+/// A key that client `client` (of this shard) waits on became ready: stop
+/// waiting everywhere and try the command again.
+fn on_ready(shard: &mut Shard, client: u64) {
+    let Some(a) = end_across(shard, client) else { return };
+    let idx = a.conn;
+    let Some(mut conn) = shard.conns.get_mut(idx as usize).and_then(Option::take) else { return };
+    if conn.id == client && conn.blocked.take().is_some() {
+        shard.start_tx(idx, &mut conn, vec![a.args], false);
+    }
+    shard.conns[idx as usize] = Some(conn);
+    shard.continue_conn(idx);
+}
+
+/// Forgets client `client`'s wait on keys of several shards (its
+/// notify-only waiters here and on the other shards).
+fn end_across(shard: &mut Shard, client: u64) -> Option<Across> {
+    let a = shard.blocking.across.remove(&client)?;
+    if a.deadline_ns > 0 {
+        shard.blocking.across_deadlines.remove(&(a.deadline_ns, client));
+    }
+    for &owner in &a.owners {
+        if owner == shard.id {
+            if let Some(&id) = shard.blocking.by_client.get(&client) {
+                unpark(shard, id);
+            }
+        } else {
+            shard.blocking.outbox[owner].push(Event::Cancel { client, unblock: None });
+        }
+    }
+    publish(shard);
+    Some(a)
 }

@@ -144,6 +144,9 @@ pub struct Conn {
     pub tx_wait: bool,
     /// EXEC is running this connection's queued commands.
     pub in_exec: bool,
+    /// Monotonic ns of the first try of a blocking command over keys of
+    /// several shards that is still waiting (its timeout counts from there).
+    pub blocked_since_ns: Option<u64>,
     /// Commands queued since MULTI.
     pub(crate) multi: Option<Box<crate::multi::Queued>>,
     /// Shards holding WATCHed keys of this connection, as a bit set.
@@ -189,6 +192,7 @@ impl Conn {
             txid: 0,
             tx_wait: false,
             in_exec: false,
+            blocked_since_ns: None,
             multi: None,
             watching: Vec::new(),
             blocked: None,

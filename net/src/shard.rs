@@ -768,7 +768,7 @@ impl Shard {
                     match crate::tx::command_keys(spec, &args) {
                         Some(keys) if spans(&keys) => {
                             if conn.txid != 0 {
-                                return self.start_gather(idx, conn, handler, keys, args);
+                                return self.start_gather(idx, conn, crate::tx::Run::Handler(handler), keys, args);
                             }
                             if self.atomic_multi_shard() {
                                 let cmd = OwnedArgs::from_parts(args.iter_from(0));

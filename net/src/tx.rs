@@ -35,7 +35,7 @@ use crate::batch::{Batch, Op, Request};
 use crate::conn::PartResult;
 use crate::conn::{Acc, Conn};
 use crate::shard::Shard;
-use coreshard_engine::cmd::{CommandSpec, Ctx, Handler, Kind, Merge, PartFn, flags};
+use coreshard_engine::cmd::{Attempt, Blocking, CommandSpec, Ctx, Handler, Kind, Merge, PartFn, flags};
 use coreshard_engine::db::Db;
 use coreshard_engine::{Args, Keyspace, OwnedArgs, Reply, Span, UnixMs};
 use hashbrown::HashMap;
@@ -394,13 +394,25 @@ struct ReadAttempt {
     parts: Vec<PartResult>,
 }
 
+/// What a gathered command runs.
+#[derive(Clone, Copy)]
+pub(crate) enum Run {
+    /// A command.
+    Handler(Handler),
+    /// One try of a blocking command: when it finds nothing, the client
+    /// waits for one of the keys (`blocking::block_across`).
+    Attempt(&'static CommandSpec, Blocking),
+}
+
 /// A command over keys of several shards being run here (see `start_gather`).
 struct Gather {
     /// The connection's hole for its reply.
     hole: u32,
     db: usize,
     proto: coreshard_engine::Proto,
-    handler: Handler,
+    run: Run,
+    /// Inside EXEC: a blocking command answers a timeout at once.
+    no_wait: bool,
     cmd: OwnedArgs,
     /// Its distinct keys with their owner shards.
     keys: Vec<(Vec<u8>, usize)>,
@@ -1029,14 +1041,7 @@ impl Shard {
     /// locks: fetches the keys' values from their shards, runs the command
     /// on a scratch keyspace here, and writes back the keys it changed.
     /// Called from the dispatch of a transaction's command.
-    pub(crate) fn start_gather(
-        &mut self,
-        idx: u32,
-        conn: &mut Conn,
-        handler: Handler,
-        positions: Vec<usize>,
-        args: Args,
-    ) {
+    pub(crate) fn start_gather(&mut self, idx: u32, conn: &mut Conn, run: Run, positions: Vec<usize>, args: Args) {
         let Some(slot) = self.tx.current else {
             debug_assert!(false, "a gather outside a transaction");
             return conn.reply().error(coreshard_engine::cmd::CROSS_SHARD);
@@ -1068,7 +1073,8 @@ impl Shard {
             hole,
             db,
             proto: conn.proto,
-            handler,
+            run,
+            no_wait: conn.in_exec,
             cmd: OwnedArgs::from_parts(args.iter_from(0)),
             keys,
             values,
@@ -1116,7 +1122,23 @@ impl Shard {
         let dirty = scratch.stats.dirty;
         let mut reply = Vec::new();
         let mut ctx = Ctx { ks: &mut scratch, db: g.db, now, args: g.cmd.view() };
-        (g.handler)(&mut ctx, &mut Reply::new(&mut reply, g.proto));
+        let mut waits = None;
+        match g.run {
+            Run::Handler(handler) => handler(&mut ctx, &mut Reply::new(&mut reply, g.proto)),
+            Run::Attempt(spec, blocking) => {
+                if let Attempt::Block { timeout_ms } =
+                    (blocking.attempt)(&mut ctx, &mut Reply::new(&mut reply, g.proto))
+                {
+                    if g.no_wait {
+                        Reply::new(&mut reply, g.proto).null_array();
+                    } else {
+                        waits = Some((spec, timeout_ms));
+                    }
+                } else {
+                    conn.blocked_since_ns = None;
+                }
+            }
+        }
         self.ks.stats.dirty += scratch.stats.dirty - dirty;
         for ((key, owner), before) in g.keys.iter().zip(&g.values) {
             let after = encode_entry(scratch.db(g.db), key, now);
@@ -1137,6 +1159,9 @@ impl Shard {
         }
         self.tx.scratch = Some(scratch);
         conn.fill(g.hole, 0, &reply, &[], &mut self.rng);
+        if let Some((spec, timeout_ms)) = waits {
+            crate::blocking::block_across(self, idx, conn, spec, &g.cmd.view(), timeout_ms);
+        }
     }
 
     /// The lock set of `cmds` per shard, ascending by shard. Database

@@ -486,6 +486,82 @@ shard_tests! {
     }
 }
 
+// Keys without hash tags, which land on different shards of a 4-shard
+// server: each try runs as a transaction over the shards, and any of them
+// wakes the client.
+shard_tests! {
+    fn blocking_over_keys_of_different_shards(srv) {
+        let mut c = srv.client();
+        // Served at once from the first key with data, in argument order.
+        expect_all(&mut c, &[
+            (&["RPUSH", "spread:2", "x"], int(1)),
+            (&["BLPOP", "spread:1", "spread:2", "0"], bulks(&["spread:2", "x"])),
+        ]);
+        // Woken by a push to the second key.
+        let mut blocked = block(srv, &mut c, &["BLPOP", "spread:1", "spread:2", "spread:3", "0"], 1);
+        assert_eq!(cmd(&mut c, &["RPUSH", "spread:3", "y"]), int(1));
+        assert_eq!(recv(&mut blocked), bulks(&["spread:3", "y"]));
+        wait_blocked(&mut c, 0);
+        // BLMOVE from one shard to another, woken by a push from other connections.
+        let mut blocked = block(srv, &mut c, &["BLMOVE", "spread:4", "spread:8", "LEFT", "RIGHT", "0"], 1);
+        for n in 0..PUSHERS {
+            let mut pusher = srv.client();
+            if n == PUSHERS - 1 {
+                assert_eq!(cmd(&mut pusher, &["LPUSH", "spread:4", "q"]), int(1));
+            } else {
+                assert_eq!(cmd(&mut pusher, &["PING"]), status("PONG"));
+            }
+        }
+        assert_eq!(recv(&mut blocked), bulk("q"));
+        expect_all(&mut c, &[(&["LRANGE", "spread:8", "0", "-1"], bulks(&["q"])), (&["EXISTS", "spread:4"], int(0))]);
+        // Sorted sets too, with a timeout that passes.
+        let start = Instant::now();
+        assert_eq!(cmd(&mut c, &["BZPOPMIN", "spread:5", "spread:6", "0.2"]), nil());
+        assert!(start.elapsed() >= Duration::from_millis(190), "{:?}", start.elapsed());
+        let mut blocked = block(srv, &mut c, &["BZPOPMAX", "spread:5", "spread:6", "5"], 1);
+        assert_eq!(cmd(&mut c, &["ZADD", "spread:6", "1", "a", "2", "b"]), int(2));
+        assert_eq!(recv(&mut blocked), bulks(&["spread:6", "b", "2"]));
+    }
+
+    fn two_clients_across_shards_get_one_element_each(srv) {
+        let mut c = srv.client();
+        let mut first = block(srv, &mut c, &["BRPOP", "spread:1", "spread:2", "0"], 1);
+        let mut second = block(srv, &mut c, &["BRPOP", "spread:2", "spread:1", "0"], 2);
+        assert_eq!(cmd(&mut c, &["RPUSH", "spread:1", "e1"]), int(1));
+        wait_blocked(&mut c, 1);
+        assert_eq!(cmd(&mut c, &["RPUSH", "spread:2", "e2"]), int(1));
+        wait_blocked(&mut c, 0);
+        let mut got = vec![recv(&mut first), recv(&mut second)];
+        got.sort_by_key(|r| format!("{r:?}"));
+        assert_eq!(got, vec![bulks(&["spread:1", "e1"]), bulks(&["spread:2", "e2"])]);
+    }
+
+    fn leaving_a_wait_across_shards(srv) {
+        let mut c = srv.client();
+        // A client that disconnects takes nothing pushed later.
+        let gone = block(srv, &mut c, &["BLPOP", "spread:1", "spread:2", "0"], 1);
+        drop(gone);
+        wait_blocked(&mut c, 0);
+        assert_eq!(cmd(&mut c, &["RPUSH", "spread:2", "kept"]), int(1));
+        assert_eq!(cmd(&mut c, &["LRANGE", "spread:2", "0", "-1"]), bulks(&["kept"]));
+        assert_eq!(cmd(&mut c, &["DEL", "spread:2"]), int(1));
+        // CLIENT UNBLOCK, both ways.
+        let mut blocked = srv.raw();
+        send(&mut blocked, &["CLIENT", "ID"]);
+        let id = recv(&mut blocked).int().to_string();
+        send(&mut blocked, &["BLPOP", "spread:1", "spread:2", "0"]);
+        wait_blocked(&mut c, 1);
+        assert_eq!(cmd(&mut c, &["CLIENT", "UNBLOCK", &id]), int(1));
+        assert_eq!(recv(&mut blocked), Reply::Nil);
+        send(&mut blocked, &["BLPOP", "spread:1", "spread:2", "0"]);
+        wait_blocked(&mut c, 1);
+        assert_eq!(cmd(&mut c, &["CLIENT", "UNBLOCK", &id, "ERROR"]), int(1));
+        assert_eq!(recv(&mut blocked), err(UNBLOCKED));
+        wait_blocked(&mut c, 0);
+        assert_eq!(cmd(&mut c, &["CLIENT", "UNBLOCK", &id]), int(0));
+    }
+}
+
 shard_tests! {
     fn command_info_matches_redis(srv) {
         let mut c = srv.client();
