@@ -45,6 +45,9 @@ use std::collections::VecDeque;
 /// transaction that would have to wait is refused with an error instead.
 pub(crate) const PARKED_REQUESTS_MAX: usize = 64 * 1024;
 
+/// The error for a transaction refused past [`PARKED_REQUESTS_MAX`].
+const TOO_MANY_WAITING: &str = "ERR too many commands wait for locked keys; try again";
+
 /// How a lock is held.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -909,7 +912,10 @@ impl Shard {
             tx.refused = true;
         }
         if let Some(next) = tx.ordered {
-            debug_assert!(granted, "a waiting lock request is never refused");
+            if !granted {
+                // Only when PARKED_REQUESTS_MAX requests already wait there.
+                return self.abort_tx(slot, next, cur.as_mut().map(|(i, c)| (*i, &mut **c)));
+            }
             if next + 1 < tx.participants.len() {
                 tx.ordered = Some(next + 1);
                 return self.send_lock(slot, next + 1, true, cur.as_mut().map(|(i, c)| (*i, &mut **c)));
@@ -949,6 +955,28 @@ impl Shard {
             }
         }
         self.send_lock(slot, 0, true, cur.as_mut().map(|(i, c)| (*i, &mut **c)));
+    }
+
+    /// Gives up a transaction taking its shards in order when shard number
+    /// `failed` refused to queue it: releases the shards taken before and
+    /// answers the client with an error.
+    fn abort_tx(&mut self, slot: u32, failed: usize, cur: Option<(u32, &mut Conn)>) {
+        let Some(tx) = self.tx.coordinated[slot as usize].take() else { return };
+        self.tx.free.push(slot);
+        tracing::warn!(shard = self.id, "a transaction was refused: {PARKED_REQUESTS_MAX} requests wait on a shard");
+        let idx = tx.conn;
+        self.with_conn(idx, cur, |shard, conn| {
+            conn.tx_wait = false;
+            for (s, _) in &tx.participants[..failed] {
+                if *s == shard.id {
+                    shard.unlock(tx.txid, Some((idx, &mut *conn)));
+                } else {
+                    shard.queue_tx_message(*s, idx, slot, 0, Op::TxUnlock, tx.txid, &OwnedArgs::default().view());
+                }
+            }
+            shard.counters.errors += 1;
+            conn.reply().error(TOO_MANY_WAITING);
+        });
     }
 
     /// Every lock is held: runs the transaction's commands (their requests
