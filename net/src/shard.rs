@@ -217,9 +217,10 @@ impl Shard {
     pub(crate) fn push_sqe(&mut self, sqe: &squeue::Entry) {
         loop {
             // SAFETY: every buffer or fd an entry points to (connection
-            // buffers, the eventfd word, the tick timespec, the blocking
-            // timer's timespec) is owned by this
-            // shard and neither freed nor moved until its completion arrives:
+            // buffers, the eventfd word, the timespecs of the tick, the
+            // blocking timer and the hop delay, each boxed and rewritten only
+            // while its timer is not armed) is owned by this shard and
+            // neither freed nor moved until its completion arrives:
             // connections are released only with no operation in flight, and
             // buffers are not resized while a read or send uses them.
             if unsafe { self.ring.submission().push(sqe) }.is_ok() {
