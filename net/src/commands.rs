@@ -226,8 +226,11 @@ pub(crate) fn client_line(c: &Conn, now_ns: u64, out: &mut Vec<u8>) {
     let idle = now_ns.saturating_sub(c.last_ns) / 1_000_000_000;
     // While a connection executes, its read buffer is lent out: report it as empty.
     let qbuf = c.rbuf.len().saturating_sub(c.rpos);
-    // In Redis's order (`getClientInfoString`): b blocked, U unix socket, N none.
+    // In Redis's order (`getClientInfoString`): x in MULTI, b blocked, U unix socket, N none.
     let mut flags = String::new();
+    if c.multi.is_some() {
+        flags.push('x');
+    }
     if c.blocked.is_some_and(|b| b.parked) {
         flags.push('b');
     }
@@ -239,7 +242,7 @@ pub(crate) fn client_line(c: &Conn, now_ns: u64, out: &mut Vec<u8>) {
     }
     let _ = writeln!(
         out,
-        "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub=0 psub=0 ssub=0 multi=-1 \
+        "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={flags} db={} sub=0 psub=0 ssub=0 multi={} \
          qbuf={qbuf} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} \
          user=default redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,
@@ -248,6 +251,7 @@ pub(crate) fn client_line(c: &Conn, now_ns: u64, out: &mut Vec<u8>) {
         c.fd,
         String::from_utf8_lossy(&c.name),
         c.db,
+        c.multi.as_ref().map_or(-1, |m| m.len() as i64),
         c.rbuf.capacity() - c.rbuf.len(),
         c.rbuf.capacity(),
         c.output_pending(),

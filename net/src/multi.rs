@@ -23,6 +23,13 @@ pub(crate) struct Queued {
     aborted: bool,
 }
 
+impl Queued {
+    /// Commands queued.
+    pub fn len(&self) -> usize {
+        self.cmds.len()
+    }
+}
+
 /// Marks the open transaction of `conn`, if any, as failed (a command was
 /// refused while queueing), as Redis's flagTransaction does.
 pub(crate) fn flag(conn: &mut Conn) {

@@ -446,3 +446,17 @@ fn gathered_commands_are_never_seen_half_done() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert_eq!(reader.join().expect("reader"), 0, "a reader saw a move half done");
 }
+
+shard_tests! {
+    fn client_list_shows_a_client_in_multi(srv) {
+        let mut c = srv.client();
+        let id = cmd(&mut c, &["CLIENT", "ID"]).int().to_string();
+        expect_all(&mut c, &[(&["MULTI"], ok()), (&["SET", "a", "1"], status("QUEUED")), (&["GET", "a"], status("QUEUED"))]);
+        let mut other = srv.client();
+        let line = cmd(&mut other, &["CLIENT", "LIST", "ID", &id]).text();
+        assert!(line.contains(" flags=x ") && line.contains(" multi=2 "), "{line}");
+        assert_eq!(cmd(&mut c, &["DISCARD"]), ok());
+        let line = cmd(&mut other, &["CLIENT", "LIST", "ID", &id]).text();
+        assert!(line.contains(" flags=N ") && line.contains(" multi=-1 "), "{line}");
+    }
+}
