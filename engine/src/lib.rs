@@ -20,6 +20,7 @@
 pub mod args;
 pub mod cmd;
 pub mod db;
+pub mod digest;
 pub mod dump;
 pub mod glob;
 pub mod hash;

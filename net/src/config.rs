@@ -628,6 +628,7 @@ const SETTINGS: &[Spec] = &[
 ];
 
 const APPENDFSYNC: Kind = Kind::Enum(&["everysec", "always", "no"]);
+const DEBUG_COMMAND: Kind = Kind::Enum(&["no", "yes", "local"]);
 const SUPERVISED: Kind = Kind::Enum(&["upstart", "systemd", "auto", "no"]);
 const OOM_SCORE_ADJ: Kind = Kind::Enum(&["no", "yes", "relative", "absolute"]);
 const REPL_DISKLESS_LOAD: Kind = Kind::Enum(&["disabled", "on-empty-db", "swapdb"]);
@@ -723,6 +724,9 @@ pub const IGNORED: &[Spec] = &[
     ignored("lfu-log-factor", INT_NONNEG, "10"),
     ignored("lfu-decay-time", INT_NONNEG, "1"),
     ignored("maxmemory-eviction-tenacity", int(0, 100), "10"),
+    // Security. coreshard's DEBUG has only read-only subcommands (DIGEST,
+    // DIGEST-VALUE, HELP), so it is always allowed.
+    ignored("enable-debug-command", DEBUG_COMMAND, "no").immutable(),
 ];
 
 /// Directives Redis 7 still reads from a file (with exactly one argument) but no

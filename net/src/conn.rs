@@ -9,6 +9,7 @@
 
 use crate::resp::RequestParser;
 use coreshard_engine::cmd::Merge;
+use coreshard_engine::digest::Digest;
 use coreshard_engine::{Proto, Reply};
 
 /// Pending output past which the connection stops executing more of its
@@ -381,6 +382,27 @@ pub fn merge_parts(merge: Merge, order: &[u16], parts: &[PartResult], r: &mut Re
                 r.error("ERR No such client")
             }
         }
+        Merge::Digest => {
+            let digest_of = |item: &[u8]| {
+                let text = item.strip_prefix(b"+")?.strip_suffix(b"\r\n")?;
+                Digest::parse_hex(text)
+            };
+            let Some((first, rest)) = parts.split_first() else { return r.simple(&Digest::ZERO.hex()) };
+            let mut others: Vec<_> = rest.iter().map(|p| p.items()).collect();
+            for item in first.items() {
+                let same_place = others.iter_mut().filter_map(|it| it.next());
+                match digest_of(item) {
+                    Some(d) => {
+                        let sum = same_place.filter_map(digest_of).fold(d, Digest::combine);
+                        r.simple(&sum.hex());
+                    }
+                    None => {
+                        same_place.for_each(drop);
+                        r.raw(item);
+                    }
+                }
+            }
+        }
         Merge::RandomKey => {
             // Each part: (count, key-or-null). Choose a part with weight by its count.
             let candidates: Vec<(i64, &[u8])> = parts
@@ -442,6 +464,22 @@ mod tests {
             "*2\r\n$1\r\na\r\n$1\r\nb\r\n"
         );
         assert_eq!(merged(Merge::Ok, &[], &[part(&[b"+OK\r\n"]), part(&[b"-ERR x\r\n"])]), "-ERR x\r\n");
+    }
+
+    #[test]
+    fn digests_add_up_position_by_position() {
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        let status = |d: Digest| format!("+{}\r\n", d.hex()).into_bytes();
+        let zero = status(Digest::ZERO);
+        let (sa, sb) = (status(a), status(b));
+        let got = merged(Merge::Digest, &[], &[part(&[&sa]), part(&[&sb]), part(&[&zero])]);
+        assert_eq!(got.as_bytes(), status(a.combine(b)).as_slice());
+        // DIGEST-VALUE: the array header once, each key from the shard that has it.
+        let got = merged(Merge::Digest, &[], &[part(&[b"*2\r\n", &sa, &zero]), part(&[b"*2\r\n", &zero, &sb])]);
+        assert_eq!(got.into_bytes(), [&b"*2\r\n"[..], &sa, &sb].concat());
+        let got = merged(Merge::Digest, &[], &[part(&[b"*1\r\n", b"+HELP\r\n"]), part(&[b"*1\r\n", b"+HELP\r\n"])]);
+        assert_eq!(got, "*1\r\n+HELP\r\n");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! (later) replication and OOM checks read these fields instead of keeping
 //! their own lists.
 
+pub mod debug;
 pub mod hash;
 pub mod keys;
 pub mod list;
@@ -170,6 +171,11 @@ pub enum Merge {
     /// `+OK` when the parts' integers add up to more than zero, else
     /// `ERR No such client` (the old CLIENT KILL addr form).
     Found,
+    /// Parts give the same items in the same order (DEBUG): an item that is
+    /// a 40-hex-digit status is a digest, and the parts' digests at that
+    /// position are added up ([`crate::digest::Digest::combine`]); any other
+    /// item (an array header, a HELP line) is written once.
+    Digest,
 }
 
 /// Connection and server commands, run by the network layer.
@@ -424,6 +430,7 @@ impl CommandTable {
                 zset::COMMANDS,
                 sort::COMMANDS,
                 server::COMMANDS,
+                debug::COMMANDS,
             ]
             .into_iter()
             .flat_map(|family| family.iter())
