@@ -34,6 +34,36 @@ pub fn thread_allocated() -> isize {
     ALLOCATED.try_with(Cell::get).unwrap_or(0)
 }
 
+/// Largest request [`size_class`] rounds to one of mimalloc's bins; past it
+/// mimalloc works in OS pages, and the rounding only keeps growth geometric.
+const BINNED_BYTES_MAX: usize = 512 * 1024;
+
+/// The block size the allocator hands out for a request of `bytes`: the
+/// size classes of mimalloc (the allocator the binary installs), so a caller
+/// that sizes an allocation to its class gets the slack for free instead of
+/// wasting it. mimalloc keeps blocks 16-byte aligned (`MI_ALIGN2W` on
+/// 64-bit targets), so the classes up to 64 bytes are 8, 16, 32, 48 and 64;
+/// above that there are four per power of two (80, 96, 112, 128, 160, ...),
+/// as in mimalloc's `mi_bin` (page-queue.c), up to 512 KiB. Past that, sixteen
+/// steps per power of two: mimalloc then maps pages, and the untouched tail
+/// of a block costs address space rather than resident memory.
+///
+/// The classes only need to match mimalloc for memory efficiency; callers
+/// allocate and free with the rounded size, so any allocator is correct.
+pub fn size_class(bytes: usize) -> usize {
+    if bytes <= 8 {
+        return 8;
+    }
+    if bytes <= 64 {
+        return bytes.next_multiple_of(16);
+    }
+    // Steps per power of two: 4 while binned (in words), 16 beyond.
+    let (unit, steps_log2) = if bytes <= BINNED_BYTES_MAX { (8, 2) } else { (1, 4) };
+    let units = bytes.div_ceil(unit) - 1;
+    let shift = units.ilog2() - steps_log2;
+    (((units >> shift) + 1) << shift) * unit
+}
+
 /// A global allocator that counts per thread and delegates to `A`.
 pub struct CountingAlloc<A>(pub A);
 
@@ -78,6 +108,28 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
 mod tests {
     use super::*;
     use std::alloc::System;
+
+    #[test]
+    fn size_classes_are_mimallocs_bins() {
+        let classes: Vec<usize> = [1, 8, 9, 17, 33, 49, 64, 65, 80, 81, 100, 128, 129, 400, 438, 449, 1025]
+            .into_iter()
+            .map(size_class)
+            .collect();
+        assert_eq!(classes, [8, 8, 16, 32, 48, 64, 64, 80, 80, 96, 112, 128, 160, 448, 448, 512, 1280]);
+        assert_eq!(size_class(BINNED_BYTES_MAX), BINNED_BYTES_MAX);
+        assert_eq!(size_class(BINNED_BYTES_MAX + 1), BINNED_BYTES_MAX + BINNED_BYTES_MAX / 16);
+        let mut last = 0;
+        for n in (1..3_000_000).step_by(97) {
+            let c = size_class(n);
+            // A class holds the request, wastes at most a quarter of it
+            // (an eighth past the bins), and grows with it.
+            assert!(c >= n && c >= last, "{n} -> {c}");
+            assert!(n <= 64 || c - n <= n / 4, "{n} -> {c}");
+            assert!(n > 64 || c - n < 16, "{n} -> {c}");
+            assert_eq!(size_class(c), c, "a class is its own class: {n} -> {c}");
+            last = c;
+        }
+    }
 
     #[test]
     fn counts_allocations_frees_and_reallocations() {

@@ -259,4 +259,22 @@ mod tests {
         assert_eq!(known, ["coreshard", "my.conf", "--port", "7000", "--threads", "4"]);
         assert_eq!(directives, vec![("maxmemory".into(), vec!["1gb".into()]), ("save".into(), vec!["".into()])]);
     }
+
+    unsafe extern "C" {
+        /// mimalloc's own answer to "which block size serves this request"
+        /// (part of the linked library, not of the Rust bindings' feature set).
+        fn mi_good_size(size: usize) -> usize;
+    }
+
+    #[test]
+    fn engine_size_classes_match_the_installed_allocator() {
+        // Entries size themselves with the engine's copy of mimalloc's bins;
+        // a mimalloc upgrade that changed them would waste memory silently.
+        // Past 512 KiB mimalloc rounds to pages; the engine rounds coarser on purpose.
+        for n in (1..=512 * 1024).step_by(7).chain([8, 16, 48, 56, 64, 65, 512 * 1024]) {
+            // SAFETY: a pure function of its argument in the linked mimalloc.
+            let good = unsafe { mi_good_size(n) };
+            assert_eq!(coreshard_engine::memory::size_class(n), good, "request of {n} bytes");
+        }
+    }
 }
