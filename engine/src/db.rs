@@ -5,10 +5,12 @@
 //! slot's table holds 1/16384 of the data. SCAN walks whole slots, so its
 //! guarantee (every key present for the whole scan is returned) survives
 //! resizes, and snapshots and migration later work a slot at a time. The table
-//! holds one pointer per key; the entry (key, expiry, value) lives behind it.
+//! holds one pointer per key; the entry (header, expiry, key and a small
+//! value in one block, see [`crate::entry`]) lives behind it.
 
+pub use crate::entry::{Entry, LFU_INIT};
 use crate::slot::{self, SLOTS};
-use crate::value::Value;
+use crate::value::{Value, ValueRef};
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use std::hash::BuildHasher;
 use std::ops::Range;
@@ -19,135 +21,14 @@ pub type UnixMs = u64;
 /// Expiry value meaning "no TTL".
 pub const NO_EXPIRE: UnixMs = 0;
 
-/// A key's share of its table: a pointer per bucket, one control byte, at
-/// the 7/8 load hashbrown grows at.
-const TABLE_BYTES_PER_KEY: usize = 10;
-
-/// A new key's access-frequency counter (Redis's LFU_INIT_VAL).
-pub const LFU_INIT: u8 = 5;
-/// Redis's lfu-log-factor default.
-const LFU_LOG_FACTOR: u64 = 10;
-/// Redis's lfu-decay-time default, in minutes.
-const LFU_DECAY_MINUTES: u64 = 1;
-
-/// Keys up to this long live inside the entry, sparing a lookup the cache
-/// miss of a separate key allocation (most cache keys are this short).
-pub const KEY_INLINE_BYTES: usize = 22;
-
-/// A key's bytes: inline when short, else on the heap. 24 bytes either way.
-#[derive(Debug, Clone)]
-enum KeyBytes {
-    Inline { len: u8, buf: [u8; KEY_INLINE_BYTES] },
-    Heap(Box<[u8]>),
-}
-
-impl KeyBytes {
-    fn new(key: &[u8]) -> Self {
-        if key.len() <= KEY_INLINE_BYTES {
-            let mut buf = [0u8; KEY_INLINE_BYTES];
-            buf[..key.len()].copy_from_slice(key);
-            KeyBytes::Inline { len: key.len() as u8, buf }
-        } else {
-            KeyBytes::Heap(key.into())
-        }
-    }
-
-    #[inline]
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            KeyBytes::Inline { len, buf } => &buf[..*len as usize],
-            KeyBytes::Heap(b) => b,
-        }
-    }
-}
-
-/// A key and what it holds: at most 64 bytes (one cache line) with the key inline.
-#[derive(Debug)]
-pub struct Entry {
-    key: KeyBytes,
-    expire_at: UnixMs,
-    /// Low 32 bits of the Unix milliseconds of the last access (OBJECT
-    /// IDLETIME, LRU eviction); idle times are taken modulo 2^32 ms (49 days).
-    access_ms: u32,
-    /// Redis's logarithmic access-frequency counter (OBJECT FREQ, LFU eviction).
-    lfu: u8,
-    /// The value; callers may change it in place but not the key or expiry.
-    pub value: Value,
-}
-
-impl Entry {
-    /// The key.
-    #[inline]
-    pub fn key(&self) -> &[u8] {
-        self.key.as_slice()
-    }
-
-    /// The expiry in Unix milliseconds, or `NO_EXPIRE`.
-    pub fn expire_at(&self) -> UnixMs {
-        self.expire_at
-    }
-
-    /// Milliseconds since the key was last read or written.
-    pub fn idle_ms(&self, now: UnixMs) -> u64 {
-        (now as u32).wrapping_sub(self.access_ms) as u64
-    }
-
-    /// Sets the time since the last access (RESTORE IDLETIME).
-    pub fn set_idle_ms(&mut self, now: UnixMs, idle_ms: u64) {
-        self.access_ms = (now.saturating_sub(idle_ms)) as u32;
-    }
-
-    /// Sets the access-frequency counter (RESTORE FREQ).
-    pub fn set_frequency(&mut self, freq: u8) {
-        self.lfu = freq;
-    }
-
-    /// Seconds since the key was last read or written.
-    pub fn idle_seconds(&self, now: UnixMs) -> u64 {
-        self.idle_ms(now) / 1000
-    }
-
-    /// The access-frequency counter after decay for the time since the last
-    /// access (one step per LFU_DECAY_MINUTES), as Redis's LFUDecrAndReturn.
-    pub fn frequency(&self, now: UnixMs) -> u8 {
-        let idle = self.idle_ms(now);
-        if idle < 60_000 * LFU_DECAY_MINUTES {
-            return self.lfu;
-        }
-        let periods = idle / 60_000 / LFU_DECAY_MINUTES;
-        self.lfu.saturating_sub(periods.min(255) as u8)
-    }
-
-    /// Records an access: the LRU clock always, and under an LFU policy
-    /// (`rng` given) Redis's logarithmic LFU increment (probability
-    /// 1 / ((counter - 5) * 10 + 1)).
-    #[inline]
-    fn touch(&mut self, now: UnixMs, rng: Option<&mut u64>) {
-        let Some(rng) = rng else {
-            self.access_ms = now as u32;
-            return;
-        };
-        let counter = self.frequency(now);
-        self.access_ms = now as u32;
-        let base = counter.saturating_sub(LFU_INIT) as u64;
-        // xorshift64: a cheap, good-enough coin for the logarithmic counter.
-        *rng ^= *rng << 13;
-        *rng ^= *rng >> 7;
-        *rng ^= *rng << 17;
-        let hit = counter < 255 && (base == 0 || *rng % (base * LFU_LOG_FACTOR + 1) == 0);
-        self.lfu = counter + hit as u8;
-    }
-
-    /// True when the key has expired at `now`.
-    #[inline]
-    pub fn is_expired(&self, now: UnixMs) -> bool {
-        self.expire_at != NO_EXPIRE && self.expire_at <= now
-    }
-}
+/// A key's share of its table, for MEMORY USAGE: a pointer per bucket and
+/// one control byte, at a typical load (hashbrown grows at 7/8 and halves
+/// the load when it does, so a table sits between 7/16 and 7/8 full).
+const TABLE_BYTES_PER_KEY: usize = 14;
 
 #[derive(Default)]
 struct SlotTable {
-    table: HashTable<Box<Entry>>,
+    table: HashTable<Entry>,
 }
 
 /// Counters a database keeps about itself.
@@ -254,7 +135,7 @@ impl Db {
             let present: Vec<Box<[u8]>> = db
                 .watched
                 .keys()
-                .filter(|k| db.find(k).is_some_and(|e| matches!(e.value, Value::List(_) | Value::ZSet(_))))
+                .filter(|k| db.find(k).is_some_and(|e| matches!(e.value(), ValueRef::List(_) | ValueRef::ZSet(_))))
                 .cloned()
                 .collect();
             for key in present {
@@ -268,7 +149,7 @@ impl Db {
         if self.slots.is_empty() {
             return None;
         }
-        self.slots[self.index(key)].table.find(self.hash(key), |e| e.key() == key).map(|e| &**e)
+        self.slots[self.index(key)].table.find(self.hash(key), |e| e.key() == key)
     }
 
     /// The slots this database holds.
@@ -322,7 +203,7 @@ impl Db {
                 None
             }
             Ok(found) => {
-                let e = &mut **found.into_mut();
+                let e = found.into_mut();
                 e.touch(now, self.track_lfu.then_some(&mut self.lfu_rng));
                 Some(e)
             }
@@ -338,10 +219,10 @@ impl Db {
             return None;
         }
         let table = &self.slots[self.index(key)].table;
-        table.find(self.hash(key), |e| e.key() == key).map(|e| &**e).filter(|e| !e.is_expired(now))
+        table.find(self.hash(key), |e| e.key() == key).filter(|e| !e.is_expired(now))
     }
 
-    fn reborrow<'t>(table: &'t mut HashTable<Box<Entry>>, hash: u64, key: &[u8]) -> &'t mut Box<Entry> {
+    fn reborrow<'t>(table: &'t mut HashTable<Entry>, hash: u64, key: &[u8]) -> &'t mut Entry {
         match table.find_mut(hash, |e| e.key() == key) {
             Some(e) => e,
             None => unreachable!("entry found a moment ago"),
@@ -354,42 +235,74 @@ impl Db {
     }
 
     /// Stores `value` at `key` with expiry `expire_at` (`NO_EXPIRE` for none),
-    /// replacing any previous entry, and returns the previous value if it was live.
-    pub fn set(&mut self, key: &[u8], value: Value, expire_at: UnixMs, now: UnixMs) -> Option<Value> {
+    /// replacing any previous entry; true when a live key was replaced.
+    pub fn set(&mut self, key: &[u8], value: Value, expire_at: UnixMs, now: UnixMs) -> bool {
         // Every write that makes a key a list or a sorted set comes through
         // here (creation, RENAME, RESTORE, SORT STORE, MOVE, ...), so this is
         // where a blocked client's key becomes ready. It is served after the
-        // command, once the value is complete.
+        // command, once the value is complete. (`set_str` stores strings only.)
         if !self.watched.is_empty() && matches!(value, Value::List(_) | Value::ZSet(_)) {
             self.signal_ready(key);
         }
+        match self.prepare_store(key, expire_at, now) {
+            Ok((e, was_live)) => {
+                e.set_value(value, expire_at);
+                was_live
+            }
+            Err((idx, hash)) => {
+                self.insert_new(idx, hash, Entry::new(key, value, expire_at, now), expire_at);
+                false
+            }
+        }
+    }
+
+    /// Stores the string `value` at `key`, as [`Db::set`] does, without
+    /// building a [`Value`] first (SET's path: the bytes go straight into
+    /// the entry, in place when they fit its block).
+    pub fn set_str(&mut self, key: &[u8], value: &[u8], expire_at: UnixMs, now: UnixMs) -> bool {
+        match self.prepare_store(key, expire_at, now) {
+            Ok((e, was_live)) => {
+                e.set_str(value, expire_at);
+                was_live
+            }
+            Err((idx, hash)) => {
+                self.insert_new(idx, hash, Entry::new_str(key, value, expire_at, now), expire_at);
+                false
+            }
+        }
+    }
+
+    /// The entry a store at `key` with expiry `expire_at` replaces, touched
+    /// and counted, and whether it was live; else the slot index and hash
+    /// to insert a new one with [`Db::insert_new`].
+    #[inline]
+    fn prepare_store(
+        &mut self,
+        key: &[u8],
+        expire_at: UnixMs,
+        now: UnixMs,
+    ) -> Result<(&mut Entry, bool), (usize, u64)> {
         let idx = self.index(key);
         let hash = self.hash(key);
-        let hasher = self.hasher.clone();
         if self.slots.is_empty() {
             self.slots.resize_with(self.owned.len(), SlotTable::default);
         }
-        let table = &mut self.slots[idx].table;
-        let old = match table.find_mut(hash, |e| e.key() == key) {
-            Some(e) => {
-                let was_volatile = e.expire_at != NO_EXPIRE;
-                let was_live = !e.is_expired(now);
-                e.expire_at = expire_at;
-                e.touch(now, self.track_lfu.then_some(&mut self.lfu_rng));
-                let old = std::mem::replace(&mut e.value, value);
-                self.counts.volatile = self.counts.volatile + (expire_at != NO_EXPIRE) as usize - was_volatile as usize;
-                return was_live.then_some(old);
-            }
-            None => None,
+        let Some(e) = self.slots[idx].table.find_mut(hash, |e| e.key() == key) else {
+            return Err((idx, hash));
         };
-        table.insert_unique(
-            hash,
-            Box::new(Entry { key: KeyBytes::new(key), expire_at, access_ms: now as u32, lfu: LFU_INIT, value }),
-            |e| hasher.hash_one(e.key()),
-        );
+        let was_volatile = e.expire_at() != NO_EXPIRE;
+        let was_live = !e.is_expired(now);
+        e.touch(now, self.track_lfu.then_some(&mut self.lfu_rng));
+        self.counts.volatile = self.counts.volatile + (expire_at != NO_EXPIRE) as usize - was_volatile as usize;
+        Ok((e, was_live))
+    }
+
+    #[inline]
+    fn insert_new(&mut self, idx: usize, hash: u64, entry: Entry, expire_at: UnixMs) {
+        let hasher = &self.hasher;
+        self.slots[idx].table.insert_unique(hash, entry, |e| hasher.hash_one(e.key()));
         self.counts.keys += 1;
         self.counts.volatile += (expire_at != NO_EXPIRE) as usize;
-        old
     }
 
     /// The live entry for `key`, inserting `make()` (without TTL) when missing.
@@ -403,7 +316,7 @@ impl Db {
     }
 
     /// Removes `key`; returns its entry if it was live at `now`.
-    pub fn remove(&mut self, key: &[u8], now: UnixMs) -> Option<Box<Entry>> {
+    pub fn remove(&mut self, key: &[u8], now: UnixMs) -> Option<Entry> {
         if self.slots.is_empty() {
             return None;
         }
@@ -413,7 +326,7 @@ impl Db {
         let found = table.find_entry(hash, |e| e.key() == key).ok()?;
         let (entry, _) = found.remove();
         self.counts.keys -= 1;
-        if entry.expire_at != NO_EXPIRE {
+        if entry.expire_at() != NO_EXPIRE {
             self.counts.volatile -= 1;
         }
         if entry.is_expired(now) {
@@ -428,8 +341,8 @@ impl Db {
         let Some(e) = self.get(key, now) else {
             return false;
         };
-        let was = e.expire_at != NO_EXPIRE;
-        e.expire_at = expire_at;
+        let was = e.expire_at() != NO_EXPIRE;
+        e.set_expire_at(expire_at);
         self.counts.volatile = self.counts.volatile + (expire_at != NO_EXPIRE) as usize - was as usize;
         true
     }
@@ -474,14 +387,13 @@ impl Db {
         let idx = probe.or_else(|| (0..n).map(|k| (start + k) % n).find(|&i| !self.slots[i].table.is_empty()))?;
         let table = &self.slots[idx].table;
         let pick = rng.usize(..table.len());
-        table.iter().nth(pick).map(|b| &**b)
+        table.iter().nth(pick)
     }
 
-    /// Bytes an entry takes, as MEMORY USAGE reports it: the entry, its
-    /// share of the table, a long key, and the value's own allocations.
+    /// Bytes an entry takes, as MEMORY USAGE reports it: its block, its
+    /// share of the table, and the allocations of a value kept outside the block.
     pub fn entry_bytes(e: &Entry) -> usize {
-        let key = if e.key().len() > KEY_INLINE_BYTES { e.key().len() } else { 0 };
-        std::mem::size_of::<Entry>() + TABLE_BYTES_PER_KEY + key + e.value.heap_bytes()
+        e.block_bytes() + TABLE_BYTES_PER_KEY + e.boxed_bytes()
     }
 
     /// Active expiry of one slot: removes the entries of `slot` that expired by
@@ -521,11 +433,12 @@ mod tests {
     #[test]
     fn set_get_remove_keep_counts() {
         let mut d = db();
-        assert!(d.set(b"a", Value::Str(b"1".to_vec()), NO_EXPIRE, 0).is_none());
-        assert!(d.set(b"b", Value::Str(b"2".to_vec()), 100, 0).is_none());
+        assert!(!d.set(b"a", Value::Str(b"1".to_vec()), NO_EXPIRE, 0));
+        assert!(!d.set_str(b"b", b"2", 100, 0));
         assert_eq!(d.counts(), DbCounts { keys: 2, volatile: 1 });
-        assert_eq!(d.get(b"a", 0).map(|e| e.value.clone()), Some(Value::Str(b"1".to_vec())));
-        assert_eq!(d.set(b"b", Value::Str(b"3".to_vec()), NO_EXPIRE, 0), Some(Value::Str(b"2".to_vec())));
+        assert_eq!(d.get(b"a", 0).map(|e| e.to_value()), Some(Value::Str(b"1".to_vec())));
+        assert!(d.set(b"b", Value::Str(b"3".to_vec()), NO_EXPIRE, 0));
+        assert_eq!(d.get(b"b", 0).map(|e| e.to_value()), Some(Value::Str(b"3".to_vec())));
         assert_eq!(d.counts(), DbCounts { keys: 2, volatile: 0 });
         assert!(d.remove(b"a", 0).is_some());
         assert!(d.remove(b"a", 0).is_none());
@@ -570,11 +483,11 @@ mod tests {
     }
 
     #[test]
-    fn entries_fit_one_cache_line_and_long_keys_work() {
-        assert!(std::mem::size_of::<Entry>() <= 64, "{} bytes", std::mem::size_of::<Entry>());
+    fn tables_hold_a_pointer_per_key_and_long_keys_work() {
+        assert_eq!(std::mem::size_of::<Entry>(), std::mem::size_of::<usize>());
         let mut d = db();
         let long = vec![b'k'; 1000];
-        for key in [&b""[..], b"a", &[b'x'; KEY_INLINE_BYTES], &[b'y'; KEY_INLINE_BYTES + 1], &long] {
+        for key in [&b""[..], b"a", &[b'x'; 255], &[b'y'; 256], &long] {
             d.set(key, Value::Str(key.to_vec()), NO_EXPIRE, 0);
             assert_eq!(d.get(key, 0).map(|e| e.key().to_vec()), Some(key.to_vec()));
         }
@@ -620,13 +533,29 @@ mod tests {
     }
 
     #[test]
+    fn set_str_replaces_any_type_and_tracks_ttls() {
+        let mut d = db();
+        d.set(b"k", Value::List(Box::default()), 50, 0);
+        assert!(d.set_str(b"k", b"v", NO_EXPIRE, 0), "a live key was replaced");
+        assert_eq!(d.counts(), DbCounts { keys: 1, volatile: 0 });
+        assert_eq!(d.get(b"k", 0).map(|e| (e.type_name(), e.to_value())), Some(("string", Value::Str(b"v".to_vec()))));
+        assert!(d.set_str(b"k", &[b'x'; 300], 70, 0));
+        assert_eq!(d.counts(), DbCounts { keys: 1, volatile: 1 });
+        assert!(!d.set_str(b"k", b"w", NO_EXPIRE, 80), "an expired key counts as absent");
+        assert_eq!(d.get(b"k", 80).map(|e| e.expire_at()), Some(NO_EXPIRE));
+        // MEMORY USAGE: the 64-byte block of a 16-byte key and 32-byte value, and the table's share.
+        d.set_str(&[b'k'; 16], &[b'v'; 32], NO_EXPIRE, 0);
+        assert_eq!(d.peek(&[b'k'; 16], 0).map(Db::entry_bytes), Some(64 + TABLE_BYTES_PER_KEY));
+    }
+
+    #[test]
     fn many_keys_survive_table_growth() {
         let mut d = db();
         for i in 0..20_000u32 {
             d.set(&i.to_be_bytes(), Value::Str(i.to_le_bytes().to_vec()), NO_EXPIRE, 0);
         }
         for i in 0..20_000u32 {
-            assert_eq!(d.get(&i.to_be_bytes(), 0).map(|e| e.value.clone()), Some(Value::Str(i.to_le_bytes().to_vec())));
+            assert_eq!(d.get(&i.to_be_bytes(), 0).map(|e| e.to_value()), Some(Value::Str(i.to_le_bytes().to_vec())));
         }
         let total: usize = (0..SLOTS).map(|s| d.slot_len(s)).sum();
         assert_eq!(total, 20_000);

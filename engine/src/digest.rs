@@ -20,7 +20,7 @@
 //! empty dataset or a missing key is 40 zeros, as in Redis.
 
 use crate::db::UnixMs;
-use crate::value::Value;
+use crate::value::ValueRef;
 use xxhash_rust::xxh3::{Xxh3, xxh3_64_with_seed, xxh3_128_with_seed};
 
 /// Seed of the 128-bit lane.
@@ -136,21 +136,21 @@ fn field_digest(field: &[u8], value: &[u8]) -> Digest {
 ///
 /// The exact expire time is included, not only whether there is one: a
 /// replica receives absolute expire times, so equal datasets agree on them.
-pub fn value_digest(value: &Value, expire_at: UnixMs) -> Digest {
+pub fn value_digest(value: ValueRef, expire_at: UnixMs) -> Digest {
     let mut s = Stream::new();
     match value {
-        Value::Str(b) => {
+        ValueRef::Str(b) => {
             s.u64(TAG_STRING);
             s.bytes(b);
         }
-        Value::List(l) => {
+        ValueRef::List(l) => {
             s.u64(TAG_LIST);
             s.u64(l.len() as u64);
             for item in l.iter() {
                 s.bytes(item);
             }
         }
-        Value::ZSet(z) => {
+        ValueRef::ZSet(z) => {
             // Rank order is defined by the contents (score, then member).
             s.u64(TAG_ZSET);
             s.u64(z.len() as u64);
@@ -159,12 +159,12 @@ pub fn value_digest(value: &Value, expire_at: UnixMs) -> Digest {
                 s.bytes(member);
             }
         }
-        Value::Hash(h) => {
+        ValueRef::Hash(h) => {
             s.u64(TAG_HASH);
             s.u64(h.len() as u64);
             s.digest(h.iter().fold(Digest::ZERO, |sum, (f, v)| sum.combine(field_digest(f, v))));
         }
-        Value::Set(set) => {
+        ValueRef::Set(set) => {
             // An intset member is hashed as its decimal text, as it reads.
             s.u64(TAG_SET);
             s.u64(set.len() as u64);
@@ -192,10 +192,11 @@ mod tests {
     use crate::hash::Hash;
     use crate::list::{End, List};
     use crate::set::Set;
+    use crate::value::Value;
     use crate::zset::ZSet;
 
     fn digest(v: &Value) -> Digest {
-        value_digest(v, NO_EXPIRE)
+        value_digest(v.view(), NO_EXPIRE)
     }
 
     #[test]
@@ -307,8 +308,8 @@ mod tests {
         set.insert(b"a");
         assert_ne!(digest(&list(&[b"a"])), digest(&Value::Set(Box::new(set))), "types differ");
         let s = Value::Str(b"v".to_vec());
-        assert_ne!(digest(&s), value_digest(&s, 1_700_000_000_000));
-        assert_ne!(value_digest(&s, 1_700_000_000_000), value_digest(&s, 1_700_000_000_001));
+        assert_ne!(digest(&s), value_digest(s.view(), 1_700_000_000_000));
+        assert_ne!(value_digest(s.view(), 1_700_000_000_000), value_digest(s.view(), 1_700_000_000_001));
         let v = digest(&s);
         assert_ne!(key_digest(0, b"k", v), key_digest(1, b"k", v));
         assert_ne!(key_digest(0, b"k", v), key_digest(0, b"j", v));

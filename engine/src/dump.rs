@@ -13,7 +13,7 @@
 use crate::hash::Hash;
 use crate::list::{End, List};
 use crate::set::Set;
-use crate::value::Value;
+use crate::value::{Value, ValueRef};
 use crate::zset::ZSet;
 
 /// The payload format this build writes and reads.
@@ -45,14 +45,14 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// The DUMP payload of `value`.
-pub fn dump(value: &Value) -> Vec<u8> {
+pub fn dump(value: ValueRef) -> Vec<u8> {
     let mut out = Vec::new();
     match value {
-        Value::Str(s) => {
+        ValueRef::Str(s) => {
             out.push(TYPE_STRING);
             put_bytes(&mut out, s);
         }
-        Value::Hash(h) => {
+        ValueRef::Hash(h) => {
             out.push(TYPE_HASH);
             put_len(&mut out, h.len());
             for (f, v) in h.iter() {
@@ -60,21 +60,21 @@ pub fn dump(value: &Value) -> Vec<u8> {
                 put_bytes(&mut out, v);
             }
         }
-        Value::List(l) => {
+        ValueRef::List(l) => {
             out.push(TYPE_LIST);
             put_len(&mut out, l.len());
             for item in l.iter() {
                 put_bytes(&mut out, item);
             }
         }
-        Value::Set(s) => {
+        ValueRef::Set(s) => {
             out.push(TYPE_SET);
             put_len(&mut out, s.len());
             for m in s.iter() {
                 put_bytes(&mut out, &m.to_vec());
             }
         }
-        Value::ZSet(z) => {
+        ValueRef::ZSet(z) => {
             out.push(TYPE_ZSET);
             put_len(&mut out, z.len());
             for (score, member) in z.iter_from(0, false) {
@@ -213,7 +213,7 @@ mod tests {
     #[test]
     fn every_type_round_trips() {
         for v in samples() {
-            let payload = dump(&v);
+            let payload = dump(v.view());
             assert_eq!(restore(&payload).as_ref(), Some(&v), "{v:?}");
         }
     }
@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn any_corruption_is_refused() {
         for v in samples() {
-            let payload = dump(&v);
+            let payload = dump(v.view());
             for i in 0..payload.len() {
                 let mut bad = payload.clone();
                 bad[i] ^= 0x01;

@@ -2,6 +2,7 @@
 //! listpack encoding), a hash table once it passes the size thresholds.
 
 use hashbrown::HashMap;
+use std::ops::Range;
 
 /// Past this many fields a small hash becomes a table (hash-max-listpack-entries).
 pub const SMALL_ENTRIES_MAX: usize = 128;
@@ -11,7 +12,8 @@ pub const SMALL_VALUE_BYTES_MAX: usize = 64;
 /// The table encoding: fields to values.
 pub type Table = HashMap<Box<[u8]>, Box<[u8]>>;
 
-/// A hash of fields to values.
+/// A hash of fields to values, owned (as built by RESTORE or moved out of
+/// an entry; an entry keeps a small hash's buffer in its own block).
 #[derive(Debug, Clone)]
 pub enum Hash {
     /// Few, short fields, packed as Redis's listpack is: one exact-size
@@ -53,64 +55,180 @@ fn packed_pairs(buf: &[u8]) -> impl Iterator<Item = (&[u8], &[u8], std::ops::Ran
     })
 }
 
-/// Appends one length-prefixed item (at most SMALL_VALUE_BYTES_MAX bytes).
-fn pack(out: &mut Vec<u8>, item: &[u8]) {
-    debug_assert!(item.len() <= SMALL_VALUE_BYTES_MAX);
-    out.push(item.len() as u8);
-    out.extend_from_slice(item);
+/// Where a small hash's packed buffer lives: an owned `Box<[u8]>`, or the
+/// body of an entry. The edits below serve both.
+pub(crate) trait Packed {
+    /// The packed bytes.
+    fn bytes(&self) -> &[u8];
+    /// Replaces `range` of the bytes with the concatenation of `parts`.
+    fn splice(&mut self, range: Range<usize>, parts: &[&[u8]]);
 }
 
-impl Hash {
+impl Packed for Box<[u8]> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+
+    fn splice(&mut self, range: Range<usize>, parts: &[&[u8]]) {
+        let add: usize = parts.iter().map(|p| p.len()).sum();
+        let mut out = Vec::with_capacity(self.len() - range.len() + add);
+        out.extend_from_slice(&self[..range.start]);
+        for p in parts {
+            out.extend_from_slice(p);
+        }
+        out.extend_from_slice(&self[range.end..]);
+        *self = out.into_boxed_slice();
+    }
+}
+
+/// Sets `field` to `value` in a packed hash: `Some(true)` when the field is
+/// new, `Some(false)` when its value was replaced (in place of the old pair,
+/// keeping the order), `None` when the pair would break the small encoding's
+/// bounds and the hash must become a table first.
+pub(crate) fn packed_insert(p: &mut impl Packed, field: &[u8], value: &[u8]) -> Option<bool> {
+    if field.len() > SMALL_VALUE_BYTES_MAX || value.len() > SMALL_VALUE_BYTES_MAX {
+        return None;
+    }
+    let (field_len, value_len) = ([field.len() as u8], [value.len() as u8]);
+    let pair: [&[u8]; 4] = [&field_len, field, &value_len, value];
+    let existing = packed_pairs(p.bytes()).find(|(f, _, _)| *f == field).map(|(_, _, r)| r);
+    match existing {
+        Some(r) => {
+            p.splice(r, &pair);
+            Some(false)
+        }
+        None if packed_pairs(p.bytes()).count() >= SMALL_ENTRIES_MAX => None,
+        None => {
+            let end = p.bytes().len();
+            p.splice(end..end, &pair);
+            Some(true)
+        }
+    }
+}
+
+/// Removes `field` from a packed hash; true when it existed.
+pub(crate) fn packed_remove(p: &mut impl Packed, field: &[u8]) -> bool {
+    let existing = packed_pairs(p.bytes()).find(|(f, _, _)| *f == field).map(|(_, _, r)| r);
+    match existing {
+        Some(r) => {
+            p.splice(r, &[]);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The table holding a packed buffer's pairs.
+pub(crate) fn packed_to_table(buf: &[u8]) -> Table {
+    packed_pairs(buf).map(|(f, v, _)| (f.into(), v.into())).collect()
+}
+
+/// A hash, borrowed: a packed buffer or a table.
+#[derive(Debug, Clone, Copy)]
+pub enum HashRef<'a> {
+    /// The small encoding's packed buffer.
+    Small(&'a [u8]),
+    /// The table encoding.
+    Table(&'a Table),
+}
+
+impl<'a> HashRef<'a> {
     /// Number of fields.
-    pub fn len(&self) -> usize {
+    pub fn len(self) -> usize {
         match self {
-            Hash::Small(b) => packed_pairs(b).count(),
-            Hash::Table(m) => m.len(),
+            HashRef::Small(b) => packed_pairs(b).count(),
+            HashRef::Table(m) => m.len(),
         }
     }
 
     /// True when there are no fields.
-    pub fn is_empty(&self) -> bool {
+    pub fn is_empty(self) -> bool {
         match self {
-            Hash::Small(b) => b.is_empty(),
-            Hash::Table(m) => m.is_empty(),
+            HashRef::Small(b) => b.is_empty(),
+            HashRef::Table(m) => m.is_empty(),
         }
     }
 
     /// The value of `field`.
-    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+    pub fn get(self, field: &[u8]) -> Option<&'a [u8]> {
         match self {
-            Hash::Small(b) => packed_pairs(b).find(|(f, _, _)| *f == field).map(|(_, v, _)| v),
-            Hash::Table(m) => m.get(field).map(|v| &**v),
+            HashRef::Small(b) => packed_pairs(b).find(|(f, _, _)| *f == field).map(|(_, v, _)| v),
+            HashRef::Table(m) => m.get(field).map(|v| &**v),
         }
+    }
+
+    /// The fields and values, in storage order.
+    pub fn iter(self) -> Box<dyn Iterator<Item = (&'a [u8], &'a [u8])> + 'a> {
+        match self {
+            HashRef::Small(b) => Box::new(packed_pairs(b).map(|(f, v, _)| (f, v))),
+            HashRef::Table(m) => Box::new(m.iter().map(|(f, v)| (&**f, &**v))),
+        }
+    }
+
+    /// The field at position `i` of the storage order (for random picks).
+    pub fn nth(self, i: usize) -> Option<(&'a [u8], &'a [u8])> {
+        self.iter().nth(i)
+    }
+
+    /// Bytes held on the heap by the fields and values and their container.
+    pub fn heap_bytes(self) -> usize {
+        match self {
+            HashRef::Small(b) => b.len(),
+            HashRef::Table(m) => {
+                let pairs: usize = m.iter().map(|(f, v)| f.len() + v.len()).sum();
+                std::mem::size_of::<Table>() + m.capacity() * (32 + 1) + pairs
+            }
+        }
+    }
+
+    /// The encoding name OBJECT ENCODING reports.
+    pub fn encoding(self) -> &'static str {
+        match self {
+            HashRef::Small(_) => "listpack",
+            HashRef::Table(_) => "hashtable",
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_hash(self) -> Hash {
+        match self {
+            HashRef::Small(b) => Hash::Small(b.into()),
+            HashRef::Table(m) => Hash::Table(Box::new(m.clone())),
+        }
+    }
+}
+
+impl Hash {
+    /// The hash, borrowed.
+    pub fn view(&self) -> HashRef<'_> {
+        match self {
+            Hash::Small(b) => HashRef::Small(b),
+            Hash::Table(m) => HashRef::Table(m),
+        }
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.view().len()
+    }
+
+    /// True when there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.view().is_empty()
+    }
+
+    /// The value of `field`.
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        self.view().get(field)
     }
 
     /// Sets `field` to `value`; true when the field is new.
     pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
         if let Hash::Small(b) = self {
-            let fits = field.len() <= SMALL_VALUE_BYTES_MAX && value.len() <= SMALL_VALUE_BYTES_MAX;
-            let existing = packed_pairs(b).find(|(f, _, _)| *f == field).map(|(_, _, r)| r);
-            let count = if existing.is_some() { 0 } else { packed_pairs(b).count() };
-            if fits && (existing.is_some() || count < SMALL_ENTRIES_MAX) {
-                let mut out = Vec::with_capacity(b.len() + 2 + field.len() + value.len());
-                match &existing {
-                    Some(r) => {
-                        // Replace in place of the old pair, keeping the order.
-                        out.extend_from_slice(&b[..r.start]);
-                        pack(&mut out, field);
-                        pack(&mut out, value);
-                        out.extend_from_slice(&b[r.end..]);
-                    }
-                    None => {
-                        out.extend_from_slice(b);
-                        pack(&mut out, field);
-                        pack(&mut out, value);
-                    }
-                }
-                *b = out.into_boxed_slice();
-                return existing.is_none();
+            if let Some(added) = packed_insert(b, field, value) {
+                return added;
             }
-            self.convert_to_table();
+            *self = Hash::Table(Box::new(packed_to_table(b)));
         }
         match self {
             Hash::Table(m) => m.insert(field.into(), value.into()).is_none(),
@@ -121,60 +239,29 @@ impl Hash {
     /// Removes `field`; true when it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self {
-            Hash::Small(b) => {
-                let found = packed_pairs(b).find(|(f, _, _)| *f == field).map(|(_, _, r)| r);
-                match found {
-                    Some(r) => {
-                        let mut out = Vec::with_capacity(b.len() - r.len());
-                        out.extend_from_slice(&b[..r.start]);
-                        out.extend_from_slice(&b[r.end..]);
-                        *b = out.into_boxed_slice();
-                        true
-                    }
-                    None => false,
-                }
-            }
+            Hash::Small(b) => packed_remove(b, field),
             Hash::Table(m) => m.remove(field).is_some(),
-        }
-    }
-
-    fn convert_to_table(&mut self) {
-        if let Hash::Small(b) = self {
-            let m: Table = packed_pairs(b).map(|(f, v, _)| (f.into(), v.into())).collect();
-            *self = Hash::Table(Box::new(m));
         }
     }
 
     /// The fields and values, in storage order.
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
-        match self {
-            Hash::Small(b) => Box::new(packed_pairs(b).map(|(f, v, _)| (f, v))),
-            Hash::Table(m) => Box::new(m.iter().map(|(f, v)| (&**f, &**v))),
-        }
+        self.view().iter()
     }
 
     /// The field at position `i` of the storage order (for random picks).
     pub fn nth(&self, i: usize) -> Option<(&[u8], &[u8])> {
-        self.iter().nth(i)
+        self.view().nth(i)
     }
 
     /// Bytes held on the heap by the fields and values and their container.
     pub fn heap_bytes(&self) -> usize {
-        match self {
-            Hash::Small(b) => b.len(),
-            Hash::Table(m) => {
-                let pairs: usize = m.iter().map(|(f, v)| f.len() + v.len()).sum();
-                std::mem::size_of::<Table>() + m.capacity() * (32 + 1) + pairs
-            }
-        }
+        self.view().heap_bytes()
     }
 
     /// The encoding name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
-        match self {
-            Hash::Small(_) => "listpack",
-            Hash::Table(_) => "hashtable",
-        }
+        self.view().encoding()
     }
 }
 

@@ -10,7 +10,8 @@
 //!                                                       │
 //!                             Ctx { ks: &mut Keyspace ──┴─▶ Db (SELECT index)
 //!                                   db, now, args }          └▶ one table per owned slot
-//!                                                                 └▶ Box<Entry{key, ttl, Value}>
+//!                                                                 └▶ Entry: one block of
+//!                                                                    header, [TTL], key, value
 //! ```
 //!
 //! Commands whose keys span shards are split by the network layer into
@@ -22,6 +23,7 @@ pub mod cmd;
 pub mod db;
 pub mod digest;
 pub mod dump;
+pub mod entry;
 pub mod glob;
 pub mod hash;
 pub mod keyspace;

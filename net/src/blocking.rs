@@ -537,7 +537,7 @@ fn serve_ready(shard: &mut Shard) -> bool {
                 None => break,
                 Some(entry) => {
                     // A client blocked for a list ignores a sorted set, and the reverse.
-                    let accepts = shard.blocking.waiters.get(&id).is_some_and(|w| w.blocking.on.accepts(&entry.value));
+                    let accepts = shard.blocking.waiters.get(&id).is_some_and(|w| w.blocking.on.accepts(entry.value()));
                     if !accepts {
                         continue;
                     }
@@ -805,7 +805,7 @@ fn register_notify(
         return;
     }
     let now = shard.now_ms;
-    let ready = keys.iter().any(|k| shard.ks.db_ref(db).peek(k, now).is_some_and(|e| blocking.on.accepts(&e.value)));
+    let ready = keys.iter().any(|k| shard.ks.db_ref(db).peek(k, now).is_some_and(|e| blocking.on.accepts(e.value())));
     if ready {
         return notify_ready(shard, origin, client);
     }

@@ -1274,7 +1274,7 @@ fn reply_request(
 pub(crate) fn encode_entry(db: &mut Db, key: &[u8], now: UnixMs) -> Option<Vec<u8>> {
     let e = db.get(key, now)?;
     let mut out = e.expire_at().to_le_bytes().to_vec();
-    out.extend_from_slice(&coreshard_engine::dump::dump(&e.value));
+    out.extend_from_slice(&coreshard_engine::dump::dump(e.value()));
     Some(out)
 }
 

@@ -52,7 +52,7 @@ fn debug_part(ctx: &mut Ctx, items: &mut Items) {
             for slot in db.owned() {
                 db.for_each_in_slot(slot, |e| {
                     if !e.is_expired(now) {
-                        sum = sum.combine(key_digest(i, e.key(), value_digest(&e.value, e.expire_at())));
+                        sum = sum.combine(key_digest(i, e.key(), value_digest(e.value(), e.expire_at())));
                     }
                 });
             }
@@ -67,7 +67,7 @@ fn debug_part(ctx: &mut Ctx, items: &mut Items) {
             let key = ctx.args.get(i);
             let owned = db.owned().contains(&(crate::slot::key_slot(key) as usize));
             let found = if owned { db.peek(key, now) } else { None };
-            let d = found.map_or(Digest::ZERO, |e| value_digest(&e.value, e.expire_at()));
+            let d = found.map_or(Digest::ZERO, |e| value_digest(e.value(), e.expire_at()));
             items.item(|r| r.simple(&d.hex()));
         }
         return;

@@ -3,30 +3,29 @@
 
 use super::flags::*;
 use super::{CommandSpec, Ctx, Kind, spec};
+use crate::entry::{Entry, HashMut, ValueMut};
 use crate::glob::glob_match;
-use crate::hash::Hash;
+use crate::hash::{Hash, HashRef};
 use crate::num;
 use crate::reply::{NOT_FLOAT, NOT_INTEGER, Proto, Reply, SYNTAX, WRONGTYPE};
 use crate::value::Value;
 use std::hash::BuildHasher;
 
 /// The hash at `key`: `Ok(None)` when missing, `Err(())` when another type.
-fn read<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut Hash>, ()> {
+fn read<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<HashMut<'c>>, ()> {
     let now = ctx.now;
-    match ctx.db().get(key, now) {
+    match ctx.db().get(key, now).map(Entry::value_mut) {
         None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::Hash(h) => Ok(Some(h)),
-            _ => Err(()),
-        },
+        Some(ValueMut::Hash(h)) => Ok(Some(h)),
+        Some(_) => Err(()),
     }
 }
 
 /// The hash at `key`, created empty when missing; `Err(())` when another type.
-fn write<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<&'c mut Hash, ()> {
+fn write<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<HashMut<'c>, ()> {
     let now = ctx.now;
-    match &mut ctx.db().get_or_insert_with(key, now, || Value::Hash(Hash::default())).value {
-        Value::Hash(h) => Ok(h),
+    match ctx.db().get_or_insert_with(key, now, || Value::Hash(Hash::default())).value_mut() {
+        ValueMut::Hash(h) => Ok(h),
         _ => Err(()),
     }
 }
@@ -46,7 +45,7 @@ fn hset_pairs(ctx: &mut Ctx, r: &mut Reply, name: &str) -> Option<i64> {
     }
     let key = ctx.arg(1);
     let args = ctx.args;
-    let Ok(h) = write(ctx, key) else {
+    let Ok(mut h) = write(ctx, key) else {
         r.error(WRONGTYPE);
         return None;
     };
@@ -75,7 +74,7 @@ fn hmset(ctx: &mut Ctx, r: &mut Reply) {
 /// HSETNX key field value
 fn hsetnx(ctx: &mut Ctx, r: &mut Reply) {
     let (key, field, value) = (ctx.arg(1), ctx.arg(2), ctx.arg(3));
-    let Ok(h) = write(ctx, key) else {
+    let Ok(mut h) = write(ctx, key) else {
         return r.error(WRONGTYPE);
     };
     if h.get(field).is_some() {
@@ -92,7 +91,7 @@ fn hget(ctx: &mut Ctx, r: &mut Reply) {
     match read(ctx, key) {
         Err(()) => r.error(WRONGTYPE),
         Ok(h) => {
-            let v = h.and_then(|h| h.get(field));
+            let v = h.as_ref().and_then(|h| h.get(field));
             r.bulk_or_null(v);
             let found = v.is_some();
             ctx.hit(found);
@@ -122,7 +121,7 @@ fn hdel(ctx: &mut Ctx, r: &mut Reply) {
     match read(ctx, key) {
         Err(()) => r.error(WRONGTYPE),
         Ok(None) => r.int(0),
-        Ok(Some(h)) => {
+        Ok(Some(mut h)) => {
             let n = args.iter_from(2).filter(|f| h.remove(f)).count() as i64;
             drop_if_empty(ctx, key);
             if n > 0 {
@@ -156,7 +155,7 @@ fn hstrlen(ctx: &mut Ctx, r: &mut Reply) {
     let (key, field) = (ctx.arg(1), ctx.arg(2));
     match read(ctx, key) {
         Err(()) => r.error(WRONGTYPE),
-        Ok(h) => r.int(h.and_then(|h| h.get(field)).map_or(0, |v| v.len()) as i64),
+        Ok(h) => r.int(h.as_ref().and_then(|h| h.get(field)).map_or(0, |v| v.len()) as i64),
     }
 }
 
@@ -214,14 +213,14 @@ fn field_value(ctx: &mut Ctx, r: &mut Reply) -> Result<Option<Vec<u8>>, ()> {
             r.error(WRONGTYPE);
             Err(())
         }
-        Ok(h) => Ok(h.and_then(|h| h.get(field)).map(|v| v.to_vec())),
+        Ok(h) => Ok(h.as_ref().and_then(|h| h.get(field)).map(|v| v.to_vec())),
     }
 }
 
 /// Stores `text` at `field` of the hash at argument 1, creating it.
 fn store_field(ctx: &mut Ctx, text: &[u8]) {
     let (key, field) = (ctx.arg(1), ctx.arg(2));
-    if let Ok(h) = write(ctx, key) {
+    if let Ok(mut h) = write(ctx, key) {
         h.insert(field, text);
         ctx.dirty(1);
     }
@@ -384,9 +383,9 @@ fn hscan(ctx: &mut Ctx, r: &mut Reply) {
     };
     let matches = |f: &[u8]| pattern.is_none_or(|p| glob_match(p, f, false));
     type Found<'h> = Vec<(&'h [u8], &'h [u8])>;
-    let (pairs, next): (Found, u64) = match h {
-        Hash::Small(_) => (h.iter().filter(|(f, _)| matches(f)).collect(), 0),
-        Hash::Table(m) => {
+    let (pairs, next): (Found, u64) = match h.view() {
+        HashRef::Small(_) => (h.iter().filter(|(f, _)| matches(f)).collect(), 0),
+        HashRef::Table(m) => {
             let items = m.iter().map(|(f, v)| (m.hasher().hash_one(f), (&**f, &**v)));
             let (page, next) = super::hash_order_page(items, cursor, count);
             (page.into_iter().filter(|(f, _)| matches(f)).collect(), next)

@@ -10,6 +10,7 @@ use crate::glob::glob_match;
 use crate::num;
 use crate::reply::{NOT_INTEGER, Reply, SYNTAX};
 use crate::slot::SLOTS;
+use crate::value::ValueRef;
 
 /// DEL / UNLINK on this shard's keys: the number removed.
 fn del_count(ctx: &mut Ctx) -> i64 {
@@ -56,7 +57,7 @@ fn exists_part(ctx: &mut Ctx, items: &mut Items) {
 fn type_(ctx: &mut Ctx, r: &mut Reply) {
     let (key, now) = (ctx.arg(1), ctx.now);
     match ctx.db().get(key, now) {
-        Some(e) => r.simple(e.value.type_name()),
+        Some(e) => r.simple(e.type_name()),
         None => r.simple("none"),
     }
 }
@@ -268,7 +269,7 @@ fn scan_part(ctx: &mut Ctx, items: &mut Items) {
     while slot < owned.end && keys.len() < s.count && examined < s.count.saturating_mul(10) {
         examined += db.slot_len(slot);
         db.for_each_in_slot(slot, |e| {
-            let type_ok = s.type_filter.is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
+            let type_ok = s.type_filter.is_none_or(|t| t.eq_ignore_ascii_case(e.type_name().as_bytes()));
             if !e.is_expired(now) && type_ok && s.pattern.is_none_or(|p| glob_match(p, e.key(), false)) {
                 keys.push(e.key());
             }
@@ -363,7 +364,7 @@ fn move_(ctx: &mut Ctx, r: &mut Reply) {
         return r.int(0);
     };
     let at = e.expire_at();
-    ctx.ks.db(target).set(key, e.value, at, now);
+    ctx.ks.db(target).set(key, e.into_value(), at, now);
     ctx.dirty(1);
     r.int(1);
 }
@@ -405,7 +406,7 @@ fn rename_generic(ctx: &mut Ctx, r: &mut Reply, nx: bool) {
     }
     let Some(e) = ctx.db().remove(src, now) else { return r.error("ERR no such key") };
     let at = e.expire_at();
-    ctx.db().set(dst, e.value, at, now);
+    ctx.db().set(dst, e.into_value(), at, now);
     ctx.dirty(1);
     if nx { r.int(1) } else { r.ok() }
 }
@@ -440,7 +441,7 @@ fn copy(ctx: &mut Ctx, r: &mut Reply) {
     if src == dst && target == ctx.db {
         return r.error("ERR source and destination objects are the same");
     }
-    let Some((value, at)) = ctx.db().get(src, now).map(|e| (e.value.clone(), e.expire_at())) else { return r.int(0) };
+    let Some((value, at)) = ctx.db().get(src, now).map(|e| (e.to_value(), e.expire_at())) else { return r.int(0) };
     if !replace && ctx.ks.db(target).contains(dst, now) {
         return r.int(0);
     }
@@ -485,14 +486,11 @@ fn object(ctx: &mut Ctx, r: &mut Reply) {
     }
     let (key, now) = (ctx.arg(2), ctx.now);
     // Read without touching the access time, as Redis's OBJECT does.
-    let slot = crate::slot::key_slot(key) as usize;
-    let mut found = None;
-    ctx.ks.db_ref(ctx.db).for_each_in_slot(slot, |e| {
-        if e.key() == key && !e.is_expired(now) {
-            // Redis shares the integers 0..10000 and reports them with its "shared" count.
-            let shared = matches!(&e.value, crate::value::Value::Str(s) if num::parse_i64(s).is_some_and(|n| (0..10_000).contains(&n)));
-            found = Some((e.value.encoding(), e.idle_seconds(now), shared, e.frequency(now)));
-        }
+    let found = ctx.ks.db_ref(ctx.db).peek(key, now).map(|e| {
+        // Redis shares the integers 0..10000 and reports them with its "shared" count.
+        let shared =
+            matches!(e.value(), ValueRef::Str(s) if num::parse_i64(s).is_some_and(|n| (0..10_000).contains(&n)));
+        (e.encoding(), e.idle_seconds(now), shared, e.frequency(now))
     });
     let Some((encoding, idle, shared, freq)) = found else { return r.null() };
     match sub.as_slice() {
@@ -510,7 +508,7 @@ fn object(ctx: &mut Ctx, r: &mut Reply) {
 fn dump(ctx: &mut Ctx, r: &mut Reply) {
     let (key, now) = (ctx.arg(1), ctx.now);
     match ctx.db().get(key, now) {
-        Some(e) => r.bulk(&crate::dump::dump(&e.value)),
+        Some(e) => r.bulk(&crate::dump::dump(e.value())),
         None => r.null(),
     }
 }

@@ -8,6 +8,7 @@
 
 use super::flags::*;
 use super::{Attempt, BlockOn, Blocking, CommandSpec, Ctx, Kind, parse_timeout, spec};
+use crate::entry::{Entry, ValueMut};
 use crate::list::{End, List, clamp_range, position_of};
 use crate::num;
 use crate::reply::{NOT_INTEGER, Reply, SYNTAX, WRONGTYPE};
@@ -21,20 +22,18 @@ const RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first m
 /// The list at `key`: `Ok(None)` when missing, `Err(())` when another type.
 fn read<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut List>, ()> {
     let now = ctx.now;
-    match ctx.db().get(key, now) {
+    match ctx.db().get(key, now).map(Entry::value_mut) {
         None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::List(l) => Ok(Some(&mut **l)),
-            _ => Err(()),
-        },
+        Some(ValueMut::List(l)) => Ok(Some(l)),
+        Some(_) => Err(()),
     }
 }
 
 /// The list at `key`, created empty when missing; `Err(())` when another type.
 fn write<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<&'c mut List, ()> {
     let now = ctx.now;
-    match &mut ctx.db().get_or_insert_with(key, now, || Value::List(Box::default())).value {
-        Value::List(l) => Ok(&mut **l),
+    match ctx.db().get_or_insert_with(key, now, || Value::List(Box::default())).value_mut() {
+        ValueMut::List(l) => Ok(l),
         _ => Err(()),
     }
 }

@@ -291,9 +291,9 @@ pub enum BlockOn {
 
 impl BlockOn {
     /// True when `value` is of this type, so a client blocked for it may be served.
-    pub fn accepts(self, value: &crate::value::Value) -> bool {
-        use crate::value::Value;
-        matches!((self, value), (BlockOn::List, Value::List(_)) | (BlockOn::ZSet, Value::ZSet(_)))
+    pub fn accepts(self, value: crate::value::ValueRef) -> bool {
+        use crate::value::ValueRef;
+        matches!((self, value), (BlockOn::List, ValueRef::List(_)) | (BlockOn::ZSet, ValueRef::ZSet(_)))
     }
 }
 

@@ -10,22 +10,21 @@
 use super::flags::*;
 use super::{CommandSpec, Ctx, Kind, spec};
 use crate::db::NO_EXPIRE;
+use crate::entry::{Entry, ValueMut};
 use crate::glob::glob_match;
 use crate::num;
 use crate::reply::{NOT_INTEGER, Reply, SYNTAX, WRONGTYPE};
 use crate::set::{Member, Set};
-use crate::value::Value;
+use crate::value::{Value, ValueRef};
 use std::hash::BuildHasher;
 
 /// The set at `key`: `Ok(None)` when missing, `Err(())` when another type.
 fn read<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut Set>, ()> {
     let now = ctx.now;
-    match ctx.db().get(key, now) {
+    match ctx.db().get(key, now).map(Entry::value_mut) {
         None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::Set(s) => Ok(Some(&mut **s)),
-            _ => Err(()),
-        },
+        Some(ValueMut::Set(s)) => Ok(Some(s)),
+        Some(_) => Err(()),
     }
 }
 
@@ -33,8 +32,8 @@ fn read<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut Set>, ()> {
 /// when missing; `Err(())` when another type.
 fn write<'c>(ctx: &'c mut Ctx, key: &[u8], first: &[u8]) -> Result<&'c mut Set, ()> {
     let now = ctx.now;
-    match &mut ctx.db().get_or_insert_with(key, now, || Value::Set(Box::new(Set::for_member(first)))).value {
-        Value::Set(s) => Ok(&mut **s),
+    match ctx.db().get_or_insert_with(key, now, || Value::Set(Box::new(Set::for_member(first)))).value_mut() {
+        ValueMut::Set(s) => Ok(s),
         _ => Err(()),
     }
 }
@@ -57,8 +56,8 @@ fn read_all<'c>(ctx: &'c mut Ctx, keys: &[&[u8]]) -> Result<Vec<Option<&'c Set>>
     let (db, now) = (ctx.ks.db_ref(ctx.db), ctx.now);
     Ok(keys
         .iter()
-        .map(|key| match db.peek(key, now).map(|e| &e.value) {
-            Some(Value::Set(s)) => Some(&**s),
+        .map(|key| match db.peek(key, now).map(Entry::value) {
+            Some(ValueRef::Set(s)) => Some(s),
             _ => None,
         })
         .collect())

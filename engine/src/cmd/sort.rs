@@ -11,7 +11,7 @@ use crate::list::{End, List};
 use crate::num;
 use crate::reply::{NOT_INTEGER, Reply, SYNTAX, WRONGTYPE};
 use crate::slot;
-use crate::value::Value;
+use crate::value::{Value, ValueRef};
 use std::cmp::Ordering;
 
 /// What a BY or GET pattern names for one element.
@@ -42,9 +42,9 @@ fn lookup(ctx: &mut Ctx, pattern: &[u8], element: &[u8]) -> Lookup {
         return Lookup::Elsewhere;
     }
     let now = ctx.now;
-    match (ctx.db().get(&key, now).map(|e| &e.value), arrow) {
-        (Some(Value::Str(s)), None) => Lookup::Found(s.clone()),
-        (Some(Value::Hash(h)), Some(a)) => {
+    match (ctx.db().get(&key, now).map(|e| e.value()), arrow) {
+        (Some(ValueRef::Str(s)), None) => Lookup::Found(s.to_vec()),
+        (Some(ValueRef::Hash(h)), Some(a)) => {
             h.get(&pattern[a + 2..]).map_or(Lookup::Missing, |v| Lookup::Found(v.to_vec()))
         }
         _ => Lookup::Missing,
@@ -107,11 +107,11 @@ fn sort_generic(ctx: &mut Ctx, r: &mut Reply, read_only: bool) {
     }
     let (key, now) = (ctx.arg(1), ctx.now);
     // The elements, in the source's own order (a sorted set's is by score).
-    let (elements, is_zset, is_set): (Vec<Vec<u8>>, bool, bool) = match ctx.db().get(key, now).map(|e| &e.value) {
+    let (elements, is_zset, is_set): (Vec<Vec<u8>>, bool, bool) = match ctx.db().get(key, now).map(|e| e.value()) {
         None => (Vec::new(), false, false),
-        Some(Value::List(l)) => (l.iter().map(<[u8]>::to_vec).collect(), false, false),
-        Some(Value::Set(s)) => (s.iter().map(|m| m.to_vec()).collect(), false, true),
-        Some(Value::ZSet(z)) => (z.iter_from(0, false).map(|(_, m)| m.to_vec()).collect(), true, false),
+        Some(ValueRef::List(l)) => (l.iter().map(<[u8]>::to_vec).collect(), false, false),
+        Some(ValueRef::Set(s)) => (s.iter().map(|m| m.to_vec()).collect(), false, true),
+        Some(ValueRef::ZSet(z)) => (z.iter_from(0, false).map(|(_, m)| m.to_vec()).collect(), true, false),
         Some(_) => return r.error(WRONGTYPE),
     };
     // BY without a `*` means "do not sort" (keep the source's order).

@@ -4,22 +4,21 @@
 use super::flags::*;
 use super::{CommandSpec, Ctx, Items, Kind, Merge, spec};
 use crate::db::{NO_EXPIRE, UnixMs};
+use crate::entry::{Entry, StrMut, ValueMut};
 use crate::num;
 use crate::reply::{NOT_FLOAT, NOT_INTEGER, Reply, SYNTAX, WRONGTYPE};
-use crate::value::Value;
+use crate::value::ValueRef;
 
 /// The longest string SETRANGE and APPEND may build (Redis's proto-max-bulk-len default).
 pub const STRING_BYTES_MAX: usize = 512 * 1024 * 1024;
 
 /// The string at `key`: `Ok(None)` when missing, `Err(())` when another type.
-fn read<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut Vec<u8>>, ()> {
+fn read<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<StrMut<'c>>, ()> {
     let now = ctx.now;
-    match ctx.db().get(key, now) {
+    match ctx.db().get(key, now).map(Entry::value_mut) {
         None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::Str(s) => Ok(Some(s)),
-            _ => Err(()),
-        },
+        Some(ValueMut::Str(s)) => Ok(Some(s)),
+        Some(_) => Err(()),
     }
 }
 
@@ -28,7 +27,7 @@ fn get(ctx: &mut Ctx, r: &mut Reply) {
     let key = ctx.arg(1);
     match read(ctx, key) {
         Ok(Some(s)) => {
-            r.bulk(s);
+            r.bulk(s.as_bytes());
             ctx.hit(true);
         }
         Ok(None) => {
@@ -155,9 +154,8 @@ fn set(ctx: &mut Ctx, r: &mut Reply) {
     let key = ctx.arg(1);
     if !nx && !xx && !get_old && exp != ExpireArg::KeepTtl {
         // Plain SET: one lookup, in `set`.
-        let ttl = at.unwrap_or(NO_EXPIRE);
-        let value = Value::Str(ctx.arg(2).to_vec());
-        ctx.db().set(key, value, ttl, now);
+        let (ttl, value) = (at.unwrap_or(NO_EXPIRE), ctx.arg(2));
+        ctx.db().set_str(key, value, ttl, now);
         if ttl != NO_EXPIRE && ttl <= now {
             ctx.db().remove(key, now);
         }
@@ -167,8 +165,8 @@ fn set(ctx: &mut Ctx, r: &mut Reply) {
     let (found, old_ttl) = match ctx.db().get(key, now) {
         Some(e) => {
             if get_old {
-                match &e.value {
-                    Value::Str(s) => r.bulk(s),
+                match e.value() {
+                    ValueRef::Str(s) => r.bulk(s),
                     _ => return r.error(WRONGTYPE),
                 }
             }
@@ -192,8 +190,8 @@ fn set(ctx: &mut Ctx, r: &mut Reply) {
         (_, Some(at)) => at,
         _ => NO_EXPIRE,
     };
-    let value = Value::Str(ctx.arg(2).to_vec());
-    ctx.db().set(key, value, ttl, now);
+    let value = ctx.arg(2);
+    ctx.db().set_str(key, value, ttl, now);
     if ttl != NO_EXPIRE && ttl <= now {
         // An absolute time in the past: the write happens and the key is gone at once.
         ctx.db().remove(key, now);
@@ -210,8 +208,8 @@ fn setnx(ctx: &mut Ctx, r: &mut Reply) {
     if ctx.db().contains(key, now) {
         return r.int(0);
     }
-    let value = Value::Str(ctx.arg(2).to_vec());
-    ctx.db().set(key, value, NO_EXPIRE, now);
+    let value = ctx.arg(2);
+    ctx.db().set_str(key, value, NO_EXPIRE, now);
     ctx.dirty(1);
     r.int(1);
 }
@@ -225,8 +223,8 @@ fn setex_generic(ctx: &mut Ctx, r: &mut Reply, millis: bool, name: &str) {
         Ok(None) => unreachable!("EX and PX always give a time"),
         Err(e) => return r.error(&e),
     };
-    let (key, value) = (ctx.arg(1), Value::Str(ctx.arg(3).to_vec()));
-    ctx.db().set(key, value, at, now);
+    let (key, value) = (ctx.arg(1), ctx.arg(3));
+    ctx.db().set_str(key, value, at, now);
     ctx.dirty(1);
     r.ok();
 }
@@ -251,8 +249,8 @@ fn mget_items(ctx: &mut Ctx, mut emit: impl FnMut(&mut dyn FnMut(&mut Reply))) {
     let now = ctx.now;
     for i in 1..ctx.args.len() {
         let key = ctx.args.get(i);
-        let found = match ctx.ks.db(ctx.db).get(key, now).map(|e| &e.value) {
-            Some(Value::Str(s)) => {
+        let found = match ctx.ks.db(ctx.db).get(key, now).map(|e| e.value()) {
+            Some(ValueRef::Str(s)) => {
                 emit(&mut |r: &mut Reply| r.bulk(s));
                 true
             }
@@ -282,7 +280,7 @@ fn mset_pairs(ctx: &mut Ctx) {
     let now = ctx.now;
     for i in (1..ctx.args.len()).step_by(2) {
         let (key, value) = (ctx.args.get(i), ctx.args.get(i + 1));
-        ctx.ks.db(ctx.db).set(key, Value::Str(value.to_vec()), NO_EXPIRE, now);
+        ctx.ks.db(ctx.db).set_str(key, value, NO_EXPIRE, now);
     }
     ctx.dirty((ctx.args.len() / 2) as u64);
 }
@@ -311,10 +309,10 @@ fn getset(ctx: &mut Ctx, r: &mut Reply) {
     let (key, now) = (ctx.arg(1), ctx.now);
     match read(ctx, key) {
         Err(()) => return r.error(WRONGTYPE),
-        Ok(old) => r.bulk_or_null(old.map(|s| &s[..])),
+        Ok(old) => r.bulk_or_null(old.as_ref().map(StrMut::as_bytes)),
     }
-    let value = Value::Str(ctx.arg(2).to_vec());
-    ctx.db().set(key, value, NO_EXPIRE, now);
+    let value = ctx.arg(2);
+    ctx.db().set_str(key, value, NO_EXPIRE, now);
     ctx.dirty(1);
 }
 
@@ -325,7 +323,7 @@ fn getdel(ctx: &mut Ctx, r: &mut Reply) {
         Err(()) => r.error(WRONGTYPE),
         Ok(None) => r.null(),
         Ok(Some(s)) => {
-            r.bulk(s);
+            r.bulk(s.as_bytes());
             ctx.db().remove(key, now);
             ctx.dirty(1);
         }
@@ -347,7 +345,7 @@ fn getex(ctx: &mut Ctx, r: &mut Reply) {
         (Ok(None), _) => return r.null(),
         (Ok(Some(_)), Err(e)) => return r.error(&e),
         (Ok(Some(s)), Ok(at)) => {
-            r.bulk(s);
+            r.bulk(s.as_bytes());
             at
         }
     };
@@ -374,16 +372,16 @@ fn append(ctx: &mut Ctx, r: &mut Reply) {
     let add = ctx.arg(2);
     match read(ctx, key) {
         Err(()) => r.error(WRONGTYPE),
-        Ok(Some(s)) => {
+        Ok(Some(mut s)) => {
             if s.len() + add.len() > STRING_BYTES_MAX {
                 return r.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
             }
-            s.extend_from_slice(add);
+            s.append(add);
             r.int(s.len() as i64);
             ctx.dirty(1);
         }
         Ok(None) => {
-            ctx.db().set(key, Value::Str(add.to_vec()), NO_EXPIRE, now);
+            ctx.db().set_str(key, add, NO_EXPIRE, now);
             r.int(add.len() as i64);
             ctx.dirty(1);
         }
@@ -408,7 +406,7 @@ fn incr_generic(ctx: &mut Ctx, r: &mut Reply, by: i64) {
         Ok(cur) => {
             let old = match cur.as_ref() {
                 None => 0,
-                Some(s) => match num::parse_i64(s) {
+                Some(s) => match num::parse_i64(s.as_bytes()) {
                     Some(n) => n,
                     None => return r.error(NOT_INTEGER),
                 },
@@ -418,12 +416,9 @@ fn incr_generic(ctx: &mut Ctx, r: &mut Reply, by: i64) {
             };
             num::write_i64(new, &mut buf);
             match cur {
-                Some(s) => {
-                    s.clear();
-                    s.extend_from_slice(&buf);
-                }
+                Some(mut s) => s.set(&buf),
                 None => {
-                    ctx.db().set(key, Value::Str(buf), NO_EXPIRE, now);
+                    ctx.db().set_str(key, &buf, NO_EXPIRE, now);
                 }
             }
             ctx.dirty(1);
@@ -469,7 +464,7 @@ fn incrbyfloat(ctx: &mut Ctx, r: &mut Reply) {
         Ok(cur) => {
             let old = match cur.as_ref() {
                 None => 0.0,
-                Some(s) => match num::parse_f64(s) {
+                Some(s) => match num::parse_f64(s.as_bytes()) {
                     Some(v) => v,
                     None => return r.error(NOT_FLOAT),
                 },
@@ -485,9 +480,9 @@ fn incrbyfloat(ctx: &mut Ctx, r: &mut Reply) {
             num::format_f64_human(new, &mut text);
             r.bulk(&text);
             match cur {
-                Some(s) => *s = text,
+                Some(mut s) => s.set(&text),
                 None => {
-                    ctx.db().set(key, Value::Str(text), NO_EXPIRE, now);
+                    ctx.db().set_str(key, &text, NO_EXPIRE, now);
                 }
             }
             ctx.dirty(1);
@@ -506,6 +501,7 @@ fn getrange(ctx: &mut Ctx, r: &mut Reply) {
         Ok(None) => return r.bulk(b""),
         Ok(Some(s)) => s,
     };
+    let s = s.as_bytes();
     let len = s.len() as i64;
     if start < 0 && end < 0 && start > end {
         return r.bulk(b"");
@@ -550,20 +546,17 @@ fn setrange(ctx: &mut Ctx, r: &mut Reply) {
             let mut s = vec![0u8; offset];
             s.extend_from_slice(patch);
             r.int(s.len() as i64);
-            ctx.db().set(key, Value::Str(s), NO_EXPIRE, now);
+            ctx.db().set_str(key, &s, NO_EXPIRE, now);
             ctx.dirty(1);
         }
-        Ok(Some(s)) => {
+        Ok(Some(mut s)) => {
             if patch.is_empty() {
                 return r.int(s.len() as i64);
             }
             if too_big(patch.len()) {
                 return r.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
             }
-            if s.len() < offset + patch.len() {
-                s.resize(offset + patch.len(), 0);
-            }
-            s[offset..offset + patch.len()].copy_from_slice(patch);
+            s.write_at(offset, patch);
             r.int(s.len() as i64);
             ctx.dirty(1);
         }

@@ -10,11 +10,12 @@
 use super::CROSS_SHARD;
 use super::flags::*;
 use super::{Attempt, BlockOn, Blocking, CommandSpec, Ctx, Kind, parse_timeout, spec};
+use crate::entry::{Entry, ValueMut};
 use crate::glob::glob_match;
 use crate::num;
 use crate::reply::{NOT_FLOAT, NOT_INTEGER, Proto, Reply, SYNTAX, WRONGTYPE};
 use crate::slot;
-use crate::value::Value;
+use crate::value::{Value, ValueRef};
 use crate::zset::ZSet;
 use hashbrown::HashMap;
 use std::hash::BuildHasher;
@@ -26,20 +27,18 @@ const NAN_SCORE: &str = "ERR resulting score is not a number (NaN)";
 /// The sorted set at `key`: `Ok(None)` when missing, `Err(())` when another type.
 fn read<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut ZSet>, ()> {
     let now = ctx.now;
-    match ctx.db().get(key, now) {
+    match ctx.db().get(key, now).map(Entry::value_mut) {
         None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::ZSet(z) => Ok(Some(&mut **z)),
-            _ => Err(()),
-        },
+        Some(ValueMut::ZSet(z)) => Ok(Some(z)),
+        Some(_) => Err(()),
     }
 }
 
 /// The sorted set at `key`, created empty when missing; `Err(())` when another type.
 fn write<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<&'c mut ZSet, ()> {
     let now = ctx.now;
-    match &mut ctx.db().get_or_insert_with(key, now, || Value::ZSet(Box::default())).value {
-        Value::ZSet(z) => Ok(&mut **z),
+    match ctx.db().get_or_insert_with(key, now, || Value::ZSet(Box::default())).value_mut() {
+        ValueMut::ZSet(z) => Ok(z),
         _ => Err(()),
     }
 }
@@ -1080,10 +1079,10 @@ type Elements = Vec<(Box<[u8]>, f64)>;
 /// `Err` for any other type.
 fn source_elements(ctx: &mut Ctx, key: &[u8]) -> Result<Elements, ()> {
     let now = ctx.now;
-    match ctx.db().get(key, now).map(|e| &e.value) {
+    match ctx.db().get(key, now).map(|e| e.value()) {
         None => Ok(Vec::new()),
-        Some(Value::ZSet(z)) => Ok(z.iter_from(0, false).map(|(s, m)| (Box::<[u8]>::from(m), s)).collect()),
-        Some(Value::Set(set)) => Ok(set.iter().map(|m| (m.to_vec().into_boxed_slice(), 1.0)).collect()),
+        Some(ValueRef::ZSet(z)) => Ok(z.iter_from(0, false).map(|(s, m)| (Box::<[u8]>::from(m), s)).collect()),
+        Some(ValueRef::Set(set)) => Ok(set.iter().map(|m| (m.to_vec().into_boxed_slice(), 1.0)).collect()),
         Some(_) => Err(()),
     }
 }
