@@ -9,6 +9,9 @@ pub const SMALL_ENTRIES_MAX: usize = 128;
 /// Past this field or value length a small hash becomes a table (hash-max-listpack-value).
 pub const SMALL_VALUE_BYTES_MAX: usize = 64;
 
+/// The largest packed buffer: SMALL_ENTRIES_MAX pairs of the longest field and value.
+const SMALL_BYTES_MAX: usize = SMALL_ENTRIES_MAX * 2 * (1 + SMALL_VALUE_BYTES_MAX);
+
 /// The table encoding: fields to values.
 pub type Table = HashMap<Box<[u8]>, Box<[u8]>>;
 
@@ -78,6 +81,20 @@ impl Packed for Box<[u8]> {
         }
         out.extend_from_slice(&self[range.end..]);
         *self = out.into_boxed_slice();
+    }
+}
+
+impl Packed for Vec<u8> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+
+    fn splice(&mut self, range: Range<usize>, parts: &[&[u8]]) {
+        if range.is_empty() && range.start == self.len() {
+            parts.iter().for_each(|p| self.extend_from_slice(p));
+        } else {
+            drop(Vec::splice(self, range, parts.iter().flat_map(|p| p.iter().copied())));
+        }
     }
 }
 
@@ -236,6 +253,48 @@ impl Hash {
         }
     }
 
+    /// Sets every (field, value) pair in order, as repeated [`Hash::insert`]
+    /// calls would, and returns how many fields were new. A small hash's
+    /// buffer is sized for all the pairs once (they are walked twice), not
+    /// reallocated pair by pair.
+    pub fn extend<'a, I>(&mut self, pairs: I) -> usize
+    where
+        I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        I::IntoIter: Clone,
+    {
+        let mut pairs = pairs.into_iter();
+        let mut added = 0;
+        if let Hash::Small(b) = self {
+            // Each item takes a length byte. Bounded by what a small hash can
+            // hold: a larger HSET becomes a table and needs no such buffer.
+            let wanted: usize = pairs.clone().map(|(f, v)| 2 + f.len() + v.len()).sum();
+            let mut buf = Vec::with_capacity((b.len() + wanted).min(SMALL_BYTES_MAX));
+            buf.extend_from_slice(b);
+            let mut spill = None;
+            for (f, v) in pairs.by_ref() {
+                match packed_insert(&mut buf, f, v) {
+                    Some(new) => added += new as usize,
+                    None => {
+                        spill = Some((f, v));
+                        break;
+                    }
+                }
+            }
+            *self = match spill {
+                None => Hash::Small(buf.into_boxed_slice()),
+                Some((f, v)) => {
+                    let mut m = packed_to_table(&buf);
+                    added += m.insert(f.into(), v.into()).is_none() as usize;
+                    Hash::Table(Box::new(m))
+                }
+            };
+        }
+        for (f, v) in pairs {
+            added += self.insert(f, v) as usize;
+        }
+        added
+    }
+
     /// Removes `field`; true when it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self {
@@ -302,6 +361,26 @@ mod tests {
         assert!(h.insert(b"", b""));
         assert_eq!(h.get(b""), Some(&b""[..]));
         assert!(std::mem::size_of::<Hash>() <= 24);
+    }
+
+    #[test]
+    fn extend_matches_one_insert_at_a_time() {
+        let fields: Vec<Vec<u8>> = (0..200).map(|i| format!("f{}", i % 150).into_bytes()).collect();
+        for n in [0, 1, 10, 128, 129, 200] {
+            let pairs: Vec<(&[u8], &[u8])> = fields[..n].iter().map(|f| (&f[..], &f[1..])).collect();
+            let (mut one, mut all) = (Hash::default(), Hash::default());
+            let added: usize = pairs.iter().map(|(f, v)| one.insert(f, v) as usize).sum();
+            assert_eq!(all.extend(pairs.iter().copied()), added);
+            assert_eq!((all.encoding(), all.len()), (one.encoding(), one.len()));
+            let order = |h: &Hash| h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect::<Vec<_>>();
+            if one.encoding() == "listpack" {
+                assert_eq!(order(&all), order(&one), "same fields in the same order");
+            }
+            assert_eq!(all, one);
+        }
+        let mut h = Hash::default();
+        assert_eq!(h.extend([(&b"a"[..], &b"1"[..]), (b"a", b"2"), (b"long", &[b'x'; SMALL_VALUE_BYTES_MAX + 1])]), 2);
+        assert_eq!((h.encoding(), h.get(b"a")), ("hashtable", Some(&b"2"[..])));
     }
 
     #[test]

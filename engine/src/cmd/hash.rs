@@ -3,6 +3,7 @@
 
 use super::flags::*;
 use super::{CommandSpec, Ctx, Kind, spec};
+use crate::db::NO_EXPIRE;
 use crate::entry::{Entry, HashMut, ValueMut};
 use crate::glob::glob_match;
 use crate::hash::{Hash, HashRef};
@@ -43,18 +44,26 @@ fn hset_pairs(ctx: &mut Ctx, r: &mut Reply, name: &str) -> Option<i64> {
         r.arity_error(name);
         return None;
     }
-    let key = ctx.arg(1);
+    let (key, now) = (ctx.arg(1), ctx.now);
     let args = ctx.args;
-    let Ok(mut h) = write(ctx, key) else {
-        r.error(WRONGTYPE);
-        return None;
+    let pairs = (2..args.len()).step_by(2).map(|i| (args.get(i), args.get(i + 1)));
+    let added = match read(ctx, key) {
+        Err(()) => {
+            r.error(WRONGTYPE);
+            return None;
+        }
+        Ok(Some(mut h)) => pairs.map(|(f, v)| h.insert(f, v) as usize).sum(),
+        Ok(None) => {
+            // A new hash is built whole and stored once, rather than grown
+            // in its entry one field at a time.
+            let mut h = Hash::default();
+            let added = h.extend(pairs);
+            ctx.db().set(key, Value::Hash(h), NO_EXPIRE, now);
+            added
+        }
     };
-    let mut added = 0;
-    for i in (2..args.len()).step_by(2) {
-        added += h.insert(args.get(i), args.get(i + 1)) as i64;
-    }
     ctx.dirty(1);
-    Some(added)
+    Some(added as i64)
 }
 
 /// HSET key field value [field value ...]
