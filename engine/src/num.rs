@@ -157,6 +157,11 @@ fn parse_decimal_magnitude(body: &[u8]) -> Option<f64> {
     if matches!(body.first(), None | Some(b'+' | b'-')) {
         return None;
     }
+    // Plain digits (most scores are integers) need no float parser: up to
+    // 19 digits fit a u64, and its conversion rounds to nearest as strtod does.
+    if body.len() <= 19 && body.iter().all(u8::is_ascii_digit) {
+        return Some(body.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')) as f64);
+    }
     // Non-UTF-8 text cannot be a number in either grammar. Rust's float
     // grammar is otherwise the same as C's decimal grammar: digits with an
     // optional '.', at least one digit, an optional exponent with at least
@@ -1109,6 +1114,28 @@ mod tests {
         assert_eq!(parse_score(b" 1"), None);
         assert_eq!(parse_score(b""), None);
         assert_eq!(parse_score(b"abc"), None);
+    }
+
+    #[test]
+    fn integer_scores_parse_as_the_float_parser_reads_them() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let mut texts: Vec<String> =
+            ["0", "000000031927", "9007199254740993", "18446744073709551615", "9999999999999999999"]
+                .map(String::from)
+                .into();
+        texts.extend((0..2000).map(|_| {
+            let digits = rng.usize(1..=19);
+            (0..digits).map(|_| char::from(b'0' + rng.u8(..10))).collect()
+        }));
+        for t in &texts {
+            let want: f64 = t.parse().expect("digits");
+            assert_eq!(parse_score(t.as_bytes()).map(f64::to_bits), Some(want.to_bits()), "{t}");
+            let negative = parse_score(format!("-{t}").as_bytes()).expect("digits");
+            assert_eq!(negative.to_bits(), (-want).to_bits(), "-{t}");
+        }
+        assert!(parse_score(b"-0").is_some_and(|v| v == 0.0 && v.is_sign_negative()));
+        assert_eq!(parse_score(b"+12"), Some(12.0));
+        assert_eq!(parse_score(b"12345678901234567890123"), Some(12345678901234567890123.0));
     }
 
     #[test]
