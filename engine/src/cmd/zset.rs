@@ -293,14 +293,22 @@ fn zadd(ctx: &mut Ctx, r: &mut Reply) {
     if f.incr && elements > 2 {
         return r.error("ERR INCR option supports a single increment-element pair");
     }
-    let mut scores = Vec::with_capacity(elements / 2);
-    for j in (i..ctx.args.len()).step_by(2) {
+    // All scores are parsed before anything changes; one pair (the common
+    // case) needs no allocation for them.
+    let (mut one, mut many) = ([0.0], Vec::new());
+    let scores: &mut [f64] = if elements == 2 {
+        &mut one
+    } else {
+        many.resize(elements / 2, 0.0);
+        &mut many
+    };
+    for (score, j) in scores.iter_mut().zip((i..ctx.args.len()).step_by(2)) {
         match num::parse_score(ctx.arg(j)) {
-            Some(s) => scores.push(s),
+            Some(s) => *score = s,
             None => return r.error(NOT_FLOAT),
         }
     }
-    add_generic(ctx, r, &f, i, &scores);
+    add_generic(ctx, r, &f, i, scores);
 }
 
 /// ZINCRBY key increment member
@@ -350,7 +358,10 @@ fn add_generic(ctx: &mut Ctx, r: &mut Reply, f: &AddFlags, first: usize, scores:
         }
     }
     // A key created for pairs that were all skipped (or a NaN) is not kept.
-    drop_if_empty(ctx, key);
+    if z.is_empty() {
+        let now = ctx.now;
+        ctx.db().remove(key, now);
+    }
     if added + updated > 0 {
         ctx.dirty((added + updated) as u64);
     }
