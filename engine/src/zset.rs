@@ -160,8 +160,7 @@ impl ZSet {
             ZSet::Small(v) => v.iter().position(|(_, m)| **m == *member),
             ZSet::Big(b) => {
                 let slot = b.find(b.hash(member), member)?;
-                let probe = Probe { score: b.entries.get(slot).score, member, slot };
-                Some(b.tree.count_before(|s, k| order(s, k, &probe, &b.entries) == Ordering::Less))
+                Some(b.tree.rank(&b.entries, b.entries.get(slot).score, slot))
             }
         }
     }
@@ -472,20 +471,6 @@ struct Probe<'a> {
     score: f64,
     member: &'a [u8],
     slot: u32,
-}
-
-/// How the element (score, slot) orders against `probe`.
-#[inline]
-fn order(score: f64, slot: u32, probe: &Probe<'_>, entries: &Entries) -> Ordering {
-    if score < probe.score {
-        Ordering::Less
-    } else if score > probe.score {
-        Ordering::Greater
-    } else if slot == probe.slot {
-        Ordering::Equal
-    } else {
-        entries.member(slot).cmp(probe.member)
-    }
 }
 
 /// The number of leading indexes of `0..len` for which `before` holds (it
@@ -1021,6 +1006,20 @@ impl<const L: usize, const B: usize> Tree<L, B> {
         }
         let leaf = &self.leaves[node as usize];
         count + partition(leaf.len(), |i| before(leaf.scores[i], leaf.slots[i]))
+    }
+
+    /// The rank of the element in `slot` with `score`, which is in the tree.
+    fn rank(&self, entries: &Entries, score: f64, slot: u32) -> usize {
+        let probe = Probe { score, member: entries.member(slot), slot };
+        let (mut node, mut height, mut rank) = (self.root, self.height, 0);
+        while height > 0 {
+            let b = &self.branches[node as usize];
+            let i = b.children_not_after(&probe, entries).saturating_sub(1);
+            rank += b.count(0..i) as usize;
+            node = b.children[i];
+            height -= 1;
+        }
+        rank + self.leaves[node as usize].lower_bound(&probe, entries)
     }
 
     /// The leaf and position of the element of rank `i`.
