@@ -412,13 +412,12 @@ pub fn format_f64_resp(v: f64, out: &mut Vec<u8>) {
         out.extend_from_slice(special);
         return;
     }
-    if v == 0.0 {
-        out.extend_from_slice(if v.is_sign_negative() { b"-0" } else { b"0" });
+    if let Some(n) = resp_integer(v) {
+        write_i64(n, out);
         return;
     }
-    if v.fract() == 0.0 && v.abs() <= DOUBLE2LL_LIMIT {
-        // In range, so the conversion is exact.
-        write_i64(v as i64, out);
+    if v == 0.0 {
+        out.extend_from_slice(b"-0");
         return;
     }
     let negative = v.is_sign_negative();
@@ -427,6 +426,15 @@ pub fn format_f64_resp(v: f64, out: &mut Vec<u8>) {
     }
     let digits = Grisu2::new(v.abs());
     push_fpconv_layout(digits.digits(), digits.last_exp, negative, out);
+}
+
+/// The integer [`format_f64_resp`] writes for `v`, when it writes one: a
+/// whole number within `double2ll`'s exact range, except -0 (written `-0`).
+#[inline]
+pub fn resp_integer(v: f64) -> Option<i64> {
+    // NaN and the infinities have no zero fraction.
+    // In range, so the conversion is exact.
+    (v.fract() == 0.0 && v.abs() <= DOUBLE2LL_LIMIT && !(v == 0.0 && v.is_sign_negative())).then_some(v as i64)
 }
 
 /// Appends the decimal text of `v`, as Redis's `ll2string` writes it.

@@ -168,6 +168,19 @@ impl<'a> Reply<'a> {
 
     /// A double: `,x` in RESP3, a bulk string in RESP2, printed as Redis does.
     pub fn double(&mut self, v: f64) {
+        // Whole scores are the common case; they are written as integers.
+        if let Some(n) = num::resp_integer(v) {
+            let mut text = itoa::Buffer::new();
+            let text = text.format(n).as_bytes();
+            return match self.proto {
+                Proto::Resp3 => {
+                    self.out.push(b',');
+                    self.out.extend_from_slice(text);
+                    self.out.extend_from_slice(b"\r\n");
+                }
+                Proto::Resp2 => self.bulk(text),
+            };
+        }
         match self.proto {
             Proto::Resp3 => {
                 self.out.push(b',');
@@ -243,7 +256,9 @@ mod tests {
 
     #[test]
     fn doubles_follow_earlier_replies_in_the_buffer() {
-        for v in [0.0, -0.0, 3.0, -1.5e-7, 1.0 / 3.0, f64::INFINITY, 1e300, 123_456_789_012.25] {
+        let whole = [0.0, 3.0, -7.0, 4_611_686_018_427_387_904.0, 4_611_686_018_427_387_904.0 * 2.0, 1e20];
+        let other = [-0.0, -1.5e-7, 1.0 / 3.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1e300, 123_456_789_012.25];
+        for v in whole.into_iter().chain(other) {
             let mut text = Vec::new();
             num::format_f64_resp(v, &mut text);
             let text = String::from_utf8(text).unwrap();
