@@ -46,6 +46,11 @@
 //!   bytes with 32-byte values: SET of a new key, SET over an existing key,
 //!   GET hit, GET miss, HSET into a small hash, and a raw `Db::get` lookup.
 //!   Arguments are built before the timed loop, so only execution is measured.
+//! - `zset` (`benches/zset.rs`): sorted set commands on one set of 100k
+//!   members, shaped as redis-benchmark's `zadd` test with `-r 100000`
+//!   (members `element:` and 12 digits, random integer scores): ZADD of new
+//!   members, ZADD moving a member to a new score, ZSCORE, ZRANK, ZRANGE of
+//!   10 elements WITHSCORES, ZRANGEBYSCORE ... LIMIT 0 10, and ZREM with ZADD.
 //!
 //! Run them all with `cargo bench -p coreshard-bench`, or one file with
 //! `cargo bench -p coreshard-bench --bench resp`. Criterion's own options go

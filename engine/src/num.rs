@@ -184,6 +184,11 @@ fn parse_decimal_magnitude(body: &[u8]) -> Option<f64> {
     if matches!(body.first(), None | Some(b'+' | b'-')) {
         return None;
     }
+    // Plain digits (most scores are integers) need no float parser: up to
+    // 19 digits fit a u64, and its conversion rounds to nearest as strtod does.
+    if body.len() <= 19 && body.iter().all(u8::is_ascii_digit) {
+        return Some(body.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')) as f64);
+    }
     // Non-UTF-8 text cannot be a number in either grammar. Rust's float
     // grammar is otherwise the same as C's decimal grammar: digits with an
     // optional '.', at least one digit, an optional exponent with at least
@@ -434,13 +439,12 @@ pub fn format_f64_resp(v: f64, out: &mut Vec<u8>) {
         out.extend_from_slice(special);
         return;
     }
-    if v == 0.0 {
-        out.extend_from_slice(if v.is_sign_negative() { b"-0" } else { b"0" });
+    if let Some(n) = resp_integer(v) {
+        write_i64(n, out);
         return;
     }
-    if v.fract() == 0.0 && v.abs() <= DOUBLE2LL_LIMIT {
-        // In range, so the conversion is exact.
-        write_i64(v as i64, out);
+    if v == 0.0 {
+        out.extend_from_slice(b"-0");
         return;
     }
     let negative = v.is_sign_negative();
@@ -449,6 +453,15 @@ pub fn format_f64_resp(v: f64, out: &mut Vec<u8>) {
     }
     let digits = Grisu2::new(v.abs());
     push_fpconv_layout(digits.digits(), digits.last_exp, negative, out);
+}
+
+/// The integer [`format_f64_resp`] writes for `v`, when it writes one: a
+/// whole number within `double2ll`'s exact range, except -0 (written `-0`).
+#[inline]
+pub fn resp_integer(v: f64) -> Option<i64> {
+    // NaN and the infinities have no zero fraction.
+    // In range, so the conversion is exact.
+    (v.fract() == 0.0 && v.abs() <= DOUBLE2LL_LIMIT && !(v == 0.0 && v.is_sign_negative())).then_some(v as i64)
 }
 
 /// Appends the decimal text of `v`, as Redis's `ll2string` writes it.
@@ -1156,6 +1169,28 @@ mod tests {
         assert_eq!(parse_score(b" 1"), None);
         assert_eq!(parse_score(b""), None);
         assert_eq!(parse_score(b"abc"), None);
+    }
+
+    #[test]
+    fn integer_scores_parse_as_the_float_parser_reads_them() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let mut texts: Vec<String> =
+            ["0", "000000031927", "9007199254740993", "18446744073709551615", "9999999999999999999"]
+                .map(String::from)
+                .into();
+        texts.extend((0..2000).map(|_| {
+            let digits = rng.usize(1..=19);
+            (0..digits).map(|_| char::from(b'0' + rng.u8(..10))).collect()
+        }));
+        for t in &texts {
+            let want: f64 = t.parse().expect("digits");
+            assert_eq!(parse_score(t.as_bytes()).map(f64::to_bits), Some(want.to_bits()), "{t}");
+            let negative = parse_score(format!("-{t}").as_bytes()).expect("digits");
+            assert_eq!(negative.to_bits(), (-want).to_bits(), "-{t}");
+        }
+        assert!(parse_score(b"-0").is_some_and(|v| v == 0.0 && v.is_sign_negative()));
+        assert_eq!(parse_score(b"+12"), Some(12.0));
+        assert_eq!(parse_score(b"12345678901234567890123"), Some(12345678901234567890123.0));
     }
 
     #[test]

@@ -168,16 +168,37 @@ impl<'a> Reply<'a> {
 
     /// A double: `,x` in RESP3, a bulk string in RESP2, printed as Redis does.
     pub fn double(&mut self, v: f64) {
-        let mut text = Vec::with_capacity(24);
-        num::format_f64_resp(v, &mut text);
+        // Whole scores are the common case; they are written as integers.
+        if let Some(n) = num::resp_integer(v) {
+            let mut text = itoa::Buffer::new();
+            let text = text.format(n).as_bytes();
+            return match self.proto {
+                Proto::Resp3 => {
+                    self.out.push(b',');
+                    self.out.extend_from_slice(text);
+                    self.out.extend_from_slice(b"\r\n");
+                }
+                Proto::Resp2 => self.bulk(text),
+            };
+        }
         match self.proto {
             Proto::Resp3 => {
                 self.out.push(b',');
-                self.out.extend_from_slice(&text);
-                self.out.extend_from_slice(b"\r\n");
+                num::format_f64_resp(v, self.out);
             }
-            Proto::Resp2 => self.bulk(&text),
+            Proto::Resp2 => {
+                // The text goes straight into the buffer (no allocation per
+                // score, which ZRANGE WITHSCORES writes by the thousand), and
+                // its `$len` header is moved in front of it afterwards.
+                let start = self.out.len();
+                num::format_f64_resp(v, self.out);
+                let len = self.out.len() - start;
+                self.line(b'$', len as i64);
+                let header = self.out.len() - start - len;
+                self.out[start..].rotate_right(header);
+            }
         }
+        self.out.extend_from_slice(b"\r\n");
     }
 
     /// A boolean: `#t`/`#f` in RESP3, `:1`/`:0` in RESP2.
@@ -231,5 +252,23 @@ mod tests {
         assert_eq!(both(|r| r.boolean(true)), (":1\r\n".into(), "#t\r\n".into()));
         assert_eq!(both(|r| r.verbatim(b"a")), ("$1\r\na\r\n".into(), "=5\r\ntxt:a\r\n".into()));
         assert_eq!(both(|r| r.error("ERR a\r\nb")).0, "-ERR a  b\r\n");
+    }
+
+    #[test]
+    fn doubles_follow_earlier_replies_in_the_buffer() {
+        let whole = [0.0, 3.0, -7.0, 4_611_686_018_427_387_904.0, 4_611_686_018_427_387_904.0 * 2.0, 1e20];
+        let other = [-0.0, -1.5e-7, 1.0 / 3.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1e300, 123_456_789_012.25];
+        for v in whole.into_iter().chain(other) {
+            let mut text = Vec::new();
+            num::format_f64_resp(v, &mut text);
+            let text = String::from_utf8(text).unwrap();
+            let (resp2, resp3) = both(|r| {
+                r.int(1);
+                r.double(v);
+                r.bulk(b"x");
+            });
+            assert_eq!(resp2, format!(":1\r\n${}\r\n{text}\r\n$1\r\nx\r\n", text.len()));
+            assert_eq!(resp3, format!(":1\r\n,{text}\r\n$1\r\nx\r\n"));
+        }
     }
 }

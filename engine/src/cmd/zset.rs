@@ -18,7 +18,6 @@ use crate::slot;
 use crate::value::{Value, ValueRef};
 use crate::zset::ZSet;
 use hashbrown::HashMap;
-use std::hash::BuildHasher;
 
 const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
 const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
@@ -112,8 +111,8 @@ impl ScoreRange {
 
     /// The ascending ranks `lo..hi` of the elements inside.
     fn ranks(&self, z: &ZSet) -> (usize, usize) {
-        let lo = z.count_before(|s, _| self.below(s));
-        let hi = z.count_before(|s, _| self.not_above(s));
+        let lo = z.count_before_score(|s| self.below(s));
+        let hi = z.count_before_score(|s| self.not_above(s));
         (lo, hi.max(lo))
     }
 }
@@ -231,35 +230,26 @@ enum Added {
     Skipped,
 }
 
-/// `zsetAdd`: applies one (score, member) under `f` to `z`.
+/// `zsetAdd`: applies one (score, member) under `f` to `z`, with one lookup
+/// of the member.
 fn add_one(z: &mut ZSet, f: &AddFlags, score: f64, member: &[u8]) -> Result<Added, &'static str> {
-    match z.score(member) {
+    z.upsert(member, |current| match current {
         Some(cur) => {
             if f.nx {
-                return Ok(Added::Skipped);
+                return (None, Ok(Added::Skipped));
             }
             let new = if f.incr { cur + score } else { score };
             if new.is_nan() {
-                return Err(NAN_SCORE);
+                return (None, Err(NAN_SCORE));
             }
             if (f.lt && new >= cur) || (f.gt && new <= cur) {
-                return Ok(Added::Skipped);
+                return (None, Ok(Added::Skipped));
             }
-            if new != cur {
-                z.insert(member, new);
-                Ok(Added::Updated(new))
-            } else {
-                Ok(Added::Unchanged(new))
-            }
+            if new != cur { (Some(new), Ok(Added::Updated(new))) } else { (None, Ok(Added::Unchanged(new))) }
         }
-        None => {
-            if f.xx {
-                return Ok(Added::Skipped);
-            }
-            z.insert(member, score);
-            Ok(Added::New(score))
-        }
-    }
+        None if f.xx => (None, Ok(Added::Skipped)),
+        None => (Some(score), Ok(Added::New(score))),
+    })
 }
 
 /// ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]
@@ -303,14 +293,22 @@ fn zadd(ctx: &mut Ctx, r: &mut Reply) {
     if f.incr && elements > 2 {
         return r.error("ERR INCR option supports a single increment-element pair");
     }
-    let mut scores = Vec::with_capacity(elements / 2);
-    for j in (i..ctx.args.len()).step_by(2) {
+    // All scores are parsed before anything changes; one pair (the common
+    // case) needs no allocation for them.
+    let (mut one, mut many) = ([0.0], Vec::new());
+    let scores: &mut [f64] = if elements == 2 {
+        &mut one
+    } else {
+        many.resize(elements / 2, 0.0);
+        &mut many
+    };
+    for (score, j) in scores.iter_mut().zip((i..ctx.args.len()).step_by(2)) {
         match num::parse_score(ctx.arg(j)) {
-            Some(s) => scores.push(s),
+            Some(s) => *score = s,
             None => return r.error(NOT_FLOAT),
         }
     }
-    add_generic(ctx, r, &f, i, &scores);
+    add_generic(ctx, r, &f, i, scores);
 }
 
 /// ZINCRBY key increment member
@@ -360,7 +358,10 @@ fn add_generic(ctx: &mut Ctx, r: &mut Reply, f: &AddFlags, first: usize, scores:
         }
     }
     // A key created for pairs that were all skipped (or a NaN) is not kept.
-    drop_if_empty(ctx, key);
+    if z.is_empty() {
+        let now = ctx.now;
+        ctx.db().remove(key, now);
+    }
     if added + updated > 0 {
         ctx.dirty((added + updated) as u64);
     }
@@ -1026,10 +1027,9 @@ fn zscan(ctx: &mut Ctx, r: &mut Reply) {
         Err(e) => return r.error(e),
     };
     let matches = |m: &[u8]| pattern.is_none_or(|p| glob_match(p, m, false));
-    let (found, next): (Vec<(&[u8], f64)>, u64) = match z.table() {
+    let (found, next): (Vec<(&[u8], f64)>, u64) = match z.hashed_members() {
         None => (z.iter_from(0, false).filter(|(_, m)| matches(m)).map(|(s, m)| (m, s)).collect(), 0),
-        Some(t) => {
-            let items = t.iter().map(|(m, s)| (t.hasher().hash_one(m), (&**m, *s)));
+        Some(items) => {
             let (page, next) = super::hash_order_page(items, cursor, count);
             (page.into_iter().filter(|(m, _)| matches(m)).collect(), next)
         }
