@@ -25,9 +25,6 @@ const NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
 const NEGATIVE: &str = "ERR timeout is negative";
 const UNBLOCKED: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
 
-/// A COMMAND INFO row: name, arity, flags, first key, last key, step.
-type InfoRow = (&'static str, i64, &'static [&'static str], i64, i64, i64);
-
 /// INFO clients' blocked_clients.
 fn blocked_clients(c: &mut redis::Connection) -> i64 {
     let info = cmd(c, &["INFO", "clients"]).text();
@@ -576,15 +573,7 @@ shard_tests! {
             ("bzpopmax", -3, &["write", "noscript", "blocking", "fast"], 1, -2, 1),
             ("bzmpop", -5, &["write", "blocking", "movablekeys"], 0, 0, 0),
         ];
-        for (name, arity, flags, first, last, step) in want {
-            let info = cmd(&mut c, &["COMMAND", "INFO", name]).items();
-            let info = info[0].items();
-            assert_eq!(info[0], bulk(name));
-            assert_eq!(info[1], int(*arity), "{name} arity");
-            let got: Vec<String> = info[2].items().iter().map(Reply::text).collect();
-            assert_eq!(got, flags.iter().map(|f| f.to_string()).collect::<Vec<_>>(), "{name} flags");
-            assert_eq!(info[3..6].to_vec(), vec![int(*first), int(*last), int(*step)], "{name} keys");
-        }
+        assert_command_info(&mut c, want);
         expect_all(&mut c, &[
             (&["COMMAND", "GETKEYS", "BLPOP", "a", "b", "0"], bulks(&["a", "b"])),
             (&["COMMAND", "GETKEYS", "BLMOVE", "a", "b", "LEFT", "RIGHT", "0"], bulks(&["a", "b"])),

@@ -24,8 +24,6 @@ fn strings(items: &[&str]) -> Vec<String> {
 }
 
 /// A command's name, arity, flags, first key, last key and step.
-type InfoRow = (&'static str, i64, &'static [&'static str], i64, i64, i64);
-
 /// Adds `members` to `key`, asserting how many were new.
 fn sadd_all(c: &mut redis::Connection, key: &str, members: &[String], added: i64) {
     let mut args = vec!["SADD".to_string(), key.to_string()];
@@ -595,15 +593,7 @@ shard_tests! {
             ("sintercard", -3, &["readonly", "movablekeys"], 0, 0, 0),
             ("sscan", -3, &["readonly"], 1, 1, 1),
         ];
-        for (name, arity, flags, first, last, step) in want {
-            let info = cmd(&mut c, &["COMMAND", "INFO", name]).items();
-            let info = info[0].items();
-            assert_eq!(info[0], bulk(name));
-            assert_eq!(info[1], int(*arity), "{name} arity");
-            let got: Vec<String> = info[2].items().iter().map(Reply::text).collect();
-            assert_eq!(got, flags.iter().map(|f| f.to_string()).collect::<Vec<_>>(), "{name} flags");
-            assert_eq!(info[3..6].to_vec(), vec![int(*first), int(*last), int(*step)], "{name} keys");
-        }
+        assert_command_info(&mut c, want);
     }
 }
 

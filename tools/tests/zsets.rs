@@ -38,9 +38,6 @@ fn fill(c: &mut redis::Connection, key: &str, n: usize) {
     assert_eq!(cmd_vec(c, &args), int(n as i64));
 }
 
-/// A COMMAND INFO entry: name, arity, flags, first key, last key, step.
-type InfoRow = (&'static str, i64, &'static [&'static str], i64, i64, i64);
-
 shard_tests! {
     fn zadd_basics_and_flags(srv) {
         let mut c = srv.client();
@@ -612,15 +609,7 @@ shard_tests! {
             ("zrandmember", -2, &["readonly"], 1, 1, 1),
             ("zscan", -3, &["readonly"], 1, 1, 1),
         ];
-        for (name, arity, flags, first, last, step) in want {
-            let info = cmd(&mut c, &["COMMAND", "INFO", name]).items();
-            let info = info[0].items();
-            assert_eq!(info[0], bulk(name));
-            assert_eq!(info[1], int(*arity), "{name} arity");
-            let got: Vec<String> = info[2].items().iter().map(Reply::text).collect();
-            assert_eq!(got, flags.iter().map(|f| f.to_string()).collect::<Vec<_>>(), "{name} flags");
-            assert_eq!(info[3..6].to_vec(), vec![int(*first), int(*last), int(*step)], "{name} keys");
-        }
+        assert_command_info(&mut c, want);
         // ZMPOP's keys follow its numkeys.
         expect_all(&mut c, &[
             (&["COMMAND", "GETKEYS", "ZMPOP", "2", "a", "b", "MIN"], bulks(&["a", "b"])),

@@ -762,3 +762,19 @@ macro_rules! shard_tests {
         shard_tests! { extra = []; $( $(#[$meta])* fn $name($srv) $body )* }
     };
 }
+
+/// A COMMAND INFO row: name, arity, flags, first key, last key, step.
+pub type InfoRow = (&'static str, i64, &'static [&'static str], i64, i64, i64);
+
+/// Checks each command's COMMAND INFO name, arity, flags and key positions.
+pub fn assert_command_info(c: &mut redis::Connection, want: &[InfoRow]) {
+    for (name, arity, flags, first, last, step) in want {
+        let info = cmd(c, &["COMMAND", "INFO", name]).items();
+        let info = info[0].items();
+        assert_eq!(info[0], bulk(name));
+        assert_eq!(info[1], int(*arity), "{name} arity");
+        let got: Vec<String> = info[2].items().iter().map(Reply::text).collect();
+        assert_eq!(got, flags.iter().map(|f| f.to_string()).collect::<Vec<_>>(), "{name} flags");
+        assert_eq!(info[3..6].to_vec(), vec![int(*first), int(*last), int(*step)], "{name} keys");
+    }
+}
