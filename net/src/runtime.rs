@@ -71,6 +71,24 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// Asks the kernel to back none of this process's memory with transparent
+/// huge pages (`prctl(PR_SET_THP_DISABLE)`), for `disable-thp yes`. Redis
+/// does this only where the system gives huge pages to all memory, because
+/// its allocator asks for none; mimalloc marks its arenas `MADV_HUGEPAGE`,
+/// so with THP in the common `madvise` mode a growing heap is faulted in
+/// 2 MiB at a time, and each such fault (2 MiB zeroed at once) stalls the
+/// shard: with one list growing by LPUSH, p99 latency was 4.6 ms with huge
+/// pages and 0.5 ms without. The setting covers memory already mapped too.
+pub fn disable_transparent_huge_pages() -> io::Result<()> {
+    // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and reads or
+    // writes none of this process's memory.
+    let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1 as libc::c_ulong, 0 as libc::c_ulong, 0, 0) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A monotonic clock reading in nanoseconds.
 pub fn monotonic_ns() -> u64 {
     use std::sync::OnceLock;
@@ -121,5 +139,13 @@ mod tests {
             Err(e) => assert!(e.to_string().contains("io_uring"), "{e}"),
         }
         assert!(rss_bytes() > 0);
+    }
+
+    #[test]
+    fn huge_pages_can_be_turned_off() {
+        disable_transparent_huge_pages().unwrap();
+        // SAFETY: PR_GET_THP_DISABLE takes no pointer arguments.
+        let disabled = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0 as libc::c_ulong, 0 as libc::c_ulong, 0, 0) };
+        assert_eq!(disabled, 1);
     }
 }

@@ -125,9 +125,15 @@ pub fn shard_count(config: &Config) -> usize {
     if config.threads > 0 { config.threads } else { runtime::allowed_cpus().len().max(1) }
 }
 
-/// Starts the server: binds every listener, starts one pinned thread per
-/// shard, and returns once every shard is listening.
+/// Starts the server: turns transparent huge pages off (`disable-thp`),
+/// binds every listener, starts one pinned thread per shard, and returns
+/// once every shard is listening.
 pub fn start(config: Config, config_file: Option<String>) -> io::Result<ServerHandle> {
+    if config.disable_thp
+        && let Err(e) = runtime::disable_transparent_huge_pages()
+    {
+        tracing::warn!("could not disable transparent huge pages (disable-thp yes): {e}");
+    }
     let shards = shard_count(&config).min(coreshard_engine::slot::SLOTS);
     let cpus = runtime::allowed_cpus();
 

@@ -59,6 +59,34 @@ fn sigterm_finishes_commands_already_read() {
     });
 }
 
+/// The `THP_enabled` field of a process's status (Linux 5.0 and later show it).
+fn thp_enabled(pid: u32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("THP_enabled:"))?;
+    line.split_whitespace().nth(1).map(str::to_string)
+}
+
+#[test]
+fn transparent_huge_pages_are_off_unless_asked_for() {
+    let srv = Server::start(1);
+    if !coreshard_only(&srv) {
+        return;
+    }
+    let mut c = srv.client();
+    let got: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("disable-thp").query(&mut c).unwrap();
+    assert_eq!(got, ["disable-thp", "yes"]);
+    let refused: redis::RedisResult<()> = redis::cmd("CONFIG").arg("SET").arg("disable-thp").arg("no").query(&mut c);
+    assert!(refused.is_err(), "disable-thp is immutable");
+    match thp_enabled(srv.pid()) {
+        Some(v) => assert_eq!(v, "0", "THP disabled for the server process"),
+        None => eprintln!("this kernel does not show THP_enabled; only the setting was checked"),
+    }
+    let kept = Server::start_with(1, &["--disable-thp", "no"]);
+    if let (Some(v), Some(mine)) = (thp_enabled(kept.pid()), thp_enabled(std::process::id())) {
+        assert_eq!(v, mine, "with disable-thp no the server keeps the system's setting");
+    }
+}
+
 #[test]
 fn shutdown_command_stops_the_server() {
     for_each_shard_count(|mut srv| {
