@@ -26,6 +26,7 @@ pub mod dump;
 pub mod entry;
 pub mod glob;
 pub mod hash;
+pub mod journal;
 pub mod keyspace;
 pub mod list;
 pub mod memory;

@@ -1,0 +1,257 @@
+//! The journal: one shard's writes, in order, as the byte stream its replicas
+//! apply.
+//!
+//! Each entry is a command in RESP (an array of bulk strings), the form a
+//! replica executes and Redis's replication stream takes; a `SELECT db` entry
+//! goes before an entry whose database differs from the previous one's. An
+//! entry's LSN is the byte offset of its end since the journal began, so LSNs
+//! only grow and the sum over shards is the one offset Redis shows
+//! (`master_repl_offset`).
+//!
+//! The journal keeps the last `backlog_bytes` of the stream (the backlog), so
+//! a replica that reconnects with an LSN still inside it gets only the tail
+//! it missed. It records nothing until it is enabled (the first replica), so a
+//! server without replicas pays one branch per write.
+
+use std::collections::VecDeque;
+
+/// A position in a shard's journal: bytes since the journal began.
+pub type Lsn = u64;
+
+/// The smallest backlog a journal keeps, whatever `repl-backlog-size` says
+/// (Redis's minimum is 16 KiB).
+pub const BACKLOG_BYTES_MIN: usize = 16 * 1024;
+
+/// Appends `args` as a RESP array of bulk strings to `out`.
+pub fn encode_command<'a, I>(out: &mut Vec<u8>, args: I)
+where
+    I: IntoIterator<Item = &'a [u8]>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let args = args.into_iter();
+    let mut n = itoa::Buffer::new();
+    out.push(b'*');
+    out.extend_from_slice(n.format(args.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for a in args {
+        out.push(b'$');
+        out.extend_from_slice(n.format(a.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The position asked for is no longer in the backlog (or not yet written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfBacklog;
+
+/// One shard's journal; see the module comment.
+#[derive(Debug)]
+pub struct Journal {
+    /// The backlog: the bytes from `start` to `end`.
+    ring: VecDeque<u8>,
+    start: Lsn,
+    backlog_bytes: usize,
+    enabled: bool,
+    /// The database of the last entry (`usize::MAX`: the next entry selects).
+    selected: usize,
+    scratch: Vec<u8>,
+}
+
+impl Journal {
+    /// A disabled journal at LSN 0 that will keep `backlog_bytes` once enabled.
+    pub fn new(backlog_bytes: usize) -> Self {
+        Journal {
+            ring: VecDeque::new(),
+            start: 0,
+            backlog_bytes: backlog_bytes.max(BACKLOG_BYTES_MIN),
+            enabled: false,
+            selected: usize::MAX,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// True once writes are recorded.
+    #[inline]
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Starts recording (the backlog begins empty at the current LSN) or
+    /// stops and drops the backlog. The LSN is kept either way.
+    pub fn set_enabled(&mut self, on: bool) {
+        if on == self.enabled {
+            return;
+        }
+        self.enabled = on;
+        self.start = self.end_lsn();
+        self.ring = VecDeque::new();
+        self.selected = usize::MAX;
+    }
+
+    /// The bound on the backlog (`repl-backlog-size`).
+    pub fn backlog_bytes(&self) -> usize {
+        self.backlog_bytes
+    }
+
+    /// Changes the bound, dropping the oldest bytes past a smaller one.
+    pub fn set_backlog_bytes(&mut self, bytes: usize) {
+        self.backlog_bytes = bytes.max(BACKLOG_BYTES_MIN);
+        self.trim();
+    }
+
+    /// The oldest position still in the backlog.
+    #[inline]
+    pub fn start_lsn(&self) -> Lsn {
+        self.start
+    }
+
+    /// The position after the last entry.
+    #[inline]
+    pub fn end_lsn(&self) -> Lsn {
+        self.start + self.ring.len() as Lsn
+    }
+
+    /// Bytes in the backlog now.
+    pub fn backlog_len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// The next entry carries a `SELECT` even if its database is the last
+    /// one's: a reader that starts at the current end (after a snapshot)
+    /// then learns the database from the stream itself.
+    pub fn force_select(&mut self) {
+        self.selected = usize::MAX;
+    }
+
+    /// Records `args` run against database `db` (nothing while disabled).
+    pub fn append<'a, I>(&mut self, db: usize, args: I)
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        if !self.enabled {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        if db != self.selected {
+            let mut n = itoa::Buffer::new();
+            encode_command(&mut buf, [&b"SELECT"[..], n.format(db).as_bytes()]);
+            self.selected = db;
+        }
+        encode_command(&mut buf, args);
+        self.push_bytes(&buf);
+        self.scratch = buf;
+    }
+
+    fn push_bytes(&mut self, bytes: &[u8]) {
+        let before = self.end_lsn();
+        self.ring.extend(bytes);
+        self.trim();
+        debug_assert_eq!(self.end_lsn(), before + bytes.len() as Lsn, "LSNs only grow");
+    }
+
+    fn trim(&mut self) {
+        let excess = self.ring.len().saturating_sub(self.backlog_bytes);
+        if excess > 0 {
+            self.ring.drain(..excess);
+            self.start += excess as Lsn;
+        }
+    }
+
+    /// True when a reader at `lsn` can continue from the backlog.
+    pub fn contains(&self, lsn: Lsn) -> bool {
+        self.enabled && lsn >= self.start && lsn <= self.end_lsn()
+    }
+
+    /// Appends to `out` at most `max_bytes` of the stream from `lsn`, and
+    /// returns how many bytes it appended.
+    pub fn copy_from(&self, lsn: Lsn, max_bytes: usize, out: &mut Vec<u8>) -> Result<usize, OutOfBacklog> {
+        if !self.contains(lsn) {
+            return Err(OutOfBacklog);
+        }
+        let from = (lsn - self.start) as usize;
+        let n = (self.ring.len() - from).min(max_bytes);
+        let (a, b) = self.ring.as_slices();
+        if from < a.len() {
+            let take_a = n.min(a.len() - from);
+            out.extend_from_slice(&a[from..from + take_a]);
+            out.extend_from_slice(&b[..n - take_a]);
+        } else {
+            let from_b = from - a.len();
+            out.extend_from_slice(&b[from_b..from_b + n]);
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(args: &[&str]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_command(&mut out, args.iter().map(|a| a.as_bytes()));
+        out
+    }
+
+    #[test]
+    fn entries_are_resp_with_a_select_when_the_database_changes() {
+        let mut j = Journal::new(1 << 20);
+        j.append(0, [&b"SET"[..], b"k", b"v"]);
+        assert_eq!(j.end_lsn(), 0, "a disabled journal records nothing");
+        j.set_enabled(true);
+        j.append(0, [&b"SET"[..], b"k", b"v"]);
+        j.append(0, [&b"DEL"[..], b"k"]);
+        j.append(3, [&b"DEL"[..], b"k"]);
+        let mut want = cmd(&["SELECT", "0"]);
+        want.extend(cmd(&["SET", "k", "v"]));
+        want.extend(cmd(&["DEL", "k"]));
+        want.extend(cmd(&["SELECT", "3"]));
+        want.extend(cmd(&["DEL", "k"]));
+        let mut got = Vec::new();
+        assert_eq!(j.copy_from(0, usize::MAX, &mut got), Ok(want.len()));
+        assert_eq!(got, want);
+        assert_eq!(j.end_lsn(), want.len() as Lsn);
+        j.force_select();
+        j.append(3, [&b"DEL"[..], b"k"]);
+        let mut tail = Vec::new();
+        j.copy_from(want.len() as Lsn, usize::MAX, &mut tail).expect("in backlog");
+        assert!(tail.starts_with(&cmd(&["SELECT", "3"])));
+    }
+
+    #[test]
+    fn the_backlog_keeps_its_bound_and_refuses_positions_outside_it() {
+        let mut j = Journal::new(BACKLOG_BYTES_MIN);
+        j.set_enabled(true);
+        let value = vec![b'x'; 1000];
+        let mut stream = Vec::new();
+        for i in 0..100 {
+            let key = format!("key:{i}");
+            j.append(0, [&b"SET"[..], key.as_bytes(), &value]);
+        }
+        assert_eq!(j.backlog_len(), BACKLOG_BYTES_MIN);
+        assert_eq!(j.start_lsn() + BACKLOG_BYTES_MIN as Lsn, j.end_lsn());
+        assert_eq!(j.copy_from(0, 10, &mut stream), Err(OutOfBacklog));
+        assert_eq!(j.copy_from(j.end_lsn() + 1, 10, &mut stream), Err(OutOfBacklog));
+        assert_eq!(j.copy_from(j.end_lsn(), 10, &mut stream), Ok(0));
+        // Reading in small pieces across the ring's wrap gives the same bytes as one read.
+        let mut whole = Vec::new();
+        j.copy_from(j.start_lsn(), usize::MAX, &mut whole).expect("in backlog");
+        let mut pieces = Vec::new();
+        let mut at = j.start_lsn();
+        while at < j.end_lsn() {
+            at += j.copy_from(at, 777, &mut pieces).expect("in backlog") as Lsn;
+        }
+        assert_eq!(pieces, whole);
+        assert!(whole.ends_with(&cmd(&["SET", "key:99", std::str::from_utf8(&value).expect("ascii")])));
+        j.set_backlog_bytes(0);
+        assert_eq!(j.backlog_len(), BACKLOG_BYTES_MIN, "the minimum holds");
+        let end = j.end_lsn();
+        j.set_enabled(false);
+        assert_eq!(j.end_lsn(), end, "the LSN survives disabling");
+        assert!(!j.contains(end));
+    }
+}
