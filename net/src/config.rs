@@ -36,6 +36,9 @@ pub const MAX_THREADS: usize = 1024;
 const MAX_INCLUDE_DEPTH: usize = 16;
 /// Redis's wording for a directive it does not know.
 const BAD_DIRECTIVE: &str = "Bad directive or wrong number of arguments";
+/// Smallest `repl-backlog-size`; smaller values are raised to it, as Redis's
+/// `CONFIG SET` does (`CONFIG_REPL_BACKLOG_MIN_SIZE`).
+pub const REPL_BACKLOG_MIN_BYTES: u64 = 16 * 1024;
 
 // ---------------------------------------------------------------------------
 // Enumerated settings
@@ -157,6 +160,25 @@ fn enum_index(names: &[&str], value: &str) -> Option<usize> {
     names.iter().position(|n| n.eq_ignore_ascii_case(value))
 }
 
+/// One client class's `client-output-buffer-limit`: Redis syntax `<class> <hard>
+/// <soft> <soft-seconds>`, the sizes as memory values. A client whose pending output
+/// reaches `hard_bytes`, or stays above `soft_bytes` for more than `soft_secs`
+/// seconds, is disconnected; a size of 0 means no such limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObufLimit {
+    /// The hard limit in bytes; 0 means none.
+    pub hard_bytes: u64,
+    /// The soft limit in bytes; 0 means none.
+    pub soft_bytes: u64,
+    /// How many seconds the output may stay above the soft limit.
+    pub soft_secs: u64,
+}
+
+impl ObufLimit {
+    /// No limit at all (`0 0 0`).
+    pub const NONE: ObufLimit = ObufLimit { hard_bytes: 0, soft_bytes: 0, soft_secs: 0 };
+}
+
 // ---------------------------------------------------------------------------
 // The configuration
 // ---------------------------------------------------------------------------
@@ -232,6 +254,74 @@ pub struct Config {
     pub maxmemory_policy: MaxmemoryPolicy,
     /// `maxmemory-samples`: keys sampled per eviction, default 5.
     pub maxmemory_samples: u32,
+    /// `replicaof` (alias `slaveof`; immutable, as in Redis): the master to replicate
+    /// from, as (host, port); `None` (shown as `""`) by default. Redis syntax:
+    /// `replicaof <host> <port>`, or `replicaof no one` (any case) for none; a file or
+    /// command line may also give both in one argument (`--replicaof "host 6379"`).
+    /// `CONFIG GET` shows `host port`. `CONFIG SET` refuses it with `can't set
+    /// immutable config`, as Redis 7 does (there only the `REPLICAOF` command changes
+    /// it at run time). Errors: `wrong number of arguments`, `Invalid master port`.
+    /// The port is read as C's `strtol` reads it (leading blanks and a sign are
+    /// allowed), within 0..=65535; unlike Redis, an empty port (which Redis takes as
+    /// 0) and one beyond 32 bits (which Redis wraps) are refused.
+    pub replicaof: Option<(String, u16)>,
+    /// `masterauth`: the password a replica sends to its master (`AUTH`); `None`
+    /// (shown as `""`) by default. Setting it to `""` removes it. Like Redis 7,
+    /// `CONFIG GET` shows the value.
+    pub masterauth: Option<String>,
+    /// `masteruser`: the user name a replica authenticates as, with `masterauth`
+    /// (`AUTH <masteruser> <masterauth>`); `None` (shown as `""`) by default, meaning
+    /// the old one-argument `AUTH`.
+    pub masteruser: Option<String>,
+    /// `replica-read-only` (alias `slave-read-only`): a replica refuses writes from
+    /// its clients; default yes.
+    pub replica_read_only: bool,
+    /// `replica-serve-stale-data` (alias `slave-serve-stale-data`): a replica whose
+    /// link to its master is down, or that is still syncing, keeps answering with the
+    /// data it has; `no` makes it answer most commands with a `-MASTERDOWN` error
+    /// instead. Default yes.
+    pub replica_serve_stale_data: bool,
+    /// `repl-backlog-size`: bytes of the master's replication stream kept for partial
+    /// resynchronisation, default 1mb, a memory value at least 1 and at most
+    /// 9223372036854775807. Values below [`REPL_BACKLOG_MIN_BYTES`] (16kb) are raised
+    /// to it. (Redis raises them on `CONFIG SET` only and keeps a smaller value read
+    /// from a file; coreshard raises them everywhere, so the field is always usable.)
+    pub repl_backlog_size: u64,
+    /// `repl-backlog-ttl`: seconds a master without replicas keeps its backlog before
+    /// freeing it, default 3600; 0 means never free it.
+    pub repl_backlog_ttl: u64,
+    /// `repl-timeout`: seconds without data or ping after which a replication link is
+    /// taken as broken, on either side, default 60, at least 1.
+    pub repl_timeout: u64,
+    /// `repl-ping-replica-period` (alias `repl-ping-slave-period`): seconds between
+    /// the pings a master sends its replicas, default 10, at least 1.
+    pub repl_ping_replica_period: u64,
+    /// `min-replicas-to-write` (alias `min-slaves-to-write`): a master refuses writes
+    /// unless at least this many replicas lag no more than `min-replicas-max-lag`
+    /// seconds; 0 (default) turns the check off.
+    pub min_replicas_to_write: u32,
+    /// `min-replicas-max-lag` (alias `min-slaves-max-lag`): the largest lag, in
+    /// seconds since a replica's last acknowledgement, for it to count towards
+    /// `min-replicas-to-write`; default 10; 0 turns the check off.
+    pub min_replicas_max_lag: u64,
+    /// `replica-announce-ip` (alias `slave-announce-ip`): the address a replica tells
+    /// its master to show for it; `None` (shown as `""`, the connection's address) by
+    /// default.
+    pub replica_announce_ip: Option<String>,
+    /// `replica-announce-port` (alias `slave-announce-port`): the port a replica tells
+    /// its master to show for it; 0 (default) means its own `port`.
+    pub replica_announce_port: u16,
+    /// `client-output-buffer-limit`, replica class (written `replica` or `slave`,
+    /// shown as `slave`): the output limits of a master's connection to a replica,
+    /// default `256mb 64mb 60`.
+    pub obuf_replica: ObufLimit,
+    /// `client-output-buffer-limit`, normal class, default `0 0 0`: accepted, checked
+    /// and shown by `CONFIG GET`, but coreshard does not apply it; setting it warns.
+    pub obuf_normal: ObufLimit,
+    /// `client-output-buffer-limit`, pubsub class, default `32mb 8mb 60`: accepted,
+    /// checked and shown by `CONFIG GET`, but coreshard bounds a subscriber's output
+    /// by [`crate::pubsub::SUBSCRIBER_OUTPUT_BYTES_MAX`] instead; setting it warns.
+    pub obuf_pubsub: ObufLimit,
     /// `debug-multi-shard-atomic` (test-only, default yes): `no` runs
     /// commands over several shards without their transaction, so that tests
     /// can show that they catch a non-atomic server.
@@ -272,6 +362,22 @@ impl Default for Config {
             maxmemory: 0,
             maxmemory_policy: MaxmemoryPolicy::Noeviction,
             maxmemory_samples: 5,
+            replicaof: None,
+            masterauth: None,
+            masteruser: None,
+            replica_read_only: true,
+            replica_serve_stale_data: true,
+            repl_backlog_size: ONE_MB,
+            repl_backlog_ttl: 3600,
+            repl_timeout: 60,
+            repl_ping_replica_period: 10,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 10,
+            replica_announce_ip: None,
+            replica_announce_port: 0,
+            obuf_replica: ObufLimit { hard_bytes: 256 * ONE_MB, soft_bytes: 64 * ONE_MB, soft_secs: 60 },
+            obuf_normal: ObufLimit::NONE,
+            obuf_pubsub: ObufLimit { hard_bytes: 32 * ONE_MB, soft_bytes: 8 * ONE_MB, soft_secs: 60 },
             debug_multi_shard_atomic: true,
             debug_shard_hop_delay_us: 0,
             ignored: IgnoredSettings::default(),
@@ -491,13 +597,15 @@ enum Kind {
     ObufLimit,
     /// `oom-score-adj-values`: three integers (multi-argument).
     OomValues,
+    /// `replicaof`: `<host> <port>` or `no one` (multi-argument).
+    ReplicaOf,
 }
 
 impl Kind {
     /// Whether the setting takes any number of arguments (Redis's `MULTI_ARG_CONFIG`;
     /// `CONFIG SET` splits its value on spaces for these).
     fn multi_arg(self) -> bool {
-        matches!(self, Kind::Bind | Kind::Save | Kind::ObufLimit | Kind::OomValues)
+        matches!(self, Kind::Bind | Kind::Save | Kind::ObufLimit | Kind::OomValues | Kind::ReplicaOf)
     }
 }
 
@@ -528,6 +636,20 @@ enum Field {
     MaxMemory,
     MaxMemoryPolicy,
     MaxMemorySamples,
+    ReplicaOf,
+    MasterAuth,
+    MasterUser,
+    ReplicaReadOnly,
+    ReplicaServeStaleData,
+    ReplBacklogSize,
+    ReplBacklogTtl,
+    ReplTimeout,
+    ReplPingReplicaPeriod,
+    MinReplicasToWrite,
+    MinReplicasMaxLag,
+    ReplicaAnnounceIp,
+    ReplicaAnnouncePort,
+    ClientOutputBufferLimit,
     DebugMultiShardAtomic,
     DebugShardHopDelayUs,
 }
@@ -632,6 +754,21 @@ const SETTINGS: &[Spec] = &[
     setting("maxmemory", Field::MaxMemory, mem(0, u64::MAX)),
     setting("maxmemory-policy", Field::MaxMemoryPolicy, Kind::Enum(&MaxmemoryPolicy::NAMES)),
     setting("maxmemory-samples", Field::MaxMemorySamples, int(1, INT_MAX)),
+    setting("client-output-buffer-limit", Field::ClientOutputBufferLimit, Kind::ObufLimit),
+    // Replication.
+    setting("replicaof", Field::ReplicaOf, Kind::ReplicaOf).alias("slaveof").immutable(),
+    setting("masterauth", Field::MasterAuth, Kind::Str),
+    setting("masteruser", Field::MasterUser, Kind::Str),
+    setting("replica-read-only", Field::ReplicaReadOnly, BOOL).alias("slave-read-only"),
+    setting("replica-serve-stale-data", Field::ReplicaServeStaleData, BOOL).alias("slave-serve-stale-data"),
+    setting("repl-backlog-size", Field::ReplBacklogSize, mem(1, LONG_MAX)),
+    setting("repl-backlog-ttl", Field::ReplBacklogTtl, LONG_NONNEG),
+    setting("repl-timeout", Field::ReplTimeout, int(1, INT_MAX)),
+    setting("repl-ping-replica-period", Field::ReplPingReplicaPeriod, int(1, INT_MAX)).alias("repl-ping-slave-period"),
+    setting("min-replicas-to-write", Field::MinReplicasToWrite, INT_NONNEG).alias("min-slaves-to-write"),
+    setting("min-replicas-max-lag", Field::MinReplicasMaxLag, INT_NONNEG).alias("min-slaves-max-lag"),
+    setting("replica-announce-ip", Field::ReplicaAnnounceIp, Kind::Str).alias("slave-announce-ip"),
+    setting("replica-announce-port", Field::ReplicaAnnouncePort, int(0, 65535)).alias("slave-announce-port"),
     setting("debug-multi-shard-atomic", Field::DebugMultiShardAtomic, BOOL),
     setting("debug-shard-hop-delay-us", Field::DebugShardHopDelayUs, int(0, 1_000_000)),
 ];
@@ -647,7 +784,6 @@ const AOF_FILE: Kind = Kind::FileName { what: "appendfilename", allow_empty: fal
 const AOF_DIR: Kind = Kind::FileName { what: "appenddirname", allow_empty: false };
 const RDB_FILE: Kind = Kind::FileName { what: "dbfilename", allow_empty: true };
 const DAEMONIZE: Kind = Kind::BoolOnlyNo("coreshard does not daemonize; run it under systemd");
-const OBUF_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
 
 /// The Redis directives coreshard accepts and ignores: value syntax, limits, defaults
 /// (as `CONFIG GET` prints them) and mutability are Redis 7's, so a file written for
@@ -701,14 +837,14 @@ pub const IGNORED: &[Spec] = &[
     ignored("active-expire-effort", int(1, 10), "1"),
     // Replication.
     ignored("replica-lazy-flush", BOOL, "no").alias("slave-lazy-flush"),
-    ignored("replica-serve-stale-data", BOOL, "yes").alias("slave-serve-stale-data"),
-    ignored("replica-read-only", BOOL, "yes").alias("slave-read-only"),
+    // Only Sentinel reads a replica's priority.
     ignored("replica-priority", INT_NONNEG, "100").alias("slave-priority"),
+    ignored("repl-disable-tcp-nodelay", BOOL, "no"),
+    // coreshard's full sync is always diskless, on both sides.
     ignored("repl-diskless-sync", BOOL, "yes"),
     ignored("repl-diskless-sync-delay", INT_NONNEG, "5"),
     ignored("repl-diskless-sync-max-replicas", INT_NONNEG, "0"),
     ignored("repl-diskless-load", REPL_DISKLESS_LOAD, "disabled"),
-    ignored("repl-disable-tcp-nodelay", BOOL, "no"),
     // Monitoring.
     ignored("latency-monitor-threshold", LONG_NONNEG, "0"),
     ignored("latency-tracking", BOOL, "yes"),
@@ -716,7 +852,6 @@ pub const IGNORED: &[Spec] = &[
     ignored("slowlog-max-len", LONG_NONNEG, "128"),
     ignored("acllog-max-len", LONG_NONNEG, "128"),
     ignored("notify-keyspace-events", Kind::KeyspaceEvents, ""),
-    ignored("client-output-buffer-limit", Kind::ObufLimit, OBUF_DEFAULT),
     // Encodings.
     ignored("hash-max-listpack-entries", LONG_NONNEG, "512").alias("hash-max-ziplist-entries"),
     ignored("hash-max-listpack-value", MEM_LONG, "64").alias("hash-max-ziplist-value"),
@@ -762,18 +897,15 @@ enum Parsed {
     Bind(Vec<(String, bool)>),
     Save(Vec<(i64, i64)>),
     Obuf(Vec<(usize, ObufLimit)>),
-}
-
-/// One class of `client-output-buffer-limit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ObufLimit {
-    hard: u64,
-    soft: u64,
-    seconds: i64,
+    ReplicaOf(Option<(String, u16)>),
 }
 
 /// `client-output-buffer-limit` classes, in the order `CONFIG GET` prints them.
 const OBUF_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+/// The index of each class in [`OBUF_CLASSES`].
+const OBUF_NORMAL: usize = 0;
+const OBUF_REPLICA: usize = 1;
+const OBUF_PUBSUB: usize = 2;
 
 /// Parses an integer the way Redis's `string2ll` does: optional `-`, no `+`, no
 /// leading zeros (except `0` itself), no blanks, within `i64`.
@@ -892,6 +1024,19 @@ fn parse_value(kind: Kind, args: &[&str]) -> Result<Parsed, String> {
         Kind::KeyspaceEvents => parse_keyspace_events(first).map(Parsed::Str),
         Kind::ObufLimit => parse_obuf_limits(args),
         Kind::OomValues => parse_oom_values(args),
+        Kind::ReplicaOf => parse_replicaof(args),
+    }
+}
+
+/// Redis reads the single argument of a multi-argument setting in a file or on the
+/// command line (`--save "900 1"`, `replicaof "host 6379"`) as a line of its own,
+/// split as `sdssplitargs` splits it. An empty argument stays one argument (`save
+/// ""`); one that does not split (unbalanced quotes) becomes no arguments, as in
+/// Redis. Returns `None` when `args` are to be used as they are.
+fn split_lone_arg(kind: Kind, args: &[&str]) -> Option<Vec<String>> {
+    match args {
+        [lone] if kind.multi_arg() && !lone.is_empty() => Some(split_args(lone).unwrap_or_default()),
+        _ => None,
     }
 }
 
@@ -990,15 +1135,18 @@ fn parse_obuf_limits(args: &[&str]) -> Result<Parsed, String> {
     let mut out = Vec::with_capacity(args.len() / 4);
     for group in args.chunks_exact(4) {
         let class = group[0];
-        let index = if class.eq_ignore_ascii_case("replica") { Some(1) } else { enum_index(&OBUF_CLASSES, class) };
+        let index =
+            if class.eq_ignore_ascii_case("replica") { Some(OBUF_REPLICA) } else { enum_index(&OBUF_CLASSES, class) };
         let Some(index) = index else {
             return Err("Invalid client class specified in buffer limit configuration.".to_string());
         };
         let hard = parse_memory(group[1]);
         let soft = parse_memory(group[2]);
-        let seconds = group[3].parse::<i64>().ok().filter(|s| *s >= 0);
+        let seconds = group[3].parse::<i64>().ok().and_then(|s| u64::try_from(s).ok());
         match (hard, soft, seconds) {
-            (Some(hard), Some(soft), Some(seconds)) => out.push((index, ObufLimit { hard, soft, seconds })),
+            (Some(hard_bytes), Some(soft_bytes), Some(soft_secs)) => {
+                out.push((index, ObufLimit { hard_bytes, soft_bytes, soft_secs }));
+            }
             _ => {
                 return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string());
             }
@@ -1007,27 +1155,35 @@ fn parse_obuf_limits(args: &[&str]) -> Result<Parsed, String> {
     Ok(Parsed::Obuf(out))
 }
 
-/// Reads back the normalised `client-output-buffer-limit` text.
-fn read_obuf_limits(text: &str) -> Option<[ObufLimit; 3]> {
-    let words: Vec<&str> = text.split(' ').collect();
-    if words.len() != 12 {
-        return None;
+/// `replicaof <host> <port>` or `replicaof no one`, checked as Redis checks it.
+fn parse_replicaof(args: &[&str]) -> Result<Parsed, String> {
+    let [host, port] = args else {
+        return Err("wrong number of arguments".to_string());
+    };
+    if host.eq_ignore_ascii_case("no") && port.eq_ignore_ascii_case("one") {
+        return Ok(Parsed::ReplicaOf(None));
     }
-    let mut out = [ObufLimit { hard: 0, soft: 0, seconds: 0 }; 3];
-    for (slot, group) in out.iter_mut().zip(words.chunks_exact(4)) {
-        *slot =
-            ObufLimit { hard: group[1].parse().ok()?, soft: group[2].parse().ok()?, seconds: group[3].parse().ok()? };
-    }
-    Some(out)
+    let port = parse_master_port(port).ok_or_else(|| "Invalid master port".to_string())?;
+    Ok(Parsed::ReplicaOf(Some((host.to_string(), port))))
 }
 
-fn format_obuf_limits(limits: &[ObufLimit; 3]) -> String {
-    OBUF_CLASSES
-        .iter()
-        .zip(limits)
-        .map(|(class, l)| format!("{class} {} {} {}", l.hard, l.soft, l.seconds))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// A port as C's `strtol` reads it (leading blanks, an optional sign, then decimal
+/// digits to the end), within 0..=65535. Unlike Redis, which keeps `strtol`'s result
+/// in an `int`, no digits at all (Redis: port 0) and values beyond 32 bits (Redis:
+/// wrapped, so `4294967297` is port 1) are refused.
+fn parse_master_port(s: &str) -> Option<u16> {
+    let s = s.trim_start_matches(|c: char| u8::try_from(c).is_ok_and(is_c_space));
+    let (negative, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let value: u16 = digits.parse().ok()?;
+    // `-0` is 0; any other negative port is out of range.
+    if negative && value != 0 { None } else { Some(value) }
 }
 
 fn parse_oom_values(args: &[&str]) -> Result<Parsed, String> {
@@ -1098,9 +1254,11 @@ impl Config {
     }
 
     /// Sets one setting from its Redis name (any case, aliases too) and argument
-    /// strings; multi-argument settings (`save 900 1`, `bind a b`) take several.
-    /// `runtime` true means `CONFIG SET`: immutable settings are refused. Returns a
-    /// warning when the setting is accepted but ignored by coreshard.
+    /// strings; multi-argument settings (`save 900 1`, `bind a b`) take several, or
+    /// all in one argument (`"900 1"`), split as a configuration line is, as Redis
+    /// does for its command line. `runtime` true means `CONFIG SET`: immutable
+    /// settings are refused. Returns a warning when the setting is accepted but
+    /// ignored by coreshard.
     ///
     /// # Errors
     ///
@@ -1113,7 +1271,9 @@ impl Config {
         if runtime && spec.immutable {
             return Err(SetError::Immutable { name: name.to_string() });
         }
-        self.apply(spec, args, false)
+        let split = split_lone_arg(spec.kind, args);
+        let split_refs: Vec<&str> = split.iter().flatten().map(String::as_str).collect();
+        self.apply(spec, if split.is_some() { &split_refs } else { args }, false)
     }
 
     /// `CONFIG SET name value [name value ...]`, all or nothing, as Redis 7 does it:
@@ -1204,8 +1364,15 @@ impl Config {
         let parsed = parse_value(spec.kind, args).map_err(|reason| SetError::invalid(name, reason))?;
         match spec.slot {
             Slot::Field(field) => {
+                // Of the output buffer limits only the replica class has an effect.
+                let unapplied_obuf =
+                    matches!(&parsed, Parsed::Obuf(updates) if updates.iter().any(|(i, _)| *i != OBUF_REPLICA));
                 self.store_field(field, name, parsed)?;
-                Ok(None)
+                Ok(unapplied_obuf.then(|| {
+                    format!(
+                        "'{name}' has no effect in coreshard for the normal and pubsub classes; accepted and ignored"
+                    )
+                }))
             }
             Slot::Ignored(default) => {
                 let current = self.ignored.value(name).unwrap_or(default).to_string();
@@ -1227,18 +1394,7 @@ impl Config {
                             new
                         }
                     }
-                    Parsed::Obuf(updates) => {
-                        let mut limits = read_obuf_limits(&current)
-                            .or_else(|| read_obuf_limits(default))
-                            .unwrap_or([ObufLimit { hard: 0, soft: 0, seconds: 0 }; 3]);
-                        for (index, limit) in updates {
-                            if let Some(slot) = limits.get_mut(index) {
-                                *slot = limit;
-                            }
-                        }
-                        format_obuf_limits(&limits)
-                    }
-                    Parsed::Bind(_) => current,
+                    Parsed::Bind(_) | Parsed::Obuf(_) | Parsed::ReplicaOf(_) => current,
                 };
                 self.ignored.values.insert(name, text);
                 Ok(Some(format!("'{name}' has no effect in coreshard; accepted and ignored")))
@@ -1285,6 +1441,26 @@ impl Config {
             (Field::ShutdownTimeout, Parsed::Num(n)) => self.shutdown_timeout = to_field(name, n)?,
             (Field::MaxMemory, Parsed::Num(n)) => self.maxmemory = to_field(name, n)?,
             (Field::MaxMemorySamples, Parsed::Num(n)) => self.maxmemory_samples = to_field(name, n)?,
+            (Field::ReplicaOf, Parsed::ReplicaOf(master)) => self.replicaof = master,
+            (Field::MasterAuth, Parsed::Str(s)) => self.masterauth = non_empty(s),
+            (Field::MasterUser, Parsed::Str(s)) => self.masteruser = non_empty(s),
+            (Field::ReplicaReadOnly, Parsed::Bool(b)) => self.replica_read_only = b,
+            (Field::ReplicaServeStaleData, Parsed::Bool(b)) => self.replica_serve_stale_data = b,
+            (Field::ReplBacklogSize, Parsed::Num(n)) => {
+                self.repl_backlog_size = to_field(name, n.max(i128::from(REPL_BACKLOG_MIN_BYTES)))?;
+            }
+            (Field::ReplBacklogTtl, Parsed::Num(n)) => self.repl_backlog_ttl = to_field(name, n)?,
+            (Field::ReplTimeout, Parsed::Num(n)) => self.repl_timeout = to_field(name, n)?,
+            (Field::ReplPingReplicaPeriod, Parsed::Num(n)) => self.repl_ping_replica_period = to_field(name, n)?,
+            (Field::MinReplicasToWrite, Parsed::Num(n)) => self.min_replicas_to_write = to_field(name, n)?,
+            (Field::MinReplicasMaxLag, Parsed::Num(n)) => self.min_replicas_max_lag = to_field(name, n)?,
+            (Field::ReplicaAnnounceIp, Parsed::Str(s)) => self.replica_announce_ip = non_empty(s),
+            (Field::ReplicaAnnouncePort, Parsed::Num(n)) => self.replica_announce_port = to_field(name, n)?,
+            (Field::ClientOutputBufferLimit, Parsed::Obuf(updates)) => {
+                for (index, limit) in updates {
+                    *self.obuf_class_mut(index).ok_or_else(mismatch)? = limit;
+                }
+            }
             (Field::DebugMultiShardAtomic, Parsed::Bool(b)) => self.debug_multi_shard_atomic = b,
             (Field::DebugShardHopDelayUs, Parsed::Num(n)) => self.debug_shard_hop_delay_us = to_field(name, n)?,
             _ => return Err(mismatch()),
@@ -1329,8 +1505,42 @@ impl Config {
             Field::MaxMemory => self.maxmemory.to_string(),
             Field::MaxMemoryPolicy => self.maxmemory_policy.as_str().to_string(),
             Field::MaxMemorySamples => self.maxmemory_samples.to_string(),
+            Field::ReplicaOf => match &self.replicaof {
+                Some((host, port)) => format!("{host} {port}"),
+                None => String::new(),
+            },
+            Field::MasterAuth => self.masterauth.clone().unwrap_or_default(),
+            Field::MasterUser => self.masteruser.clone().unwrap_or_default(),
+            Field::ReplicaReadOnly => yes_no(self.replica_read_only).to_string(),
+            Field::ReplicaServeStaleData => yes_no(self.replica_serve_stale_data).to_string(),
+            Field::ReplBacklogSize => self.repl_backlog_size.to_string(),
+            Field::ReplBacklogTtl => self.repl_backlog_ttl.to_string(),
+            Field::ReplTimeout => self.repl_timeout.to_string(),
+            Field::ReplPingReplicaPeriod => self.repl_ping_replica_period.to_string(),
+            Field::MinReplicasToWrite => self.min_replicas_to_write.to_string(),
+            Field::MinReplicasMaxLag => self.min_replicas_max_lag.to_string(),
+            Field::ReplicaAnnounceIp => self.replica_announce_ip.clone().unwrap_or_default(),
+            Field::ReplicaAnnouncePort => self.replica_announce_port.to_string(),
+            Field::ClientOutputBufferLimit => [self.obuf_normal, self.obuf_replica, self.obuf_pubsub]
+                .iter()
+                .zip(OBUF_CLASSES)
+                .map(|(l, class)| format!("{class} {} {} {}", l.hard_bytes, l.soft_bytes, l.soft_secs))
+                .collect::<Vec<_>>()
+                .join(" "),
             Field::DebugMultiShardAtomic => yes_no(self.debug_multi_shard_atomic).to_string(),
             Field::DebugShardHopDelayUs => self.debug_shard_hop_delay_us.to_string(),
+        }
+    }
+}
+
+impl Config {
+    /// The `client-output-buffer-limit` class at `index` in [`OBUF_CLASSES`].
+    fn obuf_class_mut(&mut self, index: usize) -> Option<&mut ObufLimit> {
+        match index {
+            OBUF_NORMAL => Some(&mut self.obuf_normal),
+            OBUF_REPLICA => Some(&mut self.obuf_replica),
+            OBUF_PUBSUB => Some(&mut self.obuf_pubsub),
+            _ => None,
         }
     }
 }
@@ -1403,6 +1613,9 @@ impl Loader {
         let at = |message: String| ConfigError::at(origin, number, line, message);
         if let Some(spec) = lookup(directive) {
             let is_save = matches!(spec.kind, Kind::Save);
+            let split = split_lone_arg(spec.kind, args);
+            let split_refs: Vec<&str> = split.iter().flatten().map(String::as_str).collect();
+            let args = if split.is_some() { &split_refs } else { args };
             let warning = self.config.apply(spec, args, is_save && self.save_seen).map_err(|e| at(e.file_message()))?;
             if is_save {
                 self.save_seen = true;
@@ -2023,12 +2236,14 @@ mod tests {
                     supervised systemd\n\
                     notify-keyspace-events KEA\n\
                     list-max-ziplist-value 64\n\
-                    client-output-buffer-limit replica 256mb 64mb 60\n";
+                    client-output-buffer-limit pubsub 32mb 8mb 60\n";
         let (c, warnings) = apply(text).expect("apply");
         assert_eq!(warnings.len(), 9, "{warnings:?}");
         assert!(warnings[0].starts_with("test.conf:1: 'appendonly'"));
         assert!(warnings[2].contains("'hash-max-listpack-entries'"));
         assert!(warnings[7].contains("deprecated"));
+        // The replica class of the output buffer limits is applied; the others are not.
+        assert!(warnings[8].contains("'client-output-buffer-limit' has no effect in coreshard for the normal"));
         assert_eq!(get(&c, "appendfsync"), "always");
         assert_eq!(get(&c, "hash-max-listpack-entries"), "100");
         assert_eq!(c.ignored.get("hash-max-ziplist-entries"), Some("100"));
@@ -2095,6 +2310,239 @@ mod tests {
             set_err("client-output-buffer-limit", "normal 1 1"),
             format!("{prefix}Wrong number of arguments in buffer limit configuration.")
         );
+    }
+
+    #[test]
+    fn client_output_buffer_limit_replica_class_is_typed() {
+        let c = Config::default();
+        assert_eq!(c.obuf_replica, ObufLimit { hard_bytes: 256 << 20, soft_bytes: 64 << 20, soft_secs: 60 });
+        assert_eq!(c.obuf_normal, ObufLimit::NONE);
+        assert_eq!(c.obuf_pubsub, ObufLimit { hard_bytes: 32 << 20, soft_bytes: 8 << 20, soft_secs: 60 });
+        // The replica class is applied: no warning. It may be written `slave` too.
+        let (c, warnings) = apply("client-output-buffer-limit replica 1gb 100mb 30\n").expect("apply");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(c.obuf_replica, ObufLimit { hard_bytes: 1 << 30, soft_bytes: 100 << 20, soft_secs: 30 });
+        assert_eq!(c.obuf_pubsub, Config::default().obuf_pubsub);
+        let mut c = Config::default();
+        let warnings = c.set_many(&[("client-output-buffer-limit", "SLAVE 0 0 0")]).expect("set");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(c.obuf_replica, ObufLimit::NONE);
+        assert_eq!(get(&c, "client-output-buffer-limit"), "normal 0 0 0 slave 0 0 0 pubsub 33554432 8388608 60");
+        // Naming another class still warns; the classes all keep their values.
+        let warnings = c.set_many(&[("client-output-buffer-limit", "normal 1 2 3 replica 4 5 6")]).expect("set");
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(c.obuf_normal, ObufLimit { hard_bytes: 1, soft_bytes: 2, soft_secs: 3 });
+        assert_eq!(c.obuf_replica, ObufLimit { hard_bytes: 4, soft_bytes: 5, soft_secs: 6 });
+        // A bad group changes nothing, as in Redis.
+        let before = c.clone();
+        assert!(c.set_many(&[("client-output-buffer-limit", "replica 9 9 9 normal 1 1 -1")]).is_err());
+        assert_eq!(c, before);
+    }
+
+    #[test]
+    fn replication_defaults_match_redis() {
+        // `CONFIG GET` of a fresh redis-server 7.0.15, aliases included.
+        let c = Config::default();
+        for (name, shown) in [
+            ("replicaof", ""),
+            ("slaveof", ""),
+            ("masterauth", ""),
+            ("masteruser", ""),
+            ("replica-read-only", "yes"),
+            ("slave-read-only", "yes"),
+            ("replica-serve-stale-data", "yes"),
+            ("slave-serve-stale-data", "yes"),
+            ("repl-backlog-size", "1048576"),
+            ("repl-backlog-ttl", "3600"),
+            ("repl-timeout", "60"),
+            ("repl-ping-replica-period", "10"),
+            ("repl-ping-slave-period", "10"),
+            ("min-replicas-to-write", "0"),
+            ("min-slaves-to-write", "0"),
+            ("min-replicas-max-lag", "10"),
+            ("min-slaves-max-lag", "10"),
+            ("replica-announce-ip", ""),
+            ("slave-announce-ip", ""),
+            ("replica-announce-port", "0"),
+            ("slave-announce-port", "0"),
+            ("replica-priority", "100"),
+            ("repl-diskless-sync", "yes"),
+            ("repl-diskless-sync-delay", "5"),
+        ] {
+            assert_eq!(get(&c, name), shown, "{name}");
+        }
+        assert_eq!(c.replicaof, None);
+        assert_eq!(c.masterauth, None);
+        assert_eq!(c.masteruser, None);
+        assert!(c.replica_read_only);
+        assert!(c.replica_serve_stale_data);
+        assert_eq!(c.repl_backlog_size, 1 << 20);
+        assert_eq!(c.repl_backlog_ttl, 3600);
+        assert_eq!(c.repl_timeout, 60);
+        assert_eq!(c.repl_ping_replica_period, 10);
+        assert_eq!(c.min_replicas_to_write, 0);
+        assert_eq!(c.min_replicas_max_lag, 10);
+        assert_eq!(c.replica_announce_ip, None);
+        assert_eq!(c.replica_announce_port, 0);
+        let names = |p: &str| c.get_matching(p).into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+        assert_eq!(names("*of"), vec!["replicaof", "slaveof"]);
+        assert_eq!(
+            names("min-*"),
+            vec!["min-replicas-max-lag", "min-replicas-to-write", "min-slaves-max-lag", "min-slaves-to-write"]
+        );
+        assert_eq!(names("master*"), vec!["masterauth", "masteruser"]);
+    }
+
+    #[test]
+    fn replicaof_forms() {
+        let master = |c: &Config| c.replicaof.clone().map(|(h, p)| format!("{h}:{p}"));
+        let (c, warnings) = apply("replicaof 10.0.0.1 6380\n").expect("apply");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(c.replicaof, Some(("10.0.0.1".to_string(), 6380)));
+        assert_eq!(get(&c, "replicaof"), "10.0.0.1 6380");
+        assert_eq!(get(&c, "slaveof"), "10.0.0.1 6380");
+        // The alias, `no one` in any case, the last line winning.
+        let (c, _) = apply("SLAVEOF db.example 1\n").expect("apply");
+        assert_eq!(master(&c).as_deref(), Some("db.example:1"));
+        let (c, _) = apply("replicaof db 1\nreplicaof NO One\n").expect("apply");
+        assert_eq!(c.replicaof, None);
+        assert_eq!(get(&c, "replicaof"), "");
+        // One argument holding both, from a file or the command line (`--replicaof "h 7"`).
+        let (c, _) = apply("replicaof \"h 7\"\n").expect("apply");
+        assert_eq!(master(&c).as_deref(), Some("h:7"));
+        let mut c = Config::default();
+        c.set("replicaof", &["h 8"], false).expect("set");
+        assert_eq!(master(&c).as_deref(), Some("h:8"));
+        c.set("slaveof", &["no", "one"], false).expect("set");
+        assert_eq!(c.replicaof, None);
+        // The port as strtol reads it.
+        for (port, read) in [("+5", 5), (" 5", 5), ("-0", 0), ("007", 7), ("65535", 65535), ("0", 0)] {
+            let mut c = Config::default();
+            c.set("replicaof", &["h", port], false).unwrap_or_else(|e| panic!("{port:?}: {e}"));
+            assert_eq!(c.replicaof, Some(("h".to_string(), read)), "{port:?}");
+        }
+        // redis-server 7.0.15's errors; the empty port and the 33-bit one Redis takes
+        // as 0 and 1.
+        let msg = |text: &str| apply(text).expect_err(text).message;
+        assert_eq!(msg("replicaof h"), "wrong number of arguments");
+        assert_eq!(msg("replicaof h 1 2"), "wrong number of arguments");
+        assert_eq!(msg("replicaof \"h\\\"x 12\""), "wrong number of arguments");
+        for port in ["70000", "-1", "x", "5x", "5 ", "+", "", "4294967297"] {
+            assert_eq!(msg(&format!("replicaof h '{port}'")), "Invalid master port", "{port:?}");
+        }
+        let err = apply("port 1\nreplicaof h 70000\n").expect_err("bad port");
+        assert!(err.redis_text().ends_with("at line 2\n>>> 'replicaof h 70000'\nInvalid master port"), "{err}");
+        // CONFIG SET refuses it, under the name as written, whatever the value.
+        for name in ["replicaof", "slaveof", "SLAVEOF"] {
+            for value in ["127.0.0.1 6380", "no one", "a"] {
+                assert_eq!(
+                    set_err(name, value),
+                    format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+                    )
+                );
+            }
+        }
+        let mut c = Config::default();
+        assert!(matches!(c.set("replicaof", &["no", "one"], true), Err(SetError::Immutable { .. })));
+    }
+
+    #[test]
+    fn replication_settings_set_and_limits() {
+        let mut c = Config::default();
+        let cases = [
+            ("slave-read-only", "no", "no"),
+            ("replica-serve-stale-data", "NO", "no"),
+            ("masterauth", "sekrit", "sekrit"),
+            ("masteruser", "repl", "repl"),
+            ("repl-backlog-size", "1gb", "1073741824"),
+            ("repl-backlog-ttl", "0", "0"),
+            ("repl-timeout", "1", "1"),
+            ("repl-ping-slave-period", "1", "1"),
+            ("min-slaves-to-write", "2147483647", "2147483647"),
+            ("min-replicas-max-lag", "0", "0"),
+            ("replica-announce-ip", "10.1.2.3", "10.1.2.3"),
+            ("slave-announce-port", "65535", "65535"),
+        ];
+        for (name, value, shown) in cases {
+            let warnings = c.set_many(&[(name, value)]).unwrap_or_else(|e| panic!("{name} {value}: {e}"));
+            assert!(warnings.is_empty(), "{name}: {warnings:?}");
+            assert_eq!(get(&c, name), shown, "{name} {value}");
+        }
+        assert!(!c.replica_read_only);
+        assert!(!c.replica_serve_stale_data);
+        assert_eq!(c.masterauth.as_deref(), Some("sekrit"));
+        assert_eq!(c.masteruser.as_deref(), Some("repl"));
+        assert_eq!(c.repl_backlog_size, 1 << 30);
+        assert_eq!(c.repl_backlog_ttl, 0);
+        assert_eq!(c.repl_timeout, 1);
+        assert_eq!(c.repl_ping_replica_period, 1);
+        assert_eq!(c.min_replicas_to_write, 2_147_483_647);
+        assert_eq!(c.min_replicas_max_lag, 0);
+        assert_eq!(c.replica_announce_ip.as_deref(), Some("10.1.2.3"));
+        assert_eq!(c.replica_announce_port, 65535);
+        c.set_many(&[("masterauth", ""), ("masteruser", ""), ("replica-announce-ip", "")]).expect("set");
+        assert_eq!((c.masterauth.clone(), c.masteruser.clone(), c.replica_announce_ip.clone()), (None, None, None));
+        c.set_many(&[("repl-backlog-ttl", "9223372036854775807")]).expect("set");
+        assert_eq!(c.repl_backlog_ttl, i64::MAX as u64);
+
+        // A backlog smaller than 16kb is raised to it, as Redis's CONFIG SET does.
+        for small in ["1", "16383", "1k", "16kb"] {
+            c.set_many(&[("repl-backlog-size", small)]).expect("set");
+            assert_eq!(get(&c, "repl-backlog-size"), "16384", "{small}");
+        }
+        let (c, _) = apply("repl-backlog-size 100\nrepl-timeout 5\nmin-replicas-to-write 1\n").expect("apply");
+        assert_eq!((c.repl_backlog_size, c.repl_timeout, c.min_replicas_to_write), (REPL_BACKLOG_MIN_BYTES, 5, 1));
+
+        // redis-server 7.0.15's errors.
+        let p = |name: &str| format!("ERR CONFIG SET failed (possibly related to argument '{name}') - ");
+        let cases = [
+            ("repl-backlog-size", "0", "argument must be between 1 and 9223372036854775807 inclusive"),
+            ("repl-backlog-size", "", "argument must be between 1 and 9223372036854775807 inclusive"),
+            (
+                "repl-backlog-size",
+                "9223372036854775808",
+                "argument must be between 1 and 9223372036854775807 inclusive",
+            ),
+            ("repl-backlog-size", "-1", "argument must be a memory value"),
+            ("repl-backlog-size", "1x", "argument must be a memory value"),
+            ("repl-backlog-ttl", "-1", "argument must be between 0 and 9223372036854775807 inclusive"),
+            ("repl-backlog-ttl", "x", "argument couldn't be parsed into an integer"),
+            ("repl-timeout", "0", "argument must be between 1 and 2147483647 inclusive"),
+            ("repl-timeout", "2147483648", "argument must be between 1 and 2147483647 inclusive"),
+            ("repl-ping-replica-period", "0", "argument must be between 1 and 2147483647 inclusive"),
+            ("min-replicas-to-write", "-1", "argument must be between 0 and 2147483647 inclusive"),
+            ("min-replicas-max-lag", "2147483648", "argument must be between 0 and 2147483647 inclusive"),
+            ("replica-read-only", "maybe", "argument must be 'yes' or 'no'"),
+            ("replica-serve-stale-data", "1", "argument must be 'yes' or 'no'"),
+            ("replica-announce-port", "65536", "argument must be between 0 and 65535 inclusive"),
+            ("replica-announce-port", "-1", "argument must be between 0 and 65535 inclusive"),
+        ];
+        for (name, value, reason) in cases {
+            assert_eq!(set_err(name, value), format!("{}{reason}", p(name)), "{name} {value:?}");
+        }
+        assert_eq!(
+            apply("repl-timeout 0").expect_err("bad").message,
+            "argument must be between 1 and 2147483647 inclusive"
+        );
+        assert_eq!(apply("masterauth a b").expect_err("bad").message, "wrong number of arguments");
+    }
+
+    #[test]
+    fn multi_arg_settings_take_one_argument_from_files_and_flags() {
+        // As Redis reads `--save "900 1"` and `bind "a b"`.
+        let (c, _) = apply("save \"900 1 300 10\"\nbind \"10.0.0.1 -::1\"\n").expect("apply");
+        assert_eq!(get(&c, "save"), "900 1 300 10");
+        assert_eq!(get(&c, "bind"), "10.0.0.1 -::1");
+        let mut c = Config::default();
+        c.set("client-output-buffer-limit", &["replica 1mb 1mb 0"], false).expect("set");
+        assert_eq!(c.obuf_replica, ObufLimit { hard_bytes: 1 << 20, soft_bytes: 1 << 20, soft_secs: 0 });
+        // An empty argument is still one (no save points).
+        let (c, _) = apply("save \"\"\n").expect("apply");
+        assert_eq!(get(&c, "save"), "");
+        // A single-argument setting is not split.
+        let (c, _) = apply("masterauth \"a b\"\n").expect("apply");
+        assert_eq!(c.masterauth.as_deref(), Some("a b"));
     }
 
     #[test]
