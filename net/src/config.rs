@@ -447,7 +447,8 @@ pub enum SetError {
     },
     /// The value was refused.
     InvalidValue {
-        /// The setting's canonical name (Redis names the setting, not the alias).
+        /// The setting's name in lower case: the alias when the caller used the alias,
+        /// as Redis 7 reports it.
         name: String,
         /// Redis's wording, e.g. `argument must be a memory value`.
         reason: String,
@@ -676,6 +677,16 @@ pub struct Spec {
 impl Spec {
     fn is_named(&self, name: &str) -> bool {
         self.name.eq_ignore_ascii_case(name) || self.alias.is_some_and(|a| a.eq_ignore_ascii_case(name))
+    }
+
+    /// Which of the setting's names `name` is (any case): the alias or the canonical
+    /// name. Redis keeps an alias as a setting entry of its own, so its errors name the
+    /// alias when the alias was used.
+    fn name_as_used(&self, name: &str) -> &'static str {
+        match self.alias {
+            Some(alias) if alias.eq_ignore_ascii_case(name) => alias,
+            _ => self.name,
+        }
     }
 
     /// The setting's canonical Redis name.
@@ -1273,21 +1284,23 @@ impl Config {
         }
         let split = split_lone_arg(spec.kind, args);
         let split_refs: Vec<&str> = split.iter().flatten().map(String::as_str).collect();
-        self.apply(spec, if split.is_some() { &split_refs } else { args }, false)
+        self.apply(spec, name, if split.is_some() { &split_refs } else { args }, false)
     }
 
     /// `CONFIG SET name value [name value ...]`, all or nothing, as Redis 7 does it:
     /// first every name is checked (unknown, immutable, given twice), then every value
-    /// is applied in order to a copy, which replaces `self` only if all succeed. The
-    /// value of a multi-argument setting (`save`, `bind`, ...) is split on single
-    /// spaces, as Redis splits it. Returns the warnings for ignored settings.
+    /// is applied in order to a copy, which replaces `self` only if all succeed. As in
+    /// Redis, an alias and its canonical name are not the same name: given both, the
+    /// later value wins. The value of a multi-argument setting (`save`, `bind`, ...) is
+    /// split on single spaces, as Redis splits it. Returns the warnings for ignored
+    /// settings.
     ///
     /// # Errors
     ///
     /// The first problem, in Redis's order (names first, then values); nothing is
     /// changed then.
     pub fn set_many(&mut self, pairs: &[(&str, &str)]) -> Result<Vec<String>, SetError> {
-        let mut seen: Vec<&'static Spec> = Vec::with_capacity(pairs.len());
+        let mut seen: Vec<(&'static Spec, &'static str)> = Vec::with_capacity(pairs.len());
         for (name, _) in pairs {
             let Some(spec) = lookup(name) else {
                 return Err(SetError::UnknownOption { name: name.to_string() });
@@ -1295,20 +1308,21 @@ impl Config {
             if spec.immutable {
                 return Err(SetError::Immutable { name: name.to_string() });
             }
-            if seen.iter().any(|s| std::ptr::eq(*s, spec)) {
+            let used = spec.name_as_used(name);
+            if seen.iter().any(|(s, u)| std::ptr::eq(*s, spec) && *u == used) {
                 return Err(SetError::Duplicate { name: name.to_string() });
             }
-            seen.push(spec);
+            seen.push((spec, used));
         }
         let mut next = self.clone();
         let mut warnings = Vec::new();
-        for (spec, (_, value)) in seen.iter().zip(pairs) {
+        for ((spec, used), (_, value)) in seen.iter().zip(pairs) {
             let args: Vec<&str> = if spec.kind.multi_arg() {
                 if value.is_empty() { Vec::new() } else { value.split(' ').collect() }
             } else {
                 vec![*value]
             };
-            if let Some(w) = next.apply(spec, &args, false)? {
+            if let Some(w) = next.apply(spec, used, &args, false)? {
                 warnings.push(w);
             }
         }
@@ -1357,17 +1371,25 @@ impl Config {
         specs()
     }
 
-    /// Checks and stores one setting. `append_save` makes `save` add to the current
-    /// save points instead of replacing them (a config file's second `save` line).
-    fn apply(&mut self, spec: &'static Spec, args: &[&str], append_save: bool) -> Result<Option<String>, SetError> {
+    /// Checks and stores one setting, given by the name `used` (errors name the alias
+    /// if that is what was used). `append_save` makes `save` add to the current save
+    /// points instead of replacing them (a config file's second `save` line).
+    fn apply(
+        &mut self,
+        spec: &'static Spec,
+        used: &str,
+        args: &[&str],
+        append_save: bool,
+    ) -> Result<Option<String>, SetError> {
         let name = spec.name;
-        let parsed = parse_value(spec.kind, args).map_err(|reason| SetError::invalid(name, reason))?;
+        let used = spec.name_as_used(used);
+        let parsed = parse_value(spec.kind, args).map_err(|reason| SetError::invalid(used, reason))?;
         match spec.slot {
             Slot::Field(field) => {
                 // Of the output buffer limits only the replica class has an effect.
                 let unapplied_obuf =
                     matches!(&parsed, Parsed::Obuf(updates) if updates.iter().any(|(i, _)| *i != OBUF_REPLICA));
-                self.store_field(field, name, parsed)?;
+                self.store_field(field, used, parsed)?;
                 Ok(unapplied_obuf.then(|| {
                     format!(
                         "'{name}' has no effect in coreshard for the normal and pubsub classes; accepted and ignored"
@@ -1616,7 +1638,10 @@ impl Loader {
             let split = split_lone_arg(spec.kind, args);
             let split_refs: Vec<&str> = split.iter().flatten().map(String::as_str).collect();
             let args = if split.is_some() { &split_refs } else { args };
-            let warning = self.config.apply(spec, args, is_save && self.save_seen).map_err(|e| at(e.file_message()))?;
+            let warning = self
+                .config
+                .apply(spec, directive, args, is_save && self.save_seen)
+                .map_err(|e| at(e.file_message()))?;
             if is_save {
                 self.save_seen = true;
             }
@@ -2792,10 +2817,27 @@ jemalloc-bg-thread yes
             set_err("dbfilename", "a/b"),
             format!("{}dbfilename can't be a path, just a filename", p("dbfilename"))
         );
-        // The alias is reported under the canonical name, as Redis does.
+        // A bad value is reported under the name used, alias or not, in lower case, as
+        // redis-server 7.0.15 does.
         assert_eq!(
-            set_err("hash-max-ziplist-value", "x"),
+            set_err("HASH-max-ziplist-value", "x"),
+            format!("{}argument must be a memory value", p("hash-max-ziplist-value"))
+        );
+        assert_eq!(
+            set_err("Hash-Max-Listpack-Value", "x"),
             format!("{}argument must be a memory value", p("hash-max-listpack-value"))
+        );
+        assert_eq!(
+            set_err("slave-read-only", "maybe"),
+            format!("{}argument must be 'yes' or 'no'", p("slave-read-only"))
+        );
+        assert_eq!(
+            set_err("repl-ping-slave-period", "0"),
+            format!("{}argument must be between 1 and 2147483647 inclusive", p("repl-ping-slave-period"))
+        );
+        assert_eq!(
+            set_err("MIN-slaves-to-write", "-1"),
+            format!("{}argument must be between 0 and 2147483647 inclusive", p("min-slaves-to-write"))
         );
         // Octal bounds are printed in octal.
         let mut c = Config::default();
@@ -2858,9 +2900,15 @@ jemalloc-bg-thread yes
             e.redis_text(),
             "ERR CONFIG SET failed (possibly related to argument 'TIMEOUT') - duplicate parameter"
         );
-        // An alias and its canonical name are the same setting.
-        let e = c.set_many(&[("replica-lazy-flush", "yes"), ("slave-lazy-flush", "no")]).expect_err("dup");
-        assert!(matches!(e, SetError::Duplicate { ref name } if name == "slave-lazy-flush"));
+        // An alias and its canonical name are two names, as in Redis: the later value
+        // wins. The same name twice, in any case, is a duplicate.
+        let mut both = c.clone();
+        both.set_many(&[("replica-lazy-flush", "yes"), ("slave-lazy-flush", "no")]).expect("alias and name");
+        assert_eq!(get(&both, "replica-lazy-flush"), "no");
+        both.set_many(&[("slave-read-only", "no"), ("replica-read-only", "yes")]).expect("alias and name");
+        assert!(both.replica_read_only);
+        let e = c.set_many(&[("slave-lazy-flush", "yes"), ("SLAVE-lazy-flush", "no")]).expect_err("dup");
+        assert!(matches!(e, SetError::Duplicate { ref name } if name == "SLAVE-lazy-flush"));
         // Names are all checked before any value: the unknown name wins.
         let e = c.set_many(&[("maxmemory", "bad"), ("foo", "1")]).expect_err("unknown");
         assert!(matches!(e, SetError::UnknownOption { ref name } if name == "foo"));
