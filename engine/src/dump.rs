@@ -19,7 +19,9 @@ use crate::zset::ZSet;
 /// The payload format this build writes and reads.
 pub const DUMP_VERSION: u16 = 1;
 
-const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+/// Slice-by-16 tables (32 KiB): a snapshot checksums every key's payload,
+/// and this is several times faster than one table on short payloads.
+static CRC64: crc::Crc<u64, crc::Table<16>> = crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_REDIS);
 
 const TYPE_STRING: u8 = 0;
 const TYPE_HASH: u8 = 1;
@@ -47,46 +49,53 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 /// The DUMP payload of `value`.
 pub fn dump(value: ValueRef) -> Vec<u8> {
     let mut out = Vec::new();
+    dump_into(value, &mut out);
+    out
+}
+
+/// Appends the DUMP payload of `value` to `out` (snapshots build one per
+/// key into a reused buffer).
+pub fn dump_into(value: ValueRef, out: &mut Vec<u8>) {
+    let start = out.len();
     match value {
         ValueRef::Str(s) => {
             out.push(TYPE_STRING);
-            put_bytes(&mut out, s);
+            put_bytes(out, s);
         }
         ValueRef::Hash(h) => {
             out.push(TYPE_HASH);
-            put_len(&mut out, h.len());
+            put_len(out, h.len());
             for (f, v) in h.iter() {
-                put_bytes(&mut out, f);
-                put_bytes(&mut out, v);
+                put_bytes(out, f);
+                put_bytes(out, v);
             }
         }
         ValueRef::List(l) => {
             out.push(TYPE_LIST);
-            put_len(&mut out, l.len());
+            put_len(out, l.len());
             for item in l.iter() {
-                put_bytes(&mut out, item);
+                put_bytes(out, item);
             }
         }
         ValueRef::Set(s) => {
             out.push(TYPE_SET);
-            put_len(&mut out, s.len());
+            put_len(out, s.len());
             for m in s.iter() {
-                put_bytes(&mut out, &m.to_vec());
+                m.with_bytes(|b| put_bytes(out, b));
             }
         }
         ValueRef::ZSet(z) => {
             out.push(TYPE_ZSET);
-            put_len(&mut out, z.len());
+            put_len(out, z.len());
             for (score, member) in z.iter_from(0, false) {
-                put_bytes(&mut out, member);
+                put_bytes(out, member);
                 out.extend_from_slice(&score.to_le_bytes());
             }
         }
     }
     out.extend_from_slice(&DUMP_VERSION.to_le_bytes());
-    let crc = CRC64.checksum(&out);
+    let crc = CRC64.checksum(&out[start..]);
     out.extend_from_slice(&crc.to_le_bytes());
-    out
 }
 
 /// Reads a payload front to back; every read is bounds-checked.

@@ -34,6 +34,7 @@ pub mod num;
 pub mod reply;
 pub mod set;
 pub mod slot;
+pub mod snapshot;
 pub mod value;
 pub mod zset;
 

@@ -1,0 +1,126 @@
+//! Full-sync snapshots of one shard holding 1,000,000 string keys (16-byte
+//! keys, 32-byte values) in database 0, as a single-shard server holds them.
+//!
+//! `serialize` hands the whole snapshot out in 64 KiB pieces into one
+//! reused buffer, as the replication sender asks for it (the socket write is
+//! left out); it is measured twice, once per unit (bytes, keys). `apply`
+//! runs that stream on a fresh keyspace the way a replica does: RESP parsed
+//! with the server's request parser, each command looked up in the command
+//! table and run by its handler (SELECT once, then one RESTORE per key).
+
+use coreshard_engine::db::NO_EXPIRE;
+use coreshard_engine::snapshot::Snapshot;
+use coreshard_engine::{Args, CommandTable, Ctx, Keyspace, Kind, Proto, Reply, UnixMs};
+use coreshard_net::resp::{Limits, RequestParser, Step};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+
+/// Keys in the shard.
+const KEYS: usize = 1_000_000;
+/// Key size: `key:` and 12 digits.
+const KEY_BYTES: usize = 16;
+/// Value size.
+const VALUE_BYTES: usize = 32;
+/// Databases, as the server's default.
+const DATABASES: usize = 16;
+/// The most bytes one `fill` is asked for.
+const PIECE_BYTES: usize = 64 * 1024;
+/// The clock for every call.
+const NOW: UnixMs = 1_700_000_000_000;
+/// As an authenticated connection with the default proto-max-bulk-len.
+const LIMITS: Limits = Limits { bulk_bytes_max: 512 * 1024 * 1024, authenticated: true };
+
+fn filled() -> Keyspace {
+    let mut ks = Keyspace::new(DATABASES, 0..16384);
+    for i in 0..KEYS {
+        let key = format!("key:{i:0width$}", width = KEY_BYTES - 4);
+        let value = format!("val:{i:0width$}", width = VALUE_BYTES - 4);
+        assert_eq!((key.len(), value.len()), (KEY_BYTES, VALUE_BYTES));
+        ks.db(0).set_str(key.as_bytes(), value.as_bytes(), NO_EXPIRE, NOW);
+    }
+    ks
+}
+
+/// Hands out the whole snapshot of `ks` through `piece`, and returns the
+/// stream's length.
+fn serialize(ks: &Keyspace, piece: &mut Vec<u8>) -> usize {
+    let mut snapshot = Snapshot::new(ks);
+    let mut bytes = 0;
+    loop {
+        piece.clear();
+        let finished = snapshot.fill(ks, NOW, PIECE_BYTES, piece);
+        bytes += black_box(&piece).len();
+        if finished {
+            return bytes;
+        }
+    }
+}
+
+/// Runs every command of `stream` against `ks` as a replica does, and
+/// returns how many RESTOREs it ran.
+fn apply(ks: &mut Keyspace, stream: &mut [u8], reply: &mut Vec<u8>) -> usize {
+    let table = CommandTable::get();
+    let mut parser = RequestParser::new();
+    let (mut at, mut db, mut restores) = (0, 0, 0);
+    while at < stream.len() {
+        let len = match parser.parse(&mut stream[at..], &LIMITS) {
+            Ok(Step::Command { len }) => len,
+            other => panic!("a snapshot stream holds whole commands, got {other:?} at {at}"),
+        };
+        let args = Args::new(&stream[at..at + len], parser.spans());
+        let spec = table.lookup(args.get(0)).expect("a known command");
+        match spec.kind {
+            Kind::Keyed(handler) => {
+                reply.clear();
+                handler(&mut Ctx { ks, db, now: NOW, args }, &mut Reply::new(reply, Proto::Resp2));
+                debug_assert_eq!(reply, b"+OK\r\n");
+                restores += 1;
+            }
+            _ => db = std::str::from_utf8(args.get(1)).ok().and_then(|d| d.parse().ok()).expect("SELECT db"),
+        }
+        at += len;
+    }
+    restores
+}
+
+fn snapshot(c: &mut Criterion) {
+    let ks = filled();
+    let mut piece = Vec::with_capacity(2 * PIECE_BYTES);
+    let mut stream = Vec::new();
+    let mut snapshot = Snapshot::new(&ks);
+    while !snapshot.fill(&ks, NOW, PIECE_BYTES, &mut stream) {}
+    assert_eq!(snapshot.keys_sent(), KEYS as u64);
+    eprintln!(
+        "snapshot of {KEYS} keys: {} bytes, {:.1} bytes per key",
+        stream.len(),
+        stream.len() as f64 / KEYS as f64
+    );
+
+    let mut g = c.benchmark_group("snapshot");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(stream.len() as u64));
+    g.bench_function("serialize_1m_strings_bytes", |b| b.iter(|| serialize(&ks, &mut piece)));
+    g.throughput(Throughput::Elements(KEYS as u64));
+    g.bench_function("serialize_1m_strings_keys", |b| b.iter(|| serialize(&ks, &mut piece)));
+
+    let mut reply = Vec::new();
+    let mut check = Keyspace::new(DATABASES, 0..16384);
+    assert_eq!(apply(&mut check, &mut stream.clone(), &mut reply), KEYS);
+    assert_eq!(check.db_ref(0).len(), KEYS);
+    drop(check);
+    g.bench_function("apply_1m_restores_keys", |b| {
+        b.iter_batched(
+            || (Keyspace::new(DATABASES, 0..16384), stream.clone()),
+            // The keyspace is returned so that freeing it is not timed.
+            |(mut fresh, mut stream)| {
+                apply(&mut fresh, &mut stream, &mut reply);
+                fresh
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, snapshot);
+criterion_main!(benches);

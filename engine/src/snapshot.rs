@@ -1,0 +1,886 @@
+//! A point-in-time snapshot of one shard's keyspace (or of a range of its
+//! slots), taken without fork and without stopping the shard, serialized as
+//! the RESP commands a replica applies with its normal command path. Full
+//! sync sends it before the journal; slot migration and persistence are
+//! meant to reuse it.
+//!
+//! ```text
+//!   slots  s0 s1 s2 s3 s4 s5 ...          done: serialized as at creation
+//!          ██ ██ ░░ ██ ░░ ░░              cursor: next slot `fill` serializes
+//!                ▲  ▲
+//!           cursor  a write to s3 came first: `before_write(s3)` serialized
+//!                   it into `pending`, which the next `fill` hands out first
+//!
+//!   stream:  SELECT <db>                         when the database changes
+//!            RESTORE <key> <abs-expire-ms|0> <DUMP payload> REPLACE ABSTTL
+//! ```
+//!
+//! # Copy-on-write per slot
+//!
+//! The snapshot stands for every key of its slots, in every database, as
+//! they were when [`Snapshot::new`] ran. Nothing is copied then. [`fill`]
+//! serializes slots in order as the network layer asks for more, a slot at
+//! a time (all databases of the slot together), and marks each one done.
+//! Before a write command changes a slot, the caller calls
+//! [`before_write`] with that slot: if the slot is not done yet, it is
+//! serialized right then (into a buffer the next [`fill`] hands out ahead of
+//! the rest) and marked done, so the snapshot keeps the slot as it was at
+//! creation and the write then goes ahead. This is Dragonfly's versioned
+//! snapshot with the slot as its bucket. Commands that touch every slot
+//! (FLUSHDB, FLUSHALL, SWAPDB) call [`before_write_all`], which serializes
+//! every slot not done yet; [`pending_bytes`] then shows what that costs.
+//!
+//! The caller calls [`before_write`] for the slot of every key a write
+//! command may change, before it runs: the command table's key positions
+//! (all of them: RENAME's source loses its key), the keys a handler writes
+//! beyond them (the `EXTRA_KEYS` flag: SORT's STORE destination), every
+//! command of a MULTI/EXEC, and the keys a blocked client's pop changes when
+//! it is served. MOVE changes another database of the same slot, which the
+//! slot already covers.
+//!
+//! Deletions need no [`before_write`]: a lazy expiry or an eviction that
+//! removes a key from a slot not yet serialized leaves the snapshot without
+//! that key, and the journal carries the `DEL` the replica then applies,
+//! which changes nothing there. Deleting twice is deleting once.
+//!
+//! # Consistency with the journal
+//!
+//! In the same step that creates the snapshot, with no write in between, the
+//! caller takes the journal's [`end_lsn`] and calls its [`force_select`]. A
+//! replica that applies the whole snapshot stream and then the journal from
+//! that LSN ends with exactly the primary's data: the snapshot holds every
+//! slot as it was at that LSN, and the journal holds every write after it,
+//! starting with a `SELECT` of its own. Several snapshots may be active on
+//! one shard (two replicas syncing at once): each is an independent value
+//! with its own LSN, and the caller calls [`before_write`] on each.
+//!
+//! # Bounds
+//!
+//! A call to [`fill`] stops after the slot (or pending piece) that took its
+//! output past `max_bytes`, and its output always ends at a command
+//! boundary. One key is the unit of serialization: a big value is written
+//! whole, and so is a big slot (hash tags can gather many keys in one), so a
+//! piece can exceed `max_bytes` by a slot's size. [`before_write`] does one
+//! slot's work; [`before_write_all`] does all the remaining work at once and
+//! holds it in memory until it is handed out, which the caller watches with
+//! [`pending_bytes`] (and may end by dropping the snapshot: the replica then
+//! resyncs, as DESIGN.md's bounded-memory rule asks).
+//!
+//! Keys already expired when their slot is serialized are left out. TTLs
+//! travel as absolute Unix milliseconds (`ABSTTL`), so a key expires on the
+//! replica at the same instant as on the primary.
+//!
+//! [`fill`]: Snapshot::fill
+//! [`before_write`]: Snapshot::before_write
+//! [`before_write_all`]: Snapshot::before_write_all
+//! [`pending_bytes`]: Snapshot::pending_bytes
+//! [`end_lsn`]: crate::journal::Journal::end_lsn
+//! [`force_select`]: crate::journal::Journal::force_select
+
+use crate::db::UnixMs;
+use crate::journal::encode_command;
+use crate::keyspace::Keyspace;
+use crate::slot::SLOTS;
+use std::collections::VecDeque;
+use std::ops::Range;
+
+/// Slots serialized by [`Snapshot::before_write_all`] (or by successive
+/// [`Snapshot::before_write`] calls) are gathered into pieces of about this
+/// size, so that [`Snapshot::fill`] can still hand them out near its bound.
+pub const PENDING_PIECE_BYTES: usize = 64 * 1024;
+
+const WORD_BITS: usize = u64::BITS as usize;
+
+/// One bit per slot.
+struct SlotSet {
+    words: Box<[u64; SLOTS / WORD_BITS]>,
+}
+
+impl SlotSet {
+    fn new() -> Self {
+        SlotSet { words: Box::new([0; SLOTS / WORD_BITS]) }
+    }
+
+    #[inline]
+    fn contains(&self, slot: usize) -> bool {
+        self.words[slot / WORD_BITS] & (1 << (slot % WORD_BITS)) != 0
+    }
+
+    #[inline]
+    fn insert(&mut self, slot: usize) {
+        self.words[slot / WORD_BITS] |= 1 << (slot % WORD_BITS);
+    }
+}
+
+/// Serialized slots not handed out yet: their commands and how many keys.
+struct Piece {
+    bytes: Vec<u8>,
+    keys: u64,
+}
+
+/// A point-in-time snapshot of a shard's slots; see the module comment.
+pub struct Snapshot {
+    /// The slots it covers: those asked for that the shard owns.
+    range: Range<usize>,
+    /// The next slot [`Snapshot::fill`] serializes; every slot below it is done.
+    cursor: usize,
+    /// Slots at or past `cursor` that [`Snapshot::before_write`] serialized.
+    done: SlotSet,
+    /// Serialized by `before_write`, oldest first; handed out before any
+    /// further slot, so the stream keeps the order things were serialized in.
+    pending: VecDeque<Piece>,
+    pending_bytes: usize,
+    /// The database of the stream's last `SELECT` (`None`: none yet).
+    selected: Option<usize>,
+    keys_sent: u64,
+    bytes_sent: u64,
+    /// A DUMP payload being built, kept for its allocation.
+    payload: Vec<u8>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("range", &self.range)
+            .field("cursor", &self.cursor)
+            .field("pending_bytes", &self.pending_bytes)
+            .field("keys_sent", &self.keys_sent)
+            .field("bytes_sent", &self.bytes_sent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Snapshot {
+    /// A snapshot of every slot `ks` owns, as it is now.
+    pub fn new(ks: &Keyspace) -> Self {
+        Self::of_slots(ks, 0..SLOTS)
+    }
+
+    /// A snapshot of the slots of `slots` that `ks` owns, as they are now
+    /// (migration sends a range of slots). An empty intersection gives a
+    /// snapshot that is finished at once.
+    pub fn of_slots(ks: &Keyspace, slots: Range<usize>) -> Self {
+        let owned = ks.owned();
+        let start = slots.start.max(owned.start);
+        let end = slots.end.min(owned.end).max(start);
+        Snapshot {
+            range: start..end,
+            cursor: start,
+            done: SlotSet::new(),
+            pending: VecDeque::new(),
+            pending_bytes: 0,
+            selected: None,
+            keys_sent: 0,
+            bytes_sent: 0,
+            payload: Vec::new(),
+        }
+    }
+
+    /// The slots the snapshot covers.
+    pub fn range(&self) -> Range<usize> {
+        self.range.clone()
+    }
+
+    /// True when every slot was serialized and handed out.
+    pub fn is_finished(&self) -> bool {
+        self.cursor == self.range.end && self.pending.is_empty()
+    }
+
+    /// Bytes serialized but not handed out yet (by [`Snapshot::before_write`]
+    /// and [`Snapshot::before_write_all`]), for memory accounting.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// Keys handed out so far.
+    pub fn keys_sent(&self) -> u64 {
+        self.keys_sent
+    }
+
+    /// Bytes handed out so far.
+    pub fn bytes_sent(&self) -> u64 {
+        self.bytes_sent
+    }
+
+    /// True when `slot` is in the snapshot and already serialized: a write
+    /// to it no longer concerns the snapshot.
+    fn is_done(&self, slot: usize) -> bool {
+        slot < self.cursor || self.done.contains(slot)
+    }
+
+    /// Appends the next part of the stream to `out`: first what
+    /// [`Snapshot::before_write`] serialized, then further slots in order,
+    /// stopping after the piece or slot that took the output past
+    /// `max_bytes` (nothing when it is 0). The output ends at a command
+    /// boundary. Keys expired at `now` are left out. Returns true when the
+    /// snapshot is finished: this call handed out its last bytes (or there
+    /// were none left).
+    pub fn fill(&mut self, ks: &Keyspace, now: UnixMs, max_bytes: usize, out: &mut Vec<u8>) -> bool {
+        let start = out.len();
+        while out.len() - start < max_bytes {
+            if let Some(piece) = self.pending.pop_front() {
+                self.pending_bytes -= piece.bytes.len();
+                self.keys_sent += piece.keys;
+                out.extend_from_slice(&piece.bytes);
+                continue;
+            }
+            if self.cursor == self.range.end {
+                break;
+            }
+            let slot = self.cursor;
+            self.cursor += 1;
+            if !self.done.contains(slot) {
+                self.keys_sent += self.serialize_slot(ks, slot, now, out);
+            }
+        }
+        self.bytes_sent += (out.len() - start) as u64;
+        self.is_finished()
+    }
+
+    /// Call before a write changes `slot` (on every snapshot active on the
+    /// shard): when the slot is in the snapshot and not serialized yet,
+    /// serializes it now, as it still is, for the next [`Snapshot::fill`]
+    /// to hand out first. Otherwise does nothing.
+    pub fn before_write(&mut self, ks: &Keyspace, slot: usize, now: UnixMs) {
+        if !self.range.contains(&slot) || self.is_done(slot) {
+            return;
+        }
+        self.done.insert(slot);
+        // Small slots share a piece, so a burst of writes over many slots
+        // does not leave one allocation per slot.
+        let mut piece = match self.pending.back() {
+            Some(last) if last.bytes.len() < PENDING_PIECE_BYTES => self.pending.pop_back(),
+            _ => None,
+        }
+        .unwrap_or(Piece { bytes: Vec::new(), keys: 0 });
+        let before = piece.bytes.len();
+        piece.keys += self.serialize_slot(ks, slot, now, &mut piece.bytes);
+        self.pending_bytes += piece.bytes.len() - before;
+        if !piece.bytes.is_empty() {
+            self.pending.push_back(piece);
+        }
+    }
+
+    /// Call before a write that changes every slot (FLUSHDB, FLUSHALL,
+    /// SWAPDB): serializes every slot not serialized yet. The work is the
+    /// whole remaining snapshot, at once, and its bytes stay pending until
+    /// handed out.
+    pub fn before_write_all(&mut self, ks: &Keyspace, now: UnixMs) {
+        for slot in self.cursor..self.range.end {
+            self.before_write(ks, slot, now);
+        }
+        // Every slot is done now: `fill` need not walk them again.
+        self.cursor = self.range.end;
+    }
+
+    /// Appends the live keys of `slot`, every database in turn, as RESTORE
+    /// commands (with a SELECT where the database changes) to `out`, and
+    /// returns how many keys it wrote.
+    fn serialize_slot(&mut self, ks: &Keyspace, slot: usize, now: UnixMs, out: &mut Vec<u8>) -> u64 {
+        debug_assert!(self.range.contains(&slot), "a snapshot serializes only its own slots");
+        let mut keys = 0;
+        let payload = &mut self.payload;
+        let selected = &mut self.selected;
+        let mut ttl = itoa::Buffer::new();
+        for (i, db) in ks.dbs().iter().enumerate() {
+            if db.slot_len(slot) == 0 {
+                continue;
+            }
+            db.for_each_in_slot(slot, |e| {
+                if e.is_expired(now) {
+                    return;
+                }
+                if *selected != Some(i) {
+                    let mut n = itoa::Buffer::new();
+                    encode_command(out, [&b"SELECT"[..], n.format(i).as_bytes()]);
+                    *selected = Some(i);
+                }
+                payload.clear();
+                crate::dump::dump_into(e.value(), payload);
+                let expire = ttl.format(e.expire_at()).as_bytes();
+                encode_command(out, [&b"RESTORE"[..], e.key(), expire, payload, b"REPLACE", b"ABSTTL"]);
+                keys += 1;
+            });
+        }
+        keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A primary keyspace A runs writes while snapshots of it are filled in
+    //! small pieces; a replica B applies a snapshot's stream and then the
+    //! writes run after its creation (what the journal would carry), and
+    //! must end with A's digest.
+
+    use super::*;
+    use crate::args::OwnedArgs;
+    use crate::cmd::{CommandTable, ConnCmd, Ctx, Items, Kind, flags};
+    use crate::digest::{Digest, key_digest, value_digest};
+    use crate::reply::{Proto, Reply};
+    use crate::slot::{SlotMap, key_slot};
+
+    const DATABASES: usize = 4;
+    /// The clock when each test starts.
+    const T0: UnixMs = 1_700_000_000_000;
+
+    type Command = Vec<Vec<u8>>;
+
+    fn command(parts: &[&str]) -> Command {
+        parts.iter().map(|p| p.as_bytes().to_vec()).collect()
+    }
+
+    /// Runs `args` against database `*db` of `ks` at `now`, as a shard owning
+    /// all their keys runs it, and returns the reply. SELECT changes `*db`.
+    fn exec(ks: &mut Keyspace, db: &mut usize, now: UnixMs, args: &[Vec<u8>]) -> Vec<u8> {
+        let spec = CommandTable::get().lookup(&args[0]).expect("a known command");
+        assert!(spec.arity_ok(args.len()), "arity of {:?}", String::from_utf8_lossy(&args[0]));
+        let owned = OwnedArgs::from_parts(args);
+        let view = owned.view();
+        let mut out = Vec::new();
+        match spec.kind {
+            Kind::Keyed(h) | Kind::MultiKey { whole: h, .. } => {
+                h(&mut Ctx { ks, db: *db, now, args: view }, &mut Reply::new(&mut out, Proto::Resp2));
+            }
+            Kind::AllShards { check, part, .. } => match check(&view) {
+                Err(e) => Reply::new(&mut out, Proto::Resp2).error(&e),
+                Ok(()) => {
+                    let mut ends = Vec::new();
+                    part(&mut Ctx { ks, db: *db, now, args: view }, &mut Items::new(&mut out, &mut ends, Proto::Resp2));
+                }
+            },
+            Kind::Conn(ConnCmd::Select) => {
+                let n: usize = std::str::from_utf8(&args[1]).ok().and_then(|t| t.parse().ok()).expect("a db index");
+                assert!(n < ks.databases());
+                *db = n;
+                out.extend_from_slice(b"+OK\r\n");
+            }
+            _ => panic!("{} is not run by this test", spec.name),
+        }
+        out
+    }
+
+    /// Reads `*<n>\r\n` (or `$<n>\r\n`) at the start of `buf`.
+    fn header(buf: &[u8], tag: u8) -> (usize, &[u8]) {
+        assert_eq!(buf.first(), Some(&tag), "expected {:?}", tag as char);
+        let cr = buf.iter().position(|&b| b == b'\r').expect("a header line");
+        let n = std::str::from_utf8(&buf[1..cr]).ok().and_then(|t| t.parse().ok()).expect("a length");
+        assert_eq!(buf.get(cr + 1), Some(&b'\n'));
+        (n, &buf[cr + 2..])
+    }
+
+    /// The commands of a stream of RESP arrays of bulk strings; panics on
+    /// anything else, a command cut short included.
+    fn parse_stream(mut buf: &[u8]) -> Vec<Command> {
+        let mut commands = Vec::new();
+        while !buf.is_empty() {
+            let (n, mut rest) = header(buf, b'*');
+            let mut args = Vec::with_capacity(n);
+            for _ in 0..n {
+                let (len, after) = header(rest, b'$');
+                assert!(after.len() >= len + 2, "a bulk cut short");
+                args.push(after[..len].to_vec());
+                assert_eq!(&after[len..len + 2], b"\r\n");
+                rest = &after[len + 2..];
+            }
+            commands.push(args);
+            buf = rest;
+        }
+        commands
+    }
+
+    /// The dataset digest of the live keys of `ks` in `slots`, every
+    /// database (DEBUG DIGEST restricted to a range of slots).
+    fn digest(ks: &Keyspace, now: UnixMs, slots: Range<usize>) -> Digest {
+        let mut sum = Digest::ZERO;
+        for (i, db) in ks.dbs().iter().enumerate() {
+            for slot in slots.clone() {
+                db.for_each_in_slot(slot, |e| {
+                    if !e.is_expired(now) {
+                        sum = sum.combine(key_digest(i, e.key(), value_digest(e.value(), e.expire_at())));
+                    }
+                });
+            }
+        }
+        sum
+    }
+
+    /// DEBUG DIGEST, run as a command.
+    fn debug_digest(ks: &mut Keyspace, now: UnixMs) -> Vec<u8> {
+        exec(ks, &mut 0, now, &command(&["DEBUG", "DIGEST"]))
+    }
+
+    /// A snapshot being filled, the stream it handed out so far, and where
+    /// the primary's log stood when it was created (its LSN).
+    struct Sync {
+        snapshot: Snapshot,
+        stream: Vec<u8>,
+        created_at: UnixMs,
+        log_at: usize,
+        finished: bool,
+    }
+
+    impl Sync {
+        /// Hands out one piece of at most about `max_bytes`, which must be
+        /// whole commands.
+        fn fill(&mut self, p: &Primary, max_bytes: usize) {
+            let mut out = Vec::new();
+            let finished = self.snapshot.fill(&p.ks, p.now, max_bytes, &mut out);
+            assert!(!self.finished || out.is_empty(), "a finished snapshot hands out nothing more");
+            parse_stream(&out);
+            self.stream.extend_from_slice(&out);
+            self.finished = finished;
+        }
+
+        fn fill_to_end(&mut self, p: &Primary, max_bytes: usize) {
+            while !self.finished {
+                self.fill(p, max_bytes);
+            }
+            assert_eq!(self.snapshot.pending_bytes(), 0);
+            assert_eq!(self.snapshot.bytes_sent(), self.stream.len() as u64);
+        }
+
+        /// The replica: the snapshot applied, then every write the primary
+        /// ran after the snapshot was created, each at its database and time.
+        fn replica(&self, p: &Primary) -> Keyspace {
+            assert!(self.finished);
+            let mut ks = Keyspace::new(DATABASES, p.ks.owned());
+            let mut db = 0;
+            let commands = parse_stream(&self.stream);
+            let mut restores = 0;
+            for c in &commands {
+                let name = String::from_utf8_lossy(&c[0]).into_owned();
+                match name.as_str() {
+                    "SELECT" => assert_eq!(c.len(), 2),
+                    "RESTORE" => {
+                        assert_eq!((c.len(), &c[4][..], &c[5][..]), (6, &b"REPLACE"[..], &b"ABSTTL"[..]));
+                        assert!(self.snapshot.range().contains(&(key_slot(&c[1]) as usize)), "a key outside the range");
+                        restores += 1;
+                    }
+                    other => panic!("{other} in a snapshot stream"),
+                }
+                // Applied as of the snapshot's creation: every key in it was
+                // live then (an expired one was left out when serialized).
+                assert_eq!(exec(&mut ks, &mut db, self.created_at, c), b"+OK\r\n", "{name}");
+            }
+            assert_eq!(self.snapshot.keys_sent(), restores);
+            for (db, now, c) in &p.log[self.log_at..] {
+                exec(&mut ks, &mut db.clone(), *now, c);
+            }
+            ks
+        }
+    }
+
+    /// The primary: its keyspace, clock and selected database, and the
+    /// writes it ran, in order (the journal's stand-in).
+    struct Primary {
+        ks: Keyspace,
+        now: UnixMs,
+        db: usize,
+        log: Vec<(usize, UnixMs, Command)>,
+        /// The most bytes a snapshot held pending after a `before_write`.
+        pending_max: usize,
+    }
+
+    impl Primary {
+        fn new(owned: Range<usize>) -> Self {
+            Primary { ks: Keyspace::new(DATABASES, owned), now: T0, db: 0, log: Vec::new(), pending_max: 0 }
+        }
+
+        fn snapshot(&self, slots: Range<usize>) -> Sync {
+            let snapshot = Snapshot::of_slots(&self.ks, slots);
+            Sync { snapshot, stream: Vec::new(), created_at: self.now, log_at: self.log.len(), finished: false }
+        }
+
+        /// Runs a write as the network layer will: first `before_write` on
+        /// every snapshot for the slot of each of its keys (every slot for a
+        /// command run on all shards), unless `guard` is false.
+        fn write_with(&mut self, syncs: &mut [Sync], args: Command, guard: bool) -> Vec<u8> {
+            let spec = CommandTable::get().lookup(&args[0]).expect("a known command");
+            assert!(spec.has(flags::WRITE));
+            if guard {
+                let owned = OwnedArgs::from_parts(&args);
+                let view = owned.view();
+                for s in syncs.iter_mut() {
+                    if matches!(spec.kind, Kind::AllShards { .. }) {
+                        s.snapshot.before_write_all(&self.ks, self.now);
+                    } else {
+                        for i in spec.keys(&view) {
+                            s.snapshot.before_write(&self.ks, key_slot(view.get(i)) as usize, self.now);
+                        }
+                    }
+                    self.pending_max = self.pending_max.max(s.snapshot.pending_bytes());
+                }
+            }
+            let reply = exec(&mut self.ks, &mut self.db.clone(), self.now, &args);
+            self.log.push((self.db, self.now, args));
+            reply
+        }
+
+        fn write(&mut self, syncs: &mut [Sync], parts: &[&str]) -> Vec<u8> {
+            self.write_with(syncs, command(parts), true)
+        }
+
+        /// A read: no `before_write`, not logged, but it may reclaim an
+        /// expired key (lazy expiry).
+        fn read(&mut self, parts: &[&str]) -> Vec<u8> {
+            let args = command(parts);
+            assert!(CommandTable::get().lookup(&args[0]).is_some_and(|c| c.has(flags::READONLY)));
+            exec(&mut self.ks, &mut self.db.clone(), self.now, &args)
+        }
+
+        /// Removes `key` as an eviction does: no `before_write`, and the
+        /// journal gets a DEL.
+        fn evict(&mut self, key: &str) {
+            if self.ks.db(self.db).remove(key.as_bytes(), self.now).is_some() {
+                self.log.push((self.db, self.now, command(&["DEL", key])));
+            }
+        }
+
+        fn select(&mut self, db: usize) {
+            self.db = db;
+        }
+    }
+
+    /// Every type in databases 0, 1 and 3, over many slots (and a few
+    /// hash-tagged keys sharing one), some keys with TTLs: the string
+    /// `vol:<i>` keys expire 300 + 40i ms after `T0`, while the test runs.
+    fn seed(p: &mut Primary) {
+        for db in [0, 1, 3] {
+            p.select(db);
+            for i in 0..30 {
+                let n = (i * 7 + db).to_string();
+                let v = |s: &str| format!("{s}:{i}");
+                p.write(&mut [], &["SET", &v("cnt"), &n]);
+                p.write(&mut [], &["SET", &v("vol"), "soon", "PX", &(300 + 40 * i).to_string()]);
+                p.write(&mut [], &["RPUSH", &v("list"), "a", &n, "c"]);
+                p.write(&mut [], &["HSET", &v("hash"), "f", &n, "g", "text"]);
+                p.write(&mut [], &["SADD", &v("ints"), "1", &n, "3"]);
+                p.write(&mut [], &["SADD", &v("set"), "x", &n]);
+                p.write(&mut [], &["ZADD", &v("zset"), "1.5", "a", &n, "b"]);
+                p.write(&mut [], &["PEXPIREAT", &v("list"), &(T0 + 3_600_000 + i as u64).to_string()]);
+                p.write(&mut [], &["SET", &format!("{{tag}}:{i}"), &n]);
+            }
+        }
+        p.select(0);
+    }
+
+    /// The key among the seeded ones whose slot comes last.
+    fn last_slot_key() -> String {
+        (0..30).map(|i| format!("cnt:{i}")).max_by_key(|k| key_slot(k.as_bytes())).expect("keys")
+    }
+
+    /// The fixed interleaving: a piece of the snapshot, then a write or two,
+    /// until the snapshot and the writes are done. Returns
+    /// the primary, the finished snapshot and the key INCRed first, in the
+    /// last slot holding keys (so its slot is not serialized yet then).
+    fn interleaved(guard: bool) -> (Primary, Sync, String) {
+        let mut p = Primary::new(0..SLOTS);
+        seed(&mut p);
+        p.now += 5;
+        let mut s = [p.snapshot(0..SLOTS)];
+        let last = last_slot_key();
+        let last_slot = key_slot(last.as_bytes()) as usize;
+        s[0].fill(&p, 200);
+        assert!(!s[0].snapshot.is_done(last_slot), "the INCR must hit a slot not serialized yet");
+        p.write_with(&mut s, command(&["INCR", &last]), guard);
+        let writes: Vec<Vec<&str>> = vec![
+            vec!["LPUSH", "list:3", "new"],
+            vec!["APPEND", "vol:20", "-more"],
+            vec!["HINCRBY", "hash:4", "f", "10"],
+            vec!["ZINCRBY", "zset:5", "2.5", "a"],
+            vec!["RENAME", "set:6", "set:moved"],
+            vec!["DEL", "cnt:7", "list:8", "hash:9"],
+            vec!["INCR", "cnt:10"],
+            vec!["SELECT", "3"],
+            vec!["MOVE", "cnt:11", "0"],
+            vec!["PERSIST", "vol:25"],
+            vec!["PEXPIREAT", "cnt:12", "1700000000400"],
+            vec!["SADD", "ints:13", "99"],
+            vec!["SELECT", "0"],
+            vec!["INCRBY", "{tag}:4", "100"],
+            vec!["RENAME", "{tag}:5", "{tag}:6"],
+            vec!["ZINCRBY", "zset:14", "-1", "new"],
+            vec!["HINCRBY", "hash:15", "new", "1"],
+            vec!["APPEND", "cnt:16", "0"],
+            vec!["SET", "vol:29", "longer", "PX", "100000"],
+            vec!["SWAPDB", "2", "3"],
+            vec!["SELECT", "1"],
+            vec!["FLUSHDB"],
+            vec!["LPUSH", "list:1", "after-flush"],
+            vec!["SELECT", "0"],
+            vec!["INCR", "cnt:17"],
+            vec!["LPUSH", "list:18", "late"],
+        ];
+        let mut writes = writes.into_iter().peekable();
+        let mut step = 0;
+        // Pieces and writes alternate until both are done: some writes come
+        // after the snapshot finished (SWAPDB finishes it at once, as
+        // before_write_all serializes the rest).
+        while !s[0].finished || writes.peek().is_some() {
+            if !s[0].finished {
+                s[0].fill(&p, 150 + step % 5 * 600);
+            }
+            for _ in 0..1 + step % 2 {
+                p.now += 17;
+                let Some(w) = writes.next() else { break };
+                match w[0] {
+                    "SELECT" => p.select(w[1].parse().expect("a db")),
+                    _ => {
+                        p.write_with(&mut s, command(&w), guard);
+                    }
+                }
+            }
+            if step % 3 == 0 {
+                // Reads and evictions touch slots not serialized yet without before_write.
+                p.read(&["GET", &format!("vol:{}", step % 30)]);
+                p.evict(&format!("set:{}", 20 + step % 10));
+            }
+            step += 1;
+        }
+        let [s] = s;
+        (p, s, last)
+    }
+
+    #[test]
+    fn a_replica_of_snapshot_and_later_writes_equals_the_primary() {
+        let (mut p, s, _) = interleaved(true);
+        assert!(p.pending_max > 0, "some write came before its slot was serialized");
+        let mut b = s.replica(&p);
+        let now = p.now;
+        assert_ne!(digest(&p.ks, now, 0..SLOTS), Digest::ZERO);
+        assert_eq!(digest(&b, now, 0..SLOTS), digest(&p.ks, now, 0..SLOTS));
+        assert_eq!(debug_digest(&mut b, now), debug_digest(&mut p.ks, now));
+        // Keys expired by the time their slot was serialized were left out.
+        let live: usize = (0..DATABASES).map(|d| b.db_ref(d).len()).sum();
+        assert!(live > 0 && (s.snapshot.keys_sent() as usize) < 3 * 30 * 8, "{}", s.snapshot.keys_sent());
+    }
+
+    #[test]
+    fn without_before_write_the_replica_applies_a_write_twice() {
+        let (mut p, s, last) = interleaved(false);
+        let mut b = s.replica(&p);
+        let now = p.now;
+        assert_ne!(digest(&b, now, 0..SLOTS), digest(&p.ks, now, 0..SLOTS));
+        // The INCR went into the snapshot as well as the journal: the
+        // replica applied it twice.
+        let get = |ks: &mut Keyspace| exec(ks, &mut 0, now, &command(&["GET", &last]));
+        let seeded: i64 = last.trim_start_matches("cnt:").parse::<i64>().expect("an index") * 7;
+        assert_eq!(get(&mut p.ks), format!("${}\r\n{}\r\n", (seeded + 1).to_string().len(), seeded + 1).into_bytes());
+        assert_eq!(get(&mut b), format!("${}\r\n{}\r\n", (seeded + 2).to_string().len(), seeded + 2).into_bytes());
+    }
+
+    /// Key names of one randomized round: hash tags whose slots the shard
+    /// owns (a group shares one slot), each with keys of every type.
+    struct Names {
+        tags: Vec<String>,
+    }
+
+    /// Keys of each type in a group.
+    const PER_GROUP: usize = 3;
+
+    impl Names {
+        fn new(rng: &mut fastrand::Rng, owned: &Range<usize>, groups: usize) -> Self {
+            let tags = (0..)
+                .map(|n| format!("g{}-{n}", rng.u32(..)))
+                .filter(|t| owned.contains(&(key_slot(t.as_bytes()) as usize)))
+                .take(groups)
+                .collect();
+            Names { tags }
+        }
+
+        fn key(&self, group: usize, ty: &str, i: usize) -> String {
+            format!("{{{}}}{ty}:{i}", self.tags[group])
+        }
+
+        fn any(&self, rng: &mut fastrand::Rng, ty: &str) -> (usize, String) {
+            let g = rng.usize(..self.tags.len());
+            (g, self.key(g, ty, rng.usize(..PER_GROUP)))
+        }
+
+        /// A second key of type `ty` for a two-key command: in `group` when
+        /// `same_slot` (so a range snapshot's keys depend only on keys in
+        /// the range), else anywhere.
+        fn other(&self, rng: &mut fastrand::Rng, group: usize, ty: &str, same_slot: bool) -> String {
+            if same_slot || rng.bool() { self.key(group, ty, rng.usize(..PER_GROUP)) } else { self.any(rng, ty).1 }
+        }
+    }
+
+    const TYPES: [&str; 6] = ["cnt", "str", "list", "hash", "set", "zset"];
+
+    /// One random step of the primary: a write (through `before_write` on
+    /// every snapshot), a read, an eviction, a SELECT or the clock moving.
+    fn random_step(p: &mut Primary, syncs: &mut [Sync], names: &Names, rng: &mut fastrand::Rng, same_slot: bool) {
+        let num = rng.i64(-5..50).to_string();
+        let member = format!("m{}", rng.u32(..8));
+        let (g, cnt) = names.any(rng, "cnt");
+        let ty = TYPES[rng.usize(..TYPES.len())];
+        let mut key = |ty: &str| names.key(g, ty, rng.usize(..PER_GROUP));
+        let (str_, list, hash, set, zset, a) = (key("str"), key("list"), key("hash"), key("set"), key("zset"), key(ty));
+        let b = names.other(rng, g, ty, same_slot);
+        let later = (p.now + rng.u64(..4000)).to_string();
+        let w: Vec<&str> = match rng.u32(..1000) {
+            0..=79 => vec!["INCR", &cnt],
+            80..=119 => vec!["INCRBY", &cnt, &num],
+            120..=149 => vec!["APPEND", &str_, &num],
+            150..=199 => vec!["SET", &str_, &num],
+            200..=229 => vec!["SET", &cnt, &num, "PX", &later[later.len() - 4..]],
+            230..=289 => vec!["LPUSH", &list, &num, &member],
+            290..=319 => vec!["RPOP", &list],
+            320..=339 => vec!["LMOVE", &list, &b, "LEFT", "RIGHT"],
+            340..=399 => vec!["HINCRBY", &hash, &member, &num],
+            400..=429 => vec!["HSET", &hash, &member, &num],
+            430..=449 => vec!["HDEL", &hash, &member],
+            450..=509 => vec!["ZINCRBY", &zset, &num, &member],
+            510..=529 => vec!["ZADD", &zset, &num, &member],
+            530..=549 => vec!["ZREM", &zset, &member],
+            550..=589 => vec!["SADD", &set, &num, &member],
+            590..=609 => vec!["SREM", &set, &num],
+            610..=639 => vec!["RENAME", &a, &b],
+            640..=649 => vec!["RENAMENX", &a, &b],
+            650..=669 => vec!["COPY", &a, &b, "REPLACE"],
+            670..=699 => vec!["DEL", &a, &b],
+            700..=719 => vec!["PEXPIREAT", &a, &later],
+            720..=729 => vec!["EXPIRE", &a, "2"],
+            730..=739 => vec!["PERSIST", &a],
+            740..=754 => vec!["MOVE", &a, ["0", "1", "2", "3"][rng.usize(..DATABASES)]],
+            755..=757 => vec!["FLUSHDB"],
+            758..=760 => vec!["SWAPDB", ["0", "1", "2", "3"][rng.usize(..DATABASES)], "1"],
+            761 => vec!["FLUSHALL"],
+            762..=819 => {
+                p.read(&["GET", &cnt]);
+                p.read(&["LRANGE", &list, "0", "-1"]);
+                return p.read(&["EXISTS", &a]).truncate(0);
+            }
+            820..=839 => return p.evict(&a),
+            840..=889 => return p.select(rng.usize(..DATABASES)),
+            _ => {
+                p.now += rng.u64(..40);
+                if rng.u32(..4) == 0 {
+                    // Active expiry deletes without before_write too; the
+                    // digests ignore expired keys, so no DEL is logged.
+                    p.ks.active_expire(p.now, 20);
+                }
+                return;
+            }
+        };
+        let w = command(&w);
+        p.write_with(syncs, w, true);
+    }
+
+    #[test]
+    fn randomized_interleavings_of_pieces_and_writes_keep_replicas_equal() {
+        const ROUNDS: u64 = 60;
+        let mut copied_on_write = 0;
+        for round in 0..ROUNDS {
+            let mut rng = fastrand::Rng::with_seed(round);
+            // A whole node's slots, or one shard's of a few.
+            let owned = if rng.bool() {
+                0..SLOTS
+            } else {
+                let map = SlotMap::new(rng.usize(2..5));
+                map.range(rng.usize(..map.shards()))
+            };
+            let names = Names::new(&mut rng, &owned, 30);
+            let mut p = Primary::new(owned.clone());
+            for _ in 0..600 {
+                random_step(&mut p, &mut [], &names, &mut rng, false);
+            }
+            // The first snapshot covers the shard, or a range of slots that
+            // may reach past it (migration); the second starts later.
+            let range = if rng.u32(..3) == 0 {
+                let (x, y) = (rng.usize(owned.clone()), rng.usize(owned.clone()));
+                x.min(y).saturating_sub(rng.usize(..500))..(x.max(y) + 1 + rng.usize(..500)).min(SLOTS)
+            } else {
+                0..SLOTS
+            };
+            let covered = range.start.max(owned.start)..range.end.min(owned.end);
+            let same_slot = covered != owned;
+            let mut syncs = vec![p.snapshot(range)];
+            let second_at = rng.usize(..300);
+            let mut step = 0;
+            while step < 400 || syncs.iter().any(|s| !s.finished) {
+                if step == second_at {
+                    syncs.push(p.snapshot(0..SLOTS));
+                }
+                if rng.u32(..3) == 0 {
+                    for s in syncs.iter_mut().filter(|s| !s.finished) {
+                        s.fill(&p, rng.usize(1..3000));
+                    }
+                }
+                random_step(&mut p, &mut syncs, &names, &mut rng, same_slot);
+                step += 1;
+            }
+            copied_on_write += (p.pending_max > 0) as u32;
+            let now = p.now;
+            let b = syncs[0].replica(&p);
+            assert_eq!(syncs[0].snapshot.range(), covered, "round {round}");
+            assert_eq!(digest(&b, now, covered.clone()), digest(&p.ks, now, covered.clone()), "round {round}");
+            let mut b = syncs[1].replica(&p);
+            assert_eq!(digest(&b, now, 0..SLOTS), digest(&p.ks, now, 0..SLOTS), "round {round}");
+            assert_eq!(debug_digest(&mut b, now), debug_digest(&mut p.ks, now), "round {round}");
+        }
+        assert!(copied_on_write > ROUNDS as u32 / 2, "writes met unserialized slots in {copied_on_write} rounds");
+    }
+
+    #[test]
+    fn before_write_serializes_its_slot_once_and_fill_hands_it_out_first() {
+        let mut p = Primary::new(0..SLOTS);
+        seed(&mut p);
+        let last = last_slot_key();
+        let slot = key_slot(last.as_bytes()) as usize;
+        let mut s = p.snapshot(0..SLOTS);
+        assert_eq!((s.snapshot.pending_bytes(), s.snapshot.keys_sent(), s.snapshot.bytes_sent()), (0, 0, 0));
+        s.snapshot.before_write(&p.ks, slot, p.now);
+        let pending = s.snapshot.pending_bytes();
+        assert!(pending > 0);
+        s.snapshot.before_write(&p.ks, slot, p.now);
+        assert_eq!(s.snapshot.pending_bytes(), pending, "a slot is serialized once");
+        s.fill(&p, 1);
+        assert_eq!(s.snapshot.pending_bytes(), 0);
+        assert_eq!(s.stream.len(), pending, "the pending piece alone took the piece past its bound");
+        let first = parse_stream(&s.stream);
+        assert_eq!(first[0], command(&["SELECT", "0"]));
+        let in_slot = |c: &&Command| c[0] == b"RESTORE" && key_slot(&c[1]) as usize == slot;
+        let first_restores = first.iter().filter(|c| c[0] == b"RESTORE").count();
+        assert!(first_restores >= 3, "{last} in three databases");
+        assert_eq!(first.iter().filter(in_slot).count(), first_restores, "only the slot written");
+        assert_eq!(s.snapshot.keys_sent(), first_restores as u64);
+        s.fill_to_end(&p, 4096);
+        let all = parse_stream(&s.stream);
+        assert_eq!(all.iter().filter(in_slot).count(), first_restores, "the slot is not sent again");
+        let restores = all.iter().filter(|c| c[0] == b"RESTORE").count();
+        assert_eq!(s.snapshot.keys_sent(), restores as u64);
+        assert_eq!(restores, 3 * 30 * 8, "every seeded key, none expired yet");
+        let mut b = s.replica(&p);
+        assert_eq!(debug_digest(&mut b, p.now), debug_digest(&mut p.ks, p.now));
+    }
+
+    #[test]
+    fn slots_outside_the_shard_or_the_range_are_no_concern() {
+        let mut p = Primary::new(SlotMap::new(4).range(1));
+        let owned = p.ks.owned();
+        let key = (0..)
+            .map(|n| format!("k{n}"))
+            .find(|k| {
+                owned.start < key_slot(k.as_bytes()) as usize && owned.contains(&(key_slot(k.as_bytes()) as usize))
+            })
+            .expect("a key of the shard");
+        p.write(&mut [], &["SET", &key, "1"]);
+        let mut outside = p.snapshot(0..owned.start);
+        assert!(outside.snapshot.range().is_empty());
+        outside.snapshot.before_write_all(&p.ks, p.now);
+        outside.fill(&p, 1000);
+        assert!(outside.finished && outside.stream.is_empty());
+        let slot = key_slot(key.as_bytes()) as usize;
+        let mut beside = p.snapshot(owned.start..slot);
+        beside.snapshot.before_write(&p.ks, slot, p.now);
+        assert_eq!(beside.snapshot.pending_bytes(), 0, "a slot outside the range is not serialized");
+        beside.fill_to_end(&p, 1000);
+        assert!(beside.stream.is_empty());
+        let mut with = p.snapshot(0..SLOTS);
+        assert_eq!(with.snapshot.range(), owned);
+        with.fill_to_end(&p, 1000);
+        assert_eq!(parse_stream(&with.stream).len(), 2, "SELECT and one RESTORE");
+    }
+}
