@@ -347,6 +347,21 @@ impl Db {
         true
     }
 
+    /// Removes every key in the owned slots among `slots`.
+    pub fn clear_slots(&mut self, slots: Range<usize>) {
+        if self.slots.is_empty() {
+            return;
+        }
+        let (lo, hi) = (slots.start.max(self.owned.start), slots.end.min(self.owned.end));
+        for slot in lo..hi.max(lo) {
+            let table = std::mem::take(&mut self.slots[slot - self.owned.start].table);
+            for e in table.iter() {
+                self.counts.keys -= 1;
+                self.counts.volatile -= (e.expire_at() != NO_EXPIRE) as usize;
+            }
+        }
+    }
+
     /// Removes every key.
     pub fn clear(&mut self) {
         self.slots = Vec::new();

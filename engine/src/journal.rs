@@ -146,6 +146,13 @@ impl Journal {
         self.scratch = buf;
     }
 
+    /// Records a PING (a primary's sign of life on an idle stream; it needs no database).
+    pub fn append_ping(&mut self) {
+        if self.enabled {
+            self.push_bytes(b"*1\r\n$4\r\nPING\r\n");
+        }
+    }
+
     fn push_bytes(&mut self, bytes: &[u8]) {
         let before = self.end_lsn();
         self.ring.extend(bytes);

@@ -56,6 +56,8 @@ pub struct Keyspace {
     pub rng: fastrand::Rng,
     /// Counters for INFO.
     pub stats: KeyspaceStats,
+    /// This shard's writes, for its replicas.
+    pub journal: crate::journal::Journal,
     expire_cursor: (usize, usize),
     /// True under an LFU maxmemory-policy (OBJECT FREQ answers only then, as
     /// in Redis); set with [`Keyspace::set_lfu_policy`].
@@ -70,8 +72,17 @@ impl Keyspace {
             owned: owned.clone(),
             rng: fastrand::Rng::new(),
             stats: KeyspaceStats::default(),
+            journal: crate::journal::Journal::new(1 << 20),
             expire_cursor: (0, owned.start),
             lfu_policy: false,
+        }
+    }
+
+    /// Removes every key of every database in `slots` (a replica's full
+    /// sync of the shard that sent them starts so).
+    pub fn clear_slots(&mut self, slots: Range<usize>) {
+        for db in &mut self.dbs {
+            db.clear_slots(slots.clone());
         }
     }
 

@@ -56,6 +56,9 @@ pub enum Op {
     Block(crate::blocking::BlockRequest),
     /// CLIENT UNBLOCK on that shard's connections (one integer item: unblocked).
     ClientUnblock,
+    /// A replica's full sync begins: remove every key in slots
+    /// `args[1]..args[2]` (item `+OK`).
+    FlushSlots,
 }
 
 /// One command sent to another shard.

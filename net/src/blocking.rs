@@ -300,6 +300,7 @@ pub(crate) fn dispatch(
         return shard.queue_request(owner, idx, conn, hole, 0, args, op);
     }
     let (db, proto, client) = (conn.db, conn.proto, conn.id);
+    crate::repl::primary::before_command(shard, &args);
     let mut ctx = Ctx { ks: &mut shard.ks, db, now: shard.now_ms, args };
     let start = conn.out.len();
     let Attempt::Block { timeout_ms } = (blocking.attempt)(&mut ctx, &mut Reply::new(&mut conn.out, proto)) else {
@@ -347,6 +348,7 @@ pub(crate) fn run_for_peer(
         debug_assert!(false, "Op::Block for a command that does not block");
         return;
     };
+    crate::repl::primary::before_command(shard, &args);
     let mut ctx = Ctx { ks: &mut shard.ks, db, now: shard.now_ms, args };
     let start = out.len();
     let Attempt::Block { timeout_ms } = (blocking.attempt)(&mut ctx, &mut Reply::new(out, proto)) else {
@@ -558,6 +560,11 @@ fn retry(shard: &mut Shard, id: u64) {
         }
         return;
     }
+    if !shard.repl.snapshots.is_empty() {
+        let args = w.args.clone();
+        crate::repl::primary::before_command(shard, &args.view());
+    }
+    let Some(w) = shard.blocking.waiters.get(&id) else { return };
     let mut out = Vec::new();
     let mut ctx = Ctx { ks: &mut shard.ks, db: w.db, now: shard.now_ms, args: w.args.view() };
     if let Attempt::Block { .. } = (w.blocking.attempt)(&mut ctx, &mut Reply::new(&mut out, w.proto)) {

@@ -87,6 +87,7 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, cmd: ConnCmd, ar
             tracing::warn!("user requested shutdown (SHUTDOWN from client {})", conn.addr);
             shard.shared.shutdown.store(true, Relaxed);
             shard.shared.wake_all();
+            let _ = shard.shared.repl.events.send(crate::repl::LinkEvent::Shutdown);
             // Redis closes the connection without a reply on success.
             conn.closing = Closing::Now;
         }
@@ -97,6 +98,9 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, cmd: ConnCmd, ar
         ConnCmd::Punsubscribe => pubsub::unsubscribe(shard, idx, conn, args, true),
         ConnCmd::Publish => pubsub::publish(shard, idx, conn, args),
         ConnCmd::Pubsub => pubsub::pubsub(shard, idx, conn, args),
+        ConnCmd::Replicaof | ConnCmd::Role | ConnCmd::Wait | ConnCmd::Replconf | ConnCmd::Psync | ConnCmd::Sync => {
+            crate::repl::run(shard, idx, conn, cmd, args)
+        }
         ConnCmd::Multi | ConnCmd::Exec | ConnCmd::Discard | ConnCmd::Watch | ConnCmd::Unwatch => {
             crate::multi::run(shard, idx, conn, cmd, args)
         }

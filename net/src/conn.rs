@@ -155,6 +155,16 @@ pub struct Conn {
     /// A blocking command waits for its answer: nothing more of the
     /// pipeline runs until it comes (blocking.rs).
     pub blocked: Option<crate::blocking::Blocked>,
+    /// Streams a shard's journal to a replica (PSYNC).
+    pub(crate) flow: Option<Box<crate::repl::primary::FlowOut>>,
+    /// Brings one primary shard's stream to this replica.
+    pub(crate) master: Option<Box<crate::repl::replica::MasterIn>>,
+    /// Moving to the shard its PSYNC names; nothing runs meanwhile.
+    pub(crate) handoff: Option<Box<crate::repl::primary::HandOff>>,
+    /// Blocked in WAIT.
+    pub(crate) wait: Option<Box<crate::repl::WaitFor>>,
+    /// REPLCONF listening-port.
+    pub replica_port: u16,
 }
 
 impl Conn {
@@ -197,6 +207,11 @@ impl Conn {
             multi: None,
             watching: Vec::new(),
             blocked: None,
+            flow: None,
+            master: None,
+            handoff: None,
+            wait: None,
+            replica_port: 0,
         }
     }
 

@@ -126,16 +126,9 @@ pub(crate) fn render(shard: &Shard, args: &Args) -> String {
             sh.sum(|s| &s.keyspace_misses),
             sh.sum(|s| &s.errors),
         );
+        crate::repl::info_stats(shard, o);
     });
-    section("Replication", &|o| {
-        let _ = write!(
-            o,
-            "role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\n\
-             master_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\n\
-             repl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
-            sh.run_id,
-        );
-    });
+    section("Replication", &|o| crate::repl::info(shard, o));
     section("CPU", &|o| {
         let (user, sys) = runtime::process_cpu_seconds();
         let _ = write!(

@@ -28,6 +28,7 @@ pub mod info;
 pub(crate) mod multi;
 pub mod pubsub;
 pub mod recvbuf;
+pub mod repl;
 pub mod resp;
 pub mod runtime;
 pub mod server;

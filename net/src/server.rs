@@ -28,6 +28,7 @@ impl ServerHandle {
     pub fn shutdown(&self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
         self.shared.wake_all();
+        let _ = self.shared.repl.events.send(crate::repl::LinkEvent::Shutdown);
     }
 
     /// A handle that can start shutdown from another thread (a signal handler loop).
@@ -72,6 +73,7 @@ impl Stopper {
     pub fn stop(&self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
         self.shared.wake_all();
+        let _ = self.shared.repl.events.send(crate::repl::LinkEvent::Shutdown);
     }
 
     /// True once shutdown was asked for.
@@ -201,11 +203,12 @@ pub fn start(config: Config, config_file: Option<String>) -> io::Result<ServerHa
         // SAFETY: fd is a fresh, valid descriptor owned by nobody else.
         event_fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
     }
+    let run_id = random_hex_id();
     let shared = Arc::new(Shared {
         stats: (0..shards).map(|_| ShardStats::new(config.databases)).collect(),
         next_client_id: AtomicU64::new(1),
         start_unix: coreshard_engine::unix_ms() / 1000,
-        run_id: random_hex_id(),
+        run_id: run_id.clone(),
         shutdown: AtomicBool::new(false),
         shards_drained: AtomicUsize::new(0),
         shards_listening: AtomicUsize::new(0),
@@ -217,6 +220,7 @@ pub fn start(config: Config, config_file: Option<String>) -> io::Result<ServerHa
         peak_memory: AtomicU64::new(0),
         config_file,
         executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+        repl: crate::repl::Repl::new(shards, crate::repl::random_id()),
     });
 
     // Each shard builds its ring on its own thread (single-issuer rings belong
@@ -291,6 +295,13 @@ pub fn start(config: Config, config_file: Option<String>) -> io::Result<ServerHa
     }
     while shared.shards_listening.load(Ordering::SeqCst) < shards {
         std::thread::yield_now();
+    }
+    // Not joined at shutdown: it may be blocked in a handshake with an
+    // unresponsive primary for up to repl-timeout, and holds nothing to flush.
+    drop(crate::repl::link::spawn(shared.clone())?);
+    if let Some((host, port)) = config.replicaof.clone() {
+        let mut st = shared.repl.lock();
+        crate::repl::follow(&shared, &mut st, host, port);
     }
     Ok(ServerHandle { shared, threads, unix_path })
 }

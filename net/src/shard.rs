@@ -47,6 +47,8 @@ const UD_CANCEL: u64 = 8;
 const UD_HOP_DELAY: u64 = 9;
 /// The blocked clients' timeout timer (blocking.rs).
 pub(crate) const UD_BLOCK_TIMER: u64 = 10;
+/// The replication timer (repl.rs: journal flush delay, WAIT timeouts).
+pub(crate) const UD_REPL_TIMER: u64 = 11;
 
 /// Commands of one connection's pipeline that may wait for other shards at once.
 const PIPELINE_HOLES_MAX: usize = 1024;
@@ -143,6 +145,8 @@ pub(crate) struct Shard {
     pub(crate) watches: crate::multi::Watches,
     /// Messages held back by `debug-shard-hop-delay-us`.
     hop_delay: HopDelay,
+    /// Replication: flows to replicas, snapshots, WAITs (repl.rs).
+    pub(crate) repl: crate::repl::ShardRepl,
 }
 
 /// Test-only: messages to other shards held back for
@@ -210,6 +214,7 @@ impl Shard {
             tx: Default::default(),
             watches: Default::default(),
             hop_delay: Default::default(),
+            repl: Default::default(),
         }
     }
 
@@ -284,6 +289,7 @@ impl Shard {
             }
             // Blocking commands: serve clients whose keys became ready, time out others.
             crate::blocking::after_commands(&mut self);
+            crate::repl::after_commands(&mut self);
             if self.config.maxmemory > 0 {
                 self.enforce_maxmemory();
             }
@@ -320,6 +326,7 @@ impl Shard {
                 self.arm_tick();
             }
             UD_BLOCK_TIMER => crate::blocking::on_timer(self),
+            UD_REPL_TIMER => crate::repl::on_timer(self),
             UD_MSG_RING => {
                 // Only failures complete (success is skipped): fall back to eventfd wake-ups.
                 if self.msg_ring_works {
@@ -388,7 +395,15 @@ impl Shard {
         let id = self.shared.next_client_id.fetch_add(1, Relaxed);
         let authenticated = self.config.requirepass.is_none();
         let conn = Conn::new(fd, id, addr, laddr, unix, authenticated, runtime::monotonic_ns());
-        let idx = match self.free.pop() {
+        let idx = self.insert_conn(conn);
+        self.counters.connections += 1;
+        self.arm_recv(idx);
+    }
+
+    /// Gives `conn` a slot on this shard and returns it.
+    pub(crate) fn insert_conn(&mut self, conn: Conn) -> u32 {
+        self.counters.open += 1;
+        match self.free.pop() {
             Some(i) => {
                 self.conns[i as usize] = Some(conn);
                 i
@@ -397,9 +412,20 @@ impl Shard {
                 self.conns.push(Some(conn));
                 (self.conns.len() - 1) as u32
             }
-        };
-        self.counters.connections += 1;
-        self.counters.open += 1;
+        }
+    }
+
+    /// Takes connection `idx` off this shard without closing its socket
+    /// (it moves to another shard).
+    pub(crate) fn release_conn(&mut self, idx: u32) -> Option<Conn> {
+        let conn = self.conns[idx as usize].take()?;
+        self.free.push(idx);
+        self.counters.open -= 1;
+        Some(conn)
+    }
+
+    /// Arms connection `idx`'s reads (see `arm_recv`).
+    pub(crate) fn arm_recv_pub(&mut self, idx: u32) {
         self.arm_recv(idx);
     }
 
@@ -408,7 +434,12 @@ impl Shard {
     fn arm_recv(&mut self, idx: u32) {
         let draining = self.draining;
         let Some(conn) = self.conns[idx as usize].as_mut() else { return };
-        if conn.recv_inflight || conn.closing != Closing::No || draining || Self::holding_input(conn) {
+        if conn.recv_inflight
+            || conn.closing != Closing::No
+            || draining
+            || Self::holding_input(conn)
+            || conn.handoff.is_some()
+        {
             return;
         }
         conn.recv_inflight = true;
@@ -430,7 +461,11 @@ impl Shard {
             conn.recv_inflight = false;
         }
         if res == -libc::ECANCELED && conn.closing == Closing::No {
-            // Reads paused for backpressure; they resume once the held input runs.
+            // Reads paused for backpressure; they resume once the held input
+            // runs. Or the connection moves to another shard.
+            if conn.handoff.is_some() && !conn.recv_inflight {
+                crate::repl::primary::try_hand_off(self, idx);
+            }
             return;
         }
         if res == -libc::ENOBUFS {
@@ -476,6 +511,10 @@ impl Shard {
         if conn.send_inflight || conn.holes_open > 0 || conn.closing == Closing::Now {
             return;
         }
+        if conn.master.is_some() {
+            // The primary wants no replies, only acks.
+            crate::repl::replica::take_output(&self.shared, conn);
+        }
         if conn.send_off >= conn.sending.len() {
             if conn.out.is_empty() {
                 return;
@@ -519,6 +558,10 @@ impl Shard {
             self.arm_send(idx);
             return;
         }
+        if conn.handoff.is_some() {
+            crate::repl::primary::try_hand_off(self, idx);
+            return;
+        }
         match conn.closing {
             Closing::AfterReply => self.begin_close(idx),
             // Output drained: resume a pipeline that paused on full output.
@@ -532,6 +575,8 @@ impl Shard {
     pub(crate) fn begin_close(&mut self, idx: u32) {
         // A blocked client stops waiting (blocking.rs).
         crate::blocking::on_close(self, idx);
+        // WAIT, replica flows and the primary's stream end (repl).
+        crate::repl::on_close(self, idx);
         let Some(conn) = self.conns[idx as usize].as_mut() else {
             return;
         };
@@ -568,6 +613,8 @@ impl Shard {
             && conn.holes.len() < PIPELINE_HOLES_MAX
             && conn.out.len() < OUTPUT_PAUSE_BYTES
             && conn.blocked.is_none()
+            && conn.wait.is_none()
+            && conn.handoff.is_none()
     }
 
     /// True when the connection holds more unexecuted input than it may while
@@ -630,7 +677,21 @@ impl Shard {
         let closing = conn.closing;
         let idle = conn.holes_open == 0;
         let drained = !conn.send_inflight && conn.out.is_empty();
+        let handoff = conn.handoff.is_some() && closing == Closing::No;
+        let recv_inflight = conn.recv_inflight;
         self.conns[idx as usize] = Some(conn);
+        if handoff {
+            // PSYNC for another shard's flow: its replies go out, its read
+            // stops, then the socket moves (repl::primary::try_hand_off).
+            self.arm_send(idx);
+            if recv_inflight {
+                let sqe = opcode::AsyncCancel::new(ud(UD_RECV, idx)).build().user_data(UD_CANCEL);
+                self.push_sqe(&sqe);
+            } else {
+                crate::repl::primary::try_hand_off(self, idx);
+            }
+            return;
+        }
         match closing {
             Closing::Now => self.begin_close(idx),
             _ if !idle => {}
@@ -693,6 +754,7 @@ impl Shard {
                     }
                     spans.clear();
                     spans.extend(conn.parser.spans().iter().map(|s| s.start + start..s.end + start));
+                    crate::repl::replica::count(conn, len);
                     self.execute(idx, conn, Args::new(buf, &spans));
                 }
             }
@@ -712,6 +774,12 @@ impl Shard {
         };
         conn.last_cmd = spec.name;
         conn.last_sub = None;
+        if conn.flow.is_some() && !matches!(spec.kind, Kind::Conn(coreshard_engine::ConnCmd::Replconf)) {
+            // A replica's flow carries only acks; a reply would corrupt its stream.
+            tracing::warn!(client = conn.id, "replica sent {} on its replication stream; closing it", spec.name);
+            conn.closing = Closing::Now;
+            return;
+        }
         if !spec.arity_ok(args.len()) {
             self.counters.errors += 1;
             crate::multi::flag(conn);
@@ -722,7 +790,20 @@ impl Shard {
             crate::multi::flag(conn);
             return conn.reply().error("NOAUTH Authentication required.");
         }
-        if spec.has(flags::DENYOOM) && self.config.maxmemory > 0 && !self.may_grow() {
+        let from_master = conn.master.is_some();
+        if spec.has(flags::WRITE) && !from_master {
+            if self.config.replica_read_only && self.shared.repl.is_replica.load(Relaxed) {
+                self.counters.errors += 1;
+                crate::multi::flag(conn);
+                return conn.reply().error("READONLY You can't write against a read only replica.");
+            }
+            if let Some(e) = crate::repl::refuse_write(self) {
+                self.counters.errors += 1;
+                crate::multi::flag(conn);
+                return conn.reply().error(e);
+            }
+        }
+        if spec.has(flags::DENYOOM) && !from_master && self.config.maxmemory > 0 && !self.may_grow() {
             self.counters.errors += 1;
             crate::multi::flag(conn);
             return conn.reply().error("OOM command not allowed when used memory > 'maxmemory'.");
@@ -867,6 +948,9 @@ impl Shard {
             if self.wait_local(idx, conn, None, Op::Whole(handler), &args) {
                 return;
             }
+            if !self.repl.snapshots.is_empty() {
+                crate::repl::primary::before_command(self, &args);
+            }
             let dirty = self.ks.stats.dirty;
             let mut ctx = Ctx { ks: &mut self.ks, db: conn.db, now: self.now_ms, args };
             handler(&mut ctx, &mut Reply::new(&mut conn.out, conn.proto));
@@ -926,6 +1010,9 @@ impl Shard {
         ends: &mut Vec<usize>,
         caller: Option<(u32, &mut Conn)>,
     ) {
+        if !self.repl.snapshots.is_empty() && matches!(op, Op::Whole(_) | Op::Part(_)) {
+            crate::repl::primary::before_command(self, &args);
+        }
         let mut ctx = Ctx { ks: &mut self.ks, db, now: self.now_ms, args };
         match op {
             Op::Whole(_) | Op::Part(_) if !self.watches.is_empty() => {
@@ -974,12 +1061,24 @@ impl Shard {
             }
             Op::TxStore => {
                 let (key, value) = (args.get(0), args.get(1));
+                crate::repl::primary::before_write(self, key);
                 let now = self.now_ms;
                 crate::tx::store_entry(self.ks.db(db), key, (!value.is_empty()).then_some(value), now);
                 self.ks.stats.dirty += 1;
                 if !self.watches.is_empty() {
                     self.watches.touch(db as u16, key);
                 }
+            }
+            Op::FlushSlots => {
+                // A full sync's start: this node drops what it held in the
+                // slots the incoming snapshot covers (args: first, end).
+                let num = |i: usize| std::str::from_utf8(args.get(i)).ok().and_then(|s| s.parse::<usize>().ok());
+                if let (Some(lo), Some(hi)) = (num(1), num(2)) {
+                    crate::repl::primary::before_write_all(self);
+                    self.ks.clear_slots(lo..hi);
+                    self.ks.stats.dirty += 1;
+                }
+                Items::new(out, ends, proto).item(|r| r.ok());
             }
             Op::ClientUnblock => {
                 let n = crate::blocking::unblock_local(self, args);
@@ -1095,6 +1194,13 @@ impl Shard {
 
     /// Pushes this turn's batches and wakes their destinations.
     fn flush_batches(&mut self) {
+        // Before any reply leaves for another shard, so a WAIT there counts
+        // the writes it answers.
+        let j = &self.ks.journal;
+        if j.enabled() {
+            self.shared.repl.journal_end[self.id].store(j.end_lsn(), Relaxed);
+            self.shared.repl.journal_start[self.id].store(j.start_lsn(), Relaxed);
+        }
         for dest in 0..self.outgoing.len() {
             if !self.outgoing[dest].is_empty() {
                 self.send_batch(dest);
@@ -1252,6 +1358,13 @@ impl Shard {
 
     fn on_control(&mut self, msg: Control) {
         match msg {
+            Control::Adopt { fd, id, addr, laddr, replica_port, args } => {
+                crate::repl::primary::adopt(self, fd, id, addr, laddr, replica_port, args)
+            }
+            Control::AdoptMaster { fd, addr, primary_shard, primary_shards, epoch, full, lsn } => {
+                crate::repl::replica::adopt(self, fd, addr, primary_shard, primary_shards, epoch, full, lsn)
+            }
+            Control::DropReplication { epoch, promoted } => crate::repl::replica::drop_older(self, epoch, promoted),
             Control::ConfigSet(pairs) => {
                 let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                 if let Err(e) = self.config.set_many(&refs) {
@@ -1264,6 +1377,7 @@ impl Shard {
     fn on_tick(&mut self) {
         self.now_ms = coreshard_engine::unix_ms();
         self.sample_ops_rate();
+        crate::repl::on_tick(self);
         let s = &self.shared.stats[self.id];
         s.recent_max_output.store(std::mem::take(&mut self.counters.max_output), Relaxed);
         s.recent_max_input.store(std::mem::take(&mut self.counters.max_input), Relaxed);

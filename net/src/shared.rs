@@ -72,6 +72,49 @@ impl ShardStats {
 pub enum Control {
     /// CONFIG SET was applied on one shard; apply the same pairs here.
     ConfigSet(Vec<(String, String)>),
+    /// A replica's connection moves here from the shard that accepted it:
+    /// run its PSYNC (`args`) for this shard's flow.
+    Adopt {
+        /// The socket, now this shard's.
+        fd: i32,
+        /// Its CLIENT ID.
+        id: u64,
+        /// Peer address.
+        addr: String,
+        /// Local address.
+        laddr: String,
+        /// REPLCONF listening-port it gave.
+        replica_port: u16,
+        /// The PSYNC command.
+        args: Vec<Vec<u8>>,
+    },
+    /// The link thread connected a flow from primary shard `primary_shard`:
+    /// apply its stream here.
+    AdoptMaster {
+        /// The socket, past its PSYNC reply line.
+        fd: i32,
+        /// The primary's address.
+        addr: String,
+        /// Which primary shard.
+        primary_shard: usize,
+        /// How many shards the primary has.
+        primary_shards: usize,
+        /// The link it belongs to.
+        epoch: u64,
+        /// A snapshot comes first.
+        full: bool,
+        /// The journal position the stream continues from (or the snapshot's end).
+        lsn: u64,
+    },
+    /// The replication link changed (REPLICAOF): drop connections of links
+    /// before `epoch`.
+    DropReplication {
+        /// The current link.
+        epoch: u64,
+        /// REPLICAOF NO ONE: the shard's mirror of the old primary's
+        /// journal becomes its own journal.
+        promoted: bool,
+    },
 }
 
 /// Server-wide shared state.
@@ -107,6 +150,8 @@ pub struct Shared {
     pub config_file: Option<String>,
     /// The executable path (INFO executable).
     pub executable: String,
+    /// Replication state.
+    pub repl: crate::repl::Repl,
 }
 
 impl Shared {

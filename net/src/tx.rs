@@ -1175,6 +1175,7 @@ impl Shard {
                 continue;
             }
             if *owner == self.id {
+                crate::repl::primary::before_write(self, key);
                 store_entry(self.ks.db(g.db), key, after.as_deref(), now);
                 if !self.watches.is_empty() {
                     self.watches.touch(g.db as u16, key);

@@ -207,6 +207,12 @@ pub enum ConnCmd {
     Discard,
     Watch,
     Unwatch,
+    Replicaof,
+    Role,
+    Wait,
+    Replconf,
+    Psync,
+    Sync,
 }
 
 /// How a command is executed.

@@ -1,0 +1,412 @@
+//! The primary's side of a flow: PSYNC, the hand-off of the socket to the
+//! shard it names, and streaming that shard's snapshot and journal.
+
+use super::{ReplicaFlow, ReplicaInfo, arm_timer};
+use crate::conn::{Closing, Conn};
+use crate::shard::Shard;
+use crate::shared::Control;
+use coreshard_engine::Args;
+use coreshard_engine::journal::encode_command;
+use coreshard_engine::snapshot::Snapshot;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Journal bytes a flow waits for before it sends (unless `FLUSH_DELAY_NS` passed).
+const FLUSH_BYTES: u64 = 16 * 1024;
+/// Longest a journal entry waits to be sent to a replica.
+const FLUSH_DELAY_NS: u64 = 500_000;
+/// Output a flow may have unsent before it takes more from the journal or snapshot.
+const FLOW_UNSENT_BYTES_MAX: usize = 1024 * 1024;
+/// Snapshot bytes serialized per flow per loop turn (the shard serves its
+/// clients between slices).
+const SNAPSHOT_SLICE_BYTES: usize = 256 * 1024;
+/// Journal bytes copied per flow per loop turn.
+const JOURNAL_SLICE_BYTES: usize = 1024 * 1024;
+
+/// What a connection streaming to a replica is doing.
+pub(crate) struct FlowOut {
+    /// The replica's id.
+    replica: String,
+    /// Streaming the snapshot (then the journal from `lsn`).
+    snapshot: bool,
+    /// The next journal position to send.
+    lsn: u64,
+    /// Monotonic ns when unsent journal bytes first waited.
+    pending_since_ns: u64,
+    /// Monotonic ns of the last ack.
+    last_ack_ns: u64,
+}
+
+/// A connection moving to another shard (PSYNC for that shard's flow).
+pub(crate) struct HandOff {
+    /// The shard it goes to.
+    pub to: usize,
+    /// The PSYNC that shard will run.
+    pub args: Vec<Vec<u8>>,
+}
+
+/// `PSYNC <replid> <lsn> <shard> <replica-id>`: starts the flow of `shard`'s
+/// journal to a coreshard replica.
+pub(crate) fn psync(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
+    if args.len() != 5 {
+        return conn.reply().error("ERR coreshard replicates only to coreshard replicas (PSYNC with flow arguments)");
+    }
+    if shard.shared.repl.is_replica.load(Relaxed) {
+        return conn.reply().error("NOMASTERLINK Can't SYNC while not connected with my master");
+    }
+    let target = std::str::from_utf8(args.get(3)).ok().and_then(|s| s.parse::<usize>().ok());
+    let Some(target) = target.filter(|&t| t < shard.map.shards()) else {
+        return conn.reply().error("ERR PSYNC shard out of range");
+    };
+    if conn.multi.is_some() || conn.subs.is_some() {
+        return conn.reply().error("ERR PSYNC is not allowed here");
+    }
+    if target != shard.id {
+        // The flow belongs to the shard whose journal it streams: move the socket there.
+        conn.handoff = Some(Box::new(HandOff { to: target, args: args.iter_from(0).map(|a| a.to_vec()).collect() }));
+        return;
+    }
+    start_flow(shard, idx, conn, &args);
+}
+
+fn start_flow(shard: &mut Shard, idx: u32, conn: &mut Conn, args: &Args) {
+    let replid = String::from_utf8_lossy(args.get(1)).into_owned();
+    let lsn = std::str::from_utf8(args.get(2)).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(-1);
+    let replica = String::from_utf8_lossy(args.get(4)).into_owned();
+    let shared = shard.shared.clone();
+    let (our_id, old_id) = {
+        let st = shared.repl.lock();
+        (st.replid.clone(), st.replid2.clone())
+    };
+    let second_end = shared.repl.second_offset[shard.id].load(Relaxed);
+    let journal = &mut shard.ks.journal;
+    if !journal.enabled() {
+        journal.set_backlog_bytes(shard.config.repl_backlog_size as usize);
+        journal.set_enabled(true);
+    }
+    // Our own history, or the one we continued after a promotion up to
+    // where we left it (PSYNC2).
+    let known = replid == our_id || (replid == old_id && lsn >= 0 && lsn as u64 <= second_end);
+    let partial = known && lsn >= 0 && journal.contains(lsn as u64);
+    let now_ns = crate::runtime::monotonic_ns();
+    let mut flow =
+        FlowOut { replica: replica.clone(), snapshot: !partial, lsn: 0, pending_since_ns: 0, last_ack_ns: now_ns };
+    if partial {
+        flow.lsn = lsn as u64;
+        shared.repl.sync_partial_ok.fetch_add(1, Relaxed);
+        tracing::info!(
+            shard = shard.id,
+            "replica {} asks for partial resynchronization from {lsn}: accepted, {} bytes of backlog to send",
+            conn.addr,
+            journal.end_lsn() - lsn as u64
+        );
+        conn.reply().simple(&format!("CONTINUE {our_id}"));
+    } else {
+        if replid != "?" {
+            shared.repl.sync_partial_err.fetch_add(1, Relaxed);
+            let why = if !known {
+                format!("replication id mismatch (replica asked for '{replid}', my id is '{our_id}')")
+            } else {
+                format!("position {lsn} is outside my backlog ({}..={})", journal.start_lsn(), journal.end_lsn())
+            };
+            tracing::info!(shard = shard.id, "partial resynchronization not accepted for {}: {why}", conn.addr);
+        }
+        shared.repl.sync_full.fetch_add(1, Relaxed);
+        // The snapshot holds every write up to here; the journal has every
+        // one after, starting with a SELECT so the replica knows the database.
+        journal.force_select();
+        flow.lsn = journal.end_lsn();
+        let snap = Snapshot::new(&shard.ks);
+        shard.repl.snapshots.push((idx, snap));
+        tracing::info!(
+            shard = shard.id,
+            "full resync requested by replica {}: streaming a snapshot from {}",
+            conn.addr,
+            flow.lsn
+        );
+        conn.reply().simple(&format!("FULLRESYNC {our_id} {}", flow.lsn));
+    }
+    let ip = conn.addr.rsplit_once(':').map(|(ip, _)| ip.to_string()).unwrap_or_default();
+    {
+        let mut st = shared.repl.lock();
+        let shards = shard.map.shards();
+        let pos = match st.replicas.iter().position(|r| r.id == replica) {
+            Some(p) => p,
+            None => {
+                st.replicas.push(ReplicaInfo {
+                    id: replica,
+                    ip,
+                    port: conn.replica_port,
+                    flows: vec![ReplicaFlow::default(); shards],
+                });
+                st.replicas.len() - 1
+            }
+        };
+        let r = &mut st.replicas[pos];
+        if conn.replica_port != 0 {
+            r.port = conn.replica_port;
+        }
+        r.flows[shard.id] =
+            ReplicaFlow { connected: true, online: partial, acked: flow.lsn, last_ack_ms: coreshard_engine::unix_ms() };
+    }
+    conn.flow = Some(Box::new(flow));
+    shard.repl.flows.push(idx);
+}
+
+/// Finishes moving connection `idx` to another shard once nothing of it is
+/// in flight here; returns true when it moved.
+pub(crate) fn try_hand_off(shard: &mut Shard, idx: u32) -> bool {
+    let Some(conn) = shard.conns[idx as usize].as_ref() else { return false };
+    if conn.handoff.is_none() || conn.closing != Closing::No {
+        return false;
+    }
+    if conn.recv_inflight || conn.send_inflight || conn.holes_open > 0 || !conn.out.is_empty() {
+        return false;
+    }
+    let Some(conn) = shard.release_conn(idx) else { return false };
+    let Some(h) = conn.handoff else { return false };
+    let msg = Control::Adopt {
+        fd: conn.fd,
+        id: conn.id,
+        addr: conn.addr,
+        laddr: conn.laddr,
+        replica_port: conn.replica_port,
+        args: h.args,
+    };
+    if shard.shared.control[h.to].send(msg).is_err() {
+        // The shard is gone (shutdown): nobody owns the socket now but us.
+        tracing::debug!("could not hand a replica flow to shard {}", h.to);
+    }
+    shard.shared.wake(h.to);
+    true
+}
+
+/// A socket handed to this shard by another one: run its PSYNC here.
+pub(crate) fn adopt(shard: &mut Shard, fd: i32, id: u64, addr: String, laddr: String, port: u16, args: Vec<Vec<u8>>) {
+    let mut conn = Conn::new(fd, id, addr, laddr, false, true, crate::runtime::monotonic_ns());
+    conn.replica_port = port;
+    let idx = shard.insert_conn(conn);
+    let Some(mut conn) = shard.conns[idx as usize].take() else { return };
+    let owned = coreshard_engine::OwnedArgs::from_parts(args.iter().map(|a| a.as_slice()));
+    start_flow(shard, idx, &mut conn, &owned.view());
+    shard.conns[idx as usize] = Some(conn);
+    shard.send_output(idx);
+    shard.arm_recv_pub(idx);
+}
+
+/// `REPLCONF ACK <lsn>` on a flow connection.
+pub(crate) fn on_ack(shard: &mut Shard, _idx: u32, conn: &mut Conn, lsn: &[u8]) {
+    let Some(flow) = conn.flow.as_mut() else { return };
+    let Some(lsn) = std::str::from_utf8(lsn).ok().and_then(|s| s.parse::<u64>().ok()) else { return };
+    flow.last_ack_ns = crate::runtime::monotonic_ns();
+    let online = !flow.snapshot;
+    {
+        let mut st = shard.shared.repl.lock();
+        if let Some(r) = st.replicas.iter_mut().find(|r| r.id == flow.replica)
+            && let Some(f) = r.flows.get_mut(shard.id)
+        {
+            f.acked = f.acked.max(lsn);
+            f.last_ack_ms = coreshard_engine::unix_ms();
+            f.online = online;
+        }
+    }
+    // WAITs on any shard may be satisfied now.
+    for s in 0..shard.map.shards() {
+        if shard.shared.repl.waiters[s].load(Relaxed) > 0 {
+            // This shard checks its own at the end of the turn.
+            if s != shard.id {
+                shard.shared.wake(s);
+            }
+        }
+    }
+}
+
+/// Streams to every flow of this shard what it may send now.
+pub(crate) fn pump(shard: &mut Shard) {
+    let now_ns = crate::runtime::monotonic_ns();
+    let mut next_flush: Option<u64> = None;
+    let flows = shard.repl.flows.clone();
+    for idx in flows {
+        let Some(mut conn) = shard.conns[idx as usize].take() else { continue };
+        let drop_reason = pump_one(shard, idx, &mut conn, now_ns, &mut next_flush);
+        shard.conns[idx as usize] = Some(conn);
+        if let Some(why) = drop_reason {
+            tracing::warn!(shard = shard.id, "dropping replica flow: {why}");
+            if let Some(c) = shard.conns[idx as usize].as_mut() {
+                c.closing = Closing::Now;
+            }
+            shard.begin_close(idx);
+            continue;
+        }
+        shard.send_output(idx);
+    }
+    if let Some(due) = next_flush {
+        arm_timer(shard, due.saturating_sub(now_ns));
+    }
+}
+
+fn pump_one(shard: &mut Shard, idx: u32, conn: &mut Conn, now_ns: u64, next_flush: &mut Option<u64>) -> Option<String> {
+    if conn.closing != Closing::No {
+        return None;
+    }
+    let unsent = conn.out.len() + conn.sending.len() - conn.send_off;
+    let Some(flow) = conn.flow.as_mut() else { return None };
+    if unsent >= FLOW_UNSENT_BYTES_MAX {
+        return None;
+    }
+    if flow.snapshot {
+        let Some(pos) = shard.repl.snapshots.iter().position(|(i, _)| *i == idx) else {
+            return Some("snapshot lost".into());
+        };
+        let done = shard.repl.snapshots[pos].1.fill(&shard.ks, shard.now_ms, SNAPSHOT_SLICE_BYTES, &mut conn.out);
+        if !done {
+            return None;
+        }
+        shard.repl.snapshots.swap_remove(pos);
+        encode_command(&mut conn.out, [&b"REPLCONF"[..], b"snapshot-end"]);
+        flow.snapshot = false;
+        tracing::info!(
+            shard = shard.id,
+            "snapshot sent to replica {}; streaming the journal from {}",
+            conn.addr,
+            flow.lsn
+        );
+    }
+    let journal = &shard.ks.journal;
+    if flow.lsn < journal.start_lsn() {
+        return Some(format!(
+            "replica {} fell out of the backlog (at {}, backlog from {})",
+            conn.addr,
+            flow.lsn,
+            journal.start_lsn()
+        ));
+    }
+    let pending = journal.end_lsn() - flow.lsn;
+    if pending == 0 {
+        flow.pending_since_ns = 0;
+        return None;
+    }
+    let limit = &shard.config.obuf_replica;
+    if limit.hard_bytes > 0 && pending > limit.hard_bytes {
+        return Some(format!(
+            "replica {} is {pending} bytes behind, over client-output-buffer-limit replica {}",
+            conn.addr, limit.hard_bytes
+        ));
+    }
+    if flow.pending_since_ns == 0 {
+        flow.pending_since_ns = now_ns;
+    }
+    let due = flow.pending_since_ns + FLUSH_DELAY_NS;
+    if pending < FLUSH_BYTES && now_ns < due {
+        *next_flush = Some(next_flush.map_or(due, |n| n.min(due)));
+        return None;
+    }
+    match journal.copy_from(flow.lsn, JOURNAL_SLICE_BYTES, &mut conn.out) {
+        Ok(n) => flow.lsn += n as u64,
+        Err(_) => return Some(format!("replica {} fell out of the backlog", conn.addr)),
+    }
+    flow.pending_since_ns = if journal.end_lsn() > flow.lsn { now_ns } else { 0 };
+    None
+}
+
+/// A connection closes: if it was a flow, forget it.
+pub(crate) fn on_close(shard: &mut Shard, idx: u32) {
+    let Some(conn) = shard.conns[idx as usize].as_mut() else { return };
+    let Some(flow) = conn.flow.take() else { return };
+    shard.repl.flows.retain(|&i| i != idx);
+    shard.repl.snapshots.retain(|(i, _)| *i != idx);
+    tracing::info!(shard = shard.id, "connection with replica {} lost", conn.addr);
+    let mut st = shard.shared.repl.lock();
+    if let Some(pos) = st.replicas.iter().position(|r| r.id == flow.replica) {
+        if let Some(f) = st.replicas[pos].flows.get_mut(shard.id) {
+            f.connected = false;
+            f.online = false;
+        }
+        if st.replicas[pos].flows.iter().all(|f| !f.connected) {
+            st.replicas.remove(pos);
+        }
+    }
+}
+
+/// The tick: PING into the journal every repl-ping-replica-period while
+/// replicas follow (so they see the link alive), drop flows whose replica
+/// stopped acking for repl-timeout.
+pub(crate) fn on_tick(shard: &mut Shard) {
+    if shard.repl.flows.is_empty() {
+        return;
+    }
+    let now = crate::runtime::monotonic_ns();
+    let period = shard.config.repl_ping_replica_period.max(1) * 1_000_000_000;
+    if now - shard.repl.last_ping_ns >= period {
+        shard.repl.last_ping_ns = now;
+        shard.ks.journal.append_ping();
+    }
+    let timeout = shard.config.repl_timeout.max(1) * 1_000_000_000;
+    let stale: Vec<u32> = shard
+        .repl
+        .flows
+        .iter()
+        .copied()
+        .filter(|&i| {
+            shard.conns[i as usize]
+                .as_ref()
+                .and_then(|c| c.flow.as_ref())
+                .is_some_and(|f| !f.snapshot && now.saturating_sub(f.last_ack_ns) > timeout)
+        })
+        .collect();
+    for idx in stale {
+        if let Some(c) = shard.conns[idx as usize].as_mut() {
+            tracing::warn!(shard = shard.id, "disconnecting timedout replica (streaming sync): {}", c.addr);
+            c.closing = Closing::Now;
+        }
+        shard.begin_close(idx);
+    }
+}
+
+/// Before a command runs on this shard's keyspace while snapshots stream:
+/// the slots a write may change are saved first, as they were when each
+/// snapshot began (a write over every key saves them all). `args` is the
+/// command or its share for this shard (name first).
+pub(crate) fn before_command(shard: &mut Shard, args: &coreshard_engine::Args) {
+    use coreshard_engine::cmd::{Kind, flags};
+    if shard.repl.snapshots.is_empty() {
+        return;
+    }
+    let Some(spec) = shard.table.lookup(args.get(0)) else { return };
+    if !spec.has(flags::WRITE) {
+        return;
+    }
+    if matches!(spec.kind, Kind::AllShards { .. }) {
+        return before_write_all(shard);
+    }
+    match crate::tx::command_keys(spec, args) {
+        Some(keys) => {
+            for i in keys {
+                if let Some(key) = args.try_get(i) {
+                    before_write(shard, key);
+                }
+            }
+        }
+        None => before_write_all(shard),
+    }
+}
+
+/// Before a write changes `key` on this shard: snapshots still to send its
+/// slot save it first.
+pub(crate) fn before_write(shard: &mut Shard, key: &[u8]) {
+    if shard.repl.snapshots.is_empty() {
+        return;
+    }
+    let slot = coreshard_engine::slot::key_slot(key) as usize;
+    let (ks, now) = (&shard.ks, shard.now_ms);
+    for (_, s) in shard.repl.snapshots.iter_mut() {
+        s.before_write(ks, slot, now);
+    }
+}
+
+/// Before a write over every key (FLUSHDB, SWAPDB).
+pub(crate) fn before_write_all(shard: &mut Shard) {
+    let (ks, now) = (&shard.ks, shard.now_ms);
+    for (_, s) in shard.repl.snapshots.iter_mut() {
+        s.before_write_all(ks, now);
+    }
+}

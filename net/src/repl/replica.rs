@@ -1,0 +1,212 @@
+//! The replica's side of a flow: a connection to one primary shard whose
+//! stream this shard executes as its primary's client.
+//!
+//! The stream is RESP commands: with a full sync, the snapshot's RESTOREs up
+//! to `REPLCONF snapshot-end`, then the journal. Journal bytes count towards
+//! the flow's position; after each batch applied the replica answers
+//! `REPLCONF ACK <position>` (a batch's commands have all run by then: the
+//! ack goes out only once no reply of them is outstanding).
+
+use super::LinkEvent;
+use crate::conn::{Closing, Conn};
+use crate::shard::Shard;
+use coreshard_engine::journal::encode_command;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Longest a replica goes without acking while its link is up.
+const ACK_PERIOD_NS: u64 = 1_000_000_000;
+
+/// What a connection to a primary shard is doing.
+pub(crate) struct MasterIn {
+    /// The primary shard whose journal this is.
+    pub primary_shard: usize,
+    /// The link it belongs to (older ones are dropped).
+    pub epoch: u64,
+    /// Receiving the snapshot: bytes do not count until `snapshot-end`.
+    pub snapshot: bool,
+    /// Journal position applied (once past the snapshot).
+    pub lsn: u64,
+    /// Position of the snapshot's end (from +FULLRESYNC).
+    pub snapshot_lsn: u64,
+    /// The position last acked.
+    pub acked: u64,
+    /// Monotonic ns of the last ack sent.
+    pub last_ack_ns: u64,
+    /// An ack was asked for (REPLCONF GETACK).
+    pub ack_now: bool,
+}
+
+/// A connected, handshaken socket to primary shard `primary_shard`, handed
+/// over by the link thread: start applying its stream here.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn adopt(
+    shard: &mut Shard,
+    fd: i32,
+    addr: String,
+    primary_shard: usize,
+    primary_shards: usize,
+    epoch: u64,
+    full: bool,
+    lsn: u64,
+) {
+    let current = shard.shared.repl.lock().link_epoch;
+    if epoch != current {
+        // REPLICAOF changed while the link thread connected.
+        // SAFETY: the link thread gave this fd to us; nobody else closes it.
+        unsafe { libc::close(fd) };
+        return;
+    }
+    let id = shard.shared.next_client_id.fetch_add(1, Relaxed);
+    let mut conn = Conn::new(fd, id, addr, String::new(), false, true, crate::runtime::monotonic_ns());
+    conn.master = Some(Box::new(MasterIn {
+        primary_shard,
+        epoch,
+        snapshot: full,
+        lsn: if full { 0 } else { lsn },
+        snapshot_lsn: lsn,
+        acked: if full { 0 } else { lsn },
+        last_ack_ns: 0,
+        ack_now: false,
+    }));
+    if full {
+        // The snapshot replaces whatever this node holds in that shard's
+        // slots; the flush runs first, through the same path as the stream.
+        let range = coreshard_engine::slot::SlotMap::new(primary_shards).range(primary_shard);
+        let (lo, hi) = (range.start.to_string(), range.end.to_string());
+        encode_command(&mut conn.rbuf, [&b"REPLCONF"[..], b"flush-slots", lo.as_bytes(), hi.as_bytes()]);
+    }
+    let idx = shard.insert_conn(conn);
+    shard.process_input(idx, None);
+    shard.arm_recv_pub(idx);
+}
+
+/// Counts a command of the stream (its `len` bytes) towards the position.
+#[inline]
+pub(crate) fn count(conn: &mut Conn, len: usize) {
+    if let Some(m) = conn.master.as_mut()
+        && !m.snapshot
+    {
+        m.lsn += len as u64;
+    }
+}
+
+/// `REPLCONF snapshot-end` from the primary: the journal starts here.
+pub(crate) fn on_snapshot_end(shard: &mut Shard, conn: &mut Conn) {
+    let Some(m) = conn.master.as_mut() else { return };
+    if !m.snapshot {
+        return;
+    }
+    m.snapshot = false;
+    m.lsn = m.snapshot_lsn;
+    m.ack_now = true;
+    tracing::info!(shard = shard.id, "MASTER <-> REPLICA sync: snapshot of primary shard {} loaded", m.primary_shard);
+    let mut st = shard.shared.repl.lock();
+    if let Some(f) = st.flows.get_mut(m.primary_shard) {
+        f.syncing = false;
+        f.synced = true;
+        f.lsn = m.lsn;
+    }
+}
+
+/// `REPLCONF GETACK`: ack with the next batch.
+pub(crate) fn on_getack(conn: &mut Conn) {
+    if let Some(m) = conn.master.as_mut() {
+        m.ack_now = true;
+    }
+}
+
+/// Before a master connection's output is sent: the replies of the applied
+/// commands are dropped (the primary wants none), and an ack goes instead
+/// when the position moved. Called only when no reply is outstanding.
+pub(crate) fn take_output(shared: &crate::shared::Shared, conn: &mut Conn) {
+    conn.out.clear();
+    let Some(m) = conn.master.as_mut() else { return };
+    let now = crate::runtime::monotonic_ns();
+    if m.snapshot || !(m.lsn > m.acked || m.ack_now || now - m.last_ack_ns >= ACK_PERIOD_NS) {
+        return;
+    }
+    m.acked = m.lsn;
+    m.ack_now = false;
+    m.last_ack_ns = now;
+    let lsn = m.lsn.to_string();
+    encode_command(&mut conn.out, [&b"REPLCONF"[..], b"ACK", lsn.as_bytes()]);
+    let mut st = shared.repl.lock();
+    if st.link_epoch == m.epoch
+        && let Some(f) = st.flows.get_mut(m.primary_shard)
+    {
+        f.lsn = m.lsn;
+        f.last_io_ms = coreshard_engine::unix_ms();
+    }
+}
+
+/// The tick: ack at least every second (the primary times out silent
+/// replicas), and give up on a primary silent for repl-timeout.
+pub(crate) fn on_tick(shard: &mut Shard) {
+    let now = crate::runtime::monotonic_ns();
+    let timeout = shard.config.repl_timeout.max(1) * 1_000_000_000;
+    for idx in 0..shard.conns.len() as u32 {
+        let Some(c) = shard.conns[idx as usize].as_mut() else { continue };
+        if c.master.is_none() || c.closing != Closing::No {
+            continue;
+        }
+        if now.saturating_sub(c.last_ns) > timeout {
+            tracing::warn!(shard = shard.id, "MASTER timeout: no data nor PING received from {}", c.addr);
+            c.closing = Closing::Now;
+            shard.begin_close(idx);
+            continue;
+        }
+        shard.send_output(idx);
+    }
+}
+
+/// A connection closes: if it came from the primary, the link thread
+/// reconnects that flow.
+pub(crate) fn on_close(shard: &mut Shard, idx: u32) {
+    let Some(conn) = shard.conns[idx as usize].as_mut() else { return };
+    let Some(m) = conn.master.take() else { return };
+    tracing::info!(shard = shard.id, "connection with primary shard {} lost ({})", m.primary_shard, conn.addr);
+    {
+        let mut st = shard.shared.repl.lock();
+        if st.link_epoch == m.epoch {
+            if st.flows.iter().all(|f| f.connected) {
+                st.link_down_since_ms = coreshard_engine::unix_ms();
+            }
+            if let Some(f) = st.flows.get_mut(m.primary_shard) {
+                f.connected = false;
+                f.syncing = false;
+                // A snapshot cut short leaves the slots half loaded: the next
+                // attempt must be a full sync again.
+                if m.snapshot {
+                    f.synced = false;
+                } else {
+                    f.lsn = m.lsn;
+                }
+            }
+        }
+    }
+    let _ = shard.shared.repl.events.send(LinkEvent::FlowDown);
+}
+
+/// Closes the master connections of links older than `epoch` (REPLICAOF changed).
+pub(crate) fn drop_older(shard: &mut Shard, epoch: u64, promoted: bool) {
+    for idx in 0..shard.conns.len() as u32 {
+        let old = shard.conns[idx as usize].as_ref().and_then(|c| c.master.as_ref()).is_some_and(|m| m.epoch < epoch);
+        if old {
+            if let Some(c) = shard.conns[idx as usize].as_mut() {
+                c.closing = Closing::Now;
+            }
+            shard.begin_close(idx);
+        }
+    }
+    // Flows of this shard to its own replicas end too: they resync from our new primary's data.
+    let flows = shard.repl.flows.clone();
+    if shard.shared.repl.is_replica.load(Relaxed) {
+        for idx in flows {
+            if let Some(c) = shard.conns[idx as usize].as_mut() {
+                c.closing = Closing::Now;
+            }
+            shard.begin_close(idx);
+        }
+        shard.ks.journal.set_enabled(false);
+    }
+}

@@ -1,0 +1,376 @@
+//! Replication with real processes and sockets: full sync, the journal
+//! stream, partial resync after a stall, fallback to a full sync, WAIT,
+//! READONLY, promotion. Replicas converge when their DEBUG DIGEST equals the
+//! primary's.
+
+mod common;
+
+use common::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long replicas may take to converge once writes stop.
+const CONVERGE: Duration = Duration::from_secs(30);
+
+fn digest(s: &Server) -> String {
+    cmd(&mut s.client(), &["DEBUG", "DIGEST"]).text()
+}
+
+fn info(s: &Server, section: &str) -> String {
+    cmd(&mut s.client(), &["INFO", section]).text()
+}
+
+fn field(s: &Server, section: &str, name: &str) -> String {
+    info_field(&info(s, section), name).unwrap_or_default()
+}
+
+fn num(s: &Server, section: &str, name: &str) -> i64 {
+    field(s, section, name).parse().unwrap_or(-1)
+}
+
+fn replicate(replica: &Server, primary: &Server) {
+    assert_eq!(cmd(&mut replica.client(), &["REPLICAOF", "127.0.0.1", &primary.port.to_string()]), ok());
+}
+
+fn link_up(replica: &Server) -> bool {
+    field(replica, "replication", "master_link_status") == "up"
+}
+
+/// Waits until every replica's digest equals the primary's (and the link is up).
+fn assert_converges(primary: &Server, replicas: &[&Server]) {
+    let mut last = String::new();
+    let ok = wait_until(CONVERGE, || {
+        let want = digest(primary);
+        replicas.iter().all(|r| {
+            let got = digest(r);
+            last = format!(
+                "primary {want}, replica on {} {got}, link {}",
+                r.port,
+                field(r, "replication", "master_link_status")
+            );
+            got == want && link_up(r)
+        })
+    });
+    assert!(ok, "replicas did not converge: {last}");
+}
+
+/// Writes every data type, including commands whose effect depends on time
+/// or chance, until `stop`; returns the number of commands sent.
+fn write_load(port: u16, seed: u64, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut c = connect(&format!("redis://127.0.0.1:{port}/"));
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut n = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let mut p = redis::pipe();
+            for _ in 0..20 {
+                let k = rng.u32(0..500);
+                let key = format!("k{seed}:{k}");
+                match rng.u32(0..16) {
+                    0 => p.cmd("SET").arg(&key).arg(rng.u64(..)),
+                    1 => p.cmd("SET").arg(format!("ttl{seed}:{k}")).arg("v").arg("PX").arg(rng.u32(1..400)),
+                    2 => p.cmd("INCRBYFLOAT").arg(format!("f{seed}:{k}")).arg("1.5"),
+                    3 => p.cmd("LPUSH").arg(format!("l{seed}:{k}")).arg(rng.u32(..)),
+                    4 => p.cmd("RPOP").arg(format!("l{seed}:{k}")),
+                    5 => p.cmd("HSET").arg(format!("h{seed}:{k}")).arg(rng.u32(0..20)).arg(rng.u32(..)),
+                    6 => p.cmd("HINCRBYFLOAT").arg(format!("h{seed}:{k}")).arg("f").arg("0.25"),
+                    7 => p.cmd("SADD").arg(format!("s{seed}:{k}")).arg(rng.u32(0..50)),
+                    8 => p.cmd("SPOP").arg(format!("s{seed}:{k}")),
+                    9 => p.cmd("ZADD").arg(format!("z{seed}:{k}")).arg(rng.u32(0..1000)).arg(rng.u32(0..100)),
+                    10 => p.cmd("ZINCRBY").arg(format!("z{seed}:{k}")).arg(2).arg(rng.u32(0..100)),
+                    11 => p.cmd("EXPIRE").arg(&key).arg(rng.u32(1..3)),
+                    12 => p.cmd("DEL").arg(&key),
+                    13 => p.cmd("MSET").arg(&key).arg("m").arg(format!("k{seed}:{}", rng.u32(0..500))).arg("n"),
+                    14 => p.cmd("APPEND").arg(format!("a{seed}:{k}")).arg("xy"),
+                    _ => p.cmd("INCR").arg(format!("n{seed}:{k}")),
+                };
+            }
+            let _: Vec<redis::Value> = p.query(&mut c).expect("write load");
+            n += 20;
+        }
+        n
+    })
+}
+
+fn preload(s: &Server, keys: usize) {
+    let mut c = s.client();
+    let mut p = redis::pipe();
+    for i in 0..keys {
+        p.cmd("SET").arg(format!("pre:{i}")).arg(format!("value-{i:032}")).ignore();
+        if i % 10 == 0 {
+            p.cmd("RPUSH").arg(format!("prelist:{}", i % 97)).arg(i).ignore();
+            p.cmd("HSET").arg(format!("prehash:{}", i % 89)).arg(i).arg("x").ignore();
+            p.cmd("ZADD").arg(format!("prezset:{}", i % 83)).arg(i).arg(i).ignore();
+            p.cmd("SADD").arg(format!("preset:{}", i % 79)).arg(i).ignore();
+            p.cmd("SET").arg(format!("prettl:{i}")).arg("t").arg("EX").arg(1000).ignore();
+        }
+        if i % 1000 == 999 || i + 1 == keys {
+            let _: () = p.query(&mut c).expect("preload");
+            p = redis::pipe();
+        }
+    }
+}
+
+#[test]
+fn replicas_with_other_shard_counts_converge_under_a_write_load() {
+    let primary = Server::start(4);
+    let one = Server::start(1);
+    let three = Server::start(3);
+    preload(&primary, 20_000);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2).map(|i| write_load(primary.port, i, stop.clone())).collect();
+    // The replicas attach while the load runs: their snapshots and the
+    // journal from each snapshot's position must add up to the primary.
+    replicate(&one, &primary);
+    replicate(&three, &primary);
+    assert!(wait_until(CONVERGE, || link_up(&one) && link_up(&three)), "links did not come up");
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let sent: u64 = writers.into_iter().map(|w| w.join().expect("writer")).sum();
+    assert!(sent > 0);
+    assert_converges(&primary, &[&one, &three]);
+    assert_eq!(num(&primary, "replication", "connected_slaves"), 2);
+    let offset = num(&primary, "replication", "master_repl_offset");
+    assert!(offset > 0, "the journal moved");
+    assert!(
+        wait_until(CONVERGE, || num(&one, "replication", "slave_repl_offset") == offset),
+        "replica offset {} != primary {offset}",
+        num(&one, "replication", "slave_repl_offset")
+    );
+}
+
+#[test]
+fn replicas_refuse_writes_and_report_their_role() {
+    let primary = Server::start(2);
+    let replica = Server::start(2);
+    cmd(&mut primary.client(), &["SET", "a", "1"]);
+    replicate(&replica, &primary);
+    assert!(wait_until(CONVERGE, || link_up(&replica)));
+    let mut c = replica.client();
+    assert_eq!(cmd(&mut c, &["SET", "b", "2"]), err("READONLY You can't write against a read only replica."));
+    assert_eq!(cmd(&mut c, &["GET", "a"]), bulk("1"));
+    // A write queued in MULTI fails the EXEC, as in Redis.
+    assert_eq!(cmd(&mut c, &["MULTI"]), ok());
+    assert_eq!(cmd(&mut c, &["SET", "b", "2"]), err("READONLY You can't write against a read only replica."));
+    assert_eq!(cmd(&mut c, &["EXEC"]), err("EXECABORT Transaction discarded because of previous errors."));
+    let role = cmd(&mut c, &["ROLE"]).items();
+    assert_eq!(role[0], bulk("slave"));
+    assert_eq!(role[1], bulk("127.0.0.1"));
+    assert_eq!(role[2], int(primary.port as i64));
+    assert_eq!(role[3], bulk("connected"));
+    let prole = cmd(&mut primary.client(), &["ROLE"]).items();
+    assert_eq!(prole[0], bulk("master"));
+    let replicas = prole[2].items();
+    assert_eq!(replicas.len(), 1);
+    assert_eq!(replicas[0].items()[1], bulk(replica.port.to_string()));
+    let i = info(&replica, "replication");
+    assert_eq!(info_field(&i, "role").as_deref(), Some("slave"));
+    assert_eq!(info_field(&i, "master_port"), Some(primary.port.to_string()));
+    assert_eq!(info_field(&i, "master_sync_in_progress").as_deref(), Some("0"));
+    let p = info(&primary, "replication");
+    let slave0 = info_field(&p, "slave0").expect("slave0 line");
+    assert!(slave0.starts_with(&format!("ip=127.0.0.1,port={},state=online,offset=", replica.port)), "{slave0}");
+    assert_eq!(
+        cmd(&mut c, &["WAIT", "1", "0"]),
+        err(
+            "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated."
+        )
+    );
+    // Promoted, it keeps the data and takes writes.
+    assert_eq!(cmd(&mut c, &["REPLICAOF", "NO", "ONE"]), ok());
+    assert_eq!(cmd(&mut c, &["SET", "b", "2"]), ok());
+    assert_eq!(cmd(&mut c, &["GET", "a"]), bulk("1"));
+    assert_eq!(cmd(&mut c, &["ROLE"]).items()[0], bulk("master"));
+    assert!(wait_until(CONVERGE, || num(&primary, "replication", "connected_slaves") == 0));
+}
+
+#[test]
+fn wait_counts_the_replicas_that_acked_and_times_out() {
+    let primary = Server::start(2);
+    let mut c = primary.client();
+    // No replica: WAIT 0 returns at once, WAIT 1 waits out its timeout.
+    assert_eq!(cmd(&mut c, &["WAIT", "0", "0"]), int(0));
+    let t = Instant::now();
+    assert_eq!(cmd(&mut c, &["WAIT", "1", "200"]), int(0));
+    assert!(t.elapsed() >= Duration::from_millis(200), "WAIT returned after {:?}", t.elapsed());
+    assert_eq!(cmd(&mut c, &["WAIT", "x", "0"]), err("ERR value is not an integer or out of range"));
+    assert_eq!(cmd(&mut c, &["WAIT", "1", "-1"]), err("ERR timeout is negative"));
+    let replica = Server::start(3);
+    replicate(&replica, &primary);
+    assert!(wait_until(CONVERGE, || link_up(&replica)));
+    for i in 0..50 {
+        cmd(&mut c, &["SET", &format!("w{i}"), "v"]);
+        // Once WAIT says 1, the replica holds the write.
+        assert_eq!(cmd(&mut c, &["WAIT", "1", "0"]), int(1));
+        assert_eq!(cmd(&mut replica.client(), &["GET", &format!("w{i}")]), bulk("v"));
+    }
+    let t = Instant::now();
+    assert_eq!(cmd(&mut c, &["WAIT", "2", "300"]), int(1));
+    assert!(t.elapsed() >= Duration::from_millis(300));
+}
+
+/// Stops a replica with SIGSTOP for longer than the primary's repl-timeout
+/// while writes go on, so the primary drops its flows; after SIGCONT it must
+/// resume from its positions, not sync in full, and converge.
+#[test]
+fn a_stalled_replica_resyncs_partially_from_the_backlog() {
+    let primary = Server::start_with(2, &["--repl-timeout", "2", "--repl-backlog-size", "64mb"]);
+    let replica = Server::start_with(2, &["--repl-timeout", "2"]);
+    preload(&primary, 2_000);
+    replicate(&replica, &primary);
+    assert_converges(&primary, &[&replica]);
+    let full_before = num(&primary, "stats", "sync_full");
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = write_load(primary.port, 7, stop.clone());
+    replica.signal(libc::SIGSTOP);
+    // The primary notices the silent replica after repl-timeout.
+    let dropped = wait_until(CONVERGE, || num(&primary, "replication", "connected_slaves") == 0);
+    replica.signal(libc::SIGCONT);
+    assert!(dropped, "the primary kept a stopped replica");
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+    assert_converges(&primary, &[&replica]);
+    assert_eq!(num(&primary, "stats", "sync_full"), full_before, "no full sync after the stall");
+    assert!(num(&primary, "stats", "sync_partial_ok") >= 1);
+}
+
+/// The same stall with a backlog too small for what was written meanwhile:
+/// the replica falls back to a full sync and still converges.
+#[test]
+fn a_replica_behind_the_backlog_falls_back_to_a_full_sync() {
+    let primary = Server::start_with(2, &["--repl-timeout", "2", "--repl-backlog-size", "16kb"]);
+    let replica = Server::start_with(2, &["--repl-timeout", "2"]);
+    replicate(&replica, &primary);
+    assert_converges(&primary, &[&replica]);
+    let full_before = num(&primary, "stats", "sync_full");
+    replica.signal(libc::SIGSTOP);
+    let dropped = wait_until(CONVERGE, || num(&primary, "replication", "connected_slaves") == 0);
+    preload(&primary, 5_000);
+    replica.signal(libc::SIGCONT);
+    assert!(dropped, "the primary kept a stopped replica");
+    assert_converges(&primary, &[&replica]);
+    assert!(num(&primary, "stats", "sync_full") > full_before, "a full sync happened");
+    assert!(num(&primary, "stats", "sync_partial_err") >= 1, "the partial resync was refused");
+}
+
+#[test]
+fn a_replica_killed_and_restarted_empty_syncs_in_full() {
+    let primary = Server::start(2);
+    preload(&primary, 5_000);
+    let mut replica = Server::start(3);
+    replicate(&replica, &primary);
+    assert_converges(&primary, &[&replica]);
+    replica.signal(libc::SIGKILL);
+    let _ = replica.wait_exit(Duration::from_secs(10));
+    assert!(wait_until(CONVERGE, || num(&primary, "replication", "connected_slaves") == 0));
+    cmd(&mut primary.client(), &["SET", "after", "kill"]);
+    let fresh = Server::start(3);
+    assert_eq!(cmd(&mut fresh.client(), &["DBSIZE"]), int(0));
+    replicate(&fresh, &primary);
+    assert_converges(&primary, &[&fresh]);
+    assert_eq!(cmd(&mut fresh.client(), &["GET", "after"]), bulk("kill"));
+}
+
+/// A TCP proxy between a replica and its primary that a test can cut: every
+/// connection through it is dropped, and new ones refused, until it is
+/// restored.
+struct Proxy {
+    port: u16,
+    cut: Arc<AtomicBool>,
+    generation: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Proxy {
+    fn start(target: u16) -> Proxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (c, g) = (cut.clone(), generation.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if c.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(upstream) = std::net::TcpStream::connect(("127.0.0.1", target)) else { continue };
+                let born = g.load(Ordering::SeqCst);
+                for (from, to) in
+                    [(client.try_clone(), upstream.try_clone()), (upstream.try_clone(), client.try_clone())]
+                {
+                    let (Ok(mut from), Ok(mut to)) = (from, to) else { continue };
+                    let (c, g) = (c.clone(), g.clone());
+                    std::thread::spawn(move || {
+                        use std::io::{Read, Write};
+                        from.set_read_timeout(Some(Duration::from_millis(50))).ok();
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            if c.load(Ordering::SeqCst) || g.load(Ordering::SeqCst) != born {
+                                break;
+                            }
+                            match from.read(&mut buf) {
+                                Ok(0) => break,
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(e)
+                                    if matches!(
+                                        e.kind(),
+                                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                    ) => {}
+                                Err(_) => break,
+                            }
+                        }
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, cut, generation }
+    }
+
+    /// Drops every connection and refuses new ones.
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Lets connections through again.
+    fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn cutting_the_link_during_full_sync_and_stable_sync_recovers() {
+    let primary = Server::start(2);
+    let replica = Server::start(3);
+    // Enough data that the snapshot is still streaming when the link goes.
+    preload(&primary, 60_000);
+    let proxy = Proxy::start(primary.port);
+    assert_eq!(cmd(&mut replica.client(), &["REPLICAOF", "127.0.0.1", &proxy.port.to_string()]), ok());
+    assert!(wait_until(CONVERGE, || num(&primary, "stats", "sync_full") >= 1), "no sync started");
+    proxy.cut();
+    std::thread::sleep(Duration::from_millis(300));
+    proxy.restore();
+    assert_converges(&primary, &[&replica]);
+    // Stable sync: writes go on while the link is cut, then it comes back.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = write_load(primary.port, 3, stop.clone());
+    std::thread::sleep(Duration::from_millis(200));
+    proxy.cut();
+    assert!(wait_until(CONVERGE, || !link_up(&replica)), "the replica did not notice the cut");
+    std::thread::sleep(Duration::from_millis(300));
+    proxy.restore();
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+    assert_converges(&primary, &[&replica]);
+    assert!(num(&primary, "stats", "sync_partial_ok") >= 1, "the stable-sync cut resumed partially");
+}
