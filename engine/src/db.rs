@@ -31,6 +31,24 @@ struct SlotTable {
     table: HashTable<Entry>,
 }
 
+/// How a database treats a key whose TTL has passed (Redis's
+/// `expireIfNeeded` on a primary and on a replica).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExpiryMode {
+    /// A primary: an expired key is missing, and the access that finds it
+    /// removes it (lazy expiry); active expiry removes the rest.
+    #[default]
+    Delete,
+    /// A replica serving its own clients: an expired key is missing to
+    /// every access but stays stored, since only the primary's DEL removes
+    /// it; active expiry does nothing.
+    Hide,
+    /// A replica applying its primary's stream: nothing counts as expired,
+    /// so each command acts on the keys the primary still saw live, however
+    /// far ahead the replica's clock runs.
+    Ignore,
+}
+
 /// Counters a database keeps about itself.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DbCounts {
@@ -62,6 +80,8 @@ pub struct Db {
     /// Watched keys that came to hold a list or sorted set since the last
     /// [`Db::take_ready`], in that order (Redis's `signalKeyAsReady`).
     ready: Vec<Box<[u8]>>,
+    /// How expired keys are treated.
+    expiry: ExpiryMode,
 }
 
 impl Db {
@@ -78,7 +98,25 @@ impl Db {
             track_lfu: false,
             watched: HashMap::new(),
             ready: Vec::new(),
+            expiry: ExpiryMode::Delete,
         }
+    }
+
+    /// How expired keys are treated here.
+    pub fn expiry_mode(&self) -> ExpiryMode {
+        self.expiry
+    }
+
+    /// Sets how expired keys are treated (see [`ExpiryMode`]).
+    pub fn set_expiry_mode(&mut self, mode: ExpiryMode) {
+        self.expiry = mode;
+    }
+
+    /// True when `e` counts as expired at `now` under this database's
+    /// [`ExpiryMode`] (never under `Ignore`).
+    #[inline]
+    pub fn is_expired(&self, e: &Entry, now: UnixMs) -> bool {
+        e.is_expired(now) && self.expiry != ExpiryMode::Ignore
     }
 
     /// Starts watching `key` for blocked clients: once a write makes it hold
@@ -184,8 +222,8 @@ impl Db {
         slot - self.owned.start
     }
 
-    /// The live entry for `key`. An expired entry is removed (lazy expiry) and
-    /// reported missing.
+    /// The live entry for `key`. An expired entry is reported missing and,
+    /// under [`ExpiryMode::Delete`], removed (lazy expiry).
     #[inline]
     pub fn get(&mut self, key: &[u8], now: UnixMs) -> Option<&mut Entry> {
         if self.slots.is_empty() {
@@ -195,7 +233,10 @@ impl Db {
         let hash = self.hash(key);
         let table = &mut self.slots[idx].table;
         match table.find_entry(hash, |e| e.key() == key) {
-            Ok(found) if found.get().is_expired(now) => {
+            Ok(found) if found.get().is_expired(now) && self.expiry != ExpiryMode::Ignore => {
+                if self.expiry == ExpiryMode::Hide {
+                    return None;
+                }
                 found.remove();
                 self.counts.keys -= 1;
                 self.counts.volatile -= 1;
@@ -219,7 +260,7 @@ impl Db {
             return None;
         }
         let table = &self.slots[self.index(key)].table;
-        table.find(self.hash(key), |e| e.key() == key).filter(|e| !e.is_expired(now))
+        table.find(self.hash(key), |e| e.key() == key).filter(|e| !self.is_expired(e, now))
     }
 
     fn reborrow<'t>(table: &'t mut HashTable<Entry>, hash: u64, key: &[u8]) -> &'t mut Entry {
@@ -291,7 +332,7 @@ impl Db {
             return Err((idx, hash));
         };
         let was_volatile = e.expire_at() != NO_EXPIRE;
-        let was_live = !e.is_expired(now);
+        let was_live = !e.is_expired(now) || self.expiry == ExpiryMode::Ignore;
         e.touch(now, self.track_lfu.then_some(&mut self.lfu_rng));
         self.counts.volatile = self.counts.volatile + (expire_at != NO_EXPIRE) as usize - was_volatile as usize;
         Ok((e, was_live))
@@ -315,7 +356,8 @@ impl Db {
         Self::reborrow(&mut self.slots[idx].table, hash, key)
     }
 
-    /// Removes `key`; returns its entry if it was live at `now`.
+    /// Removes `key`; returns its entry if it was live at `now`. An expired
+    /// entry counts as expired (and stays stored under [`ExpiryMode::Hide`]).
     pub fn remove(&mut self, key: &[u8], now: UnixMs) -> Option<Entry> {
         if self.slots.is_empty() {
             return None;
@@ -324,12 +366,16 @@ impl Db {
         let hash = self.hash(key);
         let table = &mut self.slots[idx].table;
         let found = table.find_entry(hash, |e| e.key() == key).ok()?;
+        let expired = found.get().is_expired(now) && self.expiry != ExpiryMode::Ignore;
+        if expired && self.expiry == ExpiryMode::Hide {
+            return None;
+        }
         let (entry, _) = found.remove();
         self.counts.keys -= 1;
         if entry.expire_at() != NO_EXPIRE {
             self.counts.volatile -= 1;
         }
-        if entry.is_expired(now) {
+        if expired {
             self.expired += 1;
             return None;
         }
@@ -397,9 +443,10 @@ impl Db {
     }
 
     /// Active expiry of one slot: removes the entries of `slot` that expired by
-    /// `now` and returns how many entries were examined and removed.
+    /// `now` and returns how many entries were examined and removed. Only
+    /// under [`ExpiryMode::Delete`]; a replica removes nothing itself.
     pub fn expire_slot(&mut self, slot: usize, now: UnixMs) -> (usize, usize) {
-        if self.slots.is_empty() || !self.owned.contains(&slot) {
+        if self.slots.is_empty() || !self.owned.contains(&slot) || self.expiry != ExpiryMode::Delete {
             return (0, 0);
         }
         let table = &mut self.slots[slot - self.owned.start].table;
@@ -416,6 +463,8 @@ impl Db {
     /// watched keys stay here.
     pub fn take(&mut self) -> Db {
         let mut fresh = Db::new(self.owned.clone());
+        fresh.expiry = self.expiry;
+        fresh.track_lfu = self.track_lfu;
         std::mem::swap(&mut fresh.watched, &mut self.watched);
         std::mem::swap(&mut fresh.ready, &mut self.ready);
         std::mem::replace(self, fresh)
@@ -469,6 +518,45 @@ mod tests {
         assert_eq!(d.expire_slot(slot, 50), (1, 1));
         assert_eq!(d.counts(), DbCounts { keys: 0, volatile: 0 });
         assert_eq!(d.expired, 2);
+    }
+
+    #[test]
+    fn hide_mode_hides_expired_keys_and_never_removes_them() {
+        let mut d = db();
+        d.set_expiry_mode(ExpiryMode::Hide);
+        d.set(b"x", Value::Str(b"1".to_vec()), 50, 0);
+        d.set(b"y", Value::Str(b"1".to_vec()), 50, 0);
+        assert!(d.get(b"x", 49).is_some());
+        assert!(d.get(b"x", 50).is_none() && d.peek(b"x", 50).is_none() && !d.contains(b"x", 50));
+        assert!(d.remove(b"x", 50).is_none());
+        assert_eq!(d.expire_slot(slot::key_slot(b"x") as usize, 50), (0, 0), "active expiry does nothing");
+        assert!(!d.set_expire(b"x", 100, 50), "a hidden key has no TTL to change");
+        assert_eq!((d.counts(), d.expired), (DbCounts { keys: 2, volatile: 2 }, 0), "both still stored");
+        // A write replaces it as a missing key.
+        assert!(!d.set_str(b"x", b"2", NO_EXPIRE, 50));
+        assert_eq!(d.get(b"x", 50).map(|e| e.to_value()), Some(Value::Str(b"2".to_vec())));
+        // The primary's DEL arrives with the stream, applied in Ignore mode.
+        d.set_expiry_mode(ExpiryMode::Ignore);
+        assert!(d.remove(b"y", 60).is_some());
+        assert_eq!(d.counts(), DbCounts { keys: 1, volatile: 0 });
+    }
+
+    #[test]
+    fn ignore_mode_sees_expired_keys_as_live() {
+        let mut d = db();
+        d.set(b"x", Value::Str(b"1".to_vec()), 50, 0);
+        d.set_expiry_mode(ExpiryMode::Ignore);
+        let e = d.get(b"x", 1_000).map(|e| (e.to_value(), e.expire_at()));
+        assert_eq!(e, Some((Value::Str(b"1".to_vec()), 50)));
+        assert!(d.peek(b"x", 1_000).is_some());
+        assert!(d.set_expire(b"x", 70, 1_000), "its TTL can be changed");
+        assert_eq!(d.expire_slot(slot::key_slot(b"x") as usize, 1_000), (0, 0));
+        assert!(d.set_str(b"x", b"2", 80, 1_000), "a store replaces a live key");
+        assert_eq!(d.expired, 0);
+        // Back as a primary, the key expires.
+        d.set_expiry_mode(ExpiryMode::Delete);
+        assert!(d.get(b"x", 1_000).is_none());
+        assert_eq!((d.len(), d.expired), (0, 1));
     }
 
     #[test]

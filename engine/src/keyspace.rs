@@ -1,7 +1,7 @@
 //! The keyspace of one shard: its databases over its owned slots, and the
 //! bookkeeping shared by every command (clock, randomness, counters).
 
-use crate::db::{Db, UnixMs};
+use crate::db::{Db, ExpiryMode, UnixMs};
 use std::ops::Range;
 
 /// Counters a shard keeps about command effects (INFO stats).
@@ -60,6 +60,8 @@ pub struct Keyspace {
     /// True under an LFU maxmemory-policy (OBJECT FREQ answers only then, as
     /// in Redis); set with [`Keyspace::set_lfu_policy`].
     lfu_policy: bool,
+    /// How expired keys are treated (primary or replica).
+    expiry: ExpiryMode,
 }
 
 impl Keyspace {
@@ -72,6 +74,23 @@ impl Keyspace {
             stats: KeyspaceStats::default(),
             expire_cursor: (0, owned.start),
             lfu_policy: false,
+            expiry: ExpiryMode::Delete,
+        }
+    }
+
+    /// How expired keys are treated.
+    pub fn expiry_mode(&self) -> ExpiryMode {
+        self.expiry
+    }
+
+    /// Sets how expired keys are treated: [`ExpiryMode::Delete`] on a
+    /// primary, [`ExpiryMode::Hide`] on a replica while it serves its
+    /// clients, [`ExpiryMode::Ignore`] while it applies its primary's stream.
+    /// Cheap: a replica switches around each batch it applies.
+    pub fn set_expiry_mode(&mut self, mode: ExpiryMode) {
+        self.expiry = mode;
+        for db in &mut self.dbs {
+            db.set_expiry_mode(mode);
         }
     }
 
@@ -126,7 +145,8 @@ impl Keyspace {
 
     /// A random key of database `db` and whether it has expired at `now`.
     pub fn random_key(&mut self, db: usize, now: UnixMs) -> Option<(Vec<u8>, bool)> {
-        self.dbs[db].random_entry(&mut self.rng).map(|e| (e.key().to_vec(), e.is_expired(now)))
+        let d = &self.dbs[db];
+        d.random_entry(&mut self.rng).map(|e| (e.key().to_vec(), d.is_expired(e, now)))
     }
 
     /// Evicts one key chosen by `policy` among `samples` random candidates
@@ -197,9 +217,11 @@ impl Keyspace {
     /// One bounded pass of active expiry: walks slots from where the last pass
     /// stopped, over every database with keys that carry a TTL, removing
     /// expired keys, until `entries_max` entries were examined or every slot
-    /// was visited once. Returns the number of keys removed.
+    /// was visited once. Returns the number of keys removed. A replica
+    /// ([`ExpiryMode::Hide`], [`ExpiryMode::Ignore`]) removes nothing: its
+    /// primary's DELs do.
     pub fn active_expire(&mut self, now: UnixMs, entries_max: usize) -> usize {
-        if self.dbs.iter().all(|d| d.counts().volatile == 0) {
+        if self.expiry != ExpiryMode::Delete || self.dbs.iter().all(|d| d.counts().volatile == 0) {
             return 0;
         }
         let (mut db, mut slot) = self.expire_cursor;

@@ -122,7 +122,7 @@ fn expire_generic(ctx: &mut Ctx, r: &mut Reply, name: &str, millis: bool, absolu
     if refused {
         return r.int(0);
     }
-    if when <= now as i64 {
+    if when <= 0 || ctx.already_expired(when as UnixMs) {
         ctx.db().remove(key, now);
     } else {
         ctx.db().set_expire(key, when as UnixMs, now);
@@ -561,7 +561,7 @@ fn restore(ctx: &mut Ctx, r: &mut Reply) {
         (t, true) => t as UnixMs,
         (t, false) => now.saturating_add(t as UnixMs),
     };
-    if expire_at != NO_EXPIRE && expire_at <= now {
+    if ctx.already_expired(expire_at) {
         // Already expired: the key is not created (and a replaced one is gone).
         if ctx.db().remove(key, now).is_some() {
             ctx.dirty(1);

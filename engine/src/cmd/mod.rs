@@ -102,6 +102,14 @@ impl<'a> Ctx<'a> {
         self.ks.stats.dirty += n;
     }
 
+    /// True when the absolute time `at` has passed, so a command setting it
+    /// deletes the key instead (Redis's `checkAlreadyExpired`). Never on a
+    /// replica, which applies the time its primary sent whatever its clock.
+    #[inline]
+    pub fn already_expired(&self, at: UnixMs) -> bool {
+        at != crate::db::NO_EXPIRE && at <= self.now && self.ks.expiry_mode() == crate::db::ExpiryMode::Delete
+    }
+
     /// Records a read lookup's outcome.
     #[inline]
     pub fn hit(&mut self, found: bool) {

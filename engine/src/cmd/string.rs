@@ -156,7 +156,7 @@ fn set(ctx: &mut Ctx, r: &mut Reply) {
         // Plain SET: one lookup, in `set`.
         let (ttl, value) = (at.unwrap_or(NO_EXPIRE), ctx.arg(2));
         ctx.db().set_str(key, value, ttl, now);
-        if ttl != NO_EXPIRE && ttl <= now {
+        if ctx.already_expired(ttl) {
             ctx.db().remove(key, now);
         }
         ctx.dirty(1);
@@ -192,7 +192,7 @@ fn set(ctx: &mut Ctx, r: &mut Reply) {
     };
     let value = ctx.arg(2);
     ctx.db().set_str(key, value, ttl, now);
-    if ttl != NO_EXPIRE && ttl <= now {
+    if ctx.already_expired(ttl) {
         // An absolute time in the past: the write happens and the key is gone at once.
         ctx.db().remove(key, now);
     }
@@ -350,7 +350,7 @@ fn getex(ctx: &mut Ctx, r: &mut Reply) {
         }
     };
     match (exp, at) {
-        (_, Some(at)) if at <= now => {
+        (_, Some(at)) if ctx.already_expired(at) => {
             ctx.db().remove(key, now);
             ctx.dirty(1);
         }
