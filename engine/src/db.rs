@@ -82,6 +82,13 @@ pub struct Db {
     ready: Vec<Box<[u8]>>,
     /// How expired keys are treated.
     expiry: ExpiryMode,
+    /// Whether keys removed because they expired are recorded in `expired_log`
+    /// (while the shard's journal is on, so it can log them as DEL).
+    log_expired: bool,
+    /// Keys removed because they expired since the last
+    /// [`Db::take_expired_log`], in the order they went; stays empty while
+    /// `log_expired` is off.
+    expired_log: Vec<Box<[u8]>>,
 }
 
 impl Db {
@@ -99,6 +106,8 @@ impl Db {
             watched: HashMap::new(),
             ready: Vec::new(),
             expiry: ExpiryMode::Delete,
+            log_expired: false,
+            expired_log: Vec::new(),
         }
     }
 
@@ -117,6 +126,35 @@ impl Db {
     #[inline]
     pub fn is_expired(&self, e: &Entry, now: UnixMs) -> bool {
         e.is_expired(now) && self.expiry != ExpiryMode::Ignore
+    }
+
+    /// Starts or stops recording the keys removed because they expired.
+    /// Stopping drops what was recorded.
+    pub(crate) fn set_log_expired(&mut self, on: bool) {
+        self.log_expired = on;
+        if !on {
+            self.expired_log = Vec::new();
+        }
+    }
+
+    /// True when expired keys were removed since the last [`Db::take_expired_log`].
+    #[inline]
+    pub(crate) fn has_expired_log(&self) -> bool {
+        !self.expired_log.is_empty()
+    }
+
+    /// The keys removed because they expired, in order, since the last call.
+    pub(crate) fn take_expired_log(&mut self) -> Vec<Box<[u8]>> {
+        std::mem::take(&mut self.expired_log)
+    }
+
+    /// Counts a key removed because it expired, and records it while asked to.
+    #[inline]
+    fn note_expired(&mut self, key: &[u8]) {
+        self.expired += 1;
+        if self.log_expired {
+            self.expired_log.push(key.into());
+        }
     }
 
     /// Starts watching `key` for blocked clients: once a write makes it hold
@@ -240,7 +278,11 @@ impl Db {
                 found.remove();
                 self.counts.keys -= 1;
                 self.counts.volatile -= 1;
+                // Fields, not `note_expired`: `table` still borrows `self.slots`.
                 self.expired += 1;
+                if self.log_expired {
+                    self.expired_log.push(key.into());
+                }
                 None
             }
             Ok(found) => {
@@ -376,7 +418,7 @@ impl Db {
             self.counts.volatile -= 1;
         }
         if expired {
-            self.expired += 1;
+            self.note_expired(key);
             return None;
         }
         Some(entry)
@@ -451,7 +493,18 @@ impl Db {
         }
         let table = &mut self.slots[slot - self.owned.start].table;
         let before = table.len();
-        table.retain(|e| !e.is_expired(now));
+        if self.log_expired {
+            let log = &mut self.expired_log;
+            table.retain(|e| {
+                let keep = !e.is_expired(now);
+                if !keep {
+                    log.push(e.key().into());
+                }
+                keep
+            });
+        } else {
+            table.retain(|e| !e.is_expired(now));
+        }
         let removed = before - table.len();
         self.counts.keys -= removed;
         self.counts.volatile -= removed;
@@ -465,6 +518,8 @@ impl Db {
         let mut fresh = Db::new(self.owned.clone());
         fresh.expiry = self.expiry;
         fresh.track_lfu = self.track_lfu;
+        fresh.log_expired = self.log_expired;
+        std::mem::swap(&mut fresh.expired_log, &mut self.expired_log);
         std::mem::swap(&mut fresh.watched, &mut self.watched);
         std::mem::swap(&mut fresh.ready, &mut self.ready);
         std::mem::replace(self, fresh)
@@ -557,6 +612,26 @@ mod tests {
         d.set_expiry_mode(ExpiryMode::Delete);
         assert!(d.get(b"x", 1_000).is_none());
         assert_eq!((d.len(), d.expired), (0, 1));
+    }
+
+    #[test]
+    fn expired_keys_are_recorded_only_while_asked() {
+        let mut d = db();
+        for (k, at) in [(&b"a"[..], 10), (b"b", 10), (b"c", 10), (b"d", 0)] {
+            d.set(k, Value::Str(vec![]), at, 0);
+        }
+        assert!(d.get(b"a", 10).is_none());
+        assert!(!d.has_expired_log(), "not recording");
+        d.set_log_expired(true);
+        assert!(d.remove(b"b", 10).is_none());
+        assert_eq!(d.expire_slot(slot::key_slot(b"c") as usize, 10).1, 1);
+        assert!(d.remove(b"d", 10).is_some(), "a live key removed is no expiry");
+        assert_eq!(d.take_expired_log(), vec![Box::from(&b"b"[..]), Box::from(&b"c"[..])]);
+        assert!(!d.has_expired_log());
+        d.set(b"e", Value::Str(vec![]), 10, 0);
+        assert!(d.get(b"e", 10).is_none());
+        d.set_log_expired(false);
+        assert!(!d.has_expired_log(), "stopping drops what was recorded");
     }
 
     #[test]
