@@ -870,6 +870,7 @@ impl Shard {
             let dirty = self.ks.stats.dirty;
             let mut ctx = Ctx { ks: &mut self.ks, db: conn.db, now: self.now_ms, args };
             handler(&mut ctx, &mut Reply::new(&mut conn.out, conn.proto));
+            self.ks.log_command(conn.db, &args, dirty);
             if self.ks.stats.dirty != dirty && !self.watches.is_empty() {
                 self.touch_watched(conn.db, &args);
             }
@@ -928,19 +929,18 @@ impl Shard {
     ) {
         let mut ctx = Ctx { ks: &mut self.ks, db, now: self.now_ms, args };
         match op {
-            Op::Whole(_) | Op::Part(_) if !self.watches.is_empty() => {
+            Op::Whole(_) | Op::Part(_) => {
                 let dirty = ctx.ks.stats.dirty;
                 match op {
                     Op::Whole(h) => h(&mut ctx, &mut Reply::new(out, proto)),
                     Op::Part(p) => p(&mut ctx, &mut Items::new(out, ends, proto)),
                     _ => {}
                 }
-                if self.ks.stats.dirty != dirty {
+                self.ks.log_command(db, &args, dirty);
+                if self.ks.stats.dirty != dirty && !self.watches.is_empty() {
                     self.touch_watched(db, &args);
                 }
             }
-            Op::Whole(h) => h(&mut ctx, &mut Reply::new(out, proto)),
-            Op::Part(p) => p(&mut ctx, &mut Items::new(out, ends, proto)),
             Op::ClientList => {
                 let mut text = Vec::new();
                 commands::client_list_local(self, caller.as_ref().map(|(_, c)| &**c), args, &mut text);
@@ -975,8 +975,10 @@ impl Shard {
             Op::TxStore => {
                 let (key, value) = (args.get(0), args.get(1));
                 let now = self.now_ms;
-                crate::tx::store_entry(self.ks.db(db), key, (!value.is_empty()).then_some(value), now);
+                let value = (!value.is_empty()).then_some(value);
+                crate::tx::store_entry(self.ks.db(db), key, value, now);
                 self.ks.stats.dirty += 1;
+                crate::tx::log_store(&mut self.ks, db, key, value);
                 if !self.watches.is_empty() {
                     self.watches.touch(db as u16, key);
                 }
@@ -1280,6 +1282,8 @@ impl Shard {
                 break;
             }
         }
+        // Keys reclaimed outside commands (WATCH's checks, say) reach the journal by now.
+        self.ks.log_pending_deletions();
         if self.config.timeout > 0 {
             let now = runtime::monotonic_ns();
             let limit = self.config.timeout * 1_000_000_000;
