@@ -31,6 +31,24 @@ struct SlotTable {
     table: HashTable<Entry>,
 }
 
+/// How a database treats a key whose TTL has passed (Redis's
+/// `expireIfNeeded` on a primary and on a replica).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExpiryMode {
+    /// A primary: an expired key is missing, and the access that finds it
+    /// removes it (lazy expiry); active expiry removes the rest.
+    #[default]
+    Delete,
+    /// A replica serving its own clients: an expired key is missing to
+    /// every access but stays stored, since only the primary's DEL removes
+    /// it; active expiry does nothing.
+    Hide,
+    /// A replica applying its primary's stream: nothing counts as expired,
+    /// so each command acts on the keys the primary still saw live, however
+    /// far ahead the replica's clock runs.
+    Ignore,
+}
+
 /// Counters a database keeps about itself.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DbCounts {
@@ -62,6 +80,15 @@ pub struct Db {
     /// Watched keys that came to hold a list or sorted set since the last
     /// [`Db::take_ready`], in that order (Redis's `signalKeyAsReady`).
     ready: Vec<Box<[u8]>>,
+    /// How expired keys are treated.
+    expiry: ExpiryMode,
+    /// Whether keys removed because they expired are recorded in `expired_log`
+    /// (while the shard's journal is on, so it can log them as DEL).
+    log_expired: bool,
+    /// Keys removed because they expired since the last
+    /// [`Db::take_expired_log`], in the order they went; stays empty while
+    /// `log_expired` is off.
+    expired_log: Vec<Box<[u8]>>,
 }
 
 impl Db {
@@ -78,6 +105,55 @@ impl Db {
             track_lfu: false,
             watched: HashMap::new(),
             ready: Vec::new(),
+            expiry: ExpiryMode::Delete,
+            log_expired: false,
+            expired_log: Vec::new(),
+        }
+    }
+
+    /// How expired keys are treated here.
+    pub fn expiry_mode(&self) -> ExpiryMode {
+        self.expiry
+    }
+
+    /// Sets how expired keys are treated (see [`ExpiryMode`]).
+    pub fn set_expiry_mode(&mut self, mode: ExpiryMode) {
+        self.expiry = mode;
+    }
+
+    /// True when `e` counts as expired at `now` under this database's
+    /// [`ExpiryMode`] (never under `Ignore`).
+    #[inline]
+    pub fn is_expired(&self, e: &Entry, now: UnixMs) -> bool {
+        e.is_expired(now) && self.expiry != ExpiryMode::Ignore
+    }
+
+    /// Starts or stops recording the keys removed because they expired.
+    /// Stopping drops what was recorded.
+    pub(crate) fn set_log_expired(&mut self, on: bool) {
+        self.log_expired = on;
+        if !on {
+            self.expired_log = Vec::new();
+        }
+    }
+
+    /// True when expired keys were removed since the last [`Db::take_expired_log`].
+    #[inline]
+    pub(crate) fn has_expired_log(&self) -> bool {
+        !self.expired_log.is_empty()
+    }
+
+    /// The keys removed because they expired, in order, since the last call.
+    pub(crate) fn take_expired_log(&mut self) -> Vec<Box<[u8]>> {
+        std::mem::take(&mut self.expired_log)
+    }
+
+    /// Counts a key removed because it expired, and records it while asked to.
+    #[inline]
+    fn note_expired(&mut self, key: &[u8]) {
+        self.expired += 1;
+        if self.log_expired {
+            self.expired_log.push(key.into());
         }
     }
 
@@ -184,8 +260,8 @@ impl Db {
         slot - self.owned.start
     }
 
-    /// The live entry for `key`. An expired entry is removed (lazy expiry) and
-    /// reported missing.
+    /// The live entry for `key`. An expired entry is reported missing and,
+    /// under [`ExpiryMode::Delete`], removed (lazy expiry).
     #[inline]
     pub fn get(&mut self, key: &[u8], now: UnixMs) -> Option<&mut Entry> {
         if self.slots.is_empty() {
@@ -195,11 +271,18 @@ impl Db {
         let hash = self.hash(key);
         let table = &mut self.slots[idx].table;
         match table.find_entry(hash, |e| e.key() == key) {
-            Ok(found) if found.get().is_expired(now) => {
+            Ok(found) if found.get().is_expired(now) && self.expiry != ExpiryMode::Ignore => {
+                if self.expiry == ExpiryMode::Hide {
+                    return None;
+                }
                 found.remove();
                 self.counts.keys -= 1;
                 self.counts.volatile -= 1;
+                // Fields, not `note_expired`: `table` still borrows `self.slots`.
                 self.expired += 1;
+                if self.log_expired {
+                    self.expired_log.push(key.into());
+                }
                 None
             }
             Ok(found) => {
@@ -219,7 +302,7 @@ impl Db {
             return None;
         }
         let table = &self.slots[self.index(key)].table;
-        table.find(self.hash(key), |e| e.key() == key).filter(|e| !e.is_expired(now))
+        table.find(self.hash(key), |e| e.key() == key).filter(|e| !self.is_expired(e, now))
     }
 
     fn reborrow<'t>(table: &'t mut HashTable<Entry>, hash: u64, key: &[u8]) -> &'t mut Entry {
@@ -291,7 +374,7 @@ impl Db {
             return Err((idx, hash));
         };
         let was_volatile = e.expire_at() != NO_EXPIRE;
-        let was_live = !e.is_expired(now);
+        let was_live = !e.is_expired(now) || self.expiry == ExpiryMode::Ignore;
         e.touch(now, self.track_lfu.then_some(&mut self.lfu_rng));
         self.counts.volatile = self.counts.volatile + (expire_at != NO_EXPIRE) as usize - was_volatile as usize;
         Ok((e, was_live))
@@ -315,7 +398,8 @@ impl Db {
         Self::reborrow(&mut self.slots[idx].table, hash, key)
     }
 
-    /// Removes `key`; returns its entry if it was live at `now`.
+    /// Removes `key`; returns its entry if it was live at `now`. An expired
+    /// entry counts as expired (and stays stored under [`ExpiryMode::Hide`]).
     pub fn remove(&mut self, key: &[u8], now: UnixMs) -> Option<Entry> {
         if self.slots.is_empty() {
             return None;
@@ -324,13 +408,17 @@ impl Db {
         let hash = self.hash(key);
         let table = &mut self.slots[idx].table;
         let found = table.find_entry(hash, |e| e.key() == key).ok()?;
+        let expired = found.get().is_expired(now) && self.expiry != ExpiryMode::Ignore;
+        if expired && self.expiry == ExpiryMode::Hide {
+            return None;
+        }
         let (entry, _) = found.remove();
         self.counts.keys -= 1;
         if entry.expire_at() != NO_EXPIRE {
             self.counts.volatile -= 1;
         }
-        if entry.is_expired(now) {
-            self.expired += 1;
+        if expired {
+            self.note_expired(key);
             return None;
         }
         Some(entry)
@@ -412,14 +500,26 @@ impl Db {
     }
 
     /// Active expiry of one slot: removes the entries of `slot` that expired by
-    /// `now` and returns how many entries were examined and removed.
+    /// `now` and returns how many entries were examined and removed. Only
+    /// under [`ExpiryMode::Delete`]; a replica removes nothing itself.
     pub fn expire_slot(&mut self, slot: usize, now: UnixMs) -> (usize, usize) {
-        if self.slots.is_empty() || !self.owned.contains(&slot) {
+        if self.slots.is_empty() || !self.owned.contains(&slot) || self.expiry != ExpiryMode::Delete {
             return (0, 0);
         }
         let table = &mut self.slots[slot - self.owned.start].table;
         let before = table.len();
-        table.retain(|e| !e.is_expired(now));
+        if self.log_expired {
+            let log = &mut self.expired_log;
+            table.retain(|e| {
+                let keep = !e.is_expired(now);
+                if !keep {
+                    log.push(e.key().into());
+                }
+                keep
+            });
+        } else {
+            table.retain(|e| !e.is_expired(now));
+        }
         let removed = before - table.len();
         self.counts.keys -= removed;
         self.counts.volatile -= removed;
@@ -431,6 +531,10 @@ impl Db {
     /// watched keys stay here.
     pub fn take(&mut self) -> Db {
         let mut fresh = Db::new(self.owned.clone());
+        fresh.expiry = self.expiry;
+        fresh.track_lfu = self.track_lfu;
+        fresh.log_expired = self.log_expired;
+        std::mem::swap(&mut fresh.expired_log, &mut self.expired_log);
         std::mem::swap(&mut fresh.watched, &mut self.watched);
         std::mem::swap(&mut fresh.ready, &mut self.ready);
         std::mem::replace(self, fresh)
@@ -484,6 +588,65 @@ mod tests {
         assert_eq!(d.expire_slot(slot, 50), (1, 1));
         assert_eq!(d.counts(), DbCounts { keys: 0, volatile: 0 });
         assert_eq!(d.expired, 2);
+    }
+
+    #[test]
+    fn hide_mode_hides_expired_keys_and_never_removes_them() {
+        let mut d = db();
+        d.set_expiry_mode(ExpiryMode::Hide);
+        d.set(b"x", Value::Str(b"1".to_vec()), 50, 0);
+        d.set(b"y", Value::Str(b"1".to_vec()), 50, 0);
+        assert!(d.get(b"x", 49).is_some());
+        assert!(d.get(b"x", 50).is_none() && d.peek(b"x", 50).is_none() && !d.contains(b"x", 50));
+        assert!(d.remove(b"x", 50).is_none());
+        assert_eq!(d.expire_slot(slot::key_slot(b"x") as usize, 50), (0, 0), "active expiry does nothing");
+        assert!(!d.set_expire(b"x", 100, 50), "a hidden key has no TTL to change");
+        assert_eq!((d.counts(), d.expired), (DbCounts { keys: 2, volatile: 2 }, 0), "both still stored");
+        // A write replaces it as a missing key.
+        assert!(!d.set_str(b"x", b"2", NO_EXPIRE, 50));
+        assert_eq!(d.get(b"x", 50).map(|e| e.to_value()), Some(Value::Str(b"2".to_vec())));
+        // The primary's DEL arrives with the stream, applied in Ignore mode.
+        d.set_expiry_mode(ExpiryMode::Ignore);
+        assert!(d.remove(b"y", 60).is_some());
+        assert_eq!(d.counts(), DbCounts { keys: 1, volatile: 0 });
+    }
+
+    #[test]
+    fn ignore_mode_sees_expired_keys_as_live() {
+        let mut d = db();
+        d.set(b"x", Value::Str(b"1".to_vec()), 50, 0);
+        d.set_expiry_mode(ExpiryMode::Ignore);
+        let e = d.get(b"x", 1_000).map(|e| (e.to_value(), e.expire_at()));
+        assert_eq!(e, Some((Value::Str(b"1".to_vec()), 50)));
+        assert!(d.peek(b"x", 1_000).is_some());
+        assert!(d.set_expire(b"x", 70, 1_000), "its TTL can be changed");
+        assert_eq!(d.expire_slot(slot::key_slot(b"x") as usize, 1_000), (0, 0));
+        assert!(d.set_str(b"x", b"2", 80, 1_000), "a store replaces a live key");
+        assert_eq!(d.expired, 0);
+        // Back as a primary, the key expires.
+        d.set_expiry_mode(ExpiryMode::Delete);
+        assert!(d.get(b"x", 1_000).is_none());
+        assert_eq!((d.len(), d.expired), (0, 1));
+    }
+
+    #[test]
+    fn expired_keys_are_recorded_only_while_asked() {
+        let mut d = db();
+        for (k, at) in [(&b"a"[..], 10), (b"b", 10), (b"c", 10), (b"d", 0)] {
+            d.set(k, Value::Str(vec![]), at, 0);
+        }
+        assert!(d.get(b"a", 10).is_none());
+        assert!(!d.has_expired_log(), "not recording");
+        d.set_log_expired(true);
+        assert!(d.remove(b"b", 10).is_none());
+        assert_eq!(d.expire_slot(slot::key_slot(b"c") as usize, 10).1, 1);
+        assert!(d.remove(b"d", 10).is_some(), "a live key removed is no expiry");
+        assert_eq!(d.take_expired_log(), vec![Box::from(&b"b"[..]), Box::from(&b"c"[..])]);
+        assert!(!d.has_expired_log());
+        d.set(b"e", Value::Str(vec![]), 10, 0);
+        assert!(d.get(b"e", 10).is_none());
+        d.set_log_expired(false);
+        assert!(!d.has_expired_log(), "stopping drops what was recorded");
     }
 
     #[test]

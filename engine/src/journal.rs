@@ -54,6 +54,8 @@ pub struct Journal {
     start: Lsn,
     backlog_bytes: usize,
     enabled: bool,
+    /// A replica's copy of its primary's stream: only [`Journal::append_raw`] records.
+    mirror: bool,
     /// The database of the last entry (`usize::MAX`: the next entry selects).
     selected: usize,
     scratch: Vec<u8>,
@@ -67,6 +69,7 @@ impl Journal {
             start: 0,
             backlog_bytes: backlog_bytes.max(BACKLOG_BYTES_MIN),
             enabled: false,
+            mirror: false,
             selected: usize::MAX,
             scratch: Vec::new(),
         }
@@ -87,6 +90,38 @@ impl Journal {
         self.enabled = on;
         self.start = self.end_lsn();
         self.ring = VecDeque::new();
+        self.selected = usize::MAX;
+    }
+
+    /// True while the journal mirrors a primary's stream.
+    pub fn mirroring(&self) -> bool {
+        self.mirror
+    }
+
+    /// Makes the journal a copy of the stream of the primary shard with the
+    /// same slots (a replica with its primary's shard count), so that after a
+    /// promotion the other replicas can continue from it (PSYNC2): while on,
+    /// the shard's own entries are not recorded, only the primary's bytes.
+    /// Turning it off makes the next own entry select its database.
+    pub fn set_mirroring(&mut self, on: bool) {
+        self.mirror = on;
+        self.selected = usize::MAX;
+    }
+
+    /// Records bytes of the primary's stream as they came (mirroring only).
+    pub fn append_raw(&mut self, bytes: &[u8]) {
+        if self.enabled && self.mirror {
+            self.push_bytes(bytes);
+        }
+    }
+
+    /// Enables the journal, empty from `lsn` on (a mirror's stream starts
+    /// there: after a full sync, or from a position this journal lacks).
+    pub fn restart_at(&mut self, lsn: Lsn) {
+        debug_assert!(self.mirror, "only a mirror moves its position");
+        self.enabled = true;
+        self.ring = VecDeque::new();
+        self.start = lsn;
         self.selected = usize::MAX;
     }
 
@@ -131,25 +166,82 @@ impl Journal {
         I: IntoIterator<Item = &'a [u8]>,
         I::IntoIter: ExactSizeIterator,
     {
-        if !self.enabled {
+        if !self.enabled || self.mirror {
             return;
         }
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
-        if db != self.selected {
-            let mut n = itoa::Buffer::new();
-            encode_command(&mut buf, [&b"SELECT"[..], n.format(db).as_bytes()]);
-            self.selected = db;
-        }
+        self.select_into(db, &mut buf);
         encode_command(&mut buf, args);
+        self.push_bytes(&buf);
+        self.scratch = buf;
+    }
+
+    /// Records entries already encoded with [`encode_command`] (one or
+    /// more, all run against database `db`; nothing while disabled).
+    pub fn append_encoded(&mut self, db: usize, entries: &[u8]) {
+        if !self.enabled || self.mirror {
+            return;
+        }
+        debug_assert!(entries.first() == Some(&b'*'), "entries are RESP arrays");
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        self.select_into(db, &mut buf);
+        self.push_bytes(&buf);
+        self.push_bytes(entries);
+        self.scratch = buf;
+    }
+
+    /// Marks the start of this shard's share of the multi-shard transaction
+    /// `txid`, whose participants are `shards`: `CORESHARD.TX BEGIN <txid>
+    /// <shard>...`. A replica applies what follows up to the matching end
+    /// as one step, once every participant's share arrived. It belongs to
+    /// no database, so it selects none.
+    pub fn append_tx_begin(&mut self, txid: u64, shards: &[u16]) {
+        if !self.enabled || self.mirror {
+            return;
+        }
+        let mut n = itoa::Buffer::new();
+        let txid = n.format(txid).to_owned();
+        let shards: Vec<String> = shards.iter().map(|s| s.to_string()).collect();
+        let args = [&b"CORESHARD.TX"[..], b"BEGIN", txid.as_bytes()]
+            .into_iter()
+            .chain(shards.iter().map(|s| s.as_bytes()))
+            .collect::<Vec<&[u8]>>();
+        self.append_unselected(&args);
+    }
+
+    /// Marks the end of this shard's share of transaction `txid`:
+    /// `CORESHARD.TX END <txid>`.
+    pub fn append_tx_end(&mut self, txid: u64) {
+        if !self.enabled || self.mirror {
+            return;
+        }
+        let mut n = itoa::Buffer::new();
+        self.append_unselected(&[b"CORESHARD.TX", b"END", n.format(txid).as_bytes()]);
+    }
+
+    fn append_unselected(&mut self, args: &[&[u8]]) {
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        encode_command(&mut buf, args.iter().copied());
         self.push_bytes(&buf);
         self.scratch = buf;
     }
 
     /// Records a PING (a primary's sign of life on an idle stream; it needs no database).
     pub fn append_ping(&mut self) {
-        if self.enabled {
+        if self.enabled && !self.mirror {
             self.push_bytes(b"*1\r\n$4\r\nPING\r\n");
+        }
+    }
+
+    /// Appends a `SELECT db` to `buf` when `db` is not the last entry's.
+    fn select_into(&mut self, db: usize, buf: &mut Vec<u8>) {
+        if db != self.selected {
+            let mut n = itoa::Buffer::new();
+            encode_command(buf, [&b"SELECT"[..], n.format(db).as_bytes()]);
+            self.selected = db;
         }
     }
 
@@ -227,6 +319,30 @@ mod tests {
         let mut tail = Vec::new();
         j.copy_from(want.len() as Lsn, usize::MAX, &mut tail).expect("in backlog");
         assert!(tail.starts_with(&cmd(&["SELECT", "3"])));
+    }
+
+    #[test]
+    fn encoded_entries_and_transaction_marks_keep_the_database_order() {
+        let mut j = Journal::new(1 << 20);
+        j.append_tx_begin(7, &[0, 2]);
+        j.append_encoded(1, &cmd(&["DEL", "k"]));
+        assert_eq!(j.end_lsn(), 0, "a disabled journal records nothing");
+        j.set_enabled(true);
+        let txid = (3u64 << 48) | 42;
+        j.append_tx_begin(txid, &[0, 3, 5]);
+        let mut two = cmd(&["SREM", "s", "a"]);
+        two.extend(cmd(&["SREM", "s", "b"]));
+        j.append_encoded(1, &two);
+        j.append(1, [&b"DEL"[..], b"k"]);
+        j.append_tx_end(txid);
+        let mut want = cmd(&["CORESHARD.TX", "BEGIN", "844424930132010", "0", "3", "5"]);
+        want.extend(cmd(&["SELECT", "1"]));
+        want.extend(two);
+        want.extend(cmd(&["DEL", "k"]));
+        want.extend(cmd(&["CORESHARD.TX", "END", "844424930132010"]));
+        let mut got = Vec::new();
+        j.copy_from(0, usize::MAX, &mut got).expect("in backlog");
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));
     }
 
     #[test]

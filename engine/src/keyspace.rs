@@ -1,8 +1,28 @@
 //! The keyspace of one shard: its databases over its owned slots, and the
-//! bookkeeping shared by every command (clock, randomness, counters).
+//! bookkeeping shared by every command (clock, randomness, counters), and
+//! its journal.
+//!
+//! Every change to the keyspace reaches the journal through one of three
+//! doors, so that a replica executing the journal in order ends with the
+//! same data whatever its clock and its random draws:
+//!
+//! ```text
+//!   command ran ──▶ Keyspace::log_command(db, args, dirty_before)
+//!                     1. DEL for each key that expired lazily meanwhile
+//!                     2. the entries the command asked for (Ctx::propagate),
+//!                        else its own arguments, if it changed anything
+//!   active expiry, eviction ──▶ DEL key (logged where they remove it)
+//!   anything else that reclaims an expired key ──▶ log_pending_deletions
+//! ```
 
-use crate::db::{Db, UnixMs};
+use crate::args::Args;
+use crate::db::{Db, ExpiryMode, UnixMs};
+use crate::journal::{Journal, encode_command};
 use std::ops::Range;
+
+/// The journal's backlog unless configured otherwise (Redis's
+/// `repl-backlog-size` default).
+pub const BACKLOG_BYTES_DEFAULT: usize = 1024 * 1024;
 
 /// Counters a shard keeps about command effects (INFO stats).
 #[derive(Debug, Default, Clone, Copy)]
@@ -56,12 +76,24 @@ pub struct Keyspace {
     pub rng: fastrand::Rng,
     /// Counters for INFO.
     pub stats: KeyspaceStats,
-    /// This shard's writes, for its replicas.
-    pub journal: crate::journal::Journal,
     expire_cursor: (usize, usize),
     /// True under an LFU maxmemory-policy (OBJECT FREQ answers only then, as
     /// in Redis); set with [`Keyspace::set_lfu_policy`].
     lfu_policy: bool,
+    /// The shard's writes as its replicas apply them. Switch it on and off
+    /// with [`Keyspace::set_journal_enabled`], which also starts recording
+    /// expired keys (a journal switched directly is followed at the next
+    /// logged command).
+    pub journal: Journal,
+    /// The entries the running command asked to log instead of its own
+    /// arguments ([`crate::Ctx::propagate`]), RESP-encoded; filled only
+    /// while the journal is on, emptied by [`Keyspace::log_command`].
+    rewrites: Vec<u8>,
+    /// Whether the databases record the keys they remove because they
+    /// expired (true while the journal is on).
+    expired_logged: bool,
+    /// How expired keys are treated (primary or replica).
+    expiry: ExpiryMode,
 }
 
 impl Keyspace {
@@ -72,9 +104,102 @@ impl Keyspace {
             owned: owned.clone(),
             rng: fastrand::Rng::new(),
             stats: KeyspaceStats::default(),
-            journal: crate::journal::Journal::new(1 << 20),
             expire_cursor: (0, owned.start),
             lfu_policy: false,
+            journal: Journal::new(BACKLOG_BYTES_DEFAULT),
+            rewrites: Vec::new(),
+            expired_logged: false,
+            expiry: ExpiryMode::Delete,
+        }
+    }
+
+    /// Starts or stops the journal (see [`Journal::set_enabled`]), and with
+    /// it the recording of expired keys as deletions.
+    pub fn set_journal_enabled(&mut self, on: bool) {
+        self.journal.set_enabled(on);
+        self.follow_journal();
+        self.rewrites.clear();
+    }
+
+    /// Makes the recording of expired keys follow the journal's state.
+    fn follow_journal(&mut self) {
+        let on = self.journal.enabled();
+        if self.expired_logged != on {
+            self.expired_logged = on;
+            for db in &mut self.dbs {
+                db.set_log_expired(on);
+            }
+        }
+    }
+
+    /// How expired keys are treated.
+    pub fn expiry_mode(&self) -> ExpiryMode {
+        self.expiry
+    }
+
+    /// Sets how expired keys are treated: [`ExpiryMode::Delete`] on a
+    /// primary, [`ExpiryMode::Hide`] on a replica while it serves its
+    /// clients, [`ExpiryMode::Ignore`] while it applies its primary's stream.
+    /// Cheap: a replica switches around each batch it applies.
+    pub fn set_expiry_mode(&mut self, mode: ExpiryMode) {
+        if self.expiry == mode {
+            return;
+        }
+        self.expiry = mode;
+        for db in &mut self.dbs {
+            db.set_expiry_mode(mode);
+        }
+    }
+
+    /// Queues `args` to be logged for the running command instead of its
+    /// own arguments (called through [`crate::Ctx::propagate`]).
+    pub(crate) fn propagate(&mut self, args: &[&[u8]]) {
+        if self.journal.enabled() {
+            encode_command(&mut self.rewrites, args.iter().copied());
+        }
+    }
+
+    /// Logs what the command `args`, just run against database `db`, did:
+    /// first a `DEL` for each key that expired lazily while it ran (in the
+    /// database it was in), then, when it changed the keyspace (`stats.dirty`
+    /// moved past `dirty_before`), the entries it asked for with
+    /// [`crate::Ctx::propagate`], or else `args` themselves. A command that
+    /// changed nothing (refused, or an error) logs only those deletions.
+    /// The network layer calls this after every command it runs here, read
+    /// or write; while the journal is off it costs one branch.
+    #[inline]
+    pub fn log_command(&mut self, db: usize, args: &Args, dirty_before: u64) {
+        if self.journal.enabled() {
+            self.log_command_now(db, args, dirty_before);
+        }
+    }
+
+    fn log_command_now(&mut self, db: usize, args: &Args, dirty_before: u64) {
+        self.log_pending_deletions();
+        if self.stats.dirty != dirty_before {
+            if self.rewrites.is_empty() {
+                self.journal.append(db, args.iter_from(0));
+            } else {
+                self.journal.append_encoded(db, &self.rewrites);
+            }
+        }
+        self.rewrites.clear();
+    }
+
+    /// Logs a `DEL` for each key removed because it expired since the last
+    /// log, outside any command (a WATCH's or a transaction's reads, say).
+    /// Active expiry and eviction call it themselves.
+    pub fn log_pending_deletions(&mut self) {
+        self.follow_journal();
+        if !self.expired_logged {
+            return;
+        }
+        for (i, db) in self.dbs.iter_mut().enumerate() {
+            if db.has_expired_log() {
+                for key in db.take_expired_log() {
+                    self.journal.append(i, [&b"DEL"[..], &key]);
+                }
+            }
         }
     }
 
@@ -137,12 +262,14 @@ impl Keyspace {
 
     /// A random key of database `db` and whether it has expired at `now`.
     pub fn random_key(&mut self, db: usize, now: UnixMs) -> Option<(Vec<u8>, bool)> {
-        self.dbs[db].random_entry(&mut self.rng).map(|e| (e.key().to_vec(), e.is_expired(now)))
+        let d = &self.dbs[db];
+        d.random_entry(&mut self.rng).map(|e| (e.key().to_vec(), d.is_expired(e, now)))
     }
 
     /// Evicts one key chosen by `policy` among `samples` random candidates
     /// (Redis's approximated LRU/LFU/TTL). Expired keys met on the way are
-    /// reclaimed first. Returns false when no key may be evicted.
+    /// reclaimed first. The removal is logged as `DEL key`. Returns false
+    /// when no key may be evicted.
     pub fn evict_one(&mut self, policy: Eviction, samples: usize, now: UnixMs) -> bool {
         let volatile = policy.volatile_only();
         let candidates: Vec<usize> = (0..self.dbs.len())
@@ -192,9 +319,13 @@ impl Keyspace {
             });
         }
         let Some((_, d, key)) = best else { return false };
-        // remove() reports an expired key as missing and counts it as expired.
-        if self.dbs[d].remove(&key, now).is_some() {
+        // remove() reports an expired key as missing and counts it as expired
+        // (and records it, so the log below gives its DEL).
+        let evicted = self.dbs[d].remove(&key, now).is_some();
+        self.log_pending_deletions();
+        if evicted {
             self.stats.evicted += 1;
+            self.journal.append(d, [&b"DEL"[..], &key]);
         }
         self.stats.dirty += 1;
         true
@@ -208,9 +339,11 @@ impl Keyspace {
     /// One bounded pass of active expiry: walks slots from where the last pass
     /// stopped, over every database with keys that carry a TTL, removing
     /// expired keys, until `entries_max` entries were examined or every slot
-    /// was visited once. Returns the number of keys removed.
+    /// was visited once. Returns the number of keys removed, each logged as
+    /// `DEL key`. A replica ([`ExpiryMode::Hide`], [`ExpiryMode::Ignore`])
+    /// removes nothing: its primary's DELs do.
     pub fn active_expire(&mut self, now: UnixMs, entries_max: usize) -> usize {
-        if self.dbs.iter().all(|d| d.counts().volatile == 0) {
+        if self.expiry != ExpiryMode::Delete || self.dbs.iter().all(|d| d.counts().volatile == 0) {
             return 0;
         }
         let (mut db, mut slot) = self.expire_cursor;
@@ -235,6 +368,7 @@ impl Keyspace {
             }
         }
         self.expire_cursor = (db, slot);
+        self.log_pending_deletions();
         removed
     }
 }

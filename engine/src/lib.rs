@@ -40,7 +40,7 @@ pub mod zset;
 
 pub use args::{Args, OwnedArgs, Span};
 pub use cmd::{CommandSpec, CommandTable, ConnCmd, Ctx, Kind, Merge};
-pub use db::{Db, UnixMs};
+pub use db::{Db, ExpiryMode, UnixMs};
 pub use keyspace::Keyspace;
 pub use reply::{Proto, Reply};
 

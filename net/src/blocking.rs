@@ -301,9 +301,12 @@ pub(crate) fn dispatch(
     }
     let (db, proto, client) = (conn.db, conn.proto, conn.id);
     crate::repl::primary::before_command(shard, &args);
+    let dirty = shard.ks.stats.dirty;
     let mut ctx = Ctx { ks: &mut shard.ks, db, now: shard.now_ms, args };
     let start = conn.out.len();
-    let Attempt::Block { timeout_ms } = (blocking.attempt)(&mut ctx, &mut Reply::new(&mut conn.out, proto)) else {
+    let attempt = (blocking.attempt)(&mut ctx, &mut Reply::new(&mut conn.out, proto));
+    shard.ks.log_command(db, &args, dirty);
+    let Attempt::Block { timeout_ms } = attempt else {
         return;
     };
     debug_assert_eq!(conn.out.len(), start, "a blocking attempt that waits writes nothing");
@@ -349,9 +352,12 @@ pub(crate) fn run_for_peer(
         return;
     };
     crate::repl::primary::before_command(shard, &args);
+    let dirty = shard.ks.stats.dirty;
     let mut ctx = Ctx { ks: &mut shard.ks, db, now: shard.now_ms, args };
     let start = out.len();
-    let Attempt::Block { timeout_ms } = (blocking.attempt)(&mut ctx, &mut Reply::new(out, proto)) else {
+    let attempt = (blocking.attempt)(&mut ctx, &mut Reply::new(out, proto));
+    shard.ks.log_command(db, &args, dirty);
+    let Attempt::Block { timeout_ms } = attempt else {
         return;
     };
     debug_assert_eq!(out.len(), start, "a blocking attempt that waits writes nothing");
@@ -566,8 +572,11 @@ fn retry(shard: &mut Shard, id: u64) {
     }
     let Some(w) = shard.blocking.waiters.get(&id) else { return };
     let mut out = Vec::new();
+    let dirty = shard.ks.stats.dirty;
     let mut ctx = Ctx { ks: &mut shard.ks, db: w.db, now: shard.now_ms, args: w.args.view() };
-    if let Attempt::Block { .. } = (w.blocking.attempt)(&mut ctx, &mut Reply::new(&mut out, w.proto)) {
+    let attempt = (w.blocking.attempt)(&mut ctx, &mut Reply::new(&mut out, w.proto));
+    shard.ks.log_command(w.db, &w.args.view(), dirty);
+    if let Attempt::Block { .. } = attempt {
         debug_assert!(out.is_empty(), "a blocking attempt that waits writes nothing");
         return;
     }

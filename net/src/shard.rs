@@ -725,6 +725,17 @@ impl Shard {
     /// bytes they took. Stops at an incomplete frame, too many commands
     /// waiting for other shards, a full output or a close.
     fn run_commands(&mut self, idx: u32, conn: &mut Conn, buf: &mut [u8]) -> usize {
+        if conn.master.is_some() {
+            // The primary's stream acts on keys as the primary saw them.
+            self.ks.set_expiry_mode(coreshard_engine::db::ExpiryMode::Ignore);
+            let used = self.run_commands_inner(idx, conn, buf);
+            self.ks.set_expiry_mode(coreshard_engine::db::ExpiryMode::Hide);
+            return used;
+        }
+        self.run_commands_inner(idx, conn, buf)
+    }
+
+    fn run_commands_inner(&mut self, idx: u32, conn: &mut Conn, buf: &mut [u8]) -> usize {
         let mut spans: Spans = std::mem::take(&mut self.scratch_spans);
         let mut pos = 0;
         while Self::can_run(conn)
@@ -754,7 +765,7 @@ impl Shard {
                     }
                     spans.clear();
                     spans.extend(conn.parser.spans().iter().map(|s| s.start + start..s.end + start));
-                    crate::repl::replica::count(conn, len);
+                    crate::repl::replica::count(&mut self.ks.journal, conn, &buf[start..pos]);
                     self.execute(idx, conn, Args::new(buf, &spans));
                 }
             }
@@ -954,6 +965,7 @@ impl Shard {
             let dirty = self.ks.stats.dirty;
             let mut ctx = Ctx { ks: &mut self.ks, db: conn.db, now: self.now_ms, args };
             handler(&mut ctx, &mut Reply::new(&mut conn.out, conn.proto));
+            self.ks.log_command(conn.db, &args, dirty);
             if self.ks.stats.dirty != dirty && !self.watches.is_empty() {
                 self.touch_watched(conn.db, &args);
             }
@@ -1015,19 +1027,18 @@ impl Shard {
         }
         let mut ctx = Ctx { ks: &mut self.ks, db, now: self.now_ms, args };
         match op {
-            Op::Whole(_) | Op::Part(_) if !self.watches.is_empty() => {
+            Op::Whole(_) | Op::Part(_) => {
                 let dirty = ctx.ks.stats.dirty;
                 match op {
                     Op::Whole(h) => h(&mut ctx, &mut Reply::new(out, proto)),
                     Op::Part(p) => p(&mut ctx, &mut Items::new(out, ends, proto)),
                     _ => {}
                 }
-                if self.ks.stats.dirty != dirty {
+                self.ks.log_command(db, &args, dirty);
+                if self.ks.stats.dirty != dirty && !self.watches.is_empty() {
                     self.touch_watched(db, &args);
                 }
             }
-            Op::Whole(h) => h(&mut ctx, &mut Reply::new(out, proto)),
-            Op::Part(p) => p(&mut ctx, &mut Items::new(out, ends, proto)),
             Op::ClientList => {
                 let mut text = Vec::new();
                 commands::client_list_local(self, caller.as_ref().map(|(_, c)| &**c), args, &mut text);
@@ -1063,8 +1074,10 @@ impl Shard {
                 let (key, value) = (args.get(0), args.get(1));
                 crate::repl::primary::before_write(self, key);
                 let now = self.now_ms;
-                crate::tx::store_entry(self.ks.db(db), key, (!value.is_empty()).then_some(value), now);
+                let value = (!value.is_empty()).then_some(value);
+                crate::tx::store_entry(self.ks.db(db), key, value, now);
                 self.ks.stats.dirty += 1;
+                crate::tx::log_store(&mut self.ks, db, key, value);
                 if !self.watches.is_empty() {
                     self.watches.touch(db as u16, key);
                 }
@@ -1258,9 +1271,15 @@ impl Shard {
     }
 
     fn execute_batch(&mut self, from: usize, batch: &mut Batch) {
+        let replica = self.shared.repl.is_replica.load(Relaxed);
         let Batch { reqs, data, spans, out, ends } = batch;
         for req in reqs.iter_mut() {
             let args = Args::new(data, &spans[req.args.clone()]);
+            if replica {
+                // On a replica only its primary's stream writes: writes act on
+                // keys as the primary saw them, reads hide expired keys.
+                self.ks.set_expiry_mode(self.replica_expiry_mode(req.op, &args));
+            }
             let (out_start, ends_start) = (out.len(), ends.len());
             match req.op {
                 Op::TxLock | Op::TxUnlock => req.deferred = self.tx_request(from, req, &args, out),
@@ -1281,6 +1300,21 @@ impl Shard {
             req.out = out_start..out.len();
             req.ends = ends_start..ends.len();
         }
+        if replica {
+            self.ks.set_expiry_mode(coreshard_engine::db::ExpiryMode::Hide);
+        }
+    }
+
+    fn replica_expiry_mode(&self, op: Op, args: &Args) -> coreshard_engine::db::ExpiryMode {
+        use coreshard_engine::db::ExpiryMode;
+        let write = match op {
+            Op::Whole(_) | Op::Part(_) | Op::Block(_) => {
+                self.table.lookup(args.get(0)).is_some_and(|spec| spec.has(flags::WRITE))
+            }
+            Op::TxStore | Op::FlushSlots => true,
+            _ => false,
+        };
+        if write { ExpiryMode::Ignore } else { ExpiryMode::Hide }
     }
 
     fn take_replies(&mut self, batch: &Batch) {
@@ -1394,6 +1428,8 @@ impl Shard {
                 break;
             }
         }
+        // Keys reclaimed outside commands (WATCH's checks, say) reach the journal by now.
+        self.ks.log_pending_deletions();
         if self.config.timeout > 0 {
             let now = runtime::monotonic_ns();
             let limit = self.config.timeout * 1_000_000_000;

@@ -30,6 +30,23 @@
 //!
 //! Lock messages travel the same SPSC rings as the commands, so on each shard
 //! a transaction's unlock arrives after its commands.
+//!
+//! Journal: each command a shard runs for a transaction is logged there as
+//! any other (`Keyspace::log_command`), and a gathered command's write-backs
+//! as RESTORE or DEL ([`log_store`]). The marks around a shard's share
+//! (`Journal::append_tx_begin` / `append_tx_end`, `CORESHARD.TX BEGIN <txid>
+//! <shard>...` / `END <txid>`) are not written yet, for want of one clean
+//! place: a participant learns nothing of the other participants (the
+//! TxLock header, [`Footprint::encode`], would have to carry
+//! `tx.participants`' shards), and a share that writes nothing (the shared
+//! locks of `start_read_tx`, a watch-only participant of EXEC) should log no
+//! marks. Where they go: BEGIN once a participant's locks are granted (the
+//! two `self.tx.locks.acquire` calls, in `lock_request` and
+//! `run_one_parked`), or better lazily before its first logged write that
+//! carries the txid (`Request::txid` in `execute_batch`, `conn.txid` in
+//! `run_steps`); END in [`Shard::unlock`] when `release` returns true,
+//! before `run_parked`, and only after a BEGIN. Entries of other clients on
+//! other keys may fall between the marks: the locks make them commute.
 
 use crate::batch::{Batch, Op, Request};
 use crate::conn::PartResult;
@@ -1177,6 +1194,7 @@ impl Shard {
             if *owner == self.id {
                 crate::repl::primary::before_write(self, key);
                 store_entry(self.ks.db(g.db), key, after.as_deref(), now);
+                log_store(&mut self.ks, g.db, key, after.as_deref());
                 if !self.watches.is_empty() {
                     self.watches.touch(g.db as u16, key);
                 }
@@ -1289,6 +1307,26 @@ pub(crate) fn store_entry(db: &mut Db, key: &[u8], value: Option<&[u8]>, now: Un
     }
 }
 
+/// Logs a key written back with [`store_entry`] as the value it now holds:
+/// `RESTORE key <expire-at> <payload> REPLACE ABSTTL` (expire-at 0: no TTL),
+/// or `DEL key` when it is gone. A write-back always changed the key.
+pub(crate) fn log_store(ks: &mut Keyspace, db: usize, key: &[u8], value: Option<&[u8]>) {
+    if !ks.journal.enabled() {
+        return;
+    }
+    ks.log_pending_deletions();
+    match value.map(|v| v.split_first_chunk::<8>()) {
+        Some(Some((expire, payload))) => {
+            let mut n = itoa::Buffer::new();
+            let expire = n.format(UnixMs::from_le_bytes(*expire)).as_bytes();
+            ks.journal.append(db, [&b"RESTORE"[..], key, expire, payload, b"REPLACE", b"ABSTTL"]);
+        }
+        // A value too short to hold its expiry was not stored either.
+        Some(None) => debug_assert!(false, "a written-back value without its expiry"),
+        None => ks.journal.append(db, [&b"DEL"[..], key]),
+    }
+}
+
 fn decode_into(db: &mut Db, key: &[u8], v: &[u8], now: UnixMs) {
     let Some((expire, payload)) = v.split_first_chunk::<8>() else { return };
     match coreshard_engine::dump::restore(payload) {
@@ -1334,4 +1372,73 @@ pub(crate) fn command_keys(spec: &CommandSpec, args: &Args) -> Option<Vec<usize>
         _ => {}
     }
     Some(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coreshard_engine::value::Value;
+    use coreshard_engine::{CommandTable, Proto};
+
+    const NOW: UnixMs = 1_700_000_000_000;
+
+    /// Reads one RESP header line (`*n` or `$n`) and returns n.
+    fn header(rest: &mut &[u8]) -> usize {
+        let end = rest.windows(2).position(|w| w == b"\r\n").expect("a line");
+        let n = std::str::from_utf8(&rest[1..end]).expect("ascii").parse().expect("a length");
+        *rest = &rest[end + 2..];
+        n
+    }
+
+    /// Runs the journal's entries from `from` on `replica`, as its primary's
+    /// stream, with the replica's clock an hour ahead.
+    fn apply(journal: &coreshard_engine::journal::Journal, from: u64, replica: &mut Keyspace) {
+        let mut bytes = Vec::new();
+        journal.copy_from(from, usize::MAX, &mut bytes).expect("in the backlog");
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let mut args = OwnedArgs::default();
+            for _ in 0..header(&mut rest) {
+                let len = header(&mut rest);
+                args.push(&rest[..len]);
+                rest = &rest[len + 2..];
+            }
+            if args.view().is(0, "SELECT") {
+                continue;
+            }
+            let spec = CommandTable::get().lookup(args.view().get(0)).expect("a command");
+            let (Kind::Keyed(h) | Kind::MultiKey { whole: h, .. }) = spec.kind else { panic!("{}", spec.name) };
+            let mut out = Vec::new();
+            let mut ctx = Ctx { ks: replica, db: 0, now: NOW + 3_600_000, args: args.view() };
+            h(&mut ctx, &mut Reply::new(&mut out, Proto::Resp2));
+            assert!(!out.starts_with(b"-"), "{}", String::from_utf8_lossy(&out));
+        }
+    }
+
+    #[test]
+    fn a_written_back_key_is_logged_as_restore_or_del_and_replays_to_itself() {
+        let mut primary = Keyspace::new(1, 0..coreshard_engine::slot::SLOTS);
+        primary.set_journal_enabled(true);
+        let mut replica = Keyspace::new(1, 0..coreshard_engine::slot::SLOTS);
+        replica.set_expiry_mode(coreshard_engine::ExpiryMode::Ignore);
+        let mut gathered = Keyspace::new(1, 0..coreshard_engine::slot::SLOTS);
+        gathered.db(0).set(b"l", Value::Str(b"v".to_vec()), NOW + 500, NOW);
+        gathered.db(0).set(b"p", Value::Str(b"w".to_vec()), coreshard_engine::db::NO_EXPIRE, NOW);
+        for key in [&b"l"[..], b"p"] {
+            let value = encode_entry(gathered.db(0), key, NOW).expect("present");
+            store_entry(primary.db(0), key, Some(&value), NOW);
+            log_store(&mut primary, 0, key, Some(&value));
+        }
+        apply(&primary.journal, 0, &mut replica);
+        for key in [&b"l"[..], b"p"] {
+            assert_eq!(encode_entry(replica.db(0), key, NOW), encode_entry(primary.db(0), key, NOW));
+        }
+        assert_eq!(replica.db(0).get(b"l", NOW).map(|e| e.expire_at()), Some(NOW + 500));
+        let from = primary.journal.end_lsn();
+        store_entry(primary.db(0), b"l", None, NOW);
+        log_store(&mut primary, 0, b"l", None);
+        apply(&primary.journal, from, &mut replica);
+        assert!(replica.db(0).get(b"l", NOW).is_none());
+        assert_eq!(replica.db(0).len(), 1);
+    }
 }

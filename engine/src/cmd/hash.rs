@@ -277,6 +277,9 @@ fn hincrbyfloat(ctx: &mut Ctx, r: &mut Reply) {
     num::format_f64_human(new, &mut text);
     store_field(ctx, &text);
     r.bulk(&text);
+    // Logged as the value it gave, so no replica adds in its own precision.
+    let (key, field) = (ctx.arg(1), ctx.arg(2));
+    ctx.propagate(&[b"HSET", key, field, &text]);
 }
 
 /// HRANDFIELD key [count [WITHVALUES]]

@@ -122,13 +122,21 @@ fn expire_generic(ctx: &mut Ctx, r: &mut Reply, name: &str, millis: bool, absolu
     if refused {
         return r.int(0);
     }
-    if when <= now as i64 {
-        ctx.db().remove(key, now);
-    } else {
-        ctx.db().set_expire(key, when as UnixMs, now);
-    }
     ctx.dirty(1);
     r.int(1);
+    // As Redis propagates it: a time already past as the deletion it is, any
+    // other as PEXPIREAT with the absolute time, the options kept.
+    if when <= 0 || ctx.already_expired(when as UnixMs) {
+        ctx.db().remove(key, now);
+        return ctx.propagate(&[b"DEL", key]);
+    }
+    ctx.db().set_expire(key, when as UnixMs, now);
+    if !(millis && absolute) && ctx.logging() {
+        let mut n = itoa::Buffer::new();
+        let mut args: Vec<&[u8]> = vec![b"PEXPIREAT", key, n.format(when).as_bytes()];
+        args.extend(ctx.args.iter_from(3));
+        ctx.propagate(&args);
+    }
 }
 
 fn expire(ctx: &mut Ctx, r: &mut Reply) {
@@ -561,10 +569,12 @@ fn restore(ctx: &mut Ctx, r: &mut Reply) {
         (t, true) => t as UnixMs,
         (t, false) => now.saturating_add(t as UnixMs),
     };
-    if expire_at != NO_EXPIRE && expire_at <= now {
-        // Already expired: the key is not created (and a replaced one is gone).
+    if ctx.already_expired(expire_at) {
+        // Already expired: the key is not created (and a replaced one is
+        // gone, logged as its deletion).
         if ctx.db().remove(key, now).is_some() {
             ctx.dirty(1);
+            ctx.propagate(&[b"DEL", key]);
         }
         return r.ok();
     }
@@ -579,6 +589,15 @@ fn restore(ctx: &mut Ctx, r: &mut Reply) {
     }
     ctx.dirty(1);
     r.ok();
+    if expire_at != NO_EXPIRE && !absttl && ctx.logging() {
+        // Logged with the absolute time, as Redis propagates it: the TTL
+        // replaced and ABSTTL added, the other options kept.
+        let mut n = itoa::Buffer::new();
+        let mut args: Vec<&[u8]> = vec![ctx.arg(0), key, n.format(expire_at).as_bytes()];
+        args.extend(ctx.args.iter_from(3));
+        args.push(b"ABSTTL");
+        ctx.propagate(&args);
+    }
 }
 
 /// MEMORY USAGE key [SAMPLES count], MEMORY HELP

@@ -438,6 +438,14 @@ fn parse_mpop(ctx: &Ctx, numkeys_at: usize) -> Result<Mpop, &'static str> {
     Ok(Mpop { keys: first..where_at, end, count: count.unwrap_or(1) })
 }
 
+/// The plain pop from `end`, as a blocking or multi-key pop is logged.
+fn pop_name(end: End) -> &'static [u8] {
+    match end {
+        End::Left => b"LPOP",
+        End::Right => b"RPOP",
+    }
+}
+
 /// Pops from the first non-empty list of `m`, answering `[key, [elements]]`,
 /// or WRONGTYPE from the first key that is not a list. False (nothing
 /// written) when every list is empty.
@@ -451,6 +459,9 @@ fn serve_mpop(ctx: &mut Ctx, r: &mut Reply, m: &Mpop) -> bool {
             }
             Ok(Some(l)) if !l.is_empty() => {
                 let popped = pop_many(ctx, key, m.end, m.count);
+                // Logged as the plain pop of the key served (Redis's form).
+                let mut n = itoa::Buffer::new();
+                ctx.propagate(&[pop_name(m.end), key, n.format(popped.len()).as_bytes()]);
                 r.array(2);
                 r.bulk(key);
                 r.array(popped.len());
@@ -507,6 +518,7 @@ fn bpop_generic(ctx: &mut Ctx, r: &mut Reply, end: End) -> Attempt {
             Err(()) => return refuse(r, WRONGTYPE),
             Ok(Some(l)) if !l.is_empty() => {
                 let popped = pop_many(ctx, key, end, 1);
+                ctx.propagate(&[pop_name(end), key]);
                 r.array(2);
                 r.bulk(key);
                 r.bulk_or_null(popped.first().map(|v| &**v));
@@ -531,14 +543,16 @@ fn brpop(ctx: &mut Ctx, r: &mut Reply) -> Attempt {
 /// Moves as LMOVE does once `source` holds a list; waits while it is
 /// missing. Only the source's type is checked before blocking, as in Redis
 /// (`blmoveGenericCommand`): a destination of another type answers
-/// WRONGTYPE when the move happens.
-fn bmove_generic(ctx: &mut Ctx, r: &mut Reply, from: End, to: End, timeout_ms: u64) -> Attempt {
+/// WRONGTYPE when the move happens. A move is logged as its plain form,
+/// `plain` (LMOVE with the same directions, or RPOPLPUSH).
+fn bmove_generic(ctx: &mut Ctx, r: &mut Reply, from: End, to: End, timeout_ms: u64, plain: &[&[u8]]) -> Attempt {
     let source = ctx.arg(1);
     match read(ctx, source) {
         Err(()) => refuse(r, WRONGTYPE),
         Ok(None) => Attempt::Block { timeout_ms },
         Ok(Some(_)) => {
             move_generic(ctx, r, from, to);
+            ctx.propagate(plain);
             Attempt::Replied
         }
     }
@@ -551,7 +565,10 @@ fn blmove(ctx: &mut Ctx, r: &mut Reply) -> Attempt {
         return refuse(r, SYNTAX);
     };
     match parse_timeout(ctx.arg(5)) {
-        Ok(t) => bmove_generic(ctx, r, from, to, t),
+        Ok(t) => {
+            let plain = [&b"LMOVE"[..], ctx.arg(1), ctx.arg(2), ctx.arg(3), ctx.arg(4)];
+            bmove_generic(ctx, r, from, to, t, &plain)
+        }
         Err(e) => refuse(r, e),
     }
 }
@@ -559,7 +576,10 @@ fn blmove(ctx: &mut Ctx, r: &mut Reply) -> Attempt {
 /// BRPOPLPUSH source destination timeout
 fn brpoplpush(ctx: &mut Ctx, r: &mut Reply) -> Attempt {
     match parse_timeout(ctx.arg(3)) {
-        Ok(t) => bmove_generic(ctx, r, End::Right, End::Left, t),
+        Ok(t) => {
+            let plain = [&b"RPOPLPUSH"[..], ctx.arg(1), ctx.arg(2)];
+            bmove_generic(ctx, r, End::Right, End::Left, t, &plain)
+        }
         Err(e) => refuse(r, e),
     }
 }

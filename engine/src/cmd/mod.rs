@@ -102,6 +102,33 @@ impl<'a> Ctx<'a> {
         self.ks.stats.dirty += n;
     }
 
+    /// Logs `args` in the journal for this command instead of its own
+    /// arguments, once it ran (Redis's `rewriteClientCommandVector` and
+    /// `alsoPropagate`): for a command whose effect depends on the clock or
+    /// on chance, its deterministic effect (EXPIRE as PEXPIREAT, SPOP as
+    /// SREM). Several calls log several entries, in order. Nothing is
+    /// logged unless the command changed the keyspace ([`Ctx::dirty`]);
+    /// while the journal is off this does nothing.
+    #[inline]
+    pub fn propagate(&mut self, args: &[&[u8]]) {
+        self.ks.propagate(args);
+    }
+
+    /// True while the journal records: a rewrite that costs something to
+    /// build can be skipped otherwise.
+    #[inline]
+    pub fn logging(&self) -> bool {
+        self.ks.journal.enabled()
+    }
+
+    /// True when the absolute time `at` has passed, so a command setting it
+    /// deletes the key instead (Redis's `checkAlreadyExpired`). Never on a
+    /// replica, which applies the time its primary sent whatever its clock.
+    #[inline]
+    pub fn already_expired(&self, at: UnixMs) -> bool {
+        at != crate::db::NO_EXPIRE && at <= self.now && self.ks.expiry_mode() == crate::db::ExpiryMode::Delete
+    }
+
     /// Records a read lookup's outcome.
     #[inline]
     pub fn hit(&mut self, found: bool) {

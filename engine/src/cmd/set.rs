@@ -217,6 +217,10 @@ fn random_members(rng: &mut fastrand::Rng, s: &Set, n: usize) -> Vec<Vec<u8>> {
     out
 }
 
+/// Members of one logged SREM when SPOP pops many (Redis's batch), so one
+/// journal entry stays small.
+pub const SPOP_LOGGED_MEMBERS_MAX: usize = 1024;
+
 /// SPOP key [count]
 ///
 /// Errors: a count that is not a non-negative integer gives
@@ -237,12 +241,15 @@ fn spop(ctx: &mut Ctx, r: &mut Reply) {
         Ok(None) => return if count.is_some() { r.set(0) } else { r.null() },
         Ok(Some(s)) => s,
     };
+    // Logged as what was taken, not as the draw (Redis's forms): SREM of
+    // the members, or DEL when the whole set went.
     let popped: Vec<Vec<u8>> = match count {
         None => {
             let m = s.nth(rng.usize(..s.len())).map(Member::to_vec).unwrap_or_default();
             s.remove(&m);
             drop_if_empty(ctx, key);
             ctx.dirty(1);
+            ctx.propagate(&[b"SREM", key, &m]);
             return r.bulk(&m);
         }
         Some(0) => return r.set(0),
@@ -251,12 +258,21 @@ fn spop(ctx: &mut Ctx, r: &mut Reply) {
             let all = s.iter().map(Member::to_vec).collect();
             let now = ctx.now;
             ctx.db().remove(key, now);
+            ctx.propagate(&[b"DEL", key]);
             all
         }
         Some(n) => {
             let picked = members_at(s, &distinct_positions(&mut rng, s.len(), n as usize));
             for m in &picked {
                 s.remove(m);
+            }
+            if ctx.logging() {
+                for batch in picked.chunks(SPOP_LOGGED_MEMBERS_MAX) {
+                    let mut args: Vec<&[u8]> = Vec::with_capacity(batch.len() + 2);
+                    args.extend([&b"SREM"[..], key]);
+                    args.extend(batch.iter().map(Vec::as_slice));
+                    ctx.propagate(&args);
+                }
             }
             picked
         }

@@ -138,7 +138,12 @@ fn sort_generic(ctx: &mut Ctx, r: &mut Reply, read_only: bool) {
         let sort_key = |(e, w): &Item| -> Vec<u8> {
             w.clone().unwrap_or_else(|| if by.is_some() { Vec::new() } else { e.clone() })
         };
-        if alpha {
+        if alpha && is_set {
+            // A set's own order is its hash table's, which differs between
+            // servers: equal weights fall back to the elements' bytes, so a
+            // STORE gives every replica the same list.
+            items.sort_by_cached_key(|it| (sort_key(it), it.0.clone()));
+        } else if alpha {
             items.sort_by_cached_key(sort_key);
         } else {
             let mut scored: Vec<(f64, Item)> = Vec::with_capacity(items.len());

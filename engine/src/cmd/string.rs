@@ -154,10 +154,12 @@ fn set(ctx: &mut Ctx, r: &mut Reply) {
     let key = ctx.arg(1);
     if !nx && !xx && !get_old && exp != ExpireArg::KeepTtl {
         // Plain SET: one lookup, in `set`.
-        let (ttl, value) = (at.unwrap_or(NO_EXPIRE), ctx.arg(2));
-        ctx.db().set_str(key, value, ttl, now);
-        if ttl != NO_EXPIRE && ttl <= now {
-            ctx.db().remove(key, now);
+        let value = ctx.arg(2);
+        match at {
+            None => {
+                ctx.db().set_str(key, value, NO_EXPIRE, now);
+            }
+            Some(at) => set_expiring(ctx, key, value, at),
         }
         ctx.dirty(1);
         return r.ok();
@@ -185,21 +187,44 @@ fn set(ctx: &mut Ctx, r: &mut Reply) {
         }
         return;
     }
-    let ttl = match (exp, at) {
-        (ExpireArg::KeepTtl, _) => old_ttl,
-        (_, Some(at)) => at,
-        _ => NO_EXPIRE,
-    };
     let value = ctx.arg(2);
-    ctx.db().set_str(key, value, ttl, now);
-    if ttl != NO_EXPIRE && ttl <= now {
-        // An absolute time in the past: the write happens and the key is gone at once.
-        ctx.db().remove(key, now);
+    match at {
+        Some(at) => set_expiring(ctx, key, value, at),
+        None => {
+            // KEEPTTL keeps the TTL of a key that was live, so still ahead.
+            let ttl = if exp == ExpireArg::KeepTtl { old_ttl } else { NO_EXPIRE };
+            ctx.db().set_str(key, value, ttl, now);
+            if get_old && ctx.logging() {
+                // Logged without GET, as Redis propagates it (a replica has no one to answer).
+                let args = ctx.args;
+                let kept: Vec<&[u8]> =
+                    (0..args.len()).filter(|&i| i < 3 || !args.is(i, "GET")).map(|i| args.get(i)).collect();
+                ctx.propagate(&kept);
+            }
+        }
     }
     ctx.dirty(1);
     if !get_old {
         r.ok();
     }
+}
+
+/// Stores the string `value` at `key` expiring at `at`, logged as `SET key
+/// value PXAT at` (Redis's form for every expiry option, whatever else was
+/// given: NX, XX and GET did their part here). A time already past deletes
+/// the key instead: the write happens and the key is gone at once, logged as
+/// `DEL key`.
+fn set_expiring(ctx: &mut Ctx, key: &[u8], value: &[u8], at: UnixMs) {
+    let now = ctx.now;
+    if ctx.already_expired(at) {
+        ctx.db().remove(key, now);
+        // The value stored and expired at once counts as an expired key.
+        ctx.db().expired += 1;
+        return ctx.propagate(&[b"DEL", key]);
+    }
+    ctx.db().set_str(key, value, at, now);
+    let mut n = itoa::Buffer::new();
+    ctx.propagate(&[b"SET", key, value, b"PXAT", n.format(at).as_bytes()]);
 }
 
 /// SETNX key value
@@ -224,7 +249,7 @@ fn setex_generic(ctx: &mut Ctx, r: &mut Reply, millis: bool, name: &str) {
         Err(e) => return r.error(&e),
     };
     let (key, value) = (ctx.arg(1), ctx.arg(3));
-    ctx.db().set_str(key, value, at, now);
+    set_expiring(ctx, key, value, at);
     ctx.dirty(1);
     r.ok();
 }
@@ -349,18 +374,23 @@ fn getex(ctx: &mut Ctx, r: &mut Reply) {
             at
         }
     };
+    // Never logged as GETEX: as PEXPIREAT, DEL or PERSIST (Redis's forms).
     match (exp, at) {
-        (_, Some(at)) if at <= now => {
+        (_, Some(at)) if ctx.already_expired(at) => {
             ctx.db().remove(key, now);
             ctx.dirty(1);
+            ctx.propagate(&[b"DEL", key]);
         }
         (_, Some(at)) => {
             ctx.db().set_expire(key, at, now);
             ctx.dirty(1);
+            let mut n = itoa::Buffer::new();
+            ctx.propagate(&[b"PEXPIREAT", key, n.format(at).as_bytes()]);
         }
         (ExpireArg::Persist, _) if ctx.db().get(key, now).is_some_and(|e| e.expire_at() != NO_EXPIRE) => {
             ctx.db().set_expire(key, NO_EXPIRE, now);
             ctx.dirty(1);
+            ctx.propagate(&[b"PERSIST", key]);
         }
         _ => {}
     }
@@ -486,6 +516,8 @@ fn incrbyfloat(ctx: &mut Ctx, r: &mut Reply) {
                 }
             }
             ctx.dirty(1);
+            // Logged as the value it gave, so no replica adds in its own precision.
+            ctx.propagate(&[b"SET", key, &text, b"KEEPTTL"]);
         }
     }
 }

@@ -721,23 +721,30 @@ fn first_zset<'k>(ctx: &mut Ctx, keys: &[&'k [u8]]) -> Result<Option<&'k [u8]>, 
 }
 
 /// `genericZpopCommand`: pops up to `count` elements from the first
-/// non-empty sorted set among `keys` (WRONGTYPE at the first key of another type).
+/// non-empty sorted set among `keys` (WRONGTYPE at the first key of another
+/// type). ZMPOP (the keyed shape) is logged as the plain pop of the key served.
 fn pop_generic(ctx: &mut Ctx, r: &mut Reply, keys: &[&[u8]], max: bool, count: usize, shape: PopShape) {
     match first_zset(ctx, keys) {
         Err(()) => r.error(WRONGTYPE),
-        Ok(Some(key)) => pop_from(ctx, r, key, max, count, shape),
+        Ok(Some(key)) if shape == PopShape::KeyedPairs => pop_from_logged(ctx, r, key, max, count, shape),
+        Ok(Some(key)) => {
+            pop_from(ctx, r, key, max, count, shape);
+        }
         Ok(None) if shape == PopShape::KeyedPairs => r.null_array(),
         Ok(None) => r.array(0),
     }
 }
 
-/// Pops up to `count` elements of the sorted set at `key`, replying in `shape`.
-fn pop_from(ctx: &mut Ctx, r: &mut Reply, key: &[u8], max: bool, count: usize, shape: PopShape) {
+/// Pops up to `count` elements of the sorted set at `key`, replying in
+/// `shape`; returns how many it popped.
+fn pop_from(ctx: &mut Ctx, r: &mut Reply, key: &[u8], max: bool, count: usize, shape: PopShape) -> usize {
     if count == 0 {
-        return r.array(0);
+        r.array(0);
+        return 0;
     }
     let Ok(Some(z)) = read(ctx, key) else {
-        return r.array(0);
+        r.array(0);
+        return 0;
     };
     let n = count.min(z.len());
     match shape {
@@ -767,6 +774,20 @@ fn pop_from(ctx: &mut Ctx, r: &mut Reply, key: &[u8], max: bool, count: usize, s
     }
     drop_if_empty(ctx, key);
     ctx.dirty(n as u64);
+    n
+}
+
+/// The plain pop a blocking or multi-key pop is logged as.
+fn zpop_name(max: bool) -> &'static [u8] {
+    if max { b"ZPOPMAX" } else { b"ZPOPMIN" }
+}
+
+/// Pops as [`pop_from`] does, logged as `ZPOPMIN|ZPOPMAX key count` with
+/// the number popped (Redis's form for ZMPOP and BZMPOP).
+fn pop_from_logged(ctx: &mut Ctx, r: &mut Reply, key: &[u8], max: bool, count: usize, shape: PopShape) {
+    let n = pop_from(ctx, r, key, max, count, shape);
+    let mut text = itoa::Buffer::new();
+    ctx.propagate(&[zpop_name(max), key, text.format(n).as_bytes()]);
 }
 
 fn zpop_minmax(ctx: &mut Ctx, r: &mut Reply, max: bool) {
@@ -881,6 +902,7 @@ fn bzpop_generic(ctx: &mut Ctx, r: &mut Reply, max: bool) -> Attempt {
         Ok(None) => Attempt::Block { timeout_ms },
         Ok(Some(key)) => {
             pop_from(ctx, r, key, max, 1, PopShape::KeyMemberScore);
+            ctx.propagate(&[zpop_name(max), key]);
             Attempt::Replied
         }
     }
@@ -911,7 +933,7 @@ fn bzmpop(ctx: &mut Ctx, r: &mut Reply) -> Attempt {
         Err(()) => refuse(r, WRONGTYPE),
         Ok(None) => Attempt::Block { timeout_ms },
         Ok(Some(key)) => {
-            pop_from(ctx, r, key, m.max, m.count, PopShape::KeyedPairs);
+            pop_from_logged(ctx, r, key, m.max, m.count, PopShape::KeyedPairs);
             Attempt::Replied
         }
     }

@@ -78,11 +78,12 @@ fn start_flow(shard: &mut Shard, idx: u32, conn: &mut Conn, args: &Args) {
         (st.replid.clone(), st.replid2.clone())
     };
     let second_end = shared.repl.second_offset[shard.id].load(Relaxed);
-    let journal = &mut shard.ks.journal;
-    if !journal.enabled() {
-        journal.set_backlog_bytes(shard.config.repl_backlog_size as usize);
-        journal.set_enabled(true);
+    if !shard.ks.journal.enabled() {
+        shard.ks.journal.set_backlog_bytes(shard.config.repl_backlog_size as usize);
+        shard.ks.set_journal_enabled(true);
+        shared.repl.backlog_active.store(true, Relaxed);
     }
+    let journal = &mut shard.ks.journal;
     // Our own history, or the one we continued after a promotion up to
     // where we left it (PSYNC2).
     let known = replid == our_id || (replid == old_id && lsn >= 0 && lsn as u64 <= second_end);

@@ -34,6 +34,9 @@ pub(crate) struct MasterIn {
     pub last_ack_ns: u64,
     /// An ack was asked for (REPLCONF GETACK).
     pub ack_now: bool,
+    /// The stream is copied into this shard's journal (same shard count as
+    /// the primary: this shard has exactly that primary shard's slots).
+    pub mirror: bool,
 }
 
 /// A connected, handshaken socket to primary shard `primary_shard`, handed
@@ -57,6 +60,21 @@ pub(crate) fn adopt(
         return;
     }
     let id = shard.shared.next_client_id.fetch_add(1, Relaxed);
+    // With the primary's shard count this shard holds exactly that primary
+    // shard's slots, and keeps a byte-exact copy of its journal, so that if
+    // this node is promoted its siblings can continue from it.
+    let mirror = primary_shards == shard.map.shards() && primary_shard == shard.id;
+    if mirror {
+        let backlog = shard.config.repl_backlog_size as usize;
+        let j = &mut shard.ks.journal;
+        j.set_mirroring(true);
+        j.set_backlog_bytes(backlog);
+        if !full && !(j.enabled() && j.end_lsn() == lsn) {
+            j.restart_at(lsn);
+        }
+        shard.ks.set_journal_enabled(true);
+        shard.shared.repl.backlog_active.store(true, Relaxed);
+    }
     let mut conn = Conn::new(fd, id, addr, String::new(), false, true, crate::runtime::monotonic_ns());
     conn.master = Some(Box::new(MasterIn {
         primary_shard,
@@ -67,6 +85,7 @@ pub(crate) fn adopt(
         acked: if full { 0 } else { lsn },
         last_ack_ns: 0,
         ack_now: false,
+        mirror,
     }));
     if full {
         // The snapshot replaces whatever this node holds in that shard's
@@ -80,13 +99,18 @@ pub(crate) fn adopt(
     shard.arm_recv_pub(idx);
 }
 
-/// Counts a command of the stream (its `len` bytes) towards the position.
+/// Counts a command of the stream (its bytes `raw`) towards the position,
+/// and copies it into a mirroring journal.
 #[inline]
-pub(crate) fn count(conn: &mut Conn, len: usize) {
+pub(crate) fn count(journal: &mut coreshard_engine::journal::Journal, conn: &mut Conn, raw: &[u8]) {
     if let Some(m) = conn.master.as_mut()
         && !m.snapshot
     {
-        m.lsn += len as u64;
+        m.lsn += raw.len() as u64;
+        if m.mirror {
+            journal.append_raw(raw);
+            debug_assert_eq!(journal.end_lsn(), m.lsn, "a mirror holds the primary's positions");
+        }
     }
 }
 
@@ -99,6 +123,9 @@ pub(crate) fn on_snapshot_end(shard: &mut Shard, conn: &mut Conn) {
     m.snapshot = false;
     m.lsn = m.snapshot_lsn;
     m.ack_now = true;
+    if m.mirror {
+        shard.ks.journal.restart_at(m.lsn);
+    }
     tracing::info!(shard = shard.id, "MASTER <-> REPLICA sync: snapshot of primary shard {} loaded", m.primary_shard);
     let mut st = shard.shared.repl.lock();
     if let Some(f) = st.flows.get_mut(m.primary_shard) {
@@ -198,15 +225,24 @@ pub(crate) fn drop_older(shard: &mut Shard, epoch: u64, promoted: bool) {
             shard.begin_close(idx);
         }
     }
-    // Flows of this shard to its own replicas end too: they resync from our new primary's data.
-    let flows = shard.repl.flows.clone();
-    if shard.shared.repl.is_replica.load(Relaxed) {
-        for idx in flows {
-            if let Some(c) = shard.conns[idx as usize].as_mut() {
-                c.closing = Closing::Now;
-            }
-            shard.begin_close(idx);
-        }
-        shard.ks.journal.set_enabled(false);
+    use coreshard_engine::db::ExpiryMode;
+    if promoted {
+        // The mirror of the old primary's journal becomes this shard's own;
+        // that history is valid up to here for the other replicas (PSYNC2).
+        let j = &mut shard.ks.journal;
+        let end = if j.enabled() && j.mirroring() { j.end_lsn() } else { u64::MAX };
+        shard.shared.repl.second_offset[shard.id].store(end, Relaxed);
+        j.set_mirroring(false);
+        shard.ks.set_expiry_mode(ExpiryMode::Delete);
+        return;
     }
+    // Flows of this shard to its own replicas end: they resync from the new primary's data.
+    for idx in shard.repl.flows.clone() {
+        if let Some(c) = shard.conns[idx as usize].as_mut() {
+            c.closing = Closing::Now;
+        }
+        shard.begin_close(idx);
+    }
+    shard.ks.set_expiry_mode(ExpiryMode::Hide);
+    shard.shared.repl.second_offset[shard.id].store(u64::MAX, Relaxed);
 }
