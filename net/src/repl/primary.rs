@@ -250,7 +250,7 @@ fn pump_one(shard: &mut Shard, idx: u32, conn: &mut Conn, now_ns: u64, next_flus
         return None;
     }
     let unsent = conn.out.len() + conn.sending.len() - conn.send_off;
-    let Some(flow) = conn.flow.as_mut() else { return None };
+    let flow = conn.flow.as_mut()?;
     if unsent >= FLOW_UNSENT_BYTES_MAX {
         return None;
     }

@@ -69,7 +69,8 @@ pub(crate) fn adopt(
         let j = &mut shard.ks.journal;
         j.set_mirroring(true);
         j.set_backlog_bytes(backlog);
-        if !full && !(j.enabled() && j.end_lsn() == lsn) {
+        let continues = j.enabled() && j.end_lsn() == lsn;
+        if !full && !continues {
             j.restart_at(lsn);
         }
         shard.ks.set_journal_enabled(true);
