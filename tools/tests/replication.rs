@@ -374,3 +374,49 @@ fn cutting_the_link_during_full_sync_and_stable_sync_recovers() {
     assert_converges(&primary, &[&replica]);
     assert!(num(&primary, "stats", "sync_partial_ok") >= 1, "the stable-sync cut resumed partially");
 }
+
+/// REPLICAOF NO ONE on a replica: it keeps every write WAIT reported as
+/// replicated, takes writes, and the other replica (same shard count),
+/// re-pointed to it, continues from its positions instead of syncing anew.
+#[test]
+fn a_promoted_replica_keeps_acked_writes_and_its_sibling_resyncs_partially() {
+    let primary = Server::start(2);
+    let a = Server::start(2);
+    let b = Server::start(2);
+    preload(&primary, 3_000);
+    replicate(&a, &primary);
+    replicate(&b, &primary);
+    assert_converges(&primary, &[&a, &b]);
+    // Writes acknowledged by WAIT 2 are on both replicas.
+    let mut c = primary.client();
+    for i in 0..200 {
+        cmd(&mut c, &["SET", &format!("acked:{i}"), &i.to_string()]);
+        if i % 20 == 19 {
+            assert_eq!(cmd(&mut c, &["WAIT", "2", "5000"]), int(2));
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = write_load(primary.port, 11, stop.clone());
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+    assert_converges(&primary, &[&a, &b]);
+    let full_before = num(&a, "stats", "sync_full");
+    assert_eq!(cmd(&mut a.client(), &["REPLICAOF", "NO", "ONE"]), ok());
+    for i in 0..200 {
+        assert_eq!(cmd(&mut a.client(), &["GET", &format!("acked:{i}")]), bulk(i.to_string()));
+    }
+    let i = info(&a, "replication");
+    assert_eq!(info_field(&i, "role").as_deref(), Some("master"));
+    assert_ne!(info_field(&i, "master_replid2").as_deref(), Some("0000000000000000000000000000000000000000"));
+    // The promoted node takes writes under load while its sibling moves to it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = write_load(a.port, 12, stop.clone());
+    replicate(&b, &a);
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+    assert_converges(&a, &[&b]);
+    assert_eq!(num(&a, "stats", "sync_full"), full_before, "the sibling did not need a full sync");
+    assert!(num(&a, "stats", "sync_partial_ok") >= 2, "both flows continued");
+}
