@@ -420,3 +420,66 @@ fn a_promoted_replica_keeps_acked_writes_and_its_sibling_resyncs_partially() {
     assert_eq!(num(&a, "stats", "sync_full"), full_before, "the sibling did not need a full sync");
     assert!(num(&a, "stats", "sync_partial_ok") >= 2, "both flows continued");
 }
+
+#[test]
+fn a_replica_authenticates_with_masterauth_and_starts_from_its_replicaof_setting() {
+    let primary = Server::start_with(2, &["--requirepass", "secret"]);
+    let target = format!("127.0.0.1 {}", primary.port);
+    // Wrong password: the link stays down and the log says why.
+    let wrong = Server::start_with(1, &["--replicaof", &target, "--masterauth", "nope"]);
+    let mut p = primary.client_auth("secret");
+    cmd(&mut p, &["SET", "k", "v"]);
+    let replica = Server::start_with(3, &["--replicaof", &target, "--masterauth", "secret"]);
+    assert!(wait_until(CONVERGE, || link_up(&replica)), "the link did not come up");
+    assert_eq!(cmd(&mut replica.client(), &["GET", "k"]), bulk("v"));
+    assert!(
+        wait_until(CONVERGE, || wrong.output().contains("unable to AUTH to MASTER")),
+        "no log line for the refused AUTH:\n{}",
+        wrong.output()
+    );
+    assert!(!link_up(&wrong));
+    assert_eq!(cmd(&mut wrong.client(), &["DBSIZE"]), int(0));
+    assert_eq!(cmd(&mut replica.client(), &["CONFIG", "GET", "replicaof"]), bulks(&["replicaof", &target]));
+}
+
+#[test]
+fn writes_need_min_replicas_to_write_healthy_replicas() {
+    let primary = Server::start_with(2, &["--min-replicas-to-write", "1", "--min-replicas-max-lag", "10"]);
+    let mut c = primary.client();
+    assert_eq!(cmd(&mut c, &["SET", "a", "1"]), err("NOREPLICAS Not enough good replicas to write."));
+    assert_eq!(cmd(&mut c, &["GET", "a"]), nil(), "reads are served");
+    let replica = Server::start(1);
+    replicate(&replica, &primary);
+    assert!(wait_until(CONVERGE, || cmd(&mut c, &["SET", "a", "1"]) == ok()), "writes stayed refused");
+    assert!(wait_until(CONVERGE, || cmd(&mut replica.client(), &["GET", "a"]) == bulk("1")));
+    assert_eq!(num(&primary, "replication", "min_slaves_good_slaves"), 1);
+}
+
+/// A replica that stops reading is disconnected once what it has not been
+/// sent passes the replica output limit, long before repl-timeout; the
+/// primary keeps serving and the replica resyncs when it comes back.
+#[test]
+fn a_replica_that_cannot_keep_up_is_dropped_at_the_output_limit_and_resyncs() {
+    let primary =
+        Server::start_with(1, &["--client-output-buffer-limit", "replica 1mb 0 0", "--repl-backlog-size", "1mb"]);
+    let replica = Server::start(1);
+    replicate(&replica, &primary);
+    assert_converges(&primary, &[&replica]);
+    replica.signal(libc::SIGSTOP);
+    let mut c = primary.client();
+    let value = "x".repeat(10_000);
+    let started = Instant::now();
+    let mut dropped = false;
+    for i in 0..2_000 {
+        cmd(&mut c, &["SET", &format!("big:{}", i % 500), &value]);
+        if num(&primary, "replication", "connected_slaves") == 0 {
+            dropped = true;
+            break;
+        }
+    }
+    replica.signal(libc::SIGCONT);
+    assert!(dropped, "the primary kept a replica 20 MB behind");
+    assert!(started.elapsed() < Duration::from_secs(30), "dropped only after {:?}", started.elapsed());
+    assert!(primary.output().contains("client-output-buffer-limit replica"), "{}", primary.output());
+    assert_converges(&primary, &[&replica]);
+}

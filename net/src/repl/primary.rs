@@ -251,6 +251,28 @@ fn pump_one(shard: &mut Shard, idx: u32, conn: &mut Conn, now_ns: u64, next_flus
     }
     let unsent = conn.out.len() + conn.sending.len() - conn.send_off;
     let flow = conn.flow.as_mut()?;
+    if !flow.snapshot {
+        // A replica that does not read falls behind; past the output limit
+        // (or the backlog) it is dropped and resyncs, so the primary's memory
+        // stays bounded.
+        let journal = &shard.ks.journal;
+        if flow.lsn < journal.start_lsn() {
+            return Some(format!(
+                "replica {} fell out of the backlog (at {}, backlog from {})",
+                conn.addr,
+                flow.lsn,
+                journal.start_lsn()
+            ));
+        }
+        let behind = journal.end_lsn() - flow.lsn + unsent as u64;
+        let limit = &shard.config.obuf_replica;
+        if limit.hard_bytes > 0 && behind > limit.hard_bytes {
+            return Some(format!(
+                "replica {} is {behind} bytes behind, over client-output-buffer-limit replica {}",
+                conn.addr, limit.hard_bytes
+            ));
+        }
+    }
     if unsent >= FLOW_UNSENT_BYTES_MAX {
         return None;
     }
@@ -273,25 +295,10 @@ fn pump_one(shard: &mut Shard, idx: u32, conn: &mut Conn, now_ns: u64, next_flus
         );
     }
     let journal = &shard.ks.journal;
-    if flow.lsn < journal.start_lsn() {
-        return Some(format!(
-            "replica {} fell out of the backlog (at {}, backlog from {})",
-            conn.addr,
-            flow.lsn,
-            journal.start_lsn()
-        ));
-    }
     let pending = journal.end_lsn() - flow.lsn;
     if pending == 0 {
         flow.pending_since_ns = 0;
         return None;
-    }
-    let limit = &shard.config.obuf_replica;
-    if limit.hard_bytes > 0 && pending > limit.hard_bytes {
-        return Some(format!(
-            "replica {} is {pending} bytes behind, over client-output-buffer-limit replica {}",
-            conn.addr, limit.hard_bytes
-        ));
     }
     if flow.pending_since_ns == 0 {
         flow.pending_since_ns = now_ns;
