@@ -257,8 +257,11 @@ pub(crate) struct WaitFor {
 /// forever); replies with the number that did.
 fn wait(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
     use coreshard_engine::num::parse_i64;
-    let (Some(needed), Some(timeout)) = (parse_i64(args.get(1)), parse_i64(args.get(2))) else {
+    let Some(needed) = parse_i64(args.get(1)) else {
         return conn.reply().error(coreshard_engine::reply::NOT_INTEGER);
+    };
+    let Some(timeout) = parse_i64(args.get(2)) else {
+        return conn.reply().error("ERR timeout is not an integer or out of range");
     };
     if timeout < 0 {
         return conn.reply().error("ERR timeout is negative");
@@ -412,7 +415,7 @@ pub(crate) fn follow(shared: &crate::shared::Shared, st: &mut ReplState, host: S
     }
     st.master = Some((host, port));
     st.link_epoch += 1;
-    st.link_down_since_ms = coreshard_engine::unix_ms();
+    st.link_down_since_ms = 0;
     // A replica's own replicas are not served: they resync elsewhere.
     st.replicas.clear();
     shared.repl.is_replica.store(true, Relaxed);
@@ -484,7 +487,8 @@ fn role(shard: &mut Shard, conn: &mut Conn) {
             r.bulk(host.as_bytes());
             r.int(*port as i64);
             r.bulk(state.as_bytes());
-            r.int(st.flows.iter().map(|f| f.lsn).sum::<u64>() as i64);
+            let synced = st.flows.iter().any(|f| f.synced);
+            r.int(if synced { st.flows.iter().map(|f| f.lsn).sum::<u64>() as i64 } else { -1 });
         }
     }
 }
@@ -585,7 +589,7 @@ pub(crate) fn info(shard: &Shard, o: &mut String) {
             let up = link_up(&st);
             let last_io = st.flows.iter().map(|f| f.last_io_ms).min().unwrap_or(0);
             let offset: u64 = st.flows.iter().map(|f| f.lsn).sum();
-            let syncing = st.master_shards == 0 || st.flows.iter().any(|f| f.syncing || !f.synced);
+            let syncing = st.flows.iter().any(|f| f.syncing);
             let _ = write!(
                 o,
                 "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{}\r\n\
@@ -596,11 +600,13 @@ pub(crate) fn info(shard: &Shard, o: &mut String) {
                 syncing as u8,
             );
             if !up {
-                let _ = write!(
-                    o,
-                    "master_link_down_since_seconds:{}\r\n",
-                    now_ms.saturating_sub(st.link_down_since_ms) / 1000
-                );
+                // -1 until the link was up once, as Redis prints it.
+                let since = if st.link_down_since_ms == 0 {
+                    -1
+                } else {
+                    (now_ms.saturating_sub(st.link_down_since_ms) / 1000) as i64
+                };
+                let _ = write!(o, "master_link_down_since_seconds:{since}\r\n");
             }
             let _ = write!(
                 o,
@@ -611,10 +617,17 @@ pub(crate) fn info(shard: &Shard, o: &mut String) {
     }
     let offset: u64 = if st.master.is_some() { st.flows.iter().map(|f| f.lsn).sum() } else { ends.iter().sum() };
     let histlen: u64 = ends.iter().zip(&starts).map(|(e, s)| e - s.min(e)).sum();
+    // Where the previous history ends (Redis prints that offset plus one).
+    let seconds: Vec<u64> = shared.repl.second_offset.iter().map(|o| o.load(Relaxed)).collect();
+    let second = if seconds.iter().all(|&o| o == u64::MAX) {
+        -1
+    } else {
+        seconds.iter().filter(|&&o| o != u64::MAX).sum::<u64>() as i64 + 1
+    };
     let _ = write!(
         o,
         "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{offset}\r\n\
-         second_repl_offset:-1\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\n\
+         second_repl_offset:{second}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\n\
          repl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{histlen}\r\n",
         if st.master.is_some() && !st.master_replid.is_empty() { &st.master_replid } else { &st.replid },
         st.replid2,
