@@ -499,3 +499,43 @@ fn a_replica_that_cannot_keep_up_is_dropped_at_the_output_limit_and_resyncs() {
     assert!(primary.output().contains("client-output-buffer-limit replica"), "{}", primary.output());
     assert_converges(&primary, &[&replica]);
 }
+
+/// Pointed at something that is not a coreshard primary (here a plain TCP
+/// server answering garbage, then nothing at all), a replica says why in its
+/// log, keeps retrying, and keeps serving its clients.
+#[test]
+fn a_replica_of_an_unusable_primary_says_why_and_keeps_serving() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for s in listener.incoming().flatten() {
+            let mut s = s;
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        }
+    });
+    let replica = Server::start(2);
+    assert_eq!(cmd(&mut replica.client(), &["REPLICAOF", "127.0.0.1", &port.to_string()]), ok());
+    assert!(
+        wait_until(CONVERGE, || replica.output().contains("replication flow 0 to 127.0.0.1")),
+        "no log line:\n{}",
+        replica.output()
+    );
+    let mut c = replica.client();
+    assert_eq!(cmd(&mut c, &["PING"]), status("PONG"));
+    assert_eq!(field(&replica, "replication", "master_link_status"), "down");
+    assert_eq!(cmd(&mut c, &["ROLE"]).items()[3], bulk("connect"));
+    assert_eq!(cmd(&mut c, &["REPLICAOF", "127.0.0.1", "notaport"]), err("ERR Invalid master port"));
+    assert_eq!(
+        cmd(&mut c, &["REPLICAOF", "127.0.0.1", &port.to_string()]),
+        status("OK Already connected to specified master")
+    );
+    assert_eq!(cmd(&mut c, &["REPLICAOF", "NO", "ONE"]), ok());
+    assert_eq!(cmd(&mut c, &["SET", "k", "v"]), ok());
+    // A plain Redis replica asking this primary for a sync is told no.
+    let mut raw = replica.raw();
+    assert!(raw_cmd(&mut raw, &["PSYNC", "?", "-1"]).is_error());
+    assert!(raw_cmd(&mut raw, &["SYNC"]).is_error());
+    assert_eq!(raw_cmd(&mut raw, &["REPLCONF", "foo", "bar"]), err("ERR Unrecognized REPLCONF option: foo"));
+    assert_eq!(raw_cmd(&mut raw, &["PING"]), status("PONG"));
+}
