@@ -4,15 +4,16 @@
 One primary of each kind is loaded with the same --keys keys (`key:` and 12
 digits, 16 bytes) and --value-size random bytes each (fixed seed), generated
 once and fed to both through `redis-cli --pipe`. Each round starts a fresh,
-empty replica of each kind in turn (redis first in even rounds, coreshard
-first in odd ones) and times, from its REPLICAOF, when INFO replication first
-shows `master_link_status:up` ("link up") and when, after that, its DEBUG
-DIGEST equals its primary's ("converged", taken when the matching digest's
-reply arrives, so it includes one digest of the replica). The two servers'
-digests are different functions: each replica is compared with its own
-kind's primary only. Prints a table per round, the medians, and a summary
-line with the median coreshard/redis ratio of "converged" (the goal is 0.5
-or less).
+empty replica of each kind in turn (redis first in rounds 1, 3, 5 ...,
+coreshard first in the others) and times, from its REPLICAOF, when INFO
+replication first shows `master_link_status:up` ("link up") and when, after
+that, its DEBUG DIGEST equals its primary's ("converged": the time the
+matching DEBUG DIGEST was sent, so that the digest's own cost stays out;
+over 1M keys it takes about 2.2 s in redis-server and 0.25 s in coreshard;
+the count of digests taken is printed). The two servers' digests are
+different functions: each replica is compared with its own kind's primary
+only. Prints a table per round, the medians, and a summary line with the
+median coreshard/redis ratio of "converged" (the goal is 0.5 or less).
 
 Primaries run on --primary-cpus (default CPU 0), replicas on --replica-cpus
 (default CPU 1): one core each for the sender and the receiver, as two
@@ -25,7 +26,7 @@ on-empty-db has it load from the socket). coreshard runs with
 `--threads 1` on both sides unless --threads says otherwise.
 
   cargo build --release -p coreshard
-  bench/repl-fullsync.py --rounds 3
+  bench/repl-fullsync.py --rounds 9
 
 A replica that does not converge within --timeout seconds, or a server that
 exits, ends the run with the tail of its log (the logs are kept).

@@ -2,14 +2,14 @@
 """Replication lag under a steady write load: coreshard against redis-server.
 
 A primary and its replica of each kind run at once, all four on
---server-cpus (default CPU 0). In turn (redis first in even rounds), each
-primary takes --rate SETs per second (default 50,000) from a fixed-rate
+--server-cpus (default CPU 0). In turn (redis first in rounds 1, 3, 5 ...),
+each primary takes --rate SETs per second (default 50,000) from a fixed-rate
 writer: a separate process on --client-cpus (default CPU 1) that sends a
-pipelined batch of --batch SETs (random keys of a 100,000-key space,
-32-byte values) on one connection at fixed times, batch k at start + k *
-batch / rate whatever the replies do, and reads the replies as they come.
-Its achieved rate (replies over its whole window) and how late it sent
-its batches are printed: a run whose rate falls short of --rate is marked.
+pipelined batch of --batch SETs (random keys of a 100,000-key space, 32-byte
+values) on one connection at fixed times, batch k at start + k * batch /
+rate whatever the replies do, and reads the replies as they come. Its
+achieved rate (replies over its whole window) and how late it sent its
+batches are printed: a run whose rate falls short of --rate is marked.
 
 Meanwhile the probe, on the same CPUs, writes `SET probe:<n> <ns>` to the
 primary every --probe-ms and polls the replica with `GET probe:<n>` (no
@@ -20,7 +20,7 @@ DIGEST. Prints p50, p99, p99.9 and max per server over all rounds (at least
 --min-samples each), the per-round p99s, and whether p99 is under 5 ms.
 
   cargo build --release -p coreshard
-  bench/repl-lag.py --rounds 3 --seconds 10
+  bench/repl-lag.py --rounds 5 --seconds 10
 
 redis-server runs with `--save "" --appendonly no --enable-debug-command yes`
 (the primary also with `--repl-diskless-sync yes --repl-diskless-sync-delay

@@ -20,7 +20,7 @@ CPU time per request of each primary and of each replica (from /proc, in
 clock ticks: read it over several rounds).
 
   cargo build --release -p coreshard
-  bench/repl-throughput.py --rounds 5
+  bench/repl-throughput.py --rounds 11
 
 redis-server runs with `--save "" --appendonly no --enable-debug-command yes`
 (the replicated primary also with `--repl-diskless-sync yes
