@@ -1,6 +1,7 @@
 //! Command execution against one shard's keyspace, the way a shard runs a
 //! parsed command: look the command up in the table, call its
-//! `Kind::Keyed` handler with a [`Ctx`] and a [`Reply`] into a reused buffer.
+//! `Kind::Keyed` handler with a [`Ctx`] and a [`Reply`] into a reused buffer,
+//! then log it (`Keyspace::log_command`, a branch while the journal is off).
 //!
 //! Every command's arguments are built before the timed loop, so the loop
 //! measures execution alone (no formatting or allocation of arguments).
@@ -47,12 +48,16 @@ fn value(i: usize) -> Vec<u8> {
     v
 }
 
-/// Runs `args` through `h` against database 0, replacing `out` with the reply.
+/// Runs `args` through `h` against database 0, replacing `out` with the
+/// reply, then logs it as a shard does after every command (with the
+/// journal off, as on a server without replicas: one branch).
 #[inline]
 fn exec(h: Handler, ks: &mut Keyspace, now: UnixMs, args: &OwnedArgs, out: &mut Vec<u8>) {
     out.clear();
+    let dirty = ks.stats.dirty;
     let mut ctx = Ctx { ks, db: 0, now, args: args.view() };
     h(&mut ctx, &mut Reply::new(out, Proto::Resp2));
+    ks.log_command(0, &args.view(), dirty);
 }
 
 /// Cycles through `items`, one per call.
