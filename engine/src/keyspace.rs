@@ -255,6 +255,8 @@ impl Keyspace {
         if a == b {
             return;
         }
+        // Deletions not yet logged name the database they happened in.
+        self.log_pending_deletions();
         self.dbs.swap(a, b);
         let (low, high) = self.dbs.split_at_mut(a.max(b));
         low[a.min(b)].swap_watched(&mut high[0]);

@@ -79,6 +79,13 @@ fn active_expiry_and_eviction_are_logged_as_del() {
     assert_eq!(ks.journal.end_lsn(), from);
     ks.log_pending_deletions();
     assert_eq!(text(&journal_since(&ks, from)), text(&encoded(&[&["DEL", "d"]])));
+    // Still pending when databases swap, a deletion is logged in the
+    // database it happened in, before the swap.
+    run_str(&mut ks, 0, NOW, &["SET", "e", "1", "PX", "10"]);
+    assert!(!ks.db(0).contains(b"e", NOW + 10));
+    let from = ks.journal.end_lsn();
+    run_str(&mut ks, 0, NOW + 10, &["SWAPDB", "0", "1"]);
+    assert_eq!(text(&journal_since(&ks, from)), text(&encoded(&[&["DEL", "e"], &["SWAPDB", "0", "1"]])));
 }
 
 #[test]
