@@ -459,9 +459,11 @@ fn serve_mpop(ctx: &mut Ctx, r: &mut Reply, m: &Mpop) -> bool {
             }
             Ok(Some(l)) if !l.is_empty() => {
                 let popped = pop_many(ctx, key, m.end, m.count);
-                // Logged as the plain pop of the key served (Redis's form).
-                let mut n = itoa::Buffer::new();
-                ctx.propagate(&[pop_name(m.end), key, n.format(popped.len()).as_bytes()]);
+                if ctx.logging() {
+                    // Logged as the plain pop of the key served (Redis's form).
+                    let mut n = itoa::Buffer::new();
+                    ctx.propagate(&[pop_name(m.end), key, n.format(popped.len()).as_bytes()]);
+                }
                 r.array(2);
                 r.bulk(key);
                 r.array(popped.len());

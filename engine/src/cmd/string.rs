@@ -223,8 +223,10 @@ fn set_expiring(ctx: &mut Ctx, key: &[u8], value: &[u8], at: UnixMs) {
         return ctx.propagate(&[b"DEL", key]);
     }
     ctx.db().set_str(key, value, at, now);
-    let mut n = itoa::Buffer::new();
-    ctx.propagate(&[b"SET", key, value, b"PXAT", n.format(at).as_bytes()]);
+    if ctx.logging() {
+        let mut n = itoa::Buffer::new();
+        ctx.propagate(&[b"SET", key, value, b"PXAT", n.format(at).as_bytes()]);
+    }
 }
 
 /// SETNX key value
@@ -384,8 +386,10 @@ fn getex(ctx: &mut Ctx, r: &mut Reply) {
         (_, Some(at)) => {
             ctx.db().set_expire(key, at, now);
             ctx.dirty(1);
-            let mut n = itoa::Buffer::new();
-            ctx.propagate(&[b"PEXPIREAT", key, n.format(at).as_bytes()]);
+            if ctx.logging() {
+                let mut n = itoa::Buffer::new();
+                ctx.propagate(&[b"PEXPIREAT", key, n.format(at).as_bytes()]);
+            }
         }
         (ExpireArg::Persist, _) if ctx.db().get(key, now).is_some_and(|e| e.expire_at() != NO_EXPIRE) => {
             ctx.db().set_expire(key, NO_EXPIRE, now);

@@ -786,8 +786,10 @@ fn zpop_name(max: bool) -> &'static [u8] {
 /// the number popped (Redis's form for ZMPOP and BZMPOP).
 fn pop_from_logged(ctx: &mut Ctx, r: &mut Reply, key: &[u8], max: bool, count: usize, shape: PopShape) {
     let n = pop_from(ctx, r, key, max, count, shape);
-    let mut text = itoa::Buffer::new();
-    ctx.propagate(&[zpop_name(max), key, text.format(n).as_bytes()]);
+    if ctx.logging() {
+        let mut text = itoa::Buffer::new();
+        ctx.propagate(&[zpop_name(max), key, text.format(n).as_bytes()]);
+    }
 }
 
 fn zpop_minmax(ctx: &mut Ctx, r: &mut Reply, max: bool) {
