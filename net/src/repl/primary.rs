@@ -10,10 +10,12 @@ use coreshard_engine::journal::encode_command;
 use coreshard_engine::snapshot::Snapshot;
 use std::sync::atomic::Ordering::Relaxed;
 
-/// Journal bytes a flow waits for before it sends (unless `FLUSH_DELAY_NS` passed).
+/// Journal bytes that go to a replica at once, however recent the last send.
 const FLUSH_BYTES: u64 = 16 * 1024;
-/// Longest a journal entry waits to be sent to a replica.
-const FLUSH_DELAY_NS: u64 = 500_000;
+/// A flow sends at most once per this delay unless `FLUSH_BYTES` are
+/// waiting: entries that come faster travel in batches, and an entry after
+/// a quiet spell goes at once. The longest an entry waits.
+const FLUSH_DELAY_NS: u64 = 100_000;
 /// Output a flow may have unsent before it takes more from the journal or snapshot.
 const FLOW_UNSENT_BYTES_MAX: usize = 1024 * 1024;
 /// Snapshot bytes serialized per flow per loop turn (the shard serves its
@@ -32,6 +34,8 @@ pub(crate) struct FlowOut {
     lsn: u64,
     /// Monotonic ns when unsent journal bytes first waited.
     pending_since_ns: u64,
+    /// Monotonic ns of the last journal bytes handed to the socket.
+    last_sent_ns: u64,
     /// Monotonic ns of the last ack.
     last_ack_ns: u64,
 }
@@ -89,8 +93,14 @@ fn start_flow(shard: &mut Shard, idx: u32, conn: &mut Conn, args: &Args) {
     let known = replid == our_id || (replid == old_id && lsn >= 0 && lsn as u64 <= second_end);
     let partial = known && lsn >= 0 && journal.contains(lsn as u64);
     let now_ns = crate::runtime::monotonic_ns();
-    let mut flow =
-        FlowOut { replica: replica.clone(), snapshot: !partial, lsn: 0, pending_since_ns: 0, last_ack_ns: now_ns };
+    let mut flow = FlowOut {
+        replica: replica.clone(),
+        snapshot: !partial,
+        lsn: 0,
+        pending_since_ns: 0,
+        last_sent_ns: 0,
+        last_ack_ns: now_ns,
+    };
     if partial {
         flow.lsn = lsn as u64;
         shared.repl.sync_partial_ok.fetch_add(1, Relaxed);
@@ -303,7 +313,7 @@ fn pump_one(shard: &mut Shard, idx: u32, conn: &mut Conn, now_ns: u64, next_flus
     if flow.pending_since_ns == 0 {
         flow.pending_since_ns = now_ns;
     }
-    let due = flow.pending_since_ns + FLUSH_DELAY_NS;
+    let due = (flow.last_sent_ns + FLUSH_DELAY_NS).min(flow.pending_since_ns + FLUSH_DELAY_NS);
     if pending < FLUSH_BYTES && now_ns < due {
         *next_flush = Some(next_flush.map_or(due, |n| n.min(due)));
         return None;
@@ -312,6 +322,7 @@ fn pump_one(shard: &mut Shard, idx: u32, conn: &mut Conn, now_ns: u64, next_flus
         Ok(n) => flow.lsn += n as u64,
         Err(_) => return Some(format!("replica {} fell out of the backlog", conn.addr)),
     }
+    flow.last_sent_ns = now_ns;
     flow.pending_since_ns = if journal.end_lsn() > flow.lsn { now_ns } else { 0 };
     None
 }
