@@ -788,7 +788,7 @@ impl Shard {
         if conn.flow.is_some() && !matches!(spec.kind, Kind::Conn(coreshard_engine::ConnCmd::Replconf)) {
             // A replica's flow carries only acks; a reply would corrupt its stream.
             tracing::warn!(client = conn.id, "replica sent {} on its replication stream; closing it", spec.name);
-            conn.closing = Closing::Now;
+            conn.closing = Closing::AfterReply;
             return;
         }
         if !spec.arity_ok(args.len()) {
@@ -1392,8 +1392,8 @@ impl Shard {
 
     fn on_control(&mut self, msg: Control) {
         match msg {
-            Control::Adopt { fd, id, addr, laddr, replica_port, args } => {
-                crate::repl::primary::adopt(self, fd, id, addr, laddr, replica_port, args)
+            Control::Adopt { fd, id, addr, laddr, replica_port, args, input } => {
+                crate::repl::primary::adopt(self, fd, id, addr, laddr, replica_port, args, input)
             }
             Control::AdoptMaster { fd, addr, primary_shard, primary_shards, epoch, full, lsn } => {
                 crate::repl::replica::adopt(self, fd, addr, primary_shard, primary_shards, epoch, full, lsn)

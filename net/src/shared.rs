@@ -87,6 +87,8 @@ pub enum Control {
         replica_port: u16,
         /// The PSYNC command.
         args: Vec<Vec<u8>>,
+        /// Bytes it sent after the PSYNC, not yet run.
+        input: Vec<u8>,
     },
     /// The link thread connected a flow from primary shard `primary_shard`:
     /// apply its stream here.

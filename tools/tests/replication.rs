@@ -539,3 +539,39 @@ fn a_replica_of_an_unusable_primary_says_why_and_keeps_serving() {
     assert_eq!(raw_cmd(&mut raw, &["REPLCONF", "foo", "bar"]), err("ERR Unrecognized REPLCONF option: foo"));
     assert_eq!(raw_cmd(&mut raw, &["PING"]), status("PONG"));
 }
+
+/// A flow carries only acks from its replica: anything else closes it. What
+/// a replica pipelined after its PSYNC travels with the socket to the shard
+/// that serves the flow, so it is judged too, whichever shard took the
+/// connection.
+#[test]
+fn a_flow_runs_what_was_pipelined_after_psync_and_refuses_other_commands() {
+    use std::io::{Read, Write};
+    let primary = Server::start(2);
+    cmd(&mut primary.client(), &["SET", "k", "v"]);
+    for shard in ["0", "1"] {
+        let mut s = primary.raw();
+        let mut bytes = resp_cmd(&["PSYNC", "?", "-1", shard, "test-replica"]);
+        bytes.extend(resp_cmd(&["REPLCONF", "ACK", "0"]));
+        bytes.extend(resp_cmd(&["GET", "k"]));
+        s.write_all(&bytes).expect("write");
+        // The close comes at once; repl-timeout (60 s) would close it too, later.
+        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    panic!("the flow stayed open after a GET on it: {e}; got {:?}", String::from_utf8_lossy(&got))
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("+FULLRESYNC "), "{text}");
+        assert!(wait_until(CONVERGE, || primary.output().matches("on its replication stream; closing it").count()
+            == 1 + (shard == "1") as usize));
+    }
+    assert_eq!(cmd(&mut primary.client(), &["GET", "k"]), bulk("v"));
+}

@@ -175,6 +175,9 @@ pub(crate) fn try_hand_off(shard: &mut Shard, idx: u32) -> bool {
     }
     let Some(conn) = shard.release_conn(idx) else { return false };
     let Some(h) = conn.handoff else { return false };
+    // What the replica sent after its PSYNC (it waits for the answer, so
+    // normally nothing) goes along and runs there first.
+    let input = conn.rbuf[conn.rpos..].to_vec();
     let msg = Control::Adopt {
         fd: conn.fd,
         id: conn.id,
@@ -182,6 +185,7 @@ pub(crate) fn try_hand_off(shard: &mut Shard, idx: u32) -> bool {
         laddr: conn.laddr,
         replica_port: conn.replica_port,
         args: h.args,
+        input,
     };
     if shard.shared.control[h.to].send(msg).is_err() {
         // The shard is gone (shutdown): nobody owns the socket now but us.
@@ -192,16 +196,26 @@ pub(crate) fn try_hand_off(shard: &mut Shard, idx: u32) -> bool {
 }
 
 /// A socket handed to this shard by another one: run its PSYNC here.
-pub(crate) fn adopt(shard: &mut Shard, fd: i32, id: u64, addr: String, laddr: String, port: u16, args: Vec<Vec<u8>>) {
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn adopt(
+    shard: &mut Shard,
+    fd: i32,
+    id: u64,
+    addr: String,
+    laddr: String,
+    port: u16,
+    args: Vec<Vec<u8>>,
+    input: Vec<u8>,
+) {
     let mut conn = Conn::new(fd, id, addr, laddr, false, true, crate::runtime::monotonic_ns());
     conn.replica_port = port;
+    conn.rbuf = input;
     let idx = shard.insert_conn(conn);
     let Some(mut conn) = shard.conns[idx as usize].take() else { return };
     let owned = coreshard_engine::OwnedArgs::from_parts(args.iter().map(|a| a.as_slice()));
     start_flow(shard, idx, &mut conn, &owned.view());
     shard.conns[idx as usize] = Some(conn);
-    shard.send_output(idx);
-    shard.arm_recv_pub(idx);
+    shard.process_input(idx, None);
 }
 
 /// `REPLCONF ACK <lsn>` on a flow connection.
