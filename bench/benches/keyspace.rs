@@ -1,7 +1,7 @@
 //! Command execution against one shard's keyspace, the way a shard runs a
 //! parsed command: look the command up in the table, call its
 //! `Kind::Keyed` handler with a [`Ctx`] and a [`Reply`] into a reused buffer,
-//! then log it (`Keyspace::log_command`, a branch while the journal is off).
+//! then log it (`Ctx::log`, a branch while the journal is off).
 //!
 //! Every command's arguments are built before the timed loop, so the loop
 //! measures execution alone (no formatting or allocation of arguments).
@@ -57,7 +57,7 @@ fn exec(h: Handler, ks: &mut Keyspace, now: UnixMs, args: &OwnedArgs, out: &mut 
     let dirty = ks.stats.dirty;
     let mut ctx = Ctx { ks, db: 0, now, args: args.view() };
     h(&mut ctx, &mut Reply::new(out, Proto::Resp2));
-    ks.log_command(0, &args.view(), dirty);
+    ctx.log(dirty);
 }
 
 /// Cycles through `items`, one per call.

@@ -166,7 +166,8 @@ impl Keyspace {
     /// [`crate::Ctx::propagate`], or else `args` themselves. A command that
     /// changed nothing (refused, or an error) logs only those deletions.
     /// The network layer calls this after every command it runs here, read
-    /// or write; while the journal is off it costs one branch.
+    /// or write, through [`crate::Ctx::log`]; while the journal is off it
+    /// costs one branch.
     #[inline]
     pub fn log_command(&mut self, db: usize, args: &Args, dirty_before: u64) {
         if self.journal.enabled() {
@@ -174,6 +175,9 @@ impl Keyspace {
         }
     }
 
+    // Out of line, so the branch above is all a caller inlines (inlined, the
+    // logging made every command's frame larger: ~20 instructions a call).
+    #[inline(never)]
     fn log_command_now(&mut self, db: usize, args: &Args, dirty_before: u64) {
         self.log_pending_deletions();
         if self.stats.dirty != dirty_before {

@@ -305,7 +305,7 @@ pub(crate) fn dispatch(
     let mut ctx = Ctx { ks: &mut shard.ks, db, now: shard.now_ms, args };
     let start = conn.out.len();
     let attempt = (blocking.attempt)(&mut ctx, &mut Reply::new(&mut conn.out, proto));
-    shard.ks.log_command(db, &args, dirty);
+    ctx.log(dirty);
     let Attempt::Block { timeout_ms } = attempt else {
         return;
     };
@@ -356,7 +356,7 @@ pub(crate) fn run_for_peer(
     let mut ctx = Ctx { ks: &mut shard.ks, db, now: shard.now_ms, args };
     let start = out.len();
     let attempt = (blocking.attempt)(&mut ctx, &mut Reply::new(out, proto));
-    shard.ks.log_command(db, &args, dirty);
+    ctx.log(dirty);
     let Attempt::Block { timeout_ms } = attempt else {
         return;
     };
@@ -575,7 +575,7 @@ fn retry(shard: &mut Shard, id: u64) {
     let dirty = shard.ks.stats.dirty;
     let mut ctx = Ctx { ks: &mut shard.ks, db: w.db, now: shard.now_ms, args: w.args.view() };
     let attempt = (w.blocking.attempt)(&mut ctx, &mut Reply::new(&mut out, w.proto));
-    shard.ks.log_command(w.db, &w.args.view(), dirty);
+    ctx.log(dirty);
     if let Attempt::Block { .. } = attempt {
         debug_assert!(out.is_empty(), "a blocking attempt that waits writes nothing");
         return;

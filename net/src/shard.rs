@@ -965,7 +965,7 @@ impl Shard {
             let dirty = self.ks.stats.dirty;
             let mut ctx = Ctx { ks: &mut self.ks, db: conn.db, now: self.now_ms, args };
             handler(&mut ctx, &mut Reply::new(&mut conn.out, conn.proto));
-            self.ks.log_command(conn.db, &args, dirty);
+            ctx.log(dirty);
             if self.ks.stats.dirty != dirty && !self.watches.is_empty() {
                 self.touch_watched(conn.db, &args);
             }
@@ -1034,7 +1034,7 @@ impl Shard {
                     Op::Part(p) => p(&mut ctx, &mut Items::new(out, ends, proto)),
                     _ => {}
                 }
-                self.ks.log_command(db, &args, dirty);
+                ctx.log(dirty);
                 if self.ks.stats.dirty != dirty && !self.watches.is_empty() {
                     self.touch_watched(db, &args);
                 }

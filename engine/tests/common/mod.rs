@@ -1,5 +1,5 @@
 //! What the journal tests share: running a command the way a shard does
-//! (its handler, then `Keyspace::log_command`), and reading a journal back
+//! (its handler, then `Ctx::log`, which is `Keyspace::log_command`), and reading a journal back
 //! as the commands a replica would execute.
 
 #![allow(dead_code)]
@@ -36,7 +36,7 @@ pub fn run(ks: &mut Keyspace, db: usize, now: UnixMs, args: &[&[u8]]) -> Vec<u8>
         }
         Kind::Conn(_) => panic!("{} is a connection command", spec.name),
     }
-    ks.log_command(db, &view, dirty);
+    ctx.log(dirty);
     out
 }
 
