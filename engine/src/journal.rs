@@ -42,6 +42,14 @@ where
     }
 }
 
+/// Where a transaction's `MULTI` stands (see [`Journal::begin_multi`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Multi {
+    None,
+    Pending,
+    Open,
+}
+
 /// The position asked for is no longer in the backlog (or not yet written).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutOfBacklog;
@@ -56,6 +64,9 @@ pub struct Journal {
     enabled: bool,
     /// A replica's copy of its primary's stream: only [`Journal::append_raw`] records.
     mirror: bool,
+    /// A transaction of this shard alone runs: its first entry opens a
+    /// `MULTI`, [`Journal::end_multi`] closes it with `EXEC`.
+    multi: Multi,
     /// The database of the last entry (`usize::MAX`: the next entry selects).
     selected: usize,
     scratch: Vec<u8>,
@@ -70,6 +81,7 @@ impl Journal {
             backlog_bytes: backlog_bytes.max(BACKLOG_BYTES_MIN),
             enabled: false,
             mirror: false,
+            multi: Multi::None,
             selected: usize::MAX,
             scratch: Vec::new(),
         }
@@ -123,6 +135,15 @@ impl Journal {
         self.ring = VecDeque::new();
         self.start = lsn;
         self.selected = usize::MAX;
+    }
+
+    /// Drops what follows `lsn` (a mirror whose copy ran into a primary's
+    /// transaction that was cut short, and will come again whole).
+    pub fn truncate_to(&mut self, lsn: Lsn) {
+        if lsn >= self.start && lsn <= self.end_lsn() {
+            self.ring.truncate((lsn - self.start) as usize);
+            self.selected = usize::MAX;
+        }
     }
 
     /// The bound on the backlog (`repl-backlog-size`).
@@ -236,13 +257,35 @@ impl Journal {
         }
     }
 
-    /// Appends a `SELECT db` to `buf` when `db` is not the last entry's.
+    /// Appends a `SELECT db` to `buf` when `db` is not the last entry's,
+    /// and the `MULTI` of a transaction whose first entry this is.
     fn select_into(&mut self, db: usize, buf: &mut Vec<u8>) {
         if db != self.selected {
             let mut n = itoa::Buffer::new();
             encode_command(buf, [&b"SELECT"[..], n.format(db).as_bytes()]);
             self.selected = db;
         }
+        if self.multi == Multi::Pending {
+            encode_command(buf, [&b"MULTI"[..]]);
+            self.multi = Multi::Open;
+        }
+    }
+
+    /// A transaction that runs on this shard alone (EXEC) begins: if it logs
+    /// anything, its entries go between `MULTI` and `EXEC`, so a replica
+    /// applies them as one step, as Redis propagates a transaction.
+    pub fn begin_multi(&mut self) {
+        if self.enabled && !self.mirror {
+            self.multi = Multi::Pending;
+        }
+    }
+
+    /// The transaction begun with [`Journal::begin_multi`] ended.
+    pub fn end_multi(&mut self) {
+        if self.multi == Multi::Open {
+            self.push_bytes(b"*1\r\n$4\r\nEXEC\r\n");
+        }
+        self.multi = Multi::None;
     }
 
     fn push_bytes(&mut self, bytes: &[u8]) {
@@ -343,6 +386,29 @@ mod tests {
         let mut got = Vec::new();
         j.copy_from(0, usize::MAX, &mut got).expect("in backlog");
         assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));
+    }
+
+    #[test]
+    fn a_transaction_that_logs_goes_between_multi_and_exec() {
+        let mut j = Journal::new(1 << 20);
+        j.set_enabled(true);
+        j.begin_multi();
+        j.end_multi();
+        assert_eq!(j.end_lsn(), 0, "a transaction that changed nothing logs nothing");
+        j.begin_multi();
+        j.append(2, [&b"INCR"[..], b"a"]);
+        j.append(2, [&b"INCR"[..], b"b"]);
+        j.end_multi();
+        j.append(2, [&b"DEL"[..], b"c"]);
+        let mut want = cmd(&["SELECT", "2"]);
+        want.extend(cmd(&["MULTI"]));
+        want.extend(cmd(&["INCR", "a"]));
+        want.extend(cmd(&["INCR", "b"]));
+        want.extend(cmd(&["EXEC"]));
+        want.extend(cmd(&["DEL", "c"]));
+        let mut got = Vec::new();
+        j.copy_from(0, usize::MAX, &mut got).expect("in backlog");
+        assert_eq!(got, want);
     }
 
     #[test]

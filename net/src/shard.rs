@@ -767,6 +767,9 @@ impl Shard {
                     spans.extend(conn.parser.spans().iter().map(|s| s.start + start..s.end + start));
                     crate::repl::replica::count(&mut self.ks.journal, conn, &buf[start..pos]);
                     self.execute(idx, conn, Args::new(buf, &spans));
+                    if conn.master.is_some() {
+                        crate::repl::replica::after_command(conn);
+                    }
                 }
             }
         }

@@ -1040,8 +1040,15 @@ impl Shard {
         // commands run as plain ones.
         let txid = if tx.participants.is_empty() { 0 } else { tx.txid };
         let exec = tx.exec;
+        // An EXEC on this shard alone reaches the journal as MULTI ... EXEC
+        // (one over several shards is logged per shard: see
+        // docs/decisions/0003-replication.md).
+        let wrap = exec && tx.participants.iter().all(|(s, _)| *s == self.id);
         let cmds = std::mem::take(&mut tx.cmds);
         let mut next = tx.next;
+        if wrap && next == 0 {
+            self.ks.journal.begin_multi();
+        }
         while next < cmds.len() {
             let args = cmds[next].view();
             next += 1;
@@ -1063,6 +1070,9 @@ impl Shard {
                 conn.tx_wait = true;
                 return;
             }
+        }
+        if wrap {
+            self.ks.journal.end_multi();
         }
         let Some(tx) = self.tx.coordinated[slot as usize].take() else { return };
         self.tx.free.push(slot);

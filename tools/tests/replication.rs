@@ -52,6 +52,28 @@ fn assert_converges(primary: &Server, replicas: &[&Server]) {
             got == want && link_up(r)
         })
     });
+    if !ok {
+        // Name the keys that differ, so a failure says where to look.
+        for r in replicas {
+            let pk = sorted_texts(&cmd(&mut primary.client(), &["KEYS", "*"]));
+            let rk = sorted_texts(&cmd(&mut r.client(), &["KEYS", "*"]));
+            let only_p: Vec<_> = pk.iter().filter(|k| !rk.contains(k)).take(10).collect();
+            let only_r: Vec<_> = rk.iter().filter(|k| !pk.contains(k)).take(10).collect();
+            let differ: Vec<_> = pk
+                .iter()
+                .filter(|k| rk.contains(k))
+                .filter(|k| {
+                    cmd(&mut primary.client(), &["DEBUG", "DIGEST-VALUE", k])
+                        != cmd(&mut r.client(), &["DEBUG", "DIGEST-VALUE", k])
+                })
+                .take(10)
+                .collect();
+            eprintln!(
+                "replica on {}: only on the primary {only_p:?}, only on the replica {only_r:?}, values differ {differ:?}",
+                r.port
+            );
+        }
+    }
     assert!(ok, "replicas did not converge: {last}");
 }
 
@@ -73,7 +95,7 @@ fn load(port: u16, seed: u64, stop: Arc<AtomicBool>, ttls: bool) -> std::thread:
             for _ in 0..20 {
                 let k = rng.u32(0..500);
                 let key = format!("k{seed}:{k}");
-                let pick = rng.u32(0..16);
+                let pick = rng.u32(0..18);
                 let pick = if !ttls && (pick == 1 || pick == 11) { 0 } else { pick };
                 match pick {
                     0 => p.cmd("SET").arg(&key).arg(rng.u64(..)),
@@ -91,6 +113,22 @@ fn load(port: u16, seed: u64, stop: Arc<AtomicBool>, ttls: bool) -> std::thread:
                     12 => p.cmd("DEL").arg(&key),
                     13 => p.cmd("MSET").arg(&key).arg("m").arg(format!("k{seed}:{}", rng.u32(0..500))).arg("n"),
                     14 => p.cmd("APPEND").arg(format!("a{seed}:{k}")).arg("xy"),
+                    // A transaction on one shard (a hash tag), and one over several.
+                    15 => p
+                        .cmd("MULTI")
+                        .cmd("INCR")
+                        .arg(format!("{{m{seed}}}:a"))
+                        .cmd("RPUSH")
+                        .arg(format!("{{m{seed}}}:l"))
+                        .arg(k)
+                        .cmd("EXEC"),
+                    16 => p
+                        .cmd("MULTI")
+                        .cmd("INCR")
+                        .arg(format!("x{seed}:{k}"))
+                        .cmd("DECR")
+                        .arg(format!("x{seed}:{}", k + 1))
+                        .cmd("EXEC"),
                     _ => p.cmd("INCR").arg(format!("n{seed}:{k}")),
                 };
             }
@@ -574,4 +612,39 @@ fn a_flow_runs_what_was_pipelined_after_psync_and_refuses_other_commands() {
             == 1 + (shard == "1") as usize));
     }
     assert_eq!(cmd(&mut primary.client(), &["GET", "k"]), bulk("v"));
+}
+
+/// A transaction on one shard reaches the stream as MULTI ... EXEC (a
+/// replica applies it as one step), a single write as itself; byte-exact,
+/// as a replica reads them.
+#[test]
+fn the_stream_wraps_a_one_shard_transaction_in_multi_exec() {
+    use std::io::{Read, Write};
+    let primary = Server::start(1);
+    let mut s = primary.raw();
+    s.write_all(&resp_cmd(&["PSYNC", "?", "-1", "0", "wire-test"])).expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut read_until = |got: &mut Vec<u8>, what: &[u8]| {
+        while !got.windows(what.len()).any(|w| w == what) {
+            let n = s.read(&mut buf).expect("stream");
+            assert!(n > 0, "the stream ended");
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    read_until(&mut got, b"snapshot-end\r\n");
+    got.clear();
+    let mut c = primary.client();
+    cmd(&mut c, &["SET", "x", "1"]);
+    assert_eq!(cmd(&mut c, &["MULTI"]), ok());
+    cmd(&mut c, &["INCR", "a"]);
+    cmd(&mut c, &["GET", "a"]);
+    cmd(&mut c, &["INCR", "b"]);
+    assert_eq!(cmd(&mut c, &["EXEC"]).items().len(), 3);
+    read_until(&mut got, b"EXEC\r\n");
+    let mut want = Vec::new();
+    for part in [&["SELECT", "0"][..], &["SET", "x", "1"], &["MULTI"], &["INCR", "a"], &["INCR", "b"], &["EXEC"]] {
+        want.extend(resp_cmd(part));
+    }
+    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));
 }

@@ -37,6 +37,20 @@ pub(crate) struct MasterIn {
     /// The stream is copied into this shard's journal (same shard count as
     /// the primary: this shard has exactly that primary shard's slots).
     pub mirror: bool,
+    /// The position before the command being run.
+    pub before: u64,
+    /// Inside the primary's MULTI ... EXEC: the position before its MULTI.
+    /// Nothing of it is applied until EXEC, so acks and a resync start there.
+    pub multi_start: Option<u64>,
+    /// The connection is closing and the link thread was told.
+    pub closed: bool,
+}
+
+impl MasterIn {
+    /// The position up to which the stream is applied.
+    fn applied(&self) -> u64 {
+        self.multi_start.unwrap_or(self.lsn)
+    }
 }
 
 /// A connected, handshaken socket to primary shard `primary_shard`, handed
@@ -69,6 +83,10 @@ pub(crate) fn adopt(
         let j = &mut shard.ks.journal;
         j.set_mirroring(true);
         j.set_backlog_bytes(backlog);
+        // A copy that ran past `lsn` (into a MULTI cut short) drops that tail.
+        if j.enabled() && j.mirroring() && j.end_lsn() > lsn && j.start_lsn() <= lsn {
+            j.truncate_to(lsn);
+        }
         let continues = j.enabled() && j.end_lsn() == lsn;
         if !full && !continues {
             j.restart_at(lsn);
@@ -87,6 +105,9 @@ pub(crate) fn adopt(
         last_ack_ns: 0,
         ack_now: false,
         mirror,
+        before: lsn,
+        multi_start: None,
+        closed: false,
     }));
     if full {
         // The snapshot replaces whatever this node holds in that shard's
@@ -107,10 +128,24 @@ pub(crate) fn count(journal: &mut coreshard_engine::journal::Journal, conn: &mut
     if let Some(m) = conn.master.as_mut()
         && !m.snapshot
     {
+        m.before = m.lsn;
         m.lsn += raw.len() as u64;
         if m.mirror {
             journal.append_raw(raw);
             debug_assert_eq!(journal.end_lsn(), m.lsn, "a mirror holds the primary's positions");
+        }
+    }
+}
+
+/// After a command of the stream ran: note whether a MULTI is open.
+#[inline]
+pub(crate) fn after_command(conn: &mut Conn) {
+    let open = conn.multi.is_some();
+    if let Some(m) = conn.master.as_mut() {
+        match (open, m.multi_start) {
+            (true, None) => m.multi_start = Some(m.before),
+            (false, Some(_)) => m.multi_start = None,
+            _ => {}
         }
     }
 }
@@ -150,19 +185,21 @@ pub(crate) fn take_output(shared: &crate::shared::Shared, conn: &mut Conn) {
     conn.out.clear();
     let Some(m) = conn.master.as_mut() else { return };
     let now = crate::runtime::monotonic_ns();
-    if m.snapshot || !(m.lsn > m.acked || m.ack_now || now - m.last_ack_ns >= ACK_PERIOD_NS) {
+    let applied = m.applied();
+    // A transaction still taking its locks has not run yet.
+    if m.snapshot || conn.tx_wait || !(applied > m.acked || m.ack_now || now - m.last_ack_ns >= ACK_PERIOD_NS) {
         return;
     }
-    m.acked = m.lsn;
+    m.acked = applied;
     m.ack_now = false;
     m.last_ack_ns = now;
-    let lsn = m.lsn.to_string();
+    let lsn = applied.to_string();
     encode_command(&mut conn.out, [&b"REPLCONF"[..], b"ACK", lsn.as_bytes()]);
     let mut st = shared.repl.lock();
     if st.link_epoch == m.epoch
         && let Some(f) = st.flows.get_mut(m.primary_shard)
     {
-        f.lsn = m.lsn;
+        f.lsn = applied;
         f.last_io_ms = coreshard_engine::unix_ms();
     }
 }
@@ -191,7 +228,14 @@ pub(crate) fn on_tick(shard: &mut Shard) {
 /// reconnects that flow.
 pub(crate) fn on_close(shard: &mut Shard, idx: u32) {
     let Some(conn) = shard.conns[idx as usize].as_mut() else { return };
-    let Some(m) = conn.master.take() else { return };
+    // The connection stays the primary's client until it is released: a
+    // transaction of the stream still waiting for its locks runs its
+    // commands as the primary's (a plain client would get READONLY).
+    let Some(m) = conn.master.as_mut() else { return };
+    if m.closed {
+        return;
+    }
+    m.closed = true;
     tracing::info!(shard = shard.id, "connection with primary shard {} lost ({})", m.primary_shard, conn.addr);
     {
         let mut st = shard.shared.repl.lock();
@@ -207,7 +251,7 @@ pub(crate) fn on_close(shard: &mut Shard, idx: u32) {
                 if m.snapshot {
                     f.synced = false;
                 } else {
-                    f.lsn = m.lsn;
+                    f.lsn = m.applied();
                 }
             }
         }
