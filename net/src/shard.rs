@@ -290,7 +290,10 @@ impl Shard {
             // Blocking commands: serve clients whose keys became ready, time out others.
             crate::blocking::after_commands(&mut self);
             crate::repl::after_commands(&mut self);
-            if self.config.maxmemory > 0 {
+            // A replica holds what its primary holds: only the primary evicts
+            // (its DELs arrive in the stream), as with Redis's default
+            // replica-ignore-maxmemory yes.
+            if self.config.maxmemory > 0 && !self.shared.repl.is_replica.load(Relaxed) {
                 self.enforce_maxmemory();
             }
             self.flush_batches();

@@ -648,3 +648,18 @@ fn the_stream_wraps_a_one_shard_transaction_in_multi_exec() {
     }
     assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));
 }
+
+/// A replica with a smaller maxmemory than its data keeps all of it: only
+/// the primary evicts, and its evictions arrive as DELs (Redis's default
+/// replica-ignore-maxmemory yes).
+#[test]
+fn a_replica_leaves_eviction_to_its_primary() {
+    let primary = Server::start_with(2, &["--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"]);
+    let replica = Server::start_with(2, &["--maxmemory", "1mb", "--maxmemory-policy", "allkeys-lru"]);
+    replicate(&replica, &primary);
+    assert!(wait_until(CONVERGE, || link_up(&replica)));
+    preload(&primary, 20_000);
+    assert_converges(&primary, &[&replica]);
+    assert_eq!(num(&replica, "stats", "evicted_keys"), 0);
+    assert_eq!(cmd(&mut replica.client(), &["DBSIZE"]), cmd(&mut primary.client(), &["DBSIZE"]));
+}
