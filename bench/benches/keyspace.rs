@@ -6,6 +6,7 @@
 //! Every command's arguments are built before the timed loop, so the loop
 //! measures execution alone (no formatting or allocation of arguments).
 
+use coreshard_bench::Cycle;
 use coreshard_engine::cmd::Handler;
 use coreshard_engine::{CommandTable, Ctx, Keyspace, Kind, OwnedArgs, Proto, Reply, UnixMs};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -58,28 +59,6 @@ fn exec(h: Handler, ks: &mut Keyspace, now: UnixMs, args: &OwnedArgs, out: &mut 
     let mut ctx = Ctx { ks, db: 0, now, args: args.view() };
     h(&mut ctx, &mut Reply::new(out, Proto::Resp2));
     ctx.log(dirty);
-}
-
-/// Cycles through `items`, one per call.
-struct Cycle<'a, T> {
-    items: &'a [T],
-    next: usize,
-}
-
-impl<'a, T> Cycle<'a, T> {
-    fn new(items: &'a [T]) -> Self {
-        Cycle { items, next: 0 }
-    }
-
-    #[inline]
-    fn next(&mut self) -> &'a T {
-        let item = &self.items[self.next];
-        self.next += 1;
-        if self.next == self.items.len() {
-            self.next = 0;
-        }
-        item
-    }
 }
 
 fn commands(c: &mut Criterion) {

@@ -7,6 +7,7 @@
 //! members and most ZADDs move an existing member to a new score. Arguments
 //! are built before the timed loop, from a fixed seed.
 
+use coreshard_bench::Cycle;
 use coreshard_engine::cmd::Handler;
 use coreshard_engine::{CommandTable, Ctx, Keyspace, Kind, OwnedArgs, Proto, Reply, UnixMs};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -42,28 +43,6 @@ fn exec(h: Handler, ks: &mut Keyspace, now: UnixMs, args: &OwnedArgs, out: &mut 
     out.clear();
     let mut ctx = Ctx { ks, db: 0, now, args: args.view() };
     h(&mut ctx, &mut Reply::new(out, Proto::Resp2));
-}
-
-/// Cycles through `items`, one per call.
-struct Cycle<'a, T> {
-    items: &'a [T],
-    next: usize,
-}
-
-impl<'a, T> Cycle<'a, T> {
-    fn new(items: &'a [T]) -> Self {
-        Cycle { items, next: 0 }
-    }
-
-    #[inline]
-    fn next(&mut self) -> &'a T {
-        let item = &self.items[self.next];
-        self.next += 1;
-        if self.next == self.items.len() {
-            self.next = 0;
-        }
-        item
-    }
 }
 
 fn zadd_args(rng: &mut fastrand::Rng) -> Vec<OwnedArgs> {

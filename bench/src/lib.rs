@@ -72,6 +72,32 @@ pub mod resp;
 mod sys;
 
 use options::{KeyPattern, Stop, Workload};
+
+/// Cycles through `items`, one per call (prepared arguments in the
+/// criterion benches).
+pub struct Cycle<'a, T> {
+    items: &'a [T],
+    next: usize,
+}
+
+impl<'a, T> Cycle<'a, T> {
+    /// Starts at the first of `items` (which must not be empty).
+    pub fn new(items: &'a [T]) -> Self {
+        Cycle { items, next: 0 }
+    }
+
+    /// The next item, wrapping around.
+    #[inline]
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> &'a T {
+        let item = &self.items[self.next];
+        self.next += 1;
+        if self.next == self.items.len() {
+            self.next = 0;
+        }
+        item
+    }
+}
 use report::{Report, Stats};
 use std::io::Write;
 use std::net::TcpStream;
