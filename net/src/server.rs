@@ -82,11 +82,6 @@ impl Stopper {
     }
 }
 
-fn random_hex_id() -> String {
-    let mut rng = fastrand::Rng::new();
-    (0..40).map(|_| char::from_digit(rng.u32(0..16), 16).unwrap_or('0')).collect()
-}
-
 /// Resolves a bind address as Redis spells them (`*` and `::*` for any).
 fn bind_ip(addr: &str) -> io::Result<IpAddr> {
     match addr {
@@ -203,7 +198,7 @@ pub fn start(config: Config, config_file: Option<String>) -> io::Result<ServerHa
         // SAFETY: fd is a fresh, valid descriptor owned by nobody else.
         event_fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
     }
-    let run_id = random_hex_id();
+    let run_id = crate::repl::random_id();
     let shared = Arc::new(Shared {
         stats: (0..shards).map(|_| ShardStats::new(config.databases)).collect(),
         next_client_id: AtomicU64::new(1),

@@ -184,7 +184,7 @@ impl Repl {
     }
 }
 
-/// A random 40-hex-digit id, as Redis's replication ids and run ids.
+/// A random 40-hex-digit id: a replication id, or a run id (INFO run_id).
 pub fn random_id() -> String {
     let mut rng = fastrand::Rng::new();
     (0..40).map(|_| char::from_digit(rng.u32(0..16), 16).unwrap_or('0')).collect()
@@ -460,15 +460,7 @@ fn role(shard: &mut Shard, conn: &mut Conn) {
     let mut r = conn.reply();
     match &st.master {
         None => {
-            let offset: u64 = (0..shard.map.shards())
-                .map(|s| {
-                    if s == shard.id {
-                        shard.ks.journal.end_lsn()
-                    } else {
-                        shard.shared.repl.journal_end[s].load(Relaxed)
-                    }
-                })
-                .sum();
+            let offset: u64 = journal_ends(shard).iter().sum();
             r.array(3);
             r.bulk(b"master");
             r.int(offset as i64);
