@@ -69,7 +69,12 @@ pub struct Journal {
     multi: Multi,
     /// The database of the last entry (`usize::MAX`: the next entry selects).
     selected: usize,
+    /// The multi-shard transaction whose share of work is being logged (0:
+    /// none): its entries are wrapped as `REPLCONF tx-cmd` (see
+    /// [`Journal::set_tx_tag`]).
+    tx_tag: u64,
     scratch: Vec<u8>,
+    tagged: Vec<u8>,
 }
 
 impl Journal {
@@ -83,7 +88,9 @@ impl Journal {
             mirror: false,
             multi: Multi::None,
             selected: usize::MAX,
+            tx_tag: 0,
             scratch: Vec::new(),
+            tagged: Vec::new(),
         }
     }
 
@@ -190,6 +197,14 @@ impl Journal {
         if !self.enabled || self.mirror {
             return;
         }
+        if self.tx_tag != 0 {
+            let mut inner = std::mem::take(&mut self.tagged);
+            inner.clear();
+            encode_command(&mut inner, args);
+            self.push_tagged(db, &inner);
+            self.tagged = inner;
+            return;
+        }
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         self.select_into(db, &mut buf);
@@ -205,6 +220,9 @@ impl Journal {
             return;
         }
         debug_assert!(entries.first() == Some(&b'*'), "entries are RESP arrays");
+        if self.tx_tag != 0 {
+            return self.push_tagged(db, entries);
+        }
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         self.select_into(db, &mut buf);
@@ -213,39 +231,72 @@ impl Journal {
         self.scratch = buf;
     }
 
-    /// Marks the start of this shard's share of the multi-shard transaction
-    /// `txid`, whose participants are `shards`: `CORESHARD.TX BEGIN <txid>
-    /// <shard>...`. A replica applies what follows up to the matching end
-    /// as one step, once every participant's share arrived. It belongs to
-    /// no database, so it selects none.
-    pub fn append_tx_begin(&mut self, txid: u64, shards: &[u16]) {
-        if !self.enabled || self.mirror {
-            return;
-        }
-        let mut n = itoa::Buffer::new();
-        let txid = n.format(txid).to_owned();
-        let shards: Vec<String> = shards.iter().map(|s| s.to_string()).collect();
-        let args = [&b"CORESHARD.TX"[..], b"BEGIN", txid.as_bytes()]
-            .into_iter()
-            .chain(shards.iter().map(|s| s.as_bytes()))
-            .collect::<Vec<&[u8]>>();
-        self.append_unselected(&args);
+    /// Logs what follows, until `set_tx_tag(0)`, as this shard's share of
+    /// the multi-shard transaction `txid`: each entry becomes `REPLCONF
+    /// tx-cmd <txid> <db> <entries>`, so that a replica keeps it aside until
+    /// every participant's share arrived and then applies them as one step.
+    /// Such an entry carries its database and selects none.
+    pub fn set_tx_tag(&mut self, txid: u64) {
+        self.tx_tag = txid;
     }
 
-    /// Marks the end of this shard's share of transaction `txid`:
-    /// `CORESHARD.TX END <txid>`.
-    pub fn append_tx_end(&mut self, txid: u64) {
-        if !self.enabled || self.mirror {
-            return;
-        }
+    fn push_tagged(&mut self, db: usize, entries: &[u8]) {
         let mut n = itoa::Buffer::new();
-        self.append_unselected(&[b"CORESHARD.TX", b"END", n.format(txid).as_bytes()]);
-    }
-
-    fn append_unselected(&mut self, args: &[&[u8]]) {
+        let txid = n.format(self.tx_tag).to_owned();
+        let db = n.format(db);
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
-        encode_command(&mut buf, args.iter().copied());
+        encode_command(&mut buf, [&b"REPLCONF"[..], b"tx-cmd", txid.as_bytes(), db.as_bytes(), entries]);
+        self.push_bytes(&buf);
+        self.scratch = buf;
+    }
+
+    /// Marks the end of this shard's share of transaction `txid`, the
+    /// `seq`-th to take all its locks, whose shares are logged by the
+    /// shards `writers`: `REPLCONF tx-end <txid> <seq> <shard>...`.
+    pub fn append_tx_end(&mut self, txid: u64, seq: u64, writers: &[u16]) {
+        if !self.enabled || self.mirror {
+            return;
+        }
+        let mut n = itoa::Buffer::new();
+        let mut args: Vec<Vec<u8>> = vec![b"REPLCONF".to_vec(), b"tx-end".to_vec()];
+        args.push(n.format(txid).as_bytes().to_vec());
+        args.push(n.format(seq).as_bytes().to_vec());
+        args.extend(writers.iter().map(|w| n.format(*w).as_bytes().to_vec()));
+        self.append_unselected(args.iter().map(Vec::as_slice));
+    }
+
+    /// Marks where a full sync's journal starts: every transaction that took
+    /// all its locks before the `seq`-th, other than `open` (those holding
+    /// locks here now), ended its share here before this point, so the
+    /// snapshot holds it: `REPLCONF tx-fence <seq> <txid>...`.
+    pub fn append_tx_fence(&mut self, seq: u64, open: &[u64]) {
+        if !self.enabled || self.mirror {
+            return;
+        }
+        let mut n = itoa::Buffer::new();
+        let mut args: Vec<Vec<u8>> = vec![b"REPLCONF".to_vec(), b"tx-fence".to_vec()];
+        args.push(n.format(seq).as_bytes().to_vec());
+        args.extend(open.iter().map(|t| n.format(*t).as_bytes().to_vec()));
+        self.append_unselected(args.iter().map(Vec::as_slice));
+    }
+
+    /// Marks transactions that will never be whole (a promoted replica
+    /// dropped them): `REPLCONF tx-abort <txid>...`.
+    pub fn append_tx_abort(&mut self, txids: &[u64]) {
+        if !self.enabled || self.mirror || txids.is_empty() {
+            return;
+        }
+        let mut n = itoa::Buffer::new();
+        let mut args: Vec<Vec<u8>> = vec![b"REPLCONF".to_vec(), b"tx-abort".to_vec()];
+        args.extend(txids.iter().map(|t| n.format(*t).as_bytes().to_vec()));
+        self.append_unselected(args.iter().map(Vec::as_slice));
+    }
+
+    fn append_unselected<'a>(&mut self, args: impl ExactSizeIterator<Item = &'a [u8]>) {
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        encode_command(&mut buf, args);
         self.push_bytes(&buf);
         self.scratch = buf;
     }
@@ -365,24 +416,32 @@ mod tests {
     }
 
     #[test]
-    fn encoded_entries_and_transaction_marks_keep_the_database_order() {
+    fn tagged_entries_carry_their_transaction_and_database_and_select_nothing() {
         let mut j = Journal::new(1 << 20);
-        j.append_tx_begin(7, &[0, 2]);
+        j.set_tx_tag(7);
         j.append_encoded(1, &cmd(&["DEL", "k"]));
+        j.append_tx_end(7, 1, &[0, 2]);
         assert_eq!(j.end_lsn(), 0, "a disabled journal records nothing");
         j.set_enabled(true);
         let txid = (3u64 << 48) | 42;
-        j.append_tx_begin(txid, &[0, 3, 5]);
+        j.set_tx_tag(txid);
         let mut two = cmd(&["SREM", "s", "a"]);
         two.extend(cmd(&["SREM", "s", "b"]));
         j.append_encoded(1, &two);
         j.append(1, [&b"DEL"[..], b"k"]);
-        j.append_tx_end(txid);
-        let mut want = cmd(&["CORESHARD.TX", "BEGIN", "844424930132010", "0", "3", "5"]);
+        j.set_tx_tag(0);
+        j.append(1, [&b"DEL"[..], b"other"]);
+        j.append_tx_end(txid, 9, &[0, 3, 5]);
+        j.append_tx_fence(12, &[txid]);
+        j.append_tx_abort(&[5, 6]);
+        let mut want = Vec::new();
+        encode_command(&mut want, [&b"REPLCONF"[..], b"tx-cmd", b"844424930132010", b"1", &two]);
+        encode_command(&mut want, [&b"REPLCONF"[..], b"tx-cmd", b"844424930132010", b"1", &cmd(&["DEL", "k"])]);
         want.extend(cmd(&["SELECT", "1"]));
-        want.extend(two);
-        want.extend(cmd(&["DEL", "k"]));
-        want.extend(cmd(&["CORESHARD.TX", "END", "844424930132010"]));
+        want.extend(cmd(&["DEL", "other"]));
+        want.extend(cmd(&["REPLCONF", "tx-end", "844424930132010", "9", "0", "3", "5"]));
+        want.extend(cmd(&["REPLCONF", "tx-fence", "12", "844424930132010"]));
+        want.extend(cmd(&["REPLCONF", "tx-abort", "5", "6"]));
         let mut got = Vec::new();
         j.copy_from(0, usize::MAX, &mut got).expect("in backlog");
         assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));

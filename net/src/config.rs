@@ -330,6 +330,16 @@ pub struct Config {
     /// another shard waits this long before it runs, widening the window in
     /// which a non-atomic multi-shard command would show half done.
     pub debug_shard_hop_delay_us: u64,
+    /// `debug-replica-tx-atomic` (test-only, default yes): `no` makes a
+    /// replica apply each primary shard's share of a multi-shard
+    /// transaction as it ends, without waiting for the others, so that
+    /// tests can show that they catch a replica that applies them apart.
+    pub debug_replica_tx_atomic: bool,
+    /// `debug-repl-flow-delay-ms` (test-only, default 0): a primary's odd
+    /// shards hold each batch of their journal this long before sending it,
+    /// so a replica gets one shard's share of a transaction well before
+    /// another's.
+    pub debug_repl_flow_delay_ms: u64,
     /// The Redis directives coreshard accepts but ignores (see [`IGNORED`]), by name.
     pub ignored: IgnoredSettings,
 }
@@ -380,6 +390,8 @@ impl Default for Config {
             obuf_pubsub: ObufLimit { hard_bytes: 32 * ONE_MB, soft_bytes: 8 * ONE_MB, soft_secs: 60 },
             debug_multi_shard_atomic: true,
             debug_shard_hop_delay_us: 0,
+            debug_replica_tx_atomic: true,
+            debug_repl_flow_delay_ms: 0,
             ignored: IgnoredSettings::default(),
         }
     }
@@ -653,6 +665,8 @@ enum Field {
     ClientOutputBufferLimit,
     DebugMultiShardAtomic,
     DebugShardHopDelayUs,
+    DebugReplicaTxAtomic,
+    DebugReplFlowDelayMs,
 }
 
 /// Where a setting's value lives.
@@ -782,6 +796,8 @@ const SETTINGS: &[Spec] = &[
     setting("replica-announce-port", Field::ReplicaAnnouncePort, int(0, 65535)).alias("slave-announce-port"),
     setting("debug-multi-shard-atomic", Field::DebugMultiShardAtomic, BOOL),
     setting("debug-shard-hop-delay-us", Field::DebugShardHopDelayUs, int(0, 1_000_000)),
+    setting("debug-replica-tx-atomic", Field::DebugReplicaTxAtomic, BOOL),
+    setting("debug-repl-flow-delay-ms", Field::DebugReplFlowDelayMs, int(0, 60_000)),
 ];
 
 const APPENDFSYNC: Kind = Kind::Enum(&["everysec", "always", "no"]);
@@ -1485,6 +1501,8 @@ impl Config {
             }
             (Field::DebugMultiShardAtomic, Parsed::Bool(b)) => self.debug_multi_shard_atomic = b,
             (Field::DebugShardHopDelayUs, Parsed::Num(n)) => self.debug_shard_hop_delay_us = to_field(name, n)?,
+            (Field::DebugReplicaTxAtomic, Parsed::Bool(b)) => self.debug_replica_tx_atomic = b,
+            (Field::DebugReplFlowDelayMs, Parsed::Num(n)) => self.debug_repl_flow_delay_ms = to_field(name, n)?,
             _ => return Err(mismatch()),
         }
         Ok(())
@@ -1551,6 +1569,8 @@ impl Config {
                 .join(" "),
             Field::DebugMultiShardAtomic => yes_no(self.debug_multi_shard_atomic).to_string(),
             Field::DebugShardHopDelayUs => self.debug_shard_hop_delay_us.to_string(),
+            Field::DebugReplicaTxAtomic => yes_no(self.debug_replica_tx_atomic).to_string(),
+            Field::DebugReplFlowDelayMs => self.debug_repl_flow_delay_ms.to_string(),
         }
     }
 }

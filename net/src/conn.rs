@@ -143,6 +143,9 @@ pub struct Conn {
     pub txid: u64,
     /// Waiting for a transaction's locks: nothing further runs meanwhile.
     pub tx_wait: bool,
+    /// A primary's stream waits until a transaction it must not pass is
+    /// applied (repl/txapply.rs): nothing further runs meanwhile.
+    pub stream_paused: bool,
     /// EXEC is running this connection's queued commands.
     pub in_exec: bool,
     /// Monotonic ns of the first try of a blocking command over keys of
@@ -202,6 +205,7 @@ impl Conn {
             subs: None,
             txid: 0,
             tx_wait: false,
+            stream_paused: false,
             in_exec: false,
             blocked_since_ns: None,
             multi: None,

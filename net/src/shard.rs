@@ -613,6 +613,7 @@ impl Shard {
     fn can_run(conn: &Conn) -> bool {
         conn.closing == Closing::No
             && !conn.tx_wait
+            && !conn.stream_paused
             && conn.holes.len() < PIPELINE_HOLES_MAX
             && conn.out.len() < OUTPUT_PAUSE_BYTES
             && conn.blocked.is_none()
@@ -768,6 +769,15 @@ impl Shard {
                     }
                     spans.clear();
                     spans.extend(conn.parser.spans().iter().map(|s| s.start + start..s.end + start));
+                    if conn.master.is_some()
+                        && self.shared.repl.tx_open.load(Relaxed) > 0
+                        && !crate::repl::txapply::may_run(self, idx, conn, &Args::new(buf, &spans))
+                    {
+                        // It waits for a transaction it must not pass; it
+                        // runs again, parsed anew, once that is applied.
+                        pos = start;
+                        break;
+                    }
                     crate::repl::replica::count(&mut self.ks.journal, conn, &buf[start..pos]);
                     self.execute(idx, conn, Args::new(buf, &spans));
                     if conn.master.is_some() {
@@ -1301,7 +1311,14 @@ impl Shard {
                     crate::blocking::run_for_peer(self, from, req.conn, req.db as usize, req.proto, args, out, block)
                 }
                 _ if self.park_remote(from, req, &args) => req.deferred = true,
-                op => self.run_op(op, req.db as usize, req.proto, args, out, ends, None),
+                op => {
+                    // A transaction's share here is logged as such (tx.rs).
+                    let tagged = self.tag_tx(req.txid);
+                    self.run_op(op, req.db as usize, req.proto, args, out, ends, None);
+                    if tagged {
+                        self.ks.journal.set_tx_tag(0);
+                    }
+                }
             }
             req.out = out_start..out.len();
             req.ends = ends_start..ends.len();
@@ -1405,6 +1422,7 @@ impl Shard {
                 crate::repl::replica::adopt(self, fd, addr, primary_shard, primary_shards, epoch, full, lsn)
             }
             Control::DropReplication { epoch, promoted } => crate::repl::replica::drop_older(self, epoch, promoted),
+            Control::ResumeStream { idx, id } => crate::repl::txapply::resume(self, idx, id),
             Control::ConfigSet(pairs) => {
                 let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                 if let Err(e) = self.config.set_many(&refs) {

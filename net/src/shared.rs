@@ -108,6 +108,14 @@ pub enum Control {
         /// The journal position the stream continues from (or the snapshot's end).
         lsn: u64,
     },
+    /// A primary's stream on connection `idx` (CLIENT ID `id`) waited for a
+    /// transaction that is now applied: run it again.
+    ResumeStream {
+        /// The connection's slot.
+        idx: u32,
+        /// Its id (the slot may have been reused).
+        id: u64,
+    },
     /// The replication link changed (REPLICAOF): drop connections of links
     /// before `epoch`.
     DropReplication {

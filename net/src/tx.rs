@@ -31,22 +31,18 @@
 //! Lock messages travel the same SPSC rings as the commands, so on each shard
 //! a transaction's unlock arrives after its commands.
 //!
-//! Journal: each command a shard runs for a transaction is logged there as
-//! any other (`Keyspace::log_command`), and a gathered command's write-backs
-//! as RESTORE or DEL ([`log_store`]). The marks around a shard's share
-//! (`Journal::append_tx_begin` / `append_tx_end`, `CORESHARD.TX BEGIN <txid>
-//! <shard>...` / `END <txid>`) are not written yet, for want of one clean
-//! place: a participant learns nothing of the other participants (the
-//! TxLock header, [`Footprint::encode`], would have to carry
-//! `tx.participants`' shards), and a share that writes nothing (the shared
-//! locks of `start_read_tx`, a watch-only participant of EXEC) should log no
-//! marks. Where they go: BEGIN once a participant's locks are granted (the
-//! two `self.tx.locks.acquire` calls, in `lock_request` and
-//! `run_one_parked`), or better lazily before its first logged write that
-//! carries the txid (`Request::txid` in `execute_batch`, `conn.txid` in
-//! `run_steps`); END in [`Shard::unlock`] when `release` returns true,
-//! before `run_parked`, and only after a BEGIN. Entries of other clients on
-//! other keys may fall between the marks: the locks make them commute.
+//! Journal: a transaction that writes on several shards, or on a shard
+//! other than its coordinator's, reaches replicas as one share per writing
+//! shard. Its lock requests carry the writing shards (`writers`); each of
+//! them logs what it runs for the transaction as `REPLCONF tx-cmd <txid>
+//! <db> <entries>` (`Journal::set_tx_tag`, around the requests that carry
+//! the txid), and when the coordinator commits (its unlock carries the
+//! transaction's `seq`, the order in which transactions took all their
+//! locks), `REPLCONF tx-end <txid> <seq> <writers>`. A replica keeps the
+//! shares aside and applies the transaction whole once every writer's end
+//! arrived (repl/txapply.rs). Entries of other clients on other keys may
+//! fall between a share's entries: the locks make them commute. An EXEC on
+//! the coordinator's shard alone keeps Redis's `MULTI` ... `EXEC`.
 
 use crate::batch::{Batch, Op, Request};
 use crate::conn::PartResult;
@@ -106,10 +102,28 @@ pub(crate) struct Footprint {
     pub whole: Option<Mode>,
     /// Keys: (database, key, mode).
     pub keys: Vec<(u16, Box<[u8]>, Mode)>,
+    /// For a transaction's lock set: the shards that log a share of it
+    /// (empty: it reaches the journal as plain entries, or not at all).
+    pub writers: Vec<u16>,
 }
 
 impl Footprint {
-    fn overlaps(&self, other: &Footprint) -> bool {
+    /// Adds what `other` touches.
+    pub(crate) fn merge(&mut self, other: Footprint) {
+        if let Some(m) = other.whole {
+            self.add_whole(m);
+        }
+        for (db, key, mode) in other.keys {
+            self.add(db, &key, mode);
+        }
+    }
+
+    /// True when it writes (holds something exclusively).
+    pub(crate) fn writes(&self) -> bool {
+        self.whole == Some(Mode::Exclusive) || self.keys.iter().any(|k| k.2 == Mode::Exclusive)
+    }
+
+    pub(crate) fn overlaps(&self, other: &Footprint) -> bool {
         if let Some(w) = self.whole {
             return other.whole.is_some_and(|o| w.conflicts(o)) || other.keys.iter().any(|k| w.conflicts(k.2));
         }
@@ -143,14 +157,22 @@ impl Footprint {
     }
 
     /// The arguments of a TxLock request: a header (whole-shard mode or `-`,
-    /// then `1` to wait or `0` not to), then `mode db-lo db-hi key` per key.
-    /// With `watcher`, the shard also checks that client's WATCHed keys
-    /// (and locks them, shared).
-    fn encode(&self, wait: bool, watcher: Option<u64>) -> OwnedArgs {
+    /// `1` to wait or `0` not to, `1` and 8 bytes of watcher or `0`, then
+    /// the writing shards, 2 bytes each), then `mode db-lo db-hi key` per
+    /// key. With `watcher`, the shard also checks that client's WATCHed
+    /// keys (and locks them, shared).
+    fn encode(&self, wait: bool, watcher: Option<u64>, writers: &[u16]) -> OwnedArgs {
         let mut a = OwnedArgs::default();
         let mut header = vec![self.whole.map_or(b'-', Mode::byte), if wait { b'1' } else { b'0' }];
-        if let Some(client) = watcher {
-            header.extend_from_slice(&client.to_le_bytes());
+        match watcher {
+            Some(client) => {
+                header.push(b'1');
+                header.extend_from_slice(&client.to_le_bytes());
+            }
+            None => header.push(b'0'),
+        }
+        for w in writers {
+            header.extend_from_slice(&w.to_le_bytes());
         }
         a.push(&header);
         let mut arg = Vec::new();
@@ -172,8 +194,12 @@ impl Footprint {
             b => Some(Mode::from_byte(b)?),
         };
         let wait = *header.get(1)? == b'1';
-        let watcher = header.get(2..10).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
-        let mut f = Footprint { whole, keys: Vec::with_capacity(args.len() - 1) };
+        let (watcher, rest) = match *header.get(2)? {
+            b'1' => (Some(u64::from_le_bytes(header.get(3..11)?.try_into().ok()?)), header.get(11..)?),
+            _ => (None, header.get(3..)?),
+        };
+        let writers = rest.chunks_exact(2).map(|w| u16::from_le_bytes([w[0], w[1]])).collect();
+        let mut f = Footprint { whole, keys: Vec::with_capacity(args.len() - 1), writers };
         for arg in args.iter_from(1) {
             if arg.len() < 3 {
                 return None;
@@ -351,6 +377,12 @@ impl Transactions {
         self.locks.held.contains_key(&txid)
     }
 
+    /// Transactions holding locks here that will log a share on this shard
+    /// (a full sync's fence names them: their ends are still to come).
+    pub(crate) fn open_writers(&self) -> Vec<u64> {
+        self.locks.held.iter().filter(|(_, f)| f.writes() && !f.writers.is_empty()).map(|(t, _)| *t).collect()
+    }
+
     /// True when nothing is locked and nothing waits: requests need no check.
     #[inline]
     pub fn idle(&self) -> bool {
@@ -380,6 +412,11 @@ pub(crate) struct TxState {
     exec: bool,
     /// Shards taking part, ascending, with the lock set of each.
     participants: Vec<(usize, Footprint)>,
+    /// The participants that log a share of it (see the module comment).
+    writers: Vec<u16>,
+    /// Its place among the transactions that took all their locks
+    /// (`Repl::tx_seq`), once it did; 0 before, or when it logs no shares.
+    seq: u64,
     /// Lock replies still to come.
     pending: u32,
     /// Participants that granted.
@@ -455,6 +492,11 @@ impl Shard {
         if !matches!(op, Op::Whole(_) | Op::Part(_)) {
             return None;
         }
+        self.command_footprint(db, args)
+    }
+
+    /// What command `args` touches, in database `db` (None: not a command).
+    pub(crate) fn command_footprint(&self, db: u16, args: &Args) -> Option<Footprint> {
         let spec = self.table.lookup(args.try_get(0)?)?;
         let mode = Mode::of(spec);
         let mut f = Footprint::default();
@@ -611,11 +653,43 @@ impl Shard {
                 }
             }
             Op::TxUnlock => {
+                if let Some(seq) = args.try_get(1).and_then(coreshard_engine::num::parse_u64) {
+                    self.end_tx_share(req.txid, seq);
+                }
                 self.unlock(req.txid, None);
                 self.unwatch_part(args);
                 false
             }
             _ => false,
+        }
+    }
+
+    /// Makes the journal log what runs next as this shard's share of
+    /// transaction `txid`, when it logs shares; true when it does (the
+    /// caller clears the tag after).
+    pub(crate) fn tag_tx(&mut self, txid: u64) -> bool {
+        if txid == 0 || !self.ks.journal.enabled() {
+            return false;
+        }
+        if self.tx.locks.held.get(&txid).is_some_and(|f| !f.writers.is_empty()) {
+            self.ks.journal.set_tx_tag(txid);
+            return true;
+        }
+        false
+    }
+
+    /// Transaction `txid`, the `seq`-th to take all its locks, commits:
+    /// a writer logs the end of its share (before its locks go, so a full
+    /// sync's fence sees it either open or ended).
+    fn end_tx_share(&mut self, txid: u64, seq: u64) {
+        if seq == 0 {
+            return;
+        }
+        if let Some(f) = self.tx.locks.held.get(&txid)
+            && f.writes()
+            && !f.writers.is_empty()
+        {
+            self.ks.journal.append_tx_end(txid, seq, &f.writers);
         }
     }
 
@@ -744,7 +818,18 @@ impl Shard {
             participants.sort_by_key(|(s, _)| *s);
         }
         let n = participants.len();
+        // An EXEC on this shard alone is logged as MULTI ... EXEC (run_steps);
+        // any other transaction as a share per shard that writes.
+        let local = exec && participants.iter().all(|(s, _)| *s == self.id);
+        let writers: Vec<u16> = if local {
+            Vec::new()
+        } else {
+            participants.iter().filter(|(_, f)| f.writes()).map(|(s, _)| *s as u16).collect()
+        };
         let slot = self.new_tx(idx, cmds, exec, participants, watcher);
+        if let Some(tx) = self.tx.coordinated[slot as usize].as_mut() {
+            tx.writers = writers;
+        }
         conn.tx_wait = true;
         if n == 0 {
             return self.dispatch_tx(slot, Some((idx, conn)));
@@ -772,6 +857,8 @@ impl Shard {
             conn: idx,
             cmds,
             exec,
+            writers: Vec::new(),
+            seq: 0,
             participants,
             pending: n as u32,
             granted: vec![false; n],
@@ -848,7 +935,7 @@ impl Shard {
             let sub = Args::new(args.buf(), &spans[p]);
             if shard == self.id {
                 let lock_args =
-                    self.tx.coordinated[slot as usize].as_ref().map(|t| t.participants[r].1.encode(false, None));
+                    self.tx.coordinated[slot as usize].as_ref().map(|t| t.participants[r].1.encode(false, None, &[]));
                 let Some(lock_args) = lock_args else { return };
                 let origin = Origin::LocalTx { slot, part: r as u16 };
                 let grant = self.lock_request(origin, txid, &lock_args.view()).unwrap_or(Grant::Refused);
@@ -905,7 +992,7 @@ impl Shard {
         let Some(tx) = self.tx.coordinated[slot as usize].as_ref() else { return };
         let (shard, ref f) = tx.participants[part];
         let (txid, conn) = (tx.txid, tx.conn);
-        let lock_args = f.encode(wait, tx.watcher);
+        let lock_args = f.encode(wait, tx.watcher, &tx.writers);
         if shard == self.id {
             let origin = Origin::LocalTx { slot, part: part as u16 };
             if let Some(grant) = self.lock_request(origin, txid, &lock_args.view()) {
@@ -993,6 +1080,10 @@ impl Shard {
             }
             shard.counters.errors += 1;
             conn.reply().error(TOO_MANY_WAITING);
+            if conn.master.is_some() {
+                tracing::warn!(shard = shard.id, "a transaction of the primary's stream could not be applied");
+                crate::repl::txapply::on_applied(shard, conn);
+            }
         });
     }
 
@@ -1029,6 +1120,9 @@ impl Shard {
         conn.tx_wait = false;
         if !tx.started {
             tx.started = true;
+            if !tx.writers.is_empty() && !tx.watch_broken {
+                tx.seq = self.shared.repl.tx_seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            }
             if tx.watch_broken {
                 conn.reply().null_array();
                 tx.next = tx.cmds.len();
@@ -1055,10 +1149,14 @@ impl Shard {
             conn.txid = txid;
             conn.in_exec = exec;
             self.tx.current = Some(slot);
+            let tagged = self.tag_tx(txid);
             if exec {
                 self.execute(idx, conn, args);
             } else if let Some(spec) = self.table.lookup(args.get(0)) {
                 self.dispatch(idx, conn, spec, args);
+            }
+            if tagged {
+                self.ks.journal.set_tx_tag(0);
             }
             self.tx.current = None;
             conn.txid = 0;
@@ -1076,19 +1174,29 @@ impl Shard {
         }
         let Some(tx) = self.tx.coordinated[slot as usize].take() else { return };
         self.tx.free.push(slot);
-        // Unlocking also forgets the client's watches there (EXEC unwatches).
-        let unlock_args = match tx.watcher {
+        // Unlocking also forgets the client's watches there (EXEC unwatches),
+        // and commits: each writer logs the end of its share.
+        let mut unlock_args = match tx.watcher {
             Some(client) => OwnedArgs::from_parts([client.to_string()]),
             None => OwnedArgs::default(),
         };
+        if tx.seq != 0 {
+            if tx.watcher.is_none() {
+                unlock_args.push(b"");
+            }
+            unlock_args.push(tx.seq.to_string().as_bytes());
+        }
         for (shard, _) in &tx.participants {
             if *shard == self.id {
+                self.end_tx_share(tx.txid, tx.seq);
                 self.unlock(tx.txid, Some((idx, &mut *conn)));
                 self.unwatch_part(&unlock_args.view());
             } else {
                 self.queue_tx_message(*shard, idx, slot, 0, Op::TxUnlock, tx.txid, &unlock_args.view());
             }
         }
+        // A primary's transaction applied on this replica.
+        crate::repl::txapply::on_applied(self, conn);
     }
 
     /// Runs a command whose keys live on several shards in one place (RENAME,
@@ -1204,7 +1312,11 @@ impl Shard {
             if *owner == self.id {
                 crate::repl::primary::before_write(self, key);
                 store_entry(self.ks.db(g.db), key, after.as_deref(), now);
+                let tagged = self.tag_tx(txid);
                 log_store(&mut self.ks, g.db, key, after.as_deref());
+                if tagged {
+                    self.ks.journal.set_tx_tag(0);
+                }
                 if !self.watches.is_empty() {
                     self.watches.touch(g.db as u16, key);
                 }

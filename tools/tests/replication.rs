@@ -633,7 +633,8 @@ fn the_stream_wraps_a_one_shard_transaction_in_multi_exec() {
         }
     };
     read_until(&mut got, b"snapshot-end\r\n");
-    got.clear();
+    let end = got.windows(14).position(|w| w == b"snapshot-end\r\n").expect("read") + 14;
+    got.drain(..end);
     let mut c = primary.client();
     cmd(&mut c, &["SET", "x", "1"]);
     assert_eq!(cmd(&mut c, &["MULTI"]), ok());
@@ -642,8 +643,17 @@ fn the_stream_wraps_a_one_shard_transaction_in_multi_exec() {
     cmd(&mut c, &["INCR", "b"]);
     assert_eq!(cmd(&mut c, &["EXEC"]).items().len(), 3);
     read_until(&mut got, b"EXEC\r\n");
+    // A full sync's journal starts with its fence (no transaction was open).
     let mut want = Vec::new();
-    for part in [&["SELECT", "0"][..], &["SET", "x", "1"], &["MULTI"], &["INCR", "a"], &["INCR", "b"], &["EXEC"]] {
+    for part in [
+        &["REPLCONF", "tx-fence", "1"][..],
+        &["SELECT", "0"],
+        &["SET", "x", "1"],
+        &["MULTI"],
+        &["INCR", "a"],
+        &["INCR", "b"],
+        &["EXEC"],
+    ] {
         want.extend(resp_cmd(part));
     }
     assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));
@@ -662,4 +672,132 @@ fn a_replica_leaves_eviction_to_its_primary() {
     assert_converges(&primary, &[&replica]);
     assert_eq!(num(&replica, "stats", "evicted_keys"), 0);
     assert_eq!(cmd(&mut replica.client(), &["DBSIZE"]), cmd(&mut primary.client(), &["DBSIZE"]));
+}
+
+/// Keys that the test writes together, spread over a 2-shard primary's
+/// shards (eight names: all on one shard has odds of 1 in 128, and the
+/// apart run below fails if they were).
+const TORN_KEYS: [&str; 8] = ["tk:0", "tk:1", "tk:2", "tk:3", "tk:4", "tk:5", "tk:6", "tk:7"];
+
+/// Whether one MGET of `TORN_KEYS` shows them unequal (half a write).
+fn torn(c: &mut redis::Connection) -> Option<Vec<Reply>> {
+    let mut args = vec!["MGET"];
+    args.extend(TORN_KEYS);
+    let items = cmd(c, &args).items();
+    items.iter().any(|v| *v != items[0]).then_some(items)
+}
+
+/// Writes `TORN_KEYS` together, each round by MSET or by MULTI/EXEC over
+/// every key, until `stop`, acknowledging some rounds with WAIT 1 and
+/// checking the replica then holds that round whole; returns the rounds.
+fn write_together(primary: u16, replica: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut c = connect(&format!("redis://127.0.0.1:{primary}/"));
+        let mut r = connect(&format!("redis://127.0.0.1:{replica}/"));
+        let mut round = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            round += 1;
+            let v = round.to_string();
+            if round % 2 == 0 {
+                let mut args = vec!["MSET"];
+                for k in TORN_KEYS {
+                    args.extend([k, v.as_str()]);
+                }
+                assert_eq!(cmd(&mut c, &args), ok());
+            } else {
+                let mut p = redis::pipe();
+                p.atomic();
+                for k in TORN_KEYS {
+                    p.cmd("SET").arg(k).arg(&v);
+                }
+                let _: Vec<redis::Value> = p.query(&mut c).expect("EXEC");
+            }
+            if round % 5 == 0 {
+                // WAIT counts the replica once it applied the write, not
+                // once it received a part of it.
+                assert_eq!(cmd(&mut c, &["WAIT", "1", "10000"]), int(1));
+                let mut args = vec!["MGET"];
+                args.extend(TORN_KEYS);
+                let got = cmd(&mut r, &args).items();
+                assert!(got.iter().all(|x| *x == bulk(&v)), "after WAIT the replica holds {got:?}, not round {v}");
+            }
+        }
+        round
+    })
+}
+
+/// A write the primary made atomically over several shards (MSET, EXEC)
+/// reaches a replica whole: its shares arrive in different flows (one
+/// delayed on purpose), and no read of the replica sees one without the
+/// other. The same run with a replica that applies the shares apart
+/// (`debug-replica-tx-atomic no`) must see torn reads, or this test could
+/// not fail.
+#[test]
+fn a_replica_applies_a_multi_shard_write_whole_or_not_at_all() {
+    for atomic in [true, false] {
+        let primary = Server::start_with(2, &["--debug-repl-flow-delay-ms", "20"]);
+        let replica = Server::start_with(3, &["--debug-replica-tx-atomic", if atomic { "yes" } else { "no" }]);
+        preload(&primary, 1_000);
+        replicate(&replica, &primary);
+        assert_converges(&primary, &[&replica]);
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = write_together(primary.port, replica.port, stop.clone());
+        let noise = write_load(primary.port, 21, stop.clone());
+        let mut r = replica.client();
+        let (mut reads, mut seen) = (0u32, None);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(1500) && (atomic || seen.is_none()) {
+            reads += 1;
+            if let Some(items) = torn(&mut r) {
+                seen = Some(items);
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let rounds = writer.join().expect("writer");
+        noise.join().expect("noise");
+        if atomic {
+            assert!(rounds > 10, "only {rounds} rounds written");
+            assert!(seen.is_none(), "a replica read saw half a write ({reads} reads): {seen:?}");
+            assert_converges(&primary, &[&replica]);
+            assert!(torn(&mut r).is_none());
+        } else {
+            assert!(seen.is_some(), "{reads} reads of a replica that applies shares apart saw nothing torn");
+        }
+    }
+}
+
+/// A replica promoted while it holds one share of a transaction and not the
+/// other drops it: the new primary shows the write whole or not at all.
+#[test]
+fn a_promoted_replica_never_shows_half_a_write() {
+    for atomic in [true, false] {
+        let primary = Server::start_with(2, &["--debug-repl-flow-delay-ms", "3000"]);
+        let replica = Server::start_with(2, &["--debug-replica-tx-atomic", if atomic { "yes" } else { "no" }]);
+        let mut c = primary.client();
+        let mut args = vec!["MSET"];
+        for k in TORN_KEYS {
+            args.extend([k, "old"]);
+        }
+        assert_eq!(cmd(&mut c, &args), ok());
+        replicate(&replica, &primary);
+        assert_converges(&primary, &[&replica]);
+        let before = num(&replica, "replication", "slave_repl_offset");
+        let mut args = vec!["MSET"];
+        for k in TORN_KEYS {
+            args.extend([k, "new"]);
+        }
+        assert_eq!(cmd(&mut c, &args), ok());
+        // The even shard's share arrives at once; the odd one's 3 s later.
+        assert!(
+            wait_until(CONVERGE, || num(&replica, "replication", "slave_repl_offset") > before),
+            "the first share did not arrive"
+        );
+        assert_eq!(cmd(&mut replica.client(), &["REPLICAOF", "NO", "ONE"]), ok());
+        let got = torn(&mut replica.client());
+        if atomic {
+            assert!(got.is_none(), "the promoted replica shows half a write: {got:?}");
+        } else {
+            assert!(got.is_some(), "a replica that applies shares apart showed nothing torn");
+        }
+    }
 }

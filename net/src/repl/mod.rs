@@ -28,6 +28,7 @@
 pub(crate) mod link;
 pub(crate) mod primary;
 pub(crate) mod replica;
+pub(crate) mod txapply;
 
 use crate::conn::Conn;
 use crate::shard::Shard;
@@ -66,6 +67,13 @@ pub struct Repl {
     /// Per shard: where the previous history (`replid2`) ends, or `u64::MAX`
     /// when there is none (PSYNC2 after a promotion).
     pub second_offset: Vec<AtomicU64>,
+    /// Transactions that took all their locks so far (their `seq`, tx.rs),
+    /// read by a full sync's fence.
+    pub tx_seq: AtomicU64,
+    /// As a replica: the shares of multi-shard transactions not yet applied.
+    pub(crate) txs: Mutex<txapply::Registry>,
+    /// Entries kept aside in `txs` (0: no flow needs to check its commands).
+    pub(crate) tx_open: AtomicU32,
     /// INFO stats: full syncs served, partial resyncs accepted and refused (per flow).
     pub sync_full: AtomicU64,
     /// See `sync_full`.
@@ -166,6 +174,9 @@ impl Repl {
             second_offset: (0..shards).map(|_| AtomicU64::new(u64::MAX)).collect(),
             events: tx,
             events_rx: Mutex::new(Some(rx)),
+            tx_seq: AtomicU64::new(0),
+            txs: Mutex::new(txapply::Registry::default()),
+            tx_open: AtomicU32::new(0),
             sync_full: AtomicU64::new(0),
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
@@ -505,7 +516,10 @@ fn link_up(st: &ReplState) -> bool {
 fn replconf(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
     let opt = args.get(1).to_ascii_lowercase();
     // Redis's options come in pairs; coreshard's own flow markers take what they need.
-    let own = matches!(opt.as_slice(), b"coreshard-layout" | b"snapshot-end" | b"flush-slots");
+    let own = matches!(
+        opt.as_slice(),
+        b"coreshard-layout" | b"snapshot-end" | b"flush-slots" | b"tx-cmd" | b"tx-end" | b"tx-fence" | b"tx-abort"
+    );
     if !own && args.len() % 2 == 0 {
         return conn.reply().error(coreshard_engine::reply::SYNTAX);
     }
@@ -531,6 +545,10 @@ fn replconf(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
         b"getack" => replica::on_getack(conn),
         b"snapshot-end" => replica::on_snapshot_end(shard, conn),
         // Put first in a full sync's stream by the replica itself (replica.rs).
+        // A multi-shard transaction's marks (txapply.rs).
+        b"tx-cmd" | b"tx-end" | b"tx-fence" | b"tx-abort" if conn.master.is_some() => {
+            txapply::on_mark(shard, idx, conn, args)
+        }
         b"flush-slots" if conn.master.is_some() && args.len() == 4 => {
             let merge = coreshard_engine::Merge::Ok;
             shard.run_on_all(idx, conn, args, crate::batch::Op::FlushSlots, merge)

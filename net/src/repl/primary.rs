@@ -126,6 +126,11 @@ fn start_flow(shard: &mut Shard, idx: u32, conn: &mut Conn, args: &Args) {
         // one after, starting with a SELECT so the replica knows the database.
         journal.force_select();
         flow.lsn = journal.end_lsn();
+        // The journal from here starts with a fence that tells the replica
+        // which transactions' shares on this shard the snapshot holds.
+        let open = shard.tx.open_writers();
+        let seq = shared.repl.tx_seq.load(std::sync::atomic::Ordering::SeqCst);
+        shard.ks.journal.append_tx_fence(seq + 1, &open);
         let snap = Snapshot::new(&shard.ks);
         shard.repl.snapshots.push((idx, snap));
         tracing::info!(
@@ -326,6 +331,13 @@ fn pump_one(shard: &mut Shard, idx: u32, conn: &mut Conn, now_ns: u64, next_flus
     }
     if flow.pending_since_ns == 0 {
         flow.pending_since_ns = now_ns;
+    }
+    let delay_ns = shard.config.debug_repl_flow_delay_ms * 1_000_000;
+    if delay_ns > 0 && shard.id % 2 == 1 && now_ns < flow.pending_since_ns + delay_ns {
+        // Test-only: this shard's flow lags the even shards' (config.rs).
+        let due = flow.pending_since_ns + delay_ns;
+        *next_flush = Some(next_flush.map_or(due, |n| n.min(due)));
+        return None;
     }
     let due = (flow.last_sent_ns + FLUSH_DELAY_NS).min(flow.pending_since_ns + FLUSH_DELAY_NS);
     if pending < FLUSH_BYTES && now_ns < due {

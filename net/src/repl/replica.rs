@@ -44,11 +44,15 @@ pub(crate) struct MasterIn {
     pub multi_start: Option<u64>,
     /// The connection is closing and the link thread was told.
     pub closed: bool,
+    /// The primary's multi-shard transactions this connection is applying
+    /// (repl/txapply.rs).
+    pub applying: Vec<u64>,
 }
 
 impl MasterIn {
-    /// The position up to which the stream is applied.
-    fn applied(&self) -> u64 {
+    /// The position up to which the stream is consumed: applied, or kept
+    /// aside as a share of a transaction (a resync continues from here).
+    pub(crate) fn applied(&self) -> u64 {
         self.multi_start.unwrap_or(self.lsn)
     }
 }
@@ -108,8 +112,10 @@ pub(crate) fn adopt(
         before: lsn,
         multi_start: None,
         closed: false,
+        applying: Vec::new(),
     }));
     if full {
+        super::txapply::reset_flow(&shard.shared, primary_shard);
         // The snapshot replaces whatever this node holds in that shard's
         // slots; the flush runs first, through the same path as the stream.
         let range = coreshard_engine::slot::SlotMap::new(primary_shards).range(primary_shard);
@@ -185,21 +191,23 @@ pub(crate) fn take_output(shared: &crate::shared::Shared, conn: &mut Conn) {
     conn.out.clear();
     let Some(m) = conn.master.as_mut() else { return };
     let now = crate::runtime::monotonic_ns();
-    let applied = m.applied();
+    let consumed = m.applied();
+    // Not past a share of a transaction still to be applied.
+    let applied = m.ack_position_in(shared);
     // A transaction still taking its locks has not run yet.
     if m.snapshot || conn.tx_wait || !(applied > m.acked || m.ack_now || now - m.last_ack_ns >= ACK_PERIOD_NS) {
         return;
     }
-    m.acked = applied;
+    m.acked = m.acked.max(applied);
     m.ack_now = false;
     m.last_ack_ns = now;
-    let lsn = applied.to_string();
+    let lsn = m.acked.to_string();
     encode_command(&mut conn.out, [&b"REPLCONF"[..], b"ACK", lsn.as_bytes()]);
     let mut st = shared.repl.lock();
     if st.link_epoch == m.epoch
         && let Some(f) = st.flows.get_mut(m.primary_shard)
     {
-        f.lsn = applied;
+        f.lsn = consumed;
         f.last_io_ms = coreshard_engine::unix_ms();
     }
 }
@@ -278,6 +286,10 @@ pub(crate) fn drop_older(shard: &mut Shard, epoch: u64, promoted: bool) {
         let end = if j.enabled() && j.mirroring() { j.end_lsn() } else { u64::MAX };
         shard.shared.repl.second_offset[shard.id].store(end, Relaxed);
         j.set_mirroring(false);
+        // Transactions whose shares had not all arrived are dropped here,
+        // and by the replicas that continue from this history.
+        let dropped = super::txapply::drop_incomplete(&shard.shared, epoch);
+        shard.ks.journal.append_tx_abort(&dropped);
         shard.ks.set_expiry_mode(ExpiryMode::Delete);
         return;
     }
