@@ -91,7 +91,11 @@ fn start_flow(shard: &mut Shard, idx: u32, conn: &mut Conn, args: &Args) {
     // Our own history, or the one we continued after a promotion up to
     // where we left it (PSYNC2).
     let known = replid == our_id || (replid == old_id && lsn >= 0 && lsn as u64 <= second_end);
-    let partial = known && lsn >= 0 && journal.contains(lsn as u64);
+    // A tail larger than the replica output limit would get the flow
+    // dropped again at once, and again after each retry: a full sync instead.
+    let limit = shard.config.obuf_replica.hard_bytes;
+    let too_far = limit > 0 && lsn >= 0 && journal.end_lsn().saturating_sub(lsn as u64) > limit;
+    let partial = known && lsn >= 0 && journal.contains(lsn as u64) && !too_far;
     let now_ns = crate::runtime::monotonic_ns();
     let mut flow = FlowOut {
         replica: replica.clone(),
@@ -116,6 +120,11 @@ fn start_flow(shard: &mut Shard, idx: u32, conn: &mut Conn, args: &Args) {
             shared.repl.sync_partial_err.fetch_add(1, Relaxed);
             let why = if !known {
                 format!("replication id mismatch (replica asked for '{replid}', my id is '{our_id}')")
+            } else if too_far && journal.contains(lsn as u64) {
+                format!(
+                    "position {lsn} is {} bytes behind, over client-output-buffer-limit replica {limit}",
+                    journal.end_lsn() - lsn as u64
+                )
             } else {
                 format!("position {lsn} is outside my backlog ({}..={})", journal.start_lsn(), journal.end_lsn())
             };

@@ -37,6 +37,11 @@ use coreshard_engine::{Args, OwnedArgs};
 use hashbrown::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 
+/// Bytes of shares a replica keeps aside at most. A flow whose share would
+/// pass it (another flow is far behind, or gone) is dropped and full-syncs,
+/// which frees its shares: the snapshot holds them.
+pub(crate) const TX_SHARES_BYTES_MAX: usize = 64 * 1024 * 1024;
+
 /// The shares of multi-shard transactions a replica holds, not yet applied.
 #[derive(Default)]
 pub(crate) struct Registry {
@@ -47,6 +52,8 @@ pub(crate) struct Registry {
     fences: Vec<Option<Fence>>,
     /// The transactions dropped by the last promotion, with its link epoch.
     dropped: (u64, Vec<u64>),
+    /// Bytes of entries in `txs` (bounded by [`TX_SHARES_BYTES_MAX`]).
+    bytes: usize,
 }
 
 /// One transaction's shares received so far.
@@ -104,6 +111,13 @@ impl Registry {
         })
     }
 
+    /// Takes transaction `txid` out, with the bytes it held.
+    fn remove(&mut self, txid: u64) -> Option<Pending> {
+        let p = self.txs.remove(&txid)?;
+        self.bytes -= p.shares.iter().map(|s| s.2.len()).sum::<usize>();
+        Some(p)
+    }
+
     /// Parts kept aside in all windows.
     fn open_parts(&self) -> u32 {
         self.windows.iter().map(|w| w.parts.len() as u32).sum()
@@ -143,6 +157,11 @@ pub(crate) fn on_mark(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) 
                 }
             }
             let mut reg = registry(shard);
+            if reg.bytes + entries.len() > TX_SHARES_BYTES_MAX {
+                drop(reg);
+                return overflow(shard, conn, flow);
+            }
+            reg.bytes += entries.len();
             reg.txs.entry(txid).or_default().shares.push((flow, db as u16, entries.to_vec()));
             let w = reg.window(flow);
             match w.parts.iter_mut().find(|p| p.txid == txid) {
@@ -195,7 +214,7 @@ pub(crate) fn on_mark(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) 
             let Some(txids) = txids else { return malformed(conn, "tx-abort") };
             let mut reg = registry(shard);
             for txid in &txids {
-                reg.txs.remove(txid);
+                reg.remove(*txid);
             }
             let woken = forget_parts(&mut reg, &txids);
             publish_open(&shard.shared, &reg);
@@ -204,6 +223,19 @@ pub(crate) fn on_mark(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) 
         }
         _ => {}
     }
+}
+
+/// The shares kept aside reached their bound: this flow is dropped and
+/// full-syncs (its shares go; the snapshot holds them).
+fn overflow(shard: &mut Shard, conn: &mut Conn, flow: usize) {
+    tracing::warn!(
+        shard = shard.id,
+        "multi-shard transaction shares kept aside passed {TX_SHARES_BYTES_MAX} bytes (a flow of the primary is far behind); primary shard {flow}'s flow resyncs in full"
+    );
+    if let Some(f) = shard.shared.repl.lock().flows.get_mut(flow) {
+        f.synced = false;
+    }
+    conn.closing = crate::conn::Closing::Now;
 }
 
 fn malformed(conn: &mut Conn, what: &str) {
@@ -219,7 +251,7 @@ fn apply_ready(shard: &mut Shard, idx: u32, conn: &mut Conn, ready: Vec<u64>) {
     {
         let mut reg = registry(shard);
         for txid in &ready {
-            if let Some(p) = reg.txs.remove(txid) {
+            if let Some(p) = reg.remove(*txid) {
                 shares.extend(p.shares);
             }
         }
@@ -232,6 +264,7 @@ fn take_flow_share(reg: &mut Registry, txid: u64, flow: usize) -> Vec<(usize, u1
     let Some(p) = reg.txs.get_mut(&txid) else { return Vec::new() };
     let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut p.shares).into_iter().partition(|s| s.0 == flow);
     p.shares = rest;
+    reg.bytes -= mine.iter().map(|s| s.2.len()).sum::<usize>();
     if p.shares.is_empty() && p.end.as_ref().is_some_and(|(_, w)| w.iter().all(|w| p.ended.contains(w))) {
         reg.txs.remove(&txid);
     }
@@ -353,11 +386,19 @@ pub(crate) fn window_start(shared: &Shared, flow: usize) -> Option<u64> {
 /// held (the primary's fence comes next in its stream).
 pub(crate) fn reset_flow(shared: &Shared, flow: usize) {
     let mut reg = lock(shared);
+    let mut freed = 0;
     reg.txs.retain(|_, p| {
-        p.shares.retain(|s| s.0 != flow);
+        p.shares.retain(|s| {
+            let keep = s.0 != flow;
+            if !keep {
+                freed += s.2.len();
+            }
+            keep
+        });
         p.ended.retain(|&e| e as usize != flow);
         !(p.shares.is_empty() && p.ended.is_empty())
     });
+    reg.bytes -= freed;
     if let Some(f) = reg.fences.get_mut(flow) {
         *f = None;
     }
@@ -376,6 +417,7 @@ pub(crate) fn drop_incomplete(shared: &Shared, epoch: u64) -> Vec<u64> {
         let mut txids: Vec<u64> = reg.txs.keys().copied().collect();
         txids.sort_unstable();
         reg.txs.clear();
+        reg.bytes = 0;
         reg.windows.clear();
         reg.fences.clear();
         reg.dropped = (epoch, txids);
