@@ -828,6 +828,13 @@ impl Shard {
                 _ if exec => Ok(()),
                 _ => cluster.check(spec, &args, conn.readonly),
             };
+            // Commands that reach other databases, which cluster mode does
+            // not have (Redis refuses them inside the commands, after routing).
+            let checked = checked.and_then(|()| match spec.name {
+                "move" => Err("ERR MOVE is not allowed in cluster mode".to_string()),
+                "swapdb" => Err("ERR SWAPDB is not allowed in cluster mode".to_string()),
+                _ => Ok(()),
+            });
             if let Err(e) = checked {
                 self.counters.errors += 1;
                 if exec {

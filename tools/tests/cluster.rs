@@ -156,6 +156,8 @@ fn a_three_node_cluster_serves_cluster_clients() {
             (&["CLUSTER", "KEYSLOT"], err("ERR wrong number of arguments for 'cluster|keyslot' command")),
             (&["CLUSTER", "NOSUCH"], err("ERR unknown subcommand 'NOSUCH'. Try CLUSTER HELP.")),
             (&["SELECT", "1"], err("ERR SELECT is not allowed in cluster mode")),
+            (&["MOVE", &key, "1"], err("ERR MOVE is not allowed in cluster mode")),
+            (&["SWAPDB", "0", "1"], err("ERR SWAPDB is not allowed in cluster mode")),
             (&["SELECT", "0"], ok()),
         ],
     );
