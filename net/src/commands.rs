@@ -34,6 +34,9 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, cmd: ConnCmd, ar
         ConnCmd::Auth => auth(shard, conn, args),
         ConnCmd::Select => match num::parse_i64(args.get(1)) {
             None => conn.reply().error(NOT_INTEGER),
+            Some(db) if db != 0 && shard.cluster.is_some() => {
+                conn.reply().error("ERR SELECT is not allowed in cluster mode")
+            }
             Some(db) if db < 0 || db as usize >= shard.ks.databases() => {
                 conn.reply().error("ERR DB index is out of range")
             }
@@ -53,6 +56,7 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, cmd: ConnCmd, ar
             conn.db = 0;
             conn.proto = Proto::Resp2;
             conn.name.clear();
+            conn.readonly = false;
             conn.authenticated = shard.config.requirepass.is_none();
             conn.reply().simple("RESET");
         }
@@ -101,6 +105,9 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, cmd: ConnCmd, ar
         ConnCmd::Replicaof | ConnCmd::Role | ConnCmd::Wait | ConnCmd::Replconf | ConnCmd::Psync | ConnCmd::Sync => {
             crate::repl::run(shard, idx, conn, cmd, args)
         }
+        ConnCmd::Cluster => crate::cluster::run(shard, idx, conn, args),
+        ConnCmd::Readonly => crate::cluster::readonly(shard, conn, true),
+        ConnCmd::Readwrite => crate::cluster::readonly(shard, conn, false),
         ConnCmd::Multi | ConnCmd::Exec | ConnCmd::Discard | ConnCmd::Watch | ConnCmd::Unwatch => {
             crate::multi::run(shard, idx, conn, cmd, args)
         }

@@ -340,6 +340,25 @@ pub struct Config {
     /// so a replica gets one shard's share of a transaction well before
     /// another's.
     pub debug_repl_flow_delay_ms: u64,
+    /// `cluster-enabled` (immutable): run as a node of a Redis Cluster
+    /// compatible cluster (slots served by other nodes answer `-MOVED`);
+    /// default no.
+    pub cluster_enabled: bool,
+    /// `cluster-config-file` (immutable): where a cluster node keeps its
+    /// node id and the cluster configuration, relative to the working
+    /// directory; default `nodes.conf`. Written by the server, never by hand.
+    pub cluster_config_file: String,
+    /// `cluster-announce-ip`: the address other nodes and clients are told
+    /// to use for this node; `None` (shown as `""`, the first `bind`
+    /// address) by default.
+    pub cluster_announce_ip: Option<String>,
+    /// `cluster-announce-port`: the port announced for this node; 0
+    /// (default) means its own `port`.
+    pub cluster_announce_port: u16,
+    /// `cluster-require-full-coverage` (immutable here, read at start): with
+    /// yes (default), the cluster is down (`cluster_state:fail`,
+    /// `-CLUSTERDOWN`) while any slot has no node.
+    pub cluster_require_full_coverage: bool,
     /// The Redis directives coreshard accepts but ignores (see [`IGNORED`]), by name.
     pub ignored: IgnoredSettings,
 }
@@ -392,6 +411,11 @@ impl Default for Config {
             debug_shard_hop_delay_us: 0,
             debug_replica_tx_atomic: true,
             debug_repl_flow_delay_ms: 0,
+            cluster_enabled: false,
+            cluster_config_file: "nodes.conf".to_string(),
+            cluster_announce_ip: None,
+            cluster_announce_port: 0,
+            cluster_require_full_coverage: true,
             ignored: IgnoredSettings::default(),
         }
     }
@@ -667,6 +691,11 @@ enum Field {
     DebugShardHopDelayUs,
     DebugReplicaTxAtomic,
     DebugReplFlowDelayMs,
+    ClusterEnabled,
+    ClusterConfigFile,
+    ClusterAnnounceIp,
+    ClusterAnnouncePort,
+    ClusterRequireFullCoverage,
 }
 
 /// Where a setting's value lives.
@@ -798,6 +827,12 @@ const SETTINGS: &[Spec] = &[
     setting("debug-shard-hop-delay-us", Field::DebugShardHopDelayUs, int(0, 1_000_000)),
     setting("debug-replica-tx-atomic", Field::DebugReplicaTxAtomic, BOOL),
     setting("debug-repl-flow-delay-ms", Field::DebugReplFlowDelayMs, int(0, 60_000)),
+    // Cluster mode.
+    setting("cluster-enabled", Field::ClusterEnabled, BOOL).immutable(),
+    setting("cluster-config-file", Field::ClusterConfigFile, Kind::NonEmpty).immutable(),
+    setting("cluster-announce-ip", Field::ClusterAnnounceIp, Kind::Str),
+    setting("cluster-announce-port", Field::ClusterAnnouncePort, int(0, 65535)),
+    setting("cluster-require-full-coverage", Field::ClusterRequireFullCoverage, BOOL).immutable(),
 ];
 
 const APPENDFSYNC: Kind = Kind::Enum(&["everysec", "always", "no"]);
@@ -894,6 +929,16 @@ pub const IGNORED: &[Spec] = &[
     ignored("lfu-log-factor", INT_NONNEG, "10"),
     ignored("lfu-decay-time", INT_NONNEG, "1"),
     ignored("maxmemory-eviction-tenacity", int(0, 100), "10"),
+    // Cluster mode: coreshard has no cluster bus and no failure detection
+    // yet (docs/decisions/0004-cluster.md).
+    ignored("cluster-port", INT_NONNEG, "0").immutable(),
+    ignored("cluster-announce-bus-port", int(0, 65535), "0"),
+    ignored("cluster-node-timeout", LONG_NONNEG, "15000"),
+    ignored("cluster-replica-validity-factor", INT_NONNEG, "10").alias("cluster-slave-validity-factor"),
+    ignored("cluster-migration-barrier", INT_NONNEG, "1"),
+    ignored("cluster-allow-replica-migration", BOOL, "yes"),
+    ignored("cluster-replica-no-failover", BOOL, "no").alias("cluster-slave-no-failover"),
+    ignored("cluster-allow-reads-when-down", BOOL, "no"),
     // Security. coreshard's DEBUG has only read-only subcommands (DIGEST,
     // DIGEST-VALUE, HELP), so it is always allowed.
     ignored("enable-debug-command", DEBUG_COMMAND, "no").immutable(),
@@ -1503,6 +1548,11 @@ impl Config {
             (Field::DebugShardHopDelayUs, Parsed::Num(n)) => self.debug_shard_hop_delay_us = to_field(name, n)?,
             (Field::DebugReplicaTxAtomic, Parsed::Bool(b)) => self.debug_replica_tx_atomic = b,
             (Field::DebugReplFlowDelayMs, Parsed::Num(n)) => self.debug_repl_flow_delay_ms = to_field(name, n)?,
+            (Field::ClusterEnabled, Parsed::Bool(b)) => self.cluster_enabled = b,
+            (Field::ClusterConfigFile, Parsed::Str(s)) => self.cluster_config_file = s,
+            (Field::ClusterAnnounceIp, Parsed::Str(s)) => self.cluster_announce_ip = non_empty(s),
+            (Field::ClusterAnnouncePort, Parsed::Num(n)) => self.cluster_announce_port = to_field(name, n)?,
+            (Field::ClusterRequireFullCoverage, Parsed::Bool(b)) => self.cluster_require_full_coverage = b,
             _ => return Err(mismatch()),
         }
         Ok(())
@@ -1571,6 +1621,11 @@ impl Config {
             Field::DebugShardHopDelayUs => self.debug_shard_hop_delay_us.to_string(),
             Field::DebugReplicaTxAtomic => yes_no(self.debug_replica_tx_atomic).to_string(),
             Field::DebugReplFlowDelayMs => self.debug_repl_flow_delay_ms.to_string(),
+            Field::ClusterEnabled => yes_no(self.cluster_enabled).to_string(),
+            Field::ClusterConfigFile => self.cluster_config_file.clone(),
+            Field::ClusterAnnounceIp => self.cluster_announce_ip.clone().unwrap_or_default(),
+            Field::ClusterAnnouncePort => self.cluster_announce_port.to_string(),
+            Field::ClusterRequireFullCoverage => yes_no(self.cluster_require_full_coverage).to_string(),
         }
     }
 }

@@ -168,6 +168,9 @@ pub struct Conn {
     pub(crate) wait: Option<Box<crate::repl::WaitFor>>,
     /// REPLCONF listening-port.
     pub replica_port: u16,
+    /// READONLY was sent: in cluster mode a replica serves this
+    /// connection's reads of its primary's slots.
+    pub readonly: bool,
 }
 
 impl Conn {
@@ -216,6 +219,7 @@ impl Conn {
             handoff: None,
             wait: None,
             replica_port: 0,
+            readonly: false,
         }
     }
 

@@ -25,9 +25,12 @@ fn human(bytes: u64) -> String {
 pub(crate) fn render(shard: &Shard, args: &Args) -> String {
     let asked: Vec<String> = args.iter_from(1).map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
     let all = asked.iter().any(|a| a == "all" || a == "everything");
+    // Redis lists Cluster among its default sections; outside cluster mode
+    // coreshard shows it only when asked, so its default INFO stays as it was.
+    let clustered = shard.cluster.is_some();
     let wants = |s: &str| {
         if asked.is_empty() || asked.iter().any(|a| a == "default") {
-            return DEFAULT_SECTIONS.contains(&s);
+            return DEFAULT_SECTIONS.contains(&s) || (clustered && s == "cluster");
         }
         all || asked.iter().any(|a| a == s)
     };
@@ -50,11 +53,12 @@ pub(crate) fn render(shard: &Shard, args: &Args) -> String {
         let _ = write!(
             o,
             "redis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\n\
-             redis_mode:standalone\r\nos:{uname}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\n\
+             redis_mode:{}\r\nos:{uname}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\n\
              multiplexing_api:io_uring\r\natomicvar_api:c11-builtin\r\nprocess_id:{}\r\nprocess_supervised:no\r\n\
              run_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\n\
              hz:{}\r\nconfigured_hz:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\n\
              coreshard_version:{}\r\nshards:{}\r\n",
+            if clustered { "cluster" } else { "standalone" },
             std::process::id(),
             sh.run_id,
             sh.port.load(Relaxed),
@@ -135,6 +139,9 @@ pub(crate) fn render(shard: &Shard, args: &Args) -> String {
             o,
             "used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n",
         );
+    });
+    section("Cluster", &|o| {
+        let _ = write!(o, "cluster_enabled:{}\r\n", u8::from(clustered));
     });
     section("Keyspace", &|o| {
         for db in 0..cfg.databases {

@@ -21,6 +21,7 @@
 
 pub mod batch;
 pub mod blocking;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod conn;
@@ -37,4 +38,4 @@ pub mod shared;
 pub(crate) mod tx;
 
 pub use config::Config;
-pub use server::{ServerHandle, Stopper, shard_count, start};
+pub use server::{Hooks, ServerHandle, Stopper, shard_count, start, start_with};

@@ -28,6 +28,16 @@ impl Queued {
     pub fn len(&self) -> usize {
         self.cmds.len()
     }
+
+    /// The queued commands.
+    pub fn cmds(&self) -> &[OwnedArgs] {
+        &self.cmds
+    }
+
+    /// True when a command was refused while queueing.
+    pub fn aborted(&self) -> bool {
+        self.aborted
+    }
 }
 
 /// Marks the open transaction of `conn`, if any, as failed (a command was

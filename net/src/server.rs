@@ -122,10 +122,34 @@ pub fn shard_count(config: &Config) -> usize {
     if config.threads > 0 { config.threads } else { runtime::allowed_cpus().len().max(1) }
 }
 
+/// What the crates above `net` plug into the server.
+#[derive(Default)]
+pub struct Hooks {
+    /// Cluster mode's configuration owner; required when `cluster-enabled`
+    /// is yes, unused otherwise.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
+}
+
+/// Starts the server without hooks (cluster mode unavailable): see [`start_with`].
+pub fn start(config: Config, config_file: Option<String>) -> io::Result<ServerHandle> {
+    start_with(config, config_file, Hooks::default())
+}
+
 /// Starts the server: turns transparent huge pages off (`disable-thp`),
 /// binds every listener, starts one pinned thread per shard, and returns
 /// once every shard is listening.
-pub fn start(config: Config, config_file: Option<String>) -> io::Result<ServerHandle> {
+pub fn start_with(config: Config, config_file: Option<String>, hooks: Hooks) -> io::Result<ServerHandle> {
+    let cluster = if config.cluster_enabled {
+        let Some(cluster) = hooks.cluster else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cluster-enabled yes needs the cluster configuration (start the server through the coreshard binary)",
+            ));
+        };
+        Some(cluster)
+    } else {
+        None
+    };
     if config.disable_thp
         && let Err(e) = runtime::disable_transparent_huge_pages()
     {
@@ -216,6 +240,7 @@ pub fn start(config: Config, config_file: Option<String>) -> io::Result<ServerHa
         config_file,
         executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
         repl: crate::repl::Repl::new(shards, crate::repl::random_id()),
+        cluster,
     });
 
     // Each shard builds its ring on its own thread (single-issuer rings belong
@@ -294,7 +319,10 @@ pub fn start(config: Config, config_file: Option<String>) -> io::Result<ServerHa
     // Not joined at shutdown: it may be blocked in a handshake with an
     // unresponsive primary for up to repl-timeout, and holds nothing to flush.
     drop(crate::repl::link::spawn(shared.clone())?);
-    if let Some((host, port)) = config.replicaof.clone() {
+    // A replica follows its primary: as `replicaof` says, or else as the
+    // cluster configuration it restarted with says.
+    let configured_primary = shared.cluster.as_ref().and_then(|c| c.snapshot().replica_of.clone());
+    if let Some((host, port)) = config.replicaof.clone().or(configured_primary) {
         let mut st = shared.repl.lock();
         crate::repl::follow(&shared, &mut st, host, port);
     }

@@ -147,6 +147,8 @@ pub(crate) struct Shard {
     hop_delay: HopDelay,
     /// Replication: flows to replicas, snapshots, WAITs (repl.rs).
     pub(crate) repl: crate::repl::ShardRepl,
+    /// Cluster mode's routing (None outside cluster mode).
+    pub(crate) cluster: Option<crate::cluster::ShardCluster>,
 }
 
 /// Test-only: messages to other shards held back for
@@ -176,6 +178,7 @@ impl Shard {
         let hz = setup.config.hz.clamp(1, 500) as u64;
         let blocking = crate::blocking::Registry::new(setup.shards, setup.config.databases);
         let tick_ns = (1_000_000_000 / hz).max(TICK_NS_MIN);
+        let cluster = setup.shared.cluster.clone().map(crate::cluster::ShardCluster::new);
         Shard {
             id: setup.id,
             map,
@@ -215,6 +218,7 @@ impl Shard {
             watches: Default::default(),
             hop_delay: Default::default(),
             repl: Default::default(),
+            cluster,
         }
     }
 
@@ -280,6 +284,9 @@ impl Shard {
             self.drain_peers();
             while let Ok(msg) = self.control.try_recv() {
                 self.on_control(msg);
+            }
+            if let Some(cluster) = self.cluster.as_mut() {
+                cluster.refresh();
             }
             while let Some(idx) = self.to_process.pop() {
                 if let Some(c) = self.conns[idx as usize].as_mut() {
@@ -818,6 +825,37 @@ impl Shard {
             return conn.reply().error("NOAUTH Authentication required.");
         }
         let from_master = conn.master.is_some();
+        // Cluster mode: keys of slots served elsewhere are redirected, as
+        // Redis redirects them: after AUTH, before anything else refuses the
+        // command. The primary's stream is obeyed; EXEC checked its queue.
+        if let Some(cluster) = &self.cluster
+            && !from_master
+            && !conn.in_exec
+        {
+            let exec = matches!(spec.kind, Kind::Conn(coreshard_engine::ConnCmd::Exec));
+            let checked = match conn.multi.as_deref() {
+                Some(m) if exec && !m.aborted() => cluster.check_exec(self.table, m.cmds(), conn.readonly),
+                _ if exec => Ok(()),
+                _ => cluster.check(spec, &args, conn.readonly),
+            };
+            // Commands that reach other databases, which cluster mode does
+            // not have (Redis refuses them inside the commands, after routing).
+            let checked = checked.and_then(|()| match spec.name {
+                "move" => Err("ERR MOVE is not allowed in cluster mode".to_string()),
+                "swapdb" => Err("ERR SWAPDB is not allowed in cluster mode".to_string()),
+                _ => Ok(()),
+            });
+            if let Err(e) = checked {
+                self.counters.errors += 1;
+                if exec {
+                    conn.multi = None;
+                    crate::multi::unwatch_all(self, idx, conn);
+                } else {
+                    crate::multi::flag(conn);
+                }
+                return conn.reply().error(&e);
+            }
+        }
         if spec.has(flags::WRITE) && !from_master {
             if self.config.replica_read_only && self.shared.repl.is_replica.load(Relaxed) {
                 self.counters.errors += 1;
@@ -970,7 +1008,7 @@ impl Shard {
 
     /// Runs a whole command on `owner`: inline when that is this shard,
     /// otherwise through a hole and a batch.
-    fn run_whole(&mut self, owner: usize, idx: u32, conn: &mut Conn, args: Args, handler: Handler) {
+    pub(crate) fn run_whole(&mut self, owner: usize, idx: u32, conn: &mut Conn, args: Args, handler: Handler) {
         if owner == self.id {
             if self.wait_local(idx, conn, None, Op::Whole(handler), &args) {
                 return;

@@ -162,6 +162,8 @@ pub struct Shared {
     pub executable: String,
     /// Replication state.
     pub repl: crate::repl::Repl,
+    /// Cluster mode's state (None outside cluster mode).
+    pub cluster: Option<std::sync::Arc<crate::cluster::Cluster>>,
 }
 
 impl Shared {

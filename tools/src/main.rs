@@ -186,7 +186,16 @@ fn main() -> ExitCode {
             None
         }
     };
-    let handle = match coreshard_net::start(config.clone(), cli.config_file.clone()) {
+    // Cluster mode: the node's id and cluster configuration, from cluster-config-file.
+    let hooks = match coreshard_repl::cluster::hooks(&config) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("coreshard failed to start: {e}");
+            eprintln!("coreshard: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let handle = match coreshard_net::start_with(config.clone(), cli.config_file.clone(), hooks) {
         Ok(h) => h,
         Err(e) => {
             tracing::error!("coreshard failed to start: {e}");

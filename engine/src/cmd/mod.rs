@@ -250,6 +250,9 @@ pub enum ConnCmd {
     Replconf,
     Psync,
     Sync,
+    Cluster,
+    Readonly,
+    Readwrite,
 }
 
 /// How a command is executed.

@@ -70,6 +70,22 @@ impl Server {
         panic!("server failed to start:\n{last_output}");
     }
 
+    /// Starts a server on `port` (one try: the port is the caller's, e.g. a
+    /// restarted server's own), or returns why it did not come up.
+    pub fn start_on(port: u16, shards: usize, extra: &[&str]) -> Result<Server, String> {
+        ports_in_use().lock().unwrap().insert(port);
+        let (mut child, output, reference) = spawn(port, shards, extra);
+        match wait_ready(port, &mut child, false) {
+            Ok(()) => Ok(Server { port, child, output, reference }),
+            Err(why) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                release_port(port);
+                Err(format!("{why}\n--- server output ---\n{}", String::from_utf8_lossy(&output.lock().unwrap())))
+            }
+        }
+    }
+
     /// True when the tests run against the reference redis-server.
     pub fn is_reference(&self) -> bool {
         self.reference

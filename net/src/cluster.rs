@@ -1,0 +1,441 @@
+//! Cluster mode's data-path side: which node serves each of the 16384
+//! slots, the redirections a client gets (MOVED, CROSSSLOT, CLUSTERDOWN),
+//! READONLY/READWRITE, and the CLUSTER subcommands that read this node's
+//! keyspace (KEYSLOT, COUNTKEYSINSLOT, GETKEYSINSLOT).
+//!
+//! The cluster configuration itself (node ids, roles, slot ranges, the
+//! config epoch, its file, how changes arrive) is not kept here: a
+//! [`ClusterHook`], filled in by the `repl` crate, owns it and publishes an
+//! immutable [`Routing`] each time it changes. Shards read that snapshot
+//! without a lock: each caches an `Arc<Routing>` and compares one atomic
+//! epoch per loop turn.
+//!
+//! ```text
+//!   CLUSTER <sub> ──▶ ClusterHook (repl) ──publish──▶ Cluster { epoch, Arc<Routing> }
+//!                                                        │ one atomic load per loop turn
+//!                                  shard 0 .. n: cached Arc<Routing> ──▶ route(keys) per command
+//! ```
+
+use crate::conn::Conn;
+use crate::shard::Shard;
+use coreshard_engine::cmd::{CommandSpec, Ctx, flags};
+use coreshard_engine::reply::NOT_INTEGER;
+use coreshard_engine::slot::{SLOTS, key_slot};
+use coreshard_engine::{Args, Reply, num};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Acquire, Release};
+use std::sync::{Arc, Mutex};
+
+/// The owner of a slot no node serves.
+pub const UNASSIGNED: u16 = u16::MAX;
+
+/// `-CROSSSLOT`: the keys of one command (or of one transaction) are in
+/// different slots.
+pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+/// `-CLUSTERDOWN` for a key of a slot no node serves.
+pub const SLOT_NOT_SERVED: &str = "CLUSTERDOWN Hash slot not served";
+/// `-CLUSTERDOWN` while the cluster is down (slots uncovered with
+/// `cluster-require-full-coverage yes`, or no primary serves any slot).
+pub const CLUSTER_DOWN: &str = "CLUSTERDOWN The cluster is down";
+/// The error of every cluster command outside cluster mode.
+pub const DISABLED: &str = "ERR This instance has cluster support disabled";
+
+/// An immutable snapshot of who serves what, for the shards' hot path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routing {
+    /// The config epoch it was made from.
+    pub epoch: u64,
+    /// The owning node's index in `addrs` per slot, or [`UNASSIGNED`].
+    slot_owner: Box<[u16]>,
+    /// `ip:port` of each node, as MOVED names it.
+    addrs: Vec<String>,
+    /// This node's index in `addrs` (None: not in the configuration).
+    myself: Option<u16>,
+    /// The index of the primary this node replicates, when it is a replica.
+    my_primary: Option<u16>,
+    /// `cluster_state:ok`: keys are served (else CLUSTERDOWN).
+    pub state_ok: bool,
+    /// Where this node replicates from, as its configuration says.
+    pub replica_of: Option<(String, u16)>,
+}
+
+/// Where a command's keys must be served, when not here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redirect {
+    /// Another node serves the slot: MOVED.
+    Moved {
+        /// The keys' slot.
+        slot: u16,
+        /// The serving node's index.
+        node: u16,
+    },
+    /// Keys in different slots.
+    CrossSlot,
+    /// The first key's slot has no node.
+    Unbound,
+    /// The cluster is down.
+    Down,
+}
+
+impl Routing {
+    /// A routing table: `slot_owner` holds one node index (into `addrs`) or
+    /// [`UNASSIGNED`] per slot; shorter tables leave the rest unassigned.
+    pub fn new(
+        epoch: u64,
+        addrs: Vec<String>,
+        mut slot_owner: Vec<u16>,
+        myself: Option<u16>,
+        my_primary: Option<u16>,
+        state_ok: bool,
+        replica_of: Option<(String, u16)>,
+    ) -> Self {
+        slot_owner.resize(SLOTS, UNASSIGNED);
+        for o in &mut slot_owner {
+            if *o as usize >= addrs.len() {
+                *o = UNASSIGNED;
+            }
+        }
+        Routing { epoch, slot_owner: slot_owner.into(), addrs, myself, my_primary, state_ok, replica_of }
+    }
+
+    /// A node that knows only itself and serves nothing (a fresh node).
+    pub fn empty() -> Self {
+        Routing::new(0, Vec::new(), Vec::new(), None, None, false, None)
+    }
+
+    /// The node serving `slot`, as an index, or None.
+    pub fn owner(&self, slot: u16) -> Option<u16> {
+        self.slot_owner.get(slot as usize).copied().filter(|&o| o != UNASSIGNED)
+    }
+
+    /// Decides where a command whose keys have these slots runs, as Redis's
+    /// `getNodeByQuery` does: an unassigned first slot is CLUSTERDOWN, a
+    /// second slot CROSSSLOT, a down cluster CLUSTERDOWN, a slot of another
+    /// node MOVED, except that a replica serves reads of its primary's slots
+    /// to a READONLY connection. Keyless commands always run here.
+    #[inline]
+    pub fn route(
+        &self,
+        mut slots: impl Iterator<Item = u16>,
+        write: bool,
+        readonly_conn: bool,
+    ) -> Result<(), Redirect> {
+        let Some(slot) = slots.next() else { return Ok(()) };
+        let Some(owner) = self.owner(slot) else { return Err(Redirect::Unbound) };
+        if slots.any(|s| s != slot) {
+            return Err(Redirect::CrossSlot);
+        }
+        if !self.state_ok {
+            return Err(Redirect::Down);
+        }
+        if Some(owner) == self.myself {
+            return Ok(());
+        }
+        if readonly_conn && !write && self.my_primary == Some(owner) {
+            return Ok(());
+        }
+        Err(Redirect::Moved { slot, node: owner })
+    }
+
+    /// The error text of a redirection.
+    pub fn error_text(&self, r: Redirect) -> String {
+        match r {
+            Redirect::Moved { slot, node } => {
+                format!("MOVED {slot} {}", self.addrs.get(node as usize).map(String::as_str).unwrap_or("?:0"))
+            }
+            Redirect::CrossSlot => CROSSSLOT.to_string(),
+            Redirect::Unbound => SLOT_NOT_SERVED.to_string(),
+            Redirect::Down => CLUSTER_DOWN.to_string(),
+        }
+    }
+}
+
+/// The cluster configuration's owner (the `repl` crate's cluster control).
+pub trait ClusterHook: Send + Sync {
+    /// The routing of the configuration as it is now.
+    fn routing(&self) -> Routing;
+
+    /// Runs `CLUSTER <sub> ...` for every subcommand this module does not
+    /// run itself (everything but KEYSLOT, COUNTKEYSINSLOT, GETKEYSINSLOT
+    /// and HELP), writing its whole reply. Returns the new routing when the
+    /// command changed the configuration, which is then published to every
+    /// shard.
+    fn command(&self, args: &Args, reply: &mut Reply) -> Option<Routing>;
+}
+
+/// Cluster state every shard can read.
+pub struct Cluster {
+    /// The epoch of `current`; shards compare it once per loop turn.
+    epoch: AtomicU64,
+    /// The routing now in force; swapped whole, read by cloning the Arc.
+    current: Mutex<Arc<Routing>>,
+    hook: Box<dyn ClusterHook>,
+}
+
+impl Cluster {
+    /// Cluster state owned by `hook`, starting with its current routing.
+    pub fn new(hook: Box<dyn ClusterHook>) -> Self {
+        let routing = Arc::new(hook.routing());
+        Cluster { epoch: AtomicU64::new(routing.epoch), current: Mutex::new(routing), hook }
+    }
+
+    /// The routing now in force.
+    pub fn snapshot(&self) -> Arc<Routing> {
+        match self.current.lock() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Makes `routing` the one in force; shards pick it up on their next turn.
+    pub fn publish(&self, routing: Routing) {
+        let epoch = routing.epoch;
+        let routing = Arc::new(routing);
+        match self.current.lock() {
+            Ok(mut g) => *g = routing,
+            Err(poisoned) => *poisoned.into_inner() = routing,
+        }
+        self.epoch.store(epoch, Release);
+    }
+
+    /// The hook that owns the configuration.
+    pub fn hook(&self) -> &dyn ClusterHook {
+        &*self.hook
+    }
+}
+
+/// A shard's cached view of the routing.
+pub(crate) struct ShardCluster {
+    pub shared: Arc<Cluster>,
+    pub routing: Arc<Routing>,
+}
+
+impl ShardCluster {
+    pub fn new(shared: Arc<Cluster>) -> Self {
+        let routing = shared.snapshot();
+        ShardCluster { shared, routing }
+    }
+
+    /// Picks up a newly published routing: one atomic load when none was.
+    #[inline]
+    pub fn refresh(&mut self) {
+        if self.shared.epoch.load(Acquire) != self.routing.epoch {
+            self.routing = self.shared.snapshot();
+        }
+    }
+
+    /// Checks a command's keys against the routing; the error text when it
+    /// must be served elsewhere.
+    #[inline]
+    pub fn check(&self, spec: &CommandSpec, args: &Args, readonly_conn: bool) -> Result<(), String> {
+        let write = spec.has(flags::WRITE);
+        let routed = if spec.has(flags::EXTRA_KEYS) {
+            // ZUNIONSTORE's sources, SORT's STORE: keys beyond the key positions.
+            let keys = crate::tx::command_keys(spec, args).unwrap_or_else(|| spec.keys(args).collect());
+            self.routing.route(keys.iter().map(|&i| key_slot(args.get(i))), write, readonly_conn)
+        } else {
+            self.routing.route(spec.keys(args).map(|i| key_slot(args.get(i))), write, readonly_conn)
+        };
+        routed.map_err(|r| self.routing.error_text(r))
+    }
+
+    /// Checks the commands a transaction queued, all together, as EXEC does.
+    pub fn check_exec(
+        &self,
+        table: &coreshard_engine::CommandTable,
+        cmds: &[coreshard_engine::OwnedArgs],
+        readonly_conn: bool,
+    ) -> Result<(), String> {
+        let mut slots = Vec::new();
+        let mut write = false;
+        for cmd in cmds {
+            let args = cmd.view();
+            let Some(spec) = table.lookup(args.get(0)) else { continue };
+            write |= spec.has(flags::WRITE);
+            let keys = crate::tx::command_keys(spec, &args).unwrap_or_else(|| spec.keys(&args).collect());
+            slots.extend(keys.iter().map(|&i| key_slot(args.get(i))));
+        }
+        self.routing.route(slots.into_iter(), write, readonly_conn).map_err(|r| self.routing.error_text(r))
+    }
+}
+
+/// The subcommands of CLUSTER with their arities, as Redis 7 registers them
+/// (those coreshard answers).
+const SUBCOMMANDS: &[(&str, i32)] = &[
+    ("COUNTKEYSINSLOT", 3),
+    ("GETKEYSINSLOT", 4),
+    ("INFO", 2),
+    ("KEYSLOT", 3),
+    ("MYID", 2),
+    ("NODES", 2),
+    ("SHARDS", 2),
+    ("SLOTS", 2),
+    ("HELP", 2),
+    ("CORESHARD-SETCONFIG", 4),
+];
+
+/// CLUSTER HELP's lines (before HELP itself), for the subcommands coreshard has.
+const HELP: &[&str] = &[
+    "COUNTKEYSINSLOT <slot>",
+    "    Return the number of keys in <slot>.",
+    "GETKEYSINSLOT <slot> <count>",
+    "    Return key names stored by current node in a slot.",
+    "INFO",
+    "    Return information about the cluster.",
+    "KEYSLOT <key>",
+    "    Return the hash slot for <key>.",
+    "MYID",
+    "    Return the node id.",
+    "NODES",
+    "    Return cluster configuration seen by node. Output format:",
+    "    <id> <ip:port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+    "SLOTS",
+    "    Return information about slots range mappings. Each range is made of:",
+    "    start, end, master and replicas IP addresses, ports and ids",
+    "SHARDS",
+    "    Return information about slot range mappings and the nodes associated with them.",
+    "CORESHARD-SETCONFIG <epoch> <config>",
+    "    Install a newer cluster configuration (internal: sent by coreshard-admin).",
+];
+
+/// Parses a slot argument: Redis's `getSlotOrReply`.
+fn parse_slot(arg: &[u8]) -> Result<u16, &'static str> {
+    match num::parse_i64(arg) {
+        None => Err(NOT_INTEGER),
+        Some(s) if !(0..SLOTS as i64).contains(&s) => Err("ERR Invalid slot"),
+        Some(s) => Ok(s as u16),
+    }
+}
+
+/// `CLUSTER <subcommand> ...`.
+pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
+    let Some(cluster) = shard.shared.cluster.clone() else {
+        return conn.reply().error(DISABLED);
+    };
+    if !crate::commands::check_subcommand(conn, "cluster", SUBCOMMANDS, &args) {
+        return;
+    }
+    match args.get(1).to_ascii_uppercase().as_slice() {
+        b"KEYSLOT" => conn.reply().int(key_slot(args.get(2)) as i64),
+        b"COUNTKEYSINSLOT" => match parse_slot(args.get(2)) {
+            Err(e) => conn.reply().error(e),
+            Ok(slot) => shard.run_whole(shard.map.owner(slot), idx, conn, args, count_keys_in_slot),
+        },
+        b"GETKEYSINSLOT" => {
+            // Both are parsed as integers before either is checked.
+            let (Some(slot), Some(count)) = (num::parse_i64(args.get(2)), num::parse_i64(args.get(3))) else {
+                return conn.reply().error(NOT_INTEGER);
+            };
+            if !(0..SLOTS as i64).contains(&slot) || count < 0 {
+                return conn.reply().error("ERR Invalid slot or number of keys");
+            }
+            shard.run_whole(shard.map.owner(slot as u16), idx, conn, args, get_keys_in_slot);
+        }
+        b"HELP" => crate::commands::help(conn, "CLUSTER", HELP),
+        _ => {
+            let changed = cluster.hook().command(&args, &mut conn.reply());
+            if let Some(routing) = changed {
+                follow_configured_primary(shard, &routing);
+                cluster.publish(routing);
+            }
+        }
+    }
+}
+
+/// Makes this node replicate what its new configuration says (a primary
+/// that became a replica, or a replica of another primary). A replica the
+/// configuration makes a primary keeps following until told otherwise
+/// (REPLICAOF NO ONE): promotion comes with failover, in a later step.
+pub(crate) fn follow_configured_primary(shard: &Shard, routing: &Routing) {
+    let Some((host, port)) = routing.replica_of.clone() else { return };
+    let mut st = shard.shared.repl.lock();
+    if st.master.as_ref().is_some_and(|(h, p)| h.eq_ignore_ascii_case(&host) && *p == port) {
+        return;
+    }
+    tracing::info!("cluster config epoch {}: replicating {host}:{port}", routing.epoch);
+    crate::repl::follow(&shard.shared, &mut st, host, port);
+}
+
+/// CLUSTER COUNTKEYSINSLOT, on the shard owning the slot.
+fn count_keys_in_slot(ctx: &mut Ctx, r: &mut Reply) {
+    let slot = parse_slot(ctx.arg(2)).unwrap_or(0) as usize;
+    let n = ctx.db().slot_len(slot);
+    r.int(n as i64);
+}
+
+/// CLUSTER GETKEYSINSLOT, on the shard owning the slot.
+fn get_keys_in_slot(ctx: &mut Ctx, r: &mut Reply) {
+    let slot = parse_slot(ctx.arg(2)).unwrap_or(0) as usize;
+    let count = num::parse_i64(ctx.arg(3)).unwrap_or(0).max(0) as usize;
+    let mut keys: Vec<&[u8]> = Vec::new();
+    let db = ctx.ks.db_ref(ctx.db);
+    db.for_each_in_slot(slot, |e| {
+        if keys.len() < count {
+            keys.push(e.key());
+        }
+    });
+    r.array(keys.len());
+    for k in keys {
+        r.bulk(k);
+    }
+}
+
+/// READONLY and READWRITE: whether a replica serves this connection's reads
+/// of its primary's slots.
+pub(crate) fn readonly(shard: &Shard, conn: &mut Conn, on: bool) {
+    if shard.shared.cluster.is_none() {
+        return conn.reply().error(DISABLED);
+    }
+    conn.readonly = on;
+    conn.reply().ok();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routing(myself: Option<u16>, my_primary: Option<u16>) -> Routing {
+        // Node 0 serves 0..=8191, node 1 8192..=16382; slot 16383 is unassigned.
+        let mut owners = vec![0u16; 8192];
+        owners.extend(std::iter::repeat_n(1u16, 8191));
+        Routing::new(3, vec!["10.0.0.1:7000".into(), "10.0.0.2:7001".into()], owners, myself, my_primary, true, None)
+    }
+
+    #[test]
+    fn keys_route_as_redis_decides() {
+        let r = routing(Some(0), None);
+        assert_eq!(r.route([5u16].into_iter(), true, false), Ok(()));
+        assert_eq!(r.route(std::iter::empty(), true, false), Ok(()));
+        assert_eq!(r.route([9000u16].into_iter(), false, false), Err(Redirect::Moved { slot: 9000, node: 1 }));
+        assert_eq!(r.error_text(Redirect::Moved { slot: 9000, node: 1 }), "MOVED 9000 10.0.0.2:7001");
+        assert_eq!(r.route([5u16, 5, 6].into_iter(), false, false), Err(Redirect::CrossSlot));
+        // The first key decides unassigned-ness; a later one only CROSSSLOT.
+        assert_eq!(r.route([16383u16, 5].into_iter(), false, false), Err(Redirect::Unbound));
+        assert_eq!(r.route([5u16, 16383].into_iter(), false, false), Err(Redirect::CrossSlot));
+        // Even keys of other nodes get CROSSSLOT first.
+        assert_eq!(r.route([9000u16, 9001].into_iter(), false, false), Err(Redirect::CrossSlot));
+    }
+
+    #[test]
+    fn a_replica_serves_readonly_reads_of_its_primary() {
+        let r = routing(Some(1), Some(0));
+        assert_eq!(r.route([5u16].into_iter(), false, true), Ok(()));
+        assert_eq!(r.route([5u16].into_iter(), true, true), Err(Redirect::Moved { slot: 5, node: 0 }));
+        assert_eq!(r.route([5u16].into_iter(), false, false), Err(Redirect::Moved { slot: 5, node: 0 }));
+    }
+
+    #[test]
+    fn a_down_cluster_refuses_keys_but_not_keyless_commands() {
+        let mut r = routing(Some(0), None);
+        r.state_ok = false;
+        assert_eq!(r.route([5u16].into_iter(), false, false), Err(Redirect::Down));
+        assert_eq!(r.route([16383u16].into_iter(), false, false), Err(Redirect::Unbound));
+        assert_eq!(r.route(std::iter::empty(), false, false), Ok(()));
+    }
+
+    #[test]
+    fn owners_beyond_the_node_list_are_unassigned() {
+        let r = Routing::new(1, vec!["a:1".into()], vec![0, 7, UNASSIGNED], Some(0), None, true, None);
+        assert_eq!((r.owner(0), r.owner(1), r.owner(2), r.owner(16383)), (Some(0), None, None, None));
+    }
+}

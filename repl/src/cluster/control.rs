@@ -1,0 +1,368 @@
+//! The node's cluster control: owns the configuration in force and its
+//! file, installs newer configurations, and answers the CLUSTER
+//! subcommands that describe the cluster (MYID NODES SLOTS SHARDS INFO).
+//! It fills `coreshard_net`'s [`ClusterHook`]; the shards see only the
+//! [`Routing`] it publishes.
+//!
+//! Changes arrive today as `CLUSTER CORESHARD-SETCONFIG <epoch> <json>`,
+//! pushed to every node by `coreshard-admin`; the replicated control log
+//! of the next step will apply [`ConfigChange`]s through the same
+//! [`ClusterControl::install`].
+
+use super::config::{ClusterConfig, ConfigChange, Node, NodeId, SLOTS};
+use super::store::NodesFile;
+use coreshard_engine::cmd::printable;
+use coreshard_engine::{Args, Reply, num};
+use coreshard_net::Config;
+use coreshard_net::cluster::{ClusterHook, Routing, UNASSIGNED};
+use std::fmt::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// The node's cluster configuration and its file.
+pub struct ClusterControl {
+    path: PathBuf,
+    /// `cluster-require-full-coverage`, as set at start.
+    require_full_coverage: bool,
+    state: Mutex<NodesFile>,
+}
+
+/// The address this node announces: `cluster-announce-ip`/`-port`, else
+/// the first bind address (loopback for a wildcard) and `port`.
+pub fn announced_address(config: &Config) -> (String, u16) {
+    let ip = match (&config.cluster_announce_ip, config.bind.first()) {
+        (Some(ip), _) => ip.clone(),
+        (None, Some(b)) if !matches!(b.as_str(), "*" | "::*" | "0.0.0.0" | "::") => b.clone(),
+        _ => "127.0.0.1".to_string(),
+    };
+    let port = if config.cluster_announce_port != 0 { config.cluster_announce_port } else { config.port };
+    (ip, port)
+}
+
+impl ClusterControl {
+    /// Opens the node's cluster state: reads `cluster-config-file`, or
+    /// creates it with a fresh node id and a configuration of this node
+    /// alone (epoch 0, no slots).
+    pub fn open(config: &Config) -> Result<ClusterControl, String> {
+        let path = PathBuf::from(&config.cluster_config_file);
+        let (ip, port) = announced_address(config);
+        let file = match NodesFile::load(&path)? {
+            Some(mut file) => {
+                if file.config.position(&file.myself).is_none() {
+                    return Err(format!(
+                        "the cluster config file {} does not list this node ({})",
+                        path.display(),
+                        file.myself
+                    ));
+                }
+                // A node not yet part of a cluster announces where it listens now.
+                if file.config.epoch == 0 {
+                    file.config = ClusterConfig::solo(Node::primary(file.myself.clone(), &ip, port));
+                    file.save(&path).map_err(|e| format!("can't write {}: {e}", path.display()))?;
+                }
+                tracing::info!(
+                    "cluster: node {} with config epoch {} from {}",
+                    file.myself,
+                    file.config.epoch,
+                    path.display()
+                );
+                file
+            }
+            None => {
+                let myself = NodeId::random();
+                let file = NodesFile::new(myself.clone(), ClusterConfig::solo(Node::primary(myself, &ip, port)));
+                file.save(&path).map_err(|e| format!("can't write the cluster config file {}: {e}", path.display()))?;
+                tracing::info!("cluster: no config file found, new node id {} in {}", file.myself, path.display());
+                file
+            }
+        };
+        Ok(ClusterControl {
+            path,
+            require_full_coverage: config.cluster_require_full_coverage,
+            state: Mutex::new(file),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, NodesFile> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// This node's id.
+    pub fn myself(&self) -> NodeId {
+        self.state().myself.clone()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> ClusterConfig {
+        self.state().config.clone()
+    }
+
+    /// Applies `change` at `epoch`: the result must list this node, is
+    /// written to the config file, and only then is in force. Returns the
+    /// new routing; on any error nothing changed.
+    pub fn install(&self, epoch: u64, change: &ConfigChange) -> Result<Routing, String> {
+        let mut state = self.state();
+        let next = state.config.apply(epoch, change).map_err(|e| e.to_string())?;
+        if next.position(&state.myself).is_none() {
+            return Err(format!("the configuration does not list this node ({})", state.myself));
+        }
+        let file = NodesFile::new(state.myself.clone(), next);
+        file.save(&self.path)
+            .map_err(|e| format!("can't write the cluster config file {}: {e}", self.path.display()))?;
+        *state = file;
+        tracing::info!(
+            "cluster: config epoch {} installed ({} nodes, {} slots assigned)",
+            epoch,
+            state.config.nodes.len(),
+            state.config.slots_assigned()
+        );
+        Ok(routing_of(&state, self.require_full_coverage))
+    }
+}
+
+/// True when the cluster serves keys: some primary serves slots and, with
+/// full coverage required, every slot has a node (Redis's `clusterUpdateState`
+/// without failure detection, which comes with failover).
+fn state_ok(config: &ClusterConfig, require_full_coverage: bool) -> bool {
+    config.size() > 0 && (!require_full_coverage || config.slots_assigned() == SLOTS)
+}
+
+/// The shards' routing for the node's state.
+fn routing_of(file: &NodesFile, require_full_coverage: bool) -> Routing {
+    let c = &file.config;
+    let addrs = c.nodes.iter().map(|n| format!("{}:{}", n.ip, n.port)).collect();
+    let owners = c.slot_owners().into_iter().map(|o| o.map_or(UNASSIGNED, |i| i as u16)).collect();
+    let me = c.position(&file.myself);
+    let my_primary = me.and_then(|i| c.nodes[i].primary_id()).and_then(|p| c.position(p));
+    let replica_of = my_primary.map(|i| (c.nodes[i].ip.clone(), c.nodes[i].port));
+    Routing::new(
+        c.epoch,
+        addrs,
+        owners,
+        me.map(|i| i as u16),
+        my_primary.map(|i| i as u16),
+        state_ok(c, require_full_coverage),
+        replica_of,
+    )
+}
+
+impl ClusterHook for ClusterControl {
+    fn routing(&self) -> Routing {
+        routing_of(&self.state(), self.require_full_coverage)
+    }
+
+    fn command(&self, args: &Args, r: &mut Reply) -> Option<Routing> {
+        match args.get(1).to_ascii_uppercase().as_slice() {
+            b"MYID" => r.bulk(self.state().myself.as_str().as_bytes()),
+            b"NODES" => r.verbatim(nodes_text(&self.state()).as_bytes()),
+            b"INFO" => r.verbatim(info_text(&self.state(), self.require_full_coverage).as_bytes()),
+            b"SLOTS" => slots_reply(&self.state().config, r),
+            b"SHARDS" => shards_reply(&self.state().config, r),
+            b"CORESHARD-SETCONFIG" => return self.set_config(args, r),
+            _ => r.error(&format!("ERR unknown subcommand '{}'. Try CLUSTER HELP.", printable(args.get(1), 128))),
+        }
+        None
+    }
+}
+
+impl ClusterControl {
+    /// `CLUSTER CORESHARD-SETCONFIG <epoch> <json>`: installs a whole
+    /// configuration whose epoch is higher than this node's.
+    fn set_config(&self, args: &Args, r: &mut Reply) -> Option<Routing> {
+        let Some(epoch) = num::parse_i64(args.get(2)).and_then(|e| u64::try_from(e).ok()) else {
+            r.error("ERR Invalid config epoch specified");
+            return None;
+        };
+        let config: ClusterConfig = match serde_json::from_slice(args.get(3)) {
+            Ok(c) => c,
+            Err(e) => {
+                r.error(&format!("ERR invalid cluster configuration: {e}"));
+                return None;
+            }
+        };
+        match self.install(epoch, &ConfigChange::Replace(config)) {
+            Ok(routing) => {
+                r.ok();
+                Some(routing)
+            }
+            Err(e) => {
+                r.error(&format!("ERR {e}"));
+                None
+            }
+        }
+    }
+}
+
+/// CLUSTER NODES: one line per node, Redis's format. coreshard has no
+/// cluster bus, so the bus port is 0, pings and pongs 0, and every link
+/// `connected`.
+fn nodes_text(file: &NodesFile) -> String {
+    let c = &file.config;
+    let mut out = String::new();
+    for n in &c.nodes {
+        let role = if n.is_primary() { "master" } else { "slave" };
+        let flags = if n.id == file.myself { format!("myself,{role}") } else { role.to_string() };
+        let primary = n.primary_id().map_or("-", NodeId::as_str);
+        let _ = write!(out, "{} {}:{}@0 {flags} {primary} 0 0 {} connected", n.id, n.ip, n.port, c.epoch);
+        for r in &n.slots {
+            let _ = write!(out, " {r}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// CLUSTER INFO, Redis's fields. No failure detection yet: assigned slots
+/// are ok slots.
+fn info_text(file: &NodesFile, require_full_coverage: bool) -> String {
+    let c = &file.config;
+    let assigned = c.slots_assigned();
+    let state = if state_ok(c, require_full_coverage) { "ok" } else { "fail" };
+    format!(
+        "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{assigned}\r\n\
+         cluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\n\
+         cluster_current_epoch:{}\r\ncluster_my_epoch:{}\r\ncluster_stats_messages_sent:0\r\n\
+         cluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
+        c.nodes.len(),
+        c.size(),
+        c.epoch,
+        c.epoch,
+    )
+}
+
+/// One node in CLUSTER SLOTS: ip, port, id, and an empty map of further endpoints.
+fn slot_node(n: &Node, r: &mut Reply) {
+    r.array(4);
+    r.bulk(n.ip.as_bytes());
+    r.int(n.port as i64);
+    r.bulk(n.id.as_str().as_bytes());
+    r.map(0);
+}
+
+/// CLUSTER SLOTS: each run of consecutive slots served by one primary, with
+/// the primary and then its replicas.
+fn slots_reply(c: &ClusterConfig, r: &mut Reply) {
+    let owners = c.slot_owners();
+    let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+    for (slot, owner) in owners.iter().enumerate() {
+        let Some(owner) = *owner else { continue };
+        match runs.last_mut() {
+            Some((_, end, node)) if *node == owner && *end + 1 == slot => *end = slot,
+            _ => runs.push((slot, slot, owner)),
+        }
+    }
+    r.array(runs.len());
+    for (start, end, node) in runs {
+        let primary = &c.nodes[node];
+        let replicas: Vec<&Node> = c.replicas_of(&primary.id).collect();
+        r.array(3 + replicas.len());
+        r.int(start as i64);
+        r.int(end as i64);
+        slot_node(primary, r);
+        for replica in replicas {
+            slot_node(replica, r);
+        }
+    }
+}
+
+/// One node in CLUSTER SHARDS.
+fn shard_node(n: &Node, r: &mut Reply) {
+    r.map(7);
+    r.bulk(b"id");
+    r.bulk(n.id.as_str().as_bytes());
+    r.bulk(b"port");
+    r.int(n.port as i64);
+    r.bulk(b"ip");
+    r.bulk(n.ip.as_bytes());
+    r.bulk(b"endpoint");
+    r.bulk(n.ip.as_bytes());
+    r.bulk(b"role");
+    r.bulk(if n.is_primary() { b"master" } else { b"replica" });
+    // Replication offsets are not gathered across nodes yet.
+    r.bulk(b"replication-offset");
+    r.int(0);
+    r.bulk(b"health");
+    r.bulk(b"online");
+}
+
+/// CLUSTER SHARDS: each primary with its slot ranges, then it and its replicas.
+fn shards_reply(c: &ClusterConfig, r: &mut Reply) {
+    let primaries: Vec<&Node> = c.primaries().collect();
+    r.array(primaries.len());
+    for p in primaries {
+        r.map(2);
+        r.bulk(b"slots");
+        r.array(p.slots.len() * 2);
+        for range in &p.slots {
+            r.int(range.start as i64);
+            r.int(range.end as i64);
+        }
+        r.bulk(b"nodes");
+        let replicas: Vec<&Node> = c.replicas_of(&p.id).collect();
+        r.array(1 + replicas.len());
+        shard_node(p, r);
+        for replica in replicas {
+            shard_node(replica, r);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::config::{Role, SlotRange};
+    use coreshard_engine::Proto;
+
+    fn id(n: u8) -> NodeId {
+        NodeId::parse(&format!("{:040x}", n)).unwrap()
+    }
+
+    fn cluster() -> NodesFile {
+        let mut a = Node::primary(id(1), "127.0.0.1", 7000);
+        a.slots = vec![SlotRange::new(0, 8191)];
+        let mut b = Node::primary(id(2), "127.0.0.1", 7001);
+        b.slots = vec![SlotRange::new(8192, 16383)];
+        let c = Node { role: Role::Replica { of: id(1) }, ..Node::primary(id(3), "127.0.0.1", 7002) };
+        NodesFile::new(id(3), ClusterConfig { epoch: 4, nodes: vec![a, b, c] })
+    }
+
+    #[test]
+    fn nodes_lines_follow_redis_format() {
+        let text = nodes_text(&cluster());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], format!("{} 127.0.0.1:7000@0 master - 0 0 4 connected 0-8191", id(1)));
+        assert_eq!(lines[2], format!("{} 127.0.0.1:7002@0 myself,slave {} 0 0 4 connected", id(3), id(1)));
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn slots_group_runs_with_their_replicas() {
+        let mut out = Vec::new();
+        slots_reply(&cluster().config, &mut Reply::new(&mut out, Proto::Resp2));
+        let text = String::from_utf8(out).unwrap();
+        let first = format!(
+            "*2\r\n*4\r\n:0\r\n:8191\r\n*4\r\n$9\r\n127.0.0.1\r\n:7000\r\n$40\r\n{}\r\n*0\r\n*4\r\n$9\r\n127.0.0.1\r\n:7002\r\n$40\r\n{}\r\n*0\r\n*3\r\n:8192\r\n",
+            id(1),
+            id(3)
+        );
+        assert!(text.starts_with(&first), "{text:?}");
+    }
+
+    #[test]
+    fn routing_marks_the_replica_and_its_primary() {
+        let r = routing_of(&cluster(), true);
+        assert!(r.state_ok);
+        assert_eq!(r.replica_of, Some(("127.0.0.1".into(), 7000)));
+        assert_eq!(r.owner(0), Some(0));
+        assert_eq!(r.owner(16383), Some(1));
+        let mut partial = cluster();
+        partial.config.nodes[1].slots.clear();
+        assert!(!routing_of(&partial, true).state_ok);
+        assert!(routing_of(&partial, false).state_ok);
+        let info = info_text(&partial, true);
+        assert!(info.starts_with("cluster_state:fail\r\ncluster_slots_assigned:8192\r\n"), "{info}");
+    }
+}

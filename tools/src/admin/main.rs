@@ -1,0 +1,394 @@
+//! `coreshard-admin`: creates and shows coreshard clusters.
+//!
+//! `create` gives each primary an even share of the 16384 slots, makes the
+//! replicas follow their primaries, and pushes the configuration (epoch 1)
+//! to every node with `CLUSTER CORESHARD-SETCONFIG`. `show` reads the map
+//! from one node and asks every node for its keys and memory. Changes to a
+//! running cluster (add-node, rebalance, migrate) come with slot migration.
+
+use clap::{Parser, Subcommand};
+use coreshard_repl::cluster::{ClusterConfig, Node, NodeId, Role, SlotRange};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// How long a node gets to answer.
+const NODE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Administers coreshard clusters.
+#[derive(Parser, Debug)]
+#[command(name = "coreshard-admin", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a cluster of fresh nodes (started with `cluster-enabled yes`):
+    /// the first nodes become primaries with even slot ranges, the rest their replicas.
+    Create {
+        /// The nodes, as HOST:PORT.
+        #[arg(required = true, value_name = "HOST:PORT")]
+        nodes: Vec<String>,
+        /// Replicas per primary.
+        #[arg(long, default_value_t = 0)]
+        replicas: usize,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a cluster: slots, nodes, keys and memory per node.
+    Show {
+        /// Any node of the cluster, as HOST:PORT.
+        #[arg(value_name = "HOST:PORT")]
+        node: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a node to a running cluster (not yet: comes with slot migration).
+    AddNode {
+        /// Ignored.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        rest: Vec<String>,
+    },
+    /// Spread slots evenly over the primaries (not yet: comes with slot migration).
+    Rebalance {
+        /// Ignored.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        rest: Vec<String>,
+    },
+    /// Move a slot range to another node (not yet: comes with slot migration).
+    Migrate {
+        /// Ignored.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        rest: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Create { nodes, replicas, json } => create(&nodes, replicas, json),
+        Command::Show { node, json } => show(&node, json),
+        Command::AddNode { .. } => Err(not_yet("add-node")),
+        Command::Rebalance { .. } => Err(not_yet("rebalance")),
+        Command::Migrate { .. } => Err(not_yet("migrate")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("coreshard-admin: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn not_yet(what: &str) -> String {
+    format!("{what} is not available yet: it comes with online slot migration")
+}
+
+/// Splits `HOST:PORT` (`[v6]:PORT` too).
+fn parse_addr(text: &str) -> Result<(String, u16), String> {
+    let (host, port) = text.rsplit_once(':').ok_or_else(|| format!("'{text}' is not HOST:PORT"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().map_err(|_| format!("'{text}' has no valid port"))?;
+    if host.is_empty() || port == 0 {
+        return Err(format!("'{text}' is not HOST:PORT"));
+    }
+    Ok((host.to_string(), port))
+}
+
+/// A connection to one node.
+struct NodeConn {
+    addr: String,
+    con: redis::Connection,
+}
+
+impl NodeConn {
+    fn open(host: &str, port: u16) -> Result<NodeConn, String> {
+        let addr = format!("{host}:{port}");
+        let url = if host.contains(':') { format!("redis://[{host}]:{port}/") } else { format!("redis://{addr}/") };
+        let client = redis::Client::open(url).map_err(|e| format!("{addr}: {e}"))?;
+        let con =
+            client.get_connection_with_timeout(NODE_TIMEOUT).map_err(|e| format!("can't connect to {addr}: {e}"))?;
+        con.set_read_timeout(Some(NODE_TIMEOUT)).map_err(|e| format!("{addr}: {e}"))?;
+        con.set_write_timeout(Some(NODE_TIMEOUT)).map_err(|e| format!("{addr}: {e}"))?;
+        Ok(NodeConn { addr, con })
+    }
+
+    /// Runs a command; a server error becomes this tool's error, naming the node.
+    fn query<T: redis::FromRedisValue>(&mut self, args: &[&str]) -> Result<T, String> {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut self.con).map_err(|e| format!("{} ({}): {e}", self.addr, args[..args.len().min(2)].join(" ")))
+    }
+
+    /// `INFO <section>` field `name`.
+    fn info_field(&mut self, section: &str, name: &str) -> Result<Option<String>, String> {
+        let text: String = self.query(&["INFO", section])?;
+        Ok(field(&text, name))
+    }
+
+    /// `CONFIG GET name`'s value.
+    fn config_get(&mut self, name: &str) -> Result<String, String> {
+        let pairs: Vec<String> = self.query(&["CONFIG", "GET", name])?;
+        Ok(pairs.get(1).cloned().unwrap_or_default())
+    }
+}
+
+/// The value of `name:` in INFO-style text.
+fn field(text: &str, name: &str) -> Option<String> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(|v| v.trim().to_string()))
+}
+
+/// What `create` learns about a node before it builds the configuration.
+struct Fresh {
+    conn: NodeConn,
+    id: NodeId,
+    ip: String,
+    port: u16,
+}
+
+/// The nodes' roles: the first `primaries` are primaries; each other node
+/// replicates primary `i % primaries`.
+fn plan(count: usize, replicas: usize) -> Result<Vec<Option<usize>>, String> {
+    let primaries = count / (replicas + 1);
+    if primaries == 0 {
+        return Err(format!("{count} nodes are too few for {replicas} replicas per primary"));
+    }
+    Ok((0..count).map(|i| if i < primaries { None } else { Some((i - primaries) % primaries) }).collect())
+}
+
+fn create(addrs: &[String], replicas: usize, json: bool) -> Result<(), String> {
+    let roles = plan(addrs.len(), replicas)?;
+    let mut nodes: Vec<Fresh> = Vec::new();
+    for text in addrs {
+        let (host, port) = parse_addr(text)?;
+        let mut conn = NodeConn::open(&host, port)?;
+        let id: String = conn.query(&["CLUSTER", "MYID"])?;
+        let id = NodeId::parse(&id).map_err(|e| format!("{}: {e}", conn.addr))?;
+        let info: String = conn.query(&["CLUSTER", "INFO"])?;
+        let epoch = field(&info, "cluster_current_epoch").unwrap_or_default();
+        let known = field(&info, "cluster_known_nodes").unwrap_or_default();
+        if epoch != "0" || known != "1" {
+            return Err(format!("{} is already part of a cluster (config epoch {epoch}, {known} nodes)", conn.addr));
+        }
+        let keys: i64 = conn.query(&["DBSIZE"])?;
+        if keys != 0 {
+            return Err(format!("{} is not empty ({keys} keys)", conn.addr));
+        }
+        // A node may announce another address than the one used here.
+        let announced_ip = conn.config_get("cluster-announce-ip")?;
+        let announced_port = conn.config_get("cluster-announce-port")?.parse::<u16>().unwrap_or(0);
+        let ip = if announced_ip.is_empty() { host } else { announced_ip };
+        let port = if announced_port == 0 { port } else { announced_port };
+        if nodes.iter().any(|n| n.id == id) {
+            return Err(format!("{} is listed twice (node {id})", conn.addr));
+        }
+        nodes.push(Fresh { conn, id, ip, port });
+    }
+    let primaries = roles.iter().filter(|r| r.is_none()).count();
+    let ranges = SlotRange::split_even(primaries, coreshard_repl::cluster::config::SLOTS);
+    let config = ClusterConfig {
+        epoch: 1,
+        nodes: nodes
+            .iter()
+            .zip(&roles)
+            .enumerate()
+            .map(|(i, (n, role))| Node {
+                id: n.id.clone(),
+                ip: n.ip.clone(),
+                port: n.port,
+                role: match role {
+                    None => Role::Primary,
+                    Some(p) => Role::Replica { of: nodes[*p].id.clone() },
+                },
+                slots: if role.is_none() { vec![ranges[i]] } else { Vec::new() },
+            })
+            .collect(),
+    };
+    config.validate().map_err(|e| format!("the planned configuration is invalid: {e}"))?;
+    // Replicas start following first, so they sync while the map goes out.
+    for (n, role) in nodes.iter_mut().zip(&roles) {
+        if let Some(p) = role {
+            let primary = &config.nodes[*p];
+            let reply: String = n.conn.query(&["REPLICAOF", &primary.ip, &primary.port.to_string()])?;
+            if !reply.starts_with("OK") {
+                return Err(format!("{}: REPLICAOF answered {reply}", n.conn.addr));
+            }
+        }
+    }
+    let text = serde_json::to_string(&config).map_err(|e| e.to_string())?;
+    let epoch = config.epoch.to_string();
+    for n in &mut nodes {
+        let _: String = n.conn.query(&["CLUSTER", "CORESHARD-SETCONFIG", &epoch, &text])?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    println!(
+        "Cluster created: config epoch {}, {} primaries, {} replicas",
+        config.epoch,
+        primaries,
+        nodes.len() - primaries
+    );
+    for n in &config.nodes {
+        match &n.role {
+            Role::Primary => {
+                let slots: Vec<String> = n.slots.iter().map(|r| r.to_string()).collect();
+                println!("  M {} {}:{} slots {} ({} slots)", n.id, n.ip, n.port, slots.join(","), n.slot_count());
+            }
+            Role::Replica { of } => println!("  S {} {}:{} replicates {of}", n.id, n.ip, n.port),
+        }
+    }
+    Ok(())
+}
+
+/// One node as `show` reports it.
+#[derive(serde::Serialize)]
+struct NodeReport {
+    id: String,
+    addr: String,
+    role: String,
+    primary: Option<String>,
+    slots: Vec<String>,
+    slot_count: usize,
+    keys: Option<u64>,
+    used_memory: Option<u64>,
+    used_memory_human: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct ClusterReport {
+    state: String,
+    epoch: u64,
+    slots_assigned: usize,
+    nodes: Vec<NodeReport>,
+}
+
+/// Reads one CLUSTER NODES line: id, address, role, primary, slot ranges.
+fn parse_nodes_line(line: &str) -> Option<NodeReport> {
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    if parts.len() < 8 {
+        return None;
+    }
+    let addr = parts[1].split('@').next().unwrap_or(parts[1]).to_string();
+    let role = if parts[2].split(',').any(|f| f == "slave") { "replica" } else { "primary" };
+    let slots: Vec<String> = parts[8..].iter().filter(|s| !s.starts_with('[')).map(|s| s.to_string()).collect();
+    let slot_count = slots
+        .iter()
+        .map(|s| match s.split_once('-') {
+            Some((a, b)) => b.parse::<usize>().unwrap_or(0) + 1 - a.parse::<usize>().unwrap_or(0),
+            None => 1,
+        })
+        .sum();
+    Some(NodeReport {
+        id: parts[0].to_string(),
+        addr,
+        role: role.to_string(),
+        primary: (parts[3] != "-").then(|| parts[3].to_string()),
+        slots,
+        slot_count,
+        keys: None,
+        used_memory: None,
+        used_memory_human: None,
+        error: None,
+    })
+}
+
+fn show(addr: &str, json: bool) -> Result<(), String> {
+    let (host, port) = parse_addr(addr)?;
+    let mut entry = NodeConn::open(&host, port)?;
+    let nodes_text: String = entry.query(&["CLUSTER", "NODES"])?;
+    let info: String = entry.query(&["CLUSTER", "INFO"])?;
+    let mut nodes: Vec<NodeReport> = nodes_text.lines().filter_map(parse_nodes_line).collect();
+    for n in &mut nodes {
+        let probe = || -> Result<(u64, u64, String), String> {
+            let (h, p) = parse_addr(&n.addr)?;
+            let mut c = NodeConn::open(&h, p)?;
+            let keys: u64 = c.query(&["DBSIZE"])?;
+            let memory = c.info_field("memory", "used_memory")?.and_then(|m| m.parse().ok()).unwrap_or(0);
+            let human = c.info_field("memory", "used_memory_human")?.unwrap_or_default();
+            Ok((keys, memory, human))
+        };
+        match probe() {
+            Ok((keys, memory, human)) => {
+                n.keys = Some(keys);
+                n.used_memory = Some(memory);
+                n.used_memory_human = Some(human);
+            }
+            Err(e) => n.error = Some(e),
+        }
+    }
+    let report = ClusterReport {
+        state: field(&info, "cluster_state").unwrap_or_default(),
+        epoch: field(&info, "cluster_current_epoch").and_then(|e| e.parse().ok()).unwrap_or(0),
+        slots_assigned: field(&info, "cluster_slots_assigned").and_then(|e| e.parse().ok()).unwrap_or(0),
+        nodes,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    println!(
+        "cluster_state:{} config epoch {} slots assigned {}/16384 nodes {}",
+        report.state,
+        report.epoch,
+        report.slots_assigned,
+        report.nodes.len()
+    );
+    println!(
+        "{:<40} {:<21} {:<8} {:>6} {:>10} {:>10}  SLOTS / PRIMARY",
+        "ID", "ADDRESS", "ROLE", "SLOTS", "KEYS", "MEMORY"
+    );
+    for n in &report.nodes {
+        let keys = n.keys.map_or("?".to_string(), |k| k.to_string());
+        let memory = n.used_memory_human.clone().unwrap_or_else(|| "?".to_string());
+        let what = match &n.primary {
+            Some(p) => format!("replicates {p}"),
+            None => n.slots.join(","),
+        };
+        println!("{:<40} {:<21} {:<8} {:>6} {:>10} {:>10}  {what}", n.id, n.addr, n.role, n.slot_count, keys, memory);
+        if let Some(e) = &n.error {
+            println!("    unreachable: {e}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_put_primaries_first_and_spread_replicas() {
+        assert_eq!(plan(3, 0).unwrap(), vec![None, None, None]);
+        assert_eq!(plan(6, 1).unwrap(), vec![None, None, None, Some(0), Some(1), Some(2)]);
+        // Leftover nodes become extra replicas.
+        assert_eq!(plan(4, 1).unwrap(), vec![None, None, Some(0), Some(1)]);
+        assert_eq!(plan(5, 1).unwrap(), vec![None, None, Some(0), Some(1), Some(0)]);
+        assert!(plan(1, 1).is_err());
+    }
+
+    #[test]
+    fn addresses_and_nodes_lines_parse() {
+        assert_eq!(parse_addr("127.0.0.1:7000").unwrap(), ("127.0.0.1".into(), 7000));
+        assert_eq!(parse_addr("[::1]:7000").unwrap(), ("::1".into(), 7000));
+        assert!(parse_addr("host").is_err());
+        assert!(parse_addr("host:0").is_err());
+        let line = format!("{} 127.0.0.1:7000@0 myself,master - 0 0 1 connected 0-5460 6000", "a".repeat(40));
+        let n = parse_nodes_line(&line).unwrap();
+        assert_eq!((n.addr.as_str(), n.role.as_str(), n.slot_count), ("127.0.0.1:7000", "primary", 5462));
+        let line = format!("{} 127.0.0.1:7001@0 slave {} 0 0 1 connected", "b".repeat(40), "a".repeat(40));
+        let n = parse_nodes_line(&line).unwrap();
+        assert_eq!(
+            (n.role.as_str(), n.primary.as_deref(), n.slot_count),
+            ("replica", Some("a".repeat(40).as_str()), 0)
+        );
+    }
+}
