@@ -1140,6 +1140,13 @@ impl Shard {
         let wrap = exec && tx.participants.iter().all(|(s, _)| *s == self.id);
         let cmds = std::mem::take(&mut tx.cmds);
         let mut next = tx.next;
+        // A transaction of a primary's stream acts on keys as the primary
+        // saw them, also when it runs later, after waiting for its locks
+        // (the stream's own commands set this in run_commands).
+        let mode = self.ks.expiry_mode();
+        if conn.master.is_some() {
+            self.ks.set_expiry_mode(coreshard_engine::db::ExpiryMode::Ignore);
+        }
         if wrap && next == 0 {
             self.ks.journal.begin_multi();
         }
@@ -1161,14 +1168,19 @@ impl Shard {
             self.tx.current = None;
             conn.txid = 0;
             conn.in_exec = false;
-            let Some(tx) = self.tx.coordinated[slot as usize].as_mut() else { return };
+            let Some(tx) = self.tx.coordinated[slot as usize].as_mut() else {
+                self.ks.set_expiry_mode(mode);
+                return;
+            };
             if tx.gather.is_some() {
                 tx.cmds = cmds;
                 tx.next = next;
                 conn.tx_wait = true;
+                self.ks.set_expiry_mode(mode);
                 return;
             }
         }
+        self.ks.set_expiry_mode(mode);
         if wrap {
             self.ks.journal.end_multi();
         }
