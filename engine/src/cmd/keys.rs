@@ -579,7 +579,11 @@ fn restore(ctx: &mut Ctx, r: &mut Reply) {
         return r.ok();
     }
     ctx.db().set(key, value, expire_at, now);
-    if let Some(e) = ctx.db().get(key, now) {
+    // Looked up again only for the options that need the entry: a replica's
+    // full sync restores a million keys without them.
+    if (idle.is_some() || freq.is_some())
+        && let Some(e) = ctx.db().get(key, now)
+    {
         if let Some(idle) = idle {
             e.set_idle_ms(now, (idle as u64).saturating_mul(1000));
         }
