@@ -442,6 +442,27 @@ mod tests {
     }
 
     #[test]
+    fn a_mirroring_journal_leaves_expired_keys_unrecorded_until_it_is_the_shards_own() {
+        let mut ks = Keyspace::new(2, 0..crate::slot::SLOTS);
+        ks.set_journal_enabled(true);
+        ks.set_journal_mirroring(true);
+        ks.db(1).set(b"a", Value::Str(vec![]), 500, 0);
+        assert!(ks.db(1).get(b"a", 1_000).is_none(), "expired and removed");
+        assert!(!ks.db_ref(1).has_expired_log(), "a mirror records none of its own deletions");
+        ks.log_pending_deletions();
+        let end = ks.journal.end_lsn();
+        // Promoted: the journal is the shard's own, and logs expiries as DEL.
+        ks.set_journal_mirroring(false);
+        ks.db(1).set(b"b", Value::Str(vec![]), 500, 0);
+        assert!(ks.db(1).get(b"b", 1_000).is_none());
+        assert!(ks.db_ref(1).has_expired_log());
+        ks.log_pending_deletions();
+        let mut logged = Vec::new();
+        ks.journal.copy_from(end, usize::MAX, &mut logged).expect("in the backlog");
+        assert!(logged.ends_with(b"*2\r\n$3\r\nDEL\r\n$1\r\nb\r\n"), "{}", String::from_utf8_lossy(&logged));
+    }
+
+    #[test]
     fn active_expire_reclaims_across_databases_within_bounds() {
         let mut ks = Keyspace::new(4, 0..crate::slot::SLOTS);
         assert_eq!(ks.active_expire(1_000, 100), 0, "nothing to do without TTL keys");
