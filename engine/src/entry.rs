@@ -327,7 +327,7 @@ impl Entry {
         }
     }
 
-    /// Asks the CPU to start loading the first [`PREFETCH_BYTES`] of the
+    /// Asks the CPU to start loading the first 64 bytes (`PREFETCH_BYTES`) of the
     /// entry's block into its cache, and returns at once. A walk over many
     /// entries (a snapshot serializing a slot) calls it for the entries it
     /// reaches next, so that their cache misses overlap instead of each
