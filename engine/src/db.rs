@@ -468,6 +468,17 @@ impl Db {
         }
     }
 
+    /// Starts loading the entries of `slot` into the CPU's cache (see
+    /// [`Entry::prefetch`]), for a walk that reaches them next.
+    pub fn prefetch_slot(&self, slot: usize) {
+        if self.slots.is_empty() || !self.owned.contains(&slot) {
+            return;
+        }
+        for e in self.slots[slot - self.owned.start].table.iter() {
+            e.prefetch();
+        }
+    }
+
     /// Number of entries stored in `slot`.
     pub fn slot_len(&self, slot: usize) -> usize {
         if self.slots.is_empty() || !self.owned.contains(&slot) {

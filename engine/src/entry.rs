@@ -50,6 +50,9 @@ const WIDE_FLAG: u8 = 1 << 4;
 const NARROW_HEADER_BYTES: usize = 8;
 const WIDE_HEADER_BYTES: usize = 24;
 const EXPIRY_BYTES: usize = 8;
+/// Bytes of a block [`Entry::prefetch`] asks for: a small entry's whole
+/// block (a narrow header, a 16-byte key and a 32-byte value take 56).
+const PREFETCH_BYTES: usize = 64;
 /// The longest key and body a narrow header describes.
 const NARROW_LEN_MAX: usize = u8::MAX as usize;
 const LFU_AT: usize = 1;
@@ -320,6 +323,29 @@ impl Entry {
             } else {
                 let key_len = p.add(8).cast::<u64>().read_unaligned() as usize;
                 Shape { wide: true, ttl, key_len, body_len: p.add(16).cast::<u64>().read_unaligned() as usize }
+            }
+        }
+    }
+
+    /// Asks the CPU to start loading the first 64 bytes (`PREFETCH_BYTES`) of the
+    /// entry's block into its cache, and returns at once. A walk over many
+    /// entries (a snapshot serializing a slot) calls it for the entries it
+    /// reaches next, so that their cache misses overlap instead of each
+    /// stalling in turn. A hint only: it reads nothing, and does nothing on
+    /// targets without the instruction.
+    #[inline]
+    pub fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let p = self.block.as_ptr().cast::<i8>().cast_const();
+            // SAFETY: a prefetch loads nothing into the program and never
+            // faults, whatever the address (the second one may lie past the
+            // block: `wrapping_add` keeps computing it defined); SSE, which
+            // provides it, is part of every x86_64 target.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(p);
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH_BYTES - 1));
             }
         }
     }
@@ -857,6 +883,19 @@ mod tests {
         match e.value() {
             ValueRef::Str(s) => s.to_vec(),
             _ => panic!("not a string"),
+        }
+    }
+
+    #[test]
+    fn prefetch_leaves_entries_as_they_were() {
+        // Blocks shorter and longer than what is prefetched, one byte long
+        // included, so the second address lies inside and past the block.
+        for len in [0usize, 1, 40, 63, 64, 65, 300] {
+            let value = vec![b'v'; len];
+            let e = Entry::new_str(b"k", &value, NO_EXPIRE, NOW);
+            e.prefetch();
+            assert_eq!(e.key(), b"k");
+            assert_eq!(str_of(&e), value);
         }
     }
 

@@ -121,9 +121,22 @@ impl Keyspace {
         self.rewrites.clear();
     }
 
-    /// Makes the recording of expired keys follow the journal's state.
+    /// Makes the journal a copy of a primary's stream, or the shard's own
+    /// again (see [`Journal::set_mirroring`]), and the recording of expired
+    /// keys follow.
+    pub fn set_journal_mirroring(&mut self, on: bool) {
+        self.journal.set_mirroring(on);
+        self.follow_journal();
+    }
+
+    /// Makes the recording of expired keys follow the journal's state: on
+    /// while it records the shard's own entries. A mirror records only its
+    /// primary's bytes, so a deletion logged there would be dropped; not
+    /// recording them also spares every command of the primary's stream a
+    /// look at each database's log (on a replica applying a full sync those
+    /// were cache misses, a twentieth of its time).
     fn follow_journal(&mut self) {
-        let on = self.journal.enabled();
+        let on = self.journal.enabled() && !self.journal.mirroring();
         if self.expired_logged != on {
             self.expired_logged = on;
             for db in &mut self.dbs {
@@ -426,6 +439,27 @@ mod tests {
             assert!(ks.evict_one(Eviction::AllKeysRandom, 5, 10));
         }
         assert!(!ks.evict_one(Eviction::AllKeysLfu, 5, 10));
+    }
+
+    #[test]
+    fn a_mirroring_journal_leaves_expired_keys_unrecorded_until_it_is_the_shards_own() {
+        let mut ks = Keyspace::new(2, 0..crate::slot::SLOTS);
+        ks.set_journal_enabled(true);
+        ks.set_journal_mirroring(true);
+        ks.db(1).set(b"a", Value::Str(vec![]), 500, 0);
+        assert!(ks.db(1).get(b"a", 1_000).is_none(), "expired and removed");
+        assert!(!ks.db_ref(1).has_expired_log(), "a mirror records none of its own deletions");
+        ks.log_pending_deletions();
+        let end = ks.journal.end_lsn();
+        // Promoted: the journal is the shard's own, and logs expiries as DEL.
+        ks.set_journal_mirroring(false);
+        ks.db(1).set(b"b", Value::Str(vec![]), 500, 0);
+        assert!(ks.db(1).get(b"b", 1_000).is_none());
+        assert!(ks.db_ref(1).has_expired_log());
+        ks.log_pending_deletions();
+        let mut logged = Vec::new();
+        ks.journal.copy_from(end, usize::MAX, &mut logged).expect("in the backlog");
+        assert!(logged.ends_with(b"*2\r\n$3\r\nDEL\r\n$1\r\nb\r\n"), "{}", String::from_utf8_lossy(&logged));
     }
 
     #[test]

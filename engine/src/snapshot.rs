@@ -230,6 +230,13 @@ impl Snapshot {
             let slot = self.cursor;
             self.cursor += 1;
             if !self.done.contains(slot) {
+                // The entries are scattered allocations, each a cache miss:
+                // the next slot's start loading while this one is written.
+                if self.cursor < self.range.end {
+                    for db in ks.dbs() {
+                        db.prefetch_slot(self.cursor);
+                    }
+                }
                 self.keys_sent += self.serialize_slot(ks, slot, now, out);
             }
         }

@@ -6,6 +6,7 @@ use super::flags::*;
 use super::{CommandSpec, Ctx, Items, Kind, Merge, spec};
 use crate::args::Args;
 use crate::db::{NO_EXPIRE, UnixMs};
+use crate::dump::Restored;
 use crate::glob::glob_match;
 use crate::num;
 use crate::reply::{NOT_INTEGER, Reply, SYNTAX};
@@ -561,7 +562,7 @@ fn restore(ctx: &mut Ctx, r: &mut Reply) {
     if !replace && ctx.db().contains(key, now) {
         return r.error("BUSYKEY Target key name already exists.");
     }
-    let Some(value) = crate::dump::restore(ctx.arg(3)) else {
+    let Some(value) = crate::dump::restore_ref(ctx.arg(3)) else {
         return r.error("ERR DUMP payload version or checksum are wrong");
     };
     let expire_at = match (ttl, absttl) {
@@ -578,8 +579,15 @@ fn restore(ctx: &mut Ctx, r: &mut Reply) {
         }
         return r.ok();
     }
-    ctx.db().set(key, value, expire_at, now);
-    if let Some(e) = ctx.db().get(key, now) {
+    match value {
+        Restored::Str(bytes) => ctx.db().set_str(key, bytes, expire_at, now),
+        Restored::Value(value) => ctx.db().set(key, value, expire_at, now),
+    };
+    // Looked up again only for the options that need the entry: a replica's
+    // full sync restores a million keys without them.
+    if (idle.is_some() || freq.is_some())
+        && let Some(e) = ctx.db().get(key, now)
+    {
         if let Some(idle) = idle {
             e.set_idle_ms(now, (idle as u64).saturating_mul(1000));
         }

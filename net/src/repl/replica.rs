@@ -84,8 +84,8 @@ pub(crate) fn adopt(
     let mirror = primary_shards == shard.map.shards() && primary_shard == shard.id;
     if mirror {
         let backlog = shard.config.repl_backlog_size as usize;
+        shard.ks.set_journal_mirroring(true);
         let j = &mut shard.ks.journal;
-        j.set_mirroring(true);
         j.set_backlog_bytes(backlog);
         // A copy that ran past `lsn` (into a MULTI cut short) drops that tail.
         if j.enabled() && j.mirroring() && j.end_lsn() > lsn && j.start_lsn() <= lsn {
@@ -285,7 +285,7 @@ pub(crate) fn drop_older(shard: &mut Shard, epoch: u64, promoted: bool) {
         let j = &mut shard.ks.journal;
         let end = if j.enabled() && j.mirroring() { j.end_lsn() } else { u64::MAX };
         shard.shared.repl.second_offset[shard.id].store(end, Relaxed);
-        j.set_mirroring(false);
+        shard.ks.set_journal_mirroring(false);
         // Transactions whose shares had not all arrived are dropped here,
         // and by the replicas that continue from this history.
         let dropped = super::txapply::drop_incomplete(&shard.shared, epoch);
