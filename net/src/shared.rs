@@ -116,6 +116,9 @@ pub enum Control {
         /// Its id (the slot may have been reused).
         id: u64,
     },
+    /// This replica diverged from its primary: close every connection of
+    /// the link (each flow then syncs in full).
+    CloseMasterLinks,
     /// The replication link changed (REPLICAOF): drop connections of links
     /// before `epoch`.
     DropReplication {

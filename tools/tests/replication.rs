@@ -805,3 +805,56 @@ fn a_promoted_replica_never_shows_half_a_write() {
         }
     }
 }
+
+/// A sibling that applied a transaction the promoted replica never got
+/// whole holds a write its new primary dropped: told so by the promoted
+/// node's `tx-abort`, it resyncs every flow in full and converges. (Its
+/// flow that is ahead would full-sync anyway; without this the other flow
+/// would continue and keep its share of the dropped write.)
+#[test]
+fn a_sibling_that_applied_a_dropped_transaction_resyncs_in_full() {
+    // No PINGs in the test's time: the sibling's even flow must end exactly
+    // where the promoted node's does, so that it could continue partially.
+    let primary = Server::start_with(2, &["--debug-repl-flow-delay-ms", "2000", "--repl-ping-replica-period", "3600"]);
+    let promoted = Server::start(2);
+    let sibling = Server::start(2);
+    let proxy = Proxy::start(primary.port);
+    let mut c = primary.client();
+    let mut args = vec!["MSET"];
+    for k in TORN_KEYS {
+        args.extend([k, "old"]);
+    }
+    assert_eq!(cmd(&mut c, &args), ok());
+    assert_eq!(cmd(&mut promoted.client(), &["REPLICAOF", "127.0.0.1", &proxy.port.to_string()]), ok());
+    replicate(&sibling, &primary);
+    assert_converges(&primary, &[&promoted, &sibling]);
+    let before = num(&promoted, "replication", "slave_repl_offset");
+    let mut args = vec!["MSET"];
+    for k in TORN_KEYS {
+        args.extend([k, "new"]);
+    }
+    assert_eq!(cmd(&mut c, &args), ok());
+    // The promoted node gets the even shard's share, then loses its link
+    // before the odd shard's (held back 2 s) arrives; the sibling gets both.
+    assert!(
+        wait_until(CONVERGE, || num(&promoted, "replication", "slave_repl_offset") > before),
+        "the first share did not arrive"
+    );
+    proxy.cut();
+    let mut s = sibling.client();
+    let mut args = vec!["MGET"];
+    args.extend(TORN_KEYS);
+    assert!(
+        wait_until(CONVERGE, || cmd(&mut s, &args).items().iter().all(|v| *v == bulk("new"))),
+        "the sibling did not apply the write"
+    );
+    assert_eq!(cmd(&mut promoted.client(), &["REPLICAOF", "NO", "ONE"]), ok());
+    assert!(torn(&mut promoted.client()).is_none(), "the promoted node shows half a write");
+    replicate(&sibling, &promoted);
+    assert_converges(&promoted, &[&sibling]);
+    assert!(
+        sibling.output().contains("every replication flow resyncs in full"),
+        "the sibling did not say why it resynced: {}",
+        sibling.output()
+    );
+}

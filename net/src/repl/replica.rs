@@ -267,6 +267,19 @@ pub(crate) fn on_close(shard: &mut Shard, idx: u32) {
     let _ = shard.shared.repl.events.send(LinkEvent::FlowDown);
 }
 
+/// Closes every connection from the primary (this replica diverged; its
+/// flows were marked to sync in full).
+pub(crate) fn close_masters(shard: &mut Shard) {
+    for idx in 0..shard.conns.len() as u32 {
+        if let Some(c) = shard.conns[idx as usize].as_mut()
+            && c.master.is_some()
+        {
+            c.closing = Closing::Now;
+            shard.begin_close(idx);
+        }
+    }
+}
+
 /// Closes the master connections of links older than `epoch` (REPLICAOF changed).
 pub(crate) fn drop_older(shard: &mut Shard, epoch: u64, promoted: bool) {
     for idx in 0..shard.conns.len() as u32 {

@@ -37,6 +37,11 @@ use coreshard_engine::{Args, OwnedArgs};
 use hashbrown::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 
+/// Multi-shard transactions a replica remembers having applied, most
+/// recent last: a `tx-abort` naming one of them means this replica holds a
+/// write its (new) primary dropped.
+const APPLIED_TXIDS_KEPT: usize = 16 * 1024;
+
 /// Bytes of shares a replica keeps aside at most. A flow whose share would
 /// pass it (another flow is far behind, or gone) is dropped and full-syncs,
 /// which frees its shares: the snapshot holds them.
@@ -54,6 +59,8 @@ pub(crate) struct Registry {
     dropped: (u64, Vec<u64>),
     /// Bytes of entries in `txs` (bounded by [`TX_SHARES_BYTES_MAX`]).
     bytes: usize,
+    /// The last [`APPLIED_TXIDS_KEPT`] transactions applied.
+    applied: std::collections::VecDeque<u64>,
 }
 
 /// One transaction's shares received so far.
@@ -218,8 +225,12 @@ pub(crate) fn on_mark(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) 
             }
             let woken = forget_parts(&mut reg, &txids);
             publish_open(&shard.shared, &reg);
+            let diverged = txids.iter().find(|t| reg.applied.contains(t)).copied();
             drop(reg);
             wake(shard, woken);
+            if let Some(txid) = diverged {
+                resync_all(shard, conn, txid);
+            }
         }
         _ => {}
     }
@@ -236,6 +247,29 @@ fn overflow(shard: &mut Shard, conn: &mut Conn, flow: usize) {
         f.synced = false;
     }
     conn.closing = crate::conn::Closing::Now;
+}
+
+/// The primary dropped transaction `txid` (a promoted replica that never
+/// got all of it), which this replica applied: it holds a write its primary
+/// does not, on every flow the transaction touched. Every flow syncs in full.
+fn resync_all(shard: &mut Shard, conn: &mut Conn, txid: u64) {
+    tracing::warn!(
+        shard = shard.id,
+        "the primary dropped transaction {txid}, which this replica applied; every replication flow resyncs in full"
+    );
+    registry(shard).applied.clear();
+    {
+        let mut st = shard.shared.repl.lock();
+        for f in &mut st.flows {
+            f.synced = false;
+        }
+    }
+    conn.closing = crate::conn::Closing::Now;
+    for s in 0..shard.shared.control.len() {
+        if shard.shared.control[s].send(crate::shared::Control::CloseMasterLinks).is_ok() {
+            shard.shared.wake(s);
+        }
+    }
 }
 
 fn malformed(conn: &mut Conn, what: &str) {
@@ -309,6 +343,9 @@ pub(crate) fn on_applied(shard: &mut Shard, conn: &mut Conn) {
     let txids = std::mem::take(&mut m.applying);
     let woken = {
         let mut reg = registry(shard);
+        reg.applied.extend(txids.iter().copied());
+        let excess = reg.applied.len().saturating_sub(APPLIED_TXIDS_KEPT);
+        reg.applied.drain(..excess);
         let woken = forget_parts(&mut reg, &txids);
         publish_open(&shard.shared, &reg);
         woken
