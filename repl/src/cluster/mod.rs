@@ -4,6 +4,9 @@
 
 pub mod config;
 pub mod control;
+pub mod log;
+#[cfg(test)]
+mod log_sim;
 pub mod store;
 
 pub use config::{ClusterConfig, ConfigChange, ConfigError, Node, NodeId, Role, SlotRange};

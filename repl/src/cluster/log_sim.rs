@@ -1,0 +1,390 @@
+//! A seeded, in-process simulator for the control log: voters exchange
+//! raft messages through a network that drops, delays, duplicates and
+//! reorders them, is cut into a minority and a majority, and crashes and
+//! restarts voters from what they persisted. After every step it checks
+//! that each term has at most one leader, that every node applies the
+//! same configurations under the same epochs in the same order, that a
+//! node's epochs only grow, and that a minority commits nothing.
+//!
+//! raft-rs draws its election timeouts from a random source of its own, so
+//! the voters run with `max_election_ticks = election_ticks + 1` and the
+//! simulator jitters, from its seed, which voters a tick reaches.
+
+use super::config::{ClusterConfig, ConfigChange, Node, NodeId, SLOTS, SlotRange};
+use super::log::{ControlLog, Durable, ProposalId, Timing, decode_message, encode_message};
+use raft::eraftpb::Message;
+use std::collections::{BTreeMap, HashSet};
+
+const TIMING: Timing = Timing { election_ticks: 10, max_election_ticks: 11 };
+/// Steps (one tick each) in the chaotic phase.
+const CHAOS_STEPS: u64 = 3000;
+/// Steps the network stays in one shape (long against the election timeout).
+const SHAPE_STEPS: u64 = 250;
+/// The longest a message stays in flight, in steps.
+const DELAY_STEPS_MAX: u64 = 4;
+/// Steps allowed to converge once the network heals.
+const SETTLE_STEPS_MAX: u64 = 2000;
+
+fn node_id(n: usize) -> NodeId {
+    NodeId::parse(&format!("{:040x}", n + 1)).unwrap()
+}
+
+/// The first change: three primaries with the slots split evenly.
+fn initial_config() -> ClusterConfig {
+    let nodes = SlotRange::split_even(3, SLOTS)
+        .into_iter()
+        .enumerate()
+        .map(|(i, range)| Node { slots: vec![range], ..Node::primary(node_id(i), "127.0.0.1", 7000 + i as u16) })
+        .collect();
+    ClusterConfig { epoch: 0, nodes }
+}
+
+struct InFlight {
+    at: u64,
+    bytes: Vec<u8>,
+    from: usize,
+    to: usize,
+}
+
+struct Sim {
+    rng: fastrand::Rng,
+    voters: Vec<u64>,
+    nodes: Vec<Option<ControlLog>>,
+    disk: Vec<Durable>,
+    /// Per node, the epoch it last installed in this life.
+    epochs: Vec<u64>,
+    /// Per node, its side of the network (all equal: no partition).
+    side: Vec<u8>,
+    net: Vec<InFlight>,
+    now: u64,
+    drop_percent: u32,
+    duplicate_percent: u32,
+    /// The leader seen for each term.
+    leaders: BTreeMap<u64, u64>,
+    /// Every committed configuration, by epoch - 1.
+    history: Vec<ClusterConfig>,
+}
+
+impl Sim {
+    fn new(seed: u64, size: usize) -> Sim {
+        let voters: Vec<u64> = (1..=size as u64).collect();
+        let nodes = voters
+            .iter()
+            .map(|&id| Some(ControlLog::restore(id, &voters, Durable::default(), TIMING).unwrap()))
+            .collect();
+        Sim {
+            rng: fastrand::Rng::with_seed(seed),
+            nodes,
+            disk: vec![Durable::default(); size],
+            epochs: vec![0; size],
+            side: vec![0; size],
+            voters,
+            net: Vec::new(),
+            now: 0,
+            drop_percent: 10,
+            duplicate_percent: 5,
+            leaders: BTreeMap::new(),
+            history: Vec::new(),
+        }
+    }
+
+    fn connected(&self, a: usize, b: usize) -> bool {
+        self.side[a] == self.side[b]
+    }
+
+    /// One step: jittered ticks, deliveries due, then every node's ready.
+    fn step(&mut self) {
+        self.now += 1;
+        for i in 0..self.nodes.len() {
+            // Seeded jitter: a tick reaches a voter 9 times in 10.
+            if self.rng.u32(0..10) < 9 {
+                if let Some(n) = self.nodes[i].as_mut() {
+                    n.tick();
+                }
+            }
+        }
+        let due: Vec<InFlight> = {
+            let (due, later) = std::mem::take(&mut self.net).into_iter().partition(|m| m.at <= self.now);
+            self.net = later;
+            due
+        };
+        let mut due = due;
+        self.rng.shuffle(&mut due);
+        for m in due {
+            if !self.connected(m.from, m.to) {
+                continue;
+            }
+            if let Some(n) = self.nodes[m.to].as_mut() {
+                let message = decode_message(&m.bytes).unwrap();
+                let _ = n.step(message);
+            }
+        }
+        for i in 0..self.nodes.len() {
+            self.drive(i);
+        }
+        self.check_leaders();
+    }
+
+    /// Carries out node `i`'s ready the way the control thread does.
+    fn drive(&mut self, i: usize) {
+        let Some(node) = self.nodes[i].as_mut() else { return };
+        let out = node.ready().unwrap();
+        if let Some(durable) = out.persist {
+            self.disk[i] = durable;
+        }
+        for message in out.messages {
+            self.send(i, message);
+        }
+        for config in out.installed {
+            assert!(config.epoch > self.epochs[i], "node {i}: epoch {} after {}", config.epoch, self.epochs[i]);
+            self.epochs[i] = config.epoch;
+            let at = config.epoch as usize - 1;
+            match self.history.get(at) {
+                Some(seen) => assert_eq!(seen, &config, "node {i} disagrees at epoch {}", config.epoch),
+                None => {
+                    assert_eq!(at, self.history.len(), "node {i} skipped to epoch {}", config.epoch);
+                    self.history.push(config);
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, from: usize, message: Message) {
+        let Some(to) = self.voters.iter().position(|&v| v == message.to) else { return };
+        if self.rng.u32(0..100) < self.drop_percent {
+            return;
+        }
+        let bytes = encode_message(&message).unwrap();
+        let copies = if self.rng.u32(0..100) < self.duplicate_percent { 2 } else { 1 };
+        for _ in 0..copies {
+            let at = self.now + self.rng.u64(0..=DELAY_STEPS_MAX);
+            self.net.push(InFlight { at, bytes: bytes.clone(), from, to });
+        }
+    }
+
+    fn check_leaders(&mut self) {
+        for n in self.nodes.iter().flatten() {
+            if n.is_leader() {
+                let seen = *self.leaders.entry(n.term()).or_insert(n.id());
+                assert_eq!(seen, n.id(), "two leaders in term {}", n.term());
+            }
+        }
+    }
+
+    /// Proposes `change` at node `i`, if it is up and knows a leader.
+    fn propose(&mut self, i: usize, change: &ConfigChange) -> Option<ProposalId> {
+        let id = self.rng.u64(..);
+        self.nodes[i].as_mut()?.propose(change, id).ok()?;
+        self.drive(i);
+        Some(id)
+    }
+
+    /// The proposals of committed entries on every node, checking that
+    /// committed entries agree wherever two nodes have them.
+    fn committed(&self) -> HashSet<ProposalId> {
+        let mut by_index: BTreeMap<u64, (u64, Vec<u8>)> = BTreeMap::new();
+        let mut proposals = HashSet::new();
+        for d in &self.disk {
+            for e in d.entries.iter().filter(|e| e.index <= d.commit) {
+                let seen = by_index.entry(e.index).or_insert((e.term, e.data.clone()));
+                assert_eq!(seen, &(e.term, e.data.clone()), "committed entries differ at index {}", e.index);
+                if let Ok(bytes) = <[u8; 8]>::try_from(&e.context[..]) {
+                    proposals.insert(u64::from_be_bytes(bytes));
+                }
+            }
+        }
+        proposals
+    }
+
+    fn crash(&mut self, i: usize) {
+        self.nodes[i] = None;
+    }
+
+    fn restart(&mut self, i: usize) {
+        if self.nodes[i].is_none() {
+            self.nodes[i] =
+                Some(ControlLog::restore(self.voters[i], &self.voters, self.disk[i].clone(), TIMING).unwrap());
+            self.epochs[i] = 0;
+        }
+    }
+}
+
+/// A change that assigns slot `n` (mod the slot count) to one of the three primaries.
+fn assign(n: u64) -> ConfigChange {
+    ConfigChange::AssignSlots {
+        node: node_id((n % 3) as usize),
+        ranges: vec![SlotRange::new((n % SLOTS as u64) as u16, (n % SLOTS as u64) as u16)],
+    }
+}
+
+/// Runs one seeded scenario and returns the committed history.
+fn run(seed: u64, size: usize) -> Vec<ClusterConfig> {
+    let mut sim = Sim::new(seed, size);
+    let mut counter = 0u64;
+    // Until the first configuration commits, propose it now and then.
+    while sim.history.is_empty() {
+        assert!(sim.now < SETTLE_STEPS_MAX, "seed {seed}: no first configuration");
+        if sim.now % 20 == 0 {
+            let at = sim.rng.usize(0..size);
+            sim.propose(at, &ConfigChange::Replace(initial_config()));
+        }
+        sim.step();
+    }
+    let mut minority_proposals: HashSet<ProposalId> = HashSet::new();
+    let mut partition: Option<(Vec<usize>, u64)> = None;
+    for step in 0..CHAOS_STEPS {
+        if step % SHAPE_STEPS == 0 {
+            // End the last partition: its minority must have committed nothing.
+            if let Some((minority, epoch_at_start)) = partition.take() {
+                let committed = sim.committed();
+                assert!(
+                    minority_proposals.is_disjoint(&committed),
+                    "seed {seed}: a change proposed in a minority committed"
+                );
+                for &i in &minority {
+                    assert!(sim.epochs[i] <= epoch_at_start, "seed {seed}: minority node {i} moved to a new epoch");
+                }
+                minority_proposals.clear();
+            }
+            sim.side = vec![0; size];
+            if sim.rng.bool() {
+                let mut order: Vec<usize> = (0..size).collect();
+                sim.rng.shuffle(&mut order);
+                let minority: Vec<usize> = order[..(size - 1) / 2].to_vec();
+                for &i in &minority {
+                    sim.side[i] = 1;
+                }
+                partition = Some((minority, sim.history.len() as u64));
+            }
+        }
+        if sim.rng.u32(0..15) == 0 {
+            counter += 1;
+            let at = sim.rng.usize(0..size);
+            if let Some(id) = sim.propose(at, &assign(counter)) {
+                if sim.side[at] == 1 {
+                    minority_proposals.insert(id);
+                }
+            }
+        }
+        if sim.rng.u32(0..400) == 0 {
+            let i = sim.rng.usize(0..size);
+            sim.crash(i);
+        }
+        if sim.rng.u32(0..50) == 0 {
+            let i = sim.rng.usize(0..size);
+            sim.restart(i);
+        }
+        sim.step();
+        if step % 50 == 0 {
+            sim.committed();
+        }
+    }
+    // Heal everything, then one more change must reach every node.
+    sim.side = vec![0; size];
+    sim.drop_percent = 0;
+    sim.duplicate_percent = 0;
+    for i in 0..size {
+        sim.restart(i);
+    }
+    let before = sim.history.len();
+    let deadline = sim.now + SETTLE_STEPS_MAX;
+    loop {
+        assert!(sim.now < deadline, "seed {seed}: no convergence after healing");
+        let done = sim.history.len() > before
+            && sim.nodes.iter().flatten().all(|n| n.applied() == sim.history.last().unwrap());
+        if done {
+            break;
+        }
+        if sim.history.len() == before && sim.now % 20 == 0 {
+            counter += 1;
+            let at = sim.rng.usize(0..size);
+            sim.propose(at, &assign(counter));
+        }
+        sim.step();
+    }
+    sim.committed();
+    assert!(sim.leaders.len() > 1, "seed {seed}: the leader never changed");
+    eprintln!("seed {seed}: {} terms with a leader, {} epochs committed", sim.leaders.len(), sim.history.len());
+    sim.history
+}
+
+#[test]
+fn three_voters_agree_under_loss_partitions_and_crashes() {
+    for seed in 0..4 {
+        run(seed, 3);
+    }
+}
+
+#[test]
+fn five_voters_agree_under_loss_partitions_and_crashes() {
+    for seed in 100..102 {
+        run(seed, 5);
+    }
+}
+
+#[test]
+fn a_seed_replays_the_same_history() {
+    assert_eq!(run(7, 3), run(7, 3));
+}
+
+#[test]
+fn a_minority_alone_commits_nothing() {
+    let mut sim = Sim::new(42, 3);
+    while sim.history.is_empty() {
+        assert!(sim.now < SETTLE_STEPS_MAX);
+        if sim.now % 20 == 0 {
+            sim.propose(0, &ConfigChange::Replace(initial_config()));
+        }
+        sim.step();
+    }
+    // Cut the leader off alone; the other two elect a new one.
+    let leader = sim.nodes.iter().flatten().find(|n| n.is_leader()).map(|n| n.id() as usize - 1).unwrap();
+    sim.side[leader] = 1;
+    let epoch = sim.history.len() as u64;
+    let cut_off = sim.propose(leader, &assign(1)).unwrap();
+    for _ in 0..SHAPE_STEPS {
+        sim.step();
+    }
+    assert!(!sim.nodes[leader].as_ref().unwrap().is_leader(), "the cut-off leader stepped down (check quorum)");
+    assert_eq!(sim.epochs[leader], epoch);
+    assert!(!sim.committed().contains(&cut_off));
+    // The majority still commits.
+    let other = (leader + 1) % 3;
+    let mut made = None;
+    for _ in 0..SETTLE_STEPS_MAX {
+        if made.is_none() && sim.now % 20 == 0 {
+            made = sim.propose(other, &assign(2));
+        }
+        sim.step();
+        if made.is_some_and(|id| sim.committed().contains(&id)) {
+            break;
+        }
+    }
+    assert!(made.is_some_and(|id| sim.committed().contains(&id)), "the majority commits");
+    assert!(sim.history.len() as u64 > epoch);
+    assert_eq!(sim.epochs[leader], epoch, "the cut-off node still has the old epoch");
+    // Healed, the old leader's entry is gone and it catches up.
+    sim.side = vec![0; 3];
+    for _ in 0..SHAPE_STEPS {
+        sim.step();
+    }
+    assert!(!sim.committed().contains(&cut_off));
+    assert_eq!(sim.nodes[leader].as_ref().unwrap().applied(), sim.history.last().unwrap());
+}
+
+#[test]
+fn group_tags_are_refused_before_the_protobuf_parser() {
+    let m = Message { to: 2, from: 1, term: 3, ..Message::default() };
+    let good = encode_message(&m).unwrap();
+    assert_eq!(decode_message(&good).unwrap().term, 3);
+    // Field 20, wire type 3 (start group), nested thousands deep: protobuf
+    // 2 would recurse once per tag.
+    let mut evil = good.clone();
+    evil.extend(std::iter::repeat_n([0xa3u8, 0x01], 100_000).flatten());
+    assert!(decode_message(&evil).unwrap_err().contains("wire type 3"));
+    // Also inside an entry (field 7 of Message).
+    let mut nested = good;
+    nested.extend([0x3a, 0x02, 0x0b, 0x0c]);
+    assert!(decode_message(&nested).is_err());
+    assert!(decode_message(&vec![0u8; super::log::MESSAGE_BYTES_MAX + 1]).is_err());
+}
