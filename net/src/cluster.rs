@@ -272,6 +272,9 @@ const SUBCOMMANDS: &[(&str, i32)] = &[
     ("SLOTS", 2),
     ("HELP", 2),
     ("CORESHARD-SETCONFIG", 4),
+    ("CORESHARD-LOG-JOIN", -6),
+    ("CORESHARD-PROPOSE", 3),
+    ("CORESHARD-LOG", 2),
 ];
 
 /// CLUSTER HELP's lines (before HELP itself), for the subcommands coreshard has.
@@ -296,6 +299,12 @@ const HELP: &[&str] = &[
     "    Return information about slot range mappings and the nodes associated with them.",
     "CORESHARD-SETCONFIG <epoch> <config>",
     "    Install a newer cluster configuration (internal: sent by coreshard-admin).",
+    "CORESHARD-LOG-JOIN <voter-id> <voter-id>,<node-id>,<ip:port> ...",
+    "    Make this node a voter of the control log (internal: sent by coreshard-admin).",
+    "CORESHARD-PROPOSE <change>",
+    "    Commit a configuration change through the control log; returns its epoch.",
+    "CORESHARD-LOG",
+    "    Return the control log's voter id, term, leader and epoch on this node.",
 ];
 
 /// Parses a slot argument: Redis's `getSlotOrReply`.

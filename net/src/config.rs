@@ -355,6 +355,10 @@ pub struct Config {
     /// `cluster-announce-port`: the port announced for this node; 0
     /// (default) means its own `port`.
     pub cluster_announce_port: u16,
+    /// `cluster-port`: where the control log's voters talk to each other
+    /// (docs/decisions/0006-control-log.md); 0 (the default) means the
+    /// client port + 10000, Redis's cluster bus convention.
+    pub cluster_port: u16,
     /// `cluster-require-full-coverage` (immutable here, read at start): with
     /// yes (default), the cluster is down (`cluster_state:fail`,
     /// `-CLUSTERDOWN`) while any slot has no node.
@@ -415,6 +419,7 @@ impl Default for Config {
             cluster_config_file: "nodes.conf".to_string(),
             cluster_announce_ip: None,
             cluster_announce_port: 0,
+            cluster_port: 0,
             cluster_require_full_coverage: true,
             ignored: IgnoredSettings::default(),
         }
@@ -695,6 +700,7 @@ enum Field {
     ClusterConfigFile,
     ClusterAnnounceIp,
     ClusterAnnouncePort,
+    ClusterPort,
     ClusterRequireFullCoverage,
 }
 
@@ -832,6 +838,7 @@ const SETTINGS: &[Spec] = &[
     setting("cluster-config-file", Field::ClusterConfigFile, Kind::NonEmpty).immutable(),
     setting("cluster-announce-ip", Field::ClusterAnnounceIp, Kind::Str),
     setting("cluster-announce-port", Field::ClusterAnnouncePort, int(0, 65535)),
+    setting("cluster-port", Field::ClusterPort, int(0, 65535)).immutable(),
     setting("cluster-require-full-coverage", Field::ClusterRequireFullCoverage, BOOL).immutable(),
 ];
 
@@ -931,7 +938,6 @@ pub const IGNORED: &[Spec] = &[
     ignored("maxmemory-eviction-tenacity", int(0, 100), "10"),
     // Cluster mode: coreshard has no cluster bus and no failure detection
     // yet (docs/decisions/0004-cluster.md).
-    ignored("cluster-port", INT_NONNEG, "0").immutable(),
     ignored("cluster-announce-bus-port", int(0, 65535), "0"),
     ignored("cluster-node-timeout", LONG_NONNEG, "15000"),
     ignored("cluster-replica-validity-factor", INT_NONNEG, "10").alias("cluster-slave-validity-factor"),
@@ -1552,6 +1558,7 @@ impl Config {
             (Field::ClusterConfigFile, Parsed::Str(s)) => self.cluster_config_file = s,
             (Field::ClusterAnnounceIp, Parsed::Str(s)) => self.cluster_announce_ip = non_empty(s),
             (Field::ClusterAnnouncePort, Parsed::Num(n)) => self.cluster_announce_port = to_field(name, n)?,
+            (Field::ClusterPort, Parsed::Num(n)) => self.cluster_port = to_field(name, n)?,
             (Field::ClusterRequireFullCoverage, Parsed::Bool(b)) => self.cluster_require_full_coverage = b,
             _ => return Err(mismatch()),
         }
@@ -1625,6 +1632,7 @@ impl Config {
             Field::ClusterConfigFile => self.cluster_config_file.clone(),
             Field::ClusterAnnounceIp => self.cluster_announce_ip.clone().unwrap_or_default(),
             Field::ClusterAnnouncePort => self.cluster_announce_port.to_string(),
+            Field::ClusterPort => self.cluster_port.to_string(),
             Field::ClusterRequireFullCoverage => yes_no(self.cluster_require_full_coverage).to_string(),
         }
     }

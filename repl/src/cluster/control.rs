@@ -17,7 +17,7 @@ use coreshard_net::Config;
 use coreshard_net::cluster::{ClusterHook, Routing, UNASSIGNED};
 use std::fmt::Write;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 /// The node's cluster configuration and its file.
 pub struct ClusterControl {
@@ -25,6 +25,13 @@ pub struct ClusterControl {
     /// `cluster-require-full-coverage`, as set at start.
     require_full_coverage: bool,
     state: Mutex<NodesFile>,
+    /// `cluster-port`, or the client port + 10000.
+    control_port: u16,
+    /// The shards' cluster state, to publish configurations the control
+    /// log commits (set once the hook is registered).
+    published: OnceLock<Weak<coreshard_net::cluster::Cluster>>,
+    /// This node's control log voter, when it is one.
+    member: OnceLock<super::member::Member>,
 }
 
 /// The address this node announces: `cluster-announce-ip`/`-port`, else
@@ -80,6 +87,9 @@ impl ClusterControl {
             path,
             require_full_coverage: config.cluster_require_full_coverage,
             state: Mutex::new(file),
+            control_port: if config.cluster_port != 0 { config.cluster_port } else { config.port.wrapping_add(10000) },
+            published: OnceLock::new(),
+            member: OnceLock::new(),
         })
     }
 
@@ -147,6 +157,139 @@ fn routing_of(file: &NodesFile, require_full_coverage: bool) -> Routing {
         state_ok(c, require_full_coverage),
         replica_of,
     )
+}
+
+/// The control log side of [`ClusterControl`] (docs/decisions/0006-control-log.md).
+impl ClusterControl {
+    /// Registers the shards' cluster state and, when this node is a
+    /// control log voter (its `<cluster-config-file>.log` exists), starts
+    /// its control thread.
+    pub fn attach(control: &Arc<ClusterControl>, cluster: &Arc<coreshard_net::cluster::Cluster>) -> Result<(), String> {
+        let _ = control.published.set(Arc::downgrade(cluster));
+        if let Some(member) = super::member::Member::resume(&control.path, control.clone())? {
+            let _ = control.member.set(member);
+        }
+        Ok(())
+    }
+
+    /// Installs a configuration the control log committed, if it is newer
+    /// than the one in force and lists this node, and publishes it.
+    pub fn install_committed(&self, config: ClusterConfig) {
+        let epoch = config.epoch;
+        match self.install(epoch, &ConfigChange::Replace(config)) {
+            Ok(routing) => {
+                if let Some(cluster) = self.published.get().and_then(Weak::upgrade) {
+                    cluster.publish(routing);
+                }
+            }
+            Err(e) => tracing::debug!("cluster: committed epoch {epoch} not installed here: {e}"),
+        }
+    }
+
+    /// `CLUSTER CORESHARD-LOG-JOIN <voter-id> <voter-id>,<node-id>,<ip:port> ...`:
+    /// makes this node a voter of a new control log (all voters listed,
+    /// 3 or 5) and starts its control thread.
+    fn log_join(control: &Arc<ClusterControl>, args: &Args, r: &mut Reply) {
+        let parsed = (|| -> Result<super::member::Membership, String> {
+            let id = std::str::from_utf8(args.get(2)).ok().and_then(|s| s.parse::<u64>().ok()).ok_or("bad voter id")?;
+            let mut voters = Vec::new();
+            for i in 3..args.len() {
+                let text = std::str::from_utf8(args.get(i)).map_err(|_| "bad voter")?;
+                let mut parts = text.splitn(3, ',');
+                let (Some(v), Some(node), Some(addr)) = (parts.next(), parts.next(), parts.next()) else {
+                    return Err(format!("bad voter '{}'", printable(args.get(i), 128)));
+                };
+                let id = v.parse::<u64>().map_err(|_| "bad voter id")?;
+                let node = NodeId::parse(node).map_err(|e| e.to_string())?;
+                voters.push(super::member::Voter { id, node, addr: addr.to_string() });
+            }
+            if !matches!(voters.len(), 3 | 5) || !voters.iter().any(|v| v.id == id) {
+                return Err("a control log has 3 or 5 voters, this node among them".into());
+            }
+            Ok(super::member::Membership { id, voters })
+        })();
+        let membership = match parsed {
+            Ok(m) => m,
+            Err(e) => return r.error(&format!("ERR {e}")),
+        };
+        if let Some(existing) = control.member.get() {
+            if existing.membership() == &membership {
+                return r.ok();
+            }
+            return r.error("ERR this node is already a voter of another control log");
+        }
+        match super::member::Member::join(&control.path, membership, control.clone()) {
+            Ok(member) => {
+                let _ = control.member.set(member);
+                r.ok();
+            }
+            Err(e) => r.error(&format!("ERR {e}")),
+        }
+    }
+
+    /// `CLUSTER CORESHARD-PROPOSE <json change>`: proposes a change to the
+    /// control log through this voter (forwarded to the leader) and waits
+    /// until it commits (at most `PROPOSE_WAIT_MS`); replies with the new
+    /// epoch. It blocks the connection's shard meanwhile: an admin command.
+    fn propose(&self, args: &Args, r: &mut Reply) {
+        let Some(member) = self.member.get() else {
+            return r.error("ERR this node is not a control log voter");
+        };
+        let change: ConfigChange = match serde_json::from_slice(args.get(2)) {
+            Ok(c) => c,
+            Err(e) => return r.error(&format!("ERR invalid change: {e}")),
+        };
+        match member.propose(change) {
+            Ok(epoch) => r.int(epoch as i64),
+            Err(e) => r.error(&format!("ERR {e}")),
+        }
+    }
+
+    /// `CLUSTER CORESHARD-LOG`: the control log as this node sees it, as
+    /// `field:value` lines (`voter`, `term`, `leader`, `leader-node`,
+    /// `epoch`), or `voter:none`.
+    fn log_status(&self, r: &mut Reply) {
+        let text = match self.member.get() {
+            None => "voter:none\r\n".to_string(),
+            Some(m) => {
+                let s = m.status();
+                let leader_node = s.leader_node.as_ref().map_or("", NodeId::as_str);
+                format!(
+                    "voter:{}\r\nvoters:{}\r\nterm:{}\r\nleader:{}\r\nleader-node:{leader_node}\r\nepoch:{}\r\n",
+                    s.id,
+                    m.membership().voters.len(),
+                    s.term,
+                    s.leader,
+                    s.epoch
+                )
+            }
+        };
+        r.verbatim(text.as_bytes());
+    }
+
+    /// The control port this node listens on when it is a voter.
+    pub fn control_port(&self) -> u16 {
+        self.control_port
+    }
+}
+
+/// [`ClusterControl`] shared with its control thread: the hook the shards call.
+pub struct SharedControl(pub Arc<ClusterControl>);
+
+impl ClusterHook for SharedControl {
+    fn routing(&self) -> Routing {
+        self.0.routing()
+    }
+
+    fn command(&self, args: &Args, r: &mut Reply) -> Option<Routing> {
+        match args.get(1).to_ascii_uppercase().as_slice() {
+            b"CORESHARD-LOG-JOIN" => ClusterControl::log_join(&self.0, args, r),
+            b"CORESHARD-PROPOSE" => self.0.propose(args, r),
+            b"CORESHARD-LOG" => self.0.log_status(r),
+            _ => return self.0.command(args, r),
+        }
+        None
+    }
 }
 
 impl ClusterHook for ClusterControl {

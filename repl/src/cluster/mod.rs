@@ -7,6 +7,7 @@ pub mod control;
 pub mod log;
 #[cfg(test)]
 mod log_sim;
+pub mod member;
 pub mod store;
 
 pub use config::{ClusterConfig, ConfigChange, ConfigError, Node, NodeId, Role, SlotRange};
@@ -18,7 +19,9 @@ pub fn hooks(config: &coreshard_net::Config) -> Result<coreshard_net::Hooks, Str
     if !config.cluster_enabled {
         return Ok(coreshard_net::Hooks::default());
     }
-    let control = ClusterControl::open(config)?;
-    let cluster = coreshard_net::cluster::Cluster::new(Box::new(control));
-    Ok(coreshard_net::Hooks { cluster: Some(std::sync::Arc::new(cluster)) })
+    let control = std::sync::Arc::new(ClusterControl::open(config)?);
+    let cluster =
+        std::sync::Arc::new(coreshard_net::cluster::Cluster::new(Box::new(control::SharedControl(control.clone()))));
+    ClusterControl::attach(&control, &cluster)?;
+    Ok(coreshard_net::Hooks { cluster: Some(cluster) })
 }

@@ -33,6 +33,10 @@ enum Command {
         /// Replicas per primary.
         #[arg(long, default_value_t = 0)]
         replicas: usize,
+        /// Keep the configuration in a control log replicated by the first
+        /// 3 (or 5) primaries, instead of pushing it to every node.
+        #[arg(long, value_name = "VOTERS", value_parser = clap::builder::PossibleValuesParser::new(["3", "5"]))]
+        control_log: Option<String>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -69,7 +73,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Create { nodes, replicas, json } => create(&nodes, replicas, json),
+        Command::Create { nodes, replicas, control_log, json } => {
+            let voters = control_log.and_then(|v| v.parse().ok()).unwrap_or(0);
+            create(&nodes, replicas, voters, json)
+        }
         Command::Show { node, json } => show(&node, json),
         Command::AddNode { .. } => Err(not_yet("add-node")),
         Command::Rebalance { .. } => Err(not_yet("rebalance")),
@@ -162,7 +169,7 @@ fn plan(count: usize, replicas: usize) -> Result<Vec<Option<usize>>, String> {
     Ok((0..count).map(|i| if i < primaries { None } else { Some((i - primaries) % primaries) }).collect())
 }
 
-fn create(addrs: &[String], replicas: usize, json: bool) -> Result<(), String> {
+fn create(addrs: &[String], replicas: usize, voters: usize, json: bool) -> Result<(), String> {
     let roles = plan(addrs.len(), replicas)?;
     let mut nodes: Vec<Fresh> = Vec::new();
     for text in addrs {
@@ -223,7 +230,12 @@ fn create(addrs: &[String], replicas: usize, json: bool) -> Result<(), String> {
     }
     let text = serde_json::to_string(&config).map_err(|e| e.to_string())?;
     let epoch = config.epoch.to_string();
-    for n in &mut nodes {
+    let in_log = if voters > 0 { Some(start_control_log(&mut nodes, &roles, voters, &config)?) } else { None };
+    for (i, n) in nodes.iter_mut().enumerate() {
+        // Voters have the configuration from the log; the others get it pushed.
+        if in_log.as_ref().is_some_and(|v| v.contains(&i)) {
+            continue;
+        }
         let _: String = n.conn.query(&["CLUSTER", "CORESHARD-SETCONFIG", &epoch, &text])?;
     }
     if json {
@@ -248,6 +260,52 @@ fn create(addrs: &[String], replicas: usize, json: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// How long `create` waits for the control log to elect a leader and
+/// commit the first configuration.
+const CONTROL_LOG_START: Duration = Duration::from_secs(20);
+/// The pause between `create`'s tries while the log elects its leader.
+const CONTROL_LOG_RETRY: Duration = Duration::from_millis(200);
+
+/// Makes the first `voters` primaries the control log's voters and commits
+/// `config` (as epoch 1, the log's first change) through the first one.
+/// Returns the voters' indexes in `nodes`.
+fn start_control_log(
+    nodes: &mut [Fresh],
+    roles: &[Option<usize>],
+    voters: usize,
+    config: &ClusterConfig,
+) -> Result<Vec<usize>, String> {
+    let chosen: Vec<usize> = (0..nodes.len()).filter(|&i| roles[i].is_none()).take(voters).collect();
+    if chosen.len() < voters {
+        return Err(format!("a control log of {voters} voters needs {voters} primaries, there are {}", chosen.len()));
+    }
+    let mut list = Vec::new();
+    for (v, &i) in chosen.iter().enumerate() {
+        let n = &mut nodes[i];
+        let port = n.conn.config_get("cluster-port")?.parse::<u16>().unwrap_or(0);
+        let port = if port == 0 { n.port.wrapping_add(10000) } else { port };
+        list.push(format!("{},{},{}:{port}", v + 1, n.id, n.ip));
+    }
+    for (v, &i) in chosen.iter().enumerate() {
+        let id = (v + 1).to_string();
+        let mut args = vec!["CLUSTER", "CORESHARD-LOG-JOIN", id.as_str()];
+        args.extend(list.iter().map(String::as_str));
+        let _: String = nodes[i].conn.query(&args)?;
+    }
+    let change = serde_json::to_string(&coreshard_repl::cluster::ConfigChange::Replace(config.clone()))
+        .map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + CONTROL_LOG_START;
+    loop {
+        match nodes[chosen[0]].conn.query::<i64>(&["CLUSTER", "CORESHARD-PROPOSE", &change]) {
+            Ok(_) => return Ok(chosen),
+            Err(e) if std::time::Instant::now() < deadline && e.contains("leader") => {
+                std::thread::sleep(CONTROL_LOG_RETRY)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// One node as `show` reports it.
 #[derive(serde::Serialize)]
 struct NodeReport {
@@ -268,7 +326,17 @@ struct ClusterReport {
     state: String,
     epoch: u64,
     slots_assigned: usize,
+    /// The control log's leader and term as the node asked sees them
+    /// (absent when it is not a voter).
+    control_log: Option<ControlLogReport>,
     nodes: Vec<NodeReport>,
+}
+
+#[derive(serde::Serialize)]
+struct ControlLogReport {
+    voters: u64,
+    term: u64,
+    leader: Option<String>,
 }
 
 /// Reads one CLUSTER NODES line: id, address, role, primary, slot ranges.
@@ -306,6 +374,13 @@ fn show(addr: &str, json: bool) -> Result<(), String> {
     let mut entry = NodeConn::open(&host, port)?;
     let nodes_text: String = entry.query(&["CLUSTER", "NODES"])?;
     let info: String = entry.query(&["CLUSTER", "INFO"])?;
+    // Nodes without a control log (older ones) answer with an error.
+    let log: String = entry.query(&["CLUSTER", "CORESHARD-LOG"]).unwrap_or_default();
+    let control_log = field(&log, "term").map(|term| ControlLogReport {
+        voters: field(&log, "voters").and_then(|v| v.parse().ok()).unwrap_or(0),
+        term: term.parse().unwrap_or(0),
+        leader: field(&log, "leader-node").filter(|l| !l.is_empty()),
+    });
     let mut nodes: Vec<NodeReport> = nodes_text.lines().filter_map(parse_nodes_line).collect();
     for n in &mut nodes {
         let probe = || -> Result<(u64, u64, String), String> {
@@ -329,6 +404,7 @@ fn show(addr: &str, json: bool) -> Result<(), String> {
         state: field(&info, "cluster_state").unwrap_or_default(),
         epoch: field(&info, "cluster_current_epoch").and_then(|e| e.parse().ok()).unwrap_or(0),
         slots_assigned: field(&info, "cluster_slots_assigned").and_then(|e| e.parse().ok()).unwrap_or(0),
+        control_log,
         nodes,
     };
     if json {
@@ -342,6 +418,10 @@ fn show(addr: &str, json: bool) -> Result<(), String> {
         report.slots_assigned,
         report.nodes.len()
     );
+    if let Some(log) = &report.control_log {
+        let leader = log.leader.as_deref().unwrap_or("none known");
+        println!("control log: {} voters, term {}, leader {leader}", log.voters, log.term);
+    }
     println!(
         "{:<40} {:<21} {:<8} {:>6} {:>10} {:>10}  SLOTS / PRIMARY",
         "ID", "ADDRESS", "ROLE", "SLOTS", "KEYS", "MEMORY"

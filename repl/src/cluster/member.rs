@@ -1,0 +1,384 @@
+//! A designated node's control thread: it drives the node's
+//! [`ControlLog`] (ticks every [`TICK_MS`]), carries raft messages to and
+//! from the other voters over TCP on the `cluster-port`, keeps the log's
+//! durable state in `<cluster-config-file>.log`, and hands each committed
+//! configuration to [`ClusterControl`], which writes nodes.conf and
+//! publishes the shards' Routing.
+//!
+//! ```text
+//!   peer voters ──frames──▶ reader threads ──┐
+//!   CLUSTER CORESHARD-PROPOSE (a shard) ─────┼─▶ control thread ──▶ ControlLog (sans-IO)
+//!                                            │      │ persist <config>.log, then
+//!                                            │      ├─▶ sender thread per peer ──frames──▶ peer voters
+//!                                            │      └─▶ ClusterControl::install ─▶ Routing ─▶ shards
+//!                                            └─ status (term, leader) read by CLUSTER CORESHARD-LOG
+//! ```
+//!
+//! A frame is a 4-byte big-endian length and a raft message as protobuf,
+//! checked by [`decode_message`] before it is parsed. Messages are best
+//! effort: a full queue or a broken connection drops them, and Raft
+//! retries.
+
+use super::config::{ConfigChange, NodeId};
+use super::control::ClusterControl;
+use super::log::{
+    ControlLog, Durable, MESSAGE_BYTES_MAX, ProposalId, TICK_MS, Timing, VOTERS_MAX, decode_message, encode_message,
+};
+use crossbeam_channel::{Receiver, Sender, bounded};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Inputs waiting for the control thread.
+const INPUT_QUEUE_MAX: usize = 1024;
+/// Frames waiting for one peer's sender thread.
+const PEER_QUEUE_MAX: usize = 256;
+/// Connections accepted on the cluster port at once.
+const CONNECTIONS_MAX: usize = 4 * VOTERS_MAX;
+/// How long a connect or a write to a peer may take.
+const PEER_IO_TIMEOUT_MS: u64 = 500;
+/// How long a proposal waits to commit before its caller is told so.
+pub const PROPOSE_WAIT_MS: u64 = 5000;
+
+/// The voters and which one this node is, as kept on disk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    /// This node's voter id (1-based).
+    pub id: u64,
+    /// Every voter: id, node id and control address (`ip:cluster-port`).
+    pub voters: Vec<Voter>,
+}
+
+/// One voter of the control log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Voter {
+    /// Its raft id (1-based).
+    pub id: u64,
+    /// Its cluster node id.
+    pub node: NodeId,
+    /// Where its control thread listens: `ip:port`.
+    pub addr: String,
+}
+
+/// `<cluster-config-file>.log`: membership and the log's durable state.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct LogFile {
+    membership: Membership,
+    durable: Durable,
+}
+
+/// The log file's path for a cluster config file.
+pub fn log_path(config_file: &Path) -> PathBuf {
+    let mut name = config_file.as_os_str().to_owned();
+    name.push(".log");
+    PathBuf::from(name)
+}
+
+fn load(path: &Path) -> Result<Option<LogFile>, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("control log file {}: {e}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("control log file {}: {e}", path.display())),
+    }
+}
+
+/// Writes `file` durably: a temporary file, synced, renamed over the old
+/// one, and the directory synced.
+fn save(path: &Path, file: &LogFile) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec(file).map_err(std::io::Error::other)?;
+    let tmp = path.with_extension("log.tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// The control log as the rest of the node sees it.
+#[derive(Clone, Debug, Default)]
+pub struct LogStatus {
+    /// This node's voter id.
+    pub id: u64,
+    /// The current term.
+    pub term: u64,
+    /// The leader's voter id (0: none known).
+    pub leader: u64,
+    /// The leader's cluster node id, when known.
+    pub leader_node: Option<NodeId>,
+    /// The epoch of the last applied configuration.
+    pub epoch: u64,
+}
+
+enum Input {
+    Peer(raft::eraftpb::Message),
+    Propose(ConfigChange, Sender<Result<u64, String>>),
+}
+
+/// A running control thread.
+pub struct Member {
+    input: Sender<Input>,
+    status: Arc<Mutex<LogStatus>>,
+    membership: Membership,
+}
+
+impl Member {
+    /// Starts the control thread of a node that has a log file next to
+    /// `config_file`; None when it has none (not a voter).
+    pub fn resume(config_file: &Path, control: Arc<ClusterControl>) -> Result<Option<Member>, String> {
+        match load(&log_path(config_file))? {
+            Some(file) => Member::start(config_file, file, control).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Makes this node voter `membership.id` of a new control log and starts its thread.
+    pub fn join(config_file: &Path, membership: Membership, control: Arc<ClusterControl>) -> Result<Member, String> {
+        let path = log_path(config_file);
+        if let Some(existing) = load(&path)? {
+            if existing.membership != membership {
+                return Err("this node is already a voter of another control log".into());
+            }
+            return Member::start(config_file, existing, control);
+        }
+        let file = LogFile { membership, durable: Durable::default() };
+        save(&path, &file).map_err(|e| format!("can't write {}: {e}", path.display()))?;
+        Member::start(config_file, file, control)
+    }
+
+    fn start(config_file: &Path, file: LogFile, control: Arc<ClusterControl>) -> Result<Member, String> {
+        let membership = file.membership.clone();
+        let ids: Vec<u64> = membership.voters.iter().map(|v| v.id).collect();
+        let log = ControlLog::restore(membership.id, &ids, file.durable.clone(), Timing::default())?;
+        let me = membership
+            .voters
+            .iter()
+            .find(|v| v.id == membership.id)
+            .ok_or("the control log's voters do not list this node")?;
+        let listener = TcpListener::bind(&me.addr).map_err(|e| format!("can't listen on {}: {e}", me.addr))?;
+        let (input_tx, input_rx) = bounded(INPUT_QUEUE_MAX);
+        let status = Arc::new(Mutex::new(LogStatus { id: membership.id, ..LogStatus::default() }));
+        spawn("cs-control-accept", {
+            let input = input_tx.clone();
+            move || accept(listener, input)
+        })?;
+        let mut peers = HashMap::new();
+        for v in membership.voters.iter().filter(|v| v.id != membership.id) {
+            let (tx, rx) = bounded::<Vec<u8>>(PEER_QUEUE_MAX);
+            let addr = v.addr.clone();
+            spawn("cs-control-send", move || send_to(addr, rx))?;
+            peers.insert(v.id, tx);
+        }
+        let driver = Driver {
+            log,
+            path: log_path(config_file),
+            membership: membership.clone(),
+            peers,
+            control,
+            status: status.clone(),
+            waiting: HashMap::new(),
+        };
+        spawn("cs-control", move || driver.run(input_rx))?;
+        tracing::info!("cluster: control log voter {} of {} started", membership.id, membership.voters.len());
+        Ok(Member { input: input_tx, status, membership })
+    }
+
+    /// The log's state now.
+    pub fn status(&self) -> LogStatus {
+        match self.status.lock() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The voters.
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    /// Proposes `change` and waits (at most [`PROPOSE_WAIT_MS`]) until it
+    /// commits: Ok(the epoch it made), or why not. Blocks the caller.
+    pub fn propose(&self, change: ConfigChange) -> Result<u64, String> {
+        let (tx, rx) = bounded(1);
+        self.input.try_send(Input::Propose(change, tx)).map_err(|_| "the control thread is busy".to_string())?;
+        match rx.recv_timeout(Duration::from_millis(PROPOSE_WAIT_MS)) {
+            Ok(result) => result,
+            Err(_) => Err(format!("the change did not commit within {PROPOSE_WAIT_MS} ms; it may still")),
+        }
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), String> {
+    std::thread::Builder::new().name(name.into()).spawn(f).map(|_| ()).map_err(|e| format!("can't start {name}: {e}"))
+}
+
+/// Accepts peers' connections, each read by a thread of its own.
+fn accept(listener: TcpListener, input: Sender<Input>) {
+    let open = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        if open.load(Ordering::Relaxed) >= CONNECTIONS_MAX {
+            tracing::warn!("cluster: control port has {CONNECTIONS_MAX} connections, refusing one");
+            continue;
+        }
+        open.fetch_add(1, Ordering::Relaxed);
+        let (input, open) = (input.clone(), open.clone());
+        let started = spawn("cs-control-read", move || {
+            read_from(stream, &input);
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
+        if started.is_err() {
+            tracing::warn!("cluster: can't start a control reader");
+        }
+    }
+}
+
+/// Reads frames until the connection ends or sends garbage.
+fn read_from(mut stream: TcpStream, input: &Sender<Input>) {
+    let _ = stream.set_nodelay(true);
+    let mut len = [0u8; 4];
+    let mut buf = Vec::new();
+    loop {
+        if stream.read_exact(&mut len).is_err() {
+            return;
+        }
+        let n = u32::from_be_bytes(len) as usize;
+        if n > MESSAGE_BYTES_MAX {
+            tracing::warn!("cluster: control frame of {n} bytes refused");
+            return;
+        }
+        buf.resize(n, 0);
+        if stream.read_exact(&mut buf).is_err() {
+            return;
+        }
+        match decode_message(&buf) {
+            // A full queue drops the message; Raft sends again.
+            Ok(m) => {
+                let _ = input.try_send(Input::Peer(m));
+            }
+            Err(e) => {
+                tracing::warn!("cluster: bad control message: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// Sends one peer's frames over a connection made (again) on demand.
+fn send_to(addr: String, frames: Receiver<Vec<u8>>) {
+    let timeout = Duration::from_millis(PEER_IO_TIMEOUT_MS);
+    let mut conn: Option<TcpStream> = None;
+    for frame in frames {
+        if conn.is_none() {
+            let target = addr.to_socket_addrs().ok().and_then(|mut a| a.next());
+            conn = target.and_then(|a| TcpStream::connect_timeout(&a, timeout).ok());
+            if let Some(c) = &conn {
+                let _ = c.set_nodelay(true);
+                let _ = c.set_write_timeout(Some(timeout));
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        if c.write_all(&frame).is_err() {
+            conn = None;
+        }
+    }
+}
+
+struct Driver {
+    log: ControlLog,
+    path: PathBuf,
+    membership: Membership,
+    peers: HashMap<u64, Sender<Vec<u8>>>,
+    control: Arc<ClusterControl>,
+    status: Arc<Mutex<LogStatus>>,
+    /// Proposals waiting for their outcome, with when they were made.
+    waiting: HashMap<ProposalId, (Sender<Result<u64, String>>, Instant)>,
+}
+
+impl Driver {
+    fn run(mut self, input: Receiver<Input>) {
+        let tick = Duration::from_millis(TICK_MS);
+        let mut next_tick = Instant::now() + tick;
+        loop {
+            let now = Instant::now();
+            if now >= next_tick {
+                self.log.tick();
+                next_tick = now + tick;
+                let wait = Duration::from_millis(PROPOSE_WAIT_MS);
+                self.waiting.retain(|_, (_, at)| now.duration_since(*at) < wait);
+            }
+            match input.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
+                Ok(Input::Peer(m)) => {
+                    let _ = self.log.step(m);
+                }
+                Ok(Input::Propose(change, reply)) => {
+                    let id = fastrand::u64(..);
+                    match self.log.propose(&change, id) {
+                        Ok(()) => {
+                            self.waiting.insert(id, (reply, Instant::now()));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e.to_string()));
+                        }
+                    }
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+            }
+            if let Err(e) = self.ready() {
+                // The durable state could not be kept: stop voting rather
+                // than acknowledge what is not on disk.
+                tracing::error!("cluster: control log stopped: {e}");
+                return;
+            }
+        }
+    }
+
+    fn ready(&mut self) -> Result<(), String> {
+        let out = self.log.ready()?;
+        if let Some(durable) = out.persist {
+            let file = LogFile { membership: self.membership.clone(), durable };
+            save(&self.path, &file).map_err(|e| format!("can't write {}: {e}", self.path.display()))?;
+        }
+        for m in out.messages {
+            let Some(peer) = self.peers.get(&m.to) else { continue };
+            let Ok(bytes) = encode_message(&m) else { continue };
+            let mut frame = Vec::with_capacity(4 + bytes.len());
+            frame.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            frame.extend_from_slice(&bytes);
+            let _ = peer.try_send(frame);
+        }
+        if let Some(config) = out.installed.last() {
+            self.control.install_committed(config.clone());
+        }
+        for (id, result) in out.results {
+            if let Some((reply, _)) = self.waiting.remove(&id) {
+                let _ = reply.send(result);
+            }
+        }
+        let leader = self.log.leader();
+        let status = LogStatus {
+            id: self.log.id(),
+            term: self.log.term(),
+            leader,
+            leader_node: self.membership.voters.iter().find(|v| v.id == leader).map(|v| v.node.clone()),
+            epoch: self.log.applied().epoch,
+        };
+        match self.status.lock() {
+            Ok(mut s) => *s = status,
+            Err(poisoned) => *poisoned.into_inner() = status,
+        }
+        Ok(())
+    }
+}
