@@ -19,7 +19,7 @@
 //! effort: a full queue or a broken connection drops them, and Raft
 //! retries.
 
-use super::config::{ConfigChange, NodeId};
+use super::config::{ClusterConfig, ConfigChange, NodeId};
 use super::control::ClusterControl;
 use super::log::{
     ControlLog, Durable, MESSAGE_BYTES_MAX, ProposalId, TICK_MS, Timing, VOTERS_MAX, decode_message, encode_message,
@@ -44,6 +44,11 @@ const CONNECTIONS_MAX: usize = 4 * VOTERS_MAX;
 const PEER_IO_TIMEOUT_MS: u64 = 500;
 /// How long a proposal waits to commit before its caller is told so.
 pub const PROPOSE_WAIT_MS: u64 = 5000;
+/// How often the leader retries pushing the configuration to a node
+/// outside the voters that has not taken it yet.
+const PUSH_RETRY_MS: u64 = 1000;
+/// The longest reply line read from a node the configuration is pushed to.
+const PUSH_REPLY_BYTES_MAX: usize = 4096;
 
 /// The voters and which one this node is, as kept on disk.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,7 +185,11 @@ impl Member {
             spawn("cs-control-send", move || send_to(addr, rx))?;
             peers.insert(v.id, tx);
         }
+        let (push_tx, push_rx) = bounded::<ClusterConfig>(1);
+        let voter_nodes: Vec<NodeId> = membership.voters.iter().map(|v| v.node.clone()).collect();
+        spawn("cs-control-push", move || push_to_others(voter_nodes, push_rx))?;
         let driver = Driver {
+            push: push_tx,
             log,
             path: log_path(config_file),
             membership: membership.clone(),
@@ -296,6 +305,8 @@ fn send_to(addr: String, frames: Receiver<Vec<u8>>) {
 }
 
 struct Driver {
+    /// The newest committed configuration, for the pusher (leader only).
+    push: Sender<ClusterConfig>,
     log: ControlLog,
     path: PathBuf,
     membership: Membership,
@@ -362,6 +373,11 @@ impl Driver {
         if let Some(config) = out.installed.last() {
             self.control.install_committed(config.clone());
         }
+        if self.log.is_leader() && self.log.applied().epoch > 0 {
+            // A full slot means the pusher has a configuration to work
+            // on; it asks again on its next round.
+            let _ = self.push.try_send(self.log.applied().clone());
+        }
         for (id, result) in out.results {
             if let Some((reply, _)) = self.waiting.remove(&id) {
                 let _ = reply.send(result);
@@ -381,4 +397,66 @@ impl Driver {
         }
         Ok(())
     }
+}
+
+/// Nodes outside the voters learn committed configurations by push: the
+/// leader's pusher sends `CLUSTER CORESHARD-SETCONFIG <epoch> <json>` to
+/// each of them (on its client port) until it has taken that epoch or a
+/// newer one, retrying every [`PUSH_RETRY_MS`]. A node refuses an epoch
+/// not higher than its own, so a push from a deposed leader is harmless.
+fn push_to_others(voters: Vec<NodeId>, configs: Receiver<ClusterConfig>) {
+    let mut taken: HashMap<NodeId, u64> = HashMap::new();
+    let mut latest: Option<ClusterConfig> = None;
+    loop {
+        match configs.recv_timeout(Duration::from_millis(PUSH_RETRY_MS)) {
+            Ok(config) => {
+                if latest.as_ref().is_none_or(|l| config.epoch > l.epoch) {
+                    latest = Some(config);
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        }
+        let Some(config) = latest.as_ref() else { continue };
+        let Ok(json) = serde_json::to_string(config) else { continue };
+        for node in config.nodes.iter().filter(|n| !voters.contains(&n.id)) {
+            if taken.get(&node.id).is_some_and(|&e| e >= config.epoch) {
+                continue;
+            }
+            match push_one(&node.ip, node.port, config.epoch, &json) {
+                Ok(()) => {
+                    taken.insert(node.id.clone(), config.epoch);
+                }
+                Err(e) => tracing::debug!("cluster: push of epoch {} to {}: {e}", config.epoch, node.id),
+            }
+        }
+    }
+}
+
+/// One push over a fresh connection; Ok when the node has the epoch now.
+fn push_one(ip: &str, port: u16, epoch: u64, json: &str) -> Result<(), String> {
+    let timeout = Duration::from_millis(PEER_IO_TIMEOUT_MS);
+    let addr = (ip, port).to_socket_addrs().map_err(|e| e.to_string())?.next().ok_or("no address")?;
+    let mut conn = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    conn.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    conn.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let epoch = epoch.to_string();
+    let mut request = Vec::new();
+    let parts: [&str; 4] = ["CLUSTER", "CORESHARD-SETCONFIG", &epoch, json];
+    request.extend_from_slice(format!("*{}\r\n", parts.len()).as_bytes());
+    for p in parts {
+        request.extend_from_slice(format!("${}\r\n", p.len()).as_bytes());
+        request.extend_from_slice(p.as_bytes());
+        request.extend_from_slice(b"\r\n");
+    }
+    conn.write_all(&request).map_err(|e| e.to_string())?;
+    let mut reply = Vec::new();
+    let mut byte = [0u8; 1];
+    while reply.len() < PUSH_REPLY_BYTES_MAX && !reply.ends_with(b"\r\n") {
+        conn.read_exact(&mut byte).map_err(|e| e.to_string())?;
+        reply.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&reply);
+    // "+OK", or a refusal because the node already has this epoch or a newer one.
+    if text.starts_with("+OK") || text.contains("epoch") { Ok(()) } else { Err(text.trim_end().to_string()) }
 }
