@@ -12,6 +12,12 @@
 //!   coreshard-admin ──CLUSTER CORESHARD-SETCONFIG──▶ any shard ──▶ ClusterControl (repl)
 //!                                                        apply + validate + write nodes.conf
 //!                                                        └─publish Routing──▶ every shard (net)
+//!
+//!   with a control log (docs/decisions/0006-control-log.md), on 3 or 5 voters:
+//!   CLUSTER CORESHARD-PROPOSE ──▶ shard ──▶ control thread (ControlLog: raft-rs RawNode)
+//!        ◀──raft frames on cluster-port──▶ other voters' control threads
+//!        commit ──▶ ClusterControl::install_committed ──▶ Routing ──▶ shards
+//!        leader ──CORESHARD-SETCONFIG push──▶ nodes outside the log
 //! ```
 
 pub mod cluster;

@@ -125,6 +125,10 @@ fn the_control_log_survives_its_leader_and_catches_a_restarted_node_up() {
         "the first configuration reaches every node"
     );
     assert_eq!(log_field(nodes[3].as_ref().unwrap(), "voter").as_deref(), Some("none"));
+    // A voter's map moves only with the log: a push is refused.
+    let push = serde_json::to_string(&ClusterConfig { epoch: 99, ..config.clone() }).unwrap();
+    let refused = cmd(&mut nodes[0].as_ref().unwrap().client(), &["CLUSTER", "CORESHARD-SETCONFIG", "99", &push]);
+    assert!(refused.is_error(), "{refused:?}");
 
     // A change made through the second node reaches all four: the first
     // 100 slots of the second node move to the first.

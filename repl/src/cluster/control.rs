@@ -4,10 +4,11 @@
 //! It fills `coreshard_net`'s [`ClusterHook`]; the shards see only the
 //! [`Routing`] it publishes.
 //!
-//! Changes arrive today as `CLUSTER CORESHARD-SETCONFIG <epoch> <json>`,
-//! pushed to every node by `coreshard-admin`; the replicated control log
-//! of the next step will apply [`ConfigChange`]s through the same
-//! [`ClusterControl::install`].
+//! Changes arrive as `CLUSTER CORESHARD-SETCONFIG <epoch> <json>`, pushed
+//! by `coreshard-admin` (no control log) or by the control log's leader
+//! (nodes outside it), or, on a voter of the control log, as the log's
+//! commits through [`ClusterControl::install_committed`]; a voter refuses
+//! SETCONFIG (docs/decisions/0006-control-log.md).
 
 use super::config::{ClusterConfig, ConfigChange, Node, NodeId, SLOTS};
 use super::store::NodesFile;
@@ -286,6 +287,10 @@ impl ClusterHook for SharedControl {
             b"CORESHARD-LOG-JOIN" => ClusterControl::log_join(&self.0, args, r),
             b"CORESHARD-PROPOSE" => self.0.propose(args, r),
             b"CORESHARD-LOG" => self.0.log_status(r),
+            // A voter's configuration moves only with the log's commits.
+            b"CORESHARD-SETCONFIG" if self.0.member.get().is_some() => {
+                r.error("ERR this node's configuration comes from the control log: use CLUSTER CORESHARD-PROPOSE")
+            }
             _ => return self.0.command(args, r),
         }
         None
