@@ -142,13 +142,19 @@ fn the_control_log_survives_its_leader_and_catches_a_restarted_node_up() {
     let key = key_in(moved, "moved");
     let slot = key_slot(key.as_bytes());
     let first = nodes[0].as_ref().unwrap().addr();
+    // Shards pick the new routing up on their next loop turn.
+    let moved_reply = format!("-MOVED {slot} {first}");
+    assert!(wait_until(CONVERGE, || set_reply(nodes[1].as_ref().unwrap(), &key) == moved_reply));
     assert_eq!(set_reply(nodes[0].as_ref().unwrap(), &key), "+OK");
-    assert_eq!(set_reply(nodes[1].as_ref().unwrap(), &key), format!("-MOVED {slot} {first}"));
     let show = admin(&["show", &addrs[2]]);
     assert!(show.contains("control log: 3 voters, term "), "{show}");
 
     // Kill the leader with SIGKILL; the other two elect a new one and commit.
-    let leader_node = log_field(nodes[0].as_ref().unwrap(), "leader-node").unwrap();
+    let mut leader_node = String::new();
+    assert!(wait_until(CONVERGE, || {
+        leader_node = log_field(nodes[0].as_ref().unwrap(), "leader-node").unwrap_or_default();
+        !leader_node.is_empty()
+    }));
     let old_term: u64 = log_field(nodes[0].as_ref().unwrap(), "term").unwrap().parse().unwrap();
     let killed = config.nodes.iter().position(|n| n.id.as_str() == leader_node).unwrap();
     let killed_port = nodes[killed].as_ref().unwrap().port;
@@ -178,6 +184,6 @@ fn the_control_log_survives_its_leader_and_catches_a_restarted_node_up() {
     let second = nodes[1].as_ref().map(Server::addr).unwrap_or_else(|| format!("127.0.0.1:{killed_port}"));
     let want =
         if killed == 1 { "+OK".to_string() } else { format!("-MOVED {} {second}", key_slot(back_key.as_bytes())) };
-    assert_eq!(set_reply(restarted, &back_key), want);
+    assert!(wait_until(CONVERGE, || set_reply(restarted, &back_key) == want), "{}", set_reply(restarted, &back_key));
     let _ = std::fs::remove_dir_all(&dir);
 }

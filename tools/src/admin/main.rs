@@ -303,7 +303,11 @@ fn start_control_log(
     loop {
         match nodes[chosen[0]].conn.query::<i64>(&["CLUSTER", "CORESHARD-PROPOSE", &change]) {
             Ok(_) => return Ok(chosen),
-            Err(e) if std::time::Instant::now() < deadline && e.contains("leader") => {
+            // No leader yet, or the proposal was lost in an election: again
+            // (a repeated Replace commits the same map one epoch further).
+            Err(e)
+                if std::time::Instant::now() < deadline && (e.contains("leader") || e.contains("did not commit")) =>
+            {
                 std::thread::sleep(CONTROL_LOG_RETRY)
             }
             Err(e) => return Err(e),
