@@ -273,7 +273,7 @@ const SUBCOMMANDS: &[(&str, i32)] = &[
     ("HELP", 2),
     ("CORESHARD-SETCONFIG", 4),
     ("CORESHARD-LOG-JOIN", -6),
-    ("CORESHARD-PROPOSE", 3),
+    ("CORESHARD-PROPOSE", -3),
     ("CORESHARD-LOG", 2),
 ];
 
@@ -301,7 +301,7 @@ const HELP: &[&str] = &[
     "    Install a newer cluster configuration (internal: sent by coreshard-admin).",
     "CORESHARD-LOG-JOIN <voter-id> <voter-id>,<node-id>,<ip:port> ...",
     "    Make this node a voter of the control log (internal: sent by coreshard-admin).",
-    "CORESHARD-PROPOSE <change>",
+    "CORESHARD-PROPOSE <change> [FORWARDED]",
     "    Commit a configuration change through the control log; returns its epoch.",
     "CORESHARD-LOG",
     "    Return the control log's voter id, term, leader and epoch on this node.",

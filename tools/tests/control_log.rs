@@ -169,6 +169,12 @@ fn the_control_log_survives_its_leader_and_catches_a_restarted_node_up() {
     let epoch3 =
         propose(nodes[survivor].as_ref().unwrap(), &ConfigChange::AssignSlots { node: owner, ranges: vec![back] });
     assert!(epoch3 > epoch2);
+    // A change proposed at the node outside the log is passed to a voter.
+    let back2 = SlotRange::new(moved.start + 50, moved.start + 59);
+    let owner = config.nodes[1].id.clone();
+    let epoch3b = propose(nodes[3].as_ref().unwrap(), &ConfigChange::AssignSlots { node: owner, ranges: vec![back2] });
+    assert!(epoch3b > epoch3);
+    let epoch3 = epoch3b;
     assert!(wait_until(CONVERGE, || nodes.iter().flatten().all(|n| epoch(n) == Some(epoch3))));
     for n in nodes[..3].iter().flatten() {
         let leader = log_field(n, "leader-node").unwrap_or_default();

@@ -228,22 +228,53 @@ impl ClusterControl {
         }
     }
 
-    /// `CLUSTER CORESHARD-PROPOSE <json change>`: proposes a change to the
-    /// control log through this voter (forwarded to the leader) and waits
-    /// until it commits (at most `PROPOSE_WAIT_MS`); replies with the new
-    /// epoch. It blocks the connection's shard meanwhile: an admin command.
+    /// `CLUSTER CORESHARD-PROPOSE <json change> [FORWARDED]`: proposes a
+    /// change to the control log through this voter (forwarded to the
+    /// leader) and waits until it commits (at most `PROPOSE_WAIT_MS`);
+    /// replies with the new epoch. A node outside the log passes it on to
+    /// the first node of its map that is a voter (marked FORWARDED, which
+    /// is never passed on again). It blocks the connection's shard
+    /// meanwhile: an admin command.
     fn propose(&self, args: &Args, r: &mut Reply) {
-        let Some(member) = self.member.get() else {
-            return r.error("ERR this node is not a control log voter");
-        };
         let change: ConfigChange = match serde_json::from_slice(args.get(2)) {
             Ok(c) => c,
             Err(e) => return r.error(&format!("ERR invalid change: {e}")),
+        };
+        let Some(member) = self.member.get() else {
+            if args.len() > 3 {
+                return r.error("ERR this node is not a control log voter");
+            }
+            return self.forward_proposal(args.get(2), r);
         };
         match member.propose(change) {
             Ok(epoch) => r.int(epoch as i64),
             Err(e) => r.error(&format!("ERR {e}")),
         }
+    }
+
+    /// Passes a proposal to the other nodes of the map in turn until a
+    /// voter answers it.
+    fn forward_proposal(&self, change: &[u8], r: &mut Reply) {
+        let Ok(text) = std::str::from_utf8(change) else {
+            return r.error("ERR invalid change: not UTF-8");
+        };
+        let config = self.config();
+        let myself = self.myself();
+        let wait = std::time::Duration::from_millis(super::member::PROPOSE_WAIT_MS + 1000);
+        let mut last = "no node of the map is a control log voter".to_string();
+        for n in config.nodes.iter().filter(|n| n.id != myself) {
+            let parts = ["CLUSTER", "CORESHARD-PROPOSE", text, "FORWARDED"];
+            match super::member::request_line(&n.ip, n.port, &parts, wait) {
+                Ok(line) if line.starts_with(':') => match line[1..].parse::<i64>() {
+                    Ok(epoch) => return r.int(epoch),
+                    Err(_) => last = format!("{}: unexpected reply", n.id),
+                },
+                Ok(line) if line.contains("not a control log voter") => {}
+                Ok(line) => return r.error(line.trim_start_matches('-')),
+                Err(e) => last = format!("{}:{}: {e}", n.ip, n.port),
+            }
+        }
+        r.error(&format!("ERR {last}"));
     }
 
     /// `CLUSTER CORESHARD-LOG`: the control log as this node sees it, as

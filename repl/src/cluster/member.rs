@@ -454,13 +454,21 @@ fn push_to_others(voters: Vec<NodeId>, configs: Receiver<ClusterConfig>) {
 /// One push over a fresh connection; Ok when the node has the epoch now.
 fn push_one(ip: &str, port: u16, epoch: u64, json: &str) -> Result<(), String> {
     let timeout = Duration::from_millis(PEER_IO_TIMEOUT_MS);
+    let text = request_line(ip, port, &["CLUSTER", "CORESHARD-SETCONFIG", &epoch.to_string(), json], timeout)?;
+    // "+OK", or a refusal because the node already has this epoch or a newer one.
+    if text.starts_with("+OK") || text.contains("epoch") { Ok(()) } else { Err(text) }
+}
+
+/// Sends one command to a node's client port over a fresh connection and
+/// returns the first line of its reply (without CRLF), waiting at most
+/// `timeout` for each read or write.
+pub(crate) fn request_line(ip: &str, port: u16, parts: &[&str], timeout: Duration) -> Result<String, String> {
+    let connect = Duration::from_millis(PEER_IO_TIMEOUT_MS);
     let addr = (ip, port).to_socket_addrs().map_err(|e| e.to_string())?.next().ok_or("no address")?;
-    let mut conn = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    let mut conn = TcpStream::connect_timeout(&addr, connect).map_err(|e| e.to_string())?;
     conn.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     conn.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    let epoch = epoch.to_string();
     let mut request = Vec::new();
-    let parts: [&str; 4] = ["CLUSTER", "CORESHARD-SETCONFIG", &epoch, json];
     request.extend_from_slice(format!("*{}\r\n", parts.len()).as_bytes());
     for p in parts {
         request.extend_from_slice(format!("${}\r\n", p.len()).as_bytes());
@@ -474,9 +482,7 @@ fn push_one(ip: &str, port: u16, epoch: u64, json: &str) -> Result<(), String> {
         conn.read_exact(&mut byte).map_err(|e| e.to_string())?;
         reply.push(byte[0]);
     }
-    let text = String::from_utf8_lossy(&reply);
-    // "+OK", or a refusal because the node already has this epoch or a newer one.
-    if text.starts_with("+OK") || text.contains("epoch") { Ok(()) } else { Err(text.trim_end().to_string()) }
+    Ok(String::from_utf8_lossy(&reply).trim_end().to_string())
 }
 
 #[cfg(test)]
