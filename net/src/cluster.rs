@@ -103,6 +103,11 @@ impl Routing {
         Routing::new(0, Vec::new(), Vec::new(), None, None, false, None)
     }
 
+    /// True when this node serves `slot`.
+    pub fn serves(&self, slot: u16) -> bool {
+        self.myself.is_some() && self.owner(slot) == self.myself
+    }
+
     /// The node serving `slot`, as an index, or None.
     pub fn owner(&self, slot: u16) -> Option<u16> {
         self.slot_owner.get(slot as usize).copied().filter(|&o| o != UNASSIGNED)
@@ -272,6 +277,7 @@ const SUBCOMMANDS: &[(&str, i32)] = &[
     ("SLOTS", 2),
     ("HELP", 2),
     ("CORESHARD-SETCONFIG", 4),
+    ("CORESHARD-MIGRATE", -3),
 ];
 
 /// CLUSTER HELP's lines (before HELP itself), for the subcommands coreshard has.
@@ -296,6 +302,8 @@ const HELP: &[&str] = &[
     "    Return information about slot range mappings and the nodes associated with them.",
     "CORESHARD-SETCONFIG <epoch> <config>",
     "    Install a newer cluster configuration (internal: sent by coreshard-admin).",
+    "CORESHARD-MIGRATE PULL <host> <port> <lo> <hi> | CUTOVER <epoch> <config> <pause-ms> | ABORT | STATUS",
+    "    Slot migration steps (internal: sent by coreshard-admin migrate).",
 ];
 
 /// Parses a slot argument: Redis's `getSlotOrReply`.
@@ -332,6 +340,7 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
             shard.run_whole(shard.map.owner(slot as u16), idx, conn, args, get_keys_in_slot);
         }
         b"HELP" => crate::commands::help(conn, "CLUSTER", HELP),
+        b"CORESHARD-MIGRATE" => crate::repl::migrate::command(shard, idx, conn, args),
         _ => {
             let changed = cluster.hook().command(&args, &mut conn.reply());
             if let Some(routing) = changed {

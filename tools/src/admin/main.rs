@@ -6,6 +6,8 @@
 //! from one node and asks every node for its keys and memory. Changes to a
 //! running cluster (add-node, rebalance, migrate) come with slot migration.
 
+mod migrate;
+
 use clap::{Parser, Subcommand};
 use coreshard_repl::cluster::{ClusterConfig, Node, NodeId, Role, SlotRange};
 use std::process::ExitCode;
@@ -58,11 +60,31 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
         rest: Vec<String>,
     },
-    /// Move a slot range to another node (not yet: comes with slot migration).
+    /// Move a slot range from one primary to another, online: the target
+    /// pulls a snapshot of the slots and the source's journal for them, then
+    /// the source holds writes to them for a few milliseconds and switches.
     Migrate {
-        /// Ignored.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        rest: Vec<String>,
+        /// The node serving the slots now, as HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        from: String,
+        /// The node to serve them, as HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        to: String,
+        /// The slots, as LO-HI (both included) or one slot.
+        #[arg(long, value_name = "LO-HI")]
+        slots: String,
+        /// Longest the source may hold writes to the slots at the switch.
+        #[arg(long, default_value_t = 100)]
+        max_pause_ms: u64,
+        /// Journal bytes the target may be behind when the switch begins.
+        #[arg(long, default_value_t = 65_536)]
+        max_lag_bytes: u64,
+        /// Give up (and abort) after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_s: u64,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -73,7 +95,9 @@ fn main() -> ExitCode {
         Command::Show { node, json } => show(&node, json),
         Command::AddNode { .. } => Err(not_yet("add-node")),
         Command::Rebalance { .. } => Err(not_yet("rebalance")),
-        Command::Migrate { .. } => Err(not_yet("migrate")),
+        Command::Migrate { from, to, slots, max_pause_ms, max_lag_bytes, timeout_s, json } => {
+            migrate::run(&migrate::Plan { from, to, slots, max_pause_ms, max_lag_bytes, timeout_s, json })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

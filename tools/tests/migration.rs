@@ -1,0 +1,225 @@
+//! Online slot migration between cluster nodes (docs/decisions/0005-migration.md):
+//! real coreshard processes on loopback, a cluster made by `coreshard-admin
+//! create`, `coreshard-admin migrate` moving slots under a verifying load
+//! from the `redis` crate's cluster client, and a target killed mid-stream.
+
+mod common;
+
+use common::*;
+use coreshard_repl::cluster::ClusterConfig;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const SHARDS: usize = 2;
+const ADMIN: &str = env!("CARGO_BIN_EXE_coreshard-admin");
+
+fn reference_run() -> bool {
+    std::env::var("CORESHARD_TEST_REFERENCE").is_ok_and(|r| !r.is_empty())
+}
+
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("coreshard-migration-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn start_nodes(dir: &std::path::Path, n: usize) -> Vec<Server> {
+    (0..n)
+        .map(|i| {
+            let file = dir.join(format!("node{i}.conf")).display().to_string();
+            Server::start_with(SHARDS, &["--cluster-enabled", "yes", "--cluster-config-file", &file])
+        })
+        .collect()
+}
+
+fn admin(args: &[&str]) -> std::process::Output {
+    Command::new(ADMIN).args(args).output().expect("run coreshard-admin")
+}
+
+fn create(nodes: &[Server]) -> ClusterConfig {
+    let addrs: Vec<String> = nodes.iter().map(Server::addr).collect();
+    let mut args = vec!["create", "--json"];
+    args.extend(addrs.iter().map(String::as_str));
+    let out = admin(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn migrate(from: &Server, to: &Server, lo: u16, hi: u16) {
+    let slots = format!("{lo}-{hi}");
+    let out = admin(&["migrate", "--from", &from.addr(), "--to", &to.addr(), "--slots", &slots, "--json"]);
+    assert!(
+        out.status.success(),
+        "migrate {slots} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The node serving `slot`, as `ip:port`, in `srv`'s CLUSTER NODES.
+fn owner(srv: &Server, slot: u16) -> String {
+    let text = cmd(&mut srv.client(), &["CLUSTER", "NODES"]).text();
+    for line in text.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        for r in parts.iter().skip(8) {
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            let (a, b): (u16, u16) = (a.parse().unwrap(), b.parse().unwrap());
+            if (a..=b).contains(&slot) {
+                return parts[1].split('@').next().unwrap().to_string();
+            }
+        }
+    }
+    String::new()
+}
+
+fn status(srv: &Server) -> String {
+    cmd(&mut srv.client(), &["CLUSTER", "CORESHARD-MIGRATE", "STATUS"]).text()
+}
+
+#[test]
+fn slots_move_back_and_forth_under_a_verifying_load() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("load");
+    let nodes = start_nodes(&dir, 3);
+    let config = create(&nodes);
+    let r0 = config.nodes[0].slots[0];
+    let (lo, hi) = (r0.start, r0.start + (r0.end - r0.start) / 2);
+
+    let urls: Vec<String> = nodes.iter().map(Server::url).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    // The checker: one writer per key space, so a read must see the
+    // latest acknowledged value of its key.
+    let acked: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+    let load = {
+        let (stop, acked, errors, urls) = (stop.clone(), acked.clone(), errors.clone(), urls.clone());
+        std::thread::spawn(move || {
+            let client = redis::cluster::ClusterClient::builder(urls).retries(32).build().unwrap();
+            let mut cc = client.get_connection().unwrap();
+            let mut i: u64 = 0;
+            let mut rng = fastrand::Rng::with_seed(7);
+            while !stop.load(Relaxed) {
+                i += 1;
+                let key = format!("k:{}", rng.u32(0..2000));
+                let r: redis::RedisResult<()> = redis::cmd("SET").arg(&key).arg(i).query(&mut cc);
+                match r {
+                    Ok(()) => {
+                        acked.lock().unwrap().insert(key, i);
+                    }
+                    Err(e) => errors.lock().unwrap().push(format!("SET {key}: {e}")),
+                }
+                let key = format!("k:{}", rng.u32(0..2000));
+                let want = acked.lock().unwrap().get(&key).copied();
+                let got: redis::RedisResult<Option<u64>> = redis::cmd("GET").arg(&key).query(&mut cc);
+                match got {
+                    Ok(v) if v == want => {}
+                    Ok(v) => errors.lock().unwrap().push(format!("GET {key}: {v:?}, acknowledged {want:?}")),
+                    Err(e) => errors.lock().unwrap().push(format!("GET {key}: {e}")),
+                }
+            }
+            i
+        })
+    };
+    // Let the load fill the keys first.
+    assert!(wait_until(Duration::from_secs(30), || acked.lock().unwrap().len() > 1500));
+    for round in 0..2 {
+        migrate(&nodes[0], &nodes[1], lo, hi);
+        for n in &nodes {
+            assert_eq!(owner(n, lo), nodes[1].addr(), "round {round}: after the move");
+        }
+        assert!(status(&nodes[0]).contains("migration_state:done"));
+        migrate(&nodes[1], &nodes[0], lo, hi);
+        for n in &nodes {
+            assert_eq!(owner(n, lo), nodes[0].addr(), "round {round}: after the move back");
+        }
+    }
+    stop.store(true, Relaxed);
+    let ops = load.join().unwrap();
+    let errors = errors.lock().unwrap().clone();
+    assert!(errors.is_empty(), "{} errors in {ops} rounds, first: {:?}", errors.len(), &errors[..errors.len().min(5)]);
+    // Every acknowledged write reads back with its latest value.
+    let client = redis::cluster::ClusterClient::new(urls).unwrap();
+    let mut cc = client.get_connection().unwrap();
+    for (key, want) in acked.lock().unwrap().iter() {
+        let got: Option<u64> = redis::cmd("GET").arg(key).query(&mut cc).unwrap();
+        assert_eq!(got, Some(*want), "{key}");
+    }
+}
+
+#[test]
+fn a_target_killed_mid_migration_changes_nothing_and_a_retry_succeeds() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("kill");
+    let mut nodes = start_nodes(&dir, 3);
+    let config = create(&nodes);
+    let r0 = config.nodes[0].slots[0];
+    let mut c0 = nodes[0].client();
+    // About 2.4 MB in node 0's slots; throttled to 200 kB/s the snapshot
+    // takes seconds, so the kill lands in the middle of it.
+    let value = "v".repeat(100);
+    let mut keys = Vec::new();
+    for i in 0.. {
+        let k = format!("big:{i}");
+        let slot = coreshard_engine::slot::key_slot(k.as_bytes());
+        if (r0.start..=r0.end).contains(&slot) {
+            keys.push(k);
+            if keys.len() == 20_000 {
+                break;
+            }
+        }
+    }
+    for chunk in keys.chunks(500) {
+        let mut p = redis::pipe();
+        for k in chunk {
+            p.cmd("SET").arg(k).arg(&value).ignore();
+        }
+        let _: () = p.query(&mut c0).unwrap();
+    }
+    assert_eq!(cmd(&mut c0, &["CONFIG", "SET", "cluster-migration-bytes-per-sec", "200000"]), ok());
+    let slots = format!("{}-{}", r0.start, r0.end);
+    let child = Command::new(ADMIN)
+        .args(["migrate", "--from", &nodes[0].addr(), "--to", &nodes[1].addr(), "--slots", &slots, "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let s = status(&nodes[0]);
+            s.contains("migration_state:streaming")
+                && s.lines().any(|l| {
+                    l.strip_prefix("migration_bytes:").is_some_and(|b| b.trim().parse::<u64>().unwrap_or(0) > 100_000)
+                })
+        }),
+        "{}",
+        status(&nodes[0])
+    );
+    nodes[1].signal(libc::SIGKILL);
+    let _ = nodes[1].wait_exit(Duration::from_secs(10));
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the migration must fail");
+    // Nothing changed: node 0 serves the slots with every key, and writes.
+    assert!(wait_until(Duration::from_secs(10), || status(&nodes[0]).contains("migration_state:aborted")));
+    assert_eq!(owner(&nodes[0], r0.start), nodes[0].addr());
+    assert_eq!(owner(&nodes[2], r0.start), nodes[0].addr());
+    assert_eq!(cmd(&mut c0, &["DBSIZE"]), int(keys.len() as i64));
+    assert_eq!(cmd(&mut c0, &["SET", &keys[0], "after"]), ok());
+    // A retry (to the third node, unthrottled) succeeds and moves every key.
+    assert_eq!(cmd(&mut c0, &["CONFIG", "SET", "cluster-migration-bytes-per-sec", "0"]), ok());
+    migrate(&nodes[0], &nodes[2], r0.start, r0.end);
+    assert_eq!(owner(&nodes[0], r0.start), nodes[2].addr());
+    let mut c2 = nodes[2].client();
+    assert_eq!(cmd(&mut c2, &["GET", &keys[0]]), bulk("after"));
+    assert_eq!(cmd(&mut c2, &["GET", &keys[keys.len() - 1]]), bulk(&value));
+    let moved = cmd(&mut c2, &["DBSIZE"]).int();
+    assert_eq!(moved, keys.len() as i64);
+}
