@@ -1254,6 +1254,12 @@ impl Shard {
         self.send_msg(dest, Msg::Reply(batch));
     }
 
+    /// True when no message to another shard waits in this shard (only the
+    /// test-only hop delay keeps them past the end of a loop turn).
+    pub(crate) fn hops_flushed(&self) -> bool {
+        self.hop_delay.held.is_empty()
+    }
+
     pub(crate) fn send_msg(&mut self, dest: usize, msg: Msg) {
         if self.config.debug_shard_hop_delay_us > 0 {
             let due = runtime::monotonic_ns() + self.config.debug_shard_hop_delay_us * 1000;

@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use coreshard_engine::slot::key_slot;
 use coreshard_repl::cluster::ClusterConfig;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -15,6 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const SHARDS: usize = 2;
+/// Concurrent clients of the verifying load.
+const LOAD_CLIENTS: usize = 4;
+/// Keys each client of the load writes.
+const KEYS_PER_CLIENT: usize = 50;
 const ADMIN: &str = env!("CARGO_BIN_EXE_coreshard-admin");
 
 fn reference_run() -> bool {
@@ -52,7 +57,8 @@ fn create(nodes: &[Server]) -> ClusterConfig {
 
 fn migrate(from: &Server, to: &Server, lo: u16, hi: u16) {
     let slots = format!("{lo}-{hi}");
-    let out = admin(&["migrate", "--from", &from.addr(), "--to", &to.addr(), "--slots", &slots, "--json"]);
+    let (from, to) = (from.addr(), to.addr());
+    let out = admin(&["migrate", "--from", &from, "--to", &to, "--slots", &slots, "--max-pause-ms", "2000", "--json"]);
     assert!(
         out.status.success(),
         "migrate {slots} failed: {}{}",
@@ -89,8 +95,17 @@ fn slots_move_back_and_forth_under_a_verifying_load() {
     let dir = scratch("load");
     let nodes = start_nodes(&dir, 3);
     let config = create(&nodes);
-    let r0 = config.nodes[0].slots[0];
-    let (lo, hi) = (r0.start, r0.start + (r0.end - r0.start) / 2);
+    // Half of node 1's slots, across its two shards' (8192 is where its
+    // second shard's begin), so that two flows switch together.
+    let r1 = config.nodes[1].slots[0];
+    let (lo, hi) = (r1.start + (r1.end - r1.start) / 4, r1.start + (r1.end - r1.start) * 3 / 4);
+    assert!(lo < 8192 && hi >= 8192, "{lo}-{hi}");
+    for n in &nodes {
+        // Commands for another shard travel 5 ms late: a write that passed
+        // the routing check just before the switch reaches its shard after
+        // it unless the cutover waits for it (and holds later ones).
+        assert_eq!(cmd(&mut n.client(), &["CONFIG", "SET", "debug-shard-hop-delay-us", "5000"]), ok());
+    }
 
     let urls: Vec<String> = nodes.iter().map(Server::url).collect();
     let stop = Arc::new(AtomicBool::new(false));
@@ -98,50 +113,66 @@ fn slots_move_back_and_forth_under_a_verifying_load() {
     // latest acknowledged value of its key.
     let acked: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
     let errors: Arc<Mutex<Vec<String>>> = Arc::default();
-    let load = {
-        let (stop, acked, errors, urls) = (stop.clone(), acked.clone(), errors.clone(), urls.clone());
-        std::thread::spawn(move || {
-            let client = redis::cluster::ClusterClient::builder(urls).retries(32).build().unwrap();
-            let mut cc = client.get_connection().unwrap();
-            let mut i: u64 = 0;
-            let mut rng = fastrand::Rng::with_seed(7);
-            while !stop.load(Relaxed) {
-                i += 1;
-                let key = format!("k:{}", rng.u32(0..2000));
-                let r: redis::RedisResult<()> = redis::cmd("SET").arg(&key).arg(i).query(&mut cc);
-                match r {
-                    Ok(()) => {
-                        acked.lock().unwrap().insert(key, i);
+    // Several clients (their connections land on different shards), each
+    // the only writer of its keys, all in the moving slots. Each write is
+    // read back at once (a write acknowledged by the source after the
+    // switch would be missing on the target), and a random key of the
+    // client after it.
+    let load: Vec<_> = (0..LOAD_CLIENTS)
+        .map(|t| {
+            let (stop, acked, errors, urls) = (stop.clone(), acked.clone(), errors.clone(), urls.clone());
+            let keys: Vec<String> = (0..)
+                .map(|i| format!("k:{t}:{i}"))
+                .filter(|k| (lo..=hi).contains(&key_slot(k.as_bytes())))
+                .take(KEYS_PER_CLIENT)
+                .collect();
+            std::thread::spawn(move || {
+                let client = redis::cluster::ClusterClient::builder(urls).retries(32).build().unwrap();
+                let mut cc = client.get_connection().unwrap();
+                let mut i: u64 = 0;
+                let mut rng = fastrand::Rng::with_seed(t as u64);
+                let check = |cc: &mut redis::cluster::ClusterConnection, key: &String| {
+                    let want = acked.lock().unwrap().get(key).copied();
+                    let got: redis::RedisResult<Option<u64>> = redis::cmd("GET").arg(key).query(cc);
+                    match got {
+                        Ok(v) if v == want => {}
+                        Ok(v) => errors.lock().unwrap().push(format!("GET {key}: {v:?}, acknowledged {want:?}")),
+                        Err(e) => errors.lock().unwrap().push(format!("GET {key}: {e}")),
                     }
-                    Err(e) => errors.lock().unwrap().push(format!("SET {key}: {e}")),
+                };
+                while !stop.load(Relaxed) {
+                    i += 1;
+                    let key = &keys[rng.usize(0..keys.len())];
+                    let r: redis::RedisResult<()> = redis::cmd("SET").arg(key).arg(i).query(&mut cc);
+                    match r {
+                        Ok(()) => {
+                            acked.lock().unwrap().insert(key.clone(), i);
+                        }
+                        Err(e) => errors.lock().unwrap().push(format!("SET {key}: {e}")),
+                    }
+                    check(&mut cc, key);
+                    check(&mut cc, &keys[rng.usize(0..keys.len())]);
                 }
-                let key = format!("k:{}", rng.u32(0..2000));
-                let want = acked.lock().unwrap().get(&key).copied();
-                let got: redis::RedisResult<Option<u64>> = redis::cmd("GET").arg(&key).query(&mut cc);
-                match got {
-                    Ok(v) if v == want => {}
-                    Ok(v) => errors.lock().unwrap().push(format!("GET {key}: {v:?}, acknowledged {want:?}")),
-                    Err(e) => errors.lock().unwrap().push(format!("GET {key}: {e}")),
-                }
-            }
-            i
+                i
+            })
         })
-    };
+        .collect();
     // Let the load fill the keys first.
-    assert!(wait_until(Duration::from_secs(30), || acked.lock().unwrap().len() > 1500));
+    assert!(wait_until(Duration::from_secs(30), || acked.lock().unwrap().len() > LOAD_CLIENTS * KEYS_PER_CLIENT / 2));
     for round in 0..2 {
-        migrate(&nodes[0], &nodes[1], lo, hi);
+        migrate(&nodes[1], &nodes[2], lo, hi);
         for n in &nodes {
-            assert_eq!(owner(n, lo), nodes[1].addr(), "round {round}: after the move");
+            assert_eq!(owner(n, lo), nodes[2].addr(), "round {round}: after the move");
+            assert_eq!(owner(n, hi), nodes[2].addr(), "round {round}: after the move");
         }
-        assert!(status(&nodes[0]).contains("migration_state:done"));
-        migrate(&nodes[1], &nodes[0], lo, hi);
+        assert!(status(&nodes[1]).contains("migration_state:done"));
+        migrate(&nodes[2], &nodes[1], lo, hi);
         for n in &nodes {
-            assert_eq!(owner(n, lo), nodes[0].addr(), "round {round}: after the move back");
+            assert_eq!(owner(n, lo), nodes[1].addr(), "round {round}: after the move back");
         }
     }
     stop.store(true, Relaxed);
-    let ops = load.join().unwrap();
+    let ops: u64 = load.into_iter().map(|l| l.join().unwrap()).sum();
     let errors = errors.lock().unwrap().clone();
     assert!(errors.is_empty(), "{} errors in {ops} rounds, first: {:?}", errors.len(), &errors[..errors.len().min(5)]);
     // Every acknowledged write reads back with its latest value.
@@ -169,7 +200,7 @@ fn a_target_killed_mid_migration_changes_nothing_and_a_retry_succeeds() {
     let mut keys = Vec::new();
     for i in 0.. {
         let k = format!("big:{i}");
-        let slot = coreshard_engine::slot::key_slot(k.as_bytes());
+        let slot = key_slot(k.as_bytes());
         if (r0.start..=r0.end).contains(&slot) {
             keys.push(k);
             if keys.len() == 20_000 {

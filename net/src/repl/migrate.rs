@@ -490,7 +490,10 @@ pub(crate) fn on_turn(shard: &mut Shard) {
     let shared = shard.shared.clone();
     let mig = &shared.migration;
     let generation = mig.pause_gen.load(Acquire);
-    if mig.seen[shard.id].load(Relaxed) != generation {
+    // Messages to other shards go out by the end of a turn, so from here no
+    // write this shard let through before the hold is still on its way;
+    // messages the test-only hop delay keeps must leave first.
+    if mig.seen[shard.id].load(Relaxed) != generation && shard.hops_flushed() {
         mig.seen[shard.id].store(generation, Release);
     }
     if mig.paused.load(Acquire) {

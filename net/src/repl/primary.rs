@@ -483,8 +483,18 @@ fn pump_migration_into(
                 *next_flush = Some(next_flush.map_or(now_ns, |n| n.min(now_ns)));
             }
         }
-        if !flow.snapshot && super::migrate::pump_journal(shard, flow, out).is_err() {
-            return Some(format!("migration target {} fell out of the backlog", conn.addr));
+        let delay_ns = shard.config.debug_repl_flow_delay_ms * 1_000_000;
+        let held_back = delay_ns > 0 && shard.id % 2 == 1 && now_ns < flow.last_sent_ns + delay_ns;
+        if held_back {
+            // Test-only: this shard's journal reaches the target in batches
+            // this far apart, as for replicas (config.rs).
+            let due = flow.last_sent_ns + delay_ns;
+            *next_flush = Some(next_flush.map_or(due, |n| n.min(due)));
+        } else if !flow.snapshot {
+            if super::migrate::pump_journal(shard, flow, out).is_err() {
+                return Some(format!("migration target {} fell out of the backlog", conn.addr));
+            }
+            flow.last_sent_ns = now_ns;
         }
     }
     let mut poll = None;
