@@ -253,4 +253,6 @@ fn a_target_killed_mid_migration_changes_nothing_and_a_retry_succeeds() {
     assert_eq!(cmd(&mut c2, &["GET", &keys[keys.len() - 1]]), bulk(&value));
     let moved = cmd(&mut c2, &["DBSIZE"]).int();
     assert_eq!(moved, keys.len() as i64);
+    // The source deletes the moved keys in the background.
+    assert!(wait_until(Duration::from_secs(20), || cmd(&mut c0, &["DBSIZE"]).int() == 0));
 }

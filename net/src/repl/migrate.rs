@@ -33,6 +33,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Rela
 pub const PAUSE_MS_MAX: u64 = 5_000;
 /// Journal bytes a migration flow filters per loop turn.
 const FILTER_SLICE_BYTES: usize = 256 * 1024;
+/// Delay between two slots' deletion after a switch, when nothing else
+/// wakes the shard.
+const CLEANUP_TURN_NS: u64 = 100_000;
 /// How soon a flow waiting for the cutover's barrier or acks looks again.
 const CUTOVER_POLL_NS: u64 = 200_000;
 /// Connections held by a cutover, per shard; past it a write is refused
@@ -73,6 +76,13 @@ pub struct Migration {
     pub bytes: AtomicU64,
     /// Per source shard: journal bytes not yet acked by the target.
     pub lag: Vec<AtomicU64>,
+    /// Bumped when the moved keys of `cleanup_lo..cleanup_hi` are to be
+    /// deleted here (after a switch), or when that stops (a pull begins).
+    pub cleanup_gen: AtomicU64,
+    /// See `cleanup_gen`.
+    pub cleanup_lo: AtomicU64,
+    /// See `cleanup_gen` (end exclusive).
+    pub cleanup_hi: AtomicU64,
 }
 
 /// See [`Migration::status`].
@@ -117,6 +127,9 @@ impl Migration {
             keys: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             lag: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            cleanup_gen: AtomicU64::new(0),
+            cleanup_lo: AtomicU64::new(0),
+            cleanup_hi: AtomicU64::new(0),
         }
     }
 
@@ -455,6 +468,10 @@ fn commit_locked(shard: &mut Shard, st: &mut MigrationStatus) {
             // Released only after the routing is published: a shard that
             // sees `paused` false sees the new routing too.
             mig.paused.store(false, Release);
+            // The moved keys go in the background, a slot per loop turn.
+            mig.cleanup_lo.store(st.range.start as u64, Relaxed);
+            mig.cleanup_hi.store(st.range.end as u64, Relaxed);
+            mig.cleanup_gen.fetch_add(1, Release);
             shard.shared.wake_all();
         }
         None => {
@@ -496,6 +513,7 @@ pub(crate) fn on_turn(shard: &mut Shard) {
     if mig.seen[shard.id].load(Relaxed) != generation && shard.hops_flushed() {
         mig.seen[shard.id].store(generation, Release);
     }
+    cleanup_step(shard, mig);
     if mig.paused.load(Acquire) {
         let now = crate::runtime::monotonic_ns();
         let mut st = mig.lock();
@@ -518,6 +536,42 @@ pub(crate) fn on_turn(shard: &mut Shard) {
         if shard.conns[idx as usize].as_ref().is_some_and(|c| c.id == id) {
             shard.process_input(idx, None);
         }
+    }
+}
+
+/// Deletes the keys of one slot this node gave away, per loop turn
+/// (bounded work: one slot's table), and journals it as a flush of that
+/// slot so that this node's replicas drop them too.
+fn cleanup_step(shard: &mut Shard, mig: &Migration) {
+    let generation = mig.cleanup_gen.load(Acquire);
+    if generation != shard.repl.cleanup_gen {
+        shard.repl.cleanup_gen = generation;
+        let (lo, hi) = (mig.cleanup_lo.load(Relaxed) as usize, mig.cleanup_hi.load(Relaxed) as usize);
+        let mine = shard.map.range(shard.id);
+        shard.repl.cleanup = lo.max(mine.start)..hi.min(mine.end).max(lo.max(mine.start));
+    }
+    if shard.repl.cleanup.is_empty() {
+        return;
+    }
+    let slot = shard.repl.cleanup.start;
+    shard.repl.cleanup.start += 1;
+    if let Some(c) = shard.cluster.as_mut() {
+        c.refresh();
+        if c.routing.serves(slot as u16) {
+            return;
+        }
+    }
+    // Snapshots still streaming (a replica's full sync) save the slot first.
+    let (ks, now) = (&shard.ks, shard.now_ms);
+    for (_, s) in shard.repl.snapshots.iter_mut() {
+        s.before_write(ks, slot, now);
+    }
+    shard.ks.clear_slots(slot..slot + 1);
+    let (a, b) = (slot.to_string(), (slot + 1).to_string());
+    shard.ks.journal.append(0, [&b"REPLCONF"[..], b"flush-slots", a.as_bytes(), b.as_bytes()]);
+    if !shard.repl.cleanup.is_empty() {
+        // The next slot on the next turn, even when nothing else wakes this shard.
+        super::arm_timer(shard, CLEANUP_TURN_NS);
     }
 }
 
@@ -625,6 +679,11 @@ fn pull(shard: &mut Shard, conn: &mut Conn, args: &Args) {
         st.cutover = None;
         mig.keys.store(0, Relaxed);
         mig.bytes.store(0, Relaxed);
+        // Slots this node moved away earlier may come back now: their
+        // deletion stops (the pull's own flush drops what is left).
+        mig.cleanup_lo.store(0, Relaxed);
+        mig.cleanup_hi.store(0, Relaxed);
+        mig.cleanup_gen.fetch_add(1, Release);
     }
     let shared = shard.shared.clone();
     let spawned = std::thread::Builder::new()

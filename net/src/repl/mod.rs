@@ -232,6 +232,10 @@ pub(crate) struct ShardRepl {
     pub turn: u64,
     /// Connections whose write a migration's cutover holds: (slot, client id).
     pub held: Vec<(u32, u64)>,
+    /// Slots this shard still has to empty after a migration moved them away.
+    pub cleanup: std::ops::Range<usize>,
+    /// The `cleanup_gen` that `cleanup` follows.
+    pub cleanup_gen: u64,
 }
 
 /// The replication timer fired.
