@@ -741,6 +741,11 @@ impl Shard {
     /// waiting for other shards, a full output or a close.
     fn run_commands(&mut self, idx: u32, conn: &mut Conn, buf: &mut [u8]) -> usize {
         if let Some(m) = conn.master.as_ref() {
+            if m.migration && crate::repl::migrate::stale_target_flow(&self.shared, m.migration_id) {
+                // A migration that ended here: nothing more of it applies.
+                conn.closing = Closing::Now;
+                return buf.len();
+            }
             // The primary's stream acts on keys as the primary saw them.
             // A migration's target is a primary: its own keys expire as usual after.
             let after = if m.migration && !self.shared.repl.is_replica.load(Relaxed) {
@@ -1502,8 +1507,8 @@ impl Shard {
             Control::Adopt { fd, id, addr, laddr, replica_port, args, input } => {
                 crate::repl::primary::adopt(self, fd, id, addr, laddr, replica_port, args, input)
             }
-            Control::AdoptMigration { fd, addr, source_shard, lsn, range } => {
-                crate::repl::replica::adopt_migration(self, fd, addr, source_shard, lsn, range)
+            Control::AdoptMigration { fd, addr, source_shard, lsn, range, id } => {
+                crate::repl::replica::adopt_migration(self, fd, addr, source_shard, lsn, range, id)
             }
             Control::AdoptMaster { fd, addr, primary_shard, primary_shards, epoch, full, lsn } => {
                 crate::repl::replica::adopt(self, fd, addr, primary_shard, primary_shards, epoch, full, lsn)

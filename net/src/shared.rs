@@ -105,6 +105,8 @@ pub enum Control {
         lsn: u64,
         /// The slots it carries (end exclusive).
         range: std::ops::Range<usize>,
+        /// The migration it belongs to.
+        id: u64,
     },
     AdoptMaster {
         /// The socket, past its PSYNC reply line.

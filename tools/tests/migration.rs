@@ -193,28 +193,11 @@ fn a_target_killed_mid_migration_changes_nothing_and_a_retry_succeeds() {
     let mut nodes = start_nodes(&dir, 3);
     let config = create(&nodes);
     let r0 = config.nodes[0].slots[0];
-    let mut c0 = nodes[0].client();
     // About 2.4 MB in node 0's slots; throttled to 200 kB/s the snapshot
     // takes seconds, so the kill lands in the middle of it.
+    let keys = fill(&nodes[0], r0, 20_000);
     let value = "v".repeat(100);
-    let mut keys = Vec::new();
-    for i in 0.. {
-        let k = format!("big:{i}");
-        let slot = key_slot(k.as_bytes());
-        if (r0.start..=r0.end).contains(&slot) {
-            keys.push(k);
-            if keys.len() == 20_000 {
-                break;
-            }
-        }
-    }
-    for chunk in keys.chunks(500) {
-        let mut p = redis::pipe();
-        for k in chunk {
-            p.cmd("SET").arg(k).arg(&value).ignore();
-        }
-        let _: () = p.query(&mut c0).unwrap();
-    }
+    let mut c0 = nodes[0].client();
     assert_eq!(cmd(&mut c0, &["CONFIG", "SET", "cluster-migration-bytes-per-sec", "200000"]), ok());
     let slots = format!("{}-{}", r0.start, r0.end);
     let child = Command::new(ADMIN)
@@ -223,17 +206,7 @@ fn a_target_killed_mid_migration_changes_nothing_and_a_retry_succeeds() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            let s = status(&nodes[0]);
-            s.contains("migration_state:streaming")
-                && s.lines().any(|l| {
-                    l.strip_prefix("migration_bytes:").is_some_and(|b| b.trim().parse::<u64>().unwrap_or(0) > 100_000)
-                })
-        }),
-        "{}",
-        status(&nodes[0])
-    );
+    assert!(wait_until(Duration::from_secs(20), || streamed_past(&nodes[0], 100_000)), "{}", status(&nodes[0]));
     nodes[1].signal(libc::SIGKILL);
     let _ = nodes[1].wait_exit(Duration::from_secs(10));
     let out = child.wait_with_output().unwrap();
@@ -254,5 +227,86 @@ fn a_target_killed_mid_migration_changes_nothing_and_a_retry_succeeds() {
     let moved = cmd(&mut c2, &["DBSIZE"]).int();
     assert_eq!(moved, keys.len() as i64);
     // The source deletes the moved keys in the background.
+    assert!(wait_until(Duration::from_secs(20), || cmd(&mut c0, &["DBSIZE"]).int() == 0));
+}
+
+/// `n` keys of 100 bytes in `range` on `srv` (about 2.4 MB for 20,000).
+fn fill(srv: &Server, range: coreshard_repl::cluster::SlotRange, n: usize) -> Vec<String> {
+    let mut c = srv.client();
+    let keys: Vec<String> = (0..)
+        .map(|i| format!("big:{i}"))
+        .filter(|k| (range.start..=range.end).contains(&key_slot(k.as_bytes())))
+        .take(n)
+        .collect();
+    let value = "v".repeat(100);
+    for chunk in keys.chunks(500) {
+        let mut p = redis::pipe();
+        for k in chunk {
+            p.cmd("SET").arg(k).arg(&value).ignore();
+        }
+        let _: () = p.query(&mut c).unwrap();
+    }
+    keys
+}
+
+/// True once `srv`'s migration has sent more than `bytes`, still streaming.
+fn streamed_past(srv: &Server, bytes: u64) -> bool {
+    let s = status(srv);
+    let sent = s.lines().find_map(|l| l.strip_prefix("migration_bytes:")).and_then(|b| b.trim().parse::<u64>().ok());
+    s.contains("migration_state:streaming") && sent.unwrap_or(0) > bytes
+}
+
+#[test]
+fn cutting_the_link_mid_migration_changes_nothing_and_a_retry_succeeds() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("cut");
+    let nodes = start_nodes(&dir, 3);
+    let config = create(&nodes);
+    let r0 = config.nodes[0].slots[0];
+    let keys = fill(&nodes[0], r0, 20_000);
+    let mut c0 = nodes[0].client();
+    let mut c1 = nodes[1].client();
+    // Throttled, the snapshot takes seconds: the cut lands in its middle.
+    assert_eq!(cmd(&mut c0, &["CONFIG", "SET", "cluster-migration-bytes-per-sec", "200000"]), ok());
+    let proxy = Proxy::start(nodes[0].port);
+    let slots = format!("{}-{}", r0.start, r0.end);
+    let via = format!("127.0.0.1:{}", proxy.port);
+    let (from, to) = (nodes[0].addr(), nodes[1].addr());
+    let child = Command::new(ADMIN)
+        .args(["migrate", "--from", &from, "--to", &to, "--source-addr", &via, "--slots", &slots, "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || streamed_past(&nodes[0], 100_000)), "{}", status(&nodes[0]));
+    // The target received part of the range (invisible to clients).
+    assert!(cmd(&mut c1, &["DBSIZE"]).int() > 0);
+    proxy.cut();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the migration must fail: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(wait_until(Duration::from_secs(10), || status(&nodes[0]).contains("migration_state:aborted")));
+    for n in &nodes {
+        assert_eq!(owner(n, r0.start), nodes[0].addr());
+    }
+    assert_eq!(cmd(&mut c0, &["DBSIZE"]), int(keys.len() as i64));
+    assert_eq!(cmd(&mut c0, &["SET", &keys[0], "after"]), ok());
+    // The target dropped what it had received for the range.
+    assert!(
+        wait_until(Duration::from_secs(10), || cmd(&mut c1, &["DBSIZE"]).int() == 0),
+        "{} keys; {}; {}",
+        cmd(&mut c1, &["DBSIZE"]).int(),
+        status(&nodes[1]),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A retry, direct and unthrottled, succeeds.
+    assert_eq!(cmd(&mut c0, &["CONFIG", "SET", "cluster-migration-bytes-per-sec", "0"]), ok());
+    migrate(&nodes[0], &nodes[1], r0.start, r0.end);
+    for n in &nodes {
+        assert_eq!(owner(n, r0.start), nodes[1].addr());
+    }
+    assert_eq!(cmd(&mut c1, &["GET", &keys[0]]), bulk("after"));
+    assert_eq!(cmd(&mut c1, &["DBSIZE"]), int(keys.len() as i64));
     assert!(wait_until(Duration::from_secs(20), || cmd(&mut c0, &["DBSIZE"]).int() == 0));
 }

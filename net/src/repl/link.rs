@@ -293,13 +293,13 @@ impl Handshake {
 /// `host:port` (repl/migrate.rs): one connection per source shard whose
 /// slots meet the range, each handed to a shard of this node once the
 /// source answered its PSYNC. Runs on a thread of its own, once.
-pub(crate) fn connect_migration(shared: &Arc<Shared>, host: &str, port: u16, range: std::ops::Range<usize>) {
-    if let Err(e) = pull_flows(shared, host, port, &range) {
+pub(crate) fn connect_migration(shared: &Arc<Shared>, host: &str, port: u16, range: std::ops::Range<usize>, id: u64) {
+    if let Err(e) = pull_flows(shared, host, port, &range, id) {
         super::migrate::target_failed(shared, &e.to_string());
     }
 }
 
-fn pull_flows(shared: &Arc<Shared>, host: &str, port: u16, range: &std::ops::Range<usize>) -> io::Result<()> {
+fn pull_flows(shared: &Arc<Shared>, host: &str, port: u16, range: &std::ops::Range<usize>, id: u64) -> io::Result<()> {
     let config = shared.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let timeout = Duration::from_secs(config.repl_timeout.max(1));
     let open = || -> io::Result<Handshake> {
@@ -345,7 +345,7 @@ fn pull_flows(shared: &Arc<Shared>, host: &str, port: u16, range: &std::ops::Ran
         let addr = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         let fd = stream.into_raw_fd();
         let target = k % shards_here;
-        let msg = Control::AdoptMigration { fd, addr, source_shard: k, lsn: at, range: part };
+        let msg = Control::AdoptMigration { fd, addr, source_shard: k, lsn: at, range: part, id };
         if shared.control[target].send(msg).is_err() {
             // SAFETY: the fd is ours until the shard takes it; it did not.
             unsafe { libc::close(fd) };

@@ -83,6 +83,9 @@ pub struct Migration {
     pub cleanup_lo: AtomicU64,
     /// See `cleanup_gen` (end exclusive).
     pub cleanup_hi: AtomicU64,
+    /// Target: the migration whose stream may still be applied; a flow of
+    /// another one drops what it receives and closes (after an abort).
+    pub target_id: AtomicU64,
 }
 
 /// See [`Migration::status`].
@@ -130,6 +133,7 @@ impl Migration {
             cleanup_gen: AtomicU64::new(0),
             cleanup_lo: AtomicU64::new(0),
             cleanup_hi: AtomicU64::new(0),
+            target_id: AtomicU64::new(0),
         }
     }
 
@@ -549,6 +553,11 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
         let (lo, hi) = (mig.cleanup_lo.load(Relaxed) as usize, mig.cleanup_hi.load(Relaxed) as usize);
         let mine = shard.map.range(shard.id);
         shard.repl.cleanup = lo.max(mine.start)..hi.min(mine.end).max(lo.max(mine.start));
+        // Begins next turn, after what other shards sent before they saw it.
+        if !shard.repl.cleanup.is_empty() {
+            super::arm_timer(shard, CLEANUP_TURN_NS);
+        }
+        return;
     }
     if shard.repl.cleanup.is_empty() {
         return;
@@ -676,6 +685,7 @@ fn pull(shard: &mut Shard, conn: &mut Conn, args: &Args) {
         st.state = "streaming";
         st.reason.clear();
         st.id += 1;
+        mig.target_id.store(st.id, Release);
         st.cutover = None;
         mig.keys.store(0, Relaxed);
         mig.bytes.store(0, Relaxed);
@@ -686,9 +696,10 @@ fn pull(shard: &mut Shard, conn: &mut Conn, args: &Args) {
         mig.cleanup_gen.fetch_add(1, Release);
     }
     let shared = shard.shared.clone();
+    let id = shared.migration.target_id.load(Acquire);
     let spawned = std::thread::Builder::new()
         .name("migrate-link".into())
-        .spawn(move || super::link::connect_migration(&shared, &host, port, lo..hi + 1));
+        .spawn(move || super::link::connect_migration(&shared, &host, port, lo..hi + 1, id));
     match spawned {
         Ok(_) => conn.reply().ok(),
         Err(e) => conn.reply().error(&format!("ERR cannot start the migration link: {e}")),
@@ -755,6 +766,14 @@ fn abort(shard: &mut Shard, idx: u32, conn: &mut Conn) {
                 }
             }
             st.id += 1;
+            // Bytes still arriving on the old flows are dropped unapplied.
+            mig.target_id.store(st.id, Release);
+            // What reached the shards is flushed now, and once more in the
+            // background a turn later, after anything that was on its way
+            // between the shards when the flows stopped.
+            mig.cleanup_lo.store(range.start as u64, Relaxed);
+            mig.cleanup_hi.store(range.end as u64, Relaxed);
+            mig.cleanup_gen.fetch_add(1, Release);
             drop(st);
             close_target_flows(shard);
             shard.shared.wake_all();
@@ -764,6 +783,13 @@ fn abort(shard: &mut Shard, idx: u32, conn: &mut Conn) {
         }
         MigrationRole::None => conn.reply().ok(),
     }
+}
+
+/// True when a migration flow's stream belongs to a migration that ended
+/// here (aborted): it is dropped unapplied.
+#[inline]
+pub(crate) fn stale_target_flow(shared: &crate::shared::Shared, id: u64) -> bool {
+    shared.migration.target_id.load(Acquire) != id
 }
 
 /// Closes this shard's migration connections from the source.

@@ -50,6 +50,8 @@ pub(crate) struct MasterIn {
     /// A slot migration's stream from the source (repl/migrate.rs), not a
     /// primary's: it touches none of the replication link's state.
     pub migration: bool,
+    /// Which migration (repl/migrate.rs `target_id`).
+    pub migration_id: u64,
 }
 
 impl MasterIn {
@@ -117,6 +119,7 @@ pub(crate) fn adopt(
         closed: false,
         applying: Vec::new(),
         migration: false,
+        migration_id: 0,
     }));
     if full {
         super::txapply::reset_flow(&shard.shared, primary_shard);
@@ -142,7 +145,13 @@ pub(crate) fn adopt_migration(
     source_shard: usize,
     lsn: u64,
     range: std::ops::Range<usize>,
+    migration_id: u64,
 ) {
+    if super::migrate::stale_target_flow(&shard.shared, migration_id) {
+        // SAFETY: the link thread gave this fd to us; nobody else closes it.
+        unsafe { libc::close(fd) };
+        return;
+    }
     let id = shard.shared.next_client_id.fetch_add(1, Relaxed);
     let mut conn = Conn::new(fd, id, addr, String::new(), false, true, crate::runtime::monotonic_ns());
     conn.master = Some(Box::new(MasterIn {
@@ -160,6 +169,7 @@ pub(crate) fn adopt_migration(
         closed: false,
         applying: Vec::new(),
         migration: true,
+        migration_id,
     }));
     let (lo, hi) = (range.start.to_string(), range.end.to_string());
     encode_command(&mut conn.rbuf, [&b"REPLCONF"[..], b"flush-slots", lo.as_bytes(), hi.as_bytes()]);

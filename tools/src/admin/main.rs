@@ -73,6 +73,10 @@ enum Command {
         /// The slots, as LO-HI (both included) or one slot.
         #[arg(long, value_name = "LO-HI")]
         slots: String,
+        /// The address the target pulls from, when it reaches the source by
+        /// another route than this tool does (default: --from).
+        #[arg(long, value_name = "HOST:PORT")]
+        source_addr: Option<String>,
         /// Longest the source may hold writes to the slots at the switch.
         #[arg(long, default_value_t = 100)]
         max_pause_ms: u64,
@@ -95,8 +99,9 @@ fn main() -> ExitCode {
         Command::Show { node, json } => show(&node, json),
         Command::AddNode { .. } => Err(not_yet("add-node")),
         Command::Rebalance { .. } => Err(not_yet("rebalance")),
-        Command::Migrate { from, to, slots, max_pause_ms, max_lag_bytes, timeout_s, json } => {
-            migrate::run(&migrate::Plan { from, to, slots, max_pause_ms, max_lag_bytes, timeout_s, json })
+        Command::Migrate { from, to, source_addr, slots, max_pause_ms, max_lag_bytes, timeout_s, json } => {
+            let plan = migrate::Plan { from, to, source_addr, slots, max_pause_ms, max_lag_bytes, timeout_s, json };
+            migrate::run(&plan)
         }
     };
     match result {

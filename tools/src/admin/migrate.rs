@@ -15,6 +15,7 @@ const POLL_MS: u64 = 50;
 pub(crate) struct Plan {
     pub from: String,
     pub to: String,
+    pub source_addr: Option<String>,
     pub slots: String,
     pub max_pause_ms: u64,
     pub max_lag_bytes: u64,
@@ -102,8 +103,12 @@ pub(crate) fn run(plan: &Plan) -> Result<(), String> {
     let (lo, hi) = (range.start.to_string(), range.end.to_string());
     let started = Instant::now();
     let deadline = started + Duration::from_secs(plan.timeout_s);
+    let (pull_host, pull_port) = match &plan.source_addr {
+        Some(a) => parse_addr(a)?,
+        None => (from_host.clone(), from_port),
+    };
     let _: String =
-        target.query(&["CLUSTER", "CORESHARD-MIGRATE", "PULL", &from_host, &from_port.to_string(), &lo, &hi])?;
+        target.query(&["CLUSTER", "CORESHARD-MIGRATE", "PULL", &pull_host, &pull_port.to_string(), &lo, &hi])?;
     let fail = |source: &mut NodeConn, target: &mut NodeConn, why: String| -> Result<(), String> {
         let _: Result<String, String> = source.query(&["CLUSTER", "CORESHARD-MIGRATE", "ABORT"]);
         let _: Result<String, String> = target.query(&["CLUSTER", "CORESHARD-MIGRATE", "ABORT"]);
