@@ -800,14 +800,22 @@ impl Shard {
                         pos = start;
                         break;
                     }
-                    if self.cluster.is_some()
-                        && conn.master.is_none()
-                        && crate::repl::migrate::hold(self, idx, conn, &Args::new(buf, &spans))
-                    {
-                        // A migration's cutover holds writes to its slots:
-                        // it runs (or gets MOVED) once the hold ends.
-                        pos = start;
-                        break;
+                    if self.cluster.is_some() && conn.master.is_none() {
+                        use crate::repl::migrate::Hold;
+                        match crate::repl::migrate::hold(self, idx, conn, &Args::new(buf, &spans)) {
+                            Hold::Run => {}
+                            Hold::Wait => {
+                                // A migration's cutover holds writes to its slots:
+                                // it runs (or gets MOVED) once the hold ends.
+                                pos = start;
+                                break;
+                            }
+                            Hold::Refuse => {
+                                self.counters.errors += 1;
+                                conn.reply().error(crate::repl::migrate::TRYAGAIN);
+                                continue;
+                            }
+                        }
                     }
                     if let Some(cluster) = self.cluster.as_mut() {
                         // A switch publishes the routing before it releases

@@ -41,6 +41,19 @@ const CUTOVER_POLL_NS: u64 = 200_000;
 /// Connections held by a cutover, per shard; past it a write is refused
 /// with TRYAGAIN instead of held (a bound, not an expected case).
 const HELD_CONNS_MAX: usize = 65_536;
+/// The answer to a write refused because too many are held.
+pub(crate) const TRYAGAIN: &str = "TRYAGAIN the slot is switching to another node; try again";
+
+/// What a cutover does with a client's command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// Runs now.
+    Run,
+    /// Waits (not consumed) until the hold ends.
+    Wait,
+    /// Refused with [`TRYAGAIN`]: more connections wait than `HELD_CONNS_MAX`.
+    Refuse,
+}
 
 /// What this node is doing in a migration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -584,16 +597,16 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
     }
 }
 
-/// In cluster mode, before a client's command runs: true when it writes to
-/// slots whose writes a cutover holds; the connection is then noted to run
+/// In cluster mode, before a client's command runs: whether it writes to
+/// slots whose writes a cutover holds; a held connection is noted to run
 /// again when the hold ends.
 #[inline]
-pub(crate) fn hold(shard: &mut Shard, idx: u32, conn: &Conn, args: &Args) -> bool {
+pub(crate) fn hold(shard: &mut Shard, idx: u32, conn: &Conn, args: &Args) -> Hold {
     let mig = &shard.shared.migration;
     if !mig.paused.load(Acquire) {
-        return false;
+        return Hold::Run;
     }
-    let Some(spec) = shard.table.lookup(args.get(0)) else { return false };
+    let Some(spec) = shard.table.lookup(args.get(0)) else { return Hold::Run };
     let range = mig.pause_lo.load(Relaxed) as usize..mig.pause_hi.load(Relaxed) as usize;
     let inside = |a: &Args| -> bool {
         let Some(spec) = shard.table.lookup(a.get(0)) else { return false };
@@ -613,13 +626,17 @@ pub(crate) fn hold(shard: &mut Shard, idx: u32, conn: &Conn, args: &Args) -> boo
     } else {
         conn.multi.is_none() && inside(args)
     };
-    if held && shard.repl.held.len() < HELD_CONNS_MAX {
-        if !shard.repl.held.iter().any(|&(i, _)| i == idx) {
-            shard.repl.held.push((idx, conn.id));
-        }
-        return true;
+    if !held {
+        return Hold::Run;
     }
-    false
+    if shard.repl.held.iter().any(|&(i, _)| i == idx) {
+        return Hold::Wait;
+    }
+    if shard.repl.held.len() >= HELD_CONNS_MAX {
+        return Hold::Refuse;
+    }
+    shard.repl.held.push((idx, conn.id));
+    Hold::Wait
 }
 
 /// `CLUSTER CORESHARD-MIGRATE CUTOVER <epoch> <config> <pause-ms>` on the
@@ -843,4 +860,69 @@ pub(crate) fn info(shard: &Shard, o: &mut String) {
         st.pause_us,
         st.reason,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(args: &[&str]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_command(&mut out, args.iter().map(|a| a.as_bytes()));
+        out
+    }
+
+    /// A key whose slot is in `range`, or outside it.
+    fn key(range: &Range<usize>, inside: bool) -> String {
+        (0..)
+            .map(|i| format!("key:{i}"))
+            .find(|k| range.contains(&(coreshard_engine::slot::key_slot(k.as_bytes()) as usize)) == inside)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_journal_filter_keeps_the_range_and_unwraps_transaction_shares() {
+        let table = coreshard_engine::CommandTable::get();
+        let range = 100..200;
+        let (a, b) = (key(&range, true), key(&range, false));
+        let mut raw = Vec::new();
+        raw.extend(entry(&["SELECT", "0"]));
+        raw.extend(entry(&["SET", &a, "1"]));
+        raw.extend(entry(&["SET", &b, "1"]));
+        raw.extend(entry(&["PING"]));
+        raw.extend(entry(&["MULTI"]));
+        raw.extend(entry(&["DEL", &a]));
+        raw.extend(entry(&["EXEC"]));
+        let mut share = entry(&["SET", &a, "2"]);
+        share.extend(entry(&["SET", &b, "2"]));
+        let share = String::from_utf8(share).unwrap_or_default();
+        raw.extend(entry(&["REPLCONF", "tx-cmd", "7", "0", &share]));
+        raw.extend(entry(&["REPLCONF", "tx-end", "7", "1", "0"]));
+        raw.extend(entry(&["FLUSHALL"]));
+        let cut = entry(&["SET", &a, "3"]);
+        raw.extend(&cut[..cut.len() - 3]);
+        let (mut db, mut out) = (b"0".to_vec(), Vec::new());
+        let used = filter(table, &range, &mut db, &raw, &mut out);
+        assert_eq!(used, raw.len() - (cut.len() - 3), "an entry cut short waits for its end");
+        let mut want = Vec::new();
+        want.extend(entry(&["SELECT", "0"]));
+        want.extend(entry(&["SET", &a, "1"]));
+        want.extend(entry(&["PING"]));
+        want.extend(entry(&["DEL", &a]));
+        want.extend(entry(&["SELECT", "0"]));
+        want.extend(entry(&["SET", &a, "2"]));
+        want.extend(entry(&["SELECT", "0"]));
+        want.extend(entry(&["REPLCONF", "flush-slots", "100", "200"]));
+        assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&want));
+    }
+
+    #[test]
+    fn a_range_parses_from_the_migration_psync() {
+        let owned = OwnedArgs::from_parts(["PSYNC", "?", "-1", "0", "id", "SLOTS", "5", "9"].map(str::as_bytes));
+        assert_eq!(parse_range(&owned.view()), Some(5..10));
+        let bad = OwnedArgs::from_parts(["PSYNC", "?", "-1", "0", "id", "SLOTS", "9", "5"].map(str::as_bytes));
+        assert_eq!(parse_range(&bad.view()), None);
+        let far = OwnedArgs::from_parts(["PSYNC", "?", "-1", "0", "id", "SLOTS", "0", "16384"].map(str::as_bytes));
+        assert_eq!(parse_range(&far.view()), None);
+    }
 }
