@@ -117,7 +117,8 @@ pub struct MigrationStatus {
     /// Counts migrations: a flow of an older one changes nothing.
     pub id: u64,
     /// Source: per shard of this node, whether it has a flow for the range,
-    /// whether its snapshot went out, whether it is caught up in the cutover.
+    /// whether the target applied its snapshot, whether it is caught up in
+    /// the cutover.
     pub flows: Vec<(bool, bool, bool)>,
     /// Source: shards whose slots meet the range (flows expected).
     pub expected: Vec<bool>,
@@ -171,6 +172,9 @@ pub(crate) struct MigrationFlow {
     pub sent: u64,
     /// The target's last ack.
     pub acked: u64,
+    /// The target acked at all: it sends its first ack only once it has
+    /// applied the whole snapshot (`REPLCONF snapshot-end`).
+    pub snapshot_applied: bool,
     /// Bytes sent, for the throttle.
     pub bytes: u64,
     /// Monotonic ns when the flow began (the throttle's start).
@@ -245,6 +249,7 @@ pub(crate) fn start_source(shard: &mut Shard, range: &Range<usize>, peer: &str) 
         db: b"0".to_vec(),
         sent: 0,
         acked: 0,
+        snapshot_applied: false,
         bytes: 0,
         start_ns: crate::runtime::monotonic_ns(),
         barrier_turn: 0,
@@ -267,16 +272,10 @@ fn abort_locked(mig: &Migration, st: &mut MigrationStatus, why: &str) {
     mig.paused.store(false, Release);
 }
 
-/// The snapshot of a migration flow went out.
-pub(crate) fn snapshot_sent(shard: &Shard, m: &MigrationFlow, keys: u64) {
-    let mig = &shard.shared.migration;
-    mig.keys.fetch_add(keys, Relaxed);
-    let mut st = mig.lock();
-    if st.id == m.id
-        && let Some(f) = st.flows.get_mut(shard.id)
-    {
-        f.1 = true;
-    }
+/// The snapshot of a migration flow went out (the target has it once it
+/// acks).
+pub(crate) fn snapshot_sent(shard: &Shard, keys: u64) {
+    shard.shared.migration.keys.fetch_add(keys, Relaxed);
 }
 
 /// Copies what the journal gained to a migration flow, filtered to the
@@ -388,6 +387,15 @@ fn parse_entry(buf: &[u8], spans: &mut Vec<std::ops::Range<usize>>) -> Option<us
 pub(crate) fn on_ack(shard: &Shard, flow: &mut FlowOut, lsn: u64) {
     let Some(m) = flow.migration.as_mut() else { return };
     m.acked = m.acked.max(lsn);
+    if !m.snapshot_applied {
+        m.snapshot_applied = true;
+        let mut st = shard.shared.migration.lock();
+        if st.id == m.id
+            && let Some(f) = st.flows.get_mut(shard.id)
+        {
+            f.1 = true;
+        }
+    }
     let behind = shard.ks.journal.end_lsn().saturating_sub(flow.lsn) + m.sent.saturating_sub(m.acked);
     shard.shared.migration.lag[shard.id].store(behind, Relaxed);
 }
@@ -433,7 +441,15 @@ pub(crate) fn pump_cutover(shard: &mut Shard, flow: &mut FlowOut, out: &mut Vec<
         }
         return false;
     }
-    let caught_up = shard.repl.turn > m.barrier_turn && flow.lsn == end && m.carry.is_empty() && m.acked >= m.sent;
+    // No transaction holds locks or waits here: a write queued behind one
+    // before the hold would otherwise run (and be acknowledged) after the
+    // switch.
+    let caught_up = shard.repl.turn > m.barrier_turn
+        && shard.tx.idle()
+        && m.snapshot_applied
+        && flow.lsn == end
+        && m.carry.is_empty()
+        && m.acked >= m.sent;
     if !caught_up {
         return false;
     }
@@ -655,7 +671,7 @@ fn cutover(shard: &mut Shard, conn: &mut Conn, args: &Args) {
     }
     let ready = st.expected.iter().zip(&st.flows).all(|(e, f)| !e || (f.0 && f.1));
     if !ready {
-        return conn.reply().error("ERR the target has not received every snapshot yet");
+        return conn.reply().error("ERR the target has not applied every snapshot yet");
     }
     let now = crate::runtime::monotonic_ns();
     let until = now + pause_ms.clamp(1, PAUSE_MS_MAX) * 1_000_000;

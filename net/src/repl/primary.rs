@@ -476,9 +476,7 @@ fn pump_migration_into(
                 let (_, snap) = shard.repl.snapshots.swap_remove(pos);
                 encode_command(out, [&b"REPLCONF"[..], b"snapshot-end"]);
                 flow.snapshot = false;
-                if let Some(m) = flow.migration.as_ref() {
-                    super::migrate::snapshot_sent(shard, m, snap.keys_sent());
-                }
+                super::migrate::snapshot_sent(shard, snap.keys_sent());
             } else {
                 *next_flush = Some(next_flush.map_or(now_ns, |n| n.min(now_ns)));
             }
