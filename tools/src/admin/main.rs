@@ -3,8 +3,9 @@
 //! `create` gives each primary an even share of the 16384 slots, makes the
 //! replicas follow their primaries, and pushes the configuration (epoch 1)
 //! to every node with `CLUSTER CORESHARD-SETCONFIG`. `show` reads the map
-//! from one node and asks every node for its keys and memory. Changes to a
-//! running cluster (add-node, rebalance, migrate) come with slot migration.
+//! from one node and asks every node for its keys and memory. `migrate`
+//! moves a slot range online (migrate.rs); add-node and rebalance are not
+//! there yet.
 
 mod migrate;
 
@@ -48,13 +49,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Add a node to a running cluster (not yet: comes with slot migration).
+    /// Add a node to a running cluster (not yet).
     AddNode {
         /// Ignored.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
         rest: Vec<String>,
     },
-    /// Spread slots evenly over the primaries (not yet: comes with slot migration).
+    /// Spread slots evenly over the primaries (not yet).
     Rebalance {
         /// Ignored.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
@@ -114,7 +115,7 @@ fn main() -> ExitCode {
 }
 
 fn not_yet(what: &str) -> String {
-    format!("{what} is not available yet: it comes with online slot migration")
+    format!("{what} is not available yet: move slots with `coreshard-admin migrate`")
 }
 
 /// Splits `HOST:PORT` (`[v6]:PORT` too).
