@@ -83,9 +83,9 @@ pub struct Migration {
     pub pause_gen: AtomicU64,
     /// Per shard: the last `pause_gen` it saw.
     pub seen: Vec<AtomicU64>,
-    /// Keys sent (source) or loaded (target) by the snapshot.
+    /// Keys the snapshots sent (source; 0 on the target).
     pub keys: AtomicU64,
-    /// Bytes sent (source) or received (target).
+    /// Bytes sent, snapshot and journal (source; 0 on the target).
     pub bytes: AtomicU64,
     /// Per source shard: journal bytes not yet acked by the target.
     pub lag: Vec<AtomicU64>,

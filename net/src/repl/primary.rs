@@ -455,7 +455,8 @@ fn pump_migration_into(
             *next_flush = Some(next_flush.map_or(due, |n| n.min(due)));
             let mut poll = None;
             let done = super::migrate::pump_cutover(shard, flow, out, &mut poll);
-            return done.then(|| "migration ended".to_string());
+            // Closed once its last bytes (the new configuration) went out.
+            return (done && unsent == 0 && out.is_empty()).then(|| "migration ended".to_string());
         }
     }
     if unsent < FLOW_UNSENT_BYTES_MAX {
