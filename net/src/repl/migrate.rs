@@ -515,6 +515,17 @@ fn commit_locked(shard: &mut Shard, st: &mut MigrationStatus) {
     }
 }
 
+/// A source flow gives up (the reason shows in INFO).
+pub(crate) fn abort_source(shard: &Shard, m: &MigrationFlow, why: &str) {
+    let mig = &shard.shared.migration;
+    let mut st = mig.lock();
+    if st.id == m.id {
+        abort_locked(mig, &mut st, why);
+        drop(st);
+        shard.shared.wake_all();
+    }
+}
+
 /// A migration flow's connection closes on the source.
 pub(crate) fn on_source_close(shard: &Shard, m: &MigrationFlow) {
     let mig = &shard.shared.migration;

@@ -491,7 +491,14 @@ fn pump_migration_into(
             *next_flush = Some(next_flush.map_or(due, |n| n.min(due)));
         } else if !flow.snapshot {
             if super::migrate::pump_journal(shard, flow, out).is_err() {
-                return Some(format!("migration target {} fell out of the backlog", conn.addr));
+                let why = format!(
+                    "the target fell out of the backlog (repl-backlog-size {} must hold the journal written during the snapshot)",
+                    shard.config.repl_backlog_size
+                );
+                if let Some(m) = flow.migration.as_ref() {
+                    super::migrate::abort_source(shard, m, &why);
+                }
+                return Some(why);
             }
             flow.last_sent_ns = now_ns;
         }
