@@ -2,7 +2,7 @@
 # Run from the repository root after `cargo build --release -p coreshard`;
 # prints one `coreshard-admin migrate --json` line per move (keys, bytes,
 # seconds, pause_us: how long the switch held writes to the slots).
-# ad-hoc: 3 nodes (2 shards each), ~1M keys of 32 B in one slot range of node 0
+# 3 nodes (2 shards each), about a million keys of 32 B written, node 0's all in one slot
 # (redis-benchmark --cluster's hash tags), a redis-benchmark SET/GET load of
 # 20 clients on the same keys, migrate slots 0-2730 to node 1 and back, 3 times.
 BIN=${BIN:-target/release}
