@@ -110,9 +110,26 @@ pub(crate) fn run(plan: &Plan) -> Result<(), String> {
     let _: String =
         target.query(&["CLUSTER", "CORESHARD-MIGRATE", "PULL", &pull_host, &pull_port.to_string(), &lo, &hi])?;
     let fail = |source: &mut NodeConn, target: &mut NodeConn, why: String| -> Result<(), String> {
+        // The target drops what it received only once the source says the
+        // migration is aborted: a source that switched (or cannot be asked)
+        // may have left the only copy of the slots' latest writes there.
         let _: Result<String, String> = source.query(&["CLUSTER", "CORESHARD-MIGRATE", "ABORT"]);
-        let _: Result<String, String> = target.query(&["CLUSTER", "CORESHARD-MIGRATE", "ABORT"]);
-        Err(format!("migration of slots {lo}-{hi} aborted, ownership unchanged: {why}"))
+        match progress(source) {
+            Ok(p) if p.state == "aborted" => {
+                let _: Result<String, String> = target.query(&["CLUSTER", "CORESHARD-MIGRATE", "ABORT"]);
+                Err(format!("migration of slots {lo}-{hi} aborted, ownership unchanged: {why}"))
+            }
+            Ok(p) if p.state == "done" => Err(format!(
+                "migration of slots {lo}-{hi}: the source switched to the target (config epoch {}) but this \
+                 tool stopped ({why}); push that configuration to every node",
+                next.epoch
+            )),
+            Ok(p) => Err(format!("migration of slots {lo}-{hi} failed ({why}); the source is in state {}", p.state)),
+            Err(e) => Err(format!(
+                "migration of slots {lo}-{hi} failed ({why}) and the source cannot say whether it switched ({e}); \
+                 the target keeps what it received: check the source's INFO cluster before aborting it"
+            )),
+        }
     };
     let mut seen_active = false;
     let last = loop {
