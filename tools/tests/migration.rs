@@ -310,3 +310,67 @@ fn cutting_the_link_mid_migration_changes_nothing_and_a_retry_succeeds() {
     assert_eq!(cmd(&mut c1, &["DBSIZE"]), int(keys.len() as i64));
     assert!(wait_until(Duration::from_secs(20), || cmd(&mut c0, &["DBSIZE"]).int() == 0));
 }
+
+#[test]
+fn a_hold_that_runs_out_aborts_and_the_held_writes_run_on_the_source() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("pause");
+    let nodes = start_nodes(&dir, 3);
+    let config = create(&nodes);
+    // Slots of node 1's second shard only: its flow sends the journal once a
+    // second (test-only), so it cannot catch up within a 20 ms hold while
+    // the slots take writes.
+    let r1 = config.nodes[1].slots[0];
+    let (lo, hi) = (8192, r1.end);
+    assert!(r1.start < lo);
+    let mut c1 = nodes[1].client();
+    assert_eq!(cmd(&mut c1, &["CONFIG", "SET", "debug-repl-flow-delay-ms", "1000"]), ok());
+    let keys: Vec<String> =
+        (0..).map(|i| format!("p:{i}")).filter(|k| (lo..=hi).contains(&key_slot(k.as_bytes()))).take(50).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, keys, mut c) = (stop.clone(), keys.clone(), nodes[1].client());
+        std::thread::spawn(move || {
+            let mut acked: HashMap<String, u64> = HashMap::new();
+            let mut errors = Vec::new();
+            let mut i = 0u64;
+            while !stop.load(Relaxed) {
+                i += 1;
+                let key = &keys[i as usize % keys.len()];
+                match redis::cmd("SET").arg(key).arg(i).query::<()>(&mut c) {
+                    Ok(()) => {
+                        acked.insert(key.clone(), i);
+                    }
+                    Err(e) => errors.push(format!("SET {key}: {e}")),
+                }
+            }
+            (acked, errors)
+        })
+    };
+    let slots = format!("{lo}-{hi}");
+    let (from, to) = (nodes[1].addr(), nodes[2].addr());
+    let out = admin(&["migrate", "--from", &from, "--to", &to, "--slots", &slots, "--max-pause-ms", "20", "--json"]);
+    stop.store(true, Relaxed);
+    let (acked, errors) = writer.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the switch must not happen: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(stderr.contains("within the write pause"), "{stderr}");
+    // The hold lasted its whole bound.
+    let s1 = status(&nodes[1]);
+    let held: u64 =
+        s1.lines().find_map(|l| l.strip_prefix("migration_pause_us:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    assert!(held >= 20_000, "{s1}");
+    // Writes were held, not refused, and ran on the source after the abort.
+    assert!(errors.is_empty(), "{errors:?}");
+    for n in &nodes {
+        assert_eq!(owner(n, lo), nodes[1].addr());
+    }
+    for (key, want) in &acked {
+        assert_eq!(cmd(&mut c1, &["GET", key]), bulk(want.to_string()), "{key}");
+    }
+    // The target dropped what it received.
+    let mut c2 = nodes[2].client();
+    assert!(wait_until(Duration::from_secs(10), || cmd(&mut c2, &["DBSIZE"]).int() == 0));
+}
