@@ -1267,10 +1267,11 @@ impl Shard {
         self.send_msg(dest, Msg::Reply(batch));
     }
 
-    /// True when no message to another shard waits in this shard (only the
-    /// test-only hop delay keeps them past the end of a loop turn).
+    /// True when no message to another shard waits in this shard: past the
+    /// end of a loop turn only a full ring (overflow) or the test-only hop
+    /// delay keep them.
     pub(crate) fn hops_flushed(&self) -> bool {
-        self.hop_delay.held.is_empty()
+        self.hop_delay.held.is_empty() && self.overflow.iter().all(|q| q.is_empty())
     }
 
     pub(crate) fn send_msg(&mut self, dest: usize, msg: Msg) {

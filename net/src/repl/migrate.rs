@@ -550,12 +550,18 @@ pub(crate) fn on_turn(shard: &mut Shard) {
     shard.repl.turn += 1;
     let shared = shard.shared.clone();
     let mig = &shared.migration;
-    let generation = mig.pause_gen.load(Acquire);
-    // Messages to other shards go out by the end of a turn, so from here no
-    // write this shard let through before the hold is still on its way;
-    // messages the test-only hop delay keeps must leave first.
-    if mig.seen[shard.id].load(Relaxed) != generation && shard.hops_flushed() {
-        mig.seen[shard.id].store(generation, Release);
+    // The generation this shard saw at the start of its previous turn is
+    // published now: every write it let through before seeing it was sent
+    // to its shard by the end of that turn (flush_batches), unless a ring
+    // was full (overflow) or the test-only hop delay keeps it; then later.
+    let seen_before = shard.repl.observed_gen;
+    if mig.seen[shard.id].load(Relaxed) != seen_before && shard.hops_flushed() {
+        mig.seen[shard.id].store(seen_before, Release);
+    }
+    shard.repl.observed_gen = mig.pause_gen.load(Acquire);
+    if mig.seen[shard.id].load(Relaxed) != shard.repl.observed_gen {
+        // Another turn soon publishes it, even if nothing else wakes this shard.
+        super::arm_timer(shard, CUTOVER_POLL_NS);
     }
     cleanup_step(shard, mig);
     if mig.paused.load(Acquire) {
@@ -691,8 +697,10 @@ fn cutover(shard: &mut Shard, conn: &mut Conn, args: &Args) {
     st.pause_start_ns = now;
     mig.pause_lo.store(st.range.start as u64, Relaxed);
     mig.pause_hi.store(st.range.end as u64, Relaxed);
-    mig.pause_gen.fetch_add(1, Release);
+    // `paused` before the generation: a shard that sees the new generation
+    // sees the hold too, and checks every later write against it.
     mig.paused.store(true, Release);
+    mig.pause_gen.fetch_add(1, Release);
     drop(st);
     shard.shared.wake_all();
     conn.reply().ok();

@@ -230,6 +230,8 @@ pub(crate) struct ShardRepl {
     pub last_ping_ns: u64,
     /// Loop turns so far (cluster mode: a migration's cutover barrier).
     pub turn: u64,
+    /// The cutover generation seen at the start of the previous turn.
+    pub observed_gen: u64,
     /// Connections whose write a migration's cutover holds: (slot, client id).
     pub held: Vec<(u32, u64)>,
     /// Slots this shard still has to empty after a migration moved them away.
