@@ -103,6 +103,11 @@ impl Routing {
         Routing::new(0, Vec::new(), Vec::new(), None, None, false, None)
     }
 
+    /// True when this node serves `slot`.
+    pub fn serves(&self, slot: u16) -> bool {
+        self.myself.is_some() && self.owner(slot) == self.myself
+    }
+
     /// The node serving `slot`, as an index, or None.
     pub fn owner(&self, slot: u16) -> Option<u16> {
         self.slot_owner.get(slot as usize).copied().filter(|&o| o != UNASSIGNED)
@@ -275,6 +280,7 @@ const SUBCOMMANDS: &[(&str, i32)] = &[
     ("CORESHARD-LOG-JOIN", -6),
     ("CORESHARD-PROPOSE", -3),
     ("CORESHARD-LOG", 2),
+    ("CORESHARD-MIGRATE", -3),
 ];
 
 /// CLUSTER HELP's lines (before HELP itself), for the subcommands coreshard has.
@@ -305,6 +311,8 @@ const HELP: &[&str] = &[
     "    Commit a configuration change through the control log; returns its epoch.",
     "CORESHARD-LOG",
     "    Return the control log's voter id, term, leader and epoch on this node.",
+    "CORESHARD-MIGRATE PULL <host> <port> <lo> <hi> | CUTOVER <epoch> <config> <pause-ms> | ABORT | STATUS",
+    "    Slot migration steps (internal: sent by coreshard-admin migrate).",
 ];
 
 /// Parses a slot argument: Redis's `getSlotOrReply`.
@@ -341,6 +349,7 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
             shard.run_whole(shard.map.owner(slot as u16), idx, conn, args, get_keys_in_slot);
         }
         b"HELP" => crate::commands::help(conn, "CLUSTER", HELP),
+        b"CORESHARD-MIGRATE" => crate::repl::migrate::command(shard, idx, conn, args),
         _ => {
             let changed = cluster.hook().command(&args, &mut conn.reply());
             if let Some(routing) = changed {

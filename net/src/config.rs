@@ -340,6 +340,10 @@ pub struct Config {
     /// so a replica gets one shard's share of a transaction well before
     /// another's.
     pub debug_repl_flow_delay_ms: u64,
+    /// `cluster-migration-bytes-per-sec` (default 0: unlimited): the most a
+    /// slot migration sends per second from this node (snapshot and journal,
+    /// all its flows together), so that moving slots leaves room for clients.
+    pub cluster_migration_bytes_per_sec: u64,
     /// `cluster-enabled` (immutable): run as a node of a Redis Cluster
     /// compatible cluster (slots served by other nodes answer `-MOVED`);
     /// default no.
@@ -415,6 +419,7 @@ impl Default for Config {
             debug_shard_hop_delay_us: 0,
             debug_replica_tx_atomic: true,
             debug_repl_flow_delay_ms: 0,
+            cluster_migration_bytes_per_sec: 0,
             cluster_enabled: false,
             cluster_config_file: "nodes.conf".to_string(),
             cluster_announce_ip: None,
@@ -696,6 +701,7 @@ enum Field {
     DebugShardHopDelayUs,
     DebugReplicaTxAtomic,
     DebugReplFlowDelayMs,
+    ClusterMigrationBytesPerSec,
     ClusterEnabled,
     ClusterConfigFile,
     ClusterAnnounceIp,
@@ -833,6 +839,7 @@ const SETTINGS: &[Spec] = &[
     setting("debug-shard-hop-delay-us", Field::DebugShardHopDelayUs, int(0, 1_000_000)),
     setting("debug-replica-tx-atomic", Field::DebugReplicaTxAtomic, BOOL),
     setting("debug-repl-flow-delay-ms", Field::DebugReplFlowDelayMs, int(0, 60_000)),
+    setting("cluster-migration-bytes-per-sec", Field::ClusterMigrationBytesPerSec, int(0, i64::MAX)),
     // Cluster mode.
     setting("cluster-enabled", Field::ClusterEnabled, BOOL).immutable(),
     setting("cluster-config-file", Field::ClusterConfigFile, Kind::NonEmpty).immutable(),
@@ -1554,6 +1561,9 @@ impl Config {
             (Field::DebugShardHopDelayUs, Parsed::Num(n)) => self.debug_shard_hop_delay_us = to_field(name, n)?,
             (Field::DebugReplicaTxAtomic, Parsed::Bool(b)) => self.debug_replica_tx_atomic = b,
             (Field::DebugReplFlowDelayMs, Parsed::Num(n)) => self.debug_repl_flow_delay_ms = to_field(name, n)?,
+            (Field::ClusterMigrationBytesPerSec, Parsed::Num(n)) => {
+                self.cluster_migration_bytes_per_sec = to_field(name, n)?
+            }
             (Field::ClusterEnabled, Parsed::Bool(b)) => self.cluster_enabled = b,
             (Field::ClusterConfigFile, Parsed::Str(s)) => self.cluster_config_file = s,
             (Field::ClusterAnnounceIp, Parsed::Str(s)) => self.cluster_announce_ip = non_empty(s),
@@ -1628,6 +1638,7 @@ impl Config {
             Field::DebugShardHopDelayUs => self.debug_shard_hop_delay_us.to_string(),
             Field::DebugReplicaTxAtomic => yes_no(self.debug_replica_tx_atomic).to_string(),
             Field::DebugReplFlowDelayMs => self.debug_repl_flow_delay_ms.to_string(),
+            Field::ClusterMigrationBytesPerSec => self.cluster_migration_bytes_per_sec.to_string(),
             Field::ClusterEnabled => yes_no(self.cluster_enabled).to_string(),
             Field::ClusterConfigFile => self.cluster_config_file.clone(),
             Field::ClusterAnnounceIp => self.cluster_announce_ip.clone().unwrap_or_default(),

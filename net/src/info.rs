@@ -142,6 +142,10 @@ pub(crate) fn render(shard: &Shard, args: &Args) -> String {
     });
     section("Cluster", &|o| {
         let _ = write!(o, "cluster_enabled:{}\r\n", u8::from(clustered));
+        if clustered {
+            // Slot migration's progress (repl/migrate.rs).
+            crate::repl::migrate::info(shard, o);
+        }
     });
     section("Keyspace", &|o| {
         for db in 0..cfg.databases {

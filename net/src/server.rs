@@ -240,6 +240,7 @@ pub fn start_with(config: Config, config_file: Option<String>, hooks: Hooks) -> 
         config_file,
         executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
         repl: crate::repl::Repl::new(shards, crate::repl::random_id()),
+        migration: crate::repl::migrate::Migration::new(shards),
         cluster,
     });
 

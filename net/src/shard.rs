@@ -290,6 +290,7 @@ impl Shard {
             }
             if let Some(cluster) = self.cluster.as_mut() {
                 cluster.refresh();
+                crate::repl::migrate::on_turn(&mut self);
             }
             while let Some(idx) = self.to_process.pop() {
                 if let Some(c) = self.conns[idx as usize].as_mut() {
@@ -739,11 +740,22 @@ impl Shard {
     /// bytes they took. Stops at an incomplete frame, too many commands
     /// waiting for other shards, a full output or a close.
     fn run_commands(&mut self, idx: u32, conn: &mut Conn, buf: &mut [u8]) -> usize {
-        if conn.master.is_some() {
+        if let Some(m) = conn.master.as_ref() {
+            if m.migration && crate::repl::migrate::stale_target_flow(&self.shared, m.migration_id) {
+                // A migration that ended here: nothing more of it applies.
+                conn.closing = Closing::Now;
+                return buf.len();
+            }
             // The primary's stream acts on keys as the primary saw them.
+            // A migration's target is a primary: its own keys expire as usual after.
+            let after = if m.migration && !self.shared.repl.is_replica.load(Relaxed) {
+                coreshard_engine::db::ExpiryMode::Delete
+            } else {
+                coreshard_engine::db::ExpiryMode::Hide
+            };
             self.ks.set_expiry_mode(coreshard_engine::db::ExpiryMode::Ignore);
             let used = self.run_commands_inner(idx, conn, buf);
-            self.ks.set_expiry_mode(coreshard_engine::db::ExpiryMode::Hide);
+            self.ks.set_expiry_mode(after);
             return used;
         }
         self.run_commands_inner(idx, conn, buf)
@@ -787,6 +799,28 @@ impl Shard {
                         // runs again, parsed anew, once that is applied.
                         pos = start;
                         break;
+                    }
+                    if self.cluster.is_some() && conn.master.is_none() {
+                        use crate::repl::migrate::Hold;
+                        match crate::repl::migrate::hold(self, idx, conn, &Args::new(buf, &spans)) {
+                            Hold::Run => {}
+                            Hold::Wait => {
+                                // A migration's cutover holds writes to its slots:
+                                // it runs (or gets MOVED) once the hold ends.
+                                pos = start;
+                                break;
+                            }
+                            Hold::Refuse => {
+                                self.counters.errors += 1;
+                                conn.reply().error(crate::repl::migrate::TRYAGAIN);
+                                continue;
+                            }
+                        }
+                    }
+                    if let Some(cluster) = self.cluster.as_mut() {
+                        // A switch publishes the routing before it releases
+                        // held writes: see it before this command runs.
+                        cluster.refresh();
                     }
                     crate::repl::replica::count(&mut self.ks.journal, conn, &buf[start..pos]);
                     self.execute(idx, conn, Args::new(buf, &spans));
@@ -1233,6 +1267,13 @@ impl Shard {
         self.send_msg(dest, Msg::Reply(batch));
     }
 
+    /// True when no message to another shard waits in this shard: past the
+    /// end of a loop turn only a full ring (overflow) or the test-only hop
+    /// delay keep them.
+    pub(crate) fn hops_flushed(&self) -> bool {
+        self.hop_delay.held.is_empty() && self.overflow.iter().all(|q| q.is_empty())
+    }
+
     pub(crate) fn send_msg(&mut self, dest: usize, msg: Msg) {
         if self.config.debug_shard_hop_delay_us > 0 {
             let due = runtime::monotonic_ns() + self.config.debug_shard_hop_delay_us * 1000;
@@ -1474,6 +1515,9 @@ impl Shard {
         match msg {
             Control::Adopt { fd, id, addr, laddr, replica_port, args, input } => {
                 crate::repl::primary::adopt(self, fd, id, addr, laddr, replica_port, args, input)
+            }
+            Control::AdoptMigration { fd, addr, source_shard, lsn, range, id } => {
+                crate::repl::replica::adopt_migration(self, fd, addr, source_shard, lsn, range, id)
             }
             Control::AdoptMaster { fd, addr, primary_shard, primary_shards, epoch, full, lsn } => {
                 crate::repl::replica::adopt(self, fd, addr, primary_shard, primary_shards, epoch, full, lsn)

@@ -92,6 +92,22 @@ pub enum Control {
     },
     /// The link thread connected a flow from primary shard `primary_shard`:
     /// apply its stream here.
+    /// The migration link connected a flow of a slot migration from the
+    /// source's shard `source_shard`: apply its stream here.
+    AdoptMigration {
+        /// The socket, past its PSYNC reply line.
+        fd: i32,
+        /// The source's address.
+        addr: String,
+        /// Which source shard.
+        source_shard: usize,
+        /// The snapshot's journal position (the filtered stream counts from it).
+        lsn: u64,
+        /// The slots it carries (end exclusive).
+        range: std::ops::Range<usize>,
+        /// The migration it belongs to.
+        id: u64,
+    },
     AdoptMaster {
         /// The socket, past its PSYNC reply line.
         fd: i32,
@@ -167,6 +183,8 @@ pub struct Shared {
     pub repl: crate::repl::Repl,
     /// Cluster mode's state (None outside cluster mode).
     pub cluster: Option<std::sync::Arc<crate::cluster::Cluster>>,
+    /// Slot migration's node-wide state (cluster mode).
+    pub migration: crate::repl::migrate::Migration,
 }
 
 impl Shared {

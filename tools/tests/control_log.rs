@@ -148,6 +148,13 @@ fn the_control_log_survives_its_leader_and_catches_a_restarted_node_up() {
     assert_eq!(set_reply(nodes[0].as_ref().unwrap(), &key), "+OK");
     let show = admin(&["show", &addrs[2]]);
     assert!(show.contains("control log: 3 voters, term "), "{show}");
+    // A migration would install its switch outside the log: refused for now.
+    let out = Command::new(ADMIN)
+        .args(["migrate", "--from", &addrs[0], "--to", &addrs[1], "--slots", &format!("{slot}-{slot}")])
+        .output()
+        .expect("run coreshard-admin");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success() && text.contains("control log"), "migrate on a control-log cluster: {text}");
 
     // Kill the leader with SIGKILL; the other two elect a new one and commit.
     let mut leader_node = String::new();

@@ -288,3 +288,71 @@ impl Handshake {
         Ok((shards, id))
     }
 }
+
+/// A slot migration's target pulls `range` from the source at
+/// `host:port` (repl/migrate.rs): one connection per source shard whose
+/// slots meet the range, each handed to a shard of this node once the
+/// source answered its PSYNC. Runs on a thread of its own, once.
+pub(crate) fn connect_migration(shared: &Arc<Shared>, host: &str, port: u16, range: std::ops::Range<usize>, id: u64) {
+    if let Err(e) = pull_flows(shared, host, port, &range, id) {
+        super::migrate::target_failed(shared, &e.to_string());
+    }
+}
+
+fn pull_flows(shared: &Arc<Shared>, host: &str, port: u16, range: &std::ops::Range<usize>, id: u64) -> io::Result<()> {
+    let config = shared.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let timeout = Duration::from_secs(config.repl_timeout.max(1));
+    let open = || -> io::Result<Handshake> {
+        let addr =
+            (host, port).to_socket_addrs()?.next().ok_or_else(|| io::Error::other(format!("cannot resolve {host}")))?;
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        stream.set_nodelay(true)?;
+        let mut conn = Handshake { stream: BufReader::with_capacity(1, stream) };
+        if let Some(pass) = &config.masterauth {
+            let reply = match &config.masteruser {
+                Some(user) => conn.call(&["AUTH", user, pass])?,
+                None => conn.call(&["AUTH", pass])?,
+            };
+            if !reply.starts_with('+') {
+                return Err(io::Error::other(format!("unable to AUTH to the source: {reply}")));
+            }
+        }
+        Ok(conn)
+    };
+    let (shards, _) = open()?.layout()?;
+    let map = coreshard_engine::slot::SlotMap::new(shards);
+    let myid = shared.run_id.clone();
+    let (lo, hi) = (range.start.to_string(), (range.end - 1).to_string());
+    let shards_here = shared.control.len();
+    for k in 0..shards {
+        let theirs = map.range(k);
+        let part = theirs.start.max(range.start)..theirs.end.min(range.end);
+        if part.is_empty() {
+            continue;
+        }
+        let mut conn = open()?;
+        let reply = conn.call(&["PSYNC", "?", "-1", &k.to_string(), &myid, "SLOTS", &lo, &hi])?;
+        let words: Vec<&str> = reply.split_ascii_whitespace().collect();
+        let at = match words.as_slice() {
+            ["+FULLRESYNC", _, at] => at.parse::<u64>().map_err(|_| io::Error::other(format!("bad reply {reply}")))?,
+            _ => return Err(io::Error::other(format!("the source refused the migration flow: {reply}"))),
+        };
+        let stream = conn.stream.into_inner();
+        stream.set_read_timeout(None)?;
+        stream.set_write_timeout(None)?;
+        let addr = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        let fd = stream.into_raw_fd();
+        let target = k % shards_here;
+        let msg = Control::AdoptMigration { fd, addr, source_shard: k, lsn: at, range: part, id };
+        if shared.control[target].send(msg).is_err() {
+            // SAFETY: the fd is ours until the shard takes it; it did not.
+            unsafe { libc::close(fd) };
+            return Err(io::Error::other("shard gone"));
+        }
+        shared.wake(target);
+        tracing::info!("migration: pulling slots {lo}..={hi} of source shard {k} from {host}:{port} from {at}");
+    }
+    Ok(())
+}

@@ -26,6 +26,7 @@
 //! end of every shard's journal.
 
 pub(crate) mod link;
+pub mod migrate;
 pub(crate) mod primary;
 pub(crate) mod replica;
 pub(crate) mod txapply;
@@ -227,6 +228,16 @@ pub(crate) struct ShardRepl {
     pub timer: Box<io_uring::types::Timespec>,
     /// Monotonic ns of the last PING put in the journal.
     pub last_ping_ns: u64,
+    /// Loop turns so far (cluster mode: a migration's cutover barrier).
+    pub turn: u64,
+    /// The cutover generation seen at the start of the previous turn.
+    pub observed_gen: u64,
+    /// Connections whose write a migration's cutover holds: (slot, client id).
+    pub held: Vec<(u32, u64)>,
+    /// Slots this shard still has to empty after a migration moved them away.
+    pub cleanup: std::ops::Range<usize>,
+    /// The `cleanup_gen` that `cleanup` follows.
+    pub cleanup_gen: u64,
 }
 
 /// The replication timer fired.

@@ -31,13 +31,16 @@ pub(crate) struct FlowOut {
     /// Streaming the snapshot (then the journal from `lsn`).
     snapshot: bool,
     /// The next journal position to send.
-    lsn: u64,
+    pub(crate) lsn: u64,
     /// Monotonic ns when unsent journal bytes first waited.
     pending_since_ns: u64,
     /// Monotonic ns of the last journal bytes handed to the socket.
     last_sent_ns: u64,
     /// Monotonic ns of the last ack.
     last_ack_ns: u64,
+    /// A slot migration's flow: a snapshot of its slots only, the journal
+    /// filtered to them, no replica registered (repl/migrate.rs).
+    pub(crate) migration: Option<Box<super::migrate::MigrationFlow>>,
 }
 
 /// A connection moving to another shard (PSYNC for that shard's flow).
@@ -51,7 +54,8 @@ pub(crate) struct HandOff {
 /// `PSYNC <replid> <lsn> <shard> <replica-id>`: starts the flow of `shard`'s
 /// journal to a coreshard replica.
 pub(crate) fn psync(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
-    if args.len() != 5 {
+    let migration = args.len() == 8 && super::migrate::parse_range(&args).is_some();
+    if args.len() != 5 && !migration {
         return conn.reply().error("ERR coreshard replicates only to coreshard replicas (PSYNC with flow arguments)");
     }
     if shard.shared.repl.is_replica.load(Relaxed) {
@@ -73,6 +77,9 @@ pub(crate) fn psync(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
 }
 
 fn start_flow(shard: &mut Shard, idx: u32, conn: &mut Conn, args: &Args) {
+    if let Some(range) = super::migrate::parse_range(args) {
+        return start_migration_flow(shard, idx, conn, range);
+    }
     let replid = String::from_utf8_lossy(args.get(1)).into_owned();
     let lsn = std::str::from_utf8(args.get(2)).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(-1);
     let replica = String::from_utf8_lossy(args.get(4)).into_owned();
@@ -104,6 +111,7 @@ fn start_flow(shard: &mut Shard, idx: u32, conn: &mut Conn, args: &Args) {
         pending_since_ns: 0,
         last_sent_ns: 0,
         last_ack_ns: now_ns,
+        migration: None,
     };
     if partial {
         flow.lsn = lsn as u64;
@@ -177,6 +185,40 @@ fn start_flow(shard: &mut Shard, idx: u32, conn: &mut Conn, args: &Args) {
     shard.repl.flows.push(idx);
 }
 
+/// A migration flow (`PSYNC ? -1 <shard> <id> SLOTS <lo> <hi>`): a full
+/// sync of the range's slots on this shard, then the filtered journal.
+fn start_migration_flow(shard: &mut Shard, idx: u32, conn: &mut Conn, range: std::ops::Range<usize>) {
+    let mut m = match super::migrate::start_source(shard, &range, &conn.addr) {
+        Ok(m) => m,
+        Err(e) => return conn.reply().error(&e),
+    };
+    if !shard.ks.journal.enabled() {
+        shard.ks.journal.set_backlog_bytes(shard.config.repl_backlog_size as usize);
+        shard.ks.set_journal_enabled(true);
+        shard.shared.repl.backlog_active.store(true, Relaxed);
+    }
+    let journal = &mut shard.ks.journal;
+    journal.force_select();
+    let lsn = journal.end_lsn();
+    m.sent = lsn;
+    m.acked = lsn;
+    let snap = Snapshot::of_slots(&shard.ks, range);
+    shard.repl.snapshots.push((idx, snap));
+    let our_id = shard.shared.repl.lock().replid.clone();
+    conn.reply().simple(&format!("FULLRESYNC {our_id} {lsn}"));
+    let now_ns = crate::runtime::monotonic_ns();
+    conn.flow = Some(Box::new(FlowOut {
+        replica: String::new(),
+        snapshot: true,
+        lsn,
+        pending_since_ns: 0,
+        last_sent_ns: 0,
+        last_ack_ns: now_ns,
+        migration: Some(Box::new(m)),
+    }));
+    shard.repl.flows.push(idx);
+}
+
 /// Finishes moving connection `idx` to another shard once nothing of it is
 /// in flight here; returns true when it moved.
 pub(crate) fn try_hand_off(shard: &mut Shard, idx: u32) -> bool {
@@ -237,6 +279,9 @@ pub(crate) fn on_ack(shard: &mut Shard, _idx: u32, conn: &mut Conn, lsn: &[u8]) 
     let Some(flow) = conn.flow.as_mut() else { return };
     let Some(lsn) = std::str::from_utf8(lsn).ok().and_then(|s| s.parse::<u64>().ok()) else { return };
     flow.last_ack_ns = crate::runtime::monotonic_ns();
+    if flow.migration.is_some() {
+        return super::migrate::on_ack(shard, flow, lsn);
+    }
     let online = !flow.snapshot;
     {
         let mut st = shard.shared.repl.lock();
@@ -289,6 +334,9 @@ fn pump_one(shard: &mut Shard, idx: u32, conn: &mut Conn, now_ns: u64, next_flus
     }
     let unsent = conn.out.len() + conn.sending.len() - conn.send_off;
     let flow = conn.flow.as_mut()?;
+    if flow.migration.is_some() {
+        return pump_migration(shard, idx, conn, unsent, now_ns, next_flush);
+    }
     if !flow.snapshot {
         // A replica that does not read falls behind; past the output limit
         // (or the backlog) it is dropped and resyncs, so the primary's memory
@@ -362,12 +410,120 @@ fn pump_one(shard: &mut Shard, idx: u32, conn: &mut Conn, now_ns: u64, next_flus
     None
 }
 
+/// A migration flow's turn: the range's snapshot, then the filtered
+/// journal, within the throttle; then its part in the cutover.
+fn pump_migration(
+    shard: &mut Shard,
+    idx: u32,
+    conn: &mut Conn,
+    unsent: usize,
+    now_ns: u64,
+    next_flush: &mut Option<u64>,
+) -> Option<String> {
+    let mut out = std::mem::take(&mut conn.out);
+    let why = pump_migration_into(shard, idx, conn, &mut out, unsent, now_ns, next_flush);
+    conn.out = out;
+    why
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pump_migration_into(
+    shard: &mut Shard,
+    idx: u32,
+    conn: &mut Conn,
+    out: &mut Vec<u8>,
+    unsent: usize,
+    now_ns: u64,
+    next_flush: &mut Option<u64>,
+) -> Option<String> {
+    let flow = conn.flow.as_mut()?;
+    let m = flow.migration.as_ref()?;
+    if m.finishing {
+        if unsent == 0 {
+            return Some("migration finished".into());
+        }
+        return None;
+    }
+    // The throttle: bytes per second over the whole node, shared by its flows.
+    let rate = shard.config.cluster_migration_bytes_per_sec;
+    if rate > 0 && unsent < FLOW_UNSENT_BYTES_MAX {
+        let flows = shard.map.shards() as u64;
+        let per_flow = (rate / flows).max(1);
+        let allowed = per_flow.saturating_mul(now_ns.saturating_sub(m.start_ns)) / 1_000_000_000 + 16 * 1024;
+        if m.bytes >= allowed {
+            let due = now_ns + 1_000_000;
+            *next_flush = Some(next_flush.map_or(due, |n| n.min(due)));
+            let mut poll = None;
+            let done = super::migrate::pump_cutover(shard, flow, out, &mut poll);
+            // Closed once its last bytes (the new configuration) went out.
+            return (done && unsent == 0 && out.is_empty()).then(|| "migration ended".to_string());
+        }
+    }
+    if unsent < FLOW_UNSENT_BYTES_MAX {
+        if flow.snapshot {
+            let Some(pos) = shard.repl.snapshots.iter().position(|(i, _)| *i == idx) else {
+                return Some("snapshot lost".into());
+            };
+            let before = out.len();
+            let slice =
+                if rate > 0 { SNAPSHOT_SLICE_BYTES.min(rate as usize / 100 + 1024) } else { SNAPSHOT_SLICE_BYTES };
+            let done = shard.repl.snapshots[pos].1.fill(&shard.ks, shard.now_ms, slice, out);
+            let added = (out.len() - before) as u64;
+            if let Some(m) = flow.migration.as_mut() {
+                m.bytes += added;
+            }
+            shard.shared.migration.bytes.fetch_add(added, Relaxed);
+            if done {
+                let (_, snap) = shard.repl.snapshots.swap_remove(pos);
+                encode_command(out, [&b"REPLCONF"[..], b"snapshot-end"]);
+                flow.snapshot = false;
+                super::migrate::snapshot_sent(shard, snap.keys_sent());
+            } else {
+                *next_flush = Some(next_flush.map_or(now_ns, |n| n.min(now_ns)));
+            }
+        }
+        let delay_ns = shard.config.debug_repl_flow_delay_ms * 1_000_000;
+        let held_back = delay_ns > 0 && shard.id % 2 == 1 && now_ns < flow.last_sent_ns + delay_ns;
+        if held_back {
+            // Test-only: this shard's journal reaches the target in batches
+            // this far apart, as for replicas (config.rs).
+            let due = flow.last_sent_ns + delay_ns;
+            *next_flush = Some(next_flush.map_or(due, |n| n.min(due)));
+        } else if !flow.snapshot {
+            if super::migrate::pump_journal(shard, flow, out).is_err() {
+                let why = format!(
+                    "the target fell out of the backlog (repl-backlog-size {} must hold the journal written during the snapshot)",
+                    shard.config.repl_backlog_size
+                );
+                if let Some(m) = flow.migration.as_ref() {
+                    super::migrate::abort_source(shard, m, &why);
+                }
+                return Some(why);
+            }
+            flow.last_sent_ns = now_ns;
+        }
+    }
+    let mut poll = None;
+    let done = super::migrate::pump_cutover(shard, flow, out, &mut poll);
+    if let Some(due) = poll {
+        *next_flush = Some(next_flush.map_or(due, |n| n.min(due)));
+    }
+    if done && unsent == 0 && out.is_empty() {
+        return Some("migration ended".into());
+    }
+    None
+}
+
 /// A connection closes: if it was a flow, forget it.
 pub(crate) fn on_close(shard: &mut Shard, idx: u32) {
     let Some(conn) = shard.conns[idx as usize].as_mut() else { return };
     let Some(flow) = conn.flow.take() else { return };
     shard.repl.flows.retain(|&i| i != idx);
     shard.repl.snapshots.retain(|(i, _)| *i != idx);
+    if let Some(m) = flow.migration.as_ref() {
+        tracing::info!(shard = shard.id, "migration flow to {} closed", conn.addr);
+        return super::migrate::on_source_close(shard, m);
+    }
     tracing::info!(shard = shard.id, "connection with replica {} lost", conn.addr);
     let mut st = shard.shared.repl.lock();
     if let Some(pos) = st.replicas.iter().position(|r| r.id == flow.replica) {

@@ -47,6 +47,11 @@ pub(crate) struct MasterIn {
     /// The primary's multi-shard transactions this connection is applying
     /// (repl/txapply.rs).
     pub applying: Vec<u64>,
+    /// A slot migration's stream from the source (repl/migrate.rs), not a
+    /// primary's: it touches none of the replication link's state.
+    pub migration: bool,
+    /// Which migration (repl/migrate.rs `target_id`).
+    pub migration_id: u64,
 }
 
 impl MasterIn {
@@ -113,6 +118,8 @@ pub(crate) fn adopt(
         multi_start: None,
         closed: false,
         applying: Vec::new(),
+        migration: false,
+        migration_id: 0,
     }));
     if full {
         super::txapply::reset_flow(&shard.shared, primary_shard);
@@ -122,6 +129,50 @@ pub(crate) fn adopt(
         let (lo, hi) = (range.start.to_string(), range.end.to_string());
         encode_command(&mut conn.rbuf, [&b"REPLCONF"[..], b"flush-slots", lo.as_bytes(), hi.as_bytes()]);
     }
+    let idx = shard.insert_conn(conn);
+    shard.process_input(idx, None);
+    shard.arm_recv_pub(idx);
+}
+
+/// The migration link connected the flow of source shard `source_shard`
+/// for the slots `range`: drop what this node held there (an earlier
+/// attempt's), then apply the snapshot and the filtered journal as the
+/// source's client. The epoch `u64::MAX` matches no replication link.
+pub(crate) fn adopt_migration(
+    shard: &mut Shard,
+    fd: i32,
+    addr: String,
+    source_shard: usize,
+    lsn: u64,
+    range: std::ops::Range<usize>,
+    migration_id: u64,
+) {
+    if super::migrate::stale_target_flow(&shard.shared, migration_id) {
+        // SAFETY: the link thread gave this fd to us; nobody else closes it.
+        unsafe { libc::close(fd) };
+        return;
+    }
+    let id = shard.shared.next_client_id.fetch_add(1, Relaxed);
+    let mut conn = Conn::new(fd, id, addr, String::new(), false, true, crate::runtime::monotonic_ns());
+    conn.master = Some(Box::new(MasterIn {
+        primary_shard: source_shard,
+        epoch: u64::MAX,
+        snapshot: true,
+        lsn: 0,
+        snapshot_lsn: lsn,
+        acked: 0,
+        last_ack_ns: 0,
+        ack_now: false,
+        mirror: false,
+        before: lsn,
+        multi_start: None,
+        closed: false,
+        applying: Vec::new(),
+        migration: true,
+        migration_id,
+    }));
+    let (lo, hi) = (range.start.to_string(), range.end.to_string());
+    encode_command(&mut conn.rbuf, [&b"REPLCONF"[..], b"flush-slots", lo.as_bytes(), hi.as_bytes()]);
     let idx = shard.insert_conn(conn);
     shard.process_input(idx, None);
     shard.arm_recv_pub(idx);
@@ -167,6 +218,10 @@ pub(crate) fn on_snapshot_end(shard: &mut Shard, conn: &mut Conn) {
     m.ack_now = true;
     if m.mirror {
         shard.ks.journal.restart_at(m.lsn);
+    }
+    if m.migration {
+        tracing::info!(shard = shard.id, "migration: snapshot of source shard {} loaded", m.primary_shard);
+        return;
     }
     tracing::info!(shard = shard.id, "MASTER <-> REPLICA sync: snapshot of primary shard {} loaded", m.primary_shard);
     let mut st = shard.shared.repl.lock();
@@ -244,6 +299,10 @@ pub(crate) fn on_close(shard: &mut Shard, idx: u32) {
         return;
     }
     m.closed = true;
+    if m.migration {
+        tracing::info!(shard = shard.id, "migration flow from source shard {} closed ({})", m.primary_shard, conn.addr);
+        return super::migrate::on_target_close(shard);
+    }
     tracing::info!(shard = shard.id, "connection with primary shard {} lost ({})", m.primary_shard, conn.addr);
     {
         let mut st = shard.shared.repl.lock();

@@ -3,8 +3,11 @@
 //! `create` gives each primary an even share of the 16384 slots, makes the
 //! replicas follow their primaries, and pushes the configuration (epoch 1)
 //! to every node with `CLUSTER CORESHARD-SETCONFIG`. `show` reads the map
-//! from one node and asks every node for its keys and memory. Changes to a
-//! running cluster (add-node, rebalance, migrate) come with slot migration.
+//! from one node and asks every node for its keys and memory. `migrate`
+//! moves a slot range online (migrate.rs); add-node and rebalance are not
+//! there yet.
+
+mod migrate;
 
 use clap::{Parser, Subcommand};
 use coreshard_repl::cluster::{ClusterConfig, Node, NodeId, Role, SlotRange};
@@ -50,23 +53,47 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Add a node to a running cluster (not yet: comes with slot migration).
+    /// Add a node to a running cluster (not yet).
     AddNode {
         /// Ignored.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
         rest: Vec<String>,
     },
-    /// Spread slots evenly over the primaries (not yet: comes with slot migration).
+    /// Spread slots evenly over the primaries (not yet).
     Rebalance {
         /// Ignored.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
         rest: Vec<String>,
     },
-    /// Move a slot range to another node (not yet: comes with slot migration).
+    /// Move a slot range from one primary to another, online: the target
+    /// pulls a snapshot of the slots and the source's journal for them, then
+    /// the source holds writes to them for a few milliseconds and switches.
     Migrate {
-        /// Ignored.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        rest: Vec<String>,
+        /// The node serving the slots now, as HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        from: String,
+        /// The node to serve them, as HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        to: String,
+        /// The slots, as LO-HI (both included) or one slot.
+        #[arg(long, value_name = "LO-HI")]
+        slots: String,
+        /// The address the target pulls from, when it reaches the source by
+        /// another route than this tool does (default: --from).
+        #[arg(long, value_name = "HOST:PORT")]
+        source_addr: Option<String>,
+        /// Longest the source may hold writes to the slots at the switch.
+        #[arg(long, default_value_t = 100)]
+        max_pause_ms: u64,
+        /// Journal bytes the target may be behind when the switch begins.
+        #[arg(long, default_value_t = 65_536)]
+        max_lag_bytes: u64,
+        /// Give up (and abort) after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_s: u64,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -80,7 +107,10 @@ fn main() -> ExitCode {
         Command::Show { node, json } => show(&node, json),
         Command::AddNode { .. } => Err(not_yet("add-node")),
         Command::Rebalance { .. } => Err(not_yet("rebalance")),
-        Command::Migrate { .. } => Err(not_yet("migrate")),
+        Command::Migrate { from, to, source_addr, slots, max_pause_ms, max_lag_bytes, timeout_s, json } => {
+            let plan = migrate::Plan { from, to, source_addr, slots, max_pause_ms, max_lag_bytes, timeout_s, json };
+            migrate::run(&plan)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -92,7 +122,7 @@ fn main() -> ExitCode {
 }
 
 fn not_yet(what: &str) -> String {
-    format!("{what} is not available yet: it comes with online slot migration")
+    format!("{what} is not available yet: move slots with `coreshard-admin migrate`")
 }
 
 /// Splits `HOST:PORT` (`[v6]:PORT` too).

@@ -1,0 +1,963 @@
+//! Online migration of a slot range between cluster nodes
+//! (docs/decisions/0005-migration.md).
+//!
+//! ```text
+//!   source A                                         target B
+//!   shard k: Snapshot::of_slots ─┐                   migration link thread: PSYNC ... SLOTS lo hi
+//!            Journal ──filter──▶ flow conn k ══TCP══▶ master conn (migration) on shard k mod M
+//!                                ◀── REPLCONF ACK ──┘  commands run as a privileged client
+//!   CUTOVER: hold writes to lo..hi, barrier, final tail, acks reach the end,
+//!            install epoch+1 here, then `CLUSTER CORESHARD-SETCONFIG` down each flow
+//! ```
+//!
+//! The target pulls: `CLUSTER CORESHARD-MIGRATE PULL host port lo hi` on B
+//! opens one connection per source shard owning slots of the range and
+//! sends `PSYNC ? -1 <shard> <id> SLOTS <lo> <hi>`. The source answers as a
+//! full sync whose snapshot covers only those slots and whose journal is
+//! filtered to entries with keys in them. The source decides the switch,
+//! under one lock: commit (publish the new routing, then release the held
+//! writes, which now get MOVED) or abort (release them; they run here).
+
+use super::primary::FlowOut;
+use crate::conn::{Closing, Conn};
+use crate::shard::Shard;
+use coreshard_engine::journal::encode_command;
+use coreshard_engine::{Args, OwnedArgs};
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+
+/// Longest a cutover may hold writes to the migrating slots, whatever the
+/// admin asks: past it the migration aborts and the writes run here.
+pub const PAUSE_MS_MAX: u64 = 5_000;
+/// Journal bytes a migration flow filters per loop turn.
+const FILTER_SLICE_BYTES: usize = 256 * 1024;
+/// Delay between two slots' deletion after a switch, when nothing else
+/// wakes the shard.
+const CLEANUP_TURN_NS: u64 = 100_000;
+/// How soon a flow waiting for the cutover's barrier or acks looks again.
+const CUTOVER_POLL_NS: u64 = 200_000;
+/// Connections held by a cutover, per shard; past it a write is refused
+/// with TRYAGAIN instead of held (a bound, not an expected case).
+const HELD_CONNS_MAX: usize = 65_536;
+/// The answer to a write refused because too many are held.
+pub(crate) const TRYAGAIN: &str = "TRYAGAIN the slot is switching to another node; try again";
+
+/// What a cutover does with a client's command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// Runs now.
+    Run,
+    /// Waits (not consumed) until the hold ends.
+    Wait,
+    /// Refused with [`TRYAGAIN`]: more connections wait than `HELD_CONNS_MAX`.
+    Refuse,
+}
+
+/// What this node is doing in a migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MigrationRole {
+    /// None since start.
+    #[default]
+    None,
+    /// Sending slots.
+    Source,
+    /// Receiving slots.
+    Target,
+}
+
+/// Node-wide migration state (one migration at a time per node).
+pub struct Migration {
+    /// What changes rarely, under one lock; the switch is decided under it.
+    pub status: Mutex<MigrationStatus>,
+    /// Writes to `pause_range` are held (set by the cutover, cleared only
+    /// under `status` by the commit, after publishing the routing, or the abort).
+    pub paused: AtomicBool,
+    /// The held range (first slot, end slot exclusive), valid while `paused`.
+    pub pause_lo: AtomicU64,
+    /// See `pause_lo`.
+    pub pause_hi: AtomicU64,
+    /// Bumped by each cutover; each shard stores it in `seen` at the start of
+    /// a loop turn, after which it dispatches no write to the range.
+    pub pause_gen: AtomicU64,
+    /// Per shard: the last `pause_gen` it saw.
+    pub seen: Vec<AtomicU64>,
+    /// Keys the snapshots sent (source; 0 on the target).
+    pub keys: AtomicU64,
+    /// Bytes sent, snapshot and journal (source; 0 on the target).
+    pub bytes: AtomicU64,
+    /// Per source shard: journal bytes not yet acked by the target.
+    pub lag: Vec<AtomicU64>,
+    /// Bumped when the moved keys of `cleanup_lo..cleanup_hi` are to be
+    /// deleted here (after a switch), or when that stops (a pull begins).
+    pub cleanup_gen: AtomicU64,
+    /// See `cleanup_gen`.
+    pub cleanup_lo: AtomicU64,
+    /// See `cleanup_gen` (end exclusive).
+    pub cleanup_hi: AtomicU64,
+    /// Target: the migration whose stream may still be applied; a flow of
+    /// another one drops what it receives and closes (after an abort).
+    pub target_id: AtomicU64,
+}
+
+/// See [`Migration::status`].
+#[derive(Debug, Default)]
+pub struct MigrationStatus {
+    /// This node's part.
+    pub role: MigrationRole,
+    /// The slots moving (end exclusive).
+    pub range: Range<usize>,
+    /// The other node.
+    pub peer: String,
+    /// `streaming`, `cutover`, `done` or `aborted`.
+    pub state: &'static str,
+    /// Why it aborted.
+    pub reason: String,
+    /// Counts migrations: a flow of an older one changes nothing.
+    pub id: u64,
+    /// Source: per shard of this node, whether it has a flow for the range,
+    /// whether the target applied its snapshot, whether it is caught up in
+    /// the cutover.
+    pub flows: Vec<(bool, bool, bool)>,
+    /// Source: shards whose slots meet the range (flows expected).
+    pub expected: Vec<bool>,
+    /// Source, in the cutover: the configuration to install, and when the
+    /// hold ends (monotonic ns).
+    pub cutover: Option<(u64, String, u64)>,
+    /// Monotonic ns when the pause began.
+    pub pause_start_ns: u64,
+    /// How long the last cutover held writes, in µs.
+    pub pause_us: u64,
+}
+
+impl Migration {
+    /// State for a node of `shards` shards.
+    pub fn new(shards: usize) -> Self {
+        Migration {
+            status: Mutex::new(MigrationStatus::default()),
+            paused: AtomicBool::new(false),
+            pause_lo: AtomicU64::new(0),
+            pause_hi: AtomicU64::new(0),
+            pause_gen: AtomicU64::new(0),
+            seen: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            keys: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            lag: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            cleanup_gen: AtomicU64::new(0),
+            cleanup_lo: AtomicU64::new(0),
+            cleanup_hi: AtomicU64::new(0),
+            target_id: AtomicU64::new(0),
+        }
+    }
+
+    /// The status, even after a panic elsewhere (it keeps no invariant a
+    /// panic could break halfway).
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, MigrationStatus> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A source flow's migration part (on [`FlowOut`]).
+pub(crate) struct MigrationFlow {
+    /// The migration it belongs to.
+    pub id: u64,
+    /// The slots it carries.
+    pub range: Range<usize>,
+    /// Journal bytes copied but not yet filtered (an entry cut by a slice).
+    pub carry: Vec<u8>,
+    /// The database the unfiltered stream has selected.
+    pub db: Vec<u8>,
+    /// Position of the filtered stream the target counts in its acks.
+    pub sent: u64,
+    /// The target's last ack.
+    pub acked: u64,
+    /// The target acked at all: it sends its first ack only once it has
+    /// applied the whole snapshot (`REPLCONF snapshot-end`).
+    pub snapshot_applied: bool,
+    /// Bytes sent, for the throttle.
+    pub bytes: u64,
+    /// Monotonic ns when the flow began (the throttle's start).
+    pub start_ns: u64,
+    /// The loop turn at which this shard saw every shard past the
+    /// cutover's barrier (0: not yet).
+    pub barrier_turn: u64,
+    /// The new configuration went down the flow; it closes once sent.
+    pub finishing: bool,
+}
+
+// ---------------------------------------------------------------------------
+// Source
+// ---------------------------------------------------------------------------
+
+/// Parses `PSYNC ? -1 <shard> <id> SLOTS <lo> <hi>`'s range (end inclusive,
+/// as the admin CLI writes it); the range as first..end.
+pub(crate) fn parse_range(args: &Args) -> Option<Range<usize>> {
+    if args.len() != 8 || !args.get(5).eq_ignore_ascii_case(b"SLOTS") {
+        return None;
+    }
+    let num = |i: usize| std::str::from_utf8(args.get(i)).ok().and_then(|s| s.parse::<usize>().ok());
+    let (lo, hi) = (num(6)?, num(7)?);
+    (lo <= hi && hi < coreshard_engine::slot::SLOTS).then_some(lo..hi + 1)
+}
+
+/// A migration flow starts on this shard: registers it; the error text when
+/// it must be refused.
+pub(crate) fn start_source(shard: &mut Shard, range: &Range<usize>, peer: &str) -> Result<MigrationFlow, String> {
+    if shard.cluster.is_none() {
+        return Err("ERR slot migration needs cluster mode".into());
+    }
+    let mig = &shard.shared.migration;
+    let mut st = mig.lock();
+    let active = matches!(st.state, "streaming" | "cutover");
+    if active && (st.role != MigrationRole::Source || st.range != *range) {
+        return Err("ERR another migration is in progress on this node".into());
+    }
+    if st.state == "cutover" {
+        return Err("ERR the migration is switching over".into());
+    }
+    if !active {
+        let shards = shard.map.shards();
+        st.role = MigrationRole::Source;
+        st.range = range.clone();
+        st.peer = peer.to_string();
+        st.state = "streaming";
+        st.reason.clear();
+        st.id += 1;
+        st.flows = vec![(false, false, false); shards];
+        st.expected = (0..shards)
+            .map(|s| {
+                let r = shard.map.range(s);
+                r.start < range.end && range.start < r.end
+            })
+            .collect();
+        st.cutover = None;
+        mig.keys.store(0, Relaxed);
+        mig.bytes.store(0, Relaxed);
+    }
+    if st.flows.get(shard.id).is_some_and(|f| f.0) {
+        return Err("ERR this shard already streams the range".into());
+    }
+    if let Some(f) = st.flows.get_mut(shard.id) {
+        *f = (true, false, false);
+    }
+    tracing::info!(shard = shard.id, "migration of slots {}..={} to {peer}: streaming", range.start, range.end - 1);
+    Ok(MigrationFlow {
+        id: st.id,
+        range: range.clone(),
+        carry: Vec::new(),
+        db: b"0".to_vec(),
+        sent: 0,
+        acked: 0,
+        snapshot_applied: false,
+        bytes: 0,
+        start_ns: crate::runtime::monotonic_ns(),
+        barrier_turn: 0,
+        finishing: false,
+    })
+}
+
+/// Aborts the source side (under the lock): the held writes run here.
+fn abort_locked(mig: &Migration, st: &mut MigrationStatus, why: &str) {
+    if !matches!(st.state, "streaming" | "cutover") {
+        return;
+    }
+    tracing::warn!("migration of slots {}..={} aborted: {why}", st.range.start, st.range.end.saturating_sub(1));
+    st.state = "aborted";
+    st.reason = why.to_string();
+    st.cutover = None;
+    if mig.paused.load(Relaxed) {
+        st.pause_us = crate::runtime::monotonic_ns().saturating_sub(st.pause_start_ns) / 1000;
+    }
+    mig.paused.store(false, Release);
+}
+
+/// The snapshot of a migration flow went out (the target has it once it
+/// acks).
+pub(crate) fn snapshot_sent(shard: &Shard, keys: u64) {
+    shard.shared.migration.keys.fetch_add(keys, Relaxed);
+}
+
+/// Copies what the journal gained to a migration flow, filtered to the
+/// range; `Err` when the flow fell out of the backlog.
+pub(crate) fn pump_journal(shard: &mut Shard, flow: &mut FlowOut, out: &mut Vec<u8>) -> Result<(), ()> {
+    let Some(m) = flow.migration.as_mut() else { return Ok(()) };
+    let journal = &shard.ks.journal;
+    let mut raw = std::mem::take(&mut m.carry);
+    match journal.copy_from(flow.lsn, FILTER_SLICE_BYTES, &mut raw) {
+        Ok(n) => flow.lsn += n as u64,
+        Err(_) => return Err(()),
+    }
+    let before = out.len();
+    let used = filter(shard.table, &m.range, &mut m.db, &raw, out);
+    m.carry = raw[used..].to_vec();
+    let added = (out.len() - before) as u64;
+    m.sent += added;
+    m.bytes += added;
+    shard.shared.migration.bytes.fetch_add(added, Relaxed);
+    Ok(())
+}
+
+/// Filters whole journal entries of `raw` into `out`: entries with a key in
+/// `range`, SELECTs and PINGs pass; a multi-shard transaction's share is
+/// unwrapped (the target serves nothing of the range before the switch, so
+/// it needs the effect, not the atomicity); FLUSHALL/FLUSHDB become a flush
+/// of the range; MULTI/EXEC marks and the other marks are dropped. Returns
+/// the bytes of `raw` consumed (an entry cut at the end waits for the rest).
+pub(crate) fn filter(
+    table: &coreshard_engine::CommandTable,
+    range: &Range<usize>,
+    db: &mut Vec<u8>,
+    raw: &[u8],
+    out: &mut Vec<u8>,
+) -> usize {
+    let mut pos = 0;
+    let mut spans = Vec::new();
+    while let Some(len) = parse_entry(&raw[pos..], &mut spans) {
+        let entry = &raw[pos..pos + len];
+        let args = Args::new(entry, &spans);
+        let name = args.get(0).to_ascii_uppercase();
+        match name.as_slice() {
+            b"SELECT" => {
+                *db = args.get(1).to_vec();
+                out.extend_from_slice(entry);
+            }
+            b"PING" => out.extend_from_slice(entry),
+            b"MULTI" | b"EXEC" => {}
+            b"REPLCONF" if args.len() == 5 && args.get(1).eq_ignore_ascii_case(b"tx-cmd") => {
+                let mut inner = Vec::new();
+                let mut tx_db = args.get(3).to_vec();
+                filter(table, range, &mut tx_db, args.get(4), &mut inner);
+                if !inner.is_empty() {
+                    encode_command(out, [&b"SELECT"[..], args.get(3)]);
+                    out.extend_from_slice(&inner);
+                    encode_command(out, [&b"SELECT"[..], db.as_slice()]);
+                }
+            }
+            b"REPLCONF" => {}
+            b"FLUSHALL" | b"FLUSHDB" => {
+                let (lo, hi) = (range.start.to_string(), range.end.to_string());
+                encode_command(out, [&b"REPLCONF"[..], b"flush-slots", lo.as_bytes(), hi.as_bytes()]);
+            }
+            _ => {
+                if let Some(spec) = table.lookup(args.get(0)) {
+                    let keys = crate::tx::command_keys(spec, &args).unwrap_or_else(|| spec.keys(&args).collect());
+                    let inside = keys
+                        .first()
+                        .and_then(|&i| args.try_get(i))
+                        .is_some_and(|k| range.contains(&(coreshard_engine::slot::key_slot(k) as usize)));
+                    if inside {
+                        out.extend_from_slice(entry);
+                    }
+                }
+            }
+        }
+        pos += len;
+    }
+    pos
+}
+
+/// One RESP array of bulk strings at the start of `buf`: its length, with
+/// the spans of its parts in `spans`; None when it is cut short (or not
+/// such an array, which a journal never holds).
+fn parse_entry(buf: &[u8], spans: &mut Vec<std::ops::Range<usize>>) -> Option<usize> {
+    fn line(buf: &[u8], at: usize, tag: u8) -> Option<(usize, usize)> {
+        if *buf.get(at)? != tag {
+            return None;
+        }
+        let end = at + buf.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+        let n = std::str::from_utf8(&buf[at + 1..end]).ok()?.parse::<usize>().ok()?;
+        Some((n, end + 2))
+    }
+    spans.clear();
+    let (count, mut at) = line(buf, 0, b'*')?;
+    for _ in 0..count {
+        let (len, start) = line(buf, at, b'$')?;
+        let end = start.checked_add(len)?;
+        if buf.len() < end + 2 {
+            return None;
+        }
+        spans.push(start..end);
+        at = end + 2;
+    }
+    Some(at)
+}
+
+/// `REPLCONF ACK` on a migration flow.
+pub(crate) fn on_ack(shard: &Shard, flow: &mut FlowOut, lsn: u64) {
+    let Some(m) = flow.migration.as_mut() else { return };
+    m.acked = m.acked.max(lsn);
+    if !m.snapshot_applied {
+        m.snapshot_applied = true;
+        let mut st = shard.shared.migration.lock();
+        if st.id == m.id
+            && let Some(f) = st.flows.get_mut(shard.id)
+        {
+            f.1 = true;
+        }
+    }
+    let behind = shard.ks.journal.end_lsn().saturating_sub(flow.lsn) + m.sent.saturating_sub(m.acked);
+    shard.shared.migration.lag[shard.id].store(behind, Relaxed);
+}
+
+/// The cutover part of a migration flow's turn; true when the flow is
+/// done with (finished or aborted) and should close once its output is sent.
+/// `poll` gets the time the flow wants to look again.
+pub(crate) fn pump_cutover(shard: &mut Shard, flow: &mut FlowOut, out: &mut Vec<u8>, poll: &mut Option<u64>) -> bool {
+    let end = shard.ks.journal.end_lsn();
+    let Some(m) = flow.migration.as_mut() else { return false };
+    if m.finishing {
+        return true;
+    }
+    let shared = shard.shared.clone();
+    let mig = &shared.migration;
+    let behind = end.saturating_sub(flow.lsn) + m.sent.saturating_sub(m.acked);
+    mig.lag[shard.id].store(behind, Relaxed);
+    let mut st = mig.lock();
+    if st.id != m.id || st.state == "aborted" {
+        return true;
+    }
+    if st.state == "done" {
+        // The switch happened: the target installs the same configuration
+        // from its stream, right after the last entry of the range.
+        if let Some((epoch, json)) = st.cutover_done_config() {
+            encode_command(out, [&b"CLUSTER"[..], b"CORESHARD-SETCONFIG", epoch.as_bytes(), json.as_bytes()]);
+        }
+        m.finishing = true;
+        return true;
+    }
+    if st.state != "cutover" {
+        return false;
+    }
+    let now = crate::runtime::monotonic_ns();
+    *poll = Some(now + CUTOVER_POLL_NS);
+    let generation = mig.pause_gen.load(Acquire);
+    if m.barrier_turn == 0 {
+        // Every shard has taken a loop turn since the hold began, so no
+        // write to the range can still be on its way here but on a ring
+        // this shard drains from its next turn on.
+        if mig.seen.iter().all(|s| s.load(Acquire) >= generation) {
+            m.barrier_turn = shard.repl.turn;
+        }
+        return false;
+    }
+    // No transaction holds locks or waits here: a write queued behind one
+    // before the hold would otherwise run (and be acknowledged) after the
+    // switch.
+    let caught_up = shard.repl.turn > m.barrier_turn
+        && shard.tx.idle()
+        && m.snapshot_applied
+        && flow.lsn == end
+        && m.carry.is_empty()
+        && m.acked >= m.sent;
+    if !caught_up {
+        return false;
+    }
+    if let Some(f) = st.flows.get_mut(shard.id) {
+        f.2 = true;
+    }
+    let all = st.expected.iter().zip(&st.flows).all(|(e, f)| !e || f.2);
+    if all {
+        commit_locked(shard, &mut st);
+    }
+    false
+}
+
+impl MigrationStatus {
+    /// After the switch: the installed configuration to pass on.
+    fn cutover_done_config(&self) -> Option<(String, String)> {
+        self.cutover.as_ref().map(|(e, j, _)| (e.to_string(), j.clone()))
+    }
+}
+
+/// Every flow of the range is caught up under the hold: install the new
+/// configuration here, then release the held writes (they see it: MOVED).
+fn commit_locked(shard: &mut Shard, st: &mut MigrationStatus) {
+    let shared = shard.shared.clone();
+    let mig = &shared.migration;
+    let Some((epoch, json, _)) = st.cutover.clone() else { return };
+    let Some(cluster) = shard.shared.cluster.clone() else { return };
+    let owned =
+        OwnedArgs::from_parts([&b"CLUSTER"[..], b"CORESHARD-SETCONFIG", epoch.to_string().as_bytes(), json.as_bytes()]);
+    let mut text = Vec::new();
+    let changed = {
+        let mut reply = coreshard_engine::reply::Reply::new(&mut text, coreshard_engine::reply::Proto::Resp2);
+        cluster.hook().command(&owned.view(), &mut reply)
+    };
+    match changed {
+        Some(routing) => {
+            cluster.publish(routing);
+            if let Some(c) = shard.cluster.as_mut() {
+                c.refresh();
+            }
+            st.state = "done";
+            st.pause_us = crate::runtime::monotonic_ns().saturating_sub(st.pause_start_ns) / 1000;
+            tracing::info!(
+                "migration of slots {}..={}: switched at config epoch {epoch}, writes held {} µs",
+                st.range.start,
+                st.range.end - 1,
+                st.pause_us
+            );
+            // Released only after the routing is published: a shard that
+            // sees `paused` false sees the new routing too.
+            mig.paused.store(false, Release);
+            // The moved keys go in the background, a slot per loop turn.
+            mig.cleanup_lo.store(st.range.start as u64, Relaxed);
+            mig.cleanup_hi.store(st.range.end as u64, Relaxed);
+            mig.cleanup_gen.fetch_add(1, Release);
+            shard.shared.wake_all();
+        }
+        None => {
+            let why = format!("the new configuration was refused: {}", String::from_utf8_lossy(&text).trim());
+            abort_locked(mig, st, &why);
+            shard.shared.wake_all();
+        }
+    }
+}
+
+/// A source flow gives up (the reason shows in INFO).
+pub(crate) fn abort_source(shard: &Shard, m: &MigrationFlow, why: &str) {
+    let mig = &shard.shared.migration;
+    let mut st = mig.lock();
+    if st.id == m.id {
+        abort_locked(mig, &mut st, why);
+        drop(st);
+        shard.shared.wake_all();
+    }
+}
+
+/// A migration flow's connection closes on the source.
+pub(crate) fn on_source_close(shard: &Shard, m: &MigrationFlow) {
+    let mig = &shard.shared.migration;
+    let mut st = mig.lock();
+    if st.id != m.id {
+        return;
+    }
+    if let Some(f) = st.flows.get_mut(shard.id) {
+        f.0 = false;
+    }
+    if !m.finishing {
+        abort_locked(mig, &mut st, "the link to the target was lost");
+        drop(st);
+        shard.shared.wake_all();
+    }
+}
+
+/// The start of each loop turn, in cluster mode: note the cutover's
+/// generation (the barrier), end a hold that ran out, run held clients
+/// again once the hold is over.
+pub(crate) fn on_turn(shard: &mut Shard) {
+    shard.repl.turn += 1;
+    let shared = shard.shared.clone();
+    let mig = &shared.migration;
+    // The generation this shard saw at the start of its previous turn is
+    // published now: every write it let through before seeing it was sent
+    // to its shard by the end of that turn (flush_batches), unless a ring
+    // was full (overflow) or the test-only hop delay keeps it; then later.
+    let seen_before = shard.repl.observed_gen;
+    if mig.seen[shard.id].load(Relaxed) != seen_before && shard.hops_flushed() {
+        mig.seen[shard.id].store(seen_before, Release);
+    }
+    shard.repl.observed_gen = mig.pause_gen.load(Acquire);
+    if mig.seen[shard.id].load(Relaxed) != shard.repl.observed_gen {
+        // Another turn soon publishes it, even if nothing else wakes this shard.
+        super::arm_timer(shard, CUTOVER_POLL_NS);
+    }
+    cleanup_step(shard, mig);
+    if mig.paused.load(Acquire) {
+        let now = crate::runtime::monotonic_ns();
+        let mut st = mig.lock();
+        if let Some((_, _, until)) = st.cutover
+            && now >= until
+        {
+            abort_locked(mig, &mut st, "the target did not catch up within the write pause");
+            drop(st);
+            shard.shared.wake_all();
+        }
+        return;
+    }
+    if shard.repl.held.is_empty() {
+        return;
+    }
+    if let Some(c) = shard.cluster.as_mut() {
+        c.refresh();
+    }
+    for (idx, id) in std::mem::take(&mut shard.repl.held) {
+        if shard.conns[idx as usize].as_ref().is_some_and(|c| c.id == id) {
+            shard.process_input(idx, None);
+        }
+    }
+}
+
+/// Deletes the keys of one slot this node gave away, per loop turn
+/// (bounded work: one slot's table), and journals it as a flush of that
+/// slot so that this node's replicas drop them too.
+fn cleanup_step(shard: &mut Shard, mig: &Migration) {
+    let generation = mig.cleanup_gen.load(Acquire);
+    if generation != shard.repl.cleanup_gen {
+        shard.repl.cleanup_gen = generation;
+        let (lo, hi) = (mig.cleanup_lo.load(Relaxed) as usize, mig.cleanup_hi.load(Relaxed) as usize);
+        let mine = shard.map.range(shard.id);
+        shard.repl.cleanup = lo.max(mine.start)..hi.min(mine.end).max(lo.max(mine.start));
+        // Begins next turn, after what other shards sent before they saw it.
+        if !shard.repl.cleanup.is_empty() {
+            super::arm_timer(shard, CLEANUP_TURN_NS);
+        }
+        return;
+    }
+    if shard.repl.cleanup.is_empty() {
+        return;
+    }
+    let slot = shard.repl.cleanup.start;
+    shard.repl.cleanup.start += 1;
+    if let Some(c) = shard.cluster.as_mut() {
+        c.refresh();
+        if c.routing.serves(slot as u16) {
+            return;
+        }
+    }
+    // Snapshots still streaming (a replica's full sync) save the slot first.
+    let (ks, now) = (&shard.ks, shard.now_ms);
+    for (_, s) in shard.repl.snapshots.iter_mut() {
+        s.before_write(ks, slot, now);
+    }
+    shard.ks.clear_slots(slot..slot + 1);
+    let (a, b) = (slot.to_string(), (slot + 1).to_string());
+    shard.ks.journal.append(0, [&b"REPLCONF"[..], b"flush-slots", a.as_bytes(), b.as_bytes()]);
+    if !shard.repl.cleanup.is_empty() {
+        // The next slot on the next turn, even when nothing else wakes this shard.
+        super::arm_timer(shard, CLEANUP_TURN_NS);
+    }
+}
+
+/// In cluster mode, before a client's command runs: whether it writes to
+/// slots whose writes a cutover holds; a held connection is noted to run
+/// again when the hold ends.
+#[inline]
+pub(crate) fn hold(shard: &mut Shard, idx: u32, conn: &Conn, args: &Args) -> Hold {
+    let mig = &shard.shared.migration;
+    if !mig.paused.load(Acquire) {
+        return Hold::Run;
+    }
+    let Some(spec) = shard.table.lookup(args.get(0)) else { return Hold::Run };
+    let range = mig.pause_lo.load(Relaxed) as usize..mig.pause_hi.load(Relaxed) as usize;
+    let inside = |a: &Args| -> bool {
+        let Some(spec) = shard.table.lookup(a.get(0)) else { return false };
+        if !spec.has(coreshard_engine::cmd::flags::WRITE) {
+            return false;
+        }
+        let keys = crate::tx::command_keys(spec, a).unwrap_or_else(|| spec.keys(a).collect());
+        if keys.is_empty() {
+            // A write over every key (FLUSHALL) waits too.
+            return true;
+        }
+        keys.iter()
+            .any(|&i| a.try_get(i).is_some_and(|k| range.contains(&(coreshard_engine::slot::key_slot(k) as usize))))
+    };
+    let held = if matches!(spec.kind, coreshard_engine::cmd::Kind::Conn(coreshard_engine::ConnCmd::Exec)) {
+        conn.multi.as_deref().is_some_and(|m| m.cmds().iter().any(|c| inside(&c.view())))
+    } else {
+        conn.multi.is_none() && inside(args)
+    };
+    if !held {
+        return Hold::Run;
+    }
+    if shard.repl.held.iter().any(|&(i, _)| i == idx) {
+        return Hold::Wait;
+    }
+    if shard.repl.held.len() >= HELD_CONNS_MAX {
+        return Hold::Refuse;
+    }
+    shard.repl.held.push((idx, conn.id));
+    Hold::Wait
+}
+
+/// `CLUSTER CORESHARD-MIGRATE CUTOVER <epoch> <config> <pause-ms>` on the
+/// source: hold writes to the range, and switch once the target confirmed
+/// everything (or abort after `pause-ms`).
+fn cutover(shard: &mut Shard, conn: &mut Conn, args: &Args) {
+    let num = |i: usize| std::str::from_utf8(args.get(i)).ok().and_then(|s| s.parse::<u64>().ok());
+    let (Some(epoch), Some(pause_ms)) = (num(3), num(5)) else {
+        return conn.reply().error(coreshard_engine::reply::NOT_INTEGER);
+    };
+    let Ok(json) = std::str::from_utf8(args.get(4)) else { return conn.reply().error("ERR invalid configuration") };
+    let mig = &shard.shared.migration;
+    let mut st = mig.lock();
+    if st.role != MigrationRole::Source || st.state != "streaming" {
+        return conn.reply().error("ERR no migration is streaming from this node");
+    }
+    let ready = st.expected.iter().zip(&st.flows).all(|(e, f)| !e || (f.0 && f.1));
+    if !ready {
+        return conn.reply().error("ERR the target has not applied every snapshot yet");
+    }
+    let now = crate::runtime::monotonic_ns();
+    let until = now + pause_ms.clamp(1, PAUSE_MS_MAX) * 1_000_000;
+    st.cutover = Some((epoch, json.to_string(), until));
+    st.state = "cutover";
+    st.pause_start_ns = now;
+    mig.pause_lo.store(st.range.start as u64, Relaxed);
+    mig.pause_hi.store(st.range.end as u64, Relaxed);
+    // `paused` before the generation: a shard that sees the new generation
+    // sees the hold too, and checks every later write against it.
+    mig.paused.store(true, Release);
+    mig.pause_gen.fetch_add(1, Release);
+    drop(st);
+    shard.shared.wake_all();
+    conn.reply().ok();
+}
+
+// ---------------------------------------------------------------------------
+// Target
+// ---------------------------------------------------------------------------
+
+/// `CLUSTER CORESHARD-MIGRATE PULL <host> <port> <lo> <hi>` on the target.
+fn pull(shard: &mut Shard, conn: &mut Conn, args: &Args) {
+    let num = |i: usize| std::str::from_utf8(args.get(i)).ok().and_then(|s| s.parse::<usize>().ok());
+    let (Some(port), Some(lo), Some(hi)) = (num(4), num(5), num(6)) else {
+        return conn.reply().error(coreshard_engine::reply::NOT_INTEGER);
+    };
+    let (Ok(port), true) = (u16::try_from(port), lo <= hi && hi < coreshard_engine::slot::SLOTS) else {
+        return conn.reply().error("ERR invalid port or slot range");
+    };
+    let host = String::from_utf8_lossy(args.get(3)).into_owned();
+    if let Some(c) = shard.cluster.as_ref() {
+        if (lo..=hi).any(|s| c.routing.serves(s as u16)) {
+            return conn.reply().error("ERR this node already serves slots of the range");
+        }
+    }
+    {
+        let mig = &shard.shared.migration;
+        let mut st = mig.lock();
+        if matches!(st.state, "streaming" | "cutover") {
+            return conn.reply().error("ERR another migration is in progress on this node");
+        }
+        st.role = MigrationRole::Target;
+        st.range = lo..hi + 1;
+        st.peer = format!("{host}:{port}");
+        st.state = "streaming";
+        st.reason.clear();
+        st.id += 1;
+        mig.target_id.store(st.id, Release);
+        st.cutover = None;
+        mig.keys.store(0, Relaxed);
+        mig.bytes.store(0, Relaxed);
+        // Slots this node moved away earlier may come back now: their
+        // deletion stops (the pull's own flush drops what is left).
+        mig.cleanup_lo.store(0, Relaxed);
+        mig.cleanup_hi.store(0, Relaxed);
+        mig.cleanup_gen.fetch_add(1, Release);
+    }
+    let shared = shard.shared.clone();
+    let id = shared.migration.target_id.load(Acquire);
+    let spawned = std::thread::Builder::new()
+        .name("migrate-link".into())
+        .spawn(move || super::link::connect_migration(&shared, &host, port, lo..hi + 1, id));
+    match spawned {
+        Ok(_) => conn.reply().ok(),
+        Err(e) => conn.reply().error(&format!("ERR cannot start the migration link: {e}")),
+    }
+}
+
+/// The target's link failed before it could hand its flows over.
+pub(crate) fn target_failed(shared: &crate::shared::Shared, why: &str) {
+    let mut st = shared.migration.lock();
+    if st.role == MigrationRole::Target && st.state == "streaming" {
+        tracing::warn!("migration pull from {} failed: {why}", st.peer);
+        st.state = "aborted";
+        st.reason = why.to_string();
+    }
+}
+
+/// A migration flow's connection closes on the target.
+pub(crate) fn on_target_close(shard: &Shard) {
+    // The latest routing, not this shard's cached one: the stream's last
+    // command may have installed it a moment ago.
+    let owned = shard.shared.cluster.as_ref().is_some_and(|c| {
+        let st = shard.shared.migration.lock();
+        st.range.start < st.range.end && c.snapshot().serves(st.range.start as u16)
+    });
+    let mut st = shard.shared.migration.lock();
+    if st.role != MigrationRole::Target || st.state != "streaming" {
+        return;
+    }
+    if owned {
+        st.state = "done";
+    } else {
+        // What arrived stays invisible (the routing sends clients to the
+        // source) until a retry's flush or ABORT drops it: the source may
+        // have switched just before the link went, and then the admin
+        // installs the new configuration here instead.
+        st.state = "aborted";
+        st.reason = "the link to the source was lost".into();
+    }
+}
+
+/// `CLUSTER CORESHARD-MIGRATE ABORT`: on the target, drops what arrived for
+/// the range (unless this node serves it now); on the source, ends the
+/// migration if it did not switch.
+fn abort(shard: &mut Shard, idx: u32, conn: &mut Conn) {
+    let mig = &shard.shared.migration;
+    let mut st = mig.lock();
+    match st.role {
+        MigrationRole::Source => {
+            abort_locked(mig, &mut st, "aborted by the admin");
+            drop(st);
+            shard.shared.wake_all();
+            conn.reply().ok()
+        }
+        MigrationRole::Target => {
+            let range = st.range.clone();
+            let serves = shard.cluster.as_ref().is_some_and(|c| c.routing.serves(range.start as u16));
+            if serves {
+                return conn.reply().error("ERR this node serves the range now");
+            }
+            if st.state != "done" {
+                st.state = "aborted";
+                if st.reason.is_empty() {
+                    st.reason = "aborted by the admin".into();
+                }
+            }
+            st.id += 1;
+            // Bytes still arriving on the old flows are dropped unapplied.
+            mig.target_id.store(st.id, Release);
+            // What reached the shards is flushed now, and once more in the
+            // background a turn later, after anything that was on its way
+            // between the shards when the flows stopped.
+            mig.cleanup_lo.store(range.start as u64, Relaxed);
+            mig.cleanup_hi.store(range.end as u64, Relaxed);
+            mig.cleanup_gen.fetch_add(1, Release);
+            drop(st);
+            close_target_flows(shard);
+            shard.shared.wake_all();
+            let (lo, hi) = (range.start.to_string(), range.end.to_string());
+            let owned = OwnedArgs::from_parts([&b"REPLCONF"[..], b"flush-slots", lo.as_bytes(), hi.as_bytes()]);
+            shard.run_on_all(idx, conn, owned.view(), crate::batch::Op::FlushSlots, coreshard_engine::Merge::Ok);
+        }
+        MigrationRole::None => conn.reply().ok(),
+    }
+}
+
+/// True when a migration flow's stream belongs to a migration that ended
+/// here (aborted): it is dropped unapplied.
+#[inline]
+pub(crate) fn stale_target_flow(shared: &crate::shared::Shared, id: u64) -> bool {
+    shared.migration.target_id.load(Acquire) != id
+}
+
+/// Closes this shard's migration connections from the source.
+fn close_target_flows(shard: &mut Shard) {
+    for idx in 0..shard.conns.len() as u32 {
+        if let Some(c) = shard.conns[idx as usize].as_mut()
+            && c.master.as_ref().is_some_and(|m| m.migration)
+        {
+            c.closing = Closing::Now;
+            shard.begin_close(idx);
+        }
+    }
+}
+
+/// `CLUSTER CORESHARD-MIGRATE <PULL|CUTOVER|ABORT|STATUS> ...`.
+pub(crate) fn command(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
+    let sub = args.try_get(2).map(|s| s.to_ascii_uppercase()).unwrap_or_default();
+    match (sub.as_slice(), args.len()) {
+        (b"PULL", 7) => pull(shard, conn, &args),
+        (b"CUTOVER", 6) => cutover(shard, conn, &args),
+        (b"ABORT", 3) => abort(shard, idx, conn),
+        (b"STATUS", 3) => {
+            let mut o = String::new();
+            info(shard, &mut o);
+            conn.reply().bulk(o.as_bytes());
+        }
+        _ => conn.reply().error("ERR usage: CLUSTER CORESHARD-MIGRATE PULL host port lo hi | CUTOVER epoch config pause-ms | ABORT | STATUS"),
+    }
+}
+
+/// INFO's Migration section (cluster mode).
+pub(crate) fn info(shard: &Shard, o: &mut String) {
+    let mig = &shard.shared.migration;
+    let st = mig.lock();
+    let role = match st.role {
+        MigrationRole::None => "none",
+        MigrationRole::Source => "source",
+        MigrationRole::Target => "target",
+    };
+    let lag: u64 = if st.role == MigrationRole::Source { mig.lag.iter().map(|l| l.load(Relaxed)).sum() } else { 0 };
+    let state = if st.state.is_empty() { "none" } else { st.state };
+    let (lo, hi) = (st.range.start, st.range.end.saturating_sub(1));
+    let _ = write!(
+        o,
+        "migration_role:{role}\r\nmigration_state:{state}\r\nmigration_slots:{lo}-{hi}\r\nmigration_peer:{}\r\n\
+         migration_keys:{}\r\nmigration_bytes:{}\r\nmigration_lag_bytes:{lag}\r\nmigration_pause_us:{}\r\n\
+         migration_reason:{}\r\n",
+        st.peer,
+        mig.keys.load(Relaxed),
+        mig.bytes.load(Relaxed),
+        st.pause_us,
+        st.reason,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(args: &[&str]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_command(&mut out, args.iter().map(|a| a.as_bytes()));
+        out
+    }
+
+    /// A key whose slot is in `range`, or outside it.
+    fn key(range: &Range<usize>, inside: bool) -> String {
+        (0..)
+            .map(|i| format!("key:{i}"))
+            .find(|k| range.contains(&(coreshard_engine::slot::key_slot(k.as_bytes()) as usize)) == inside)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_journal_filter_keeps_the_range_and_unwraps_transaction_shares() {
+        let table = coreshard_engine::CommandTable::get();
+        let range = 100..200;
+        let (a, b) = (key(&range, true), key(&range, false));
+        let mut raw = Vec::new();
+        raw.extend(entry(&["SELECT", "0"]));
+        raw.extend(entry(&["SET", &a, "1"]));
+        raw.extend(entry(&["SET", &b, "1"]));
+        raw.extend(entry(&["PING"]));
+        raw.extend(entry(&["MULTI"]));
+        raw.extend(entry(&["DEL", &a]));
+        raw.extend(entry(&["EXEC"]));
+        let mut share = entry(&["SET", &a, "2"]);
+        share.extend(entry(&["SET", &b, "2"]));
+        let share = String::from_utf8(share).unwrap_or_default();
+        raw.extend(entry(&["REPLCONF", "tx-cmd", "7", "0", &share]));
+        raw.extend(entry(&["REPLCONF", "tx-end", "7", "1", "0"]));
+        raw.extend(entry(&["FLUSHALL"]));
+        let cut = entry(&["SET", &a, "3"]);
+        raw.extend(&cut[..cut.len() - 3]);
+        let (mut db, mut out) = (b"0".to_vec(), Vec::new());
+        let used = filter(table, &range, &mut db, &raw, &mut out);
+        assert_eq!(used, raw.len() - (cut.len() - 3), "an entry cut short waits for its end");
+        let mut want = Vec::new();
+        want.extend(entry(&["SELECT", "0"]));
+        want.extend(entry(&["SET", &a, "1"]));
+        want.extend(entry(&["PING"]));
+        want.extend(entry(&["DEL", &a]));
+        want.extend(entry(&["SELECT", "0"]));
+        want.extend(entry(&["SET", &a, "2"]));
+        want.extend(entry(&["SELECT", "0"]));
+        want.extend(entry(&["REPLCONF", "flush-slots", "100", "200"]));
+        assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&want));
+    }
+
+    #[test]
+    fn a_range_parses_from_the_migration_psync() {
+        let owned = OwnedArgs::from_parts(["PSYNC", "?", "-1", "0", "id", "SLOTS", "5", "9"].map(str::as_bytes));
+        assert_eq!(parse_range(&owned.view()), Some(5..10));
+        let bad = OwnedArgs::from_parts(["PSYNC", "?", "-1", "0", "id", "SLOTS", "9", "5"].map(str::as_bytes));
+        assert_eq!(parse_range(&bad.view()), None);
+        let far = OwnedArgs::from_parts(["PSYNC", "?", "-1", "0", "id", "SLOTS", "0", "16384"].map(str::as_bytes));
+        assert_eq!(parse_range(&far.view()), None);
+    }
+}

@@ -1,0 +1,245 @@
+//! `coreshard-admin migrate`: drives one online slot migration
+//! (docs/decisions/0005-migration.md). The nodes do the work; this tool
+//! starts the target's pull, waits until the target is close behind, asks
+//! the source to switch, and pushes the new configuration to every node.
+
+use super::{NodeConn, field, parse_addr, parse_nodes_line};
+use coreshard_repl::cluster::{ClusterConfig, ConfigChange, Node, NodeId, Role, SlotRange};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// How often the progress is read.
+const POLL_MS: u64 = 50;
+
+/// What to move where.
+pub(crate) struct Plan {
+    pub from: String,
+    pub to: String,
+    pub source_addr: Option<String>,
+    pub slots: String,
+    pub max_pause_ms: u64,
+    pub max_lag_bytes: u64,
+    pub timeout_s: u64,
+    pub json: bool,
+}
+
+/// The migration's progress as the source reports it.
+#[derive(Debug, Default, serde::Serialize)]
+struct Progress {
+    state: String,
+    keys: u64,
+    bytes: u64,
+    lag_bytes: u64,
+    pause_us: u64,
+    reason: String,
+}
+
+fn progress(conn: &mut NodeConn) -> Result<Progress, String> {
+    let text: String = conn.query(&["CLUSTER", "CORESHARD-MIGRATE", "STATUS"])?;
+    let num = |n: &str| field(&text, n).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok(Progress {
+        state: field(&text, "migration_state").unwrap_or_default(),
+        keys: num("migration_keys"),
+        bytes: num("migration_bytes"),
+        lag_bytes: num("migration_lag_bytes"),
+        pause_us: num("migration_pause_us"),
+        reason: field(&text, "migration_reason").unwrap_or_default(),
+    })
+}
+
+/// A migration's switch installs its configuration directly (epoch + 1),
+/// which a cluster that commits its configuration through the control log
+/// must not do: there the switch has to be a committed change, which is
+/// not built yet. Any primary that is a voter of a log says so.
+fn refuse_control_log(config: &ClusterConfig) -> Result<(), String> {
+    for node in config.nodes.iter().filter(|n| matches!(n.role, Role::Primary)) {
+        let Ok(mut conn) = NodeConn::open(&node.ip, node.port) else { continue };
+        let log: String = conn.query(&["CLUSTER", "CORESHARD-LOG"])?;
+        if !log.starts_with("voter:none") {
+            return Err(format!(
+                "{}:{} is a voter of the cluster's control log: migrating slots of a cluster made with --control-log is not supported yet (the switch is not yet a committed change)",
+                node.ip, node.port
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses `LO-HI` or `SLOT`.
+fn parse_slots(text: &str) -> Result<SlotRange, String> {
+    let (lo, hi) = text.split_once('-').unwrap_or((text, text));
+    let lo: u16 = lo.trim().parse().map_err(|_| format!("'{text}' is not LO-HI"))?;
+    let hi: u16 = hi.trim().parse().map_err(|_| format!("'{text}' is not LO-HI"))?;
+    if lo > hi || hi >= 16384 {
+        return Err(format!("'{text}' is not a slot range (0..=16383, LO <= HI)"));
+    }
+    Ok(SlotRange::new(lo, hi))
+}
+
+/// The configuration as `node` sees it.
+fn read_config(conn: &mut NodeConn) -> Result<ClusterConfig, String> {
+    let nodes_text: String = conn.query(&["CLUSTER", "NODES"])?;
+    let info: String = conn.query(&["CLUSTER", "INFO"])?;
+    let epoch: u64 = field(&info, "cluster_current_epoch").and_then(|e| e.parse().ok()).unwrap_or(0);
+    let mut nodes = Vec::new();
+    for report in nodes_text.lines().filter_map(parse_nodes_line) {
+        let id = NodeId::parse(&report.id).map_err(|e| e.to_string())?;
+        let (ip, port) = parse_addr(&report.addr)?;
+        let role = match &report.primary {
+            Some(p) => Role::Replica { of: NodeId::parse(p).map_err(|e| e.to_string())? },
+            None => Role::Primary,
+        };
+        let mut slots = Vec::new();
+        for s in &report.slots {
+            slots.push(parse_slots(s)?);
+        }
+        nodes.push(Node { id, ip, port, role, slots });
+    }
+    Ok(ClusterConfig { epoch, nodes })
+}
+
+pub(crate) fn run(plan: &Plan) -> Result<(), String> {
+    let range = parse_slots(&plan.slots)?;
+    let (from_host, from_port) = parse_addr(&plan.from)?;
+    let (to_host, to_port) = parse_addr(&plan.to)?;
+    let mut source = NodeConn::open(&from_host, from_port)?;
+    let mut target = NodeConn::open(&to_host, to_port)?;
+    let config = read_config(&mut source)?;
+    refuse_control_log(&config)?;
+    let source_id: String = source.query(&["CLUSTER", "MYID"])?;
+    let target_id: String = target.query(&["CLUSTER", "MYID"])?;
+    let target_id = NodeId::parse(&target_id).map_err(|e| e.to_string())?;
+    let owners = config.slot_owners();
+    for slot in range.start..=range.end {
+        let owner = owners.get(slot as usize).copied().flatten().map(|i| config.nodes[i].id.as_str().to_string());
+        if owner.as_deref() != Some(source_id.as_str()) {
+            return Err(format!("slot {slot} is not served by {} (the source)", plan.from));
+        }
+    }
+    let change = ConfigChange::AssignSlots { node: target_id, ranges: vec![range] };
+    let next = config.apply(config.epoch + 1, &change).map_err(|e| format!("the new configuration is invalid: {e}"))?;
+    let text = serde_json::to_string(&next).map_err(|e| e.to_string())?;
+    let (lo, hi) = (range.start.to_string(), range.end.to_string());
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(plan.timeout_s);
+    let (pull_host, pull_port) = match &plan.source_addr {
+        Some(a) => parse_addr(a)?,
+        None => (from_host.clone(), from_port),
+    };
+    let _: String =
+        target.query(&["CLUSTER", "CORESHARD-MIGRATE", "PULL", &pull_host, &pull_port.to_string(), &lo, &hi])?;
+    let fail = |source: &mut NodeConn, target: &mut NodeConn, why: String| -> Result<(), String> {
+        // The target drops what it received only once the source says the
+        // migration is aborted: a source that switched (or cannot be asked)
+        // may have left the only copy of the slots' latest writes there.
+        let _: Result<String, String> = source.query(&["CLUSTER", "CORESHARD-MIGRATE", "ABORT"]);
+        match progress(source) {
+            Ok(p) if p.state == "aborted" => {
+                let _: Result<String, String> = target.query(&["CLUSTER", "CORESHARD-MIGRATE", "ABORT"]);
+                Err(format!("migration of slots {lo}-{hi} aborted, ownership unchanged: {why}"))
+            }
+            Ok(p) if p.state == "done" => Err(format!(
+                "migration of slots {lo}-{hi}: the source switched to the target (config epoch {}) but this \
+                 tool stopped ({why}); push that configuration to every node",
+                next.epoch
+            )),
+            Ok(p) => Err(format!("migration of slots {lo}-{hi} failed ({why}); the source is in state {}", p.state)),
+            Err(e) => Err(format!(
+                "migration of slots {lo}-{hi} failed ({why}) and the source cannot say whether it switched ({e}); \
+                 the target keeps what it received: check the source's INFO cluster before aborting it"
+            )),
+        }
+    };
+    let mut seen_active = false;
+    let last = loop {
+        if Instant::now() > deadline {
+            return fail(&mut source, &mut target, "timed out".into());
+        }
+        let p = match progress(&mut source) {
+            Ok(p) => p,
+            Err(e) => return fail(&mut source, &mut target, e),
+        };
+        if !plan.json {
+            eprint!(
+                "\\rmigrating slots {}-{}: {} keys, {} bytes sent, lag {} bytes, {:.1}s   ",
+                range.start,
+                range.end,
+                p.keys,
+                p.bytes,
+                p.lag_bytes,
+                started.elapsed().as_secs_f64()
+            );
+            let _ = std::io::stderr().flush();
+        }
+        if matches!(p.state.as_str(), "streaming" | "cutover") {
+            seen_active = true;
+        }
+        if !seen_active {
+            // What the source shows is an earlier migration's until the
+            // target's flows reach it; the target says if its pull failed.
+            let t = progress(&mut target).unwrap_or_default();
+            if t.state == "aborted" {
+                return fail(&mut source, &mut target, t.reason);
+            }
+            std::thread::sleep(Duration::from_millis(POLL_MS));
+            continue;
+        }
+        match p.state.as_str() {
+            "done" => break p,
+            "aborted" => return fail(&mut source, &mut target, p.reason),
+            "streaming" if p.lag_bytes <= plan.max_lag_bytes => {
+                let pause = plan.max_pause_ms.to_string();
+                let epoch = next.epoch.to_string();
+                // Refused while a snapshot is still on its way; asked again next poll.
+                let _: Result<String, String> =
+                    source.query(&["CLUSTER", "CORESHARD-MIGRATE", "CUTOVER", &epoch, &text, &pause]);
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(POLL_MS));
+    };
+    if !plan.json {
+        eprintln!();
+    }
+    // The source switched; the target installs the same configuration from
+    // its stream, and every node gets it here (an older epoch is ignored).
+    let epoch = next.epoch.to_string();
+    let mut push_errors = Vec::new();
+    for n in &next.nodes {
+        match NodeConn::open(&n.ip, n.port) {
+            Ok(mut c) => {
+                let r: Result<String, String> = c.query(&["CLUSTER", "CORESHARD-SETCONFIG", &epoch, &text]);
+                if let Err(e) = r
+                    && !e.contains("epoch")
+                {
+                    push_errors.push(e);
+                }
+            }
+            Err(e) => push_errors.push(e),
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    if plan.json {
+        let out = serde_json::json!({
+            "slots": format!("{}-{}", range.start, range.end),
+            "from": plan.from,
+            "to": plan.to,
+            "epoch": next.epoch,
+            "keys": last.keys,
+            "bytes": last.bytes,
+            "pause_us": last.pause_us,
+            "seconds": elapsed,
+            "push_errors": push_errors,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "Migrated slots {}-{} from {} to {}: {} keys, {} bytes in {elapsed:.2}s; writes held {} µs; config epoch {}",
+            range.start, range.end, plan.from, plan.to, last.keys, last.bytes, last.pause_us, next.epoch
+        );
+        for e in &push_errors {
+            println!("warning: configuration not pushed: {e}");
+        }
+    }
+    Ok(())
+}

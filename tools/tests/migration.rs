@@ -1,0 +1,376 @@
+//! Online slot migration between cluster nodes (docs/decisions/0005-migration.md):
+//! real coreshard processes on loopback, a cluster made by `coreshard-admin
+//! create`, `coreshard-admin migrate` moving slots under a verifying load
+//! from the `redis` crate's cluster client, and a target killed mid-stream.
+
+mod common;
+
+use common::*;
+use coreshard_engine::slot::key_slot;
+use coreshard_repl::cluster::ClusterConfig;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const SHARDS: usize = 2;
+/// Concurrent clients of the verifying load.
+const LOAD_CLIENTS: usize = 4;
+/// Keys each client of the load writes.
+const KEYS_PER_CLIENT: usize = 50;
+const ADMIN: &str = env!("CARGO_BIN_EXE_coreshard-admin");
+
+fn reference_run() -> bool {
+    std::env::var("CORESHARD_TEST_REFERENCE").is_ok_and(|r| !r.is_empty())
+}
+
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("coreshard-migration-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn start_nodes(dir: &std::path::Path, n: usize) -> Vec<Server> {
+    (0..n)
+        .map(|i| {
+            let file = dir.join(format!("node{i}.conf")).display().to_string();
+            Server::start_with(SHARDS, &["--cluster-enabled", "yes", "--cluster-config-file", &file])
+        })
+        .collect()
+}
+
+fn admin(args: &[&str]) -> std::process::Output {
+    Command::new(ADMIN).args(args).output().expect("run coreshard-admin")
+}
+
+fn create(nodes: &[Server]) -> ClusterConfig {
+    let addrs: Vec<String> = nodes.iter().map(Server::addr).collect();
+    let mut args = vec!["create", "--json"];
+    args.extend(addrs.iter().map(String::as_str));
+    let out = admin(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn migrate(from: &Server, to: &Server, lo: u16, hi: u16) {
+    let slots = format!("{lo}-{hi}");
+    let (from, to) = (from.addr(), to.addr());
+    let out = admin(&["migrate", "--from", &from, "--to", &to, "--slots", &slots, "--max-pause-ms", "2000", "--json"]);
+    assert!(
+        out.status.success(),
+        "migrate {slots} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The node serving `slot`, as `ip:port`, in `srv`'s CLUSTER NODES.
+fn owner(srv: &Server, slot: u16) -> String {
+    let text = cmd(&mut srv.client(), &["CLUSTER", "NODES"]).text();
+    for line in text.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        for r in parts.iter().skip(8) {
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            let (a, b): (u16, u16) = (a.parse().unwrap(), b.parse().unwrap());
+            if (a..=b).contains(&slot) {
+                return parts[1].split('@').next().unwrap().to_string();
+            }
+        }
+    }
+    String::new()
+}
+
+fn status(srv: &Server) -> String {
+    cmd(&mut srv.client(), &["CLUSTER", "CORESHARD-MIGRATE", "STATUS"]).text()
+}
+
+#[test]
+fn slots_move_back_and_forth_under_a_verifying_load() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("load");
+    let nodes = start_nodes(&dir, 3);
+    let config = create(&nodes);
+    // Half of node 1's slots, across its two shards' (8192 is where its
+    // second shard's begin), so that two flows switch together.
+    let r1 = config.nodes[1].slots[0];
+    let (lo, hi) = (r1.start + (r1.end - r1.start) / 4, r1.start + (r1.end - r1.start) * 3 / 4);
+    assert!(lo < 8192 && hi >= 8192, "{lo}-{hi}");
+    for n in &nodes {
+        // Commands for another shard travel 5 ms late: a write that passed
+        // the routing check just before the switch reaches its shard after
+        // it unless the cutover waits for it (and holds later ones).
+        assert_eq!(cmd(&mut n.client(), &["CONFIG", "SET", "debug-shard-hop-delay-us", "5000"]), ok());
+    }
+
+    let urls: Vec<String> = nodes.iter().map(Server::url).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    // The checker: one writer per key space, so a read must see the
+    // latest acknowledged value of its key.
+    let acked: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+    // Several clients (their connections land on different shards), each
+    // the only writer of its keys, all in the moving slots. Each write is
+    // read back at once (a write acknowledged by the source after the
+    // switch would be missing on the target), and a random key of the
+    // client after it.
+    let load: Vec<_> = (0..LOAD_CLIENTS)
+        .map(|t| {
+            let (stop, acked, errors, urls) = (stop.clone(), acked.clone(), errors.clone(), urls.clone());
+            let keys: Vec<String> = (0..)
+                .map(|i| format!("k:{t}:{i}"))
+                .filter(|k| (lo..=hi).contains(&key_slot(k.as_bytes())))
+                .take(KEYS_PER_CLIENT)
+                .collect();
+            std::thread::spawn(move || {
+                let client = redis::cluster::ClusterClient::builder(urls).retries(32).build().unwrap();
+                let mut cc = client.get_connection().unwrap();
+                let mut i: u64 = 0;
+                let mut rng = fastrand::Rng::with_seed(t as u64);
+                let check = |cc: &mut redis::cluster::ClusterConnection, key: &String| {
+                    let want = acked.lock().unwrap().get(key).copied();
+                    let got: redis::RedisResult<Option<u64>> = redis::cmd("GET").arg(key).query(cc);
+                    match got {
+                        Ok(v) if v == want => {}
+                        Ok(v) => errors.lock().unwrap().push(format!("GET {key}: {v:?}, acknowledged {want:?}")),
+                        Err(e) => errors.lock().unwrap().push(format!("GET {key}: {e}")),
+                    }
+                };
+                while !stop.load(Relaxed) {
+                    i += 1;
+                    let key = &keys[rng.usize(0..keys.len())];
+                    let r: redis::RedisResult<()> = redis::cmd("SET").arg(key).arg(i).query(&mut cc);
+                    match r {
+                        Ok(()) => {
+                            acked.lock().unwrap().insert(key.clone(), i);
+                        }
+                        Err(e) => errors.lock().unwrap().push(format!("SET {key}: {e}")),
+                    }
+                    check(&mut cc, key);
+                    check(&mut cc, &keys[rng.usize(0..keys.len())]);
+                }
+                i
+            })
+        })
+        .collect();
+    // Let the load fill the keys first.
+    assert!(wait_until(Duration::from_secs(30), || acked.lock().unwrap().len() > LOAD_CLIENTS * KEYS_PER_CLIENT / 2));
+    for round in 0..2 {
+        migrate(&nodes[1], &nodes[2], lo, hi);
+        for n in &nodes {
+            assert_eq!(owner(n, lo), nodes[2].addr(), "round {round}: after the move");
+            assert_eq!(owner(n, hi), nodes[2].addr(), "round {round}: after the move");
+        }
+        assert!(status(&nodes[1]).contains("migration_state:done"));
+        migrate(&nodes[2], &nodes[1], lo, hi);
+        for n in &nodes {
+            assert_eq!(owner(n, lo), nodes[1].addr(), "round {round}: after the move back");
+        }
+    }
+    stop.store(true, Relaxed);
+    let ops: u64 = load.into_iter().map(|l| l.join().unwrap()).sum();
+    let errors = errors.lock().unwrap().clone();
+    assert!(errors.is_empty(), "{} errors in {ops} rounds, first: {:?}", errors.len(), &errors[..errors.len().min(5)]);
+    // Every acknowledged write reads back with its latest value.
+    let client = redis::cluster::ClusterClient::new(urls).unwrap();
+    let mut cc = client.get_connection().unwrap();
+    for (key, want) in acked.lock().unwrap().iter() {
+        let got: Option<u64> = redis::cmd("GET").arg(key).query(&mut cc).unwrap();
+        assert_eq!(got, Some(*want), "{key}");
+    }
+}
+
+#[test]
+fn a_target_killed_mid_migration_changes_nothing_and_a_retry_succeeds() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("kill");
+    let mut nodes = start_nodes(&dir, 3);
+    let config = create(&nodes);
+    let r0 = config.nodes[0].slots[0];
+    // About 2.4 MB in node 0's slots; throttled to 200 kB/s the snapshot
+    // takes seconds, so the kill lands in the middle of it.
+    let keys = fill(&nodes[0], r0, 20_000);
+    let value = "v".repeat(100);
+    let mut c0 = nodes[0].client();
+    assert_eq!(cmd(&mut c0, &["CONFIG", "SET", "cluster-migration-bytes-per-sec", "200000"]), ok());
+    let slots = format!("{}-{}", r0.start, r0.end);
+    let child = Command::new(ADMIN)
+        .args(["migrate", "--from", &nodes[0].addr(), "--to", &nodes[1].addr(), "--slots", &slots, "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || streamed_past(&nodes[0], 100_000)), "{}", status(&nodes[0]));
+    nodes[1].signal(libc::SIGKILL);
+    let _ = nodes[1].wait_exit(Duration::from_secs(10));
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the migration must fail");
+    // Nothing changed: node 0 serves the slots with every key, and writes.
+    assert!(wait_until(Duration::from_secs(10), || status(&nodes[0]).contains("migration_state:aborted")));
+    assert_eq!(owner(&nodes[0], r0.start), nodes[0].addr());
+    assert_eq!(owner(&nodes[2], r0.start), nodes[0].addr());
+    assert_eq!(cmd(&mut c0, &["DBSIZE"]), int(keys.len() as i64));
+    assert_eq!(cmd(&mut c0, &["SET", &keys[0], "after"]), ok());
+    // A retry (to the third node, unthrottled) succeeds and moves every key.
+    assert_eq!(cmd(&mut c0, &["CONFIG", "SET", "cluster-migration-bytes-per-sec", "0"]), ok());
+    migrate(&nodes[0], &nodes[2], r0.start, r0.end);
+    assert_eq!(owner(&nodes[0], r0.start), nodes[2].addr());
+    let mut c2 = nodes[2].client();
+    assert_eq!(cmd(&mut c2, &["GET", &keys[0]]), bulk("after"));
+    assert_eq!(cmd(&mut c2, &["GET", &keys[keys.len() - 1]]), bulk(&value));
+    let moved = cmd(&mut c2, &["DBSIZE"]).int();
+    assert_eq!(moved, keys.len() as i64);
+    // The source deletes the moved keys in the background.
+    assert!(wait_until(Duration::from_secs(20), || cmd(&mut c0, &["DBSIZE"]).int() == 0));
+}
+
+/// `n` keys of 100 bytes in `range` on `srv` (about 2.4 MB for 20,000).
+fn fill(srv: &Server, range: coreshard_repl::cluster::SlotRange, n: usize) -> Vec<String> {
+    let mut c = srv.client();
+    let keys: Vec<String> = (0..)
+        .map(|i| format!("big:{i}"))
+        .filter(|k| (range.start..=range.end).contains(&key_slot(k.as_bytes())))
+        .take(n)
+        .collect();
+    let value = "v".repeat(100);
+    for chunk in keys.chunks(500) {
+        let mut p = redis::pipe();
+        for k in chunk {
+            p.cmd("SET").arg(k).arg(&value).ignore();
+        }
+        let _: () = p.query(&mut c).unwrap();
+    }
+    keys
+}
+
+/// True once `srv`'s migration has sent more than `bytes`, still streaming.
+fn streamed_past(srv: &Server, bytes: u64) -> bool {
+    let s = status(srv);
+    let sent = s.lines().find_map(|l| l.strip_prefix("migration_bytes:")).and_then(|b| b.trim().parse::<u64>().ok());
+    s.contains("migration_state:streaming") && sent.unwrap_or(0) > bytes
+}
+
+#[test]
+fn cutting_the_link_mid_migration_changes_nothing_and_a_retry_succeeds() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("cut");
+    let nodes = start_nodes(&dir, 3);
+    let config = create(&nodes);
+    let r0 = config.nodes[0].slots[0];
+    let keys = fill(&nodes[0], r0, 20_000);
+    let mut c0 = nodes[0].client();
+    let mut c1 = nodes[1].client();
+    // Throttled, the snapshot takes seconds: the cut lands in its middle.
+    assert_eq!(cmd(&mut c0, &["CONFIG", "SET", "cluster-migration-bytes-per-sec", "200000"]), ok());
+    let proxy = Proxy::start(nodes[0].port);
+    let slots = format!("{}-{}", r0.start, r0.end);
+    let via = format!("127.0.0.1:{}", proxy.port);
+    let (from, to) = (nodes[0].addr(), nodes[1].addr());
+    let child = Command::new(ADMIN)
+        .args(["migrate", "--from", &from, "--to", &to, "--source-addr", &via, "--slots", &slots, "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || streamed_past(&nodes[0], 100_000)), "{}", status(&nodes[0]));
+    // The target received part of the range (invisible to clients).
+    assert!(cmd(&mut c1, &["DBSIZE"]).int() > 0);
+    proxy.cut();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the migration must fail: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(wait_until(Duration::from_secs(10), || status(&nodes[0]).contains("migration_state:aborted")));
+    for n in &nodes {
+        assert_eq!(owner(n, r0.start), nodes[0].addr());
+    }
+    assert_eq!(cmd(&mut c0, &["DBSIZE"]), int(keys.len() as i64));
+    assert_eq!(cmd(&mut c0, &["SET", &keys[0], "after"]), ok());
+    // The target dropped what it had received for the range.
+    assert!(
+        wait_until(Duration::from_secs(10), || cmd(&mut c1, &["DBSIZE"]).int() == 0),
+        "{} keys; {}; {}",
+        cmd(&mut c1, &["DBSIZE"]).int(),
+        status(&nodes[1]),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A retry, direct and unthrottled, succeeds.
+    assert_eq!(cmd(&mut c0, &["CONFIG", "SET", "cluster-migration-bytes-per-sec", "0"]), ok());
+    migrate(&nodes[0], &nodes[1], r0.start, r0.end);
+    for n in &nodes {
+        assert_eq!(owner(n, r0.start), nodes[1].addr());
+    }
+    assert_eq!(cmd(&mut c1, &["GET", &keys[0]]), bulk("after"));
+    assert_eq!(cmd(&mut c1, &["DBSIZE"]), int(keys.len() as i64));
+    assert!(wait_until(Duration::from_secs(20), || cmd(&mut c0, &["DBSIZE"]).int() == 0));
+}
+
+#[test]
+fn a_hold_that_runs_out_aborts_and_the_held_writes_run_on_the_source() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("pause");
+    let nodes = start_nodes(&dir, 3);
+    let config = create(&nodes);
+    // Slots of node 1's second shard only: its flow sends the journal once a
+    // second (test-only), so it cannot catch up within a 20 ms hold while
+    // the slots take writes.
+    let r1 = config.nodes[1].slots[0];
+    let (lo, hi) = (8192, r1.end);
+    assert!(r1.start < lo);
+    let mut c1 = nodes[1].client();
+    assert_eq!(cmd(&mut c1, &["CONFIG", "SET", "debug-repl-flow-delay-ms", "1000"]), ok());
+    let keys: Vec<String> =
+        (0..).map(|i| format!("p:{i}")).filter(|k| (lo..=hi).contains(&key_slot(k.as_bytes()))).take(50).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, keys, mut c) = (stop.clone(), keys.clone(), nodes[1].client());
+        std::thread::spawn(move || {
+            let mut acked: HashMap<String, u64> = HashMap::new();
+            let mut errors = Vec::new();
+            let mut i = 0u64;
+            while !stop.load(Relaxed) {
+                i += 1;
+                let key = &keys[i as usize % keys.len()];
+                match redis::cmd("SET").arg(key).arg(i).query::<()>(&mut c) {
+                    Ok(()) => {
+                        acked.insert(key.clone(), i);
+                    }
+                    Err(e) => errors.push(format!("SET {key}: {e}")),
+                }
+            }
+            (acked, errors)
+        })
+    };
+    let slots = format!("{lo}-{hi}");
+    let (from, to) = (nodes[1].addr(), nodes[2].addr());
+    let out = admin(&["migrate", "--from", &from, "--to", &to, "--slots", &slots, "--max-pause-ms", "20", "--json"]);
+    stop.store(true, Relaxed);
+    let (acked, errors) = writer.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the switch must not happen: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(stderr.contains("within the write pause"), "{stderr}");
+    // The hold lasted its whole bound.
+    let s1 = status(&nodes[1]);
+    let held: u64 =
+        s1.lines().find_map(|l| l.strip_prefix("migration_pause_us:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    assert!(held >= 20_000, "{s1}");
+    // Writes were held, not refused, and ran on the source after the abort.
+    assert!(errors.is_empty(), "{errors:?}");
+    for n in &nodes {
+        assert_eq!(owner(n, lo), nodes[1].addr());
+    }
+    for (key, want) in &acked {
+        assert_eq!(cmd(&mut c1, &["GET", key]), bulk(want.to_string()), "{key}");
+    }
+    // The target dropped what it received.
+    let mut c2 = nodes[2].client();
+    assert!(wait_until(Duration::from_secs(10), || cmd(&mut c2, &["DBSIZE"]).int() == 0));
+}
