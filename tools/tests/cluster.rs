@@ -16,18 +16,8 @@ use std::time::Duration;
 const SHARDS: usize = 2;
 const ADMIN: &str = env!("CARGO_BIN_EXE_coreshard-admin");
 
-/// True when the suite runs against a reference redis-server, which has
-/// neither coreshard-admin's protocol nor this cluster's config push.
-fn reference_run() -> bool {
-    std::env::var("CORESHARD_TEST_REFERENCE").is_ok_and(|r| !r.is_empty())
-}
-
-/// A scratch directory for the nodes' config files.
 fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("coreshard-cluster-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    scratch_dir(&format!("cluster-{tag}"))
 }
 
 fn node_args(dir: &std::path::Path, i: usize) -> Vec<String> {

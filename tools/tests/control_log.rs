@@ -20,15 +20,8 @@ const ADMIN: &str = env!("CARGO_BIN_EXE_coreshard-admin");
 /// How long an election and a commit may take on a loaded test machine.
 const CONVERGE: Duration = Duration::from_secs(30);
 
-fn reference_run() -> bool {
-    std::env::var("CORESHARD_TEST_REFERENCE").is_ok_and(|r| !r.is_empty())
-}
-
 fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("coreshard-control-log-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    scratch_dir(&format!("control-log-{tag}"))
 }
 
 /// A node's arguments: its config file in `dir` and its control port.

@@ -22,15 +22,8 @@ const LOAD_CLIENTS: usize = 4;
 const KEYS_PER_CLIENT: usize = 50;
 const ADMIN: &str = env!("CARGO_BIN_EXE_coreshard-admin");
 
-fn reference_run() -> bool {
-    std::env::var("CORESHARD_TEST_REFERENCE").is_ok_and(|r| !r.is_empty())
-}
-
 fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("coreshard-migration-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    scratch_dir(&format!("migration-{tag}"))
 }
 
 fn start_nodes(dir: &std::path::Path, n: usize) -> Vec<Server> {

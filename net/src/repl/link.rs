@@ -124,25 +124,7 @@ fn connect_flow(
     lsn: i64,
 ) -> io::Result<()> {
     let config = shared.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let timeout = Duration::from_secs(config.repl_timeout.max(1));
-    let addr = (master.0.as_str(), master.1)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::other(format!("cannot resolve {}", master.0)))?;
-    let stream = TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    stream.set_nodelay(true)?;
-    let mut conn = Handshake { stream: BufReader::with_capacity(1, stream) };
-    if let Some(pass) = &config.masterauth {
-        let reply = match &config.masteruser {
-            Some(user) => conn.call(&["AUTH", user, pass])?,
-            None => conn.call(&["AUTH", pass])?,
-        };
-        if !reply.starts_with('+') {
-            return Err(io::Error::other(format!("unable to AUTH to MASTER: {reply}")));
-        }
-    }
+    let mut conn = Handshake::open(&config, &master.0, master.1, "MASTER")?;
     let port = shared.port.load(Relaxed).to_string();
     let reply = conn.call(&["REPLCONF", "listening-port", &port])?;
     if !reply.starts_with('+') {
@@ -252,6 +234,32 @@ struct Handshake {
 }
 
 impl Handshake {
+    /// Connects to `host:port` with `repl-timeout` on every step, and
+    /// authenticates with `masterauth` (and `masteruser`) when set; `peer`
+    /// names it in the error.
+    fn open(config: &crate::config::Config, host: &str, port: u16, peer: &str) -> io::Result<Handshake> {
+        let timeout = Duration::from_secs(config.repl_timeout.max(1));
+        let addr =
+            (host, port).to_socket_addrs()?.next().ok_or_else(|| io::Error::other(format!("cannot resolve {host}")))?;
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        stream.set_nodelay(true)?;
+        let mut conn = Handshake { stream: BufReader::with_capacity(1, stream) };
+        if let Some(pass) = &config.masterauth {
+            let reply = match &config.masteruser {
+                Some(user) => conn.call(&["AUTH", user, pass])?,
+                None => conn.call(&["AUTH", pass])?,
+            };
+            if !reply.starts_with('+') {
+                return Err(io::Error::other(format!("unable to AUTH to {peer}: {reply}")));
+            }
+        }
+        Ok(conn)
+    }
+}
+
+impl Handshake {
     fn call(&mut self, args: &[&str]) -> io::Result<String> {
         let mut out = Vec::new();
         coreshard_engine::journal::encode_command(&mut out, args.iter().map(|a| a.as_bytes()));
@@ -301,26 +309,7 @@ pub(crate) fn connect_migration(shared: &Arc<Shared>, host: &str, port: u16, ran
 
 fn pull_flows(shared: &Arc<Shared>, host: &str, port: u16, range: &std::ops::Range<usize>, id: u64) -> io::Result<()> {
     let config = shared.config.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let timeout = Duration::from_secs(config.repl_timeout.max(1));
-    let open = || -> io::Result<Handshake> {
-        let addr =
-            (host, port).to_socket_addrs()?.next().ok_or_else(|| io::Error::other(format!("cannot resolve {host}")))?;
-        let stream = TcpStream::connect_timeout(&addr, timeout)?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_write_timeout(Some(timeout))?;
-        stream.set_nodelay(true)?;
-        let mut conn = Handshake { stream: BufReader::with_capacity(1, stream) };
-        if let Some(pass) = &config.masterauth {
-            let reply = match &config.masteruser {
-                Some(user) => conn.call(&["AUTH", user, pass])?,
-                None => conn.call(&["AUTH", pass])?,
-            };
-            if !reply.starts_with('+') {
-                return Err(io::Error::other(format!("unable to AUTH to the source: {reply}")));
-            }
-        }
-        Ok(conn)
-    };
+    let open = || Handshake::open(&config, host, port, "the source");
     let (shards, _) = open()?.layout()?;
     let map = coreshard_engine::slot::SlotMap::new(shards);
     let myid = shared.run_id.clone();

@@ -870,3 +870,18 @@ impl Proxy {
         self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// True when the suite runs against a reference redis-server
+/// (`CORESHARD_TEST_REFERENCE`), which has none of coreshard's cluster
+/// protocol (config push, control log, migration).
+pub fn reference_run() -> bool {
+    std::env::var("CORESHARD_TEST_REFERENCE").is_ok_and(|r| !r.is_empty())
+}
+
+/// An empty scratch directory `coreshard-<name>-<pid>` for nodes' files.
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("coreshard-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    dir
+}
