@@ -1,11 +1,24 @@
-//! `coreshard-admin`: creates and shows coreshard clusters.
+//! `coreshard-admin`: creates, shows, grows and rebalances coreshard clusters.
 //!
 //! `create` gives each primary an even share of the 16384 slots, makes the
 //! replicas follow their primaries, and pushes the configuration (epoch 1)
-//! to every node with `CLUSTER CORESHARD-SETCONFIG`. `show` reads the map
-//! from one node and asks every node for its keys and memory. `migrate`
-//! moves a slot range online (migrate.rs); add-node and rebalance are not
-//! there yet.
+//! to every node with `CLUSTER CORESHARD-SETCONFIG` (or, with
+//! `--control-log`, commits it through the voters' log). `show` reads the
+//! map from one node and asks every node for its keys and memory.
+//! `migrate` moves a slot range online (migrate.rs). `add-node` brings a
+//! fresh node in as an empty primary or a replica (add_node.rs), pushed or
+//! committed through the control log as the cluster keeps its map.
+//! `rebalance` plans moves so that each primary serves slots in proportion
+//! to its weight and runs them one migration at a time (rebalance.rs).
+//!
+//! Growing a cluster, as with `redis-cli --cluster add-node` / `rebalance`:
+//!
+//! ```text
+//! coreshard-admin add-node NEW:PORT ANY:PORT                # empty primary
+//! coreshard-admin add-node NEW:PORT ANY:PORT --replica-of PRIMARY
+//! coreshard-admin rebalance ANY:PORT --use-empty-primaries [--dry-run]
+//! coreshard-admin rebalance ANY:PORT --weight NODE=0        # drain NODE
+//! ```
 
 mod add_node;
 mod migrate;
