@@ -3,7 +3,8 @@
 //! holds keys and `rebalance --use-empty-primaries` gives it a third of the
 //! slots while the `redis` crate's cluster client writes and reads back
 //! under it; a node joins as a replica and replicates; a node with keys or
-//! of another cluster is refused; `--dry-run` changes nothing; add-node on
+//! of another cluster is refused; `--dry-run` changes nothing; a move whose
+//! target is killed stops the rebalance with nothing changed; add-node on
 //! a cluster whose configuration is in the control log.
 
 mod common;
@@ -442,5 +443,76 @@ fn rebalance_moves_slots_on_a_control_log_cluster() {
     admin_ok(&["add-node", &d.addr(), &nodes[0].addr()]);
     admin_ok(&["rebalance", &nodes[0].addr(), "--use-empty-primaries", "--max-pause-ms", "2000"]);
     assert!(wait_until(CONVERGE, || slot_count(&d).abs_diff(4096) <= 1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// True once `srv`'s migration has sent more than `bytes`, still streaming.
+fn streamed_past(srv: &Server, bytes: u64) -> bool {
+    let s = cmd(&mut srv.client(), &["CLUSTER", "CORESHARD-MIGRATE", "STATUS"]).text();
+    let sent = info_field(&s, "migration_bytes").and_then(|b| b.parse::<u64>().ok()).unwrap_or(0);
+    info_field(&s, "migration_state").as_deref() == Some("streaming") && sent > bytes
+}
+
+#[test]
+fn a_failed_move_stops_the_rebalance_and_changes_nothing() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("fail");
+    let a = start_node(&dir, 0);
+    let b = start_node(&dir, 1);
+    create(&[&a, &b], &[]);
+    let mut c = start_node(&dir, 2);
+    admin_ok(&["add-node", &c.addr(), &a.addr()]);
+    // About 2 MB in the slots the first move takes from the second node
+    // (8192-10922: the largest surplus goes first, from its low end);
+    // throttled to 200 kB/s, the kill lands in the middle of the snapshot.
+    let plan: serde_json::Value =
+        serde_json::from_str(&admin_ok(&["rebalance", &a.addr(), "--use-empty-primaries", "--dry-run", "--json"]))
+            .unwrap();
+    assert_eq!(plan["moves"][0]["slots"], "8192-10922", "{plan}");
+    let keys: Vec<String> = (0..)
+        .map(|i| format!("big:{i}"))
+        .filter(|k| (8192..=10922).contains(&key_slot(k.as_bytes())))
+        .take(20_000)
+        .collect();
+    let mut cb = b.client();
+    let value = "v".repeat(100);
+    for chunk in keys.chunks(500) {
+        let mut p = redis::pipe();
+        for k in chunk {
+            p.cmd("SET").arg(k).arg(&value).ignore();
+        }
+        let _: () = p.query(&mut cb).unwrap();
+    }
+    let on_b = cmd(&mut cb, &["DBSIZE"]).int();
+    assert_eq!(cmd(&mut cb, &["CONFIG", "SET", "cluster-migration-bytes-per-sec", "200000"]), ok());
+    let child = Command::new(ADMIN)
+        .args(["rebalance", &a.addr(), "--use-empty-primaries", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(CONVERGE, || streamed_past(&b, 100_000)));
+    c.signal(libc::SIGKILL);
+    let _ = c.wait_exit(CONVERGE);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the rebalance must fail");
+    assert!(stderr.contains("rebalance stopped at move 1/2 (slots 8192-10922"), "{stderr}");
+    assert!(stderr.contains("ownership unchanged"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["error"].as_str().is_some_and(|e| e.contains("move 1/2")), "{report}");
+    assert_eq!(report["results"].as_array().unwrap().len(), 0);
+    // The second move did not start; the first node and the second serve
+    // what they did, with every key, at the same epoch.
+    for n in [&a, &b] {
+        assert_eq!(epoch(n), Some(2));
+        let counts: Vec<usize> = nodes_of(n).iter().map(|l| l.3).collect();
+        assert_eq!(counts, vec![8192, 8192, 0]);
+    }
+    assert_eq!(cmd(&mut cb, &["DBSIZE"]).int(), on_b);
+    assert_eq!(cmd(&mut cb, &["GET", &keys[0]]), bulk(&value));
+    assert_eq!(cmd(&mut cb, &["SET", &keys[0], "after"]), ok());
     let _ = std::fs::remove_dir_all(&dir);
 }
