@@ -98,14 +98,6 @@ pub(crate) fn run(new: &str, existing: &str, replica_of: Option<&str>, json: boo
     let next =
         config.apply(config.epoch + 1, &change).map_err(|e| format!("{new} cannot join {existing}'s cluster: {e}"))?;
     let primary: Option<&Node> = node.primary_id().and_then(|p| next.node(p));
-    if let Some(p) = primary {
-        // It syncs while the configuration goes out; the configuration
-        // would make it follow its primary too (CLUSTER CORESHARD-SETCONFIG).
-        let reply: String = joining.conn.query(&["REPLICAOF", &p.ip, &p.port.to_string()])?;
-        if !reply.starts_with("OK") {
-            return Err(format!("{}: REPLICAOF answered {reply}", joining.conn.addr));
-        }
-    }
     let control_log = uses_control_log(&config);
     let mut push_errors = Vec::new();
     let epoch = if control_log {
@@ -152,6 +144,15 @@ pub(crate) fn run(new: &str, existing: &str, replica_of: Option<&str>, json: boo
         }
         next.epoch
     };
+    if let Some(p) = primary {
+        // Installing the configuration made it follow its primary already;
+        // told only now, so that a failed join leaves the node as it was.
+        // REPLICAOF of the primary it follows changes nothing.
+        let reply: String = joining.conn.query(&["REPLICAOF", &p.ip, &p.port.to_string()])?;
+        if !reply.starts_with("OK") {
+            return Err(format!("{}: REPLICAOF answered {reply}", joining.conn.addr));
+        }
+    }
     let replica_link_up = primary.map(|_| {
         let deadline = Instant::now() + JOIN_WAIT;
         loop {
