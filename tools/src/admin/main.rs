@@ -1,13 +1,28 @@
-//! `coreshard-admin`: creates and shows coreshard clusters.
+//! `coreshard-admin`: creates, shows, grows and rebalances coreshard clusters.
 //!
 //! `create` gives each primary an even share of the 16384 slots, makes the
 //! replicas follow their primaries, and pushes the configuration (epoch 1)
-//! to every node with `CLUSTER CORESHARD-SETCONFIG`. `show` reads the map
-//! from one node and asks every node for its keys and memory. `migrate`
-//! moves a slot range online (migrate.rs); add-node and rebalance are not
-//! there yet.
+//! to every node with `CLUSTER CORESHARD-SETCONFIG` (or, with
+//! `--control-log`, commits it through the voters' log). `show` reads the
+//! map from one node and asks every node for its keys and memory.
+//! `migrate` moves a slot range online (migrate.rs). `add-node` brings a
+//! fresh node in as an empty primary or a replica (add_node.rs), pushed or
+//! committed through the control log as the cluster keeps its map.
+//! `rebalance` plans moves so that each primary serves slots in proportion
+//! to its weight and runs them one migration at a time (rebalance.rs).
+//!
+//! Growing a cluster, as with `redis-cli --cluster add-node` / `rebalance`:
+//!
+//! ```text
+//! coreshard-admin add-node NEW:PORT ANY:PORT                # empty primary
+//! coreshard-admin add-node NEW:PORT ANY:PORT --replica-of PRIMARY
+//! coreshard-admin rebalance ANY:PORT --use-empty-primaries [--dry-run]
+//! coreshard-admin rebalance ANY:PORT --weight NODE=0        # drain NODE
+//! ```
 
+mod add_node;
 mod migrate;
+mod rebalance;
 
 use clap::{Parser, Subcommand};
 use coreshard_repl::cluster::{ClusterConfig, Node, NodeId, Role, SlotRange};
@@ -53,17 +68,53 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Add a node to a running cluster (not yet).
+    /// Add a fresh node (cluster-enabled, empty, in no cluster) to a running
+    /// cluster: a primary with no slots, or a replica of a primary.
     AddNode {
-        /// Ignored.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        rest: Vec<String>,
+        /// The new node, as HOST:PORT.
+        #[arg(value_name = "NEW_HOST:PORT")]
+        new: String,
+        /// Any node of the cluster, as HOST:PORT.
+        #[arg(value_name = "EXISTING_HOST:PORT")]
+        existing: String,
+        /// Make it a replica of this primary (a node id, a unique prefix of
+        /// one, or HOST:PORT) instead of a primary.
+        #[arg(long, value_name = "NODE")]
+        replica_of: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
     },
-    /// Spread slots evenly over the primaries (not yet).
+    /// Move slots between primaries, online, so that each serves a share in
+    /// proportion to its weight.
     Rebalance {
-        /// Ignored.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        rest: Vec<String>,
+        /// Any node of the cluster, as HOST:PORT.
+        #[arg(value_name = "HOST:PORT")]
+        node: String,
+        /// A primary's weight (default 1; 0 moves all its slots away), as
+        /// NODE=WEIGHT with NODE a node id, a unique prefix of one, or
+        /// HOST:PORT. Repeat for several primaries.
+        #[arg(long = "weight", value_name = "NODE=WEIGHT")]
+        weights: Vec<String>,
+        /// Move slots only if some primary is off its share by more than
+        /// this percentage.
+        #[arg(long, default_value_t = 2.0, value_name = "PCT")]
+        threshold: f64,
+        /// Give slots to primaries that have none (new ones) too.
+        #[arg(long)]
+        use_empty_primaries: bool,
+        /// Print the plan only.
+        #[arg(long)]
+        dry_run: bool,
+        /// Longest a source may hold writes to the slots at each switch.
+        #[arg(long, default_value_t = 100)]
+        max_pause_ms: u64,
+        /// Give up a move (and abort it) after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_s: u64,
+        /// Print the plan and the results as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Move a slot range from one primary to another, online: the target
     /// pulls a snapshot of the slots and the source's journal for them, then
@@ -86,7 +137,7 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         max_pause_ms: u64,
         /// Journal bytes the target may be behind when the switch begins.
-        #[arg(long, default_value_t = 65_536)]
+        #[arg(long, default_value_t = migrate::MAX_LAG_BYTES)]
         max_lag_bytes: u64,
         /// Give up (and abort) after this many seconds.
         #[arg(long, default_value_t = 600)]
@@ -105,8 +156,28 @@ fn main() -> ExitCode {
             create(&nodes, replicas, voters, json)
         }
         Command::Show { node, json } => show(&node, json),
-        Command::AddNode { .. } => Err(not_yet("add-node")),
-        Command::Rebalance { .. } => Err(not_yet("rebalance")),
+        Command::AddNode { new, existing, replica_of, json } => {
+            add_node::run(&new, &existing, replica_of.as_deref(), json)
+        }
+        Command::Rebalance {
+            node,
+            weights,
+            threshold,
+            use_empty_primaries,
+            dry_run,
+            max_pause_ms,
+            timeout_s,
+            json,
+        } => rebalance::run(&rebalance::Request {
+            node,
+            weights,
+            threshold_pct: threshold,
+            use_empty_primaries,
+            dry_run,
+            max_pause_ms,
+            timeout_s,
+            json,
+        }),
         Command::Migrate { from, to, source_addr, slots, max_pause_ms, max_lag_bytes, timeout_s, json } => {
             let plan = migrate::Plan { from, to, source_addr, slots, max_pause_ms, max_lag_bytes, timeout_s, json };
             migrate::run(&plan)
@@ -119,10 +190,6 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-fn not_yet(what: &str) -> String {
-    format!("{what} is not available yet: move slots with `coreshard-admin migrate`")
 }
 
 /// Splits `HOST:PORT` (`[v6]:PORT` too).
@@ -199,33 +266,47 @@ fn plan(count: usize, replicas: usize) -> Result<Vec<Option<usize>>, String> {
     Ok((0..count).map(|i| if i < primaries { None } else { Some((i - primaries) % primaries) }).collect())
 }
 
+/// Connects to a node that must be fresh: cluster-enabled, in no cluster
+/// yet (config epoch 0, knowing only itself) and empty. Learns its id and
+/// the address it announces.
+fn fresh(text: &str) -> Result<Fresh, String> {
+    let (host, port) = parse_addr(text)?;
+    let mut conn = NodeConn::open(&host, port)?;
+    let id: String = conn.query(&["CLUSTER", "MYID"]).map_err(|e| {
+        if e.contains("cluster support disabled") {
+            format!("{} is not a cluster node: start it with --cluster-enabled yes", conn.addr)
+        } else {
+            e
+        }
+    })?;
+    let id = NodeId::parse(&id).map_err(|e| format!("{}: {e}", conn.addr))?;
+    let info: String = conn.query(&["CLUSTER", "INFO"])?;
+    let epoch = field(&info, "cluster_current_epoch").unwrap_or_default();
+    let known = field(&info, "cluster_known_nodes").unwrap_or_default();
+    if epoch != "0" || known != "1" {
+        return Err(format!("{} is already part of a cluster (config epoch {epoch}, {known} nodes)", conn.addr));
+    }
+    let keys: i64 = conn.query(&["DBSIZE"])?;
+    if keys != 0 {
+        return Err(format!("{} is not empty ({keys} keys): a node joins a cluster empty", conn.addr));
+    }
+    // A node may announce another address than the one used here.
+    let announced_ip = conn.config_get("cluster-announce-ip")?;
+    let announced_port = conn.config_get("cluster-announce-port")?.parse::<u16>().unwrap_or(0);
+    let ip = if announced_ip.is_empty() { host } else { announced_ip };
+    let port = if announced_port == 0 { port } else { announced_port };
+    Ok(Fresh { conn, id, ip, port })
+}
+
 fn create(addrs: &[String], replicas: usize, voters: usize, json: bool) -> Result<(), String> {
     let roles = plan(addrs.len(), replicas)?;
     let mut nodes: Vec<Fresh> = Vec::new();
     for text in addrs {
-        let (host, port) = parse_addr(text)?;
-        let mut conn = NodeConn::open(&host, port)?;
-        let id: String = conn.query(&["CLUSTER", "MYID"])?;
-        let id = NodeId::parse(&id).map_err(|e| format!("{}: {e}", conn.addr))?;
-        let info: String = conn.query(&["CLUSTER", "INFO"])?;
-        let epoch = field(&info, "cluster_current_epoch").unwrap_or_default();
-        let known = field(&info, "cluster_known_nodes").unwrap_or_default();
-        if epoch != "0" || known != "1" {
-            return Err(format!("{} is already part of a cluster (config epoch {epoch}, {known} nodes)", conn.addr));
+        let n = fresh(text)?;
+        if nodes.iter().any(|m| m.id == n.id) {
+            return Err(format!("{} is listed twice (node {})", n.conn.addr, n.id));
         }
-        let keys: i64 = conn.query(&["DBSIZE"])?;
-        if keys != 0 {
-            return Err(format!("{} is not empty ({keys} keys)", conn.addr));
-        }
-        // A node may announce another address than the one used here.
-        let announced_ip = conn.config_get("cluster-announce-ip")?;
-        let announced_port = conn.config_get("cluster-announce-port")?.parse::<u16>().unwrap_or(0);
-        let ip = if announced_ip.is_empty() { host } else { announced_ip };
-        let port = if announced_port == 0 { port } else { announced_port };
-        if nodes.iter().any(|n| n.id == id) {
-            return Err(format!("{} is listed twice (node {id})", conn.addr));
-        }
-        nodes.push(Fresh { conn, id, ip, port });
+        nodes.push(n);
     }
     let primaries = roles.iter().filter(|r| r.is_none()).count();
     let ranges = SlotRange::split_even(primaries, coreshard_repl::cluster::config::SLOTS);
@@ -327,14 +408,27 @@ fn start_control_log(
         args.extend(list.iter().map(String::as_str));
         let _: String = nodes[i].conn.query(&args)?;
     }
-    let change = serde_json::to_string(&coreshard_repl::cluster::ConfigChange::Replace(config.clone()))
-        .map_err(|e| e.to_string())?;
-    let deadline = std::time::Instant::now() + CONTROL_LOG_START;
+    let change = coreshard_repl::cluster::ConfigChange::Replace(config.clone());
+    // A repeated Replace commits the same map one epoch further.
+    propose(&mut nodes[chosen[0]].conn, &change, CONTROL_LOG_START)?;
+    Ok(chosen)
+}
+
+/// Proposes `change` through `conn` (any node; a non-voter forwards it)
+/// and waits for its commit; the epoch it was committed at. Retries while
+/// the log has no leader or loses the proposal in an election, for at most
+/// `patience`. A change retried after a lost answer may have committed
+/// the first time: the caller checks the outcome where a repeat is refused.
+fn propose(
+    conn: &mut NodeConn,
+    change: &coreshard_repl::cluster::ConfigChange,
+    patience: Duration,
+) -> Result<u64, String> {
+    let text = serde_json::to_string(change).map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + patience;
     loop {
-        match nodes[chosen[0]].conn.query::<i64>(&["CLUSTER", "CORESHARD-PROPOSE", &change]) {
-            Ok(_) => return Ok(chosen),
-            // No leader yet, or the proposal was lost in an election: again
-            // (a repeated Replace commits the same map one epoch further).
+        match conn.query::<i64>(&["CLUSTER", "CORESHARD-PROPOSE", &text]) {
+            Ok(epoch) => return u64::try_from(epoch).map_err(|_| format!("{}: epoch {epoch} answered", conn.addr)),
             Err(e)
                 if std::time::Instant::now() < deadline && (e.contains("leader") || e.contains("did not commit")) =>
             {

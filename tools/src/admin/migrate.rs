@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 /// How often the progress is read.
 const POLL_MS: u64 = 50;
+/// `--max-lag-bytes`'s default: journal bytes the target may be behind
+/// when the switch begins.
+pub(crate) const MAX_LAG_BYTES: u64 = 65_536;
 
 /// What to move where.
 pub(crate) struct Plan {
@@ -77,7 +80,7 @@ fn parse_slots(text: &str) -> Result<SlotRange, String> {
 }
 
 /// The configuration as `node` sees it.
-fn read_config(conn: &mut NodeConn) -> Result<ClusterConfig, String> {
+pub(crate) fn read_config(conn: &mut NodeConn) -> Result<ClusterConfig, String> {
     let nodes_text: String = conn.query(&["CLUSTER", "NODES"])?;
     let info: String = conn.query(&["CLUSTER", "INFO"])?;
     let epoch: u64 = field(&info, "cluster_current_epoch").and_then(|e| e.parse().ok()).unwrap_or(0);
@@ -98,7 +101,44 @@ fn read_config(conn: &mut NodeConn) -> Result<ClusterConfig, String> {
     Ok(ClusterConfig { epoch, nodes })
 }
 
+/// What one finished migration did.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Outcome {
+    /// The slots moved, as LO-HI.
+    pub slots: String,
+    pub from: String,
+    pub to: String,
+    /// The configuration epoch of the switch.
+    pub epoch: u64,
+    pub keys: u64,
+    pub bytes: u64,
+    /// How long the source held writes to the slots at the switch.
+    pub pause_us: u64,
+    pub seconds: f64,
+    /// Nodes the new configuration could not be pushed to.
+    pub push_errors: Vec<String>,
+}
+
+/// `coreshard-admin migrate`: one migration, reported on stdout.
 pub(crate) fn run(plan: &Plan) -> Result<(), String> {
+    let done = execute(plan)?;
+    if plan.json {
+        println!("{}", serde_json::to_string(&done).map_err(|e| e.to_string())?);
+    } else {
+        println!(
+            "Migrated slots {} from {} to {}: {} keys, {} bytes in {:.2}s; writes held {} µs; config epoch {}",
+            done.slots, done.from, done.to, done.keys, done.bytes, done.seconds, done.pause_us, done.epoch
+        );
+        for e in &done.push_errors {
+            println!("warning: configuration not pushed: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs one migration to its end (with a progress line on stderr unless
+/// `plan.json`); an error says whether ownership changed.
+pub(crate) fn execute(plan: &Plan) -> Result<Outcome, String> {
     let range = parse_slots(&plan.slots)?;
     let (from_host, from_port) = parse_addr(&plan.from)?;
     let (to_host, to_port) = parse_addr(&plan.to)?;
@@ -128,7 +168,7 @@ pub(crate) fn run(plan: &Plan) -> Result<(), String> {
     };
     let _: String =
         target.query(&["CLUSTER", "CORESHARD-MIGRATE", "PULL", &pull_host, &pull_port.to_string(), &lo, &hi])?;
-    let fail = |source: &mut NodeConn, target: &mut NodeConn, why: String| -> Result<(), String> {
+    let fail = |source: &mut NodeConn, target: &mut NodeConn, why: String| -> Result<Outcome, String> {
         // The target drops what it received only once the source says the
         // migration is aborted: a source that switched (or cannot be asked)
         // may have left the only copy of the slots' latest writes there.
@@ -161,7 +201,7 @@ pub(crate) fn run(plan: &Plan) -> Result<(), String> {
         };
         if !plan.json {
             eprint!(
-                "\\rmigrating slots {}-{}: {} keys, {} bytes sent, lag {} bytes, {:.1}s   ",
+                "\rmigrating slots {}-{}: {} keys, {} bytes sent, lag {} bytes, {:.1}s   ",
                 range.start,
                 range.end,
                 p.keys,
@@ -218,28 +258,15 @@ pub(crate) fn run(plan: &Plan) -> Result<(), String> {
             Err(e) => push_errors.push(e),
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    if plan.json {
-        let out = serde_json::json!({
-            "slots": format!("{}-{}", range.start, range.end),
-            "from": plan.from,
-            "to": plan.to,
-            "epoch": next.epoch,
-            "keys": last.keys,
-            "bytes": last.bytes,
-            "pause_us": last.pause_us,
-            "seconds": elapsed,
-            "push_errors": push_errors,
-        });
-        println!("{out}");
-    } else {
-        println!(
-            "Migrated slots {}-{} from {} to {}: {} keys, {} bytes in {elapsed:.2}s; writes held {} µs; config epoch {}",
-            range.start, range.end, plan.from, plan.to, last.keys, last.bytes, last.pause_us, next.epoch
-        );
-        for e in &push_errors {
-            println!("warning: configuration not pushed: {e}");
-        }
-    }
-    Ok(())
+    Ok(Outcome {
+        slots: format!("{}-{}", range.start, range.end),
+        from: plan.from.clone(),
+        to: plan.to.clone(),
+        epoch: next.epoch,
+        keys: last.keys,
+        bytes: last.bytes,
+        pause_us: last.pause_us,
+        seconds: started.elapsed().as_secs_f64(),
+        push_errors,
+    })
 }

@@ -1,0 +1,518 @@
+//! Growing a cluster: `coreshard-admin add-node` and `rebalance` on real
+//! coreshard processes on loopback. A node joins a two-node cluster that
+//! holds keys and `rebalance --use-empty-primaries` gives it a third of the
+//! slots while the `redis` crate's cluster client writes and reads back
+//! under it; a node joins as a replica and replicates; a node with keys or
+//! of another cluster is refused; `--dry-run` changes nothing; a move whose
+//! target is killed stops the rebalance with nothing changed; add-node on
+//! a cluster whose configuration is in the control log.
+
+mod common;
+
+use common::*;
+use coreshard_engine::slot::key_slot;
+use coreshard_repl::cluster::ClusterConfig;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const SHARDS: usize = 2;
+const ADMIN: &str = env!("CARGO_BIN_EXE_coreshard-admin");
+/// Concurrent clients of the verifying load.
+const LOAD_CLIENTS: usize = 4;
+/// Keys each client of the load writes, spread over every slot.
+const KEYS_PER_CLIENT: usize = 200;
+/// How long an election, a commit or a first sync may take on a loaded machine.
+const CONVERGE: Duration = Duration::from_secs(30);
+
+fn scratch(tag: &str) -> PathBuf {
+    scratch_dir(&format!("rebalance-{tag}"))
+}
+
+/// A fresh cluster-mode node with its config file (and control port) in `dir`.
+fn start_node(dir: &Path, i: usize) -> Server {
+    let file = dir.join(format!("node{i}.conf")).display().to_string();
+    let port = probe_port().to_string();
+    Server::start_with(SHARDS, &["--cluster-enabled", "yes", "--cluster-config-file", &file, "--cluster-port", &port])
+}
+
+fn admin(args: &[&str]) -> Output {
+    Command::new(ADMIN).args(args).output().expect("run coreshard-admin")
+}
+
+/// Runs coreshard-admin, which must succeed; its stdout.
+fn admin_ok(args: &[&str]) -> String {
+    let out = admin(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "coreshard-admin {args:?} failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// Runs coreshard-admin, which must fail; its stderr.
+fn admin_fails(args: &[&str]) -> String {
+    let out = admin(args);
+    assert!(!out.status.success(), "coreshard-admin {args:?} must fail: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn create(nodes: &[&Server], extra: &[&str]) -> ClusterConfig {
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr()).collect();
+    let mut args = vec!["create", "--json"];
+    args.extend(extra);
+    args.extend(addrs.iter().map(String::as_str));
+    serde_json::from_str(&admin_ok(&args)).expect("create --json prints the configuration")
+}
+
+/// The node's config epoch, or None when it does not answer.
+fn epoch(srv: &Server) -> Option<u64> {
+    let mut c = redis::Client::open(srv.url()).ok()?.get_connection().ok()?;
+    let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut c).ok()?;
+    info_field(&info, "cluster_current_epoch")?.parse().ok()
+}
+
+/// CLUSTER NODES of `srv`: per node, (address, flags, primary id, slot count).
+fn nodes_of(srv: &Server) -> Vec<(String, String, String, usize)> {
+    let text = cmd(&mut srv.client(), &["CLUSTER", "NODES"]).text();
+    text.lines()
+        .map(|line| {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let slots = parts[8..]
+                .iter()
+                .map(|r| {
+                    let (a, b) = r.split_once('-').unwrap_or((r, r));
+                    b.parse::<usize>().unwrap() + 1 - a.parse::<usize>().unwrap()
+                })
+                .sum();
+            let addr = parts[1].split('@').next().unwrap().to_string();
+            (addr, parts[2].to_string(), parts[3].to_string(), slots)
+        })
+        .collect()
+}
+
+/// Slots `srv` serves, by its own CLUSTER NODES.
+fn slot_count(srv: &Server) -> usize {
+    nodes_of(srv).into_iter().find(|n| n.1.contains("myself")).map_or(0, |n| n.3)
+}
+
+fn myid(srv: &Server) -> String {
+    cmd(&mut srv.client(), &["CLUSTER", "MYID"]).text()
+}
+
+/// `n` keys written through a cluster client to `urls`; their names.
+fn fill(urls: &[String], tag: &str, n: usize) -> Vec<String> {
+    let client = redis::cluster::ClusterClient::new(urls.to_vec()).unwrap();
+    let mut cc = client.get_connection().unwrap();
+    let keys: Vec<String> = (0..n).map(|i| format!("{tag}:{i}")).collect();
+    for k in &keys {
+        let _: () = redis::cmd("SET").arg(k).arg(k).query(&mut cc).unwrap();
+    }
+    keys
+}
+
+#[test]
+fn a_third_node_joins_and_rebalance_moves_a_third_of_the_slots_under_load() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("grow");
+    let a = start_node(&dir, 0);
+    let b = start_node(&dir, 1);
+    create(&[&a, &b], &[]);
+    let urls = vec![a.url(), b.url()];
+    let before = fill(&urls, "pre", 2000);
+
+    // The third node joins as an empty primary; every node lists it, and
+    // cluster clients see it.
+    let c = start_node(&dir, 2);
+    let report: serde_json::Value =
+        serde_json::from_str(&admin_ok(&["add-node", &c.addr(), &a.addr(), "--json"])).unwrap();
+    assert_eq!(report["role"], "primary");
+    assert_eq!(report["id"], myid(&c).as_str());
+    assert_eq!(report["control_log"], false);
+    assert_eq!(report["epoch"], 2);
+    for n in [&a, &b, &c] {
+        assert_eq!(epoch(n), Some(2));
+        let listed = nodes_of(n);
+        assert_eq!(listed.len(), 3);
+        assert!(listed.iter().any(|l| l.0 == c.addr() && l.1.contains("master") && l.3 == 0), "{listed:?}");
+    }
+    let shards = cmd(&mut a.client(), &["CLUSTER", "SHARDS"]).items();
+    assert_eq!(shards.len(), 3, "{shards:?}");
+    let show = admin_ok(&["show", &b.addr()]);
+    assert!(show.contains(&c.addr()), "{show}");
+    // Adding it twice is refused.
+    let err = admin_fails(&["add-node", &c.addr(), &a.addr()]);
+    assert!(err.contains("already a member"), "{err}");
+
+    // Without --use-empty-primaries the two halves are balanced already.
+    let plan: serde_json::Value =
+        serde_json::from_str(&admin_ok(&["rebalance", &a.addr(), "--dry-run", "--json"])).unwrap();
+    assert_eq!(plan["over_threshold"], false);
+    assert_eq!(plan["moves"].as_array().unwrap().len(), 0);
+    // A dry run prints the plan and changes nothing.
+    let plan: serde_json::Value =
+        serde_json::from_str(&admin_ok(&["rebalance", &a.addr(), "--use-empty-primaries", "--dry-run", "--json"]))
+            .unwrap();
+    assert_eq!(plan["over_threshold"], true);
+    assert!(!plan["moves"].as_array().unwrap().is_empty(), "{plan}");
+    assert!(plan["results"].as_array().unwrap().is_empty());
+    let text = admin_ok(&["rebalance", &a.addr(), "--use-empty-primaries", "--dry-run"]);
+    assert!(text.contains("Plan: "), "{text}");
+    for n in [&a, &b, &c] {
+        assert_eq!(epoch(n), Some(2));
+    }
+    assert_eq!(slot_count(&c), 0);
+    assert_eq!(cmd(&mut c.client(), &["DBSIZE"]), int(0));
+
+    // The verifying load: each client the only writer of its keys, spread
+    // over all slots; every write is read back at once, and a random key
+    // of the client after it, so a lost or stale write is seen.
+    let urls: Vec<String> = [&a, &b, &c].iter().map(|n| n.url()).collect();
+    for n in [&a, &b, &c] {
+        // Commands for another shard travel 5 ms late, which widens the
+        // window of a write racing each switch (as in migration.rs).
+        assert_eq!(cmd(&mut n.client(), &["CONFIG", "SET", "debug-shard-hop-delay-us", "5000"]), ok());
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let ops = Arc::new(AtomicU64::new(0));
+    let acked: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+    let load: Vec<_> = (0..LOAD_CLIENTS)
+        .map(|t| {
+            let (stop, acked, errors, urls, ops) =
+                (stop.clone(), acked.clone(), errors.clone(), urls.clone(), ops.clone());
+            let keys: Vec<String> = (0..KEYS_PER_CLIENT).map(|i| format!("load:{t}:{i}")).collect();
+            std::thread::spawn(move || {
+                let client = redis::cluster::ClusterClient::builder(urls).retries(32).build().unwrap();
+                let mut cc = client.get_connection().unwrap();
+                let mut rng = fastrand::Rng::with_seed(t as u64);
+                let mut i: u64 = 0;
+                let check = |cc: &mut redis::cluster::ClusterConnection, key: &String| {
+                    let want = acked.lock().unwrap().get(key).copied();
+                    match redis::cmd("GET").arg(key).query::<Option<u64>>(cc) {
+                        Ok(v) if v == want => {}
+                        Ok(v) => errors.lock().unwrap().push(format!("GET {key}: {v:?}, acknowledged {want:?}")),
+                        Err(e) => errors.lock().unwrap().push(format!("GET {key}: {e}")),
+                    }
+                };
+                while !stop.load(Relaxed) {
+                    i += 1;
+                    let key = &keys[rng.usize(0..keys.len())];
+                    match redis::cmd("SET").arg(key).arg(i).query::<()>(&mut cc) {
+                        Ok(()) => {
+                            acked.lock().unwrap().insert(key.clone(), i);
+                        }
+                        Err(e) => errors.lock().unwrap().push(format!("SET {key}: {e}")),
+                    }
+                    check(&mut cc, key);
+                    check(&mut cc, &keys[rng.usize(0..keys.len())]);
+                    ops.fetch_add(1, Relaxed);
+                }
+                i
+            })
+        })
+        .collect();
+    assert!(wait_until(CONVERGE, || acked.lock().unwrap().len() > LOAD_CLIENTS * KEYS_PER_CLIENT / 2));
+    let ops_before = ops.load(Relaxed);
+    let out: serde_json::Value = serde_json::from_str(&admin_ok(&[
+        "rebalance",
+        &a.addr(),
+        "--use-empty-primaries",
+        "--max-pause-ms",
+        "2000",
+        "--json",
+    ]))
+    .unwrap();
+    let ops_during = ops.load(Relaxed) - ops_before;
+    stop.store(true, Relaxed);
+    assert!(ops_during > 0, "the load ran while the slots moved");
+    let ops: u64 = load.into_iter().map(|l| l.join().unwrap()).sum();
+    let errors = errors.lock().unwrap().clone();
+    assert!(errors.is_empty(), "{} errors in {ops} rounds, first: {:?}", errors.len(), &errors[..errors.len().min(5)]);
+    assert!(out["error"].is_null(), "{out}");
+    assert_eq!(out["results"].as_array().unwrap().len(), out["moves"].as_array().unwrap().len());
+
+    // About a third each (16384 / 3 = 5461.3), the same map everywhere.
+    let want_epoch = epoch(&a);
+    for n in [&a, &b, &c] {
+        assert_eq!(epoch(n), want_epoch);
+        let counts: Vec<usize> = nodes_of(n).iter().map(|l| l.3).collect();
+        assert_eq!(counts.iter().sum::<usize>(), 16384);
+        assert!(counts.iter().all(|&k| k.abs_diff(5461) <= 1), "{counts:?}");
+    }
+    assert!(cmd(&mut c.client(), &["DBSIZE"]).int() > 0);
+    // Every key written before, and every acknowledged write, reads back.
+    let client = redis::cluster::ClusterClient::new(urls.clone()).unwrap();
+    let mut cc = client.get_connection().unwrap();
+    for k in &before {
+        let got: Option<String> = redis::cmd("GET").arg(k).query(&mut cc).unwrap();
+        assert_eq!(got.as_deref(), Some(k.as_str()), "{k}");
+    }
+    for (key, want) in acked.lock().unwrap().iter() {
+        let got: Option<u64> = redis::cmd("GET").arg(key).query(&mut cc).unwrap();
+        assert_eq!(got, Some(*want), "{key}");
+    }
+    // Each node holds exactly the keys of its slots (the sources deleted
+    // what they gave away in the background).
+    let total = (before.len() + acked.lock().unwrap().len()) as i64;
+    assert!(wait_until(CONVERGE, || [&a, &b, &c].iter().map(|n| cmd(&mut n.client(), &["DBSIZE"]).int()).sum::<i64>()
+        == total));
+    // Balanced now: a second run has nothing to do.
+    let again: serde_json::Value =
+        serde_json::from_str(&admin_ok(&["rebalance", &b.addr(), "--use-empty-primaries", "--json"])).unwrap();
+    assert_eq!(again["over_threshold"], false);
+    assert_eq!(epoch(&a), want_epoch);
+
+    // A weight of 0 drains the first node, to the other two.
+    let drained: serde_json::Value =
+        serde_json::from_str(&admin_ok(&["rebalance", &a.addr(), "--weight", &format!("{}=0", a.addr()), "--json"]))
+            .unwrap();
+    assert!(drained["error"].is_null(), "{drained}");
+    assert_eq!(slot_count(&a), 0);
+    assert_eq!(slot_count(&b) + slot_count(&c), 16384);
+    assert!(slot_count(&b).abs_diff(8192) <= 1);
+    for k in before.iter().take(200) {
+        let got: Option<String> = redis::cmd("GET").arg(k).query(&mut cc).unwrap();
+        assert_eq!(got.as_deref(), Some(k.as_str()), "{k}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_node_added_as_a_replica_replicates_its_primary() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("replica");
+    let a = start_node(&dir, 0);
+    let b = start_node(&dir, 1);
+    let config = create(&[&a, &b], &[]);
+    let keys = fill(&[a.url(), b.url()], "r", 500);
+    let on_b = keys.iter().filter(|k| config.nodes[1].slots[0].start <= key_slot(k.as_bytes())).count() as i64;
+    assert!(on_b > 0);
+
+    // --replica-of by a prefix of the primary's id.
+    let r = start_node(&dir, 2);
+    let b_id = myid(&b);
+    let report: serde_json::Value =
+        serde_json::from_str(&admin_ok(&["add-node", &r.addr(), &a.addr(), "--replica-of", &b_id[..12], "--json"]))
+            .unwrap();
+    assert_eq!(report["role"], "replica");
+    assert_eq!(report["primary"], b_id.as_str());
+    assert_eq!(report["replica_link_up"], true);
+    for n in [&a, &b, &r] {
+        let listed = nodes_of(n);
+        assert!(listed.iter().any(|l| l.0 == r.addr() && l.1.contains("slave") && l.2 == b_id), "{listed:?}");
+    }
+    // CLUSTER SLOTS lists it under its primary's range.
+    let slots = cmd(&mut a.client(), &["CLUSTER", "SLOTS"]).items();
+    let b_range = slots.iter().find(|s| s.items()[2].items()[2] == bulk(&b_id)).expect("b's range").items();
+    assert_eq!(b_range.len(), 4, "{b_range:?}");
+    assert_eq!(b_range[3].items()[1], int(r.port as i64));
+
+    // It has the primary's keys, and acknowledges new writes (WAIT).
+    assert!(wait_until(CONVERGE, || cmd(&mut r.client(), &["DBSIZE"]).int() == on_b));
+    let key = keys.iter().find(|k| config.nodes[1].slots[0].start <= key_slot(k.as_bytes())).unwrap();
+    let mut cb = b.client();
+    assert_eq!(cmd(&mut cb, &["SET", key, "after"]), ok());
+    assert_eq!(cmd(&mut cb, &["WAIT", "1", "5000"]), int(1));
+    let mut cr = r.client();
+    assert_eq!(cmd(&mut cr, &["READONLY"]), ok());
+    assert_eq!(cmd(&mut cr, &["GET", key]), bulk("after"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn add_node_refuses_a_node_that_is_not_fresh() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("refuse");
+    let a = start_node(&dir, 0);
+    let b = start_node(&dir, 1);
+    create(&[&a, &b], &[]);
+
+    // A node with keys: a cluster node serves no key before it has
+    // slots, so it gets one by replicating a plain server and leaving it.
+    let plain = Server::start(SHARDS);
+    assert_eq!(cmd(&mut plain.client(), &["SET", "k", "v"]), ok());
+    let full = start_node(&dir, 2);
+    let mut cf = full.client();
+    assert_eq!(cmd(&mut cf, &["REPLICAOF", "127.0.0.1", &plain.port.to_string()]), ok());
+    assert!(wait_until(CONVERGE, || cmd(&mut cf, &["DBSIZE"]).int() == 1));
+    assert_eq!(cmd(&mut cf, &["REPLICAOF", "NO", "ONE"]), ok());
+    let err = admin_fails(&["add-node", &full.addr(), &a.addr()]);
+    assert!(err.contains("not empty (1 keys)"), "{err}");
+    // A node of another cluster.
+    let other = start_node(&dir, 3);
+    create(&[&other], &[]);
+    let err = admin_fails(&["add-node", &other.addr(), &a.addr()]);
+    assert!(err.contains("already part of a cluster"), "{err}");
+    // A node without cluster mode.
+    let err = admin_fails(&["add-node", &plain.addr(), &a.addr()]);
+    assert!(err.contains("--cluster-enabled yes"), "{err}");
+    // A replica of a node that is not a primary of the cluster.
+    let fresh = start_node(&dir, 4);
+    let err = admin_fails(&["add-node", &fresh.addr(), &a.addr(), "--replica-of", "127.0.0.1:1"]);
+    assert!(err.contains("no node of the cluster"), "{err}");
+    // Nothing changed anywhere.
+    for n in [&a, &b] {
+        assert_eq!(epoch(n), Some(1));
+        assert_eq!(nodes_of(n).len(), 2);
+    }
+    assert_eq!(epoch(&fresh), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A cluster whose configuration is in a control log of three voters.
+fn control_log_cluster(dir: &Path) -> Vec<Server> {
+    let nodes: Vec<Server> = (0..3).map(|i| start_node(dir, i)).collect();
+    create(&nodes.iter().collect::<Vec<_>>(), &["--control-log", "3"]);
+    assert!(wait_until(CONVERGE, || nodes.iter().all(|n| epoch(n) == Some(1))));
+    nodes
+}
+
+#[test]
+fn add_node_works_on_a_control_log_cluster() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("log");
+    let nodes = control_log_cluster(&dir);
+    let keys = fill(&nodes.iter().map(Server::url).collect::<Vec<_>>(), "l", 300);
+    let d = start_node(&dir, 3);
+    let report: serde_json::Value =
+        serde_json::from_str(&admin_ok(&["add-node", &d.addr(), &nodes[1].addr(), "--json"])).unwrap();
+    assert_eq!(report["control_log"], true);
+    let committed = report["epoch"].as_u64().unwrap();
+    assert!(committed >= 2, "{report}");
+    // The new node has the committed configuration (the leader pushed it)
+    // and is outside the log; every node lists it.
+    assert!(epoch(&d).is_some_and(|e| e >= committed));
+    let log = cmd(&mut d.client(), &["CLUSTER", "CORESHARD-LOG"]).text();
+    assert!(log.starts_with("voter:none"), "{log}");
+    assert!(wait_until(CONVERGE, || nodes.iter().chain([&d]).all(|n| nodes_of(n).len() == 4)));
+    // And a replica of it, through a voter.
+    let e = start_node(&dir, 4);
+    let report: serde_json::Value = serde_json::from_str(&admin_ok(&[
+        "add-node",
+        &e.addr(),
+        &nodes[0].addr(),
+        "--replica-of",
+        &d.addr(),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(report["replica_link_up"], true, "{report}");
+    assert!(wait_until(CONVERGE, || nodes.iter().chain([&d, &e]).all(|n| nodes_of(n).len() == 5)));
+    let listed = nodes_of(&e);
+    assert!(listed.iter().any(|l| l.0 == e.addr() && l.1.contains("myself,slave")), "{listed:?}");
+    // Cluster clients keep working with the bigger map.
+    let urls: Vec<String> = nodes.iter().chain([&d]).map(Server::url).collect();
+    let client = redis::cluster::ClusterClient::new(urls).unwrap();
+    let mut cc = client.get_connection().unwrap();
+    for k in &keys {
+        let got: Option<String> = redis::cmd("GET").arg(k).query(&mut cc).unwrap();
+        assert_eq!(got.as_deref(), Some(k.as_str()));
+    }
+    // Rebalancing plans, but does not move slots there yet.
+    let plan: serde_json::Value = serde_json::from_str(&admin_ok(&[
+        "rebalance",
+        &nodes[0].addr(),
+        "--use-empty-primaries",
+        "--dry-run",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(plan["over_threshold"], true);
+    let err = admin_fails(&["rebalance", &nodes[0].addr(), "--use-empty-primaries"]);
+    assert!(err.contains("control log") && err.contains("nothing was moved"), "{err}");
+    assert_eq!(slot_count(&d), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+#[ignore = "needs a migration's switch to be a committed control log change (not built yet: migrate refuses such clusters)"]
+fn rebalance_moves_slots_on_a_control_log_cluster() {
+    let dir = scratch("log-rebalance");
+    let nodes = control_log_cluster(&dir);
+    let d = start_node(&dir, 3);
+    admin_ok(&["add-node", &d.addr(), &nodes[0].addr()]);
+    admin_ok(&["rebalance", &nodes[0].addr(), "--use-empty-primaries", "--max-pause-ms", "2000"]);
+    assert!(wait_until(CONVERGE, || slot_count(&d).abs_diff(4096) <= 1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// True once `srv`'s migration has sent more than `bytes`, still streaming.
+fn streamed_past(srv: &Server, bytes: u64) -> bool {
+    let s = cmd(&mut srv.client(), &["CLUSTER", "CORESHARD-MIGRATE", "STATUS"]).text();
+    let sent = info_field(&s, "migration_bytes").and_then(|b| b.parse::<u64>().ok()).unwrap_or(0);
+    info_field(&s, "migration_state").as_deref() == Some("streaming") && sent > bytes
+}
+
+#[test]
+fn a_failed_move_stops_the_rebalance_and_changes_nothing() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("fail");
+    let a = start_node(&dir, 0);
+    let b = start_node(&dir, 1);
+    create(&[&a, &b], &[]);
+    let mut c = start_node(&dir, 2);
+    admin_ok(&["add-node", &c.addr(), &a.addr()]);
+    // About 2 MB in the slots the first move takes from the second node
+    // (8192-10922: the largest surplus goes first, from its low end);
+    // throttled to 200 kB/s, the kill lands in the middle of the snapshot.
+    let plan: serde_json::Value =
+        serde_json::from_str(&admin_ok(&["rebalance", &a.addr(), "--use-empty-primaries", "--dry-run", "--json"]))
+            .unwrap();
+    assert_eq!(plan["moves"][0]["slots"], "8192-10922", "{plan}");
+    let keys: Vec<String> = (0..)
+        .map(|i| format!("big:{i}"))
+        .filter(|k| (8192..=10922).contains(&key_slot(k.as_bytes())))
+        .take(20_000)
+        .collect();
+    let mut cb = b.client();
+    let value = "v".repeat(100);
+    for chunk in keys.chunks(500) {
+        let mut p = redis::pipe();
+        for k in chunk {
+            p.cmd("SET").arg(k).arg(&value).ignore();
+        }
+        let _: () = p.query(&mut cb).unwrap();
+    }
+    let on_b = cmd(&mut cb, &["DBSIZE"]).int();
+    assert_eq!(cmd(&mut cb, &["CONFIG", "SET", "cluster-migration-bytes-per-sec", "200000"]), ok());
+    let child = Command::new(ADMIN)
+        .args(["rebalance", &a.addr(), "--use-empty-primaries", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(CONVERGE, || streamed_past(&b, 100_000)));
+    c.signal(libc::SIGKILL);
+    let _ = c.wait_exit(CONVERGE);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the rebalance must fail");
+    assert!(stderr.contains("rebalance stopped at move 1/2 (slots 8192-10922"), "{stderr}");
+    assert!(stderr.contains("ownership unchanged"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["error"].as_str().is_some_and(|e| e.contains("move 1/2")), "{report}");
+    assert_eq!(report["results"].as_array().unwrap().len(), 0);
+    // The second move did not start; the first node and the second serve
+    // what they did, with every key, at the same epoch.
+    for n in [&a, &b] {
+        assert_eq!(epoch(n), Some(2));
+        let counts: Vec<usize> = nodes_of(n).iter().map(|l| l.3).collect();
+        assert_eq!(counts, vec![8192, 8192, 0]);
+    }
+    assert_eq!(cmd(&mut cb, &["DBSIZE"]).int(), on_b);
+    assert_eq!(cmd(&mut cb, &["GET", &keys[0]]), bulk(&value));
+    assert_eq!(cmd(&mut cb, &["SET", &keys[0], "after"]), ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
