@@ -403,7 +403,10 @@ fn pump_one(shard: &mut Shard, idx: u32, conn: &mut Conn, now_ns: u64, next_flus
     }
     let unsent = conn.out.len() + conn.sending.len() - conn.send_off;
     let flow = conn.flow.as_mut()?;
-    if let Some(why) = over_limit(shard, flow, unsent, now_ns, &conn.addr) {
+    // A migration that switched only sends its last bytes (and stays out
+    // of the aborts below).
+    let finishing = flow.migration.as_ref().is_some_and(|m| m.finishing);
+    if !finishing && let Some(why) = over_limit(shard, flow, unsent, now_ns, &conn.addr) {
         if let Some(m) = flow.migration.as_ref() {
             super::migrate::abort_source(shard, m, &why);
         }
