@@ -12,6 +12,15 @@
 //! a replica that reconnects with an LSN still inside it gets only the tail
 //! it missed. It records nothing until it is enabled (the first replica), so a
 //! server without replicas pays one branch per write.
+//!
+//! It also keeps, past the backlog, what a reader still has to send (its
+//! floor, [`Journal::set_floor`]): a replica or a migration target that
+//! takes a snapshot reads the journal from where the snapshot was taken,
+//! which may be many backlogs ago by the time the snapshot is sent. This is
+//! Redis 7's shared replication buffer: the readers' output limit
+//! (`client-output-buffer-limit replica`), not `repl-backlog-size`, bounds
+//! what a full sync may fall behind, and the bytes kept beyond the backlog
+//! are not counted for maxmemory ([`Journal::retained_beyond_backlog`]).
 
 use std::collections::VecDeque;
 
@@ -61,6 +70,9 @@ pub struct Journal {
     ring: VecDeque<u8>,
     start: Lsn,
     backlog_bytes: usize,
+    /// The oldest position a reader still has to send: bytes from it on
+    /// are kept even past the backlog.
+    floor: Option<Lsn>,
     enabled: bool,
     /// A replica's copy of its primary's stream: only [`Journal::append_raw`] records.
     mirror: bool,
@@ -84,6 +96,7 @@ impl Journal {
             ring: VecDeque::new(),
             start: 0,
             backlog_bytes: backlog_bytes.max(BACKLOG_BYTES_MIN),
+            floor: None,
             enabled: false,
             mirror: false,
             multi: Multi::None,
@@ -162,6 +175,30 @@ impl Journal {
     pub fn set_backlog_bytes(&mut self, bytes: usize) {
         self.backlog_bytes = bytes.max(BACKLOG_BYTES_MIN);
         self.trim();
+    }
+
+    /// Keeps the bytes from `lsn` on (the oldest position a reader still
+    /// has to send), even past the backlog; `None` keeps only the backlog.
+    /// A floor older than what the journal holds keeps nothing extra (that
+    /// reader already fell behind). Raising or clearing it drops what no
+    /// reader needs any more, and gives the memory back once the journal
+    /// held much more than its backlog.
+    pub fn set_floor(&mut self, lsn: Option<Lsn>) {
+        if self.floor == lsn {
+            return;
+        }
+        self.floor = lsn;
+        self.trim();
+        let keep = self.ring.len().max(self.backlog_bytes);
+        if self.ring.capacity() > 2 * keep && self.ring.capacity() > 4 * BACKLOG_BYTES_MIN {
+            self.ring.shrink_to(keep);
+        }
+    }
+
+    /// Bytes held for readers beyond the backlog (Redis's replication
+    /// buffer past `repl_backlog_histlen`): not counted for maxmemory.
+    pub fn retained_beyond_backlog(&self) -> usize {
+        self.ring.len().saturating_sub(self.backlog_bytes)
     }
 
     /// The oldest position still in the backlog.
@@ -347,7 +384,11 @@ impl Journal {
     }
 
     fn trim(&mut self) {
-        let excess = self.ring.len().saturating_sub(self.backlog_bytes);
+        let keep = match self.floor {
+            Some(f) if f >= self.start => self.backlog_bytes.max((self.end_lsn() - f) as usize),
+            _ => self.backlog_bytes,
+        };
+        let excess = self.ring.len().saturating_sub(keep);
         if excess > 0 {
             self.ring.drain(..excess);
             self.start += excess as Lsn;
@@ -501,5 +542,43 @@ mod tests {
         j.set_enabled(false);
         assert_eq!(j.end_lsn(), end, "the LSN survives disabling");
         assert!(!j.contains(end));
+    }
+
+    #[test]
+    fn a_floor_keeps_what_a_reader_still_needs_past_the_backlog_and_no_more() {
+        let mut j = Journal::new(BACKLOG_BYTES_MIN);
+        j.set_enabled(true);
+        let value = vec![b'v'; 1000];
+        let set = |j: &mut Journal, i: usize| j.append(0, [&b"SET"[..], format!("k{i}").as_bytes(), &value[..]]);
+        for i in 0..10 {
+            set(&mut j, i);
+        }
+        // A reader (a snapshot taken now) will read from here.
+        let reader = j.end_lsn();
+        j.set_floor(Some(reader));
+        for i in 10..200 {
+            set(&mut j, i);
+        }
+        assert!(j.backlog_len() > 10 * BACKLOG_BYTES_MIN, "everything since the floor is kept");
+        assert_eq!(j.retained_beyond_backlog(), j.backlog_len() - BACKLOG_BYTES_MIN);
+        let mut got = Vec::new();
+        let mut at = reader;
+        while at < j.end_lsn() {
+            at += j.copy_from(at, 4096, &mut got).expect("kept for the reader") as Lsn;
+        }
+        assert!(got.starts_with(&cmd(&["SET", "k10", std::str::from_utf8(&value).expect("ascii")])));
+        // The reader moves on: what it sent goes, the backlog stays.
+        j.set_floor(Some(at - 100));
+        assert_eq!(j.backlog_len(), BACKLOG_BYTES_MIN);
+        assert_eq!(j.retained_beyond_backlog(), 0);
+        j.set_floor(None);
+        assert_eq!(j.backlog_len(), BACKLOG_BYTES_MIN);
+        assert!(j.ring.capacity() <= 4 * BACKLOG_BYTES_MIN, "the memory went back");
+        // A floor the journal no longer holds keeps nothing extra.
+        j.set_floor(Some(0));
+        for i in 200..300 {
+            set(&mut j, i);
+        }
+        assert_eq!(j.backlog_len(), BACKLOG_BYTES_MIN);
     }
 }

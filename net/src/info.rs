@@ -93,13 +93,15 @@ pub(crate) fn render(shard: &Shard, args: &Args) -> String {
             o,
             "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\n\
              used_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\n\
-             maxmemory_policy:{}\r\nmem_fragmentation_ratio:1.00\r\nmem_allocator:mimalloc\r\nlazyfree_pending_objects:0\r\n",
+             maxmemory_policy:{}\r\nmem_fragmentation_ratio:1.00\r\nmem_not_counted_for_evict:{}\r\n\
+             mem_allocator:mimalloc\r\nlazyfree_pending_objects:0\r\n",
             human(used),
             human(rss),
             human(peak),
             cfg.maxmemory,
             human(cfg.maxmemory),
             cfg.maxmemory_policy.as_str(),
+            sh.sum(|s| &s.mem_not_counted_for_evict),
         );
     });
     section("Persistence", &|o| {

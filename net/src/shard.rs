@@ -1583,6 +1583,19 @@ impl Shard {
         (others + coreshard_engine::memory::thread_allocated() as i64).max(0) as u64
     }
 
+    /// The memory maxmemory is checked against: [`Shard::used_memory`] less
+    /// what the journals hold past their backlogs for flows still sending
+    /// it (a full sync under writes), as Redis leaves its replication
+    /// buffer out, so that a replica's sync does not evict keys.
+    pub(crate) fn memory_for_eviction(&self) -> u64 {
+        let others: u64 = (0..self.map.shards())
+            .filter(|&s| s != self.id)
+            .map(|s| self.shared.stats[s].mem_not_counted_for_evict.load(Relaxed))
+            .sum();
+        let not_counted = others + self.ks.journal.retained_beyond_backlog() as u64;
+        self.used_memory().saturating_sub(not_counted)
+    }
+
     /// Keeps used memory under maxmemory by evicting this shard's keys as the
     /// policy says, once per loop turn. Each shard evicts its own keys, so the
     /// work spreads as the keys do. Returns false when over the limit with nothing evictable,
@@ -1591,7 +1604,7 @@ impl Shard {
         /// Keys one call may evict, so a shard never stalls on eviction.
         const EVICTIONS_PER_CALL_MAX: usize = 1024;
         let limit = self.config.maxmemory;
-        if limit == 0 || self.used_memory() <= limit {
+        if limit == 0 || self.memory_for_eviction() <= limit {
             return true;
         }
         let Some(policy) = eviction_policy(self.config.maxmemory_policy) else { return false };
@@ -1604,13 +1617,13 @@ impl Shard {
             .filter(|&s| s != self.id)
             .map(|s| self.shared.stats[s].keys.iter().map(|k| k.load(Relaxed)).sum::<u64>())
             .sum();
-        let excess = self.used_memory().saturating_sub(limit);
+        let excess = self.memory_for_eviction().saturating_sub(limit);
         let share = (excess as u128 * own_keys as u128 / (own_keys + other_keys).max(1) as u128) as i64;
         let start = coreshard_engine::memory::thread_allocated() as i64;
         let mut evicted = 0;
         while evicted < EVICTIONS_PER_CALL_MAX
             && start - (coreshard_engine::memory::thread_allocated() as i64) < share.max(1)
-            && self.used_memory() > limit
+            && self.memory_for_eviction() > limit
         {
             if !self.ks.evict_one(policy, samples, self.now_ms) {
                 break;
@@ -1619,13 +1632,13 @@ impl Shard {
         }
         // Another shard may hold the evictable keys: it evicts them on its
         // next turn. Refuse only when no shard has any.
-        evicted > 0 || self.used_memory() <= limit || self.evictable_anywhere(policy)
+        evicted > 0 || self.memory_for_eviction() <= limit || self.evictable_anywhere(policy)
     }
 
     /// Whether a command that may grow memory may run: under maxmemory, or
     /// over it with keys left to evict (the shards evict on their turns).
     fn may_grow(&self) -> bool {
-        if self.used_memory() <= self.config.maxmemory {
+        if self.memory_for_eviction() <= self.config.maxmemory {
             return true;
         }
         let Some(policy) = eviction_policy(self.config.maxmemory_policy) else { return false };
@@ -1724,6 +1737,7 @@ impl Shard {
         s.errors.fetch_add(std::mem::take(&mut c.errors), Relaxed);
         s.keyspace_hits.store(self.ks.stats.hits, Relaxed);
         s.used_memory.store(coreshard_engine::memory::thread_allocated() as i64, Relaxed);
+        s.mem_not_counted_for_evict.store(self.ks.journal.retained_beyond_backlog() as u64, Relaxed);
         s.evicted_keys.store(self.ks.stats.evicted, Relaxed);
         s.keyspace_misses.store(self.ks.stats.misses, Relaxed);
         s.dirty.store(self.ks.stats.dirty, Relaxed);

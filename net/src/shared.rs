@@ -42,6 +42,10 @@ pub struct ShardStats {
     /// memory allocated on one shard is sometimes freed on another, so one
     /// shard's figure can be negative; only the sum over shards is meaningful.
     pub used_memory: std::sync::atomic::AtomicI64,
+    /// Bytes the journal holds past the backlog for flows that still have
+    /// to send them: in `used_memory`, but not counted for maxmemory
+    /// (Redis's `mem_not_counted_for_evict`).
+    pub mem_not_counted_for_evict: AtomicU64,
     /// Keys evicted for maxmemory.
     pub evicted_keys: AtomicU64,
     /// Commands per second over the last housekeeping tick.

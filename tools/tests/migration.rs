@@ -223,6 +223,62 @@ fn a_target_killed_mid_migration_changes_nothing_and_a_retry_succeeds() {
     assert!(wait_until(Duration::from_secs(20), || cmd(&mut c0, &["DBSIZE"]).int() == 0));
 }
 
+/// The writes during a migration's snapshot may pass the source's backlog
+/// many times over: its journal keeps what the target has still to get
+/// (bounded by the replica output limit), so the migration completes with
+/// every write.
+#[test]
+fn a_migration_outlasts_a_backlog_that_the_writes_during_its_snapshot_overrun() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("backlog");
+    let nodes: Vec<Server> = (0..2)
+        .map(|i| {
+            let file = dir.join(format!("node{i}.conf")).display().to_string();
+            let args = ["--cluster-enabled", "yes", "--cluster-config-file", &file, "--repl-backlog-size", "16kb"];
+            Server::start_with(SHARDS, &args)
+        })
+        .collect();
+    let config = create(&nodes);
+    let r0 = config.nodes[0].slots[0];
+    // About 2.4 MB, throttled to 500 kB/s: the snapshot takes about 5 s.
+    let keys = fill(&nodes[0], r0, 20_000);
+    let mut c0 = nodes[0].client();
+    assert_eq!(cmd(&mut c0, &["CONFIG", "SET", "cluster-migration-bytes-per-sec", "500000"]), ok());
+    let slots = format!("{}-{}", r0.start, r0.end);
+    let child = Command::new(ADMIN)
+        .args(["migrate", "--from", &nodes[0].addr(), "--to", &nodes[1].addr(), "--slots", &slots, "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || streamed_past(&nodes[0], 100_000)), "{}", status(&nodes[0]));
+    // 2 MB of writes to the moving slots during the snapshot: 64 backlogs
+    // of each of the two shards.
+    let written = "w".repeat(1_000);
+    for k in keys.iter().take(2_000) {
+        assert_eq!(cmd(&mut c0, &["SET", k, &written]), ok());
+    }
+    let kept: i64 = info_field(&cmd(&mut c0, &["INFO", "memory"]).text(), "mem_not_counted_for_evict")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(kept > 500_000, "the journal did not keep the writes past the backlog: {kept}; {}", status(&nodes[0]));
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the migration failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(owner(&nodes[0], r0.start), nodes[1].addr());
+    let mut c1 = nodes[1].client();
+    assert_eq!(cmd(&mut c1, &["DBSIZE"]), int(keys.len() as i64));
+    assert_eq!(cmd(&mut c1, &["GET", &keys[0]]), bulk(&written));
+    assert_eq!(cmd(&mut c1, &["GET", &keys[1_999]]), bulk(&written));
+    assert_eq!(cmd(&mut c1, &["GET", &keys[2_000]]), bulk("v".repeat(100)));
+}
+
 /// `n` keys of 100 bytes in `range` on `srv` (about 2.4 MB for 20,000).
 fn fill(srv: &Server, range: coreshard_repl::cluster::SlotRange, n: usize) -> Vec<String> {
     let mut c = srv.client();

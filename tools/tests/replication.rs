@@ -301,6 +301,84 @@ fn a_replica_behind_the_backlog_falls_back_to_a_full_sync() {
     assert!(num(&primary, "stats", "sync_partial_err") >= 1, "the partial resync was refused");
 }
 
+/// Writes during a full sync may pass the backlog many times over: the
+/// journal keeps what the flow has still to send (as Redis 7's replication
+/// buffer), bounded by the replica output limit, not by repl-backlog-size,
+/// so the sync completes once, and the memory is not counted for maxmemory.
+#[test]
+fn a_full_sync_outlasts_a_backlog_that_the_writes_during_it_overrun() {
+    let primary = Server::start_with(1, &["--repl-backlog-size", "16kb"]);
+    let mut c = primary.client();
+    // 40 MB: more than the kernel's socket buffers hold, so the snapshot
+    // stalls while the replica does not read.
+    let value = "s".repeat(10_000);
+    for chunk in 0..40 {
+        let mut p = redis::pipe();
+        for i in 0..100 {
+            p.cmd("SET").arg(format!("big:{}", chunk * 100 + i)).arg(&value).ignore();
+        }
+        let _: () = p.query(&mut c).expect("load");
+    }
+    let replica = Server::start(2);
+    // The replica stops reading 256 KB into the snapshot.
+    let proxy = Proxy::start(primary.port);
+    proxy.hold_downstream_after(256 * 1024);
+    assert_eq!(cmd(&mut replica.client(), &["REPLICAOF", "127.0.0.1", &proxy.port.to_string()]), ok());
+    assert!(wait_until(CONVERGE, || num(&primary, "stats", "sync_full") == 1), "the full sync did not start");
+    // 2 MB of writes while the snapshot waits: 128 backlogs.
+    let small = "w".repeat(1_000);
+    for i in 0..2_000 {
+        cmd(&mut c, &["SET", &format!("during:{i}"), &small]);
+    }
+    let kept = num(&primary, "memory", "mem_not_counted_for_evict");
+    proxy.release();
+    assert!(kept > 1_000_000, "the journal did not keep the writes past the backlog: {kept}");
+    assert_converges(&primary, &[&replica]);
+    assert_eq!(num(&primary, "stats", "sync_full"), 1, "the sync had to start again");
+    assert!(!primary.output().contains("fell out"), "{}", primary.output());
+    assert!(
+        wait_until(CONVERGE, || num(&primary, "memory", "mem_not_counted_for_evict") == 0),
+        "the journal kept the bytes once they were sent"
+    );
+}
+
+/// The same while the snapshot waits, with a replica output limit smaller
+/// than what is written meanwhile: the flow is dropped at the limit (the
+/// primary's memory stays bounded), and the replica syncs again.
+#[test]
+fn a_full_sync_that_falls_behind_by_the_output_limit_is_dropped_and_retried() {
+    let primary =
+        Server::start_with(1, &["--repl-backlog-size", "16kb", "--client-output-buffer-limit", "replica 1mb 0 0"]);
+    let mut c = primary.client();
+    let value = "s".repeat(10_000);
+    for chunk in 0..40 {
+        let mut p = redis::pipe();
+        for i in 0..100 {
+            p.cmd("SET").arg(format!("big:{}", chunk * 100 + i)).arg(&value).ignore();
+        }
+        let _: () = p.query(&mut c).expect("load");
+    }
+    let replica = Server::start(1);
+    // The replica stops reading 256 KB into the snapshot.
+    let proxy = Proxy::start(primary.port);
+    proxy.hold_downstream_after(256 * 1024);
+    assert_eq!(cmd(&mut replica.client(), &["REPLICAOF", "127.0.0.1", &proxy.port.to_string()]), ok());
+    assert!(wait_until(CONVERGE, || num(&primary, "stats", "sync_full") == 1), "the full sync did not start");
+    let small = "w".repeat(1_000);
+    let mut dropped = false;
+    for i in 0..5_000 {
+        cmd(&mut c, &["SET", &format!("during:{i}"), &small]);
+        if i % 100 == 99 && primary.output().contains("over client-output-buffer-limit replica") {
+            dropped = true;
+            break;
+        }
+    }
+    proxy.release();
+    assert!(dropped, "the primary kept a full sync 5 MB behind: {}", primary.output());
+    assert_converges(&primary, &[&replica]);
+    assert!(num(&primary, "stats", "sync_full") >= 2, "the replica synced again");
+}
+
 #[test]
 fn a_replica_killed_and_restarted_empty_syncs_in_full() {
     let primary = Server::start(2);

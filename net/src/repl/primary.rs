@@ -38,6 +38,8 @@ pub(crate) struct FlowOut {
     last_sent_ns: u64,
     /// Monotonic ns of the last ack.
     last_ack_ns: u64,
+    /// Monotonic ns since when it has been over the soft output limit (0: not over).
+    over_soft_since_ns: u64,
     /// A slot migration's flow: a snapshot of its slots only, the journal
     /// filtered to them, no replica registered (repl/migrate.rs).
     pub(crate) migration: Option<Box<super::migrate::MigrationFlow>>,
@@ -94,13 +96,13 @@ fn start_flow(shard: &mut Shard, idx: u32, conn: &mut Conn, args: &Args) {
         shard.ks.set_journal_enabled(true);
         shared.repl.backlog_active.store(true, Relaxed);
     }
+    let limit = flow_limit(shard).hard_bytes;
     let journal = &mut shard.ks.journal;
     // Our own history, or the one we continued after a promotion up to
     // where we left it (PSYNC2).
     let known = replid == our_id || (replid == old_id && lsn >= 0 && lsn as u64 <= second_end);
     // A tail larger than the replica output limit would get the flow
     // dropped again at once, and again after each retry: a full sync instead.
-    let limit = shard.config.obuf_replica.hard_bytes;
     let too_far = limit > 0 && lsn >= 0 && journal.end_lsn().saturating_sub(lsn as u64) > limit;
     let partial = known && lsn >= 0 && journal.contains(lsn as u64) && !too_far;
     let now_ns = crate::runtime::monotonic_ns();
@@ -111,6 +113,7 @@ fn start_flow(shard: &mut Shard, idx: u32, conn: &mut Conn, args: &Args) {
         pending_since_ns: 0,
         last_sent_ns: 0,
         last_ack_ns: now_ns,
+        over_soft_since_ns: 0,
         migration: None,
     };
     if partial {
@@ -214,6 +217,7 @@ fn start_migration_flow(shard: &mut Shard, idx: u32, conn: &mut Conn, range: std
         pending_since_ns: 0,
         last_sent_ns: 0,
         last_ack_ns: now_ns,
+        over_soft_since_ns: 0,
         migration: Some(Box::new(m)),
     }));
     shard.repl.flows.push(idx);
@@ -326,6 +330,71 @@ pub(crate) fn pump(shard: &mut Shard) {
     if let Some(due) = next_flush {
         arm_timer(shard, due.saturating_sub(now_ns));
     }
+    update_floor(shard);
+}
+
+/// The output limit of one flow: `client-output-buffer-limit replica`
+/// bounds a replica's whole stream in Redis, and here a replica (or a
+/// migration target) takes one flow from each shard, so each flow gets
+/// its shard's share of it.
+fn flow_limit(shard: &Shard) -> crate::config::ObufLimit {
+    let l = shard.config.obuf_replica;
+    let shards = shard.map.shards() as u64;
+    crate::config::ObufLimit {
+        hard_bytes: l.hard_bytes.div_ceil(shards),
+        soft_bytes: l.soft_bytes.div_ceil(shards),
+        soft_secs: l.soft_secs,
+    }
+}
+
+/// Why a flow must be dropped for falling behind, if it must: what it has
+/// not sent (the journal since its position, and its socket's unsent
+/// output once past the snapshot) is over the hard limit, or over the soft
+/// one for its seconds. The journal keeps everything a flow has still to
+/// send ([`update_floor`]), so these limits, not `repl-backlog-size`,
+/// bound how far a flow may fall behind, in its snapshot or after: a
+/// replica that does not read, or one whose full sync takes long under
+/// writes, as Redis 7's replication buffer.
+fn over_limit(shard: &Shard, flow: &mut FlowOut, unsent: usize, now_ns: u64, addr: &str) -> Option<String> {
+    let journal = &shard.ks.journal;
+    let who = if flow.migration.is_some() { "migration target" } else { "replica" };
+    if flow.lsn < journal.start_lsn() {
+        return Some(format!(
+            "{who} {addr} fell out of the backlog (at {}, backlog from {})",
+            flow.lsn,
+            journal.start_lsn()
+        ));
+    }
+    let output = if flow.snapshot { 0 } else { unsent as u64 };
+    let behind = journal.end_lsn() - flow.lsn + output;
+    let limit = flow_limit(shard);
+    if limit.hard_bytes > 0 && behind > limit.hard_bytes {
+        return Some(format!(
+            "{who} {addr} is {behind} bytes behind, over client-output-buffer-limit replica {} ({} per shard)",
+            shard.config.obuf_replica.hard_bytes, limit.hard_bytes
+        ));
+    }
+    if limit.soft_bytes > 0 && behind > limit.soft_bytes {
+        if flow.over_soft_since_ns == 0 {
+            flow.over_soft_since_ns = now_ns;
+        } else if now_ns - flow.over_soft_since_ns > limit.soft_secs.saturating_mul(1_000_000_000) {
+            return Some(format!(
+                "{who} {addr} has been {behind} bytes behind for over {} s, over client-output-buffer-limit replica soft {} ({} per shard)",
+                limit.soft_secs, shard.config.obuf_replica.soft_bytes, limit.soft_bytes
+            ));
+        }
+    } else {
+        flow.over_soft_since_ns = 0;
+    }
+    None
+}
+
+/// Keeps in the journal what this shard's flows have still to send, past
+/// the backlog if need be (journal.rs), and no more.
+pub(crate) fn update_floor(shard: &mut Shard) {
+    let floor =
+        shard.repl.flows.iter().filter_map(|&i| shard.conns[i as usize].as_ref()?.flow.as_ref().map(|f| f.lsn)).min();
+    shard.ks.journal.set_floor(floor);
 }
 
 fn pump_one(shard: &mut Shard, idx: u32, conn: &mut Conn, now_ns: u64, next_flush: &mut Option<u64>) -> Option<String> {
@@ -334,30 +403,17 @@ fn pump_one(shard: &mut Shard, idx: u32, conn: &mut Conn, now_ns: u64, next_flus
     }
     let unsent = conn.out.len() + conn.sending.len() - conn.send_off;
     let flow = conn.flow.as_mut()?;
+    // A migration that switched only sends its last bytes (and stays out
+    // of the aborts below).
+    let finishing = flow.migration.as_ref().is_some_and(|m| m.finishing);
+    if !finishing && let Some(why) = over_limit(shard, flow, unsent, now_ns, &conn.addr) {
+        if let Some(m) = flow.migration.as_ref() {
+            super::migrate::abort_source(shard, m, &why);
+        }
+        return Some(why);
+    }
     if flow.migration.is_some() {
         return pump_migration(shard, idx, conn, unsent, now_ns, next_flush);
-    }
-    if !flow.snapshot {
-        // A replica that does not read falls behind; past the output limit
-        // (or the backlog) it is dropped and resyncs, so the primary's memory
-        // stays bounded.
-        let journal = &shard.ks.journal;
-        if flow.lsn < journal.start_lsn() {
-            return Some(format!(
-                "replica {} fell out of the backlog (at {}, backlog from {})",
-                conn.addr,
-                flow.lsn,
-                journal.start_lsn()
-            ));
-        }
-        let behind = journal.end_lsn() - flow.lsn + unsent as u64;
-        let limit = &shard.config.obuf_replica;
-        if limit.hard_bytes > 0 && behind > limit.hard_bytes {
-            return Some(format!(
-                "replica {} is {behind} bytes behind, over client-output-buffer-limit replica {}",
-                conn.addr, limit.hard_bytes
-            ));
-        }
     }
     if unsent >= FLOW_UNSENT_BYTES_MAX {
         return None;
@@ -491,10 +547,7 @@ fn pump_migration_into(
             *next_flush = Some(next_flush.map_or(due, |n| n.min(due)));
         } else if !flow.snapshot {
             if super::migrate::pump_journal(shard, flow, out).is_err() {
-                let why = format!(
-                    "the target fell out of the backlog (repl-backlog-size {} must hold the journal written during the snapshot)",
-                    shard.config.repl_backlog_size
-                );
+                let why = "the target fell out of the journal".to_string();
                 if let Some(m) = flow.migration.as_ref() {
                     super::migrate::abort_source(shard, m, &why);
                 }
@@ -520,6 +573,8 @@ pub(crate) fn on_close(shard: &mut Shard, idx: u32) {
     let Some(flow) = conn.flow.take() else { return };
     shard.repl.flows.retain(|&i| i != idx);
     shard.repl.snapshots.retain(|(i, _)| *i != idx);
+    update_floor(shard);
+    let Some(conn) = shard.conns[idx as usize].as_mut() else { return };
     if let Some(m) = flow.migration.as_ref() {
         tracing::info!(shard = shard.id, "migration flow to {} closed", conn.addr);
         return super::migrate::on_source_close(shard, m);

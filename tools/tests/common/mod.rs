@@ -797,11 +797,14 @@ pub fn assert_command_info(c: &mut redis::Connection, want: &[InfoRow]) {
 
 /// A TCP proxy between a replica and its primary that a test can cut: every
 /// connection through it is dropped, and new ones refused, until it is
-/// restored.
+/// restored. It can also hold back what the upstream sends once a number of
+/// bytes went through (a replica that stops reading in the middle of a
+/// snapshot, without a race with the process's own threads).
 pub struct Proxy {
     pub port: u16,
     cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
     generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    hold_after: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Proxy {
@@ -810,7 +813,8 @@ impl Proxy {
         let port = listener.local_addr().expect("addr").port();
         let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let generation = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (c, g) = (cut.clone(), generation.clone());
+        let hold_after = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
+        let (c, g, h) = (cut.clone(), generation.clone(), hold_after.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
@@ -820,27 +824,38 @@ impl Proxy {
                 }
                 let Ok(upstream) = std::net::TcpStream::connect(("127.0.0.1", target)) else { continue };
                 let born = g.load(std::sync::atomic::Ordering::SeqCst);
-                for (from, to) in
-                    [(client.try_clone(), upstream.try_clone()), (upstream.try_clone(), client.try_clone())]
-                {
+                for (from, to, downstream) in [
+                    (client.try_clone(), upstream.try_clone(), false),
+                    (upstream.try_clone(), client.try_clone(), true),
+                ] {
                     let (Ok(mut from), Ok(mut to)) = (from, to) else { continue };
-                    let (c, g) = (c.clone(), g.clone());
+                    let (c, g, h) = (c.clone(), g.clone(), h.clone());
                     std::thread::spawn(move || {
                         use std::io::{Read, Write};
                         from.set_read_timeout(Some(Duration::from_millis(50))).ok();
                         let mut buf = vec![0u8; 64 * 1024];
+                        let mut passed = 0u64;
                         loop {
                             if c.load(std::sync::atomic::Ordering::SeqCst)
                                 || g.load(std::sync::atomic::Ordering::SeqCst) != born
                             {
                                 break;
                             }
-                            match from.read(&mut buf) {
+                            let limit = if downstream { h.load(std::sync::atomic::Ordering::SeqCst) } else { u64::MAX };
+                            if passed >= limit {
+                                // Held: the upstream's socket fills up as a
+                                // stopped reader's would.
+                                std::thread::sleep(Duration::from_millis(5));
+                                continue;
+                            }
+                            let room = (limit - passed).min(buf.len() as u64) as usize;
+                            match from.read(&mut buf[..room]) {
                                 Ok(0) => break,
                                 Ok(n) => {
                                     if to.write_all(&buf[..n]).is_err() {
                                         break;
                                     }
+                                    passed += n as u64;
                                 }
                                 Err(e)
                                     if matches!(
@@ -856,7 +871,18 @@ impl Proxy {
                 }
             }
         });
-        Proxy { port, cut, generation }
+        Proxy { port, cut, generation, hold_after }
+    }
+
+    /// Holds back what upstreams send once `bytes` of it went through on a
+    /// connection (counted per connection), until [`Proxy::release`].
+    pub fn hold_downstream_after(&self, bytes: u64) {
+        self.hold_after.store(bytes, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Lets held bytes through again.
+    pub fn release(&self) {
+        self.hold_after.store(u64::MAX, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Drops every connection and refuses new ones.
