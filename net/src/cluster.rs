@@ -57,6 +57,11 @@ pub struct Routing {
     pub state_ok: bool,
     /// Where this node replicates from, as its configuration says.
     pub replica_of: Option<(String, u16)>,
+    /// Outcomes of migrations switched through the control log, as the
+    /// configuration records them: (id, switched). Published with the
+    /// routing they came with, so a source that reads "switched" here
+    /// routes the slots to the target already.
+    migrations: Vec<(u64, bool)>,
 }
 
 /// Where a command's keys must be served, when not here.
@@ -95,7 +100,28 @@ impl Routing {
                 *o = UNASSIGNED;
             }
         }
-        Routing { epoch, slot_owner: slot_owner.into(), addrs, myself, my_primary, state_ok, replica_of }
+        Routing {
+            epoch,
+            slot_owner: slot_owner.into(),
+            addrs,
+            myself,
+            my_primary,
+            state_ok,
+            replica_of,
+            migrations: Vec::new(),
+        }
+    }
+
+    /// The same routing with the configuration's migration outcomes.
+    pub fn with_migrations(mut self, migrations: Vec<(u64, bool)>) -> Self {
+        self.migrations = migrations;
+        self
+    }
+
+    /// Migration `id`'s outcome in the control log, when decided: true
+    /// when its slots switched to the target.
+    pub fn migration(&self, id: u64) -> Option<bool> {
+        self.migrations.iter().rev().find(|m| m.0 == id).map(|m| m.1)
     }
 
     /// A node that knows only itself and serves nothing (a fresh node).
@@ -166,6 +192,17 @@ pub trait ClusterHook: Send + Sync {
     /// command changed the configuration, which is then published to every
     /// shard.
     fn command(&self, args: &Args, reply: &mut Reply) -> Option<Routing>;
+
+    /// A migration's switch through the control log: proposes that slots
+    /// `lo..=hi` move from this node to node `target` as migration `id`,
+    /// and, until the log has an outcome for `id` (see
+    /// [`Routing::migration`]), proposes its cancellation, retrying while
+    /// no majority answers. Works in the background; an error means it
+    /// did not start, so nothing was proposed.
+    fn switch_migration(&self, id: u64, target: &str, lo: u16, hi: u16) -> Result<(), String> {
+        let _ = (id, target, lo, hi);
+        Err("this node has no control log to switch through".into())
+    }
 }
 
 /// Cluster state every shard can read.
@@ -311,7 +348,8 @@ const HELP: &[&str] = &[
     "    Commit a configuration change through the control log; returns its epoch.",
     "CORESHARD-LOG",
     "    Return the control log's voter id, term, leader and epoch on this node.",
-    "CORESHARD-MIGRATE PULL <host> <port> <lo> <hi> | CUTOVER <epoch> <config> <pause-ms> | ABORT | STATUS",
+    "CORESHARD-MIGRATE PULL <host> <port> <lo> <hi> | CUTOVER <epoch> <config> <pause-ms> |",
+    "    CUTOVER LOG <id> <target-id> <pause-ms> | ABORT | STATUS",
     "    Slot migration steps (internal: sent by coreshard-admin migrate).",
 ];
 

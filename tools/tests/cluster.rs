@@ -238,7 +238,7 @@ fn unassigned_slots_are_not_served() {
     let id = NodeId::parse(&cmd(&mut c, &["CLUSTER", "MYID"]).text()).unwrap();
     let mut me = Node::primary(id, "127.0.0.1", srv.port);
     me.slots = vec![SlotRange::new(0, 999)];
-    let config = ClusterConfig { epoch: 5, nodes: vec![me] };
+    let config = ClusterConfig { epoch: 5, nodes: vec![me], migrations: Vec::new() };
     let text = serde_json::to_string(&config).unwrap();
     assert_eq!(raw(&srv, &["CLUSTER", "CORESHARD-SETCONFIG", "5", &text]), "+OK\r\n");
     let inside = key_in(SlotRange::new(0, 999), "in");

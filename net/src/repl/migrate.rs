@@ -8,6 +8,8 @@
 //!                                ◀── REPLCONF ACK ──┘  commands run as a privileged client
 //!   CUTOVER: hold writes to lo..hi, barrier, final tail, acks reach the end,
 //!            install epoch+1 here, then `CLUSTER CORESHARD-SETCONFIG` down each flow
+//!   CUTOVER LOG (control-log cluster): the same up to the acks, then propose
+//!            SwitchMigration(id) to the log; release once its outcome is installed here
 //! ```
 //!
 //! The target pulls: `CLUSTER CORESHARD-MIGRATE PULL host port lo hi` on B
@@ -38,6 +40,8 @@ const FILTER_SLICE_BYTES: usize = 256 * 1024;
 const CLEANUP_TURN_NS: u64 = 100_000;
 /// How soon a flow waiting for the cutover's barrier or acks looks again.
 const CUTOVER_POLL_NS: u64 = 200_000;
+/// How soon a shard looks again for the control log's outcome of a switch.
+const SWITCH_POLL_NS: u64 = 1_000_000;
 /// Connections held by a cutover, per shard; past it a write is refused
 /// with TRYAGAIN instead of held (a bound, not an expected case).
 const HELD_CONNS_MAX: usize = 65_536;
@@ -99,6 +103,10 @@ pub struct Migration {
     /// Target: the migration whose stream may still be applied; a flow of
     /// another one drops what it receives and closes (after an abort).
     pub target_id: AtomicU64,
+    /// Source, switching through the control log past the hold's bound:
+    /// held writes to the range are answered TRYAGAIN until the log's
+    /// outcome is known (never run here meanwhile).
+    pub refusing: AtomicBool,
 }
 
 /// See [`Migration::status`].
@@ -110,7 +118,8 @@ pub struct MigrationStatus {
     pub range: Range<usize>,
     /// The other node.
     pub peer: String,
-    /// `streaming`, `cutover`, `done` or `aborted`.
+    /// `streaming`, `cutover`, `switching` (the switch is proposed to the
+    /// control log, whose outcome decides), `done` or `aborted`.
     pub state: &'static str,
     /// Why it aborted.
     pub reason: String,
@@ -125,6 +134,11 @@ pub struct MigrationStatus {
     /// Source, in the cutover: the configuration to install, and when the
     /// hold ends (monotonic ns).
     pub cutover: Option<(u64, String, u64)>,
+    /// Source, when the cluster's configuration lives in the control log:
+    /// the migration's id and the target's node id; the switch is then
+    /// proposed to the log instead of installed (the configuration in
+    /// `cutover` is unused).
+    pub via_log: Option<(u64, String)>,
     /// Monotonic ns when the pause began.
     pub pause_start_ns: u64,
     /// How long the last cutover held writes, in µs.
@@ -148,6 +162,7 @@ impl Migration {
             cleanup_lo: AtomicU64::new(0),
             cleanup_hi: AtomicU64::new(0),
             target_id: AtomicU64::new(0),
+            refusing: AtomicBool::new(false),
         }
     }
 
@@ -209,11 +224,11 @@ pub(crate) fn start_source(shard: &mut Shard, range: &Range<usize>, peer: &str) 
     }
     let mig = &shard.shared.migration;
     let mut st = mig.lock();
-    let active = matches!(st.state, "streaming" | "cutover");
+    let active = matches!(st.state, "streaming" | "cutover" | "switching");
     if active && (st.role != MigrationRole::Source || st.range != *range) {
         return Err("ERR another migration is in progress on this node".into());
     }
-    if st.state == "cutover" {
+    if matches!(st.state, "cutover" | "switching") {
         return Err("ERR the migration is switching over".into());
     }
     if !active {
@@ -232,6 +247,7 @@ pub(crate) fn start_source(shard: &mut Shard, range: &Range<usize>, peer: &str) 
             })
             .collect();
         st.cutover = None;
+        st.via_log = None;
         mig.keys.store(0, Relaxed);
         mig.bytes.store(0, Relaxed);
     }
@@ -258,6 +274,8 @@ pub(crate) fn start_source(shard: &mut Shard, range: &Range<usize>, peer: &str) 
 }
 
 /// Aborts the source side (under the lock): the held writes run here.
+/// Not once the switch is proposed to the control log: only the log's
+/// outcome ends that ([`decided_locked`]).
 fn abort_locked(mig: &Migration, st: &mut MigrationStatus, why: &str) {
     if !matches!(st.state, "streaming" | "cutover") {
         return;
@@ -427,6 +445,7 @@ pub(crate) fn pump_cutover(shard: &mut Shard, flow: &mut FlowOut, out: &mut Vec<
         return true;
     }
     if st.state != "cutover" {
+        // "switching": the flow stays open, idle, until the log decides.
         return false;
     }
     let now = crate::runtime::monotonic_ns();
@@ -458,14 +477,70 @@ pub(crate) fn pump_cutover(shard: &mut Shard, flow: &mut FlowOut, out: &mut Vec<
     }
     let all = st.expected.iter().zip(&st.flows).all(|(e, f)| !e || f.2);
     if all {
-        commit_locked(shard, &mut st);
+        if st.via_log.is_some() {
+            propose_switch_locked(shard, &mut st);
+        } else {
+            commit_locked(shard, &mut st);
+        }
     }
     false
 }
 
+/// Every flow is caught up under the hold, on a cluster whose
+/// configuration is the control log's: the switch is proposed there (in
+/// the background) and the writes stay held until the log's outcome
+/// reaches this node ([`decided_locked`], from [`on_turn`]). A proposal
+/// that timed out may still commit, so nothing here decides by itself.
+fn propose_switch_locked(shard: &mut Shard, st: &mut MigrationStatus) {
+    let Some((id, target)) = st.via_log.clone() else { return };
+    let Some(cluster) = shard.shared.cluster.clone() else { return };
+    let (lo, hi) = (st.range.start as u16, (st.range.end - 1) as u16);
+    match cluster.hook().switch_migration(id, &target, lo, hi) {
+        Ok(()) => {
+            st.state = "switching";
+            tracing::info!("migration {id} of slots {lo}..={hi}: switch proposed to the control log");
+            // Every shard looks for the outcome from its next turn on.
+            shard.shared.wake_all();
+        }
+        Err(e) => {
+            abort_locked(&shard.shared.migration, st, &format!("the switch could not be proposed: {e}"));
+            shard.shared.wake_all();
+        }
+    }
+}
+
+/// The control log decided migration `st.via_log` (under the lock): on a
+/// switch the routing that came with the outcome is already published
+/// (the slots route to the target), so the held writes are released and
+/// get MOVED; on a cancellation they run here.
+fn decided_locked(shard: &mut Shard, st: &mut MigrationStatus, switched: bool) {
+    let mig = &shard.shared.migration;
+    st.pause_us = crate::runtime::monotonic_ns().saturating_sub(st.pause_start_ns) / 1000;
+    let (lo, hi) = (st.range.start, st.range.end - 1);
+    if switched {
+        st.state = "done";
+        tracing::info!("migration of slots {lo}..={hi}: switched by the control log, writes held {} µs", st.pause_us);
+        mig.cleanup_lo.store(st.range.start as u64, Relaxed);
+        mig.cleanup_hi.store(st.range.end as u64, Relaxed);
+        mig.cleanup_gen.fetch_add(1, Release);
+    } else {
+        st.state = "aborted";
+        st.reason = "the control log cancelled the switch".into();
+        tracing::warn!("migration of slots {lo}..={hi}: the control log cancelled the switch");
+    }
+    st.cutover = None;
+    mig.refusing.store(false, Relaxed);
+    mig.paused.store(false, Release);
+    shard.shared.wake_all();
+}
+
 impl MigrationStatus {
-    /// After the switch: the installed configuration to pass on.
+    /// After the switch: the installed configuration to pass on (none
+    /// through the control log: the target learns it from the log).
     fn cutover_done_config(&self) -> Option<(String, String)> {
+        if self.via_log.is_some() {
+            return None;
+        }
         self.cutover.as_ref().map(|(e, j, _)| (e.to_string(), j.clone()))
     }
 }
@@ -567,14 +642,40 @@ pub(crate) fn on_turn(shard: &mut Shard) {
     if mig.paused.load(Acquire) {
         let now = crate::runtime::monotonic_ns();
         let mut st = mig.lock();
-        if let Some((_, _, until)) = st.cutover
-            && now >= until
-        {
-            abort_locked(mig, &mut st, "the target did not catch up within the write pause");
-            drop(st);
-            shard.shared.wake_all();
+        if st.state != "switching" {
+            if let Some((_, _, until)) = st.cutover
+                && now >= until
+            {
+                abort_locked(mig, &mut st, "the target did not catch up within the write pause");
+                drop(st);
+                shard.shared.wake_all();
+            }
+            return;
         }
-        return;
+        // The switch is the control log's to decide: its outcome arrives
+        // with a configuration, installed on any shard's connection or by
+        // the control thread, so every shard looks each millisecond.
+        super::arm_timer(shard, SWITCH_POLL_NS);
+        let id = st.via_log.as_ref().map_or(0, |v| v.0);
+        let outcome = shard.cluster.as_mut().and_then(|c| {
+            c.refresh();
+            c.routing.migration(id)
+        });
+        match outcome {
+            Some(switched) => decided_locked(shard, &mut st, switched),
+            None => {
+                if st.cutover.as_ref().is_some_and(|c| now >= c.2) && !mig.refusing.load(Relaxed) {
+                    // Past the bound the held writes are refused, not run:
+                    // the switch may still commit.
+                    mig.refusing.store(true, Relaxed);
+                    shard.shared.wake_all();
+                }
+                if !mig.refusing.load(Relaxed) {
+                    return;
+                }
+            }
+        }
+        drop(st);
     }
     if shard.repl.held.is_empty() {
         return;
@@ -640,6 +741,7 @@ pub(crate) fn hold(shard: &mut Shard, idx: u32, conn: &Conn, args: &Args) -> Hol
         return Hold::Run;
     }
     let Some(spec) = shard.table.lookup(args.get(0)) else { return Hold::Run };
+    let refusing = mig.refusing.load(Relaxed);
     let range = mig.pause_lo.load(Relaxed) as usize..mig.pause_hi.load(Relaxed) as usize;
     let inside = |a: &Args| -> bool {
         let Some(spec) = shard.table.lookup(a.get(0)) else { return false };
@@ -662,6 +764,9 @@ pub(crate) fn hold(shard: &mut Shard, idx: u32, conn: &Conn, args: &Args) -> Hol
     if !held {
         return Hold::Run;
     }
+    if refusing {
+        return Hold::Refuse;
+    }
     if shard.repl.held.iter().any(|&(i, _)| i == idx) {
         return Hold::Wait;
     }
@@ -674,13 +779,22 @@ pub(crate) fn hold(shard: &mut Shard, idx: u32, conn: &Conn, args: &Args) -> Hol
 
 /// `CLUSTER CORESHARD-MIGRATE CUTOVER <epoch> <config> <pause-ms>` on the
 /// source: hold writes to the range, and switch once the target confirmed
-/// everything (or abort after `pause-ms`).
+/// everything (or abort after `pause-ms`). With `CUTOVER LOG <id>
+/// <target-node-id> <pause-ms>` (a cluster configured through the control
+/// log) the switch is proposed to the log as migration `id` instead, and
+/// the log's outcome decides; past `pause-ms` the held writes get TRYAGAIN
+/// until it is known.
 fn cutover(shard: &mut Shard, conn: &mut Conn, args: &Args) {
     let num = |i: usize| std::str::from_utf8(args.get(i)).ok().and_then(|s| s.parse::<u64>().ok());
-    let (Some(epoch), Some(pause_ms)) = (num(3), num(5)) else {
+    let via_log = args.len() == 7;
+    let (epoch, pause_ms) = if via_log { (num(4), num(6)) } else { (num(3), num(5)) };
+    let (Some(epoch), Some(pause_ms)) = (epoch, pause_ms) else {
         return conn.reply().error(coreshard_engine::reply::NOT_INTEGER);
     };
-    let Ok(json) = std::str::from_utf8(args.get(4)) else { return conn.reply().error("ERR invalid configuration") };
+    let Ok(text) = std::str::from_utf8(args.get(if via_log { 5 } else { 4 })) else {
+        return conn.reply().error("ERR invalid configuration");
+    };
+    let (json, via_log) = if via_log { ("", Some((epoch, text.to_string()))) } else { (text, None) };
     let mig = &shard.shared.migration;
     let mut st = mig.lock();
     if st.role != MigrationRole::Source || st.state != "streaming" {
@@ -693,6 +807,8 @@ fn cutover(shard: &mut Shard, conn: &mut Conn, args: &Args) {
     let now = crate::runtime::monotonic_ns();
     let until = now + pause_ms.clamp(1, PAUSE_MS_MAX) * 1_000_000;
     st.cutover = Some((epoch, json.to_string(), until));
+    st.via_log = via_log;
+    mig.refusing.store(false, Relaxed);
     st.state = "cutover";
     st.pause_start_ns = now;
     mig.pause_lo.store(st.range.start as u64, Relaxed);
@@ -728,7 +844,7 @@ fn pull(shard: &mut Shard, conn: &mut Conn, args: &Args) {
     {
         let mig = &shard.shared.migration;
         let mut st = mig.lock();
-        if matches!(st.state, "streaming" | "cutover") {
+        if matches!(st.state, "streaming" | "cutover" | "switching") {
             return conn.reply().error("ERR another migration is in progress on this node");
         }
         st.role = MigrationRole::Target;
@@ -799,6 +915,9 @@ fn abort(shard: &mut Shard, idx: u32, conn: &mut Conn) {
     let mig = &shard.shared.migration;
     let mut st = mig.lock();
     match st.role {
+        MigrationRole::Source if st.state == "switching" => {
+            conn.reply().error("ERR the switch is proposed to the control log: its outcome decides")
+        }
         MigrationRole::Source => {
             abort_locked(mig, &mut st, "aborted by the admin");
             drop(st);
@@ -862,13 +981,14 @@ pub(crate) fn command(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) 
     match (sub.as_slice(), args.len()) {
         (b"PULL", 7) => pull(shard, conn, &args),
         (b"CUTOVER", 6) => cutover(shard, conn, &args),
+        (b"CUTOVER", 7) if args.get(3).eq_ignore_ascii_case(b"LOG") => cutover(shard, conn, &args),
         (b"ABORT", 3) => abort(shard, idx, conn),
         (b"STATUS", 3) => {
             let mut o = String::new();
             info(shard, &mut o);
             conn.reply().bulk(o.as_bytes());
         }
-        _ => conn.reply().error("ERR usage: CLUSTER CORESHARD-MIGRATE PULL host port lo hi | CUTOVER epoch config pause-ms | ABORT | STATUS"),
+        _ => conn.reply().error("ERR usage: CLUSTER CORESHARD-MIGRATE PULL host port lo hi | CUTOVER epoch config pause-ms | CUTOVER LOG id target-id pause-ms | ABORT | STATUS"),
     }
 }
 

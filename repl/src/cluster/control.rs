@@ -10,7 +10,7 @@
 //! commits through [`ClusterControl::install_committed`]; a voter refuses
 //! SETCONFIG (docs/decisions/0006-control-log.md).
 
-use super::config::{ClusterConfig, ConfigChange, Node, NodeId, SLOTS};
+use super::config::{ClusterConfig, ConfigChange, Node, NodeId, SLOTS, SlotRange};
 use super::store::NodesFile;
 use coreshard_engine::cmd::printable;
 use coreshard_engine::{Args, Reply, num};
@@ -19,6 +19,7 @@ use coreshard_net::cluster::{ClusterHook, Routing, UNASSIGNED};
 use std::fmt::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 /// The node's cluster configuration and its file.
 pub struct ClusterControl {
@@ -158,6 +159,7 @@ fn routing_of(file: &NodesFile, require_full_coverage: bool) -> Routing {
         state_ok(c, require_full_coverage),
         replica_of,
     )
+    .with_migrations(c.migrations.iter().map(|m| (m.id, m.switched)).collect())
 }
 
 /// The control log side of [`ClusterControl`] (docs/decisions/0006-control-log.md).
@@ -240,24 +242,34 @@ impl ClusterControl {
             Ok(c) => c,
             Err(e) => return r.error(&format!("ERR invalid change: {e}")),
         };
-        let Some(member) = self.member.get() else {
-            if args.len() > 3 {
-                return r.error("ERR this node is not a control log voter");
-            }
-            return self.forward_proposal(args.get(2), r);
-        };
-        match member.propose(change) {
+        if self.member.get().is_none() && args.len() > 3 {
+            return r.error("ERR this node is not a control log voter");
+        }
+        match self.propose_change(&change) {
             Ok(epoch) => r.int(epoch as i64),
+            // A voter's refusal, passed on as it came.
+            Err(e) if e.starts_with("ERR ") => r.error(&e),
             Err(e) => r.error(&format!("ERR {e}")),
         }
     }
 
+    /// Proposes `change` to the control log and waits until it commits:
+    /// through this node's control thread when it is a voter, else passed
+    /// to the first node of its map that answers as one. Ok(the epoch it
+    /// made), or why not (a timeout: it may still commit). Blocks the
+    /// caller for up to [`super::member::PROPOSE_WAIT_MS`] (a second more
+    /// when passed on).
+    pub fn propose_change(&self, change: &ConfigChange) -> Result<u64, String> {
+        if let Some(member) = self.member.get() {
+            return member.propose(change.clone());
+        }
+        let text = serde_json::to_string(change).map_err(|e| format!("invalid change: {e}"))?;
+        self.forward_proposal(&text)
+    }
+
     /// Passes a proposal to the other nodes of the map in turn until a
     /// voter answers it.
-    fn forward_proposal(&self, change: &[u8], r: &mut Reply) {
-        let Ok(text) = std::str::from_utf8(change) else {
-            return r.error("ERR invalid change: not UTF-8");
-        };
+    fn forward_proposal(&self, text: &str) -> Result<u64, String> {
         let config = self.config();
         let myself = self.myself();
         let wait = std::time::Duration::from_millis(super::member::PROPOSE_WAIT_MS + 1000);
@@ -265,16 +277,61 @@ impl ClusterControl {
         for n in config.nodes.iter().filter(|n| n.id != myself) {
             let parts = ["CLUSTER", "CORESHARD-PROPOSE", text, "FORWARDED"];
             match super::member::request_line(&n.ip, n.port, &parts, wait) {
-                Ok(line) if line.starts_with(':') => match line[1..].parse::<i64>() {
-                    Ok(epoch) => return r.int(epoch),
+                Ok(line) if line.starts_with(':') => match line[1..].parse::<u64>() {
+                    Ok(epoch) => return Ok(epoch),
                     Err(_) => last = format!("{}: unexpected reply", n.id),
                 },
                 Ok(line) if line.contains("not a control log voter") => {}
-                Ok(line) => return r.error(line.trim_start_matches('-')),
+                Ok(line) => return Err(line.trim_start_matches('-').to_string()),
                 Err(e) => last = format!("{}:{}: {e}", n.ip, n.port),
             }
         }
-        r.error(&format!("ERR {last}"));
+        Err(last)
+    }
+
+    /// Migration `id`'s switch through the control log (see
+    /// [`ClusterHook::switch_migration`]): a helper thread proposes it,
+    /// then, as long as this node's configuration records no outcome for
+    /// `id`, proposes `CancelMigration(id)` (which changes nothing if the
+    /// switch committed first), backing off up to a second between tries.
+    /// It ends once the outcome is installed here, which is what the
+    /// source's shards wait for.
+    pub fn switch_migration(self: &Arc<Self>, id: u64, target: &str, lo: u16, hi: u16) -> Result<(), String> {
+        let to = NodeId::parse(target).map_err(|e| e.to_string())?;
+        let switch =
+            ConfigChange::SwitchMigration { id, from: self.myself(), to, ranges: vec![SlotRange::new(lo, hi)] };
+        let control = self.clone();
+        std::thread::Builder::new()
+            .name("cs-migrate-switch".into())
+            .spawn(move || control.decide_migration(id, switch))
+            .map(|_| ())
+            .map_err(|e| format!("can't start the switch thread: {e}"))
+    }
+
+    fn decide_migration(&self, id: u64, switch: ConfigChange) {
+        let mut change = switch;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let result = self.propose_change(&change);
+            if let Err(e) = &result {
+                tracing::info!("cluster: migration {id}: {e}");
+            }
+            // A commit reaches a node outside the log by the leader's push,
+            // a moment after the proposer hears of it.
+            let settle = Instant::now() + if result.is_ok() { Duration::from_secs(2) } else { backoff };
+            loop {
+                if let Some(outcome) = self.config().migration(id) {
+                    tracing::info!("cluster: migration {id} decided: switched {}", outcome.switched);
+                    return;
+                }
+                if Instant::now() >= settle {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            change = ConfigChange::CancelMigration(id);
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
     }
 
     /// `CLUSTER CORESHARD-LOG`: the control log as this node sees it, as
@@ -311,6 +368,10 @@ pub struct SharedControl(pub Arc<ClusterControl>);
 impl ClusterHook for SharedControl {
     fn routing(&self) -> Routing {
         self.0.routing()
+    }
+
+    fn switch_migration(&self, id: u64, target: &str, lo: u16, hi: u16) -> Result<(), String> {
+        self.0.switch_migration(id, target, lo, hi)
     }
 
     fn command(&self, args: &Args, r: &mut Reply) -> Option<Routing> {
@@ -505,7 +566,7 @@ mod tests {
         let mut b = Node::primary(id(2), "127.0.0.1", 7001);
         b.slots = vec![SlotRange::new(8192, 16383)];
         let c = Node { role: Role::Replica { of: id(1) }, ..Node::primary(id(3), "127.0.0.1", 7002) };
-        NodesFile::new(id(3), ClusterConfig { epoch: 4, nodes: vec![a, b, c] })
+        NodesFile::new(id(3), ClusterConfig { epoch: 4, nodes: vec![a, b, c], migrations: Vec::new() })
     }
 
     #[test]
