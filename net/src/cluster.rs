@@ -203,7 +203,20 @@ pub trait ClusterHook: Send + Sync {
         let _ = (id, target, lo, hi);
         Err("this node has no control log to switch through".into())
     }
+
+    /// Runs `CLUSTER <sub> ...` when it waits for something outside the
+    /// node (CORESHARD-PROPOSE waits for the control log): the work goes on
+    /// off the shard and `done` gets the whole reply (RESP bytes) later,
+    /// from another thread; the connection waits, its shard does not.
+    /// Gives `done` back when `args` is no such command.
+    fn command_async(&self, args: &Args, done: ReplyLater) -> Result<(), ReplyLater> {
+        let _ = args;
+        Err(done)
+    }
 }
+
+/// Where [`ClusterHook::command_async`] delivers its reply.
+pub type ReplyLater = Box<dyn FnOnce(Vec<u8>) + Send>;
 
 /// Cluster state every shard can read.
 pub struct Cluster {
@@ -388,14 +401,43 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
         }
         b"HELP" => crate::commands::help(conn, "CLUSTER", HELP),
         b"CORESHARD-MIGRATE" => crate::repl::migrate::command(shard, idx, conn, args),
-        _ => {
-            let changed = cluster.hook().command(&args, &mut conn.reply());
-            if let Some(routing) = changed {
-                follow_configured_primary(shard, &routing);
-                cluster.publish(routing);
+        _ if !conn.in_exec => {
+            // A command that waits (CORESHARD-PROPOSE) parks the connection
+            // and answers through this shard's control channel.
+            let (shared, id, at) = (shard.shared.clone(), conn.id, shard.id);
+            let later: ReplyLater = Box::new(move |bytes| {
+                if shared.control[at].send(crate::shared::Control::ClusterReply { idx, id, bytes }).is_ok() {
+                    shared.wake(at);
+                }
+            });
+            match cluster.hook().command_async(&args, later) {
+                Ok(()) => conn.cluster_wait = true,
+                Err(_) => run_hook(shard, conn, &cluster, &args),
             }
         }
+        _ => run_hook(shard, conn, &cluster, &args),
     }
+}
+
+/// A CLUSTER subcommand the hook runs at once.
+fn run_hook(shard: &Shard, conn: &mut Conn, cluster: &Cluster, args: &Args) {
+    let changed = cluster.hook().command(args, &mut conn.reply());
+    if let Some(routing) = changed {
+        follow_configured_primary(shard, &routing);
+        cluster.publish(routing);
+    }
+}
+
+/// The reply of a CLUSTER command that waited ([`ClusterHook::command_async`])
+/// reaches its connection, if it is still the same one.
+pub(crate) fn on_reply(shard: &mut Shard, idx: u32, id: u64, bytes: Vec<u8>) {
+    let Some(conn) = shard.conns[idx as usize].as_mut() else { return };
+    if conn.id != id || !conn.cluster_wait {
+        return;
+    }
+    conn.cluster_wait = false;
+    conn.out.extend_from_slice(&bytes);
+    shard.continue_conn(idx);
 }
 
 /// Makes this node replicate what its new configuration says (a primary

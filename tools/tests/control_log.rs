@@ -17,6 +17,7 @@ use common::*;
 use coreshard_engine::slot::key_slot;
 use coreshard_repl::cluster::{ClusterConfig, ConfigChange, SlotRange};
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -46,10 +47,14 @@ fn node_args(dir: &Path, i: usize, cluster_port: u16) -> Vec<String> {
 }
 
 fn start(args: &[String], port: Option<u16>) -> Server {
+    start_shards(args, port, SHARDS)
+}
+
+fn start_shards(args: &[String], port: Option<u16>, shards: usize) -> Server {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     match port {
-        None => Server::start_with(SHARDS, &refs),
-        Some(p) => Server::start_on(p, SHARDS, &refs).expect("restart on the same port"),
+        None => Server::start_with(shards, &refs),
+        Some(p) => Server::start_on(p, shards, &refs).expect("restart on the same port"),
     }
 }
 
@@ -198,8 +203,12 @@ fn the_control_log_survives_its_leader_and_catches_a_restarted_node_up() {
 /// Four nodes, the first three voters of a control log; their arguments
 /// and the configuration `create` committed (epoch 1 on every node).
 fn control_log_cluster(dir: &Path) -> (Vec<Vec<String>>, Vec<Option<Server>>, ClusterConfig) {
+    control_log_cluster_of(dir, SHARDS)
+}
+
+fn control_log_cluster_of(dir: &Path, shards: usize) -> (Vec<Vec<String>>, Vec<Option<Server>>, ClusterConfig) {
     let args: Vec<Vec<String>> = (0..4).map(|i| node_args(dir, i, probe_port())).collect();
-    let nodes: Vec<Option<Server>> = args.iter().map(|a| Some(start(a, None))).collect();
+    let nodes: Vec<Option<Server>> = args.iter().map(|a| Some(start_shards(a, None, shards))).collect();
     let addrs: Vec<String> = nodes.iter().flatten().map(Server::addr).collect();
     let mut create_args = vec!["create", "--json", "--control-log", "3"];
     create_args.extend(addrs.iter().map(String::as_str));
@@ -446,4 +455,76 @@ fn a_switch_without_a_log_majority_does_not_happen_and_a_retry_succeeds() {
     assert!(wait_until(CONVERGE, || all.iter().all(|n| owner(n, range.end) == Some(target.addr()))));
     load.finish(urls);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_proposal_waiting_for_the_log_leaves_its_shard_serving_others() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("propose-wait");
+    // One shard per node: every connection of a node is on the same shard.
+    let (_args, nodes, config) = control_log_cluster_of(&dir, 1);
+    let nodes: Vec<Server> = nodes.into_iter().flatten().collect();
+    let mut leader = String::new();
+    assert!(wait_until(CONVERGE, || {
+        leader = log_field(&nodes[0], "leader-node").unwrap_or_default();
+        !leader.is_empty()
+    }));
+    let lead = config.nodes.iter().position(|n| n.id.as_str() == leader).unwrap();
+    // Through the leader with the two other voters stopped: its control
+    // thread waits for a commit that cannot come (an error after 5 s).
+    // Then through the node outside the log with the first voter of its
+    // map stopped: the thread passing the change on waits for that
+    // voter's answer (6 s), then tries the next one (which may commit it).
+    let stop_for_leader: Vec<&Server> = (0..3).filter(|&i| i != lead).map(|i| &nodes[i]).collect();
+    for (phase, (at, stopped)) in
+        [(&nodes[lead], stop_for_leader), (&nodes[3], vec![&nodes[0]])].into_iter().enumerate()
+    {
+        let change = serde_json::to_string(&ConfigChange::CancelMigration(12345 + phase as u64)).unwrap();
+        for n in &stopped {
+            n.signal(libc::SIGSTOP);
+        }
+        let mut waiting = at.raw();
+        waiting.write_all(&resp_cmd(&["CLUSTER", "CORESHARD-PROPOSE", &change])).unwrap();
+        let mut other = at.client();
+        assert!(
+            wait_until(CONVERGE, || cmd(&mut other, &["CLIENT", "LIST"])
+                .text()
+                .contains("cmd=cluster|coreshard-propose")),
+            "the proposal is running"
+        );
+        // The shard serves another client while the proposal waits.
+        for i in 0..20 {
+            let key = format!("{{x}}:{i}");
+            let started = std::time::Instant::now();
+            let reply = cmd(&mut other, &["GET", &key]);
+            assert!(started.elapsed() < Duration::from_secs(1), "GET took {:?}: {reply:?}", started.elapsed());
+            assert!(!reply.is_error() || format!("{reply:?}").contains("MOVED"), "{reply:?}");
+        }
+        waiting.set_nonblocking(true).unwrap();
+        let mut byte = [0u8; 1];
+        let pending = matches!(waiting.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+        assert!(pending, "the proposal is still waiting for the log");
+        waiting.set_nonblocking(false).unwrap();
+        waiting.set_read_timeout(Some(CONVERGE)).unwrap();
+        // Then it is answered, on the same connection.
+        let reply = parse_reply(&read_reply(&mut waiting));
+        // (An entry that timed out may still commit once the voters continue.)
+        let text = format!("{reply:?}");
+        assert!(matches!(reply, Reply::Int(_)) || text.contains("did not commit"), "{text}");
+        for n in &stopped {
+            n.signal(libc::SIGCONT);
+        }
+    }
+    // With the majority back it commits, and the connection answers the epoch.
+    assert!(propose(&nodes[3], &ConfigChange::CancelMigration(12347)) >= 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One whole reply read from `s`.
+fn read_reply(s: &mut std::net::TcpStream) -> Vec<u8> {
+    let mut buf = Vec::new();
+    read_replies(s, &mut buf, 1).unwrap();
+    buf
 }

@@ -11,15 +11,26 @@
 //! SETCONFIG (docs/decisions/0006-control-log.md).
 
 use super::config::{ClusterConfig, ConfigChange, Node, NodeId, SLOTS, SlotRange};
+use super::member::Answer;
 use super::store::NodesFile;
 use coreshard_engine::cmd::printable;
 use coreshard_engine::{Args, Reply, num};
 use coreshard_net::Config;
-use coreshard_net::cluster::{ClusterHook, Routing, UNASSIGNED};
+use coreshard_net::cluster::{ClusterHook, ReplyLater, Routing, UNASSIGNED};
 use std::fmt::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
+
+/// Proposals a node outside the control log passes on at once (each holds
+/// a thread for up to `PROPOSE_WAIT_MS` and a second).
+pub const FORWARDS_MAX: usize = 16;
+
+/// A RESP error reply of `text` (kept on one line).
+fn error_reply(text: &str) -> Vec<u8> {
+    format!("-{}\r\n", text.replace(['\r', '\n'], " ")).into_bytes()
+}
 
 /// The node's cluster configuration and its file.
 pub struct ClusterControl {
@@ -34,6 +45,8 @@ pub struct ClusterControl {
     published: OnceLock<Weak<coreshard_net::cluster::Cluster>>,
     /// This node's control log voter, when it is one.
     member: OnceLock<super::member::Member>,
+    /// Proposals being passed on to a voter now.
+    forwarding: AtomicUsize,
 }
 
 /// The address this node announces: `cluster-announce-ip`/`-port`, else
@@ -92,6 +105,7 @@ impl ClusterControl {
             control_port: if config.cluster_port != 0 { config.cluster_port } else { config.port.wrapping_add(10000) },
             published: OnceLock::new(),
             member: OnceLock::new(),
+            forwarding: AtomicUsize::new(0),
         })
     }
 
@@ -232,24 +246,52 @@ impl ClusterControl {
 
     /// `CLUSTER CORESHARD-PROPOSE <json change> [FORWARDED]`: proposes a
     /// change to the control log through this voter (forwarded to the
-    /// leader) and waits until it commits (at most `PROPOSE_WAIT_MS`);
-    /// replies with the new epoch. A node outside the log passes it on to
-    /// the first node of its map that is a voter (marked FORWARDED, which
-    /// is never passed on again). It blocks the connection's shard
-    /// meanwhile: an admin command.
-    fn propose(&self, args: &Args, r: &mut Reply) {
+    /// leader) and, without blocking the shard, answers once it commits
+    /// (at most `PROPOSE_WAIT_MS`) with the new epoch: `done` gets the
+    /// whole reply, from the control thread or a forwarding thread. A node
+    /// outside the log passes it on to the first node of its map that is a
+    /// voter (marked FORWARDED, which is never passed on again).
+    fn propose(self: &Arc<Self>, args: &Args, done: ReplyLater) {
         let change: ConfigChange = match serde_json::from_slice(args.get(2)) {
             Ok(c) => c,
-            Err(e) => return r.error(&format!("ERR invalid change: {e}")),
+            Err(e) => return done(error_reply(&format!("ERR invalid change: {e}"))),
         };
         if self.member.get().is_none() && args.len() > 3 {
-            return r.error("ERR this node is not a control log voter");
+            return done(error_reply("ERR this node is not a control log voter"));
         }
-        match self.propose_change(&change) {
-            Ok(epoch) => r.int(epoch as i64),
-            // A voter's refusal, passed on as it came.
-            Err(e) if e.starts_with("ERR ") => r.error(&e),
-            Err(e) => r.error(&format!("ERR {e}")),
+        self.propose_change_then(
+            change,
+            Answer::new(move |result| {
+                done(match result {
+                    Ok(epoch) => format!(":{epoch}\r\n").into_bytes(),
+                    // A voter's refusal, passed on as it came.
+                    Err(e) if e.starts_with("ERR ") => error_reply(&e),
+                    Err(e) => error_reply(&format!("ERR {e}")),
+                })
+            }),
+        );
+    }
+
+    /// [`Self::propose_change`] without waiting: `answer` gets the outcome,
+    /// from the control thread on a voter, else from a thread that passes
+    /// the change on (at most [`FORWARDS_MAX`] at once).
+    pub fn propose_change_then(self: &Arc<Self>, change: ConfigChange, answer: Answer) {
+        if let Some(member) = self.member.get() {
+            return member.propose_then(change, answer);
+        }
+        if self.forwarding.fetch_add(1, Ordering::AcqRel) >= FORWARDS_MAX {
+            self.forwarding.fetch_sub(1, Ordering::AcqRel);
+            return answer.send(Err(format!("{FORWARDS_MAX} proposals are being passed on already")));
+        }
+        let control = self.clone();
+        let spawned = std::thread::Builder::new().name("cs-forward".into()).spawn(move || {
+            let result = control.propose_change(&change);
+            control.forwarding.fetch_sub(1, Ordering::AcqRel);
+            answer.send(result);
+        });
+        if let Err(e) = spawned {
+            self.forwarding.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!("cluster: can't start a thread to pass a proposal on: {e}");
         }
     }
 
@@ -374,10 +416,22 @@ impl ClusterHook for SharedControl {
         self.0.switch_migration(id, target, lo, hi)
     }
 
+    fn command_async(&self, args: &Args, done: ReplyLater) -> Result<(), ReplyLater> {
+        if !args.get(1).eq_ignore_ascii_case(b"CORESHARD-PROPOSE") {
+            return Err(done);
+        }
+        self.0.propose(args, done);
+        Ok(())
+    }
+
     fn command(&self, args: &Args, r: &mut Reply) -> Option<Routing> {
         match args.get(1).to_ascii_uppercase().as_slice() {
             b"CORESHARD-LOG-JOIN" => ClusterControl::log_join(&self.0, args, r),
-            b"CORESHARD-PROPOSE" => self.0.propose(args, r),
+            b"CORESHARD-PROPOSE" => {
+                // Run through `command_async`; answered here only if a
+                // caller does not (a transaction).
+                r.error("ERR CORESHARD-PROPOSE is not allowed in a transaction")
+            }
             b"CORESHARD-LOG" => self.0.log_status(r),
             // A voter's configuration moves only with the log's commits.
             b"CORESHARD-SETCONFIG" if self.0.member.get().is_some() => {
