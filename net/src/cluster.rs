@@ -215,8 +215,10 @@ pub trait ClusterHook: Send + Sync {
     }
 }
 
-/// Where [`ClusterHook::command_async`] delivers its reply.
-pub type ReplyLater = Box<dyn FnOnce(Vec<u8>) + Send>;
+/// Where [`ClusterHook::command_async`] delivers its reply, with the
+/// routing it made in force when it changed the configuration (already
+/// published: the connection's shard then follows its primary, if any).
+pub type ReplyLater = Box<dyn FnOnce(Vec<u8>, Option<Routing>) + Send>;
 
 /// Cluster state every shard can read.
 pub struct Cluster {
@@ -242,14 +244,18 @@ impl Cluster {
         }
     }
 
-    /// Makes `routing` the one in force; shards pick it up on their next turn.
+    /// Makes `routing` the one in force, unless a newer one is already;
+    /// shards pick it up on their next turn.
     pub fn publish(&self, routing: Routing) {
         let epoch = routing.epoch;
-        let routing = Arc::new(routing);
-        match self.current.lock() {
-            Ok(mut g) => *g = routing,
-            Err(poisoned) => *poisoned.into_inner() = routing,
+        let mut current = match self.current.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if epoch < current.epoch {
+            return;
         }
+        *current = Arc::new(routing);
         self.epoch.store(epoch, Release);
     }
 
@@ -405,8 +411,9 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
             // A command that waits (CORESHARD-PROPOSE) parks the connection
             // and answers through this shard's control channel.
             let (shared, id, at) = (shard.shared.clone(), conn.id, shard.id);
-            let later: ReplyLater = Box::new(move |bytes| {
-                if shared.control[at].send(crate::shared::Control::ClusterReply { idx, id, bytes }).is_ok() {
+            let later: ReplyLater = Box::new(move |bytes, routing| {
+                let routing = routing.map(Box::new);
+                if shared.control[at].send(crate::shared::Control::ClusterReply { idx, id, bytes, routing }).is_ok() {
                     shared.wake(at);
                 }
             });
@@ -430,7 +437,10 @@ fn run_hook(shard: &Shard, conn: &mut Conn, cluster: &Cluster, args: &Args) {
 
 /// The reply of a CLUSTER command that waited ([`ClusterHook::command_async`])
 /// reaches its connection, if it is still the same one.
-pub(crate) fn on_reply(shard: &mut Shard, idx: u32, id: u64, bytes: Vec<u8>) {
+pub(crate) fn on_reply(shard: &mut Shard, idx: u32, id: u64, bytes: Vec<u8>, routing: Option<Box<Routing>>) {
+    if let Some(routing) = routing {
+        follow_configured_primary(shard, &routing);
+    }
     let Some(conn) = shard.conns[idx as usize].as_mut() else { return };
     if conn.id != id || !conn.cluster_wait {
         return;

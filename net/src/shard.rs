@@ -1526,7 +1526,9 @@ impl Shard {
             Control::DropReplication { epoch, promoted } => crate::repl::replica::drop_older(self, epoch, promoted),
             Control::ResumeStream { idx, id } => crate::repl::txapply::resume(self, idx, id),
             Control::CloseMasterLinks => crate::repl::replica::close_masters(self),
-            Control::ClusterReply { idx, id, bytes } => crate::cluster::on_reply(self, idx, id, bytes),
+            Control::ClusterReply { idx, id, bytes, routing } => {
+                crate::cluster::on_reply(self, idx, id, bytes, routing)
+            }
             Control::ConfigSet(pairs) => {
                 let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                 if let Err(e) = self.config.set_many(&refs) {

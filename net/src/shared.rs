@@ -144,6 +144,8 @@ pub enum Control {
         id: u64,
         /// The whole reply, RESP.
         bytes: Vec<u8>,
+        /// The routing the command put in force (already published).
+        routing: Option<Box<crate::cluster::Routing>>,
     },
     /// The replication link changed (REPLICAOF): drop connections of links
     /// before `epoch`.

@@ -103,10 +103,14 @@ pub struct Migration {
     /// Target: the migration whose stream may still be applied; a flow of
     /// another one drops what it receives and closes (after an abort).
     pub target_id: AtomicU64,
-    /// Source, switching through the control log past the hold's bound:
-    /// held writes to the range are answered TRYAGAIN until the log's
-    /// outcome is known (never run here meanwhile).
+    /// Source, switching through the control log (or installing the
+    /// switch's configuration) past the hold's bound: held writes to the
+    /// range are answered TRYAGAIN until the outcome is known (never run
+    /// here meanwhile).
     pub refusing: AtomicBool,
+    /// Source: the switch's configuration was installed (written and
+    /// published) or refused, for migration `.0`.
+    pub installed: Mutex<Option<(u64, Result<(), String>)>>,
 }
 
 /// See [`Migration::status`].
@@ -118,8 +122,9 @@ pub struct MigrationStatus {
     pub range: Range<usize>,
     /// The other node.
     pub peer: String,
-    /// `streaming`, `cutover`, `switching` (the switch is proposed to the
-    /// control log, whose outcome decides), `done` or `aborted`.
+    /// `streaming`, `cutover`, `committing` (the switch's configuration is
+    /// being written), `switching` (the switch is proposed to the control
+    /// log, whose outcome decides), `done` or `aborted`.
     pub state: &'static str,
     /// Why it aborted.
     pub reason: String,
@@ -163,6 +168,7 @@ impl Migration {
             cleanup_hi: AtomicU64::new(0),
             target_id: AtomicU64::new(0),
             refusing: AtomicBool::new(false),
+            installed: Mutex::new(None),
         }
     }
 
@@ -224,11 +230,11 @@ pub(crate) fn start_source(shard: &mut Shard, range: &Range<usize>, peer: &str) 
     }
     let mig = &shard.shared.migration;
     let mut st = mig.lock();
-    let active = matches!(st.state, "streaming" | "cutover" | "switching");
+    let active = matches!(st.state, "streaming" | "cutover" | "committing" | "switching");
     if active && (st.role != MigrationRole::Source || st.range != *range) {
         return Err("ERR another migration is in progress on this node".into());
     }
-    if matches!(st.state, "cutover" | "switching") {
+    if matches!(st.state, "cutover" | "committing" | "switching") {
         return Err("ERR the migration is switching over".into());
     }
     if !active {
@@ -445,7 +451,8 @@ pub(crate) fn pump_cutover(shard: &mut Shard, flow: &mut FlowOut, out: &mut Vec<
         return true;
     }
     if st.state != "cutover" {
-        // "switching": the flow stays open, idle, until the log decides.
+        // "committing", "switching": the flow stays open, idle, until the
+        // switch is installed or the log decides.
         return false;
     }
     let now = crate::runtime::monotonic_ns();
@@ -546,7 +553,10 @@ impl MigrationStatus {
 }
 
 /// Every flow of the range is caught up under the hold: install the new
-/// configuration here, then release the held writes (they see it: MOVED).
+/// configuration here. The install answers off the shard, once the
+/// cluster config file holds it and its routing is published
+/// ([`on_turn`] then releases the held writes, which see it: MOVED); the
+/// migration is `committing` meanwhile, and no longer aborts on its own.
 fn commit_locked(shard: &mut Shard, st: &mut MigrationStatus) {
     let shared = shard.shared.clone();
     let mig = &shared.migration;
@@ -554,40 +564,58 @@ fn commit_locked(shard: &mut Shard, st: &mut MigrationStatus) {
     let Some(cluster) = shard.shared.cluster.clone() else { return };
     let owned =
         OwnedArgs::from_parts([&b"CLUSTER"[..], b"CORESHARD-SETCONFIG", epoch.to_string().as_bytes(), json.as_bytes()]);
-    let mut text = Vec::new();
-    let changed = {
-        let mut reply = coreshard_engine::reply::Reply::new(&mut text, coreshard_engine::reply::Proto::Resp2);
-        cluster.hook().command(&owned.view(), &mut reply)
-    };
-    match changed {
-        Some(routing) => {
-            cluster.publish(routing);
+    let (id, to) = (st.id, shared.clone());
+    let later: crate::cluster::ReplyLater = Box::new(move |bytes, routing| {
+        let result = match routing {
+            Some(_) => Ok(()),
+            None => Err(String::from_utf8_lossy(&bytes).trim().to_string()),
+        };
+        *to.migration.installed.lock().unwrap_or_else(|e| e.into_inner()) = Some((id, result));
+        to.wake_all();
+    });
+    st.state = "committing";
+    if cluster.hook().command_async(&owned.view(), later).is_err() {
+        st.state = "cutover";
+        abort_locked(mig, st, "the new configuration cannot be installed on this node");
+        shard.shared.wake_all();
+    }
+}
+
+/// The switch's configuration is installed and published (or was refused):
+/// release the held writes.
+fn committed_locked(shard: &mut Shard, st: &mut MigrationStatus, result: Result<(), String>) {
+    let mig = &shard.shared.migration;
+    match result {
+        Ok(()) => {
             if let Some(c) = shard.cluster.as_mut() {
                 c.refresh();
             }
             st.state = "done";
             st.pause_us = crate::runtime::monotonic_ns().saturating_sub(st.pause_start_ns) / 1000;
             tracing::info!(
-                "migration of slots {}..={}: switched at config epoch {epoch}, writes held {} µs",
+                "migration of slots {}..={}: switched at config epoch {}, writes held {} µs",
                 st.range.start,
                 st.range.end - 1,
+                st.cutover.as_ref().map_or(0, |c| c.0),
                 st.pause_us
             );
             // Released only after the routing is published: a shard that
             // sees `paused` false sees the new routing too.
+            mig.refusing.store(false, Relaxed);
             mig.paused.store(false, Release);
             // The moved keys go in the background, a slot per loop turn.
             mig.cleanup_lo.store(st.range.start as u64, Relaxed);
             mig.cleanup_hi.store(st.range.end as u64, Relaxed);
             mig.cleanup_gen.fetch_add(1, Release);
-            shard.shared.wake_all();
         }
-        None => {
-            let why = format!("the new configuration was refused: {}", String::from_utf8_lossy(&text).trim());
-            abort_locked(mig, st, &why);
-            shard.shared.wake_all();
+        Err(text) => {
+            // Refused before anything changed: the source keeps the slots.
+            st.state = "cutover";
+            mig.refusing.store(false, Relaxed);
+            abort_locked(mig, st, &format!("the new configuration was refused: {text}"));
         }
     }
+    shard.shared.wake_all();
 }
 
 /// A source flow gives up (the reason shows in INFO).
@@ -642,7 +670,7 @@ pub(crate) fn on_turn(shard: &mut Shard) {
     if mig.paused.load(Acquire) {
         let now = crate::runtime::monotonic_ns();
         let mut st = mig.lock();
-        if st.state != "switching" {
+        if !matches!(st.state, "switching" | "committing") {
             if let Some((_, _, until)) = st.cutover
                 && now >= until
             {
@@ -652,17 +680,27 @@ pub(crate) fn on_turn(shard: &mut Shard) {
             }
             return;
         }
-        // The switch is the control log's to decide: its outcome arrives
-        // with a configuration, installed on any shard's connection or by
-        // the control thread, so every shard looks each millisecond.
+        // The switch is the control log's to decide, or the file writer's
+        // to install: the outcome arrives off the shards (with a
+        // configuration, or in `installed`), so every shard looks each
+        // millisecond.
         super::arm_timer(shard, SWITCH_POLL_NS);
-        let id = st.via_log.as_ref().map_or(0, |v| v.0);
-        let outcome = shard.cluster.as_mut().and_then(|c| {
-            c.refresh();
-            c.routing.migration(id)
-        });
+        let outcome = if st.state == "committing" {
+            let mut installed = mig.installed.lock().unwrap_or_else(|e| e.into_inner());
+            match installed.take() {
+                Some((id, result)) if id == st.id => Some(Err(result)),
+                _ => None,
+            }
+        } else {
+            let id = st.via_log.as_ref().map_or(0, |v| v.0);
+            shard.cluster.as_mut().and_then(|c| {
+                c.refresh();
+                c.routing.migration(id).map(Ok)
+            })
+        };
         match outcome {
-            Some(switched) => decided_locked(shard, &mut st, switched),
+            Some(Ok(switched)) => decided_locked(shard, &mut st, switched),
+            Some(Err(result)) => committed_locked(shard, &mut st, result),
             None => {
                 if st.cutover.as_ref().is_some_and(|c| now >= c.2) && !mig.refusing.load(Relaxed) {
                     // Past the bound the held writes are refused, not run:
@@ -844,7 +882,7 @@ fn pull(shard: &mut Shard, conn: &mut Conn, args: &Args) {
     {
         let mig = &shard.shared.migration;
         let mut st = mig.lock();
-        if matches!(st.state, "streaming" | "cutover" | "switching") {
+        if matches!(st.state, "streaming" | "cutover" | "committing" | "switching") {
             return conn.reply().error("ERR another migration is in progress on this node");
         }
         st.role = MigrationRole::Target;
@@ -917,6 +955,9 @@ fn abort(shard: &mut Shard, idx: u32, conn: &mut Conn) {
     match st.role {
         MigrationRole::Source if st.state == "switching" => {
             conn.reply().error("ERR the switch is proposed to the control log: its outcome decides")
+        }
+        MigrationRole::Source if st.state == "committing" => {
+            conn.reply().error("ERR the switch's configuration is being installed")
         }
         MigrationRole::Source => {
             abort_locked(mig, &mut st, "aborted by the admin");

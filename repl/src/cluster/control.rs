@@ -12,7 +12,7 @@
 
 use super::config::{ClusterConfig, ConfigChange, Node, NodeId, SLOTS, SlotRange};
 use super::member::Answer;
-use super::store::NodesFile;
+use super::store::{NodesFile, Writer};
 use coreshard_engine::cmd::printable;
 use coreshard_engine::{Args, Reply, num};
 use coreshard_net::Config;
@@ -35,6 +35,8 @@ fn error_reply(text: &str) -> Vec<u8> {
 /// The node's cluster configuration and its file.
 pub struct ClusterControl {
     path: PathBuf,
+    /// Writes the file off the shards; a change is acted on once written.
+    writer: Arc<Writer>,
     /// `cluster-require-full-coverage`, as set at start.
     require_full_coverage: bool,
     state: Mutex<NodesFile>,
@@ -98,8 +100,10 @@ impl ClusterControl {
                 file
             }
         };
+        let writer = Writer::start(path.clone(), file.config.epoch)?;
         Ok(ClusterControl {
             path,
+            writer,
             require_full_coverage: config.cluster_require_full_coverage,
             state: Mutex::new(file),
             control_port: if config.cluster_port != 0 { config.cluster_port } else { config.port.wrapping_add(10000) },
@@ -126,18 +130,20 @@ impl ClusterControl {
         self.state().config.clone()
     }
 
-    /// Applies `change` at `epoch`: the result must list this node, is
-    /// written to the config file, and only then is in force. Returns the
-    /// new routing; on any error nothing changed.
-    pub fn install(&self, epoch: u64, change: &ConfigChange) -> Result<Routing, String> {
+    /// Applies `change` at `epoch`: the result must list this node. It is
+    /// accepted (later changes apply on top of it, CLUSTER NODES shows it)
+    /// and handed to the file's writer; it comes in force only once
+    /// written: [`Self::install_then`]. Returns the new routing; on any
+    /// error nothing changed.
+    fn install(&self, epoch: u64, change: &ConfigChange) -> Result<Routing, String> {
         let mut state = self.state();
         let next = state.config.apply(epoch, change).map_err(|e| e.to_string())?;
         if next.position(&state.myself).is_none() {
             return Err(format!("the configuration does not list this node ({})", state.myself));
         }
         let file = NodesFile::new(state.myself.clone(), next);
-        file.save(&self.path)
-            .map_err(|e| format!("can't write the cluster config file {}: {e}", self.path.display()))?;
+        // Under the state's lock, so the writer gets them in epoch order.
+        self.writer.submit(file.clone());
         *state = file;
         tracing::info!(
             "cluster: config epoch {} installed ({} nodes, {} slots assigned)",
@@ -189,18 +195,40 @@ impl ClusterControl {
         Ok(())
     }
 
+    /// Installs `change` at `epoch` ([`Self::install`]) and, once the
+    /// config file holds it, publishes its routing to the shards and calls
+    /// `then` with it (on the file's writer thread); `then` gets the error
+    /// at once when the change is refused (nothing changed then).
+    pub fn install_then(
+        &self,
+        epoch: u64,
+        change: &ConfigChange,
+        then: impl FnOnce(Result<Routing, String>) + Send + 'static,
+    ) {
+        match self.install(epoch, change) {
+            Ok(routing) => {
+                let published = self.published.get().cloned();
+                self.writer.when_durable(epoch, move || {
+                    if let Some(cluster) = published.as_ref().and_then(Weak::upgrade) {
+                        cluster.publish(routing.clone());
+                    }
+                    then(Ok(routing));
+                });
+            }
+            Err(e) => then(Err(e)),
+        }
+    }
+
     /// Installs a configuration the control log committed, if it is newer
-    /// than the one in force and lists this node, and publishes it.
+    /// than the one in force and lists this node, and publishes it once
+    /// written.
     pub fn install_committed(&self, config: ClusterConfig) {
         let epoch = config.epoch;
-        match self.install(epoch, &ConfigChange::Replace(config)) {
-            Ok(routing) => {
-                if let Some(cluster) = self.published.get().and_then(Weak::upgrade) {
-                    cluster.publish(routing);
-                }
+        self.install_then(epoch, &ConfigChange::Replace(config), move |r| {
+            if let Err(e) = r {
+                tracing::debug!("cluster: committed epoch {epoch} not installed here: {e}");
             }
-            Err(e) => tracing::debug!("cluster: committed epoch {epoch} not installed here: {e}"),
-        }
+        });
     }
 
     /// `CLUSTER CORESHARD-LOG-JOIN <voter-id> <voter-id>,<node-id>,<ip:port> ...`:
@@ -254,20 +282,21 @@ impl ClusterControl {
     fn propose(self: &Arc<Self>, args: &Args, done: ReplyLater) {
         let change: ConfigChange = match serde_json::from_slice(args.get(2)) {
             Ok(c) => c,
-            Err(e) => return done(error_reply(&format!("ERR invalid change: {e}"))),
+            Err(e) => return done(error_reply(&format!("ERR invalid change: {e}")), None),
         };
         if self.member.get().is_none() && args.len() > 3 {
-            return done(error_reply("ERR this node is not a control log voter"));
+            return done(error_reply("ERR this node is not a control log voter"), None);
         }
         self.propose_change_then(
             change,
             Answer::new(move |result| {
-                done(match result {
+                let bytes = match result {
                     Ok(epoch) => format!(":{epoch}\r\n").into_bytes(),
                     // A voter's refusal, passed on as it came.
                     Err(e) if e.starts_with("ERR ") => error_reply(&e),
                     Err(e) => error_reply(&format!("ERR {e}")),
-                })
+                };
+                done(bytes, None)
             }),
         );
     }
@@ -417,10 +446,11 @@ impl ClusterHook for SharedControl {
     }
 
     fn command_async(&self, args: &Args, done: ReplyLater) -> Result<(), ReplyLater> {
-        if !args.get(1).eq_ignore_ascii_case(b"CORESHARD-PROPOSE") {
-            return Err(done);
+        match args.get(1).to_ascii_uppercase().as_slice() {
+            b"CORESHARD-PROPOSE" => self.0.propose(args, done),
+            b"CORESHARD-SETCONFIG" if self.0.member.get().is_none() => self.0.set_config(args, done),
+            _ => return Err(done),
         }
-        self.0.propose(args, done);
         Ok(())
     }
 
@@ -437,6 +467,8 @@ impl ClusterHook for SharedControl {
             b"CORESHARD-SETCONFIG" if self.0.member.get().is_some() => {
                 r.error("ERR this node's configuration comes from the control log: use CLUSTER CORESHARD-PROPOSE")
             }
+            // Run through `command_async` (it waits for the file's write).
+            b"CORESHARD-SETCONFIG" => r.error("ERR CORESHARD-SETCONFIG is not allowed in a transaction"),
             _ => return self.0.command(args, r),
         }
         None
@@ -455,7 +487,6 @@ impl ClusterHook for ClusterControl {
             b"INFO" => r.verbatim(info_text(&self.state(), self.require_full_coverage).as_bytes()),
             b"SLOTS" => slots_reply(&self.state().config, r),
             b"SHARDS" => shards_reply(&self.state().config, r),
-            b"CORESHARD-SETCONFIG" => return self.set_config(args, r),
             _ => r.error(&format!("ERR unknown subcommand '{}'. Try CLUSTER HELP.", printable(args.get(1), 128))),
         }
         None
@@ -464,29 +495,20 @@ impl ClusterHook for ClusterControl {
 
 impl ClusterControl {
     /// `CLUSTER CORESHARD-SETCONFIG <epoch> <json>`: installs a whole
-    /// configuration whose epoch is higher than this node's.
-    fn set_config(&self, args: &Args, r: &mut Reply) -> Option<Routing> {
+    /// configuration whose epoch is higher than this node's; `done` gets
+    /// `+OK` and the routing once it is written and published, or the error.
+    fn set_config(&self, args: &Args, done: ReplyLater) {
         let Some(epoch) = num::parse_i64(args.get(2)).and_then(|e| u64::try_from(e).ok()) else {
-            r.error("ERR Invalid config epoch specified");
-            return None;
+            return done(error_reply("ERR Invalid config epoch specified"), None);
         };
         let config: ClusterConfig = match serde_json::from_slice(args.get(3)) {
             Ok(c) => c,
-            Err(e) => {
-                r.error(&format!("ERR invalid cluster configuration: {e}"));
-                return None;
-            }
+            Err(e) => return done(error_reply(&format!("ERR invalid cluster configuration: {e}")), None),
         };
-        match self.install(epoch, &ConfigChange::Replace(config)) {
-            Ok(routing) => {
-                r.ok();
-                Some(routing)
-            }
-            Err(e) => {
-                r.error(&format!("ERR {e}"));
-                None
-            }
-        }
+        self.install_then(epoch, &ConfigChange::Replace(config), move |r| match r {
+            Ok(routing) => done(b"+OK\r\n".to_vec(), Some(routing)),
+            Err(e) => done(error_reply(&format!("ERR {e}")), None),
+        });
     }
 }
 
