@@ -570,6 +570,18 @@ fn commit_locked(shard: &mut Shard, st: &mut MigrationStatus) {
             Some(_) => Ok(()),
             None => Err(String::from_utf8_lossy(&bytes).trim().to_string()),
         };
+        // Written and published (on the writer thread): release the held
+        // writes right here, without waiting for a shard's turn. Not when
+        // the lock is busy (a refusal is answered at once, under it): a
+        // shard's next turn does it then.
+        if result.is_ok()
+            && let Ok(mut st) = to.migration.status.try_lock()
+            && st.id == id
+            && st.state == "committing"
+        {
+            switched_locked(&to, &mut st);
+            return;
+        }
         *to.migration.installed.lock().unwrap_or_else(|e| e.into_inner()) = Some((id, result));
         to.wake_all();
     });
@@ -590,32 +602,40 @@ fn committed_locked(shard: &mut Shard, st: &mut MigrationStatus, result: Result<
             if let Some(c) = shard.cluster.as_mut() {
                 c.refresh();
             }
-            st.state = "done";
-            st.pause_us = crate::runtime::monotonic_ns().saturating_sub(st.pause_start_ns) / 1000;
-            tracing::info!(
-                "migration of slots {}..={}: switched at config epoch {}, writes held {} µs",
-                st.range.start,
-                st.range.end - 1,
-                st.cutover.as_ref().map_or(0, |c| c.0),
-                st.pause_us
-            );
-            // Released only after the routing is published: a shard that
-            // sees `paused` false sees the new routing too.
-            mig.refusing.store(false, Relaxed);
-            mig.paused.store(false, Release);
-            // The moved keys go in the background, a slot per loop turn.
-            mig.cleanup_lo.store(st.range.start as u64, Relaxed);
-            mig.cleanup_hi.store(st.range.end as u64, Relaxed);
-            mig.cleanup_gen.fetch_add(1, Release);
+            switched_locked(&shard.shared, st);
         }
         Err(text) => {
             // Refused before anything changed: the source keeps the slots.
             st.state = "cutover";
             mig.refusing.store(false, Relaxed);
             abort_locked(mig, st, &format!("the new configuration was refused: {text}"));
+            shard.shared.wake_all();
         }
     }
-    shard.shared.wake_all();
+}
+
+/// The switch is in force here (written, routing published): the held
+/// writes are released (they get MOVED) and the moved keys go.
+fn switched_locked(shared: &crate::shared::Shared, st: &mut MigrationStatus) {
+    let mig = &shared.migration;
+    st.state = "done";
+    st.pause_us = crate::runtime::monotonic_ns().saturating_sub(st.pause_start_ns) / 1000;
+    tracing::info!(
+        "migration of slots {}..={}: switched at config epoch {}, writes held {} µs",
+        st.range.start,
+        st.range.end - 1,
+        st.cutover.as_ref().map_or(0, |c| c.0),
+        st.pause_us
+    );
+    // Released only after the routing is published: a shard that sees
+    // `paused` false sees the new routing too.
+    mig.refusing.store(false, Relaxed);
+    mig.paused.store(false, Release);
+    // The moved keys go in the background, a slot per loop turn.
+    mig.cleanup_lo.store(st.range.start as u64, Relaxed);
+    mig.cleanup_hi.store(st.range.end as u64, Relaxed);
+    mig.cleanup_gen.fetch_add(1, Release);
+    shared.wake_all();
 }
 
 /// A source flow gives up (the reason shows in INFO).
