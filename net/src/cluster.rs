@@ -367,7 +367,7 @@ const HELP: &[&str] = &[
     "    Commit a configuration change through the control log; returns its epoch.",
     "CORESHARD-LOG",
     "    Return the control log's voter id, term, leader and epoch on this node.",
-    "CORESHARD-MIGRATE PULL <host> <port> <lo> <hi> | CUTOVER <epoch> <config> <pause-ms> |",
+    "CORESHARD-MIGRATE PULL <host> <port> <lo> <hi> [<id>] | CUTOVER <epoch> <config> <pause-ms> |",
     "    CUTOVER LOG <id> <target-id> <pause-ms> | ABORT | STATUS",
     "    Slot migration steps (internal: sent by coreshard-admin migrate).",
 ];

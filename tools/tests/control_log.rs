@@ -379,6 +379,12 @@ fn a_migration_switches_through_the_control_log_under_a_verifying_load() {
         );
         let status = migration_status(&nodes[from]);
         assert!(status.contains("migration_state:done"), "{status}");
+        // The target took the committed outcome: it keeps the slots.
+        assert!(
+            wait_until(CONVERGE, || migration_status(&nodes[to]).contains("migration_state:done")),
+            "{}",
+            migration_status(&nodes[to])
+        );
         // The switch is a committed entry: every voter's log made the same epoch.
         let epochs: Vec<Option<u64>> = nodes.iter().map(epoch).collect();
         assert!(wait_until(CONVERGE, || nodes.iter().all(|n| epoch(n) == epochs[0])), "{epochs:?}");
@@ -427,6 +433,8 @@ fn a_switch_without_a_log_majority_does_not_happen_and_a_retry_succeeds() {
     assert!(set_reply(source, &key).starts_with("-TRYAGAIN"), "{}", set_reply(source, &key));
     assert_eq!(owner(source, range.start), Some(source.addr()));
     assert_eq!(owner(target, range.start), Some(source.addr()));
+    // The target holds what it pulled, invisible until the log decides.
+    assert!(cmd(&mut target.client(), &["DBSIZE"]).int() > 0);
 
     // The majority comes back: the switch's cancellation commits, and the
     // source serves the slots again.
@@ -441,6 +449,12 @@ fn a_switch_without_a_log_majority_does_not_happen_and_a_retry_succeeds() {
     );
     let status = migration_status(source);
     assert!(status.contains("the control log cancelled the switch"), "{status}");
+    // The target takes the same outcome by itself (the admin tool has
+    // given up): it drops what it received, and serves none of it.
+    let target = nodes[survivor].as_ref().unwrap();
+    assert!(target.addr() != source.addr());
+    assert!(wait_until(CONVERGE, || cmd(&mut target.client(), &["DBSIZE"]).int() == 0), "{}", migration_status(target));
+    assert!(migration_status(target).contains("the control log cancelled the switch"), "{}", migration_status(target));
     assert_eq!(set_reply(source, &key), "+OK");
     let all: Vec<&Server> = nodes.iter().flatten().collect();
     assert!(wait_until(CONVERGE, || all.iter().all(|n| owner(n, range.start) == Some(source.addr()))));

@@ -28,7 +28,9 @@ use coreshard_engine::{Args, OwnedArgs};
 use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 
 /// Longest a cutover may hold writes to the migrating slots, whatever the
 /// admin asks: past it the migration aborts and the writes run here.
@@ -111,6 +113,10 @@ pub struct Migration {
     /// Source: the switch's configuration was installed (written and
     /// published) or refused, for migration `.0`.
     pub installed: Mutex<Option<(u64, Result<(), String>)>>,
+    /// Target, on a control-log cluster: the migration's id in the log,
+    /// whose outcome this node waits for (0: none): switched, it keeps
+    /// what it received; cancelled, it drops it.
+    pub target_log_id: AtomicU64,
 }
 
 /// See [`Migration::status`].
@@ -169,6 +175,7 @@ impl Migration {
             target_id: AtomicU64::new(0),
             refusing: AtomicBool::new(false),
             installed: Mutex::new(None),
+            target_log_id: AtomicU64::new(0),
         }
     }
 
@@ -687,6 +694,7 @@ pub(crate) fn on_turn(shard: &mut Shard) {
         super::arm_timer(shard, CUTOVER_POLL_NS);
     }
     cleanup_step(shard, mig);
+    target_outcome(shard);
     if mig.paused.load(Acquire) {
         let now = crate::runtime::monotonic_ns();
         let mut st = mig.lock();
@@ -746,6 +754,43 @@ pub(crate) fn on_turn(shard: &mut Shard) {
             shard.process_input(idx, None);
         }
     }
+}
+
+/// Target on a control-log cluster: once the routing carries the log's
+/// outcome of the migration, keep what arrived (switched: `done`) or drop
+/// it as ABORT does (cancelled: the source keeps the slots), whatever the
+/// admin tool does. One shard acts; the others see the id cleared.
+fn target_outcome(shard: &mut Shard) {
+    let mig = &shard.shared.migration;
+    let id = mig.target_log_id.load(Acquire);
+    if id == 0 {
+        return;
+    }
+    let Some(switched) = shard.cluster.as_ref().and_then(|c| c.routing.migration(id)) else { return };
+    if mig.target_log_id.compare_exchange(id, 0, AcqRel, Relaxed).is_err() {
+        return;
+    }
+    let mut st = mig.lock();
+    if st.role != MigrationRole::Target {
+        return;
+    }
+    if switched {
+        st.state = "done";
+        st.reason.clear();
+        return;
+    }
+    tracing::warn!("migration {id}: the control log cancelled the switch; dropping the slots received");
+    st.state = "aborted";
+    st.reason = "the control log cancelled the switch".into();
+    st.id += 1;
+    // Bytes still arriving on the old flows are dropped unapplied, and
+    // what reached the shards goes slot by slot in the background.
+    mig.target_id.store(st.id, Release);
+    mig.cleanup_lo.store(st.range.start as u64, Relaxed);
+    mig.cleanup_hi.store(st.range.end as u64, Relaxed);
+    mig.cleanup_gen.fetch_add(1, Release);
+    drop(st);
+    shard.shared.wake_all();
 }
 
 /// Deletes the keys of one slot this node gave away, per loop turn
@@ -884,11 +929,19 @@ fn cutover(shard: &mut Shard, conn: &mut Conn, args: &Args) {
 // Target
 // ---------------------------------------------------------------------------
 
-/// `CLUSTER CORESHARD-MIGRATE PULL <host> <port> <lo> <hi>` on the target.
+/// `CLUSTER CORESHARD-MIGRATE PULL <host> <port> <lo> <hi> [<id>]` on the
+/// target; `id`, on a control-log cluster, is the migration's id there.
 fn pull(shard: &mut Shard, conn: &mut Conn, args: &Args) {
     let num = |i: usize| std::str::from_utf8(args.get(i)).ok().and_then(|s| s.parse::<usize>().ok());
     let (Some(port), Some(lo), Some(hi)) = (num(4), num(5), num(6)) else {
         return conn.reply().error(coreshard_engine::reply::NOT_INTEGER);
+    };
+    let log_id = match args.try_get(7) {
+        None => 0,
+        Some(a) => match std::str::from_utf8(a).ok().and_then(|s| s.parse::<u64>().ok()) {
+            Some(id) => id,
+            None => return conn.reply().error(coreshard_engine::reply::NOT_INTEGER),
+        },
     };
     let (Ok(port), true) = (u16::try_from(port), lo <= hi && hi < coreshard_engine::slot::SLOTS) else {
         return conn.reply().error("ERR invalid port or slot range");
@@ -912,6 +965,7 @@ fn pull(shard: &mut Shard, conn: &mut Conn, args: &Args) {
         st.reason.clear();
         st.id += 1;
         mig.target_id.store(st.id, Release);
+        mig.target_log_id.store(log_id, Release);
         st.cutover = None;
         mig.keys.store(0, Relaxed);
         mig.bytes.store(0, Relaxed);
@@ -1000,6 +1054,7 @@ fn abort(shard: &mut Shard, idx: u32, conn: &mut Conn) {
             st.id += 1;
             // Bytes still arriving on the old flows are dropped unapplied.
             mig.target_id.store(st.id, Release);
+            mig.target_log_id.store(0, Release);
             // What reached the shards is flushed now, and once more in the
             // background a turn later, after anything that was on its way
             // between the shards when the flows stopped.
@@ -1040,7 +1095,7 @@ fn close_target_flows(shard: &mut Shard) {
 pub(crate) fn command(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
     let sub = args.try_get(2).map(|s| s.to_ascii_uppercase()).unwrap_or_default();
     match (sub.as_slice(), args.len()) {
-        (b"PULL", 7) => pull(shard, conn, &args),
+        (b"PULL", 7 | 8) => pull(shard, conn, &args),
         (b"CUTOVER", 6) => cutover(shard, conn, &args),
         (b"CUTOVER", 7) if args.get(3).eq_ignore_ascii_case(b"LOG") => cutover(shard, conn, &args),
         (b"ABORT", 3) => abort(shard, idx, conn),
@@ -1049,7 +1104,7 @@ pub(crate) fn command(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) 
             info(shard, &mut o);
             conn.reply().bulk(o.as_bytes());
         }
-        _ => conn.reply().error("ERR usage: CLUSTER CORESHARD-MIGRATE PULL host port lo hi | CUTOVER epoch config pause-ms | CUTOVER LOG id target-id pause-ms | ABORT | STATUS"),
+        _ => conn.reply().error("ERR usage: CLUSTER CORESHARD-MIGRATE PULL host port lo hi [id] | CUTOVER epoch config pause-ms | CUTOVER LOG id target-id pause-ms | ABORT | STATUS"),
     }
 }
 

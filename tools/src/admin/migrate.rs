@@ -129,8 +129,13 @@ pub(crate) fn run(plan: &Plan) -> Result<(), String> {
         Some(a) => parse_addr(a)?,
         None => (from_host.clone(), from_port),
     };
-    let _: String =
-        target.query(&["CLUSTER", "CORESHARD-MIGRATE", "PULL", &pull_host, &pull_port.to_string(), &lo, &hi])?;
+    let port = pull_port.to_string();
+    let mut pull = vec!["CLUSTER", "CORESHARD-MIGRATE", "PULL", &pull_host, &port, &lo, &hi];
+    if via_log {
+        // The target keeps or drops what it receives by the log's outcome.
+        pull.push(&migration_id);
+    }
+    let _: String = target.query(&pull)?;
     let fail = |source: &mut NodeConn, target: &mut NodeConn, why: String| -> Result<(), String> {
         // The target drops what it received only once the source says the
         // migration is aborted: a source that switched (or cannot be asked)
