@@ -8,7 +8,11 @@
 //! committed through the log: under a verifying write load, in both
 //! directions between a voter and the node outside the log; and with two
 //! voters killed at the switch, which then does not happen, loses no
-//! acknowledged write, and succeeds when retried once they are back.
+//! acknowledged write, and succeeds when retried once they are back; and
+//! with the leader as the source and the other voters stopped, a switch
+//! proposal that times out and may commit later (every node then agrees
+//! on the outcome, no acknowledged write lost). A proposal waiting for the
+//! log leaves its shard serving other clients.
 //! Every wait polls with a deadline.
 
 mod common;
@@ -541,4 +545,59 @@ fn read_reply(s: &mut std::net::TcpStream) -> Vec<u8> {
     let mut buf = Vec::new();
     read_replies(s, &mut buf, 1).unwrap();
     buf
+}
+
+#[test]
+fn a_switch_that_timed_out_and_committed_later_loses_nothing() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("late-commit");
+    let (_args, nodes, config) = control_log_cluster(&dir);
+    let nodes: Vec<Server> = nodes.into_iter().flatten().collect();
+    // The source is the leader; the two other voters are stopped just
+    // before the migration, so the leader takes the switch into its log
+    // but cannot commit it: the proposal times out. Once they continue,
+    // the entry may still commit (or, had the leader stepped down first,
+    // the cancellation does); either way every node agrees and no
+    // acknowledged write is lost.
+    let mut leader = String::new();
+    assert!(wait_until(CONVERGE, || {
+        leader = log_field(&nodes[0], "leader-node").unwrap_or_default();
+        !leader.is_empty()
+    }));
+    let lead = config.nodes.iter().position(|n| n.id.as_str() == leader).unwrap();
+    let range = SlotRange::new(config.nodes[lead].slots[0].start, config.nodes[lead].slots[0].start + 199);
+    let urls = vec![nodes[lead].url(), nodes[3].url()];
+    let load = Load::start(urls.clone(), range, 2, true);
+    assert!(wait_until(CONVERGE, || load.acked() > 50));
+    let stopped: Vec<&Server> = (0..3).filter(|&i| i != lead).map(|i| &nodes[i]).collect();
+    for n in &stopped {
+        n.signal(libc::SIGSTOP);
+    }
+    let (source, target) = (&nodes[lead], &nodes[3]);
+    let out = migrate(source, target, range, &["--max-pause-ms", "200", "--timeout-s", "8"]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "no majority, no switch yet: {text}");
+    assert!(migration_status(source).contains("migration_state:switching"), "{}", migration_status(source));
+    let key = key_in(range, "late");
+    assert!(set_reply(source, &key).starts_with("-TRYAGAIN"), "{}", set_reply(source, &key));
+    for n in &stopped {
+        n.signal(libc::SIGCONT);
+    }
+    let mut state = String::new();
+    assert!(
+        wait_until(CONVERGE, || {
+            state = migration_status(source);
+            state.contains("migration_state:done") || state.contains("migration_state:aborted")
+        }),
+        "{state}"
+    );
+    let owner_now = if state.contains("migration_state:done") { target.addr() } else { source.addr() };
+    println!("outcome: {}", if owner_now == target.addr() { "switched" } else { "cancelled" });
+    assert!(wait_until(CONVERGE, || nodes.iter().all(|n| owner(n, range.start) == Some(owner_now.clone()))));
+    let before = load.acked();
+    assert!(wait_until(CONVERGE, || load.acked() > before), "writes are served again");
+    load.finish(urls);
+    let _ = std::fs::remove_dir_all(&dir);
 }
