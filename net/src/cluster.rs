@@ -204,6 +204,12 @@ pub trait ClusterHook: Send + Sync {
         Err("this node has no control log to switch through".into())
     }
 
+    /// The configuration this node has accepted, as `CORESHARD-SETCONFIG`
+    /// takes it (epoch, JSON); None when it cannot say.
+    fn config_json(&self) -> Option<(u64, String)> {
+        None
+    }
+
     /// Runs `CLUSTER <sub> ...` when it waits for something outside the
     /// node (CORESHARD-PROPOSE waits for the control log): the work goes on
     /// off the shard and `done` gets the whole reply (RESP bytes) later,
@@ -224,6 +230,10 @@ pub type ReplyLater = Box<dyn FnOnce(Vec<u8>, Option<Routing>) + Send>;
 pub struct Cluster {
     /// The epoch of `current`; shards compare it once per loop turn.
     epoch: AtomicU64,
+    /// The newest epoch accepted and being written to the config file (it
+    /// comes in force once written): while it is newer than `epoch`, a
+    /// command this node would redirect waits for it instead.
+    pending: AtomicU64,
     /// The routing now in force; swapped whole, read by cloning the Arc.
     current: Mutex<Arc<Routing>>,
     hook: Box<dyn ClusterHook>,
@@ -233,7 +243,7 @@ impl Cluster {
     /// Cluster state owned by `hook`, starting with its current routing.
     pub fn new(hook: Box<dyn ClusterHook>) -> Self {
         let routing = Arc::new(hook.routing());
-        Cluster { epoch: AtomicU64::new(routing.epoch), current: Mutex::new(routing), hook }
+        Cluster { epoch: AtomicU64::new(routing.epoch), pending: AtomicU64::new(0), current: Mutex::new(routing), hook }
     }
 
     /// The routing now in force.
@@ -257,6 +267,19 @@ impl Cluster {
         }
         *current = Arc::new(routing);
         self.epoch.store(epoch, Release);
+    }
+
+    /// A configuration of `epoch` was accepted and comes in force once
+    /// written (then [`Self::publish`]).
+    pub fn note_pending(&self, epoch: u64) {
+        self.pending.fetch_max(epoch, Release);
+    }
+
+    /// True while an accepted configuration newer than `routing`'s is
+    /// being written.
+    #[inline]
+    pub fn newer_pending(&self, routing: &Routing) -> bool {
+        self.pending.load(Acquire) > routing.epoch
     }
 
     /// The hook that owns the configuration.

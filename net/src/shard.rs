@@ -818,6 +818,16 @@ impl Shard {
                             }
                         }
                     }
+                    if self.cluster.as_ref().is_some_and(|c| c.shared.newer_pending(&c.routing))
+                        && conn.master.is_none()
+                        && crate::repl::migrate::awaits_config(self, idx, conn, &Args::new(buf, &spans))
+                    {
+                        // Redirected by the routing in force, but a newer
+                        // configuration is being written: it runs (or gets
+                        // MOVED) once that one is in force.
+                        pos = start;
+                        break;
+                    }
                     if let Some(cluster) = self.cluster.as_mut() {
                         // A switch publishes the routing before it releases
                         // held writes: see it before this command runs.

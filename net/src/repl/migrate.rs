@@ -450,8 +450,15 @@ pub(crate) fn pump_cutover(shard: &mut Shard, flow: &mut FlowOut, out: &mut Vec<
     }
     if st.state == "done" {
         // The switch happened: the target installs the same configuration
-        // from its stream, right after the last entry of the range.
-        if let Some((epoch, json)) = st.cutover_done_config() {
+        // from its stream, right after the last entry of the range. Through
+        // the control log, the committed configuration this node has: a
+        // target outside the log takes it as it takes the leader's push
+        // (often sooner), a voter target ignores it.
+        let config = match st.cutover_done_config() {
+            Some(c) => Some(c),
+            None => shared.cluster.as_ref().and_then(|c| c.hook().config_json()).map(|(e, j)| (e.to_string(), j)),
+        };
+        if let Some((epoch, json)) = config {
             encode_command(out, [&b"CLUSTER"[..], b"CORESHARD-SETCONFIG", epoch.as_bytes(), json.as_bytes()]);
         }
         m.finishing = true;
@@ -550,7 +557,7 @@ fn decided_locked(shard: &mut Shard, st: &mut MigrationStatus, switched: bool) {
 
 impl MigrationStatus {
     /// After the switch: the installed configuration to pass on (none
-    /// through the control log: the target learns it from the log).
+    /// through the control log: the node's committed one goes instead).
     fn cutover_done_config(&self) -> Option<(String, String)> {
         if self.via_log.is_some() {
             return None;
@@ -878,6 +885,32 @@ pub(crate) fn hold(shard: &mut Shard, idx: u32, conn: &Conn, args: &Args) -> Hol
     }
     shard.repl.held.push((idx, conn.id));
     Hold::Wait
+}
+
+/// In cluster mode, while a newer configuration is being written here:
+/// whether a client's command this node would redirect waits for it (a
+/// switch's target answers MOVED back to the source until its new epoch
+/// is in force; waiting avoids sending the client round). The connection
+/// runs again from [`on_turn`] once the configuration is in force.
+pub(crate) fn awaits_config(shard: &mut Shard, idx: u32, conn: &Conn, args: &Args) -> bool {
+    let Some(c) = shard.cluster.as_mut() else { return false };
+    c.refresh();
+    if !c.shared.newer_pending(&c.routing) || conn.multi.is_some() {
+        return false;
+    }
+    let Some(spec) = shard.table.lookup(args.get(0)) else { return false };
+    let moved = c.check(spec, args, conn.readonly).is_err_and(|e| e.starts_with("MOVED"));
+    if !moved {
+        return false;
+    }
+    if !shard.repl.held.iter().any(|&(i, _)| i == idx) {
+        if shard.repl.held.len() >= HELD_CONNS_MAX {
+            return false;
+        }
+        shard.repl.held.push((idx, conn.id));
+    }
+    super::arm_timer(shard, SWITCH_POLL_NS);
+    true
 }
 
 /// `CLUSTER CORESHARD-MIGRATE CUTOVER <epoch> <config> <pause-ms>` on the

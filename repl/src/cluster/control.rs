@@ -208,6 +208,9 @@ impl ClusterControl {
         match self.install(epoch, change) {
             Ok(routing) => {
                 let published = self.published.get().cloned();
+                if let Some(cluster) = published.as_ref().and_then(Weak::upgrade) {
+                    cluster.note_pending(epoch);
+                }
                 self.writer.when_durable(epoch, move || {
                     if let Some(cluster) = published.as_ref().and_then(Weak::upgrade) {
                         cluster.publish(routing.clone());
@@ -443,6 +446,11 @@ impl ClusterHook for SharedControl {
 
     fn switch_migration(&self, id: u64, target: &str, lo: u16, hi: u16) -> Result<(), String> {
         self.0.switch_migration(id, target, lo, hi)
+    }
+
+    fn config_json(&self) -> Option<(u64, String)> {
+        let config = self.0.config();
+        serde_json::to_string(&config).ok().map(|json| (config.epoch, json))
     }
 
     fn command_async(&self, args: &Args, done: ReplyLater) -> Result<(), ReplyLater> {
