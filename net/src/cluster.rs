@@ -57,6 +57,11 @@ pub struct Routing {
     pub state_ok: bool,
     /// Where this node replicates from, as its configuration says.
     pub replica_of: Option<(String, u16)>,
+    /// Outcomes of migrations switched through the control log, as the
+    /// configuration records them: (id, switched). Published with the
+    /// routing they came with, so a source that reads "switched" here
+    /// routes the slots to the target already.
+    migrations: Vec<(u64, bool)>,
 }
 
 /// Where a command's keys must be served, when not here.
@@ -95,7 +100,28 @@ impl Routing {
                 *o = UNASSIGNED;
             }
         }
-        Routing { epoch, slot_owner: slot_owner.into(), addrs, myself, my_primary, state_ok, replica_of }
+        Routing {
+            epoch,
+            slot_owner: slot_owner.into(),
+            addrs,
+            myself,
+            my_primary,
+            state_ok,
+            replica_of,
+            migrations: Vec::new(),
+        }
+    }
+
+    /// The same routing with the configuration's migration outcomes.
+    pub fn with_migrations(mut self, migrations: Vec<(u64, bool)>) -> Self {
+        self.migrations = migrations;
+        self
+    }
+
+    /// Migration `id`'s outcome in the control log, when decided: true
+    /// when its slots switched to the target.
+    pub fn migration(&self, id: u64) -> Option<bool> {
+        self.migrations.iter().rev().find(|m| m.0 == id).map(|m| m.1)
     }
 
     /// A node that knows only itself and serves nothing (a fresh node).
@@ -166,12 +192,48 @@ pub trait ClusterHook: Send + Sync {
     /// command changed the configuration, which is then published to every
     /// shard.
     fn command(&self, args: &Args, reply: &mut Reply) -> Option<Routing>;
+
+    /// A migration's switch through the control log: proposes that slots
+    /// `lo..=hi` move from this node to node `target` as migration `id`,
+    /// and, until the log has an outcome for `id` (see
+    /// [`Routing::migration`]), proposes its cancellation, retrying while
+    /// no majority answers. Works in the background; an error means it
+    /// did not start, so nothing was proposed.
+    fn switch_migration(&self, id: u64, target: &str, lo: u16, hi: u16) -> Result<(), String> {
+        let _ = (id, target, lo, hi);
+        Err("this node has no control log to switch through".into())
+    }
+
+    /// The configuration this node has accepted, as `CORESHARD-SETCONFIG`
+    /// takes it (epoch, JSON); None when it cannot say.
+    fn config_json(&self) -> Option<(u64, String)> {
+        None
+    }
+
+    /// Runs `CLUSTER <sub> ...` when it waits for something outside the
+    /// node (CORESHARD-PROPOSE waits for the control log): the work goes on
+    /// off the shard and `done` gets the whole reply (RESP bytes) later,
+    /// from another thread; the connection waits, its shard does not.
+    /// Gives `done` back when `args` is no such command.
+    fn command_async(&self, args: &Args, done: ReplyLater) -> Result<(), ReplyLater> {
+        let _ = args;
+        Err(done)
+    }
 }
+
+/// Where [`ClusterHook::command_async`] delivers its reply, with the
+/// routing it made in force when it changed the configuration (already
+/// published: the connection's shard then follows its primary, if any).
+pub type ReplyLater = Box<dyn FnOnce(Vec<u8>, Option<Routing>) + Send>;
 
 /// Cluster state every shard can read.
 pub struct Cluster {
     /// The epoch of `current`; shards compare it once per loop turn.
     epoch: AtomicU64,
+    /// The newest epoch accepted and being written to the config file (it
+    /// comes in force once written): while it is newer than `epoch`, a
+    /// command this node would redirect waits for it instead.
+    pending: AtomicU64,
     /// The routing now in force; swapped whole, read by cloning the Arc.
     current: Mutex<Arc<Routing>>,
     hook: Box<dyn ClusterHook>,
@@ -181,7 +243,7 @@ impl Cluster {
     /// Cluster state owned by `hook`, starting with its current routing.
     pub fn new(hook: Box<dyn ClusterHook>) -> Self {
         let routing = Arc::new(hook.routing());
-        Cluster { epoch: AtomicU64::new(routing.epoch), current: Mutex::new(routing), hook }
+        Cluster { epoch: AtomicU64::new(routing.epoch), pending: AtomicU64::new(0), current: Mutex::new(routing), hook }
     }
 
     /// The routing now in force.
@@ -192,15 +254,32 @@ impl Cluster {
         }
     }
 
-    /// Makes `routing` the one in force; shards pick it up on their next turn.
+    /// Makes `routing` the one in force, unless a newer one is already;
+    /// shards pick it up on their next turn.
     pub fn publish(&self, routing: Routing) {
         let epoch = routing.epoch;
-        let routing = Arc::new(routing);
-        match self.current.lock() {
-            Ok(mut g) => *g = routing,
-            Err(poisoned) => *poisoned.into_inner() = routing,
+        let mut current = match self.current.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if epoch < current.epoch {
+            return;
         }
+        *current = Arc::new(routing);
         self.epoch.store(epoch, Release);
+    }
+
+    /// A configuration of `epoch` was accepted and comes in force once
+    /// written (then [`Self::publish`]).
+    pub fn note_pending(&self, epoch: u64) {
+        self.pending.fetch_max(epoch, Release);
+    }
+
+    /// True while an accepted configuration newer than `routing`'s is
+    /// being written.
+    #[inline]
+    pub fn newer_pending(&self, routing: &Routing) -> bool {
+        self.pending.load(Acquire) > routing.epoch
     }
 
     /// The hook that owns the configuration.
@@ -311,7 +390,8 @@ const HELP: &[&str] = &[
     "    Commit a configuration change through the control log; returns its epoch.",
     "CORESHARD-LOG",
     "    Return the control log's voter id, term, leader and epoch on this node.",
-    "CORESHARD-MIGRATE PULL <host> <port> <lo> <hi> | CUTOVER <epoch> <config> <pause-ms> | ABORT | STATUS",
+    "CORESHARD-MIGRATE PULL <host> <port> <lo> <hi> [<id>] | CUTOVER <epoch> <config> <pause-ms> |",
+    "    CUTOVER LOG <id> <target-id> <pause-ms> | ABORT | STATUS",
     "    Slot migration steps (internal: sent by coreshard-admin migrate).",
 ];
 
@@ -350,14 +430,47 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
         }
         b"HELP" => crate::commands::help(conn, "CLUSTER", HELP),
         b"CORESHARD-MIGRATE" => crate::repl::migrate::command(shard, idx, conn, args),
-        _ => {
-            let changed = cluster.hook().command(&args, &mut conn.reply());
-            if let Some(routing) = changed {
-                follow_configured_primary(shard, &routing);
-                cluster.publish(routing);
+        _ if !conn.in_exec => {
+            // A command that waits (CORESHARD-PROPOSE) parks the connection
+            // and answers through this shard's control channel.
+            let (shared, id, at) = (shard.shared.clone(), conn.id, shard.id);
+            let later: ReplyLater = Box::new(move |bytes, routing| {
+                let routing = routing.map(Box::new);
+                if shared.control[at].send(crate::shared::Control::ClusterReply { idx, id, bytes, routing }).is_ok() {
+                    shared.wake(at);
+                }
+            });
+            match cluster.hook().command_async(&args, later) {
+                Ok(()) => conn.cluster_wait = true,
+                Err(_) => run_hook(shard, conn, &cluster, &args),
             }
         }
+        _ => run_hook(shard, conn, &cluster, &args),
     }
+}
+
+/// A CLUSTER subcommand the hook runs at once.
+fn run_hook(shard: &Shard, conn: &mut Conn, cluster: &Cluster, args: &Args) {
+    let changed = cluster.hook().command(args, &mut conn.reply());
+    if let Some(routing) = changed {
+        follow_configured_primary(shard, &routing);
+        cluster.publish(routing);
+    }
+}
+
+/// The reply of a CLUSTER command that waited ([`ClusterHook::command_async`])
+/// reaches its connection, if it is still the same one.
+pub(crate) fn on_reply(shard: &mut Shard, idx: u32, id: u64, bytes: Vec<u8>, routing: Option<Box<Routing>>) {
+    if let Some(routing) = routing {
+        follow_configured_primary(shard, &routing);
+    }
+    let Some(conn) = shard.conns[idx as usize].as_mut() else { return };
+    if conn.id != id || !conn.cluster_wait {
+        return;
+    }
+    conn.cluster_wait = false;
+    conn.out.extend_from_slice(&bytes);
+    shard.continue_conn(idx);
 }
 
 /// Makes this node replicate what its new configuration says (a primary

@@ -166,6 +166,9 @@ pub struct Conn {
     pub(crate) handoff: Option<Box<crate::repl::primary::HandOff>>,
     /// Blocked in WAIT.
     pub(crate) wait: Option<Box<crate::repl::WaitFor>>,
+    /// Waits for the reply of a CLUSTER command running off the shard
+    /// (CORESHARD-PROPOSE); nothing more of it runs meanwhile.
+    pub(crate) cluster_wait: bool,
     /// REPLCONF listening-port.
     pub replica_port: u16,
     /// READONLY was sent: in cluster mode a replica serves this
@@ -218,6 +221,7 @@ impl Conn {
             master: None,
             handoff: None,
             wait: None,
+            cluster_wait: false,
             replica_port: 0,
             readonly: false,
         }

@@ -629,6 +629,7 @@ impl Shard {
             && conn.out.len() < OUTPUT_PAUSE_BYTES
             && conn.blocked.is_none()
             && conn.wait.is_none()
+            && !conn.cluster_wait
             && conn.handoff.is_none()
     }
 
@@ -816,6 +817,16 @@ impl Shard {
                                 continue;
                             }
                         }
+                    }
+                    if self.cluster.as_ref().is_some_and(|c| c.shared.newer_pending(&c.routing))
+                        && conn.master.is_none()
+                        && crate::repl::migrate::awaits_config(self, idx, conn, &Args::new(buf, &spans))
+                    {
+                        // Redirected by the routing in force, but a newer
+                        // configuration is being written: it runs (or gets
+                        // MOVED) once that one is in force.
+                        pos = start;
+                        break;
                     }
                     if let Some(cluster) = self.cluster.as_mut() {
                         // A switch publishes the routing before it releases
@@ -1525,6 +1536,9 @@ impl Shard {
             Control::DropReplication { epoch, promoted } => crate::repl::replica::drop_older(self, epoch, promoted),
             Control::ResumeStream { idx, id } => crate::repl::txapply::resume(self, idx, id),
             Control::CloseMasterLinks => crate::repl::replica::close_masters(self),
+            Control::ClusterReply { idx, id, bytes, routing } => {
+                crate::cluster::on_reply(self, idx, id, bytes, routing)
+            }
             Control::ConfigSet(pairs) => {
                 let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                 if let Err(e) = self.config.set_many(&refs) {

@@ -139,6 +139,18 @@ pub enum Control {
     /// This replica diverged from its primary: close every connection of
     /// the link (each flow then syncs in full).
     CloseMasterLinks,
+    /// The reply of a CLUSTER command that waited off the shard
+    /// (CORESHARD-PROPOSE) for connection `idx`.
+    ClusterReply {
+        /// The connection's slot.
+        idx: u32,
+        /// Its id (the slot may have been reused).
+        id: u64,
+        /// The whole reply, RESP.
+        bytes: Vec<u8>,
+        /// The routing the command put in force (already published).
+        routing: Option<Box<crate::cluster::Routing>>,
+    },
     /// The replication link changed (REPLICAOF): drop connections of links
     /// before `epoch`.
     DropReplication {

@@ -238,9 +238,14 @@ fn unassigned_slots_are_not_served() {
     let id = NodeId::parse(&cmd(&mut c, &["CLUSTER", "MYID"]).text()).unwrap();
     let mut me = Node::primary(id, "127.0.0.1", srv.port);
     me.slots = vec![SlotRange::new(0, 999)];
-    let config = ClusterConfig { epoch: 5, nodes: vec![me] };
+    let config = ClusterConfig { epoch: 5, nodes: vec![me], migrations: Vec::new() };
     let text = serde_json::to_string(&config).unwrap();
     assert_eq!(raw(&srv, &["CLUSTER", "CORESHARD-SETCONFIG", "5", &text]), "+OK\r\n");
+    // The file is written off the shard, and the OK comes only once it
+    // holds the new epoch.
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("node0.conf")).unwrap()).unwrap();
+    assert_eq!(file["config"]["epoch"], 5, "{file}");
     let inside = key_in(SlotRange::new(0, 999), "in");
     let outside = key_in(SlotRange::new(1000, 16383), "out");
     assert_eq!(raw(&srv, &["GET", &outside]), "-CLUSTERDOWN Hash slot not served\r\n");

@@ -4,15 +4,28 @@
 //! node reaches every node (the fourth by the leader's push);
 //! the leader killed with SIGKILL, the other two elect a new one and
 //! commit a further change; the killed node restarted on its files
-//! catches up and serves the current map. Every wait polls with a deadline.
+//! catches up and serves the current map. Slot migrations whose switch is
+//! committed through the log: under a verifying write load, in both
+//! directions between a voter and the node outside the log; and with two
+//! voters killed at the switch, which then does not happen, loses no
+//! acknowledged write, and succeeds when retried once they are back; and
+//! with the leader as the source and the other voters stopped, a switch
+//! proposal that times out and may commit later (every node then agrees
+//! on the outcome, no acknowledged write lost). A proposal waiting for the
+//! log leaves its shard serving other clients.
+//! Every wait polls with a deadline.
 
 mod common;
 
 use common::*;
 use coreshard_engine::slot::key_slot;
 use coreshard_repl::cluster::{ClusterConfig, ConfigChange, SlotRange};
+use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const SHARDS: usize = 2;
@@ -38,10 +51,14 @@ fn node_args(dir: &Path, i: usize, cluster_port: u16) -> Vec<String> {
 }
 
 fn start(args: &[String], port: Option<u16>) -> Server {
+    start_shards(args, port, SHARDS)
+}
+
+fn start_shards(args: &[String], port: Option<u16>, shards: usize) -> Server {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     match port {
-        None => Server::start_with(SHARDS, &refs),
-        Some(p) => Server::start_on(p, SHARDS, &refs).expect("restart on the same port"),
+        None => Server::start_with(shards, &refs),
+        Some(p) => Server::start_on(p, shards, &refs).expect("restart on the same port"),
     }
 }
 
@@ -141,13 +158,6 @@ fn the_control_log_survives_its_leader_and_catches_a_restarted_node_up() {
     assert_eq!(set_reply(nodes[0].as_ref().unwrap(), &key), "+OK");
     let show = admin(&["show", &addrs[2]]);
     assert!(show.contains("control log: 3 voters, term "), "{show}");
-    // A migration would install its switch outside the log: refused for now.
-    let out = Command::new(ADMIN)
-        .args(["migrate", "--from", &addrs[0], "--to", &addrs[1], "--slots", &format!("{slot}-{slot}")])
-        .output()
-        .expect("run coreshard-admin");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(!out.status.success() && text.contains("control log"), "migrate on a control-log cluster: {text}");
 
     // Kill the leader with SIGKILL; the other two elect a new one and commit.
     let mut leader_node = String::new();
@@ -191,5 +201,403 @@ fn the_control_log_survives_its_leader_and_catches_a_restarted_node_up() {
     let want =
         if killed == 1 { "+OK".to_string() } else { format!("-MOVED {} {second}", key_slot(back_key.as_bytes())) };
     assert!(wait_until(CONVERGE, || set_reply(restarted, &back_key) == want), "{}", set_reply(restarted, &back_key));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Four nodes, the first three voters of a control log; their arguments
+/// and the configuration `create` committed (epoch 1 on every node).
+fn control_log_cluster(dir: &Path) -> (Vec<Vec<String>>, Vec<Option<Server>>, ClusterConfig) {
+    control_log_cluster_of(dir, SHARDS)
+}
+
+fn control_log_cluster_of(dir: &Path, shards: usize) -> (Vec<Vec<String>>, Vec<Option<Server>>, ClusterConfig) {
+    let args: Vec<Vec<String>> = (0..4).map(|i| node_args(dir, i, probe_port())).collect();
+    let nodes: Vec<Option<Server>> = args.iter().map(|a| Some(start_shards(a, None, shards))).collect();
+    let addrs: Vec<String> = nodes.iter().flatten().map(Server::addr).collect();
+    let mut create_args = vec!["create", "--json", "--control-log", "3"];
+    create_args.extend(addrs.iter().map(String::as_str));
+    let config: ClusterConfig = serde_json::from_str(&admin(&create_args)).unwrap();
+    assert!(wait_until(CONVERGE, || nodes.iter().flatten().all(|n| epoch(n) == Some(1))));
+    (args, nodes, config)
+}
+
+/// The node serving `slot`, as `ip:port`, in `srv`'s CLUSTER NODES.
+fn owner(srv: &Server, slot: u16) -> Option<String> {
+    let mut c = redis::Client::open(srv.url()).ok()?.get_connection().ok()?;
+    let text: String = redis::cmd("CLUSTER").arg("NODES").query(&mut c).ok()?;
+    for line in text.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        for r in parts.iter().skip(8) {
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            if (a.parse().ok()?..=b.parse().ok()?).contains(&slot) {
+                return parts[1].split('@').next().map(str::to_string);
+            }
+        }
+    }
+    None
+}
+
+fn migration_status(srv: &Server) -> String {
+    cmd(&mut srv.client(), &["CLUSTER", "CORESHARD-MIGRATE", "STATUS"]).text()
+}
+
+fn migrate(from: &Server, to: &Server, range: SlotRange, extra: &[&str]) -> std::process::Output {
+    let (from, to, slots) = (from.addr(), to.addr(), format!("{}-{}", range.start, range.end));
+    let mut args = vec!["migrate", "--from", &from, "--to", &to, "--slots", &slots, "--json"];
+    args.extend_from_slice(extra);
+    Command::new(ADMIN).args(&args).output().expect("run coreshard-admin")
+}
+
+/// Writers of keys in `range` through the cluster client, each the only
+/// writer of its keys, each write read back at once and a random key of
+/// its own after it; what was acknowledged, and what read wrong.
+struct Load {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<HashMap<String, u64>>>,
+    errors: Arc<Mutex<Vec<String>>>,
+    /// Writes acknowledged so far.
+    writes: Arc<AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+}
+
+impl Load {
+    /// `clients` writers through `urls`; with `tolerate` an error reply to
+    /// a write (TRYAGAIN while the log cannot decide) is no error: the
+    /// write is just not acknowledged.
+    fn start(urls: Vec<String>, range: SlotRange, clients: usize, tolerate: bool) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+        let writes: Arc<AtomicU64> = Arc::default();
+        let threads = (0..clients)
+            .map(|t| {
+                let (stop, acked, errors, urls) = (stop.clone(), acked.clone(), errors.clone(), urls.clone());
+                let writes = writes.clone();
+                let keys: Vec<String> = (0..)
+                    .map(|i| format!("k:{t}:{i}"))
+                    .filter(|k| (range.start..=range.end).contains(&key_slot(k.as_bytes())))
+                    .take(50)
+                    .collect();
+                std::thread::spawn(move || {
+                    let retries = if tolerate { 2 } else { 32 };
+                    let client = redis::cluster::ClusterClient::builder(urls).retries(retries).build().unwrap();
+                    let mut cc = client.get_connection().unwrap();
+                    let mut rng = fastrand::Rng::with_seed(t as u64);
+                    let mut i: u64 = 0;
+                    let check = |cc: &mut redis::cluster::ClusterConnection, key: &String| {
+                        let want = acked.lock().unwrap().get(key).copied();
+                        match redis::cmd("GET").arg(key).query::<Option<u64>>(cc) {
+                            Ok(v) if v == want => {}
+                            Ok(v) => errors.lock().unwrap().push(format!("GET {key}: {v:?}, acknowledged {want:?}")),
+                            Err(e) => errors.lock().unwrap().push(format!("GET {key}: {e}")),
+                        }
+                    };
+                    while !stop.load(Relaxed) {
+                        i += 1;
+                        let key = &keys[rng.usize(0..keys.len())];
+                        match redis::cmd("SET").arg(key).arg(i).query::<()>(&mut cc) {
+                            Ok(()) => {
+                                acked.lock().unwrap().insert(key.clone(), i);
+                                writes.fetch_add(1, Relaxed);
+                            }
+                            Err(_) if tolerate => continue,
+                            Err(e) => errors.lock().unwrap().push(format!("SET {key}: {e}")),
+                        }
+                        check(&mut cc, key);
+                        check(&mut cc, &keys[rng.usize(0..keys.len())]);
+                    }
+                    i
+                })
+            })
+            .collect();
+        Load { stop, acked, errors, writes, threads }
+    }
+
+    fn acked(&self) -> u64 {
+        self.writes.load(Relaxed)
+    }
+
+    /// Stops the writers; checks that nothing read wrong and that every
+    /// acknowledged write reads back with its latest value through `urls`.
+    fn finish(self, urls: Vec<String>) {
+        self.stop.store(true, Relaxed);
+        let ops: u64 = self.threads.into_iter().map(|t| t.join().unwrap()).sum();
+        let errors = self.errors.lock().unwrap().clone();
+        assert!(
+            errors.is_empty(),
+            "{} errors in {ops} rounds, first: {:?}",
+            errors.len(),
+            &errors[..errors.len().min(5)]
+        );
+        let client = redis::cluster::ClusterClient::builder(urls).retries(32).build().unwrap();
+        let mut cc = client.get_connection().unwrap();
+        let acked = self.acked.lock().unwrap();
+        assert!(!acked.is_empty());
+        for (key, want) in acked.iter() {
+            let got: Option<u64> = redis::cmd("GET").arg(key).query(&mut cc).unwrap();
+            assert_eq!(got, Some(*want), "{key}");
+        }
+    }
+}
+
+#[test]
+fn a_migration_switches_through_the_control_log_under_a_verifying_load() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("migrate");
+    let (_args, nodes, config) = control_log_cluster(&dir);
+    // Slots of node 1 (a voter) across its two shards (8192 is where the
+    // second one's begin), so that two flows switch together: it takes
+    // the first slots of node 2 first.
+    let r1 = config.nodes[1].slots[0];
+    assert_eq!(r1.end, 8191, "{r1:?}");
+    let extra = SlotRange::new(8192, 8291);
+    let node1 = config.nodes[1].id.clone();
+    propose(nodes[1].as_ref().unwrap(), &ConfigChange::AssignSlots { node: node1, ranges: vec![extra] });
+    let range = SlotRange::new(r1.start + (r1.end - r1.start) / 2, extra.end);
+    let nodes: Vec<Server> = nodes.into_iter().flatten().collect();
+    let one = nodes[1].addr();
+    assert!(wait_until(CONVERGE, || nodes.iter().all(|n| owner(n, extra.end).as_deref() == Some(&one))));
+    for n in &nodes {
+        // A write that passed the routing check just before the switch
+        // reaches its shard 5 ms later: the hold must wait for it.
+        assert_eq!(cmd(&mut n.client(), &["CONFIG", "SET", "debug-shard-hop-delay-us", "5000"]), ok());
+    }
+    let urls: Vec<String> = nodes.iter().map(Server::url).collect();
+    let load = Load::start(urls.clone(), range, 4, false);
+    assert!(wait_until(CONVERGE, || load.acked() > 100));
+    // To the node outside the log (it learns the switch by the leader's
+    // push), then back from it (its proposal is passed to a voter).
+    for (from, to) in [(1, 3), (3, 1)] {
+        let out = migrate(&nodes[from], &nodes[to], range, &["--max-pause-ms", "2000"]);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "migrate {from} -> {to}: {text}");
+        let want = nodes[to].addr();
+        assert!(
+            wait_until(CONVERGE, || nodes
+                .iter()
+                .all(|n| owner(n, range.start).as_deref() == Some(&want)
+                    && owner(n, range.end).as_deref() == Some(&want))),
+            "every node shows {want} serving {range:?}"
+        );
+        let status = migration_status(&nodes[from]);
+        assert!(status.contains("migration_state:done"), "{status}");
+        // The target took the committed outcome: it keeps the slots.
+        assert!(
+            wait_until(CONVERGE, || migration_status(&nodes[to]).contains("migration_state:done")),
+            "{}",
+            migration_status(&nodes[to])
+        );
+        // The switch is a committed entry: every voter's log made the same epoch.
+        let epochs: Vec<Option<u64>> = nodes.iter().map(epoch).collect();
+        assert!(wait_until(CONVERGE, || nodes.iter().all(|n| epoch(n) == epochs[0])), "{epochs:?}");
+    }
+    load.finish(urls);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_switch_without_a_log_majority_does_not_happen_and_a_retry_succeeds() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("no-majority");
+    let (args, mut nodes, config) = control_log_cluster(&dir);
+    // The source is the node outside the log; the target the voter left
+    // alive once the leader and another voter are killed.
+    let mut leader = String::new();
+    assert!(wait_until(CONVERGE, || {
+        leader = log_field(nodes[0].as_ref().unwrap(), "leader-node").unwrap_or_default();
+        !leader.is_empty()
+    }));
+    let lead = config.nodes.iter().position(|n| n.id.as_str() == leader).unwrap();
+    let victims = [lead, (lead + 1) % 3];
+    let survivor = (lead + 2) % 3;
+    let r3 = config.nodes[3].slots[0];
+    let range = SlotRange::new(r3.start, r3.start + 999);
+    let urls = vec![nodes[3].as_ref().unwrap().url(), nodes[survivor].as_ref().unwrap().url()];
+    let load = Load::start(urls.clone(), range, 2, true);
+    assert!(wait_until(CONVERGE, || load.acked() > 50));
+    let ports: Vec<u16> = victims.iter().map(|&v| nodes[v].as_ref().unwrap().port).collect();
+    for &v in &victims {
+        let mut victim = nodes[v].take().unwrap();
+        victim.signal(libc::SIGKILL);
+        assert!(victim.wait_exit(CONVERGE).is_some());
+    }
+    let (source, target) = (nodes[3].as_ref().unwrap(), nodes[survivor].as_ref().unwrap());
+    let out = migrate(source, target, range, &["--max-pause-ms", "200", "--timeout-s", "8"]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "no majority, no switch: {text}");
+    assert!(text.contains("control log decides"), "{text}");
+    // The source neither switched nor serves the held writes itself:
+    // past the hold they are refused until the log decides.
+    assert!(migration_status(source).contains("migration_state:switching"), "{}", migration_status(source));
+    let key = key_in(range, "held");
+    assert!(set_reply(source, &key).starts_with("-TRYAGAIN"), "{}", set_reply(source, &key));
+    assert_eq!(owner(source, range.start), Some(source.addr()));
+    assert_eq!(owner(target, range.start), Some(source.addr()));
+    // The target holds what it pulled, invisible until the log decides.
+    assert!(cmd(&mut target.client(), &["DBSIZE"]).int() > 0);
+
+    // The majority comes back: the switch's cancellation commits, and the
+    // source serves the slots again.
+    for (&v, &port) in victims.iter().zip(&ports) {
+        nodes[v] = Some(start(&args[v], Some(port)));
+    }
+    let source = nodes[3].as_ref().unwrap();
+    assert!(
+        wait_until(CONVERGE, || migration_status(source).contains("migration_state:aborted")),
+        "{}",
+        migration_status(source)
+    );
+    let status = migration_status(source);
+    assert!(status.contains("the control log cancelled the switch"), "{status}");
+    // The target takes the same outcome by itself (the admin tool has
+    // given up): it drops what it received, and serves none of it.
+    let target = nodes[survivor].as_ref().unwrap();
+    assert!(target.addr() != source.addr());
+    assert!(wait_until(CONVERGE, || cmd(&mut target.client(), &["DBSIZE"]).int() == 0), "{}", migration_status(target));
+    assert!(migration_status(target).contains("the control log cancelled the switch"), "{}", migration_status(target));
+    assert_eq!(set_reply(source, &key), "+OK");
+    let all: Vec<&Server> = nodes.iter().flatten().collect();
+    assert!(wait_until(CONVERGE, || all.iter().all(|n| owner(n, range.start) == Some(source.addr()))));
+    let before = load.acked();
+    assert!(wait_until(CONVERGE, || load.acked() > before), "writes are served again");
+
+    // A retry switches, and every node shows the new owner.
+    let target = nodes[survivor].as_ref().unwrap();
+    let out = migrate(source, target, range, &["--max-pause-ms", "2000"]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "retry: {text}");
+    assert!(wait_until(CONVERGE, || all.iter().all(|n| owner(n, range.end) == Some(target.addr()))));
+    load.finish(urls);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_proposal_waiting_for_the_log_leaves_its_shard_serving_others() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("propose-wait");
+    // One shard per node: every connection of a node is on the same shard.
+    let (_args, nodes, config) = control_log_cluster_of(&dir, 1);
+    let nodes: Vec<Server> = nodes.into_iter().flatten().collect();
+    let mut leader = String::new();
+    assert!(wait_until(CONVERGE, || {
+        leader = log_field(&nodes[0], "leader-node").unwrap_or_default();
+        !leader.is_empty()
+    }));
+    let lead = config.nodes.iter().position(|n| n.id.as_str() == leader).unwrap();
+    // Through the leader with the two other voters stopped: its control
+    // thread waits for a commit that cannot come (an error after 5 s).
+    // Then through the node outside the log with the first voter of its
+    // map stopped: the thread passing the change on waits for that
+    // voter's answer (6 s), then tries the next one (which may commit it).
+    let stop_for_leader: Vec<&Server> = (0..3).filter(|&i| i != lead).map(|i| &nodes[i]).collect();
+    for (phase, (at, stopped)) in
+        [(&nodes[lead], stop_for_leader), (&nodes[3], vec![&nodes[0]])].into_iter().enumerate()
+    {
+        let change = serde_json::to_string(&ConfigChange::CancelMigration(12345 + phase as u64)).unwrap();
+        for n in &stopped {
+            n.signal(libc::SIGSTOP);
+        }
+        let mut waiting = at.raw();
+        waiting.write_all(&resp_cmd(&["CLUSTER", "CORESHARD-PROPOSE", &change])).unwrap();
+        let mut other = at.client();
+        assert!(
+            wait_until(CONVERGE, || cmd(&mut other, &["CLIENT", "LIST"])
+                .text()
+                .contains("cmd=cluster|coreshard-propose")),
+            "the proposal is running"
+        );
+        // The shard serves another client while the proposal waits.
+        for i in 0..20 {
+            let key = format!("{{x}}:{i}");
+            let started = std::time::Instant::now();
+            let reply = cmd(&mut other, &["GET", &key]);
+            assert!(started.elapsed() < Duration::from_secs(1), "GET took {:?}: {reply:?}", started.elapsed());
+            assert!(!reply.is_error() || format!("{reply:?}").contains("MOVED"), "{reply:?}");
+        }
+        waiting.set_nonblocking(true).unwrap();
+        let mut byte = [0u8; 1];
+        let pending = matches!(waiting.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+        assert!(pending, "the proposal is still waiting for the log");
+        waiting.set_nonblocking(false).unwrap();
+        waiting.set_read_timeout(Some(CONVERGE)).unwrap();
+        // Then it is answered, on the same connection.
+        let reply = parse_reply(&read_reply(&mut waiting));
+        // (An entry that timed out may still commit once the voters continue.)
+        let text = format!("{reply:?}");
+        assert!(matches!(reply, Reply::Int(_)) || text.contains("did not commit"), "{text}");
+        for n in &stopped {
+            n.signal(libc::SIGCONT);
+        }
+    }
+    // With the majority back it commits, and the connection answers the epoch.
+    assert!(propose(&nodes[3], &ConfigChange::CancelMigration(12347)) >= 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One whole reply read from `s`.
+fn read_reply(s: &mut std::net::TcpStream) -> Vec<u8> {
+    let mut buf = Vec::new();
+    read_replies(s, &mut buf, 1).unwrap();
+    buf
+}
+
+#[test]
+fn a_switch_that_timed_out_and_committed_later_loses_nothing() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("late-commit");
+    let (_args, nodes, config) = control_log_cluster(&dir);
+    let nodes: Vec<Server> = nodes.into_iter().flatten().collect();
+    // The source is the leader; the two other voters are stopped just
+    // before the migration, so the leader takes the switch into its log
+    // but cannot commit it: the proposal times out. Once they continue,
+    // the entry may still commit (or, had the leader stepped down first,
+    // the cancellation does); either way every node agrees and no
+    // acknowledged write is lost.
+    let mut leader = String::new();
+    assert!(wait_until(CONVERGE, || {
+        leader = log_field(&nodes[0], "leader-node").unwrap_or_default();
+        !leader.is_empty()
+    }));
+    let lead = config.nodes.iter().position(|n| n.id.as_str() == leader).unwrap();
+    let range = SlotRange::new(config.nodes[lead].slots[0].start, config.nodes[lead].slots[0].start + 199);
+    let urls = vec![nodes[lead].url(), nodes[3].url()];
+    let load = Load::start(urls.clone(), range, 2, true);
+    assert!(wait_until(CONVERGE, || load.acked() > 50));
+    let stopped: Vec<&Server> = (0..3).filter(|&i| i != lead).map(|i| &nodes[i]).collect();
+    for n in &stopped {
+        n.signal(libc::SIGSTOP);
+    }
+    let (source, target) = (&nodes[lead], &nodes[3]);
+    let out = migrate(source, target, range, &["--max-pause-ms", "200", "--timeout-s", "8"]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "no majority, no switch yet: {text}");
+    assert!(migration_status(source).contains("migration_state:switching"), "{}", migration_status(source));
+    let key = key_in(range, "late");
+    assert!(set_reply(source, &key).starts_with("-TRYAGAIN"), "{}", set_reply(source, &key));
+    for n in &stopped {
+        n.signal(libc::SIGCONT);
+    }
+    let mut state = String::new();
+    assert!(
+        wait_until(CONVERGE, || {
+            state = migration_status(source);
+            state.contains("migration_state:done") || state.contains("migration_state:aborted")
+        }),
+        "{state}"
+    );
+    let owner_now = if state.contains("migration_state:done") { target.addr() } else { source.addr() };
+    println!("outcome: {}", if owner_now == target.addr() { "switched" } else { "cancelled" });
+    assert!(wait_until(CONVERGE, || nodes.iter().all(|n| owner(n, range.start) == Some(owner_now.clone()))));
+    let before = load.acked();
+    assert!(wait_until(CONVERGE, || load.acked() > before), "writes are served again");
+    load.finish(urls);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,6 +8,8 @@
 //!                                ◀── REPLCONF ACK ──┘  commands run as a privileged client
 //!   CUTOVER: hold writes to lo..hi, barrier, final tail, acks reach the end,
 //!            install epoch+1 here, then `CLUSTER CORESHARD-SETCONFIG` down each flow
+//!   CUTOVER LOG (control-log cluster): the same up to the acks, then propose
+//!            SwitchMigration(id) to the log; release once its outcome is installed here
 //! ```
 //!
 //! The target pulls: `CLUSTER CORESHARD-MIGRATE PULL host port lo hi` on B
@@ -26,7 +28,9 @@ use coreshard_engine::{Args, OwnedArgs};
 use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 
 /// Longest a cutover may hold writes to the migrating slots, whatever the
 /// admin asks: past it the migration aborts and the writes run here.
@@ -38,6 +42,8 @@ const FILTER_SLICE_BYTES: usize = 256 * 1024;
 const CLEANUP_TURN_NS: u64 = 100_000;
 /// How soon a flow waiting for the cutover's barrier or acks looks again.
 const CUTOVER_POLL_NS: u64 = 200_000;
+/// How soon a shard looks again for the control log's outcome of a switch.
+const SWITCH_POLL_NS: u64 = 1_000_000;
 /// Connections held by a cutover, per shard; past it a write is refused
 /// with TRYAGAIN instead of held (a bound, not an expected case).
 const HELD_CONNS_MAX: usize = 65_536;
@@ -99,6 +105,18 @@ pub struct Migration {
     /// Target: the migration whose stream may still be applied; a flow of
     /// another one drops what it receives and closes (after an abort).
     pub target_id: AtomicU64,
+    /// Source, switching through the control log (or installing the
+    /// switch's configuration) past the hold's bound: held writes to the
+    /// range are answered TRYAGAIN until the outcome is known (never run
+    /// here meanwhile).
+    pub refusing: AtomicBool,
+    /// Source: the switch's configuration was installed (written and
+    /// published) or refused, for migration `.0`.
+    pub installed: Mutex<Option<(u64, Result<(), String>)>>,
+    /// Target, on a control-log cluster: the migration's id in the log,
+    /// whose outcome this node waits for (0: none): switched, it keeps
+    /// what it received; cancelled, it drops it.
+    pub target_log_id: AtomicU64,
 }
 
 /// See [`Migration::status`].
@@ -110,7 +128,9 @@ pub struct MigrationStatus {
     pub range: Range<usize>,
     /// The other node.
     pub peer: String,
-    /// `streaming`, `cutover`, `done` or `aborted`.
+    /// `streaming`, `cutover`, `committing` (the switch's configuration is
+    /// being written), `switching` (the switch is proposed to the control
+    /// log, whose outcome decides), `done` or `aborted`.
     pub state: &'static str,
     /// Why it aborted.
     pub reason: String,
@@ -125,6 +145,11 @@ pub struct MigrationStatus {
     /// Source, in the cutover: the configuration to install, and when the
     /// hold ends (monotonic ns).
     pub cutover: Option<(u64, String, u64)>,
+    /// Source, when the cluster's configuration lives in the control log:
+    /// the migration's id and the target's node id; the switch is then
+    /// proposed to the log instead of installed (the configuration in
+    /// `cutover` is unused).
+    pub via_log: Option<(u64, String)>,
     /// Monotonic ns when the pause began.
     pub pause_start_ns: u64,
     /// How long the last cutover held writes, in µs.
@@ -148,6 +173,9 @@ impl Migration {
             cleanup_lo: AtomicU64::new(0),
             cleanup_hi: AtomicU64::new(0),
             target_id: AtomicU64::new(0),
+            refusing: AtomicBool::new(false),
+            installed: Mutex::new(None),
+            target_log_id: AtomicU64::new(0),
         }
     }
 
@@ -209,11 +237,11 @@ pub(crate) fn start_source(shard: &mut Shard, range: &Range<usize>, peer: &str) 
     }
     let mig = &shard.shared.migration;
     let mut st = mig.lock();
-    let active = matches!(st.state, "streaming" | "cutover");
+    let active = matches!(st.state, "streaming" | "cutover" | "committing" | "switching");
     if active && (st.role != MigrationRole::Source || st.range != *range) {
         return Err("ERR another migration is in progress on this node".into());
     }
-    if st.state == "cutover" {
+    if matches!(st.state, "cutover" | "committing" | "switching") {
         return Err("ERR the migration is switching over".into());
     }
     if !active {
@@ -232,6 +260,7 @@ pub(crate) fn start_source(shard: &mut Shard, range: &Range<usize>, peer: &str) 
             })
             .collect();
         st.cutover = None;
+        st.via_log = None;
         mig.keys.store(0, Relaxed);
         mig.bytes.store(0, Relaxed);
     }
@@ -258,6 +287,8 @@ pub(crate) fn start_source(shard: &mut Shard, range: &Range<usize>, peer: &str) 
 }
 
 /// Aborts the source side (under the lock): the held writes run here.
+/// Not once the switch is proposed to the control log: only the log's
+/// outcome ends that ([`decided_locked`]).
 fn abort_locked(mig: &Migration, st: &mut MigrationStatus, why: &str) {
     if !matches!(st.state, "streaming" | "cutover") {
         return;
@@ -419,14 +450,23 @@ pub(crate) fn pump_cutover(shard: &mut Shard, flow: &mut FlowOut, out: &mut Vec<
     }
     if st.state == "done" {
         // The switch happened: the target installs the same configuration
-        // from its stream, right after the last entry of the range.
-        if let Some((epoch, json)) = st.cutover_done_config() {
+        // from its stream, right after the last entry of the range. Through
+        // the control log, the committed configuration this node has: a
+        // target outside the log takes it as it takes the leader's push
+        // (often sooner), a voter target ignores it.
+        let config = match st.cutover_done_config() {
+            Some(c) => Some(c),
+            None => shared.cluster.as_ref().and_then(|c| c.hook().config_json()).map(|(e, j)| (e.to_string(), j)),
+        };
+        if let Some((epoch, json)) = config {
             encode_command(out, [&b"CLUSTER"[..], b"CORESHARD-SETCONFIG", epoch.as_bytes(), json.as_bytes()]);
         }
         m.finishing = true;
         return true;
     }
     if st.state != "cutover" {
+        // "committing", "switching": the flow stays open, idle, until the
+        // switch is installed or the log decides.
         return false;
     }
     let now = crate::runtime::monotonic_ns();
@@ -458,20 +498,79 @@ pub(crate) fn pump_cutover(shard: &mut Shard, flow: &mut FlowOut, out: &mut Vec<
     }
     let all = st.expected.iter().zip(&st.flows).all(|(e, f)| !e || f.2);
     if all {
-        commit_locked(shard, &mut st);
+        if st.via_log.is_some() {
+            propose_switch_locked(shard, &mut st);
+        } else {
+            commit_locked(shard, &mut st);
+        }
     }
     false
 }
 
+/// Every flow is caught up under the hold, on a cluster whose
+/// configuration is the control log's: the switch is proposed there (in
+/// the background) and the writes stay held until the log's outcome
+/// reaches this node ([`decided_locked`], from [`on_turn`]). A proposal
+/// that timed out may still commit, so nothing here decides by itself.
+fn propose_switch_locked(shard: &mut Shard, st: &mut MigrationStatus) {
+    let Some((id, target)) = st.via_log.clone() else { return };
+    let Some(cluster) = shard.shared.cluster.clone() else { return };
+    let (lo, hi) = (st.range.start as u16, (st.range.end - 1) as u16);
+    match cluster.hook().switch_migration(id, &target, lo, hi) {
+        Ok(()) => {
+            st.state = "switching";
+            tracing::info!("migration {id} of slots {lo}..={hi}: switch proposed to the control log");
+            // Every shard looks for the outcome from its next turn on.
+            shard.shared.wake_all();
+        }
+        Err(e) => {
+            abort_locked(&shard.shared.migration, st, &format!("the switch could not be proposed: {e}"));
+            shard.shared.wake_all();
+        }
+    }
+}
+
+/// The control log decided migration `st.via_log` (under the lock): on a
+/// switch the routing that came with the outcome is already published
+/// (the slots route to the target), so the held writes are released and
+/// get MOVED; on a cancellation they run here.
+fn decided_locked(shard: &mut Shard, st: &mut MigrationStatus, switched: bool) {
+    let mig = &shard.shared.migration;
+    st.pause_us = crate::runtime::monotonic_ns().saturating_sub(st.pause_start_ns) / 1000;
+    let (lo, hi) = (st.range.start, st.range.end - 1);
+    if switched {
+        st.state = "done";
+        tracing::info!("migration of slots {lo}..={hi}: switched by the control log, writes held {} µs", st.pause_us);
+        mig.cleanup_lo.store(st.range.start as u64, Relaxed);
+        mig.cleanup_hi.store(st.range.end as u64, Relaxed);
+        mig.cleanup_gen.fetch_add(1, Release);
+    } else {
+        st.state = "aborted";
+        st.reason = "the control log cancelled the switch".into();
+        tracing::warn!("migration of slots {lo}..={hi}: the control log cancelled the switch");
+    }
+    st.cutover = None;
+    mig.refusing.store(false, Relaxed);
+    mig.paused.store(false, Release);
+    shard.shared.wake_all();
+}
+
 impl MigrationStatus {
-    /// After the switch: the installed configuration to pass on.
+    /// After the switch: the installed configuration to pass on (none
+    /// through the control log: the node's committed one goes instead).
     fn cutover_done_config(&self) -> Option<(String, String)> {
+        if self.via_log.is_some() {
+            return None;
+        }
         self.cutover.as_ref().map(|(e, j, _)| (e.to_string(), j.clone()))
     }
 }
 
 /// Every flow of the range is caught up under the hold: install the new
-/// configuration here, then release the held writes (they see it: MOVED).
+/// configuration here. The install answers off the shard, once the
+/// cluster config file holds it and its routing is published
+/// ([`on_turn`] then releases the held writes, which see it: MOVED); the
+/// migration is `committing` meanwhile, and no longer aborts on its own.
 fn commit_locked(shard: &mut Shard, st: &mut MigrationStatus) {
     let shared = shard.shared.clone();
     let mig = &shared.migration;
@@ -479,40 +578,78 @@ fn commit_locked(shard: &mut Shard, st: &mut MigrationStatus) {
     let Some(cluster) = shard.shared.cluster.clone() else { return };
     let owned =
         OwnedArgs::from_parts([&b"CLUSTER"[..], b"CORESHARD-SETCONFIG", epoch.to_string().as_bytes(), json.as_bytes()]);
-    let mut text = Vec::new();
-    let changed = {
-        let mut reply = coreshard_engine::reply::Reply::new(&mut text, coreshard_engine::reply::Proto::Resp2);
-        cluster.hook().command(&owned.view(), &mut reply)
-    };
-    match changed {
-        Some(routing) => {
-            cluster.publish(routing);
+    let (id, to) = (st.id, shared.clone());
+    let later: crate::cluster::ReplyLater = Box::new(move |bytes, routing| {
+        let result = match routing {
+            Some(_) => Ok(()),
+            None => Err(String::from_utf8_lossy(&bytes).trim().to_string()),
+        };
+        // Written and published (on the writer thread): release the held
+        // writes right here, without waiting for a shard's turn. Not when
+        // the lock is busy (a refusal is answered at once, under it): a
+        // shard's next turn does it then.
+        if result.is_ok()
+            && let Ok(mut st) = to.migration.status.try_lock()
+            && st.id == id
+            && st.state == "committing"
+        {
+            switched_locked(&to, &mut st);
+            return;
+        }
+        *to.migration.installed.lock().unwrap_or_else(|e| e.into_inner()) = Some((id, result));
+        to.wake_all();
+    });
+    st.state = "committing";
+    if cluster.hook().command_async(&owned.view(), later).is_err() {
+        st.state = "cutover";
+        abort_locked(mig, st, "the new configuration cannot be installed on this node");
+        shard.shared.wake_all();
+    }
+}
+
+/// The switch's configuration is installed and published (or was refused):
+/// release the held writes.
+fn committed_locked(shard: &mut Shard, st: &mut MigrationStatus, result: Result<(), String>) {
+    let mig = &shard.shared.migration;
+    match result {
+        Ok(()) => {
             if let Some(c) = shard.cluster.as_mut() {
                 c.refresh();
             }
-            st.state = "done";
-            st.pause_us = crate::runtime::monotonic_ns().saturating_sub(st.pause_start_ns) / 1000;
-            tracing::info!(
-                "migration of slots {}..={}: switched at config epoch {epoch}, writes held {} µs",
-                st.range.start,
-                st.range.end - 1,
-                st.pause_us
-            );
-            // Released only after the routing is published: a shard that
-            // sees `paused` false sees the new routing too.
-            mig.paused.store(false, Release);
-            // The moved keys go in the background, a slot per loop turn.
-            mig.cleanup_lo.store(st.range.start as u64, Relaxed);
-            mig.cleanup_hi.store(st.range.end as u64, Relaxed);
-            mig.cleanup_gen.fetch_add(1, Release);
-            shard.shared.wake_all();
+            switched_locked(&shard.shared, st);
         }
-        None => {
-            let why = format!("the new configuration was refused: {}", String::from_utf8_lossy(&text).trim());
-            abort_locked(mig, st, &why);
+        Err(text) => {
+            // Refused before anything changed: the source keeps the slots.
+            st.state = "cutover";
+            mig.refusing.store(false, Relaxed);
+            abort_locked(mig, st, &format!("the new configuration was refused: {text}"));
             shard.shared.wake_all();
         }
     }
+}
+
+/// The switch is in force here (written, routing published): the held
+/// writes are released (they get MOVED) and the moved keys go.
+fn switched_locked(shared: &crate::shared::Shared, st: &mut MigrationStatus) {
+    let mig = &shared.migration;
+    st.state = "done";
+    st.pause_us = crate::runtime::monotonic_ns().saturating_sub(st.pause_start_ns) / 1000;
+    tracing::info!(
+        "migration of slots {}..={}: switched at config epoch {}, writes held {} µs",
+        st.range.start,
+        st.range.end - 1,
+        st.cutover.as_ref().map_or(0, |c| c.0),
+        st.pause_us
+    );
+    // Released only after the routing is published: a shard that sees
+    // `paused` false sees the new routing too.
+    mig.refusing.store(false, Relaxed);
+    mig.paused.store(false, Release);
+    // The moved keys go in the background, a slot per loop turn.
+    mig.cleanup_lo.store(st.range.start as u64, Relaxed);
+    mig.cleanup_hi.store(st.range.end as u64, Relaxed);
+    mig.cleanup_gen.fetch_add(1, Release);
+    shared.wake_all();
 }
 
 /// A source flow gives up (the reason shows in INFO).
@@ -564,17 +701,54 @@ pub(crate) fn on_turn(shard: &mut Shard) {
         super::arm_timer(shard, CUTOVER_POLL_NS);
     }
     cleanup_step(shard, mig);
+    target_outcome(shard);
     if mig.paused.load(Acquire) {
         let now = crate::runtime::monotonic_ns();
         let mut st = mig.lock();
-        if let Some((_, _, until)) = st.cutover
-            && now >= until
-        {
-            abort_locked(mig, &mut st, "the target did not catch up within the write pause");
-            drop(st);
-            shard.shared.wake_all();
+        if !matches!(st.state, "switching" | "committing") {
+            if let Some((_, _, until)) = st.cutover
+                && now >= until
+            {
+                abort_locked(mig, &mut st, "the target did not catch up within the write pause");
+                drop(st);
+                shard.shared.wake_all();
+            }
+            return;
         }
-        return;
+        // The switch is the control log's to decide, or the file writer's
+        // to install: the outcome arrives off the shards (with a
+        // configuration, or in `installed`), so every shard looks each
+        // millisecond.
+        super::arm_timer(shard, SWITCH_POLL_NS);
+        let outcome = if st.state == "committing" {
+            let mut installed = mig.installed.lock().unwrap_or_else(|e| e.into_inner());
+            match installed.take() {
+                Some((id, result)) if id == st.id => Some(Err(result)),
+                _ => None,
+            }
+        } else {
+            let id = st.via_log.as_ref().map_or(0, |v| v.0);
+            shard.cluster.as_mut().and_then(|c| {
+                c.refresh();
+                c.routing.migration(id).map(Ok)
+            })
+        };
+        match outcome {
+            Some(Ok(switched)) => decided_locked(shard, &mut st, switched),
+            Some(Err(result)) => committed_locked(shard, &mut st, result),
+            None => {
+                if st.cutover.as_ref().is_some_and(|c| now >= c.2) && !mig.refusing.load(Relaxed) {
+                    // Past the bound the held writes are refused, not run:
+                    // the switch may still commit.
+                    mig.refusing.store(true, Relaxed);
+                    shard.shared.wake_all();
+                }
+                if !mig.refusing.load(Relaxed) {
+                    return;
+                }
+            }
+        }
+        drop(st);
     }
     if shard.repl.held.is_empty() {
         return;
@@ -587,6 +761,43 @@ pub(crate) fn on_turn(shard: &mut Shard) {
             shard.process_input(idx, None);
         }
     }
+}
+
+/// Target on a control-log cluster: once the routing carries the log's
+/// outcome of the migration, keep what arrived (switched: `done`) or drop
+/// it as ABORT does (cancelled: the source keeps the slots), whatever the
+/// admin tool does. One shard acts; the others see the id cleared.
+fn target_outcome(shard: &mut Shard) {
+    let mig = &shard.shared.migration;
+    let id = mig.target_log_id.load(Acquire);
+    if id == 0 {
+        return;
+    }
+    let Some(switched) = shard.cluster.as_ref().and_then(|c| c.routing.migration(id)) else { return };
+    if mig.target_log_id.compare_exchange(id, 0, AcqRel, Relaxed).is_err() {
+        return;
+    }
+    let mut st = mig.lock();
+    if st.role != MigrationRole::Target {
+        return;
+    }
+    if switched {
+        st.state = "done";
+        st.reason.clear();
+        return;
+    }
+    tracing::warn!("migration {id}: the control log cancelled the switch; dropping the slots received");
+    st.state = "aborted";
+    st.reason = "the control log cancelled the switch".into();
+    st.id += 1;
+    // Bytes still arriving on the old flows are dropped unapplied, and
+    // what reached the shards goes slot by slot in the background.
+    mig.target_id.store(st.id, Release);
+    mig.cleanup_lo.store(st.range.start as u64, Relaxed);
+    mig.cleanup_hi.store(st.range.end as u64, Relaxed);
+    mig.cleanup_gen.fetch_add(1, Release);
+    drop(st);
+    shard.shared.wake_all();
 }
 
 /// Deletes the keys of one slot this node gave away, per loop turn
@@ -640,6 +851,7 @@ pub(crate) fn hold(shard: &mut Shard, idx: u32, conn: &Conn, args: &Args) -> Hol
         return Hold::Run;
     }
     let Some(spec) = shard.table.lookup(args.get(0)) else { return Hold::Run };
+    let refusing = mig.refusing.load(Relaxed);
     let range = mig.pause_lo.load(Relaxed) as usize..mig.pause_hi.load(Relaxed) as usize;
     let inside = |a: &Args| -> bool {
         let Some(spec) = shard.table.lookup(a.get(0)) else { return false };
@@ -662,6 +874,9 @@ pub(crate) fn hold(shard: &mut Shard, idx: u32, conn: &Conn, args: &Args) -> Hol
     if !held {
         return Hold::Run;
     }
+    if refusing {
+        return Hold::Refuse;
+    }
     if shard.repl.held.iter().any(|&(i, _)| i == idx) {
         return Hold::Wait;
     }
@@ -672,15 +887,50 @@ pub(crate) fn hold(shard: &mut Shard, idx: u32, conn: &Conn, args: &Args) -> Hol
     Hold::Wait
 }
 
+/// In cluster mode, while a newer configuration is being written here:
+/// whether a client's command this node would redirect waits for it (a
+/// switch's target answers MOVED back to the source until its new epoch
+/// is in force; waiting avoids sending the client round). The connection
+/// runs again from [`on_turn`] once the configuration is in force.
+pub(crate) fn awaits_config(shard: &mut Shard, idx: u32, conn: &Conn, args: &Args) -> bool {
+    let Some(c) = shard.cluster.as_mut() else { return false };
+    c.refresh();
+    if !c.shared.newer_pending(&c.routing) || conn.multi.is_some() {
+        return false;
+    }
+    let Some(spec) = shard.table.lookup(args.get(0)) else { return false };
+    let moved = c.check(spec, args, conn.readonly).is_err_and(|e| e.starts_with("MOVED"));
+    if !moved {
+        return false;
+    }
+    if !shard.repl.held.iter().any(|&(i, _)| i == idx) {
+        if shard.repl.held.len() >= HELD_CONNS_MAX {
+            return false;
+        }
+        shard.repl.held.push((idx, conn.id));
+    }
+    super::arm_timer(shard, SWITCH_POLL_NS);
+    true
+}
+
 /// `CLUSTER CORESHARD-MIGRATE CUTOVER <epoch> <config> <pause-ms>` on the
 /// source: hold writes to the range, and switch once the target confirmed
-/// everything (or abort after `pause-ms`).
+/// everything (or abort after `pause-ms`). With `CUTOVER LOG <id>
+/// <target-node-id> <pause-ms>` (a cluster configured through the control
+/// log) the switch is proposed to the log as migration `id` instead, and
+/// the log's outcome decides; past `pause-ms` the held writes get TRYAGAIN
+/// until it is known.
 fn cutover(shard: &mut Shard, conn: &mut Conn, args: &Args) {
     let num = |i: usize| std::str::from_utf8(args.get(i)).ok().and_then(|s| s.parse::<u64>().ok());
-    let (Some(epoch), Some(pause_ms)) = (num(3), num(5)) else {
+    let via_log = args.len() == 7;
+    let (epoch, pause_ms) = if via_log { (num(4), num(6)) } else { (num(3), num(5)) };
+    let (Some(epoch), Some(pause_ms)) = (epoch, pause_ms) else {
         return conn.reply().error(coreshard_engine::reply::NOT_INTEGER);
     };
-    let Ok(json) = std::str::from_utf8(args.get(4)) else { return conn.reply().error("ERR invalid configuration") };
+    let Ok(text) = std::str::from_utf8(args.get(if via_log { 5 } else { 4 })) else {
+        return conn.reply().error("ERR invalid configuration");
+    };
+    let (json, via_log) = if via_log { ("", Some((epoch, text.to_string()))) } else { (text, None) };
     let mig = &shard.shared.migration;
     let mut st = mig.lock();
     if st.role != MigrationRole::Source || st.state != "streaming" {
@@ -693,6 +943,8 @@ fn cutover(shard: &mut Shard, conn: &mut Conn, args: &Args) {
     let now = crate::runtime::monotonic_ns();
     let until = now + pause_ms.clamp(1, PAUSE_MS_MAX) * 1_000_000;
     st.cutover = Some((epoch, json.to_string(), until));
+    st.via_log = via_log;
+    mig.refusing.store(false, Relaxed);
     st.state = "cutover";
     st.pause_start_ns = now;
     mig.pause_lo.store(st.range.start as u64, Relaxed);
@@ -710,11 +962,19 @@ fn cutover(shard: &mut Shard, conn: &mut Conn, args: &Args) {
 // Target
 // ---------------------------------------------------------------------------
 
-/// `CLUSTER CORESHARD-MIGRATE PULL <host> <port> <lo> <hi>` on the target.
+/// `CLUSTER CORESHARD-MIGRATE PULL <host> <port> <lo> <hi> [<id>]` on the
+/// target; `id`, on a control-log cluster, is the migration's id there.
 fn pull(shard: &mut Shard, conn: &mut Conn, args: &Args) {
     let num = |i: usize| std::str::from_utf8(args.get(i)).ok().and_then(|s| s.parse::<usize>().ok());
     let (Some(port), Some(lo), Some(hi)) = (num(4), num(5), num(6)) else {
         return conn.reply().error(coreshard_engine::reply::NOT_INTEGER);
+    };
+    let log_id = match args.try_get(7) {
+        None => 0,
+        Some(a) => match std::str::from_utf8(a).ok().and_then(|s| s.parse::<u64>().ok()) {
+            Some(id) => id,
+            None => return conn.reply().error(coreshard_engine::reply::NOT_INTEGER),
+        },
     };
     let (Ok(port), true) = (u16::try_from(port), lo <= hi && hi < coreshard_engine::slot::SLOTS) else {
         return conn.reply().error("ERR invalid port or slot range");
@@ -728,7 +988,7 @@ fn pull(shard: &mut Shard, conn: &mut Conn, args: &Args) {
     {
         let mig = &shard.shared.migration;
         let mut st = mig.lock();
-        if matches!(st.state, "streaming" | "cutover") {
+        if matches!(st.state, "streaming" | "cutover" | "committing" | "switching") {
             return conn.reply().error("ERR another migration is in progress on this node");
         }
         st.role = MigrationRole::Target;
@@ -738,6 +998,7 @@ fn pull(shard: &mut Shard, conn: &mut Conn, args: &Args) {
         st.reason.clear();
         st.id += 1;
         mig.target_id.store(st.id, Release);
+        mig.target_log_id.store(log_id, Release);
         st.cutover = None;
         mig.keys.store(0, Relaxed);
         mig.bytes.store(0, Relaxed);
@@ -799,6 +1060,12 @@ fn abort(shard: &mut Shard, idx: u32, conn: &mut Conn) {
     let mig = &shard.shared.migration;
     let mut st = mig.lock();
     match st.role {
+        MigrationRole::Source if st.state == "switching" => {
+            conn.reply().error("ERR the switch is proposed to the control log: its outcome decides")
+        }
+        MigrationRole::Source if st.state == "committing" => {
+            conn.reply().error("ERR the switch's configuration is being installed")
+        }
         MigrationRole::Source => {
             abort_locked(mig, &mut st, "aborted by the admin");
             drop(st);
@@ -820,6 +1087,7 @@ fn abort(shard: &mut Shard, idx: u32, conn: &mut Conn) {
             st.id += 1;
             // Bytes still arriving on the old flows are dropped unapplied.
             mig.target_id.store(st.id, Release);
+            mig.target_log_id.store(0, Release);
             // What reached the shards is flushed now, and once more in the
             // background a turn later, after anything that was on its way
             // between the shards when the flows stopped.
@@ -860,15 +1128,16 @@ fn close_target_flows(shard: &mut Shard) {
 pub(crate) fn command(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
     let sub = args.try_get(2).map(|s| s.to_ascii_uppercase()).unwrap_or_default();
     match (sub.as_slice(), args.len()) {
-        (b"PULL", 7) => pull(shard, conn, &args),
+        (b"PULL", 7 | 8) => pull(shard, conn, &args),
         (b"CUTOVER", 6) => cutover(shard, conn, &args),
+        (b"CUTOVER", 7) if args.get(3).eq_ignore_ascii_case(b"LOG") => cutover(shard, conn, &args),
         (b"ABORT", 3) => abort(shard, idx, conn),
         (b"STATUS", 3) => {
             let mut o = String::new();
             info(shard, &mut o);
             conn.reply().bulk(o.as_bytes());
         }
-        _ => conn.reply().error("ERR usage: CLUSTER CORESHARD-MIGRATE PULL host port lo hi | CUTOVER epoch config pause-ms | ABORT | STATUS"),
+        _ => conn.reply().error("ERR usage: CLUSTER CORESHARD-MIGRATE PULL host port lo hi [id] | CUTOVER epoch config pause-ms | CUTOVER LOG id target-id pause-ms | ABORT | STATUS"),
     }
 }
 

@@ -172,6 +172,28 @@ pub struct ClusterConfig {
     pub epoch: u64,
     /// The nodes, in the order they were added.
     pub nodes: Vec<Node>,
+    /// How the last migrations switched through the control log ended
+    /// (oldest first, at most [`MIGRATIONS_KEPT`]): whichever of
+    /// [`ConfigChange::SwitchMigration`] and [`ConfigChange::CancelMigration`]
+    /// applied first for an id. Travels with the configuration, so every
+    /// node, in the log or pushed to, learns the outcome with the epoch
+    /// that made it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<MigrationOutcome>,
+}
+
+/// Outcomes of migrations kept in a configuration; migrations are rare and
+/// their sources wait for the outcome of their own, so a few suffice.
+pub const MIGRATIONS_KEPT: usize = 64;
+
+/// How one migration ended in the control log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationOutcome {
+    /// The migration's id (chosen at random by whoever starts it).
+    pub id: u64,
+    /// True: the slots moved to the target; false: cancelled, the source
+    /// keeps them.
+    pub switched: bool,
 }
 
 /// One change to a configuration; [`ClusterConfig::apply`] gives the result.
@@ -202,6 +224,24 @@ pub enum ConfigChange {
         /// Its new role.
         role: Role,
     },
+    /// The switch at the end of migration `id` (docs/decisions/0005): the
+    /// slots move from `from` to `to`, only if `from` still serves every
+    /// one of them and nothing was decided for `id` yet; recorded as
+    /// switched.
+    SwitchMigration {
+        /// The migration.
+        id: u64,
+        /// The source, which must serve `ranges` now.
+        from: NodeId,
+        /// The target, a primary.
+        to: NodeId,
+        /// The slots moving.
+        ranges: Vec<SlotRange>,
+    },
+    /// Migration `id` does not switch: recorded as cancelled unless it was
+    /// decided already (then it changes nothing). A switch of `id` that
+    /// commits after it does not apply.
+    CancelMigration(u64),
 }
 
 /// Why a configuration or a change was refused.
@@ -239,6 +279,10 @@ pub enum ConfigError {
     BadAddress(NodeId),
     /// A primary that still has replicas cannot leave.
     HasReplicas(NodeId),
+    /// The migration's outcome is already decided.
+    MigrationDecided(MigrationOutcome),
+    /// A migration's source does not serve every slot it would give away.
+    NotServedBy(NodeId),
 }
 
 impl fmt::Display for ConfigError {
@@ -259,6 +303,11 @@ impl fmt::Display for ConfigError {
             ConfigError::SlotOwnedTwice(slot) => write!(f, "slot {slot} is assigned twice"),
             ConfigError::BadAddress(id) => write!(f, "node {id} has no usable address"),
             ConfigError::HasReplicas(id) => write!(f, "node {id} still has replicas"),
+            ConfigError::MigrationDecided(m) => {
+                let how = if m.switched { "switched" } else { "cancelled" };
+                write!(f, "migration {} is already decided ({how})", m.id)
+            }
+            ConfigError::NotServedBy(id) => write!(f, "node {id} does not serve every slot of the migration"),
         }
     }
 }
@@ -268,7 +317,21 @@ impl std::error::Error for ConfigError {}
 impl ClusterConfig {
     /// The configuration of a node that knows only itself: epoch 0, no slots.
     pub fn solo(myself: Node) -> ClusterConfig {
-        ClusterConfig { epoch: 0, nodes: vec![myself] }
+        ClusterConfig { epoch: 0, nodes: vec![myself], migrations: Vec::new() }
+    }
+
+    /// The outcome of migration `id`, when this configuration records it.
+    pub fn migration(&self, id: u64) -> Option<MigrationOutcome> {
+        self.migrations.iter().rev().find(|m| m.id == id).copied()
+    }
+
+    /// Records a migration's outcome, forgetting the oldest past [`MIGRATIONS_KEPT`].
+    fn decide(&mut self, id: u64, switched: bool) {
+        if self.migrations.len() >= MIGRATIONS_KEPT {
+            let extra = self.migrations.len() + 1 - MIGRATIONS_KEPT;
+            self.migrations.drain(..extra);
+        }
+        self.migrations.push(MigrationOutcome { id, switched });
     }
 
     /// The node with id `id`.
@@ -400,6 +463,30 @@ impl ClusterConfig {
                 }
                 next.nodes[at].role = role.clone();
             }
+            ConfigChange::SwitchMigration { id, from, to, ranges } => {
+                if let Some(decided) = self.migration(*id) {
+                    return Err(ConfigError::MigrationDecided(decided));
+                }
+                let source = next.position(from).ok_or_else(|| ConfigError::UnknownNode(from.clone()))?;
+                let at = next.position(to).ok_or_else(|| ConfigError::UnknownNode(to.clone()))?;
+                if let Some(bad) = ranges.iter().find(|r| r.is_empty() || r.end as usize >= SLOTS) {
+                    return Err(ConfigError::BadRange(*bad));
+                }
+                let owners = next.slot_owners();
+                if ranges.iter().flat_map(|r| r.start..=r.end).any(|s| owners[s as usize] != Some(source)) {
+                    return Err(ConfigError::NotServedBy(from.clone()));
+                }
+                next.unassign(ranges);
+                next.nodes[at].slots.extend_from_slice(ranges);
+                next.nodes[at].slots = normalize(&next.nodes[at].slots);
+                next.decide(*id, true);
+            }
+            ConfigChange::CancelMigration(id) => {
+                if let Some(decided) = self.migration(*id) {
+                    return Err(ConfigError::MigrationDecided(decided));
+                }
+                next.decide(*id, false);
+            }
         }
         next.validate()?;
         Ok(next)
@@ -453,7 +540,7 @@ mod tests {
         let nodes = (0..3)
             .map(|i| Node { slots: vec![ranges[i]], ..Node::primary(id(i as u8 + 1), "127.0.0.1", 7000 + i as u16) })
             .collect();
-        ClusterConfig { epoch, nodes }
+        ClusterConfig { epoch, nodes, migrations: Vec::new() }
     }
 
     #[test]
@@ -587,6 +674,45 @@ mod tests {
         assert_eq!(left.nodes, c.nodes);
         let gone = left.apply(6, &ConfigChange::RemoveNode(id(3))).unwrap();
         assert_eq!(gone.slots_assigned(), SLOTS - 5462);
+    }
+
+    #[test]
+    fn a_migration_switches_or_is_cancelled_whichever_commits_first() {
+        let c = three_primaries(1);
+        let range = vec![SlotRange::new(0, 99)];
+        let switch = |m| ConfigChange::SwitchMigration { id: m, from: id(1), to: id(2), ranges: range.clone() };
+        // Switch first: the slots move, and a later cancel changes nothing.
+        let moved = c.apply(2, &switch(7)).unwrap();
+        assert_eq!(moved.nodes[1].slots[0], SlotRange::new(0, 99));
+        assert_eq!(moved.migration(7), Some(MigrationOutcome { id: 7, switched: true }));
+        assert_eq!(
+            moved.apply(3, &ConfigChange::CancelMigration(7)),
+            Err(ConfigError::MigrationDecided(MigrationOutcome { id: 7, switched: true }))
+        );
+        // The same switch again (a proposal that timed out, then committed) is a no-op.
+        assert!(matches!(moved.apply(3, &switch(7)), Err(ConfigError::MigrationDecided(_))));
+        // Cancel first: recorded, the slots stay, and the switch then does not apply.
+        let cancelled = c.apply(2, &ConfigChange::CancelMigration(8)).unwrap();
+        assert_eq!(cancelled.nodes, c.nodes);
+        assert_eq!(cancelled.migration(8), Some(MigrationOutcome { id: 8, switched: false }));
+        assert_eq!(
+            cancelled.apply(3, &switch(8)),
+            Err(ConfigError::MigrationDecided(MigrationOutcome { id: 8, switched: false }))
+        );
+        // A source that no longer serves the slots cannot give them away.
+        let elsewhere = ConfigChange::SwitchMigration { id: 9, from: id(2), to: id(3), ranges: range.clone() };
+        assert_eq!(c.apply(2, &elsewhere), Err(ConfigError::NotServedBy(id(2))));
+        // The record survives JSON and is bounded.
+        let text = serde_json::to_string(&moved).unwrap();
+        assert_eq!(serde_json::from_str::<ClusterConfig>(&text).unwrap(), moved);
+        assert!(!serde_json::to_string(&c).unwrap().contains("migrations"), "absent while empty");
+        let mut many = c.clone();
+        for i in 0..(MIGRATIONS_KEPT as u64 + 5) {
+            many = many.apply(many.epoch + 1, &ConfigChange::CancelMigration(100 + i)).unwrap();
+        }
+        assert_eq!(many.migrations.len(), MIGRATIONS_KEPT);
+        assert_eq!(many.migration(100), None);
+        assert!(many.migration(100 + MIGRATIONS_KEPT as u64 + 4).is_some());
     }
 
     #[test]

@@ -10,19 +10,33 @@
 //! commits through [`ClusterControl::install_committed`]; a voter refuses
 //! SETCONFIG (docs/decisions/0006-control-log.md).
 
-use super::config::{ClusterConfig, ConfigChange, Node, NodeId, SLOTS};
-use super::store::NodesFile;
+use super::config::{ClusterConfig, ConfigChange, Node, NodeId, SLOTS, SlotRange};
+use super::member::Answer;
+use super::store::{NodesFile, Writer};
 use coreshard_engine::cmd::printable;
 use coreshard_engine::{Args, Reply, num};
 use coreshard_net::Config;
-use coreshard_net::cluster::{ClusterHook, Routing, UNASSIGNED};
+use coreshard_net::cluster::{ClusterHook, ReplyLater, Routing, UNASSIGNED};
 use std::fmt::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+/// Proposals a node outside the control log passes on at once (each holds
+/// a thread for up to `PROPOSE_WAIT_MS` and a second).
+pub const FORWARDS_MAX: usize = 16;
+
+/// A RESP error reply of `text` (kept on one line).
+fn error_reply(text: &str) -> Vec<u8> {
+    format!("-{}\r\n", text.replace(['\r', '\n'], " ")).into_bytes()
+}
 
 /// The node's cluster configuration and its file.
 pub struct ClusterControl {
     path: PathBuf,
+    /// Writes the file off the shards; a change is acted on once written.
+    writer: Arc<Writer>,
     /// `cluster-require-full-coverage`, as set at start.
     require_full_coverage: bool,
     state: Mutex<NodesFile>,
@@ -33,6 +47,8 @@ pub struct ClusterControl {
     published: OnceLock<Weak<coreshard_net::cluster::Cluster>>,
     /// This node's control log voter, when it is one.
     member: OnceLock<super::member::Member>,
+    /// Proposals being passed on to a voter now.
+    forwarding: AtomicUsize,
 }
 
 /// The address this node announces: `cluster-announce-ip`/`-port`, else
@@ -84,13 +100,16 @@ impl ClusterControl {
                 file
             }
         };
+        let writer = Writer::start(path.clone(), file.config.epoch)?;
         Ok(ClusterControl {
             path,
+            writer,
             require_full_coverage: config.cluster_require_full_coverage,
             state: Mutex::new(file),
             control_port: if config.cluster_port != 0 { config.cluster_port } else { config.port.wrapping_add(10000) },
             published: OnceLock::new(),
             member: OnceLock::new(),
+            forwarding: AtomicUsize::new(0),
         })
     }
 
@@ -111,18 +130,20 @@ impl ClusterControl {
         self.state().config.clone()
     }
 
-    /// Applies `change` at `epoch`: the result must list this node, is
-    /// written to the config file, and only then is in force. Returns the
-    /// new routing; on any error nothing changed.
-    pub fn install(&self, epoch: u64, change: &ConfigChange) -> Result<Routing, String> {
+    /// Applies `change` at `epoch`: the result must list this node. It is
+    /// accepted (later changes apply on top of it, CLUSTER NODES shows it)
+    /// and handed to the file's writer; it comes in force only once
+    /// written: [`Self::install_then`]. Returns the new routing; on any
+    /// error nothing changed.
+    fn install(&self, epoch: u64, change: &ConfigChange) -> Result<Routing, String> {
         let mut state = self.state();
         let next = state.config.apply(epoch, change).map_err(|e| e.to_string())?;
         if next.position(&state.myself).is_none() {
             return Err(format!("the configuration does not list this node ({})", state.myself));
         }
         let file = NodesFile::new(state.myself.clone(), next);
-        file.save(&self.path)
-            .map_err(|e| format!("can't write the cluster config file {}: {e}", self.path.display()))?;
+        // Under the state's lock, so the writer gets them in epoch order.
+        self.writer.submit(file.clone());
         *state = file;
         tracing::info!(
             "cluster: config epoch {} installed ({} nodes, {} slots assigned)",
@@ -158,6 +179,7 @@ fn routing_of(file: &NodesFile, require_full_coverage: bool) -> Routing {
         state_ok(c, require_full_coverage),
         replica_of,
     )
+    .with_migrations(c.migrations.iter().map(|m| (m.id, m.switched)).collect())
 }
 
 /// The control log side of [`ClusterControl`] (docs/decisions/0006-control-log.md).
@@ -173,18 +195,43 @@ impl ClusterControl {
         Ok(())
     }
 
+    /// Installs `change` at `epoch` ([`Self::install`]) and, once the
+    /// config file holds it, publishes its routing to the shards and calls
+    /// `then` with it (on the file's writer thread); `then` gets the error
+    /// at once when the change is refused (nothing changed then).
+    pub fn install_then(
+        &self,
+        epoch: u64,
+        change: &ConfigChange,
+        then: impl FnOnce(Result<Routing, String>) + Send + 'static,
+    ) {
+        match self.install(epoch, change) {
+            Ok(routing) => {
+                let published = self.published.get().cloned();
+                if let Some(cluster) = published.as_ref().and_then(Weak::upgrade) {
+                    cluster.note_pending(epoch);
+                }
+                self.writer.when_durable(epoch, move || {
+                    if let Some(cluster) = published.as_ref().and_then(Weak::upgrade) {
+                        cluster.publish(routing.clone());
+                    }
+                    then(Ok(routing));
+                });
+            }
+            Err(e) => then(Err(e)),
+        }
+    }
+
     /// Installs a configuration the control log committed, if it is newer
-    /// than the one in force and lists this node, and publishes it.
+    /// than the one in force and lists this node, and publishes it once
+    /// written.
     pub fn install_committed(&self, config: ClusterConfig) {
         let epoch = config.epoch;
-        match self.install(epoch, &ConfigChange::Replace(config)) {
-            Ok(routing) => {
-                if let Some(cluster) = self.published.get().and_then(Weak::upgrade) {
-                    cluster.publish(routing);
-                }
+        self.install_then(epoch, &ConfigChange::Replace(config), move |r| {
+            if let Err(e) = r {
+                tracing::debug!("cluster: committed epoch {epoch} not installed here: {e}");
             }
-            Err(e) => tracing::debug!("cluster: committed epoch {epoch} not installed here: {e}"),
-        }
+        });
     }
 
     /// `CLUSTER CORESHARD-LOG-JOIN <voter-id> <voter-id>,<node-id>,<ip:port> ...`:
@@ -230,34 +277,73 @@ impl ClusterControl {
 
     /// `CLUSTER CORESHARD-PROPOSE <json change> [FORWARDED]`: proposes a
     /// change to the control log through this voter (forwarded to the
-    /// leader) and waits until it commits (at most `PROPOSE_WAIT_MS`);
-    /// replies with the new epoch. A node outside the log passes it on to
-    /// the first node of its map that is a voter (marked FORWARDED, which
-    /// is never passed on again). It blocks the connection's shard
-    /// meanwhile: an admin command.
-    fn propose(&self, args: &Args, r: &mut Reply) {
+    /// leader) and, without blocking the shard, answers once it commits
+    /// (at most `PROPOSE_WAIT_MS`) with the new epoch: `done` gets the
+    /// whole reply, from the control thread or a forwarding thread. A node
+    /// outside the log passes it on to the first node of its map that is a
+    /// voter (marked FORWARDED, which is never passed on again).
+    fn propose(self: &Arc<Self>, args: &Args, done: ReplyLater) {
         let change: ConfigChange = match serde_json::from_slice(args.get(2)) {
             Ok(c) => c,
-            Err(e) => return r.error(&format!("ERR invalid change: {e}")),
+            Err(e) => return done(error_reply(&format!("ERR invalid change: {e}")), None),
         };
-        let Some(member) = self.member.get() else {
-            if args.len() > 3 {
-                return r.error("ERR this node is not a control log voter");
-            }
-            return self.forward_proposal(args.get(2), r);
-        };
-        match member.propose(change) {
-            Ok(epoch) => r.int(epoch as i64),
-            Err(e) => r.error(&format!("ERR {e}")),
+        if self.member.get().is_none() && args.len() > 3 {
+            return done(error_reply("ERR this node is not a control log voter"), None);
         }
+        self.propose_change_then(
+            change,
+            Answer::new(move |result| {
+                let bytes = match result {
+                    Ok(epoch) => format!(":{epoch}\r\n").into_bytes(),
+                    // A voter's refusal, passed on as it came.
+                    Err(e) if e.starts_with("ERR ") => error_reply(&e),
+                    Err(e) => error_reply(&format!("ERR {e}")),
+                };
+                done(bytes, None)
+            }),
+        );
+    }
+
+    /// [`Self::propose_change`] without waiting: `answer` gets the outcome,
+    /// from the control thread on a voter, else from a thread that passes
+    /// the change on (at most [`FORWARDS_MAX`] at once).
+    pub fn propose_change_then(self: &Arc<Self>, change: ConfigChange, answer: Answer) {
+        if let Some(member) = self.member.get() {
+            return member.propose_then(change, answer);
+        }
+        if self.forwarding.fetch_add(1, Ordering::AcqRel) >= FORWARDS_MAX {
+            self.forwarding.fetch_sub(1, Ordering::AcqRel);
+            return answer.send(Err(format!("{FORWARDS_MAX} proposals are being passed on already")));
+        }
+        let control = self.clone();
+        let spawned = std::thread::Builder::new().name("cs-forward".into()).spawn(move || {
+            let result = control.propose_change(&change);
+            control.forwarding.fetch_sub(1, Ordering::AcqRel);
+            answer.send(result);
+        });
+        if let Err(e) = spawned {
+            self.forwarding.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!("cluster: can't start a thread to pass a proposal on: {e}");
+        }
+    }
+
+    /// Proposes `change` to the control log and waits until it commits:
+    /// through this node's control thread when it is a voter, else passed
+    /// to the first node of its map that answers as one. Ok(the epoch it
+    /// made), or why not (a timeout: it may still commit). Blocks the
+    /// caller for up to [`super::member::PROPOSE_WAIT_MS`] (a second more
+    /// when passed on).
+    pub fn propose_change(&self, change: &ConfigChange) -> Result<u64, String> {
+        if let Some(member) = self.member.get() {
+            return member.propose(change.clone());
+        }
+        let text = serde_json::to_string(change).map_err(|e| format!("invalid change: {e}"))?;
+        self.forward_proposal(&text)
     }
 
     /// Passes a proposal to the other nodes of the map in turn until a
     /// voter answers it.
-    fn forward_proposal(&self, change: &[u8], r: &mut Reply) {
-        let Ok(text) = std::str::from_utf8(change) else {
-            return r.error("ERR invalid change: not UTF-8");
-        };
+    fn forward_proposal(&self, text: &str) -> Result<u64, String> {
         let config = self.config();
         let myself = self.myself();
         let wait = std::time::Duration::from_millis(super::member::PROPOSE_WAIT_MS + 1000);
@@ -265,16 +351,61 @@ impl ClusterControl {
         for n in config.nodes.iter().filter(|n| n.id != myself) {
             let parts = ["CLUSTER", "CORESHARD-PROPOSE", text, "FORWARDED"];
             match super::member::request_line(&n.ip, n.port, &parts, wait) {
-                Ok(line) if line.starts_with(':') => match line[1..].parse::<i64>() {
-                    Ok(epoch) => return r.int(epoch),
+                Ok(line) if line.starts_with(':') => match line[1..].parse::<u64>() {
+                    Ok(epoch) => return Ok(epoch),
                     Err(_) => last = format!("{}: unexpected reply", n.id),
                 },
                 Ok(line) if line.contains("not a control log voter") => {}
-                Ok(line) => return r.error(line.trim_start_matches('-')),
+                Ok(line) => return Err(line.trim_start_matches('-').to_string()),
                 Err(e) => last = format!("{}:{}: {e}", n.ip, n.port),
             }
         }
-        r.error(&format!("ERR {last}"));
+        Err(last)
+    }
+
+    /// Migration `id`'s switch through the control log (see
+    /// [`ClusterHook::switch_migration`]): a helper thread proposes it,
+    /// then, as long as this node's configuration records no outcome for
+    /// `id`, proposes `CancelMigration(id)` (which changes nothing if the
+    /// switch committed first), backing off up to a second between tries.
+    /// It ends once the outcome is installed here, which is what the
+    /// source's shards wait for.
+    pub fn switch_migration(self: &Arc<Self>, id: u64, target: &str, lo: u16, hi: u16) -> Result<(), String> {
+        let to = NodeId::parse(target).map_err(|e| e.to_string())?;
+        let switch =
+            ConfigChange::SwitchMigration { id, from: self.myself(), to, ranges: vec![SlotRange::new(lo, hi)] };
+        let control = self.clone();
+        std::thread::Builder::new()
+            .name("cs-migrate-switch".into())
+            .spawn(move || control.decide_migration(id, switch))
+            .map(|_| ())
+            .map_err(|e| format!("can't start the switch thread: {e}"))
+    }
+
+    fn decide_migration(&self, id: u64, switch: ConfigChange) {
+        let mut change = switch;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let result = self.propose_change(&change);
+            if let Err(e) = &result {
+                tracing::info!("cluster: migration {id}: {e}");
+            }
+            // A commit reaches a node outside the log by the leader's push,
+            // a moment after the proposer hears of it.
+            let settle = Instant::now() + if result.is_ok() { Duration::from_secs(2) } else { backoff };
+            loop {
+                if let Some(outcome) = self.config().migration(id) {
+                    tracing::info!("cluster: migration {id} decided: switched {}", outcome.switched);
+                    return;
+                }
+                if Instant::now() >= settle {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            change = ConfigChange::CancelMigration(id);
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
     }
 
     /// `CLUSTER CORESHARD-LOG`: the control log as this node sees it, as
@@ -313,15 +444,39 @@ impl ClusterHook for SharedControl {
         self.0.routing()
     }
 
+    fn switch_migration(&self, id: u64, target: &str, lo: u16, hi: u16) -> Result<(), String> {
+        self.0.switch_migration(id, target, lo, hi)
+    }
+
+    fn config_json(&self) -> Option<(u64, String)> {
+        let config = self.0.config();
+        serde_json::to_string(&config).ok().map(|json| (config.epoch, json))
+    }
+
+    fn command_async(&self, args: &Args, done: ReplyLater) -> Result<(), ReplyLater> {
+        match args.get(1).to_ascii_uppercase().as_slice() {
+            b"CORESHARD-PROPOSE" => self.0.propose(args, done),
+            b"CORESHARD-SETCONFIG" if self.0.member.get().is_none() => self.0.set_config(args, done),
+            _ => return Err(done),
+        }
+        Ok(())
+    }
+
     fn command(&self, args: &Args, r: &mut Reply) -> Option<Routing> {
         match args.get(1).to_ascii_uppercase().as_slice() {
             b"CORESHARD-LOG-JOIN" => ClusterControl::log_join(&self.0, args, r),
-            b"CORESHARD-PROPOSE" => self.0.propose(args, r),
+            b"CORESHARD-PROPOSE" => {
+                // Run through `command_async`; answered here only if a
+                // caller does not (a transaction).
+                r.error("ERR CORESHARD-PROPOSE is not allowed in a transaction")
+            }
             b"CORESHARD-LOG" => self.0.log_status(r),
             // A voter's configuration moves only with the log's commits.
             b"CORESHARD-SETCONFIG" if self.0.member.get().is_some() => {
                 r.error("ERR this node's configuration comes from the control log: use CLUSTER CORESHARD-PROPOSE")
             }
+            // Run through `command_async` (it waits for the file's write).
+            b"CORESHARD-SETCONFIG" => r.error("ERR CORESHARD-SETCONFIG is not allowed in a transaction"),
             _ => return self.0.command(args, r),
         }
         None
@@ -340,7 +495,6 @@ impl ClusterHook for ClusterControl {
             b"INFO" => r.verbatim(info_text(&self.state(), self.require_full_coverage).as_bytes()),
             b"SLOTS" => slots_reply(&self.state().config, r),
             b"SHARDS" => shards_reply(&self.state().config, r),
-            b"CORESHARD-SETCONFIG" => return self.set_config(args, r),
             _ => r.error(&format!("ERR unknown subcommand '{}'. Try CLUSTER HELP.", printable(args.get(1), 128))),
         }
         None
@@ -349,29 +503,20 @@ impl ClusterHook for ClusterControl {
 
 impl ClusterControl {
     /// `CLUSTER CORESHARD-SETCONFIG <epoch> <json>`: installs a whole
-    /// configuration whose epoch is higher than this node's.
-    fn set_config(&self, args: &Args, r: &mut Reply) -> Option<Routing> {
+    /// configuration whose epoch is higher than this node's; `done` gets
+    /// `+OK` and the routing once it is written and published, or the error.
+    fn set_config(&self, args: &Args, done: ReplyLater) {
         let Some(epoch) = num::parse_i64(args.get(2)).and_then(|e| u64::try_from(e).ok()) else {
-            r.error("ERR Invalid config epoch specified");
-            return None;
+            return done(error_reply("ERR Invalid config epoch specified"), None);
         };
         let config: ClusterConfig = match serde_json::from_slice(args.get(3)) {
             Ok(c) => c,
-            Err(e) => {
-                r.error(&format!("ERR invalid cluster configuration: {e}"));
-                return None;
-            }
+            Err(e) => return done(error_reply(&format!("ERR invalid cluster configuration: {e}")), None),
         };
-        match self.install(epoch, &ConfigChange::Replace(config)) {
-            Ok(routing) => {
-                r.ok();
-                Some(routing)
-            }
-            Err(e) => {
-                r.error(&format!("ERR {e}"));
-                None
-            }
-        }
+        self.install_then(epoch, &ConfigChange::Replace(config), move |r| match r {
+            Ok(routing) => done(b"+OK\r\n".to_vec(), Some(routing)),
+            Err(e) => done(error_reply(&format!("ERR {e}")), None),
+        });
     }
 }
 
@@ -505,7 +650,7 @@ mod tests {
         let mut b = Node::primary(id(2), "127.0.0.1", 7001);
         b.slots = vec![SlotRange::new(8192, 16383)];
         let c = Node { role: Role::Replica { of: id(1) }, ..Node::primary(id(3), "127.0.0.1", 7002) };
-        NodesFile::new(id(3), ClusterConfig { epoch: 4, nodes: vec![a, b, c] })
+        NodesFile::new(id(3), ClusterConfig { epoch: 4, nodes: vec![a, b, c], migrations: Vec::new() })
     }
 
     #[test]

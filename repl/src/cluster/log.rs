@@ -177,7 +177,7 @@ impl ControlLog {
         Ok(ControlLog {
             id,
             raw,
-            applied: ClusterConfig { epoch: 0, nodes: Vec::new() },
+            applied: ClusterConfig { epoch: 0, nodes: Vec::new(), migrations: Vec::new() },
             durable,
             pending: Default::default(),
         })

@@ -36,7 +36,7 @@ fn initial_config() -> ClusterConfig {
         .enumerate()
         .map(|(i, range)| Node { slots: vec![range], ..Node::primary(node_id(i), "127.0.0.1", 7000 + i as u16) })
         .collect();
-    ClusterConfig { epoch: 0, nodes }
+    ClusterConfig { epoch: 0, nodes, migrations: Vec::new() }
 }
 
 struct InFlight {

@@ -14,6 +14,10 @@
 //!                                            └─ status (term, leader) read by CLUSTER CORESHARD-LOG
 //! ```
 //!
+//! A proposal carries an [`Answer`]: the control thread calls it with the
+//! outcome, and the shard that took `CORESHARD-PROPOSE` gets it through its
+//! control channel; the shard never waits for the log.
+//!
 //! A frame is a 4-byte big-endian length and a raft message as protobuf,
 //! checked by [`decode_message`] before it is parsed. Messages are best
 //! effort: a full queue or a broken connection drops them, and Raft
@@ -131,7 +135,37 @@ pub struct LogStatus {
 
 enum Input {
     Peer(raft::eraftpb::Message),
-    Propose(ConfigChange, Sender<Result<u64, String>>),
+    Propose(ConfigChange, Answer),
+}
+
+/// Where a proposal's outcome goes: called once, from the control thread
+/// (or the thread that gave up on it), with the epoch the change made or
+/// why not. Dropped unanswered (the control thread stopped), it answers so.
+pub struct Answer(Option<AnswerFn>);
+
+/// What an [`Answer`] calls.
+type AnswerFn = Box<dyn FnOnce(Result<u64, String>) + Send>;
+
+impl Answer {
+    /// An answer delivered to `f`.
+    pub fn new(f: impl FnOnce(Result<u64, String>) + Send + 'static) -> Answer {
+        Answer(Some(Box::new(f)))
+    }
+
+    /// Delivers the outcome.
+    pub fn send(mut self, result: Result<u64, String>) {
+        if let Some(f) = self.0.take() {
+            f(result);
+        }
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(Err("the control log stopped".into()));
+        }
+    }
 }
 
 /// A running control thread.
@@ -226,10 +260,22 @@ impl Member {
     /// commits: Ok(the epoch it made), or why not. Blocks the caller.
     pub fn propose(&self, change: ConfigChange) -> Result<u64, String> {
         let (tx, rx) = bounded(1);
-        self.input.try_send(Input::Propose(change, tx)).map_err(|_| "the control thread is busy".to_string())?;
-        match rx.recv_timeout(Duration::from_millis(PROPOSE_WAIT_MS)) {
-            Ok(result) => result,
-            Err(_) => Err(format!("the change did not commit within {PROPOSE_WAIT_MS} ms; it may still")),
+        self.propose_then(
+            change,
+            Answer::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().unwrap_or_else(|_| Err("the control log stopped".into()))
+    }
+
+    /// Proposes `change` without waiting: `answer` gets the epoch it made
+    /// once it commits, or why not (within [`PROPOSE_WAIT_MS`] and a tick:
+    /// a change that did not commit by then may still).
+    pub fn propose_then(&self, change: ConfigChange, answer: Answer) {
+        if let Err(e) = self.input.try_send(Input::Propose(change, answer)) {
+            let Input::Propose(_, answer) = e.into_inner() else { return };
+            answer.send(Err("the control thread is busy".into()));
         }
     }
 }
@@ -332,7 +378,7 @@ struct Driver {
     control: Arc<ClusterControl>,
     status: Arc<Mutex<LogStatus>>,
     /// Proposals waiting for their outcome, with when they were made.
-    waiting: HashMap<ProposalId, (Sender<Result<u64, String>>, Instant)>,
+    waiting: HashMap<ProposalId, (Answer, Instant)>,
 }
 
 impl Driver {
@@ -345,7 +391,18 @@ impl Driver {
                 self.log.tick();
                 next_tick = now + tick;
                 let wait = Duration::from_millis(PROPOSE_WAIT_MS);
-                self.waiting.retain(|_, (_, at)| now.duration_since(*at) < wait);
+                let expired: Vec<ProposalId> = self
+                    .waiting
+                    .iter()
+                    .filter(|(_, (_, at))| now.duration_since(*at) >= wait)
+                    .map(|(&id, _)| id)
+                    .collect();
+                for id in expired {
+                    if let Some((answer, _)) = self.waiting.remove(&id) {
+                        answer
+                            .send(Err(format!("the change did not commit within {PROPOSE_WAIT_MS} ms; it may still")));
+                    }
+                }
             }
             match input.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
                 Ok(Input::Peer(m)) => {
@@ -357,9 +414,7 @@ impl Driver {
                         Ok(()) => {
                             self.waiting.insert(id, (reply, Instant::now()));
                         }
-                        Err(e) => {
-                            let _ = reply.send(Err(e.to_string()));
-                        }
+                        Err(e) => reply.send(Err(e.to_string())),
                     }
                 }
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
@@ -398,7 +453,7 @@ impl Driver {
         }
         for (id, result) in out.results {
             if let Some((reply, _)) = self.waiting.remove(&id) {
-                let _ = reply.send(result);
+                reply.send(result);
             }
         }
         let leader = self.log.leader();

@@ -4,11 +4,23 @@
 //! and renamed over the old one, so a crash leaves the old or the new
 //! file, never a torn one; read at start, so a restarted node serves the
 //! map it had.
+//!
+//! The writing (and its fsyncs) happens on a [`Writer`] thread, never on
+//! a shard: a change is accepted in memory, handed to the writer, which
+//! writes the newest configuration it was given (several changes in a row
+//! make one write), and only once an epoch is in the file does the node
+//! act on it ([`Writer::when_durable`]): publish its routing to the
+//! shards, answer SETCONFIG, release a migration's held writes. So, as
+//! when the shard wrote the file itself, whatever epoch a node has acted
+//! on is in its file, and a restart never goes back before it.
 
 use super::config::{ClusterConfig, ConfigError, NodeId};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 /// The format tag written into the file.
 const FORMAT: &str = "coreshard-cluster-1";
@@ -76,6 +88,112 @@ impl NodesFile {
     }
 }
 
+/// How long the writer waits before trying a failed write again.
+const RETRY_MS: u64 = 100;
+
+/// Something to do once an epoch is in the file.
+type Then = Box<dyn FnOnce() + Send>;
+
+/// The config file's writer thread (see the module's doc).
+pub struct Writer {
+    state: Mutex<Pending>,
+    work: Condvar,
+    /// The newest epoch in the file.
+    durable: AtomicU64,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// The newest configuration not yet written.
+    newest: Option<NodesFile>,
+    /// What waits for an epoch to be written, with that epoch.
+    waiting: Vec<(u64, Then)>,
+}
+
+impl Writer {
+    /// Starts the writer of `path`, whose file holds `durable` already.
+    pub fn start(path: PathBuf, durable: u64) -> Result<Arc<Writer>, String> {
+        let writer = Arc::new(Writer {
+            state: Mutex::new(Pending::default()),
+            work: Condvar::new(),
+            durable: AtomicU64::new(durable),
+        });
+        let w = writer.clone();
+        std::thread::Builder::new()
+            .name("cs-nodes-conf".into())
+            .spawn(move || w.run(&path))
+            .map_err(|e| format!("can't start the cluster config file's writer: {e}"))?;
+        Ok(writer)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands `file` over to be written (replacing an older one not yet written).
+    pub fn submit(&self, file: NodesFile) {
+        let mut p = self.lock();
+        if p.newest.as_ref().is_none_or(|n| n.config.epoch <= file.config.epoch) {
+            p.newest = Some(file);
+        }
+        self.work.notify_one();
+    }
+
+    /// The newest epoch in the file.
+    pub fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// Runs `then` once epoch `epoch` (or a newer one) is in the file: at
+    /// once when it is, else on the writer thread right after the write.
+    pub fn when_durable(&self, epoch: u64, then: impl FnOnce() + Send + 'static) {
+        {
+            let mut p = self.lock();
+            if self.durable() < epoch {
+                p.waiting.push((epoch, Box::new(then)));
+                return;
+            }
+        }
+        then();
+    }
+
+    fn run(&self, path: &Path) {
+        loop {
+            let mut file = {
+                let mut p = self.lock();
+                loop {
+                    if let Some(f) = p.newest.take() {
+                        break f;
+                    }
+                    p = self.work.wait(p).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            // A failed write is tried again (with anything newer) until it
+            // succeeds: nothing that waits for it may go on before.
+            while let Err(e) = file.save(path) {
+                tracing::error!("cluster: can't write the cluster config file {}: {e}; retrying", path.display());
+                std::thread::sleep(Duration::from_millis(RETRY_MS));
+                if let Some(newer) = self.lock().newest.take() {
+                    file = newer;
+                }
+            }
+            let epoch = file.config.epoch;
+            let mut ready = {
+                let mut p = self.lock();
+                self.durable.fetch_max(epoch, Ordering::AcqRel);
+                let (ready, still): (Vec<_>, Vec<_>) =
+                    std::mem::take(&mut p.waiting).into_iter().partition(|w| w.0 <= epoch);
+                p.waiting = still;
+                ready
+            };
+            ready.sort_by_key(|w| w.0);
+            for (_, then) in ready {
+                then();
+            }
+        }
+    }
+}
+
 /// `path` with `.tmp-<pid>` added, in the same directory (so the rename
 /// stays within one file system).
 fn temp_path(path: &Path) -> PathBuf {
@@ -113,6 +231,39 @@ mod tests {
         assert_eq!(NodesFile::load(&path).unwrap(), Some(second));
         // No temporary file is left behind.
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_writer_writes_the_newest_and_then_runs_what_waits_in_epoch_order() {
+        let dir = scratch("writer");
+        let path = dir.join("nodes.conf");
+        let me = NodeId::random();
+        let config = |epoch| {
+            let mut c = ClusterConfig::solo(Node::primary(me.clone(), "127.0.0.1", 7000));
+            c.epoch = epoch;
+            c
+        };
+        let writer = Writer::start(path.clone(), 0).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        for epoch in 1..=20 {
+            writer.submit(NodesFile::new(me.clone(), config(epoch)));
+            let (tx, path) = (tx.clone(), path.clone());
+            writer.when_durable(epoch, move || {
+                // The epoch (or a newer one) is in the file when this runs.
+                let on_disk = NodesFile::load(&path).unwrap().map_or(0, |f| f.config.epoch);
+                tx.send((epoch, on_disk)).unwrap();
+            });
+        }
+        let done: Vec<(u64, u64)> = (0..20).map(|_| rx.recv_timeout(Duration::from_secs(10)).unwrap()).collect();
+        assert!(done.iter().all(|&(e, on_disk)| on_disk >= e), "{done:?}");
+        assert!(done.windows(2).all(|w| w[0].0 < w[1].0), "in epoch order: {done:?}");
+        assert_eq!(writer.durable(), 20);
+        assert_eq!(NodesFile::load(&path).unwrap().unwrap().config.epoch, 20);
+        // Something waiting for an epoch already written runs at once.
+        let (tx, rx) = std::sync::mpsc::channel();
+        writer.when_durable(3, move || tx.send(()).unwrap());
+        assert!(rx.try_recv().is_ok());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -50,15 +50,6 @@ pub(crate) fn find_node<'a>(config: &'a ClusterConfig, text: &str) -> Result<&'a
     }
 }
 
-/// True when the cluster's configuration lives in a control log: some
-/// node of it is a voter.
-pub(crate) fn uses_control_log(config: &ClusterConfig) -> bool {
-    config.nodes.iter().any(|n| {
-        let Ok(mut conn) = NodeConn::open(&n.ip, n.port) else { return false };
-        conn.query::<String>(&["CLUSTER", "CORESHARD-LOG"]).is_ok_and(|log| !log.starts_with("voter:none"))
-    })
-}
-
 /// The config epoch `conn`'s node is at (0 when it cannot say).
 fn epoch_of(conn: &mut NodeConn) -> u64 {
     let info: String = conn.query(&["CLUSTER", "INFO"]).unwrap_or_default();
@@ -98,7 +89,7 @@ pub(crate) fn run(new: &str, existing: &str, replica_of: Option<&str>, json: boo
     let next =
         config.apply(config.epoch + 1, &change).map_err(|e| format!("{new} cannot join {existing}'s cluster: {e}"))?;
     let primary: Option<&Node> = node.primary_id().and_then(|p| next.node(p));
-    let control_log = uses_control_log(&config);
+    let control_log = crate::migrate::uses_control_log(&config)?;
     let mut push_errors = Vec::new();
     let epoch = if control_log {
         let epoch = match propose(&mut entry, &change, JOIN_WAIT) {
@@ -219,6 +210,7 @@ mod tests {
                 Node::primary(id(0xa2), "127.0.0.1", 7001),
                 Node::primary(id(0xb0), "10.0.0.1", 7000),
             ],
+            migrations: Vec::new(),
         };
         assert_eq!(find_node(&config, "127.0.0.1:7001").unwrap().id, id(0xa2));
         assert_eq!(find_node(&config, "10.0.0.1:7000").unwrap().id, id(0xb0));

@@ -327,6 +327,7 @@ fn create(addrs: &[String], replicas: usize, voters: usize, json: bool) -> Resul
                 slots: if role.is_none() { vec![ranges[i]] } else { Vec::new() },
             })
             .collect(),
+        migrations: Vec::new(),
     };
     config.validate().map_err(|e| format!("the planned configuration is invalid: {e}"))?;
     // Replicas start following first, so they sync while the map goes out.

@@ -1,7 +1,9 @@
 //! `coreshard-admin migrate`: drives one online slot migration
 //! (docs/decisions/0005-migration.md). The nodes do the work; this tool
 //! starts the target's pull, waits until the target is close behind, asks
-//! the source to switch, and pushes the new configuration to every node.
+//! the source to switch, and pushes the new configuration to every node,
+//! or, on a cluster configured through the control log, has the source
+//! propose the switch to the log (which then reaches every node).
 
 use super::{NodeConn, field, parse_addr, parse_nodes_line};
 use coreshard_repl::cluster::{ClusterConfig, ConfigChange, Node, NodeId, Role, SlotRange};
@@ -50,22 +52,18 @@ fn progress(conn: &mut NodeConn) -> Result<Progress, String> {
     })
 }
 
-/// A migration's switch installs its configuration directly (epoch + 1),
-/// which a cluster that commits its configuration through the control log
-/// must not do: there the switch has to be a committed change, which is
-/// not built yet. Any primary that is a voter of a log says so.
-fn refuse_control_log(config: &ClusterConfig) -> Result<(), String> {
+/// True when the cluster commits its configuration through the control
+/// log (some primary that answers is a voter of it): the switch must then
+/// be a committed change, proposed by the source, not a pushed epoch.
+pub(crate) fn uses_control_log(config: &ClusterConfig) -> Result<bool, String> {
     for node in config.nodes.iter().filter(|n| matches!(n.role, Role::Primary)) {
         let Ok(mut conn) = NodeConn::open(&node.ip, node.port) else { continue };
-        let log: String = conn.query(&["CLUSTER", "CORESHARD-LOG"])?;
+        let Ok(log) = conn.query::<String>(&["CLUSTER", "CORESHARD-LOG"]) else { continue };
         if !log.starts_with("voter:none") {
-            return Err(format!(
-                "{}:{} is a voter of the cluster's control log: migrating slots of a cluster made with --control-log is not supported yet (the switch is not yet a committed change)",
-                node.ip, node.port
-            ));
+            return Ok(true);
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Parses `LO-HI` or `SLOT`.
@@ -98,7 +96,7 @@ pub(crate) fn read_config(conn: &mut NodeConn) -> Result<ClusterConfig, String> 
         }
         nodes.push(Node { id, ip, port, role, slots });
     }
-    Ok(ClusterConfig { epoch, nodes })
+    Ok(ClusterConfig { epoch, nodes, migrations: Vec::new() })
 }
 
 /// What one finished migration did.
@@ -145,10 +143,15 @@ pub(crate) fn execute(plan: &Plan) -> Result<Outcome, String> {
     let mut source = NodeConn::open(&from_host, from_port)?;
     let mut target = NodeConn::open(&to_host, to_port)?;
     let config = read_config(&mut source)?;
-    refuse_control_log(&config)?;
+    let via_log = uses_control_log(&config)?;
+    // The migration's id in the control log: whichever of its switch and
+    // its cancellation commits first decides it.
+    let random = coreshard_net::repl::random_id();
+    let migration_id = u64::from_str_radix(random.get(..16).unwrap_or("1"), 16).unwrap_or(1).max(1).to_string();
     let source_id: String = source.query(&["CLUSTER", "MYID"])?;
     let target_id: String = target.query(&["CLUSTER", "MYID"])?;
     let target_id = NodeId::parse(&target_id).map_err(|e| e.to_string())?;
+    let target_text = target_id.as_str().to_string();
     let owners = config.slot_owners();
     for slot in range.start..=range.end {
         let owner = owners.get(slot as usize).copied().flatten().map(|i| config.nodes[i].id.as_str().to_string());
@@ -166,8 +169,13 @@ pub(crate) fn execute(plan: &Plan) -> Result<Outcome, String> {
         Some(a) => parse_addr(a)?,
         None => (from_host.clone(), from_port),
     };
-    let _: String =
-        target.query(&["CLUSTER", "CORESHARD-MIGRATE", "PULL", &pull_host, &pull_port.to_string(), &lo, &hi])?;
+    let port = pull_port.to_string();
+    let mut pull = vec!["CLUSTER", "CORESHARD-MIGRATE", "PULL", &pull_host, &port, &lo, &hi];
+    if via_log {
+        // The target keeps or drops what it receives by the log's outcome.
+        pull.push(&migration_id);
+    }
+    let _: String = target.query(&pull)?;
     let fail = |source: &mut NodeConn, target: &mut NodeConn, why: String| -> Result<Outcome, String> {
         // The target drops what it received only once the source says the
         // migration is aborted: a source that switched (or cannot be asked)
@@ -178,10 +186,19 @@ pub(crate) fn execute(plan: &Plan) -> Result<Outcome, String> {
                 let _: Result<String, String> = target.query(&["CLUSTER", "CORESHARD-MIGRATE", "ABORT"]);
                 Err(format!("migration of slots {lo}-{hi} aborted, ownership unchanged: {why}"))
             }
+            Ok(p) if p.state == "done" && via_log => Err(format!(
+                "migration of slots {lo}-{hi}: the control log switched them to the target, but this tool \
+                 stopped ({why})"
+            )),
             Ok(p) if p.state == "done" => Err(format!(
                 "migration of slots {lo}-{hi}: the source switched to the target (config epoch {}) but this \
                  tool stopped ({why}); push that configuration to every node",
                 next.epoch
+            )),
+            Ok(p) if p.state == "switching" => Err(format!(
+                "migration of slots {lo}-{hi} failed ({why}) while the control log decides its switch: the \
+                 source holds the slots' writes (TRYAGAIN past the hold) until the log's outcome reaches it; \
+                 its INFO cluster then says done or aborted"
             )),
             Ok(p) => Err(format!("migration of slots {lo}-{hi} failed ({why}); the source is in state {}", p.state)),
             Err(e) => Err(format!(
@@ -231,8 +248,12 @@ pub(crate) fn execute(plan: &Plan) -> Result<Outcome, String> {
                 let pause = plan.max_pause_ms.to_string();
                 let epoch = next.epoch.to_string();
                 // Refused while a snapshot is still on its way; asked again next poll.
-                let _: Result<String, String> =
-                    source.query(&["CLUSTER", "CORESHARD-MIGRATE", "CUTOVER", &epoch, &text, &pause]);
+                let _: Result<String, String> = if via_log {
+                    let args = ["CLUSTER", "CORESHARD-MIGRATE", "CUTOVER", "LOG", &migration_id, &target_text, &pause];
+                    source.query(&args)
+                } else {
+                    source.query(&["CLUSTER", "CORESHARD-MIGRATE", "CUTOVER", &epoch, &text, &pause])
+                };
             }
             _ => {}
         }
@@ -243,9 +264,14 @@ pub(crate) fn execute(plan: &Plan) -> Result<Outcome, String> {
     }
     // The source switched; the target installs the same configuration from
     // its stream, and every node gets it here (an older epoch is ignored).
-    let epoch = next.epoch.to_string();
+    // Through the control log, the log and its leader's push carry it.
+    let mut epoch = next.epoch.to_string();
+    if via_log {
+        let info: String = source.query(&["CLUSTER", "INFO"])?;
+        epoch = field(&info, "cluster_current_epoch").unwrap_or_default();
+    }
     let mut push_errors = Vec::new();
-    for n in &next.nodes {
+    for n in next.nodes.iter().filter(|_| !via_log) {
         match NodeConn::open(&n.ip, n.port) {
             Ok(mut c) => {
                 let r: Result<String, String> = c.query(&["CLUSTER", "CORESHARD-SETCONFIG", &epoch, &text]);
@@ -262,7 +288,7 @@ pub(crate) fn execute(plan: &Plan) -> Result<Outcome, String> {
         slots: format!("{}-{}", range.start, range.end),
         from: plan.from.clone(),
         to: plan.to.clone(),
-        epoch: next.epoch,
+        epoch: epoch.parse::<u64>().unwrap_or(next.epoch),
         keys: last.keys,
         bytes: last.bytes,
         pause_us: last.pause_us,

@@ -15,7 +15,7 @@
 //! still on its source.
 
 use super::NodeConn;
-use crate::add_node::{find_node, uses_control_log};
+use crate::add_node::find_node;
 use crate::migrate::{self, Outcome, read_config};
 use coreshard_repl::cluster::config::SLOTS;
 use coreshard_repl::cluster::{ClusterConfig, NodeId, SlotRange};
@@ -284,13 +284,6 @@ pub(crate) fn run(req: &Request) -> Result<(), String> {
     let mut results: Vec<Outcome> = Vec::new();
     let mut failure: Option<String> = None;
     if !req.dry_run && !moves.is_empty() {
-        if uses_control_log(&config) {
-            failure = Some(
-                "this cluster's configuration is committed through the control log, and migrating slots \
-                 there is not supported yet (the switch is not yet a committed change): nothing was moved"
-                    .into(),
-            );
-        }
         let total_moves = moves.len();
         for (i, m) in moves.iter().enumerate() {
             if failure.is_some() {
@@ -409,7 +402,7 @@ mod tests {
                 n
             })
             .collect();
-        let config = ClusterConfig { epoch: 1, nodes };
+        let config = ClusterConfig { epoch: 1, nodes, migrations: Vec::new() };
         config.validate().unwrap();
         config
     }
