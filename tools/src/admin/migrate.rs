@@ -6,7 +6,7 @@
 use super::{NodeConn, field, parse_addr, parse_nodes_line};
 use coreshard_repl::cluster::{ClusterConfig, ConfigChange, Node, NodeId, Role, SlotRange};
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How often the progress is read.
 const POLL_MS: u64 = 50;
@@ -65,6 +65,12 @@ fn refuse_control_log(config: &ClusterConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// Wall-clock microseconds since the Unix epoch (0 before it), for the
+/// `--json` timestamps that a load client lines its requests up with.
+fn unix_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
 /// Parses `LO-HI` or `SLOT`.
 fn parse_slots(text: &str) -> Result<SlotRange, String> {
     let (lo, hi) = text.split_once('-').unwrap_or((text, text));
@@ -121,6 +127,7 @@ pub(crate) fn run(plan: &Plan) -> Result<(), String> {
     let text = serde_json::to_string(&next).map_err(|e| e.to_string())?;
     let (lo, hi) = (range.start.to_string(), range.end.to_string());
     let started = Instant::now();
+    let started_unix_us = unix_us();
     let deadline = started + Duration::from_secs(plan.timeout_s);
     let (pull_host, pull_port) = match &plan.source_addr {
         Some(a) => parse_addr(a)?,
@@ -151,6 +158,9 @@ pub(crate) fn run(plan: &Plan) -> Result<(), String> {
         }
     };
     let mut seen_active = false;
+    // When the accepted CUTOVER was sent: the hold starts when the source
+    // runs it, within this request's round trip.
+    let mut cutover_unix_us = 0;
     let last = loop {
         if Instant::now() > deadline {
             return fail(&mut source, &mut target, "timed out".into());
@@ -191,13 +201,18 @@ pub(crate) fn run(plan: &Plan) -> Result<(), String> {
                 let pause = plan.max_pause_ms.to_string();
                 let epoch = next.epoch.to_string();
                 // Refused while a snapshot is still on its way; asked again next poll.
-                let _: Result<String, String> =
+                let sent = unix_us();
+                let r: Result<String, String> =
                     source.query(&["CLUSTER", "CORESHARD-MIGRATE", "CUTOVER", &epoch, &text, &pause]);
+                if r.is_ok() {
+                    cutover_unix_us = sent;
+                }
             }
             _ => {}
         }
         std::thread::sleep(Duration::from_millis(POLL_MS));
     };
+    let done_unix_us = unix_us();
     if !plan.json {
         eprintln!();
     }
@@ -229,6 +244,14 @@ pub(crate) fn run(plan: &Plan) -> Result<(), String> {
             "bytes": last.bytes,
             "pause_us": last.pause_us,
             "seconds": elapsed,
+            // Wall clock (µs since the Unix epoch): the start, when the
+            // accepted CUTOVER was sent (the hold then lasts `pause_us`),
+            // when this tool saw the switch done (polled every 50 ms) and
+            // when every node had the new configuration.
+            "started_unix_us": started_unix_us,
+            "cutover_unix_us": cutover_unix_us,
+            "done_unix_us": done_unix_us,
+            "finished_unix_us": unix_us(),
             "push_errors": push_errors,
         });
         println!("{out}");
