@@ -66,6 +66,7 @@
 
 mod client;
 pub mod keys;
+pub mod migration;
 pub mod options;
 pub mod report;
 pub mod resp;
