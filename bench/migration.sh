@@ -4,6 +4,7 @@
 #   cargo build --release -p coreshard -p coreshard-bench
 # as
 #   bench/migration.sh [--rounds N] [--slots LO-HI] [--keys N] [--rate R]
+#                      [--migration-rate BYTES] [--before S] [--after S]
 #
 # Each round: 3 fresh release nodes (ports 7100-7102, default shards),
 # `coreshard-admin create`, then coreshard-migration-load writes --keys keys
@@ -15,28 +16,30 @@
 # migration (keys, MB, wall seconds, keys/s, MB/s, pause_us: how long the
 # source held writes to the slots) and the client's latencies per window,
 # inside (in_) and outside (out_) the moving slots; the full per-window
-# report is in $D/report-N.json.
+# report is in $D/report-N.json and every request in $D/roundN/samples.csv.
 #
 # The source keeps the journal written during the snapshot in its
 # replication backlog, so the nodes run with --repl-backlog-size 512mb (the
 # default 1mb falls out of it with this many keys, and the migration
-# aborts).
+# aborts). --migration-rate sets the nodes' cluster-migration-bytes-per-sec
+# (default 0: unthrottled).
 #
 # Pinning: SERVER_CPUS and CLIENT_CPUS (taskset -c lists) pin the nodes and
 # the load client; unset (the default), nothing is pinned: on a 2-vCPU
 # machine shared with other work, pinning three 2-shard nodes and a client
 # apart only takes a core away from whichever is busy.
 set -u
-ROUNDS=1 SLOTS=0-299 KEYS=1000000 RATE=20000 BEFORE=5 AFTER=3
+ROUNDS=1 SLOTS=0-299 KEYS=1000000 RATE=20000 BEFORE=5 AFTER=3 MRATE=0
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) ROUNDS=$2; shift 2 ;;
     --slots) SLOTS=$2; shift 2 ;;
     --keys) KEYS=$2; shift 2 ;;
     --rate) RATE=$2; shift 2 ;;
+    --migration-rate) MRATE=$2; shift 2 ;;
     --before) BEFORE=$2; shift 2 ;;
     --after) AFTER=$2; shift 2 ;;
-    *) echo "usage: $0 [--rounds N] [--slots LO-HI] [--keys N] [--rate R] [--before S] [--after S]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--rounds N] [--slots LO-HI] [--keys N] [--rate R] [--migration-rate BYTES] [--before S] [--after S]" >&2; exit 2 ;;
   esac
 done
 BIN=${BIN:-target/release}
@@ -64,13 +67,13 @@ for round in $(seq 1 "$ROUNDS"); do
   done
   for p in $PORTS; do
     pin "${SERVER_CPUS:-}" $BIN/coreshard --port $p --cluster-enabled yes --cluster-config-file $R/n$p.conf \
-      --repl-backlog-size 512mb > $R/log$p 2>&1 &
+      --repl-backlog-size 512mb --cluster-migration-bytes-per-sec $MRATE > $R/log$p 2>&1 &
     PIDS="$PIDS $!"
   done
   for p in $PORTS; do wait_for 20 redis-cli -p $p ping || { echo "node $p did not start" >&2; exit 1; }; done
   $BIN/coreshard-admin create $(for p in $PORTS; do echo 127.0.0.1:$p; done) > $R/create.txt || exit 1
   pin "${CLIENT_CPUS:-}" $BIN/coreshard-migration-load --node 127.0.0.1:7100 --slots $SLOTS --keys $KEYS \
-    --rate $RATE --ready-file $R/ready --until-file $R/migration.json --json $D/report-$round.json \
+    --rate $RATE --ready-file $R/ready --until-file $R/migration.json --json $D/report-$round.json --samples $R/samples.csv \
     > $R/result.txt 2> $R/load.err &
   LPID=$!
   PIDS="$PIDS $LPID"

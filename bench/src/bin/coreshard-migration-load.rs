@@ -10,8 +10,9 @@
 //! fixed intervals and measures each from when it was due, so a stalled
 //! reply shows in the latency of every request queued behind it (no
 //! coordinated omission). Each thread has one request in flight; inside and
-//! outside keys are driven by separate threads, so a held write to a moving
-//! slot never delays a request outside them. The slot map comes from
+//! outside keys, and the keys of each node (as the map is at the start), are
+//! driven by separate threads, so a held write to a moving slot, or a busy
+//! node, never delays a request to other keys. The slot map comes from
 //! `CLUSTER SLOTS`; a MOVED reply updates the slot and re-reads the map from
 //! the new owner, a TRYAGAIN is retried after 1 ms, and a request's latency
 //! includes all of that.
@@ -25,6 +26,7 @@ use coreshard_bench::migration::{
 };
 use coreshard_engine::slot::key_slot;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -64,7 +66,8 @@ struct Cli {
     /// Share of the requests that are SETs (the rest are GETs).
     #[arg(long, default_value_t = 0.5)]
     set_share: f64,
-    /// Threads (one request in flight each) for each side, inside and outside.
+    /// Threads (one request in flight each) for each side (inside, outside)
+    /// and node.
     #[arg(long, default_value_t = 4)]
     threads: usize,
     /// Created once the keys are written and the steady load starts.
@@ -86,6 +89,9 @@ struct Cli {
     /// Write the full report (every window, both sides) as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write every request here, one CSV line each (header first).
+    #[arg(long)]
+    samples: Option<PathBuf>,
 }
 
 /// A RESP2 reply.
@@ -378,28 +384,38 @@ fn run(cli: &Cli) -> Result<(), (u8, String)> {
     let start = Instant::now();
     let start_unix_us = unix_us();
     let mut handles = Vec::new();
+    // Each side's keys by the node that holds them at the start, each group
+    // driven by its own threads at its share of the side's rate: a request
+    // that one busy node holds up delays no request to another node.
+    let mut seed = 0;
     for (side_keys, is_inside, share) in [(&inside, true, cli.inside_share), (&outside, false, 1.0 - cli.inside_share)]
     {
-        let per_thread = cli.rate * share / cli.threads as f64;
-        if per_thread <= 0.0 || side_keys.is_empty() {
-            continue;
-        }
-        for i in 0..cli.threads {
-            let lane = Lane {
-                seed: (i as u64) << 1 | u64::from(is_inside),
-                keys: side_keys.clone(),
-                inside: is_inside,
-                interval: Duration::from_secs_f64(1.0 / per_thread),
-                set_share: cli.set_share,
-                value: value.clone(),
-                table: table.clone(),
-            };
-            let stop = stop.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("load-{}-{i}", if is_inside { "in" } else { "out" }))
-                .spawn(move || drive(lane, start, start_unix_us, &stop))
-                .map_err(|e| setup(e.to_string()))?;
-            handles.push(handle);
+        for (n, addr) in table.addrs.iter().enumerate() {
+            let group: Vec<Vec<u8>> =
+                side_keys.iter().filter(|k| table.owner[usize::from(key_slot(k))] == Some(n)).cloned().collect();
+            let per_thread = cli.rate * share * group.len() as f64 / side_keys.len().max(1) as f64 / cli.threads as f64;
+            if per_thread <= 0.0 || group.is_empty() {
+                continue;
+            }
+            let group = Arc::new(group);
+            for i in 0..cli.threads {
+                seed += 1;
+                let lane = Lane {
+                    seed,
+                    keys: group.clone(),
+                    inside: is_inside,
+                    interval: Duration::from_secs_f64(1.0 / per_thread),
+                    set_share: cli.set_share,
+                    value: value.clone(),
+                    table: table.clone(),
+                };
+                let stop = stop.clone();
+                let handle = std::thread::Builder::new()
+                    .name(format!("load-{}-{n}-{i}", if is_inside { "in" } else { "out" }))
+                    .spawn(move || drive(lane, start, start_unix_us, &stop))
+                    .map_err(|e| setup(format!("cannot start a thread for {addr}: {e}")))?;
+                handles.push(handle);
+            }
         }
     }
     if let Some(path) = &cli.ready_file {
@@ -484,6 +500,24 @@ fn run(cli: &Cli) -> Result<(), (u8, String)> {
         "outside_by_node": by_node,
         "series_50ms_from_migration_start": series,
     });
+    if let Some(path) = &cli.samples {
+        let mut csv = String::from("due_unix_us,latency_us,slot,inside,moved,tryagain,error\n");
+        for s in &samples {
+            let b = |v: bool| u8::from(v);
+            let _ = writeln!(
+                csv,
+                "{},{},{},{},{},{},{}",
+                s.due_us,
+                s.latency_us,
+                s.slot,
+                b(s.inside),
+                b(s.moved),
+                b(s.tryagain),
+                b(s.error)
+            );
+        }
+        std::fs::write(path, csv).map_err(|e| (2, format!("{}: {e}", path.display())))?;
+    }
     if let Some(path) = &cli.json {
         std::fs::write(path, format!("{report:#}\n")).map_err(|e| (2, format!("{}: {e}", path.display())))?;
     }
