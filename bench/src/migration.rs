@@ -130,6 +130,23 @@ pub fn slices(window: &Window, width_us: u64) -> Vec<Window> {
         .collect()
 }
 
+/// The p99 of each full slice of `window` `width_us` long (a partial last
+/// slice is left out), of one side, ascending: how far the p99 of a window
+/// of that length moves with no migration going on (the noise a cutover
+/// window's p99 is to be compared with on a busy machine). Slices without
+/// a sample are left out.
+pub fn slice_p99s(samples: &[Sample], window: &Window, width_us: u64, inside: bool) -> Vec<u64> {
+    let mut p99s: Vec<u64> = slices(window, width_us)
+        .iter()
+        .filter(|w| w.to_us - w.from_us == width_us.max(1))
+        .map(|w| LatencyStats::of(samples, w, inside))
+        .filter(|s| s.count > 0)
+        .map(|s| s.p99_us)
+        .collect();
+    p99s.sort_unstable();
+    p99s
+}
+
 /// The nearest-rank percentile `q` (0 < q <= 100) of ascending `sorted`: the
 /// smallest value with at least q% of the values at or below it; 0 for none.
 pub fn percentile(sorted: &[u64], q: f64) -> u64 {
@@ -295,6 +312,20 @@ mod tests {
         let s: Vec<(u64, u64)> = slices(&w, 10).iter().map(|w| (w.from_us, w.to_us)).collect();
         assert_eq!(s, [(10, 20), (20, 30), (30, 35)]);
         assert!(slices(&Window { name: "e", from_us: 5, to_us: 5 }, 10).is_empty());
+    }
+
+    #[test]
+    fn slice_p99s_leave_out_the_partial_slice_and_empty_ones() {
+        let w = Window { name: "before", from_us: 0, to_us: 350 };
+        // Slice 0..100: 1..=100 µs; 100..200: none; 200..300: 1000 µs;
+        // 300..350 (partial): 99999 µs; the other side: 50000 µs.
+        let mut samples: Vec<Sample> = (0..100).map(|i| sample(i, i + 1, false)).collect();
+        samples.push(sample(250, 1_000, false));
+        samples.push(sample(320, 99_999, false));
+        samples.push(sample(10, 50_000, true));
+        assert_eq!(slice_p99s(&samples, &w, 100, false), [99, 1_000]);
+        assert_eq!(slice_p99s(&samples, &w, 100, true), [50_000]);
+        assert!(slice_p99s(&samples, &w, 1_000, false).is_empty());
     }
 
     #[test]

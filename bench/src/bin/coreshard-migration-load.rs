@@ -22,7 +22,7 @@
 
 use clap::Parser;
 use coreshard_bench::migration::{
-    LatencyStats, Sample, SlotTable, Timeline, Window, keys, parse_moved, phases, slices,
+    LatencyStats, Sample, SlotTable, Timeline, Window, keys, parse_moved, phases, slice_p99s, slices,
 };
 use coreshard_engine::slot::key_slot;
 use std::collections::HashMap;
@@ -483,6 +483,12 @@ fn run(cli: &Cli) -> Result<(), (u8, String)> {
             })
         })
         .collect();
+    // The noise: outside p99 of each slice of `before` as long as the
+    // cutover window.
+    let cutover_len = windows[2].to_us - windows[2].from_us;
+    let noise = slice_p99s(&samples, &windows[0], cutover_len, false);
+    let noise_median = noise.get(noise.len() / 2).copied().unwrap_or(0);
+    let noise_max = noise.last().copied().unwrap_or(0);
     let report = serde_json::json!({
         "migration": migration,
         "rate": cli.rate,
@@ -497,6 +503,7 @@ fn run(cli: &Cli) -> Result<(), (u8, String)> {
         "windows": windows.iter().zip(&stats).map(|(w, (i, o))| serde_json::json!({
             "name": w.name, "from_us": w.from_us, "to_us": w.to_us, "inside": i, "outside": o,
         })).collect::<Vec<_>>(),
+        "outside_p99_before_slices_us": noise,
         "outside_by_node": by_node,
         "series_50ms_from_migration_start": series,
     });
@@ -529,6 +536,7 @@ fn run(cli: &Cli) -> Result<(), (u8, String)> {
         "keys={keys_moved} MB={:.1} wall_s={seconds:.2} keys_per_s={:.0} MB_per_s={:.1} pause_us={} \
          in_cutover_max_us={} in_cutover_n={} out_p99_before_us={} out_p99_snapshot_us={} out_p99_cutover_us={} \
          out_cutover_n={} p99_ratio_cutover={:.2} p99_ratio_snapshot={:.2} out_max_cutover_us={} \
+         out_p99_before_slices_median_us={noise_median} out_p99_before_slices_max_us={noise_max} \
          in_p99_before_us={} in_p99_snapshot_us={} requests={} moved={} tryagain={} errors={}",
         bytes as f64 / 1e6,
         per_s(keys_moved as f64),
