@@ -21,6 +21,9 @@ pub struct Sample {
     /// When the request was due (its schedule, not when it left), in µs
     /// since the Unix epoch.
     pub due_us: u64,
+    /// How long after `due_us` it was sent, in µs: the previous request of
+    /// its thread, or the machine, held the client up.
+    pub late_us: u64,
     /// From `due_us` to its final reply, in µs.
     pub latency_us: u64,
     /// Its key's slot.
@@ -244,7 +247,7 @@ mod tests {
     use super::*;
 
     fn sample(due_us: u64, latency_us: u64, inside: bool) -> Sample {
-        Sample { due_us, latency_us, slot: 0, inside, moved: false, tryagain: false, error: false }
+        Sample { due_us, late_us: 0, latency_us, slot: 0, inside, moved: false, tryagain: false, error: false }
     }
 
     #[test]

@@ -334,10 +334,12 @@ fn drive(lane: Lane, start: Instant, start_unix_us: u64, stop: &AtomicBool) -> T
         } else {
             encode(&mut request, &[b"GET", key]);
         }
+        // Late when the previous request (or the machine) held this thread up.
+        let late_us = due.elapsed().as_micros() as u64;
         let (moved, tryagain, error) = execute(&mut conns, &mut table, slot, &request, &mut result.first_error);
         let latency_us = due.elapsed().as_micros() as u64;
         let due_us = start_unix_us + due.duration_since(start).as_micros() as u64;
-        result.samples.push(Sample { due_us, latency_us, slot, inside: lane.inside, moved, tryagain, error });
+        result.samples.push(Sample { due_us, late_us, latency_us, slot, inside: lane.inside, moved, tryagain, error });
         due += lane.interval;
     }
     result
@@ -508,13 +510,14 @@ fn run(cli: &Cli) -> Result<(), (u8, String)> {
         "series_50ms_from_migration_start": series,
     });
     if let Some(path) = &cli.samples {
-        let mut csv = String::from("due_unix_us,latency_us,slot,inside,moved,tryagain,error\n");
+        let mut csv = String::from("due_unix_us,late_us,latency_us,slot,inside,moved,tryagain,error\n");
         for s in &samples {
             let b = |v: bool| u8::from(v);
             let _ = writeln!(
                 csv,
-                "{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{}",
                 s.due_us,
+                s.late_us,
                 s.latency_us,
                 s.slot,
                 b(s.inside),
