@@ -4,18 +4,21 @@
 #   cargo build --release -p coreshard -p coreshard-bench
 # as
 #   bench/migration.sh [--rounds N] [--slots LO-HI] [--keys N] [--rate R]
-#                      [--migration-rate BYTES] [--before S] [--after S]
+#                      [--migration-rate BYTES] [--threads N] [--before S] [--after S]
 #
 # Each round: 3 fresh release nodes (ports 7100-7102, default shards),
 # `coreshard-admin create`, then coreshard-migration-load writes --keys keys
 # of 32 bytes into slots LO-HI (node 0's; plain keys spread over those
 # slots) and 100,000 keys outside them, and runs a steady open-loop SET/GET
-# load (1:1) of --rate requests/s, half on each side. After --before seconds
+# load (1:1) of --rate requests/s, half on each side, from --threads threads
+# per group of keys (the moving keys, and each node's others), each with one
+# request in flight. After --before seconds
 # of it, node 0 migrates LO-HI to node 1 (`coreshard-admin migrate --json`),
 # the load goes on for --after seconds, and the round prints one line: the
 # migration (keys, MB, wall seconds, keys/s, MB/s, pause_us: how long the
 # source held writes to the slots) and the client's latencies per window,
-# inside (in_) and outside (out_) the moving slots; the full per-window
+# inside (in_) and outside (out_) the moving slots, counted from when each
+# request was due, and (svc_) from when it was sent; the full per-window
 # report is in $D/report-N.json and every request in $D/roundN/samples.csv.
 #
 # The source keeps the journal written during the snapshot in its
@@ -29,7 +32,7 @@
 # machine shared with other work, pinning three 2-shard nodes and a client
 # apart only takes a core away from whichever is busy.
 set -u
-ROUNDS=1 SLOTS=0-299 KEYS=1000000 RATE=20000 BEFORE=5 AFTER=3 MRATE=0
+ROUNDS=1 SLOTS=0-299 KEYS=1000000 RATE=20000 BEFORE=5 AFTER=3 MRATE=0 THREADS=4
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) ROUNDS=$2; shift 2 ;;
@@ -37,9 +40,10 @@ while [ $# -gt 0 ]; do
     --keys) KEYS=$2; shift 2 ;;
     --rate) RATE=$2; shift 2 ;;
     --migration-rate) MRATE=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
     --before) BEFORE=$2; shift 2 ;;
     --after) AFTER=$2; shift 2 ;;
-    *) echo "usage: $0 [--rounds N] [--slots LO-HI] [--keys N] [--rate R] [--migration-rate BYTES] [--before S] [--after S]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--rounds N] [--slots LO-HI] [--keys N] [--rate R] [--migration-rate BYTES] [--threads N] [--before S] [--after S]" >&2; exit 2 ;;
   esac
 done
 BIN=${BIN:-target/release}
@@ -73,7 +77,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for p in $PORTS; do wait_for 20 redis-cli -p $p ping || { echo "node $p did not start" >&2; exit 1; }; done
   $BIN/coreshard-admin create $(for p in $PORTS; do echo 127.0.0.1:$p; done) > $R/create.txt || exit 1
   pin "${CLIENT_CPUS:-}" $BIN/coreshard-migration-load --node 127.0.0.1:7100 --slots $SLOTS --keys $KEYS \
-    --rate $RATE --ready-file $R/ready --until-file $R/migration.json --json $D/report-$round.json --samples $R/samples.csv \
+    --rate $RATE --threads $THREADS --ready-file $R/ready --until-file $R/migration.json --json $D/report-$round.json --samples $R/samples.csv \
     > $R/result.txt 2> $R/load.err &
   LPID=$!
   PIDS="$PIDS $LPID"

@@ -38,6 +38,22 @@ pub struct Sample {
     pub error: bool,
 }
 
+impl Sample {
+    /// From when it was sent to its final reply, in µs: its latency less
+    /// the time its thread was held up before sending it.
+    pub fn service_us(&self) -> u64 {
+        self.latency_us.saturating_sub(self.late_us)
+    }
+}
+
+/// `samples` with each latency replaced by its [`Sample::service_us`], for
+/// the same statistics without the wait in the client: what each request
+/// cost once sent. Requests due in a stall but sent after it count as
+/// fast here, so this is a lower bound, to read beside the latency.
+pub fn service_samples(samples: &[Sample]) -> Vec<Sample> {
+    samples.iter().map(|s| Sample { latency_us: s.service_us(), late_us: 0, ..*s }).collect()
+}
+
 /// A half-open span of wall-clock time, in µs since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Window {
@@ -329,6 +345,16 @@ mod tests {
         assert_eq!(slice_p99s(&samples, &w, 100, false), [99, 1_000]);
         assert_eq!(slice_p99s(&samples, &w, 100, true), [50_000]);
         assert!(slice_p99s(&samples, &w, 1_000, false).is_empty());
+    }
+
+    #[test]
+    fn service_time_leaves_out_the_wait_before_sending() {
+        let mut late = sample(100, 5_000, true);
+        late.late_us = 4_200;
+        let odd = Sample { late_us: 9_000, ..sample(200, 7_000, false) };
+        let s = service_samples(&[late, odd]);
+        assert_eq!((s[0].latency_us, s[0].late_us, s[0].due_us, s[0].inside), (800, 0, 100, true));
+        assert_eq!(s[1].latency_us, 0, "never below zero");
     }
 
     #[test]

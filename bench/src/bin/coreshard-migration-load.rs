@@ -15,14 +15,18 @@
 //! node, never delays a request to other keys. The slot map comes from
 //! `CLUSTER SLOTS`; a MOVED reply updates the slot and re-reads the map from
 //! the new owner, a TRYAGAIN is retried after 1 ms, and a request's latency
-//! includes all of that.
+//! includes all of that. With one request in flight per thread, a server
+//! that takes longer per request than a thread's interval makes the later
+//! requests wait in the client, and their latency grows for as long as
+//! that lasts: the report also gives each window's service time (from
+//! sending to the reply), the part the server is directly responsible for.
 //!
 //! Exit status: 0 when the run finished and the report was printed, 1 when
 //! the migration's JSON never came (or did not parse), 2 on a setup failure.
 
 use clap::Parser;
 use coreshard_bench::migration::{
-    LatencyStats, Sample, SlotTable, Timeline, Window, keys, parse_moved, phases, slice_p99s, slices,
+    LatencyStats, Sample, SlotTable, Timeline, Window, keys, parse_moved, phases, service_samples, slice_p99s, slices,
 };
 use coreshard_engine::slot::key_slot;
 use std::collections::HashMap;
@@ -453,6 +457,9 @@ fn run(cli: &Cli) -> Result<(), (u8, String)> {
     let windows = phases(&timeline, cli.warmup_ms * 1000, cli.margin_ms * 1000);
     let stats: Vec<(LatencyStats, LatencyStats)> =
         windows.iter().map(|w| (LatencyStats::of(&samples, w, true), LatencyStats::of(&samples, w, false))).collect();
+    let service = service_samples(&samples);
+    let service_stats: Vec<(LatencyStats, LatencyStats)> =
+        windows.iter().map(|w| (LatencyStats::of(&service, w, true), LatencyStats::of(&service, w, false))).collect();
     // Outside the moving slots, per node (as the map was at the start), and
     // a time series of both sides in 50 ms slices from 1 s before the
     // migration to the end.
@@ -502,8 +509,9 @@ fn run(cli: &Cli) -> Result<(), (u8, String)> {
         "tryagain": samples.iter().filter(|s| s.tryagain).count(),
         "errors": samples.iter().filter(|s| s.error).count(),
         "first_error": first_error,
-        "windows": windows.iter().zip(&stats).map(|(w, (i, o))| serde_json::json!({
+        "windows": windows.iter().zip(stats.iter().zip(&service_stats)).map(|(w, ((i, o), (si, so)))| serde_json::json!({
             "name": w.name, "from_us": w.from_us, "to_us": w.to_us, "inside": i, "outside": o,
+            "inside_service": si, "outside_service": so,
         })).collect::<Vec<_>>(),
         "outside_p99_before_slices_us": noise,
         "outside_by_node": by_node,
@@ -540,6 +548,7 @@ fn run(cli: &Cli) -> Result<(), (u8, String)> {
          in_cutover_max_us={} in_cutover_n={} out_p99_before_us={} out_p99_snapshot_us={} out_p99_cutover_us={} \
          out_cutover_n={} p99_ratio_cutover={:.2} p99_ratio_snapshot={:.2} out_max_cutover_us={} \
          out_p99_before_slices_median_us={noise_median} out_p99_before_slices_max_us={noise_max} \
+         svc_out_p99_before_us={} svc_out_p99_snapshot_us={} svc_out_p99_cutover_us={} svc_in_max_cutover_us={} \
          in_p99_before_us={} in_p99_snapshot_us={} requests={} moved={} tryagain={} errors={}",
         bytes as f64 / 1e6,
         per_s(keys_moved as f64),
@@ -554,6 +563,10 @@ fn run(cli: &Cli) -> Result<(), (u8, String)> {
         ratio(cutover.1.p99_us),
         ratio(snapshot.1.p99_us),
         cutover.1.max_us,
+        service_stats[0].1.p99_us,
+        service_stats[1].1.p99_us,
+        service_stats[2].1.p99_us,
+        service_stats[2].0.max_us,
         before.0.p99_us,
         snapshot.0.p99_us,
         report["requests"],
