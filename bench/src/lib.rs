@@ -29,7 +29,9 @@
 //! Modules: [`options`] (command line), [`keys`] (key patterns, Zipf, values),
 //! [`resp`] (request encoding, incremental reply parsing), [`report`]
 //! (histograms, table, JSON), `client` (one thread's loop) and `sys` (the
-//! only `unsafe`: the io_uring submissions and CPU pinning).
+//! only `unsafe`: the io_uring submissions and CPU pinning). [`migration`]
+//! holds the pure parts of the second binary, `coreshard-migration-load`,
+//! the cluster client of the slot-migration benchmark (`bench/migration.sh`).
 //!
 //! # Micro-benchmarks
 //!
@@ -66,6 +68,7 @@
 
 mod client;
 pub mod keys;
+pub mod migration;
 pub mod options;
 pub mod report;
 pub mod resp;

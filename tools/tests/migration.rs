@@ -58,6 +58,12 @@ fn migrate(from: &Server, to: &Server, lo: u16, hi: u16) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // The wall-clock timestamps a load client lines its latencies up with
+    // come in the order of the steps they mark.
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let at = |name: &str| json[name].as_u64().unwrap_or_else(|| panic!("no {name} in {json}"));
+    let steps = ["started_unix_us", "cutover_unix_us", "done_unix_us", "finished_unix_us"].map(at);
+    assert!(steps[0] > 0 && steps.is_sorted(), "timestamps out of order: {json}");
 }
 
 /// The node serving `slot`, as `ip:port`, in `srv`'s CLUSTER NODES.

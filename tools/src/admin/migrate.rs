@@ -8,7 +8,7 @@
 use super::{NodeConn, field, parse_addr, parse_nodes_line};
 use coreshard_repl::cluster::{ClusterConfig, ConfigChange, Node, NodeId, Role, SlotRange};
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How often the progress is read.
 const POLL_MS: u64 = 50;
@@ -66,6 +66,12 @@ pub(crate) fn uses_control_log(config: &ClusterConfig) -> Result<bool, String> {
     Ok(false)
 }
 
+/// Wall-clock microseconds since the Unix epoch (0 before it), for the
+/// `--json` timestamps that a load client lines its requests up with.
+fn unix_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
 /// Parses `LO-HI` or `SLOT`.
 fn parse_slots(text: &str) -> Result<SlotRange, String> {
     let (lo, hi) = text.split_once('-').unwrap_or((text, text));
@@ -113,6 +119,14 @@ pub(crate) struct Outcome {
     /// How long the source held writes to the slots at the switch.
     pub pause_us: u64,
     pub seconds: f64,
+    /// Wall clock (µs since the Unix epoch): the start, when the accepted
+    /// CUTOVER was sent (the hold then lasts `pause_us`), when this tool
+    /// saw the switch done (polled every 50 ms) and when every node had the
+    /// new configuration, for a load client to line its requests up with.
+    pub started_unix_us: u64,
+    pub cutover_unix_us: u64,
+    pub done_unix_us: u64,
+    pub finished_unix_us: u64,
     /// Nodes the new configuration could not be pushed to.
     pub push_errors: Vec<String>,
 }
@@ -164,6 +178,7 @@ pub(crate) fn execute(plan: &Plan) -> Result<Outcome, String> {
     let text = serde_json::to_string(&next).map_err(|e| e.to_string())?;
     let (lo, hi) = (range.start.to_string(), range.end.to_string());
     let started = Instant::now();
+    let started_unix_us = unix_us();
     let deadline = started + Duration::from_secs(plan.timeout_s);
     let (pull_host, pull_port) = match &plan.source_addr {
         Some(a) => parse_addr(a)?,
@@ -208,6 +223,9 @@ pub(crate) fn execute(plan: &Plan) -> Result<Outcome, String> {
         }
     };
     let mut seen_active = false;
+    // When the accepted CUTOVER was sent: the hold starts when the source
+    // runs it, within this request's round trip.
+    let mut cutover_unix_us = 0;
     let last = loop {
         if Instant::now() > deadline {
             return fail(&mut source, &mut target, "timed out".into());
@@ -248,17 +266,22 @@ pub(crate) fn execute(plan: &Plan) -> Result<Outcome, String> {
                 let pause = plan.max_pause_ms.to_string();
                 let epoch = next.epoch.to_string();
                 // Refused while a snapshot is still on its way; asked again next poll.
-                let _: Result<String, String> = if via_log {
+                let sent = unix_us();
+                let r: Result<String, String> = if via_log {
                     let args = ["CLUSTER", "CORESHARD-MIGRATE", "CUTOVER", "LOG", &migration_id, &target_text, &pause];
                     source.query(&args)
                 } else {
                     source.query(&["CLUSTER", "CORESHARD-MIGRATE", "CUTOVER", &epoch, &text, &pause])
                 };
+                if r.is_ok() {
+                    cutover_unix_us = sent;
+                }
             }
             _ => {}
         }
         std::thread::sleep(Duration::from_millis(POLL_MS));
     };
+    let done_unix_us = unix_us();
     if !plan.json {
         eprintln!();
     }
@@ -293,6 +316,10 @@ pub(crate) fn execute(plan: &Plan) -> Result<Outcome, String> {
         bytes: last.bytes,
         pause_us: last.pause_us,
         seconds: started.elapsed().as_secs_f64(),
+        started_unix_us,
+        cutover_unix_us,
+        done_unix_us,
+        finished_unix_us: unix_us(),
         push_errors,
     })
 }
