@@ -546,12 +546,22 @@ fn pump_migration_into(
             let due = flow.last_sent_ns + delay_ns;
             *next_flush = Some(next_flush.map_or(due, |n| n.min(due)));
         } else if !flow.snapshot {
-            if super::migrate::pump_journal(shard, flow, out).is_err() {
-                let why = "the target fell out of the journal".to_string();
-                if let Some(m) = flow.migration.as_ref() {
-                    super::migrate::abort_source(shard, m, &why);
+            loop {
+                if super::migrate::pump_journal(shard, flow, out).is_err() {
+                    let why = "the target fell out of the journal".to_string();
+                    if let Some(m) = flow.migration.as_ref() {
+                        super::migrate::abort_source(shard, m, &why);
+                    }
+                    return Some(why);
                 }
-                return Some(why);
+                // Test-only: a flow held back sends all it has once its
+                // delay is up, so a steady writer cannot outrun it.
+                if delay_ns == 0
+                    || flow.lsn >= shard.ks.journal.end_lsn()
+                    || unsent + out.len() >= FLOW_UNSENT_BYTES_MAX
+                {
+                    break;
+                }
             }
             flow.last_sent_ns = now_ns;
         }
