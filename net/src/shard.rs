@@ -1204,7 +1204,7 @@ impl Shard {
                 // A full sync's start: this node drops what it held in the
                 // slots the incoming snapshot covers (args: first, end).
                 let num = |i: usize| std::str::from_utf8(args.get(i)).ok().and_then(|s| s.parse::<usize>().ok());
-                if let (Some(lo), Some(hi)) = (num(1), num(2)) {
+                if let (Some(lo), Some(hi)) = (num(2), num(3)) {
                     crate::repl::primary::before_write_all(self);
                     self.ks.clear_slots(lo..hi);
                     self.ks.stats.dirty += 1;

@@ -186,6 +186,33 @@ fn replicas_with_other_shard_counts_converge_under_a_write_load() {
     );
 }
 
+/// A full sync replaces what the replica held, whatever the two shard
+/// counts: each primary shard's flow first drops the replica's keys in that
+/// shard's slots (`REPLCONF flush-slots <lo> <hi>`), on every replica shard
+/// that owns some of them.
+#[test]
+fn a_full_sync_replaces_what_the_replica_held_whatever_the_shard_counts() {
+    for (primary_shards, replica_shards) in [(2, 3), (3, 2)] {
+        let primary = Server::start(primary_shards);
+        let replica = Server::start(replica_shards);
+        preload(&primary, 2_000);
+        let mut c = replica.client();
+        let mut p = redis::pipe();
+        for i in 0..3_000 {
+            p.cmd("SET").arg(format!("stale:{i}")).arg(i).ignore();
+        }
+        let _: () = p.query(&mut c).expect("stale keys");
+        replicate(&replica, &primary);
+        assert_converges(&primary, &[&replica]);
+        assert_eq!(
+            cmd(&mut c, &["EXISTS", "stale:0", "stale:1", "stale:2999"]),
+            int(0),
+            "{primary_shards} -> {replica_shards}"
+        );
+        assert_eq!(cmd(&mut c, &["DBSIZE"]), cmd(&mut primary.client(), &["DBSIZE"]));
+    }
+}
+
 #[test]
 fn replicas_refuse_writes_and_report_their_role() {
     let primary = Server::start(2);
