@@ -120,7 +120,13 @@ pub const PENDING_PIECE_BYTES: usize = 64 * 1024;
 /// A slot holding at most this many keys (all databases together) when a
 /// write first reaches it is serialized whole, as one unit: the work is
 /// bounded by these few keys, and it needs no bookkeeping. A bigger slot is
-/// copied on write per key name (see the module comment).
+/// copied on write per key name (see the module comment). At about 0.2 µs
+/// per small key (the `snapshot_cow` bench: 0.6-0.7 ms for a slot of 3,333
+/// keys), a whole slot of 64 costs a write about 13 µs once, the order of a
+/// request's own cost, while a per-key copy costs 0.3-0.5 µs on each first
+/// write of a name, and a set entry until the slot is sent. A node's keys
+/// spread evenly over 16,384 slots stay under 64 per slot up to about a
+/// million keys, so only hash tags and bigger keyspaces pay for the sets.
 pub const WHOLE_SLOT_KEYS: usize = 64;
 
 /// The bytes an early set holds per slot of its table, beyond the key
