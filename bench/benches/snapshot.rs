@@ -143,7 +143,7 @@ const EARLY_WRITES: usize = 1_250;
 /// `RANGE_KEYS` keys `m:<i>` whose slots are below `RANGE_SLOTS`, 32-byte
 /// values, in database 0; and the keys, in the order they were found.
 fn range_filled() -> (Keyspace, Vec<Vec<u8>>) {
-    let mut ks = Keyspace::new(DATABASES, coreshard_engine::slot::ShardSlots::all());
+    let mut ks = Keyspace::new(DATABASES, 0..coreshard_engine::slot::SLOTS);
     let keys: Vec<Vec<u8>> = (0..)
         .map(|i| format!("m:{i}").into_bytes())
         .filter(|k| (key_slot(k) as usize) < RANGE_SLOTS)
