@@ -7,8 +7,19 @@
 //! runs that stream on a fresh keyspace the way a replica does: RESP parsed
 //! with the server's request parser, each command looked up in the command
 //! table and run by its handler (SELECT once, then one RESTORE per key).
+//!
+//! `snapshot_cow` is the copy-on-write at the start of a migration of
+//! 1,000,000 keys in 300 slots (3,333 keys per slot, as
+//! `bench/migration.sh` loads them): a snapshot of the range is created,
+//! then 1,250 writes spread over its keys (the first 250 ms of that
+//! benchmark's 5,000 writes/s on the moving keys) each call the snapshot's
+//! hook first, and the hooks are timed. `per_key` is `before_write` (each
+//! slot here is past `WHOLE_SLOT_KEYS`, so only the written key is
+//! serialized); `whole_slot` is `before_write_slot`, what every first write
+//! to a slot did before big slots were copied per key.
 
 use coreshard_engine::db::NO_EXPIRE;
+use coreshard_engine::slot::key_slot;
 use coreshard_engine::snapshot::Snapshot;
 use coreshard_engine::{Args, CommandTable, Ctx, Keyspace, Kind, Proto, Reply, UnixMs};
 use coreshard_net::resp::{Limits, RequestParser, Step};
@@ -122,5 +133,63 @@ fn snapshot(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, snapshot);
+/// Keys in the migrated range of `snapshot_cow`.
+const RANGE_KEYS: usize = 1_000_000;
+/// The migrated slots: 0 to this.
+const RANGE_SLOTS: usize = 300;
+/// Writes timed in `snapshot_cow`.
+const EARLY_WRITES: usize = 1_250;
+
+/// `RANGE_KEYS` keys `m:<i>` whose slots are below `RANGE_SLOTS`, 32-byte
+/// values, in database 0; and the keys, in the order they were found.
+fn range_filled() -> (Keyspace, Vec<Vec<u8>>) {
+    let mut ks = Keyspace::new(DATABASES, 0..coreshard_engine::slot::SLOTS);
+    let keys: Vec<Vec<u8>> = (0..)
+        .map(|i| format!("m:{i}").into_bytes())
+        .filter(|k| (key_slot(k) as usize) < RANGE_SLOTS)
+        .take(RANGE_KEYS)
+        .collect();
+    let value = [b'v'; VALUE_BYTES];
+    for k in &keys {
+        ks.db(0).set_str(k, &value, NO_EXPIRE, NOW);
+    }
+    (ks, keys)
+}
+
+fn snapshot_cow(c: &mut Criterion) {
+    let (ks, keys) = range_filled();
+    let mut rng = fastrand::Rng::with_seed(7);
+    let written: Vec<&[u8]> = (0..EARLY_WRITES).map(|_| &keys[rng.usize(..keys.len())][..]).collect();
+    let slots: std::collections::HashSet<u16> = written.iter().map(|k| key_slot(k)).collect();
+    let hooks = |per_key: bool| {
+        let mut s = Snapshot::of_slots(&ks, 0..RANGE_SLOTS);
+        for k in &written {
+            let slot = key_slot(k) as usize;
+            if per_key {
+                s.before_write(&ks, slot, k, NOW);
+            } else {
+                s.before_write_slot(&ks, slot, NOW);
+            }
+        }
+        s
+    };
+    for per_key in [true, false] {
+        let s = hooks(per_key);
+        eprintln!(
+            "{EARLY_WRITES} writes over {} of {RANGE_SLOTS} slots, per_key {per_key}: {} bytes pending, {} bytes of early sets",
+            slots.len(),
+            s.pending_bytes(),
+            s.early_bytes()
+        );
+    }
+    let mut g = c.benchmark_group("snapshot_cow");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(EARLY_WRITES as u64));
+    // The snapshot is returned so that freeing it is not timed.
+    g.bench_function("per_key_first_1250_writes", |b| b.iter_with_large_drop(|| hooks(true)));
+    g.bench_function("whole_slot_first_1250_writes", |b| b.iter_with_large_drop(|| hooks(false)));
+    g.finish();
+}
+
+criterion_group!(benches, snapshot, snapshot_cow);
 criterion_main!(benches);

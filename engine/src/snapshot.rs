@@ -8,40 +8,62 @@
 //!   slots  s0 s1 s2 s3 s4 s5 ...          done: serialized as at creation
 //!          ██ ██ ░░ ██ ░░ ░░              cursor: next slot `fill` serializes
 //!                ▲  ▲
-//!           cursor  a write to s3 came first: `before_write(s3)` serialized
-//!                   it into `pending`, which the next `fill` hands out first
+//!           cursor  a write to a key of s3 came first: `before_write`
+//!                   serialized s3 (or, s3 being big, that key alone, noted
+//!                   in s3's early set) into `pending`, which the next `fill`
+//!                   hands out first
 //!
 //!   stream:  SELECT <db>                         when the database changes
 //!            RESTORE <key> <abs-expire-ms|0> <DUMP payload> REPLACE ABSTTL
 //! ```
 //!
-//! # Copy-on-write per slot
+//! # Copy-on-write per slot, or per key in a big slot
 //!
 //! The snapshot stands for every key of its slots, in every database, as
 //! they were when [`Snapshot::new`] ran. Nothing is copied then. [`fill`]
 //! serializes slots in order as the network layer asks for more, a slot at
 //! a time (all databases of the slot together), and marks each one done.
-//! Before a write command changes a slot, the caller calls
-//! [`before_write`] with that slot: if the slot is not done yet, it is
-//! serialized right then (into a buffer the next [`fill`] hands out ahead of
-//! the rest) and marked done, so the snapshot keeps the slot as it was at
-//! creation and the write then goes ahead. This is Dragonfly's versioned
-//! snapshot with the slot as its bucket. Commands that touch every slot
-//! (FLUSHDB, FLUSHALL, SWAPDB) call [`before_write_all`], which serializes
-//! every slot not done yet; [`pending_bytes`] then shows what that costs.
+//! Before a write command changes a key, the caller calls [`before_write`]
+//! with the key and its slot. If the slot is not done yet, what the write
+//! may change is serialized right then, as it still is (into a buffer the
+//! next [`fill`] hands out ahead of the rest), and the write then goes
+//! ahead:
 //!
-//! The caller calls [`before_write`] for the slot of every key a write
-//! command may change, before it runs: the command table's key positions
-//! (all of them: RENAME's source loses its key), the keys a handler writes
-//! beyond them (the `EXTRA_KEYS` flag: SORT's STORE destination), every
-//! command of a MULTI/EXEC, and the keys a blocked client's pop changes when
-//! it is served. MOVE changes another database of the same slot, which the
-//! slot already covers.
+//! - a slot of at most [`WHOLE_SLOT_KEYS`] keys (all databases together) is
+//!   serialized whole and marked done: a few keys' work, no bookkeeping.
+//!   This is Dragonfly's versioned snapshot with the slot as its bucket.
+//! - in a bigger slot, only the key name is serialized, in every database
+//!   where it is live (MOVE and COPY ... DB reach another database under the
+//!   same name), and the name goes into the slot's *early set*, even when
+//!   it exists nowhere (a key the write creates must not be serialized
+//!   later with its new value: the journal creates it, and LPUSH, INCR or
+//!   APPEND applied twice differ from once). When the slot is serialized,
+//!   by [`fill`] or otherwise, the names in its early set are left out and
+//!   the set is dropped. Without this, a migration or a full sync of a
+//!   keyspace with thousands of keys per slot serialized a whole slot (and,
+//!   with writes spread out, most of the range) on the shard before the
+//!   first writes could run.
+//!
+//! Commands that touch every slot (FLUSHDB, FLUSHALL, SWAPDB) call
+//! [`before_write_all`], which serializes every slot not done yet;
+//! [`pending_bytes`] then shows what that costs. A write that removes a
+//! whole slot (migration's cleanup of a slot that moved away) calls
+//! [`before_write_slot`].
+//!
+//! The caller calls [`before_write`] for every key a write command may
+//! change, before it runs: the command table's key positions (all of them:
+//! RENAME's source loses its key), the keys a handler writes beyond them
+//! (the `EXTRA_KEYS` flag: SORT's STORE destination), every command of a
+//! MULTI/EXEC, and the keys a blocked client's pop changes when it is
+//! served. MOVE changes another database under the same key name, which the
+//! slot, or the name, already covers.
 //!
 //! Deletions need no [`before_write`]: a lazy expiry or an eviction that
 //! removes a key from a slot not yet serialized leaves the snapshot without
 //! that key, and the journal carries the `DEL` the replica then applies,
-//! which changes nothing there. Deleting twice is deleting once.
+//! which changes nothing there. Deleting twice is deleting once. So does a
+//! key in an early set deleted after it was serialized: the replica gets
+//! it from the snapshot, then the `DEL`.
 //!
 //! # Consistency with the journal
 //!
@@ -61,10 +83,13 @@
 //! boundary. One key is the unit of serialization: a big value is written
 //! whole, and so is a big slot (hash tags can gather many keys in one), so a
 //! piece can exceed `max_bytes` by a slot's size. [`before_write`] does one
-//! slot's work; [`before_write_all`] does all the remaining work at once and
-//! holds it in memory until it is handed out, which the caller watches with
-//! [`pending_bytes`] (and may end by dropping the snapshot: the replica then
-//! resyncs, as DESIGN.md's bounded-memory rule asks).
+//! small slot's work, or one key's; [`before_write_slot`] one slot's,
+//! however big; [`before_write_all`] does all the remaining work at once.
+//! What they serialize stays in memory until it is handed out, which the
+//! caller watches with [`pending_bytes`], and the early sets' key names
+//! with [`early_bytes`]: both grow only with the writes made while the
+//! snapshot streams (the caller may end it by dropping the snapshot: the
+//! replica then resyncs, as DESIGN.md's bounded-memory rule asks).
 //!
 //! Keys already expired when their slot is serialized are left out. TTLs
 //! travel as absolute Unix milliseconds (`ABSTTL`), so a key expires on the
@@ -72,15 +97,18 @@
 //!
 //! [`fill`]: Snapshot::fill
 //! [`before_write`]: Snapshot::before_write
+//! [`before_write_slot`]: Snapshot::before_write_slot
 //! [`before_write_all`]: Snapshot::before_write_all
 //! [`pending_bytes`]: Snapshot::pending_bytes
+//! [`early_bytes`]: Snapshot::early_bytes
 //! [`end_lsn`]: crate::journal::Journal::end_lsn
 //! [`force_select`]: crate::journal::Journal::force_select
 
-use crate::db::UnixMs;
+use crate::db::{Entry, UnixMs};
 use crate::journal::encode_command;
 use crate::keyspace::Keyspace;
 use crate::slot::SLOTS;
+use hashbrown::{HashMap, HashSet};
 use std::collections::VecDeque;
 use std::ops::Range;
 
@@ -88,6 +116,22 @@ use std::ops::Range;
 /// [`Snapshot::before_write`] calls) are gathered into pieces of about this
 /// size, so that [`Snapshot::fill`] can still hand them out near its bound.
 pub const PENDING_PIECE_BYTES: usize = 64 * 1024;
+
+/// A slot holding at most this many keys (all databases together) when a
+/// write first reaches it is serialized whole, as one unit: the work is
+/// bounded by these few keys, and it needs no bookkeeping. A bigger slot is
+/// copied on write per key name (see the module comment). At about 0.2 µs
+/// per small key (the `snapshot_cow` bench: 0.6-0.7 ms for a slot of 3,333
+/// keys), a whole slot of 64 costs a write about 13 µs once, the order of a
+/// request's own cost, while a per-key copy costs 0.3-0.5 µs on each first
+/// write of a name, and a set entry until the slot is sent. A node's keys
+/// spread evenly over 16,384 slots stay under 64 per slot up to about a
+/// million keys, so only hash tags and bigger keyspaces pay for the sets.
+pub const WHOLE_SLOT_KEYS: usize = 64;
+
+/// The bytes an early set holds per slot of its table, beyond the key
+/// names: the boxed name and hashbrown's control byte.
+const EARLY_SLOT_BYTES: usize = std::mem::size_of::<Box<[u8]>>() + 1;
 
 const WORD_BITS: usize = u64::BITS as usize;
 
@@ -130,6 +174,18 @@ pub struct Snapshot {
     /// further slot, so the stream keeps the order things were serialized in.
     pending: VecDeque<Piece>,
     pending_bytes: usize,
+    /// Per slot not done yet, the key names [`Snapshot::before_write`]
+    /// serialized alone (or found missing) ahead of their slot; the slot's
+    /// serialization skips them, then drops the set.
+    early: HashMap<u16, HashSet<Box<[u8]>>>,
+    /// What the early sets hold, for memory accounting.
+    early_bytes: usize,
+    /// Slots with at most this many keys are serialized whole on a write.
+    whole_slot_keys: usize,
+    /// Serializes slots without leaving out their early keys (the bug the
+    /// early sets prevent), to show the tests catch it.
+    #[cfg(test)]
+    ignore_early: bool,
     /// The database of the stream's last `SELECT` (`None`: none yet).
     selected: Option<usize>,
     keys_sent: u64,
@@ -169,6 +225,11 @@ impl Snapshot {
             done: SlotSet::new(),
             pending: VecDeque::new(),
             pending_bytes: 0,
+            early: HashMap::new(),
+            early_bytes: 0,
+            whole_slot_keys: WHOLE_SLOT_KEYS,
+            #[cfg(test)]
+            ignore_early: false,
             selected: None,
             keys_sent: 0,
             bytes_sent: 0,
@@ -190,6 +251,21 @@ impl Snapshot {
     /// and [`Snapshot::before_write_all`]), for memory accounting.
     pub fn pending_bytes(&self) -> usize {
         self.pending_bytes
+    }
+
+    /// Bytes held by the sets of key names copied on write ahead of their
+    /// slot (about, from the sets' capacities), for memory accounting
+    /// beside [`Snapshot::pending_bytes`]. Each set goes when its slot is
+    /// serialized.
+    pub fn early_bytes(&self) -> usize {
+        self.early_bytes
+    }
+
+    /// Sets the most keys a slot may hold to be serialized whole on a
+    /// write ([`WHOLE_SLOT_KEYS`] by default); 0 copies every slot per key.
+    #[cfg(test)]
+    fn set_whole_slot_keys(&mut self, keys: usize) {
+        self.whole_slot_keys = keys;
     }
 
     /// Keys handed out so far.
@@ -244,24 +320,58 @@ impl Snapshot {
         self.is_finished()
     }
 
-    /// Call before a write changes `slot` (on every snapshot active on the
-    /// shard): when the slot is in the snapshot and not serialized yet,
-    /// serializes it now, as it still is, for the next [`Snapshot::fill`]
-    /// to hand out first. Otherwise does nothing.
-    pub fn before_write(&mut self, ks: &Keyspace, slot: usize, now: UnixMs) {
+    /// Call before a write changes `key` (on every snapshot active on the
+    /// shard, for every key the write may change), with `slot` its slot.
+    /// When the slot is in the snapshot and not serialized yet, saves what
+    /// the write may change as it still is, for the next [`Snapshot::fill`]
+    /// to hand out first: the whole slot when it holds few keys
+    /// ([`WHOLE_SLOT_KEYS`]), else `key` alone, in every database (nothing
+    /// where it is missing), remembered so that the slot's serialization
+    /// leaves it out. Otherwise, and for a key already saved, does nothing.
+    pub fn before_write(&mut self, ks: &Keyspace, slot: usize, key: &[u8], now: UnixMs) {
+        debug_assert_eq!(slot, crate::slot::key_slot(key) as usize);
+        if !self.range.contains(&slot) || self.is_done(slot) {
+            return;
+        }
+        let slot_id = slot as u16;
+        if let Some(set) = self.early.get(&slot_id) {
+            if set.contains(key) {
+                return;
+            }
+        } else if ks.dbs().iter().map(|db| db.slot_len(slot)).sum::<usize>() <= self.whole_slot_keys {
+            return self.before_write_slot(ks, slot, now);
+        }
+        let set = self.early.entry(slot_id).or_default();
+        let capacity = set.capacity();
+        set.insert(key.into());
+        self.early_bytes += key.len() + (set.capacity() - capacity) * EARLY_SLOT_BYTES;
+        self.push_pending(|this, out| this.serialize_key(ks, key, now, out));
+    }
+
+    /// Call before a write changes every key of `slot` (migration's cleanup
+    /// deletes it): when the slot is in the snapshot and not serialized
+    /// yet, serializes it now, as it still is (less the keys saved alone
+    /// before), for the next [`Snapshot::fill`] to hand out first.
+    /// Otherwise does nothing.
+    pub fn before_write_slot(&mut self, ks: &Keyspace, slot: usize, now: UnixMs) {
         if !self.range.contains(&slot) || self.is_done(slot) {
             return;
         }
         self.done.insert(slot);
-        // Small slots share a piece, so a burst of writes over many slots
-        // does not leave one allocation per slot.
+        self.push_pending(|this, out| this.serialize_slot(ks, slot, now, out));
+    }
+
+    /// Runs `serialize` into the last pending piece, or a new one: small
+    /// slots and single keys share a piece, so a burst of writes over many
+    /// slots does not leave one allocation per slot.
+    fn push_pending(&mut self, serialize: impl FnOnce(&mut Self, &mut Vec<u8>) -> u64) {
         let mut piece = match self.pending.back() {
             Some(last) if last.bytes.len() < PENDING_PIECE_BYTES => self.pending.pop_back(),
             _ => None,
         }
         .unwrap_or(Piece { bytes: Vec::new(), keys: 0 });
         let before = piece.bytes.len();
-        piece.keys += self.serialize_slot(ks, slot, now, &mut piece.bytes);
+        piece.keys += serialize(self, &mut piece.bytes);
         self.pending_bytes += piece.bytes.len() - before;
         if !piece.bytes.is_empty() {
             self.pending.push_back(piece);
@@ -274,7 +384,7 @@ impl Snapshot {
     /// handed out.
     pub fn before_write_all(&mut self, ks: &Keyspace, now: UnixMs) {
         for slot in self.cursor..self.range.end {
-            self.before_write(ks, slot, now);
+            self.before_write_slot(ks, slot, now);
         }
         // Every slot is done now: `fill` need not walk them again.
         self.cursor = self.range.end;
@@ -282,34 +392,59 @@ impl Snapshot {
 
     /// Appends the live keys of `slot`, every database in turn, as RESTORE
     /// commands (with a SELECT where the database changes) to `out`, and
-    /// returns how many keys it wrote.
+    /// returns how many keys it wrote. Key names saved alone before are
+    /// left out, and their set is dropped: the slot is done after this.
     fn serialize_slot(&mut self, ks: &Keyspace, slot: usize, now: UnixMs, out: &mut Vec<u8>) -> u64 {
         debug_assert!(self.range.contains(&slot), "a snapshot serializes only its own slots");
+        let early = self.early.remove(&(slot as u16));
+        if let Some(set) = &early {
+            self.early_bytes -= set.iter().map(|k| k.len()).sum::<usize>() + set.capacity() * EARLY_SLOT_BYTES;
+        }
+        #[cfg(test)]
+        let early = early.filter(|_| !self.ignore_early);
         let mut keys = 0;
-        let payload = &mut self.payload;
-        let selected = &mut self.selected;
-        let mut ttl = itoa::Buffer::new();
         for (i, db) in ks.dbs().iter().enumerate() {
             if db.slot_len(slot) == 0 {
                 continue;
             }
             db.for_each_in_slot(slot, |e| {
-                if e.is_expired(now) {
+                if e.is_expired(now) || early.as_ref().is_some_and(|set| set.contains(e.key())) {
                     return;
                 }
-                if *selected != Some(i) {
-                    let mut n = itoa::Buffer::new();
-                    encode_command(out, [&b"SELECT"[..], n.format(i).as_bytes()]);
-                    *selected = Some(i);
-                }
-                payload.clear();
-                crate::dump::dump_into(e.value(), payload);
-                let expire = ttl.format(e.expire_at()).as_bytes();
-                encode_command(out, [&b"RESTORE"[..], e.key(), expire, payload, b"REPLACE", b"ABSTTL"]);
+                self.write_entry(i, e, out);
                 keys += 1;
             });
         }
         keys
+    }
+
+    /// Appends `key` as it is in every database where it is live, as
+    /// RESTORE commands (with a SELECT where the database changes), to
+    /// `out`, and returns how many it wrote.
+    fn serialize_key(&mut self, ks: &Keyspace, key: &[u8], now: UnixMs, out: &mut Vec<u8>) -> u64 {
+        let mut keys = 0;
+        for (i, db) in ks.dbs().iter().enumerate() {
+            if let Some(e) = db.peek(key, now).filter(|e| !e.is_expired(now)) {
+                self.write_entry(i, e, out);
+                keys += 1;
+            }
+        }
+        keys
+    }
+
+    /// Appends the RESTORE of `e`, of database `db`, to `out`, after a
+    /// SELECT when the stream's database is another.
+    fn write_entry(&mut self, db: usize, e: &Entry, out: &mut Vec<u8>) {
+        if self.selected != Some(db) {
+            let mut n = itoa::Buffer::new();
+            encode_command(out, [&b"SELECT"[..], n.format(db).as_bytes()]);
+            self.selected = Some(db);
+        }
+        self.payload.clear();
+        crate::dump::dump_into(e.value(), &mut self.payload);
+        let mut ttl = itoa::Buffer::new();
+        let expire = ttl.format(e.expire_at()).as_bytes();
+        encode_command(out, [&b"RESTORE"[..], e.key(), expire, &self.payload, b"REPLACE", b"ABSTTL"]);
     }
 }
 
@@ -434,6 +569,10 @@ mod tests {
             let mut out = Vec::new();
             let finished = self.snapshot.fill(&p.ks, p.now, max_bytes, &mut out);
             assert!(!self.finished || out.is_empty(), "a finished snapshot hands out nothing more");
+            if finished {
+                assert!(self.snapshot.early.is_empty(), "every early set went with its slot");
+                assert_eq!(self.snapshot.early_bytes(), 0);
+            }
             parse_stream(&out);
             self.stream.extend_from_slice(&out);
             self.finished = finished;
@@ -487,15 +626,29 @@ mod tests {
         log: Vec<(usize, UnixMs, Command)>,
         /// The most bytes a snapshot held pending after a `before_write`.
         pending_max: usize,
+        /// The snapshots' [`Snapshot::whole_slot_keys`].
+        whole_slot_keys: usize,
+        /// The snapshots' [`Snapshot::ignore_early`].
+        ignore_early: bool,
     }
 
     impl Primary {
         fn new(owned: Range<usize>) -> Self {
-            Primary { ks: Keyspace::new(DATABASES, owned), now: T0, db: 0, log: Vec::new(), pending_max: 0 }
+            Primary {
+                ks: Keyspace::new(DATABASES, owned),
+                now: T0,
+                db: 0,
+                log: Vec::new(),
+                pending_max: 0,
+                whole_slot_keys: WHOLE_SLOT_KEYS,
+                ignore_early: false,
+            }
         }
 
         fn snapshot(&self, slots: Range<usize>) -> Sync {
-            let snapshot = Snapshot::of_slots(&self.ks, slots);
+            let mut snapshot = Snapshot::of_slots(&self.ks, slots);
+            snapshot.set_whole_slot_keys(self.whole_slot_keys);
+            snapshot.ignore_early = self.ignore_early;
             Sync { snapshot, stream: Vec::new(), created_at: self.now, log_at: self.log.len(), finished: false }
         }
 
@@ -513,7 +666,8 @@ mod tests {
                         s.snapshot.before_write_all(&self.ks, self.now);
                     } else {
                         for i in spec.keys(&view) {
-                            s.snapshot.before_write(&self.ks, key_slot(view.get(i)) as usize, self.now);
+                            let key = view.get(i);
+                            s.snapshot.before_write(&self.ks, key_slot(key) as usize, key, self.now);
                         }
                     }
                     self.pending_max = self.pending_max.max(s.snapshot.pending_bytes());
@@ -581,8 +735,9 @@ mod tests {
     /// until the snapshot and the writes are done. Returns
     /// the primary, the finished snapshot and the key INCRed first, in the
     /// last slot holding keys (so its slot is not serialized yet then).
-    fn interleaved(guard: bool) -> (Primary, Sync, String) {
+    fn interleaved(guard: bool, whole_slot_keys: usize) -> (Primary, Sync, String) {
         let mut p = Primary::new(0..SLOTS);
+        p.whole_slot_keys = whole_slot_keys;
         seed(&mut p);
         p.now += 5;
         let mut s = [p.snapshot(0..SLOTS)];
@@ -649,9 +804,19 @@ mod tests {
         (p, s, last)
     }
 
+    /// The thresholds the tests run with: every slot copied per key, and
+    /// the default (every seeded slot small enough to copy whole).
+    const REGIMES: [usize; 2] = [0, WHOLE_SLOT_KEYS];
+
     #[test]
     fn a_replica_of_snapshot_and_later_writes_equals_the_primary() {
-        let (mut p, s, _) = interleaved(true);
+        for whole_slot_keys in REGIMES {
+            a_replica_equals_the_primary(whole_slot_keys);
+        }
+    }
+
+    fn a_replica_equals_the_primary(whole_slot_keys: usize) {
+        let (mut p, s, _) = interleaved(true, whole_slot_keys);
         assert!(p.pending_max > 0, "some write came before its slot was serialized");
         let mut b = s.replica(&p);
         let now = p.now;
@@ -665,7 +830,13 @@ mod tests {
 
     #[test]
     fn without_before_write_the_replica_applies_a_write_twice() {
-        let (mut p, s, last) = interleaved(false);
+        for whole_slot_keys in REGIMES {
+            without_before_write(whole_slot_keys);
+        }
+    }
+
+    fn without_before_write(whole_slot_keys: usize) {
+        let (mut p, s, last) = interleaved(false, whole_slot_keys);
         let mut b = s.replica(&p);
         let now = p.now;
         assert_ne!(digest(&b, now, 0..SLOTS), digest(&p.ks, now, 0..SLOTS));
@@ -777,6 +948,12 @@ mod tests {
 
     #[test]
     fn randomized_interleavings_of_pieces_and_writes_keep_replicas_equal() {
+        for whole_slot_keys in REGIMES {
+            randomized_interleavings(whole_slot_keys);
+        }
+    }
+
+    fn randomized_interleavings(whole_slot_keys: usize) {
         const ROUNDS: u64 = 60;
         let mut copied_on_write = 0;
         for round in 0..ROUNDS {
@@ -790,6 +967,7 @@ mod tests {
             };
             let names = Names::new(&mut rng, &owned, 30);
             let mut p = Primary::new(owned.clone());
+            p.whole_slot_keys = whole_slot_keys;
             for _ in 0..600 {
                 random_step(&mut p, &mut [], &names, &mut rng, false);
             }
@@ -822,12 +1000,145 @@ mod tests {
             let now = p.now;
             let b = syncs[0].replica(&p);
             assert_eq!(syncs[0].snapshot.range(), covered, "round {round}");
-            assert_eq!(digest(&b, now, covered.clone()), digest(&p.ks, now, covered.clone()), "round {round}");
+            assert_eq!(
+                digest(&b, now, covered.clone()),
+                digest(&p.ks, now, covered.clone()),
+                "round {round} ({whole_slot_keys})"
+            );
             let mut b = syncs[1].replica(&p);
-            assert_eq!(digest(&b, now, 0..SLOTS), digest(&p.ks, now, 0..SLOTS), "round {round}");
-            assert_eq!(debug_digest(&mut b, now), debug_digest(&mut p.ks, now), "round {round}");
+            let context = format!("round {round}, whole_slot_keys {whole_slot_keys}");
+            assert_eq!(digest(&b, now, 0..SLOTS), digest(&p.ks, now, 0..SLOTS), "{context}");
+            assert_eq!(debug_digest(&mut b, now), debug_digest(&mut p.ks, now), "{context}");
         }
         assert!(copied_on_write > ROUNDS as u32 / 2, "writes met unserialized slots in {copied_on_write} rounds");
+    }
+
+    /// The slot of the hash tag `{big}`, which `seed_big` fills past
+    /// [`WHOLE_SLOT_KEYS`].
+    fn big(key: &str) -> String {
+        format!("{{big}}:{key}")
+    }
+
+    /// 100 strings `{big}:k<i>` in database 0 and 100 in database 1 (50
+    /// names in both), one with a TTL, and the usual seed around them.
+    fn seed_big(p: &mut Primary) {
+        seed(p);
+        for (db, range) in [(0, 0..100), (1, 50..150)] {
+            p.select(db);
+            for i in range {
+                p.write(&mut [], &["SET", &big(&format!("k{i}")), &(i * 10 + db).to_string()]);
+            }
+        }
+        p.select(0);
+        p.write(&mut [], &["SET", &big("vol"), "7", "PX", "500"]);
+    }
+
+    /// Writes to the big slot while it is not serialized yet: keys created
+    /// after the snapshot point by non-idempotent commands, MOVE to another
+    /// database, DEL then re-creation, an eviction, and an early key that
+    /// expires; then pieces and writes alternate to the end. Returns the
+    /// primary and the finished snapshot.
+    fn big_slot_writes(whole_slot_keys: usize, ignore_early: bool) -> (Primary, Sync) {
+        let mut p = Primary::new(0..SLOTS);
+        p.whole_slot_keys = whole_slot_keys;
+        p.ignore_early = ignore_early;
+        seed_big(&mut p);
+        let slot = key_slot(b"{big}") as usize;
+        let in_slot: usize = p.ks.dbs().iter().map(|db| db.slot_len(slot)).sum();
+        assert!(in_slot > WHOLE_SLOT_KEYS, "{in_slot} keys in the big slot");
+        let mut s = [p.snapshot(0..SLOTS)];
+        s[0].fill(&p, 1);
+        assert!(!s[0].snapshot.is_done(slot), "the big slot must not be serialized yet");
+        p.now += 3;
+        let pending = s[0].snapshot.pending_bytes();
+        p.write(&mut s, &["INCR", &big("k1")]);
+        let one_key = s[0].snapshot.pending_bytes() - pending;
+        assert!(one_key > 0 && one_key < 200, "the key alone was copied: {one_key} bytes");
+        assert!(!s[0].snapshot.is_done(slot));
+        assert!(s[0].snapshot.early_bytes() > 0);
+        let writes: Vec<Vec<String>> = [
+            // Created after the snapshot point: the journal creates them.
+            &["LPUSH", "{big}:list", "a"][..],
+            // An early key that expires later (500 ms after the seed).
+            &["INCR", "{big}:vol"],
+            &["INCR", "{big}:cnt"],
+            &["APPEND", "{big}:str", "x"],
+            &["LPUSH", "{big}:list", "b"],
+            &["INCRBY", "{big}:cnt", "5"],
+            // MOVE: the name in both databases.
+            &["MOVE", "{big}:k3", "1"],
+            &["MOVE", "{big}:k60", "1"],
+            &["SELECT", "1"],
+            &["INCR", "{big}:k3"],
+            &["APPEND", "{big}:k120", "z"],
+            &["MOVE", "{big}:k130", "0"],
+            &["SELECT", "0"],
+            &["APPEND", "{big}:k130", "!"],
+            // DEL, then the name again, as another type.
+            &["DEL", "{big}:k4"],
+            &["LPUSH", "{big}:k4", "again"],
+            &["DEL", "{big}:cnt"],
+            &["INCR", "{big}:cnt"],
+            &["APPEND", "{big}:k5", "-late"],
+        ]
+        .iter()
+        .map(|w| w.iter().map(|a| a.to_string()).collect())
+        .collect();
+        let mut writes = writes.into_iter().peekable();
+        let mut step = 0;
+        while !s[0].finished || writes.peek().is_some() {
+            if step % 3 == 2 && !s[0].finished {
+                s[0].fill(&p, 300);
+            }
+            p.now += 40;
+            if let Some(w) = writes.next() {
+                match w[0].as_str() {
+                    "SELECT" => p.select(w[1].parse().expect("a db")),
+                    _ => {
+                        p.write(&mut s, &w.iter().map(String::as_str).collect::<Vec<_>>());
+                    }
+                }
+            }
+            if step == 6 {
+                // Evicted after it was copied early, then written again.
+                p.evict(&big("k1"));
+                p.write(&mut s, &["INCR", &big("k1")]);
+            }
+            if step == 14 {
+                // Expired and reclaimed after it was copied early.
+                assert!(p.now > T0 + 500);
+                p.read(&["GET", &big("vol")]);
+            }
+            step += 1;
+        }
+        assert!(p.ks.db_ref(0).peek(big("vol").as_bytes(), p.now).is_none(), "the early key expired");
+        let [s] = s;
+        (p, s)
+    }
+
+    #[test]
+    fn big_slots_are_copied_per_key_and_the_replica_equals_the_primary() {
+        for whole_slot_keys in REGIMES {
+            let (mut p, s) = big_slot_writes(whole_slot_keys, false);
+            let mut b = s.replica(&p);
+            let now = p.now;
+            assert_eq!(digest(&b, now, 0..SLOTS), digest(&p.ks, now, 0..SLOTS), "whole_slot_keys {whole_slot_keys}");
+            assert_eq!(debug_digest(&mut b, now), debug_digest(&mut p.ks, now));
+            // Each seeded key once: none sent twice, none left out but
+            // the early names missing at the snapshot point (and expired ones).
+            let restores = parse_stream(&s.stream).iter().filter(|c| c[0] == b"RESTORE").count();
+            assert_eq!(restores as u64, s.snapshot.keys_sent());
+        }
+    }
+
+    #[test]
+    fn a_slot_serialized_without_leaving_out_its_early_keys_applies_writes_twice() {
+        for whole_slot_keys in REGIMES {
+            let (p, s) = big_slot_writes(whole_slot_keys, true);
+            let b = s.replica(&p);
+            let now = p.now;
+            assert_ne!(digest(&b, now, 0..SLOTS), digest(&p.ks, now, 0..SLOTS), "whole_slot_keys {whole_slot_keys}");
+        }
     }
 
     #[test]
@@ -838,10 +1149,10 @@ mod tests {
         let slot = key_slot(last.as_bytes()) as usize;
         let mut s = p.snapshot(0..SLOTS);
         assert_eq!((s.snapshot.pending_bytes(), s.snapshot.keys_sent(), s.snapshot.bytes_sent()), (0, 0, 0));
-        s.snapshot.before_write(&p.ks, slot, p.now);
+        s.snapshot.before_write(&p.ks, slot, last.as_bytes(), p.now);
         let pending = s.snapshot.pending_bytes();
         assert!(pending > 0);
-        s.snapshot.before_write(&p.ks, slot, p.now);
+        s.snapshot.before_write(&p.ks, slot, last.as_bytes(), p.now);
         assert_eq!(s.snapshot.pending_bytes(), pending, "a slot is serialized once");
         s.fill(&p, 1);
         assert_eq!(s.snapshot.pending_bytes(), 0);
@@ -881,7 +1192,7 @@ mod tests {
         assert!(outside.finished && outside.stream.is_empty());
         let slot = key_slot(key.as_bytes()) as usize;
         let mut beside = p.snapshot(owned.start..slot);
-        beside.snapshot.before_write(&p.ks, slot, p.now);
+        beside.snapshot.before_write(&p.ks, slot, key.as_bytes(), p.now);
         assert_eq!(beside.snapshot.pending_bytes(), 0, "a slot outside the range is not serialized");
         beside.fill_to_end(&p, 1000);
         assert!(beside.stream.is_empty());

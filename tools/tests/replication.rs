@@ -211,6 +211,86 @@ fn a_full_sync_replaces_what_the_replica_held_whatever_the_shard_counts() {
         );
         assert_eq!(cmd(&mut c, &["DBSIZE"]), cmd(&mut primary.client(), &["DBSIZE"]));
     }
+
+/// Keys in each of the two big hash-tag slots of
+/// `a_full_sync_of_big_slots_under_non_idempotent_writes_converges`.
+const BIG_SLOT_KEYS: usize = 30_000;
+
+/// Hash tags whose slots (16375, 16243) come last in their shard's
+/// snapshot, so that writes reach them before the snapshot does.
+const BIG_TAGS: [&str; 2] = ["{big33}", "{big37}"];
+
+/// Writes into the slots of `BIG_TAGS` until `stop`: INCR,
+/// LPUSH and APPEND on names mostly created after the snapshot began (not
+/// idempotent: applied twice, they differ), INCR of preloaded keys, MOVE to
+/// database 1 and writes there, DEL then re-creation. Returns the commands
+/// sent.
+fn big_slot_load(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut c = connect(&format!("redis://127.0.0.1:{port}/"));
+        let mut rng = fastrand::Rng::with_seed(11);
+        let mut n = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let mut p = redis::pipe();
+            for _ in 0..20 {
+                let tag = BIG_TAGS[rng.usize(0..2)];
+                let k = rng.u32(0..3_000);
+                match rng.u32(0..8) {
+                    0 => p.cmd("INCR").arg(format!("{tag}:n{k}")),
+                    1 => p.cmd("LPUSH").arg(format!("{tag}:l{k}")).arg(k),
+                    2 => p.cmd("APPEND").arg(format!("{tag}:s{k}")).arg("xy"),
+                    3 => p.cmd("INCR").arg(format!("{tag}:{}", rng.usize(0..BIG_SLOT_KEYS))),
+                    4 => p.cmd("MOVE").arg(format!("{tag}:{}", rng.usize(0..BIG_SLOT_KEYS))).arg(1),
+                    5 => p
+                        .cmd("SELECT")
+                        .arg(1)
+                        .cmd("INCR")
+                        .arg(format!("{tag}:{}", rng.usize(0..BIG_SLOT_KEYS)))
+                        .cmd("SELECT")
+                        .arg(0),
+                    6 => p.cmd("DEL").arg(format!("{tag}:n{k}")).cmd("INCR").arg(format!("{tag}:n{k}")),
+                    _ => p.cmd("SET").arg(format!("{tag}:{}", rng.usize(0..BIG_SLOT_KEYS))).arg(k),
+                };
+            }
+            let _: Vec<redis::Value> = p.query(&mut c).expect("big slot load");
+            n += 20;
+        }
+        n
+    })
+}
+
+/// Slots of more than `WHOLE_SLOT_KEYS` keys are copied on write per key
+/// during a full sync: a replica that syncs while such slots are written
+/// (keys created after the snapshot point, MOVE, DEL and re-creation) ends
+/// with the primary's data, neither missing a write nor applying one twice.
+#[test]
+fn a_full_sync_of_big_slots_under_non_idempotent_writes_converges() {
+    let primary = Server::start(2);
+    let replica = Server::start(3);
+    let mut c = primary.client();
+    for tag in BIG_TAGS {
+        for chunk in (0..BIG_SLOT_KEYS).collect::<Vec<_>>().chunks(1_000) {
+            let mut p = redis::pipe();
+            for i in chunk {
+                p.cmd("SET").arg(format!("{tag}:{i}")).arg(i).ignore();
+            }
+            let _: () = p.query(&mut c).expect("preload");
+        }
+    }
+    // Other slots ahead of the big ones, several of the flow's turns long.
+    preload(&primary, 30_000);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = big_slot_load(primary.port, stop.clone());
+    let written = || num(&primary, "stats", "total_commands_processed");
+    replicate(&replica, &primary);
+    assert!(wait_until(CONVERGE, || link_up(&replica)), "the replica never synced");
+    // Writes go on for a while after the sync, on the journal alone.
+    let synced = written();
+    assert!(wait_until(CONVERGE, || written() > synced + 2_000), "the load stalled");
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+    assert_converges(&primary, &[&replica]);
+    assert_eq!(cmd(&mut replica.client(), &["DBSIZE"]), cmd(&mut c, &["DBSIZE"]));
 }
 
 #[test]

@@ -830,7 +830,7 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
     // Snapshots still streaming (a replica's full sync) save the slot first.
     let (ks, now) = (&shard.ks, shard.now_ms);
     for (_, s) in shard.repl.snapshots.iter_mut() {
-        s.before_write(ks, slot, now);
+        s.before_write_slot(ks, slot, now);
     }
     shard.ks.clear_slots(slot..slot + 1);
     let (a, b) = (slot.to_string(), (slot + 1).to_string());

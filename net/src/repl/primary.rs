@@ -666,7 +666,7 @@ pub(crate) fn before_command(shard: &mut Shard, args: &coreshard_engine::Args) {
 }
 
 /// Before a write changes `key` on this shard: snapshots still to send its
-/// slot save it first.
+/// slot save it first (the key alone, or its whole slot when that is small).
 pub(crate) fn before_write(shard: &mut Shard, key: &[u8]) {
     if shard.repl.snapshots.is_empty() {
         return;
@@ -674,7 +674,7 @@ pub(crate) fn before_write(shard: &mut Shard, key: &[u8]) {
     let slot = coreshard_engine::slot::key_slot(key) as usize;
     let (ks, now) = (&shard.ks, shard.now_ms);
     for (_, s) in shard.repl.snapshots.iter_mut() {
-        s.before_write(ks, slot, now);
+        s.before_write(ks, slot, key, now);
     }
 }
 
