@@ -146,6 +146,9 @@ pub struct Conn {
     /// A primary's stream waits until a transaction it must not pass is
     /// applied (repl/txapply.rs): nothing further runs meanwhile.
     pub stream_paused: bool,
+    /// A stream's connection used its share of this loop turn with input
+    /// left: it continues next turn (shard.rs `run_stream`).
+    pub stream_yielded: bool,
     /// EXEC is running this connection's queued commands.
     pub in_exec: bool,
     /// Monotonic ns of the first try of a blocking command over keys of
@@ -212,6 +215,7 @@ impl Conn {
             txid: 0,
             tx_wait: false,
             stream_paused: false,
+            stream_yielded: false,
             in_exec: false,
             blocked_since_ns: None,
             multi: None,

@@ -57,6 +57,17 @@ const PIPELINE_HOLES_MAX: usize = 1024;
 /// shards' replies, or for its output to drain) before its reads pause.
 const HELD_INPUT_BYTES_MAX: usize = 256 * 1024;
 
+/// The time a stream's connection (a replica's flow from its primary, a
+/// migration target's from the source) may spend applying its input in one
+/// loop turn; the rest waits for the next turn, so a full sync or a
+/// migration's snapshot leaves the shard's other clients served every turn
+/// or so instead of after tens of milliseconds of RESTOREs.
+const STREAM_TURN_NS: u64 = 1_000_000;
+
+/// How much of a stream runs between two looks at the clock (about a
+/// hundred RESTOREs of small values, tens of microseconds).
+const STREAM_CHUNK_BYTES: usize = 4 * 1024;
+
 #[inline]
 fn ud(kind: u64, index: u32) -> u64 {
     kind | (index as u64) << 8
@@ -121,6 +132,11 @@ pub(crate) struct Shard {
     tick: Box<types::Timespec>,
     tick_ns: u64,
     to_process: Vec<u32>,
+    /// Streams that used their share of a turn with input left (connection
+    /// index and id): they continue next turn.
+    stream_next: Vec<(u32, u64)>,
+    /// Counts loop turns (a stream's share is per turn).
+    turn: u64,
     /// Connections whose multishot recv ended (no buffer free, or the kernel
     /// stopped it) and must be re-armed once this turn recycled its buffers.
     rearm: Vec<u32>,
@@ -203,6 +219,8 @@ impl Shard {
             tick: Box::new(types::Timespec::new().sec(tick_ns / 1_000_000_000).nsec((tick_ns % 1_000_000_000) as u32)),
             tick_ns,
             to_process: Vec::new(),
+            stream_next: Vec::new(),
+            turn: 0,
             rearm: Vec::new(),
             scratch_spans: Vec::new(),
             table: CommandTable::get(),
@@ -276,6 +294,7 @@ impl Shard {
         let mut cqes: Vec<(u64, i32, u32)> = Vec::with_capacity(1024);
         loop {
             self.now_ms = coreshard_engine::unix_ms();
+            self.turn += 1;
             cqes.clear();
             cqes.extend(self.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
             for &(user_data, res, flags) in &cqes {
@@ -291,6 +310,16 @@ impl Shard {
             if let Some(cluster) = self.cluster.as_mut() {
                 cluster.refresh();
                 crate::repl::migrate::on_turn(&mut self);
+            }
+            // Streams that stopped at their share last turn go on (after
+            // the clients whose requests this turn's completions brought).
+            for (idx, id) in std::mem::take(&mut self.stream_next) {
+                if let Some(c) = self.conns[idx as usize].as_mut()
+                    && c.id == id
+                {
+                    c.stream_yielded = false;
+                    self.continue_conn(idx);
+                }
             }
             while let Some(idx) = self.to_process.pop() {
                 if let Some(c) = self.conns[idx as usize].as_mut() {
@@ -312,7 +341,9 @@ impl Shard {
                 break;
             }
             self.publish();
-            if let Err(e) = self.ring.submit_and_wait(1)
+            // A stream with input left must not wait for a completion.
+            let wait = if self.stream_next.is_empty() { 1 } else { 0 };
+            if let Err(e) = self.ring.submit_and_wait(wait)
                 && e.raw_os_error() != Some(libc::EINTR)
                 && e.raw_os_error() != Some(libc::EBUSY)
             {
@@ -479,6 +510,10 @@ impl Shard {
             // runs. Or the connection moves to another shard.
             if conn.handoff.is_some() && !conn.recv_inflight {
                 crate::repl::primary::try_hand_off(self, idx);
+            } else if !conn.recv_inflight && !Self::holding_input(conn) {
+                // The held input ran before the cancel completed (its
+                // re-arm found the read still in flight): read again.
+                self.rearm.push(idx);
             }
             return;
         }
@@ -636,7 +671,7 @@ impl Shard {
     /// True when the connection holds more unexecuted input than it may while
     /// it cannot run it.
     fn holding_input(conn: &Conn) -> bool {
-        let blocked = !Self::can_run(conn) && conn.closing == Closing::No;
+        let blocked = (!Self::can_run(conn) || conn.stream_yielded) && conn.closing == Closing::No;
         blocked && conn.rbuf.len() - conn.rpos > HELD_INPUT_BYTES_MAX
     }
 
@@ -755,20 +790,63 @@ impl Shard {
                 coreshard_engine::db::ExpiryMode::Hide
             };
             self.ks.set_expiry_mode(coreshard_engine::db::ExpiryMode::Ignore);
-            let used = self.run_commands_inner(idx, conn, buf);
+            let used = self.run_stream(idx, conn, buf);
             self.ks.set_expiry_mode(after);
             return used;
         }
-        self.run_commands_inner(idx, conn, buf)
+        self.run_commands_inner::<false>(idx, conn, buf, usize::MAX)
     }
 
-    fn run_commands_inner(&mut self, idx: u32, conn: &mut Conn, buf: &mut [u8]) -> usize {
+    /// Executes a stream's commands at the start of `buf` within its share
+    /// of this turn (`STREAM_TURN_NS`, looking at the clock every
+    /// `STREAM_CHUNK_BYTES`); returns how many bytes they took. A stream
+    /// that stops at its share with input left continues next turn, and its
+    /// reads pause meanwhile once it holds `HELD_INPUT_BYTES_MAX` (only what
+    /// ran is counted, so acks report only what was applied).
+    fn run_stream(&mut self, idx: u32, conn: &mut Conn, buf: &mut [u8]) -> usize {
+        let Some(m) = conn.master.as_mut() else { return 0 };
+        let mut now = runtime::monotonic_ns();
+        if m.turn != self.turn {
+            m.turn = self.turn;
+            m.turn_deadline_ns = now + STREAM_TURN_NS;
+        }
+        let deadline = m.turn_deadline_ns;
+        let mut used = 0;
+        while used < buf.len() {
+            if now >= deadline {
+                if !conn.stream_yielded {
+                    conn.stream_yielded = true;
+                    self.stream_next.push((idx, conn.id));
+                }
+                break;
+            }
+            let ran = self.run_commands_inner::<true>(idx, conn, &mut buf[used..], STREAM_CHUNK_BYTES);
+            used += ran;
+            if ran < STREAM_CHUNK_BYTES {
+                // An incomplete frame, a pause, or the end of the input.
+                break;
+            }
+            now = runtime::monotonic_ns();
+        }
+        used
+    }
+
+    /// Executes the complete commands at the start of `buf` (when `BOUNDED`,
+    /// none after the first that ends at or past `limit` bytes).
+    fn run_commands_inner<const BOUNDED: bool>(
+        &mut self,
+        idx: u32,
+        conn: &mut Conn,
+        buf: &mut [u8],
+        limit: usize,
+    ) -> usize {
         let mut spans: Spans = std::mem::take(&mut self.scratch_spans);
         let mut pos = 0;
         while Self::can_run(conn)
             && conn.closing == Closing::No
             && conn.out.len() < OUTPUT_PAUSE_BYTES
             && pos < buf.len()
+            && (!BOUNDED || pos < limit)
         {
             let limits =
                 Limits { bulk_bytes_max: self.config.proto_max_bulk_len as usize, authenticated: conn.authenticated };

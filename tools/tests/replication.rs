@@ -969,3 +969,57 @@ fn a_sibling_that_applied_a_dropped_transaction_resyncs_in_full() {
         sibling.output()
     );
 }
+
+/// A replica applying a full sync keeps serving its clients: a shard
+/// applies a stream's input a share per loop turn (about a millisecond), so
+/// a command sent while the snapshot is being applied is answered while it
+/// still is, the replica showing more of the snapshot than it held before
+/// and not all of it.
+#[test]
+fn a_replica_serves_its_clients_while_it_applies_a_full_sync() {
+    const KEYS: i64 = 200_000;
+    let primary = Server::start(1);
+    let mut c = primary.client();
+    for chunk in 0..KEYS / 2_000 {
+        let mut p = redis::pipe();
+        for i in chunk * 2_000..(chunk + 1) * 2_000 {
+            p.cmd("SET").arg(format!("sync:{i}")).arg(i).ignore();
+        }
+        let _: () = p.query(&mut c).expect("load");
+    }
+    // One shard: the stream and the client share its loop. The proxy holds
+    // the snapshot back after its first 64 KB, then lets the rest through
+    // at once.
+    let replica = Server::start(1);
+    let mut client = replica.client();
+    let proxy = Proxy::start(primary.port);
+    proxy.hold_downstream_after(64 * 1024);
+    assert_eq!(cmd(&mut client, &["REPLICAOF", "127.0.0.1", &proxy.port.to_string()]), ok());
+    let syncing = |client: &mut redis::Connection| {
+        let info = cmd(client, &["INFO", "replication"]).text();
+        info_field(&info, "master_sync_in_progress").as_deref() == Some("1")
+    };
+    assert!(
+        wait_until(CONVERGE, || syncing(&mut client) && cmd(&mut client, &["DBSIZE"]).int() > 0),
+        "the full sync did not start"
+    );
+    let held = cmd(&mut client, &["DBSIZE"]).int();
+    proxy.release();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + CONVERGE;
+    while Instant::now() < deadline {
+        assert_eq!(cmd(&mut client, &["PING"]), status("PONG"));
+        let keys = cmd(&mut client, &["DBSIZE"]).int();
+        // Checked after the replies: the sync had not ended when they came.
+        if !syncing(&mut client) {
+            break;
+        }
+        if keys > held && keys < KEYS {
+            seen.push(keys);
+            break;
+        }
+    }
+    assert!(!seen.is_empty(), "no command was answered while the snapshot was applied (first {held} keys held)");
+    assert_converges(&primary, &[&replica]);
+    assert_eq!(cmd(&mut client, &["DBSIZE"]).int(), KEYS);
+}

@@ -52,6 +52,10 @@ pub(crate) struct MasterIn {
     pub migration: bool,
     /// Which migration (repl/migrate.rs `target_id`).
     pub migration_id: u64,
+    /// The loop turn this stream last ran in (shard.rs `run_stream`).
+    pub turn: u64,
+    /// Monotonic ns at which its share of that turn ends.
+    pub turn_deadline_ns: u64,
 }
 
 impl MasterIn {
@@ -120,6 +124,8 @@ pub(crate) fn adopt(
         applying: Vec::new(),
         migration: false,
         migration_id: 0,
+        turn: 0,
+        turn_deadline_ns: 0,
     }));
     if full {
         super::txapply::reset_flow(&shard.shared, primary_shard);
@@ -170,6 +176,8 @@ pub(crate) fn adopt_migration(
         applying: Vec::new(),
         migration: true,
         migration_id,
+        turn: 0,
+        turn_deadline_ns: 0,
     }));
     let (lo, hi) = (range.start.to_string(), range.end.to_string());
     encode_command(&mut conn.rbuf, [&b"REPLCONF"[..], b"flush-slots", lo.as_bytes(), hi.as_bytes()]);
