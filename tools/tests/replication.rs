@@ -211,6 +211,7 @@ fn a_full_sync_replaces_what_the_replica_held_whatever_the_shard_counts() {
         );
         assert_eq!(cmd(&mut c, &["DBSIZE"]), cmd(&mut primary.client(), &["DBSIZE"]));
     }
+}
 
 /// Keys in each of the two big hash-tag slots of
 /// `a_full_sync_of_big_slots_under_non_idempotent_writes_converges`.
