@@ -9,7 +9,7 @@ BIN=${BIN:-target/release}
 D=${D:-/tmp/coreshard-migration-smoke}; rm -rf $D; mkdir -p $D
 PIDS=""
 for p in 7100 7101 7102; do
-  $BIN/coreshard --port $p --cluster-enabled yes --cluster-config-file $D/n$p.conf --repl-backlog-size 512mb > $D/log$p 2>&1 &
+  $BIN/coreshard --port $p --cluster-enabled yes --cluster-config-file $D/n$p.conf > $D/log$p 2>&1 &
   PIDS="$PIDS $!"
 done
 trap 'kill $PIDS $BPID 2>/dev/null' EXIT

@@ -21,10 +21,10 @@
 # request was due, and (svc_) from when it was sent; the full per-window
 # report is in $D/report-N.json and every request in $D/roundN/samples.csv.
 #
-# The source keeps the journal written during the snapshot in its
-# replication backlog, so the nodes run with --repl-backlog-size 512mb (the
-# default 1mb falls out of it with this many keys, and the migration
-# aborts). --migration-rate sets the nodes' cluster-migration-bytes-per-sec
+# The source's journal keeps what the migration has still to send, past
+# the backlog (bounded by client-output-buffer-limit replica), so the
+# nodes run with the default repl-backlog-size. --migration-rate sets the
+# nodes' cluster-migration-bytes-per-sec
 # (default 0: unthrottled).
 #
 # Pinning: SERVER_CPUS and CLIENT_CPUS (taskset -c lists) pin the nodes and
@@ -71,7 +71,7 @@ for round in $(seq 1 "$ROUNDS"); do
   done
   for p in $PORTS; do
     pin "${SERVER_CPUS:-}" $BIN/coreshard --port $p --cluster-enabled yes --cluster-config-file $R/n$p.conf \
-      --repl-backlog-size 512mb --cluster-migration-bytes-per-sec $MRATE > $R/log$p 2>&1 &
+      --cluster-migration-bytes-per-sec $MRATE > $R/log$p 2>&1 &
     PIDS="$PIDS $!"
   done
   for p in $PORTS; do wait_for 20 redis-cli -p $p ping || { echo "node $p did not start" >&2; exit 1; }; done
