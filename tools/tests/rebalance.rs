@@ -8,7 +8,8 @@
 //! a cluster whose configuration is in the control log, and a rebalance
 //! there, whose switches are committed log entries. Shrinking it: a node
 //! drained with `rebalance --weight <id>=0` leaves with `del-node`, which
-//! refuses a node that still serves slots or has replicas; a replica leaves.
+//! refuses a node that still serves slots or has replicas; a replica leaves;
+//! on a control-log cluster del-node refuses a voter and removes others.
 
 mod common;
 
@@ -643,5 +644,43 @@ fn del_node_removes_a_replica_and_refuses_its_primary_before() {
         assert!(!lists(n, &e_id), "{:?}", nodes_of(n));
         assert_eq!(nodes_of(n).len(), 2);
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn del_node_works_on_a_control_log_cluster_and_refuses_a_voter() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("log-del");
+    let nodes = control_log_cluster(&dir);
+    let d = start_node(&dir, 3);
+    admin_ok(&["add-node", &d.addr(), &nodes[0].addr()]);
+    let e = start_node(&dir, 4);
+    admin_ok(&["add-node", &e.addr(), &nodes[0].addr(), "--replica-of", &d.addr()]);
+    assert!(wait_until(CONVERGE, || nodes.iter().chain([&d, &e]).all(|n| nodes_of(n).len() == 5)));
+    let at = epoch(&nodes[0]).unwrap();
+
+    // A voter is refused as such (before its slots), and nothing changes.
+    let err = admin_fails(&["del-node", &nodes[1].addr(), &nodes[2].addr()]);
+    assert!(err.contains("voter of the control log") && err.contains("not supported"), "{err}");
+    // d still has its replica.
+    let err = admin_fails(&["del-node", &nodes[1].addr(), &d.addr()]);
+    assert!(err.contains("replica"), "{err}");
+    for n in nodes.iter().chain([&d, &e]) {
+        assert_eq!(epoch(n), Some(at));
+    }
+
+    // The replica, then its primary, leave through the log; the leader
+    // pushes each committed map to the remaining nodes outside the voters.
+    let e_id = myid(&e);
+    let d_id = myid(&d);
+    let report: serde_json::Value =
+        serde_json::from_str(&admin_ok(&["del-node", &nodes[1].addr(), &e_id, "--json"])).unwrap();
+    assert_eq!(report["control_log"], true);
+    assert!(report["epoch"].as_u64().unwrap() > at, "{report}");
+    assert!(wait_until(CONVERGE, || nodes.iter().chain([&d]).all(|n| !lists(n, &e_id))));
+    admin_ok(&["del-node", &nodes[2].addr(), &d_id]);
+    assert!(wait_until(CONVERGE, || nodes.iter().all(|n| nodes_of(n).len() == 3 && !lists(n, &d_id))));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -59,10 +59,8 @@ pub(crate) fn run(existing: &str, which: &str, json: bool) -> Result<(), String>
         return Err(format!("{existing} is not part of a cluster (config epoch 0)"));
     }
     let node = find_node(&config, which)?.clone();
-    if let Some(why) = refusal(&config, &node) {
-        return Err(why);
-    }
     let control_log = crate::migrate::uses_control_log(&config)?;
+    // Before the slots: draining a voter would not let it leave.
     if control_log {
         // Only the node itself says whether it is a voter.
         let log = NodeConn::open(&node.ip, node.port)
@@ -74,6 +72,9 @@ pub(crate) fn run(existing: &str, which: &str, json: bool) -> Result<(), String>
                 node.id
             ));
         }
+    }
+    if let Some(why) = refusal(&config, &node) {
+        return Err(why);
     }
     let change = ConfigChange::RemoveNode(node.id.clone());
     // Checked here first, so that nothing is changed for a change the nodes would refuse.
