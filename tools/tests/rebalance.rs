@@ -6,7 +6,10 @@
 //! of another cluster is refused; `--dry-run` changes nothing; a move whose
 //! target is killed stops the rebalance with nothing changed; add-node on
 //! a cluster whose configuration is in the control log, and a rebalance
-//! there, whose switches are committed log entries.
+//! there, whose switches are committed log entries. Shrinking it: a node
+//! drained with `rebalance --weight <id>=0` leaves with `del-node`, which
+//! refuses a node that still serves slots or has replicas; a replica leaves;
+//! on a control-log cluster del-node refuses a voter and removes others.
 
 mod common;
 
@@ -515,5 +518,169 @@ fn a_failed_move_stops_the_rebalance_and_changes_nothing() {
     assert_eq!(cmd(&mut cb, &["DBSIZE"]).int(), on_b);
     assert_eq!(cmd(&mut cb, &["GET", &keys[0]]), bulk(&value));
     assert_eq!(cmd(&mut cb, &["SET", &keys[0], "after"]), ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every bulk or status string in `reply`, nested ones included.
+fn strings(reply: &Reply, out: &mut Vec<String>) {
+    match reply {
+        Reply::Bulk(b) => out.push(String::from_utf8_lossy(b).into_owned()),
+        Reply::Status(s) => out.push(s.clone()),
+        Reply::Array(items) | Reply::Set(items) => items.iter().for_each(|r| strings(r, out)),
+        Reply::Map(pairs) => pairs.iter().for_each(|(k, v)| {
+            strings(k, out);
+            strings(v, out);
+        }),
+        _ => {}
+    }
+}
+
+/// Whether `srv`'s CLUSTER NODES or CLUSTER SHARDS mentions node `id`.
+fn lists(srv: &Server, id: &str) -> bool {
+    let mut shards = Vec::new();
+    strings(&cmd(&mut srv.client(), &["CLUSTER", "SHARDS"]), &mut shards);
+    cmd(&mut srv.client(), &["CLUSTER", "NODES"]).text().contains(id) || shards.iter().any(|s| s == id)
+}
+
+#[test]
+fn a_drained_node_leaves_with_del_node_and_every_key_stays_readable() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("shrink");
+    let a = start_node(&dir, 0);
+    let b = start_node(&dir, 1);
+    let c = start_node(&dir, 2);
+    create(&[&a, &b, &c], &[]);
+    let urls = vec![a.url(), b.url(), c.url()];
+    let keys = fill(&urls, "shrink", 1500);
+    let c_id = myid(&c);
+    assert!(slot_count(&c) > 0);
+
+    // A node that still serves slots is refused, and nothing changes.
+    let err = admin_fails(&["del-node", &a.addr(), &c_id]);
+    assert!(err.contains("still serves") && err.contains("--weight"), "{err}");
+    // So is an unknown node.
+    let err = admin_fails(&["del-node", &a.addr(), "127.0.0.1:1"]);
+    assert!(err.contains("no node of the cluster"), "{err}");
+    for n in [&a, &b, &c] {
+        assert_eq!(epoch(n), Some(1));
+        assert!(lists(n, &c_id));
+    }
+
+    // Drained, it leaves: by HOST:PORT here.
+    admin_ok(&["rebalance", &a.addr(), "--weight", &format!("{c_id}=0")]);
+    assert_eq!(slot_count(&c), 0);
+    let drained = epoch(&a).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&admin_ok(&["del-node", &b.addr(), &c.addr(), "--json"])).unwrap();
+    assert_eq!(report["id"], c_id.as_str());
+    assert_eq!(report["role"], "primary");
+    assert_eq!(report["control_log"], false);
+    assert_eq!(report["epoch"], drained + 1);
+    assert_eq!(report["push_errors"].as_array().unwrap().len(), 0);
+    for n in [&a, &b] {
+        assert_eq!(epoch(n), Some(drained + 1));
+        assert!(!lists(n, &c_id), "{:?}", nodes_of(n));
+        assert_eq!(nodes_of(n).len(), 2);
+        assert_eq!(cmd(&mut n.client(), &["CLUSTER", "SHARDS"]).items().len(), 2);
+    }
+    // Nothing more was sent to it: it keeps the map it had.
+    assert_eq!(epoch(&c), Some(drained));
+    // A second del-node of it finds no such node.
+    let err = admin_fails(&["del-node", &a.addr(), &c_id]);
+    assert!(err.contains("no node of the cluster"), "{err}");
+
+    // The cluster client, given only the remaining nodes, reads every key.
+    let client = redis::cluster::ClusterClient::new(vec![a.url(), b.url()]).unwrap();
+    let mut cc = client.get_connection().unwrap();
+    for k in &keys {
+        let v: Option<String> = redis::cmd("GET").arg(k).query(&mut cc).unwrap();
+        assert_eq!(v.as_deref(), Some(k.as_str()));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn del_node_removes_a_replica_and_refuses_its_primary_before() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("del-replica");
+    let a = start_node(&dir, 0);
+    let b = start_node(&dir, 1);
+    create(&[&a, &b], &[]);
+    // An empty primary e with a replica r.
+    let e = start_node(&dir, 2);
+    admin_ok(&["add-node", &e.addr(), &a.addr()]);
+    let e_id = myid(&e);
+    let r = start_node(&dir, 3);
+    admin_ok(&["add-node", &r.addr(), &a.addr(), "--replica-of", &e_id]);
+    let r_id = myid(&r);
+    let at = epoch(&a).unwrap();
+
+    // e serves no slots but has a replica: refused, nothing changes.
+    let err = admin_fails(&["del-node", &a.addr(), &e_id]);
+    assert!(err.contains("replica"), "{err}");
+    for n in [&a, &b, &e, &r] {
+        assert_eq!(epoch(n), Some(at));
+        assert!(lists(n, &e_id) && lists(n, &r_id));
+    }
+
+    // The replica leaves, named by a prefix of its id.
+    let out = admin_ok(&["del-node", &a.addr(), &r_id[..10]]);
+    assert!(out.contains("Removed") && out.contains("fresh cluster-config-file"), "{out}");
+    for n in [&a, &b, &e] {
+        assert_eq!(epoch(n), Some(at + 1));
+        assert!(!lists(n, &r_id), "{:?}", nodes_of(n));
+        assert_eq!(nodes_of(n).len(), 3);
+    }
+    // Then its primary, which has no replica any more.
+    let report: serde_json::Value =
+        serde_json::from_str(&admin_ok(&["del-node", &a.addr(), &e.addr(), "--json"])).unwrap();
+    assert_eq!(report["epoch"], at + 2);
+    for n in [&a, &b] {
+        assert_eq!(epoch(n), Some(at + 2));
+        assert!(!lists(n, &e_id), "{:?}", nodes_of(n));
+        assert_eq!(nodes_of(n).len(), 2);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn del_node_works_on_a_control_log_cluster_and_refuses_a_voter() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("log-del");
+    let nodes = control_log_cluster(&dir);
+    let d = start_node(&dir, 3);
+    admin_ok(&["add-node", &d.addr(), &nodes[0].addr()]);
+    let e = start_node(&dir, 4);
+    admin_ok(&["add-node", &e.addr(), &nodes[0].addr(), "--replica-of", &d.addr()]);
+    assert!(wait_until(CONVERGE, || nodes.iter().chain([&d, &e]).all(|n| nodes_of(n).len() == 5)));
+    let at = epoch(&nodes[0]).unwrap();
+
+    // A voter is refused as such (before its slots), and nothing changes.
+    let err = admin_fails(&["del-node", &nodes[1].addr(), &nodes[2].addr()]);
+    assert!(err.contains("voter of the control log") && err.contains("not supported"), "{err}");
+    // d still has its replica.
+    let err = admin_fails(&["del-node", &nodes[1].addr(), &d.addr()]);
+    assert!(err.contains("replica"), "{err}");
+    for n in nodes.iter().chain([&d, &e]) {
+        assert_eq!(epoch(n), Some(at));
+    }
+
+    // The replica, then its primary, leave through the log; the leader
+    // pushes each committed map to the remaining nodes outside the voters.
+    let e_id = myid(&e);
+    let d_id = myid(&d);
+    let report: serde_json::Value =
+        serde_json::from_str(&admin_ok(&["del-node", &nodes[1].addr(), &e_id, "--json"])).unwrap();
+    assert_eq!(report["control_log"], true);
+    assert!(report["epoch"].as_u64().unwrap() > at, "{report}");
+    assert!(wait_until(CONVERGE, || nodes.iter().chain([&d]).all(|n| !lists(n, &e_id))));
+    admin_ok(&["del-node", &nodes[2].addr(), &d_id]);
+    assert!(wait_until(CONVERGE, || nodes.iter().all(|n| nodes_of(n).len() == 3 && !lists(n, &d_id))));
     let _ = std::fs::remove_dir_all(&dir);
 }

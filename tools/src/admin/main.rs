@@ -10,6 +10,10 @@
 //! committed through the control log as the cluster keeps its map.
 //! `rebalance` plans moves so that each primary serves slots in proportion
 //! to its weight and runs them one migration at a time (rebalance.rs).
+//! `del-node` takes a node with no slots and no replicas (and not a control
+//! log voter) out of the cluster (del_node.rs); the removed node is told
+//! nothing (there is no `CLUSTER RESET`), keeps its old map, and should be
+//! stopped or restarted with a fresh cluster-config-file.
 //!
 //! Growing a cluster, as with `redis-cli --cluster add-node` / `rebalance`:
 //!
@@ -18,9 +22,11 @@
 //! coreshard-admin add-node NEW:PORT ANY:PORT --replica-of PRIMARY
 //! coreshard-admin rebalance ANY:PORT --use-empty-primaries [--dry-run]
 //! coreshard-admin rebalance ANY:PORT --weight NODE=0        # drain NODE
+//! coreshard-admin del-node ANY:PORT NODE                    # then remove it
 //! ```
 
 mod add_node;
+mod del_node;
 mod migrate;
 mod rebalance;
 
@@ -81,6 +87,20 @@ enum Command {
         /// one, or HOST:PORT) instead of a primary.
         #[arg(long, value_name = "NODE")]
         replica_of: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a node that serves no slots and has no replicas from a running
+    /// cluster; the removed node keeps its old map: stop it or restart it with
+    /// a fresh cluster-config-file.
+    DelNode {
+        /// Any node of the cluster, as HOST:PORT.
+        #[arg(value_name = "EXISTING_HOST:PORT")]
+        existing: String,
+        /// The node to remove: a node id, a unique prefix of one, or HOST:PORT.
+        #[arg(value_name = "NODE")]
+        node: String,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -159,6 +179,7 @@ fn main() -> ExitCode {
         Command::AddNode { new, existing, replica_of, json } => {
             add_node::run(&new, &existing, replica_of.as_deref(), json)
         }
+        Command::DelNode { existing, node, json } => del_node::run(&existing, &node, json),
         Command::Rebalance {
             node,
             weights,
