@@ -10,7 +10,7 @@
 //! as to every other node outside the voters; this tool waits until the new
 //! node has it.
 
-use super::{CONTROL_LOG_RETRY, NodeConn, field, fresh, parse_addr, propose};
+use super::{CONTROL_LOG_RETRY, NodeConn, field, fresh, parse_addr, propose, push_config};
 use crate::migrate::read_config;
 use coreshard_repl::cluster::{ClusterConfig, ConfigChange, Node, Role};
 use std::time::{Duration, Instant};
@@ -126,13 +126,7 @@ pub(crate) fn run(new: &str, existing: &str, replica_of: Option<&str>, json: boo
         let epoch = next.epoch.to_string();
         // The new node first: it must know the cluster before others list it.
         let _: String = joining.conn.query(&["CLUSTER", "CORESHARD-SETCONFIG", &epoch, &text])?;
-        for n in next.nodes.iter().filter(|n| n.id != node.id) {
-            let pushed = NodeConn::open(&n.ip, n.port)
-                .and_then(|mut c| c.query::<String>(&["CLUSTER", "CORESHARD-SETCONFIG", &epoch, &text]));
-            if let Err(e) = pushed {
-                push_errors.push(e);
-            }
-        }
+        push_errors = push_config(&next, next.nodes.iter().filter(|n| n.id != node.id))?;
         next.epoch
     };
     if let Some(p) = primary {

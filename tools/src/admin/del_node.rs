@@ -11,7 +11,7 @@
 //! cluster (no `CLUSTER RESET`), so it keeps its old map and should be
 //! stopped, or restarted with a fresh cluster-config-file.
 
-use super::{NodeConn, parse_addr, propose};
+use super::{NodeConn, parse_addr, propose, push_config};
 use crate::add_node::find_node;
 use crate::migrate::read_config;
 use coreshard_repl::cluster::{ClusterConfig, ConfigChange, Node};
@@ -94,15 +94,7 @@ pub(crate) fn run(existing: &str, which: &str, json: bool) -> Result<(), String>
             Err(e) => return Err(e),
         }
     } else {
-        let text = serde_json::to_string(&next).map_err(|e| e.to_string())?;
-        let epoch = next.epoch.to_string();
-        for n in &next.nodes {
-            let pushed = NodeConn::open(&n.ip, n.port)
-                .and_then(|mut c| c.query::<String>(&["CLUSTER", "CORESHARD-SETCONFIG", &epoch, &text]));
-            if let Err(e) = pushed {
-                push_errors.push(e);
-            }
-        }
+        push_errors = push_config(&next, &next.nodes)?;
         next.epoch
     };
     let report = Report {

@@ -461,6 +461,25 @@ fn propose(
     }
 }
 
+/// Pushes `config` (`CLUSTER CORESHARD-SETCONFIG`) to each of `nodes`
+/// (nodes of it), one connection each; returns what could not be pushed.
+/// A node that already has this epoch or a newer one (the source's stream
+/// or the log's leader came first) is not an error.
+fn push_config<'a>(config: &ClusterConfig, nodes: impl IntoIterator<Item = &'a Node>) -> Result<Vec<String>, String> {
+    let text = serde_json::to_string(config).map_err(|e| e.to_string())?;
+    let epoch = config.epoch.to_string();
+    let mut errors = Vec::new();
+    for n in nodes {
+        let pushed = NodeConn::open(&n.ip, n.port)
+            .and_then(|mut c| c.query::<String>(&["CLUSTER", "CORESHARD-SETCONFIG", &epoch, &text]));
+        match pushed {
+            Err(e) if !e.contains("not newer") => errors.push(e),
+            _ => {}
+        }
+    }
+    Ok(errors)
+}
+
 /// One node as `show` reports it.
 #[derive(serde::Serialize)]
 struct NodeReport {

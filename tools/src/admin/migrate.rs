@@ -293,20 +293,7 @@ pub(crate) fn execute(plan: &Plan) -> Result<Outcome, String> {
         let info: String = source.query(&["CLUSTER", "INFO"])?;
         epoch = field(&info, "cluster_current_epoch").unwrap_or_default();
     }
-    let mut push_errors = Vec::new();
-    for n in next.nodes.iter().filter(|_| !via_log) {
-        match NodeConn::open(&n.ip, n.port) {
-            Ok(mut c) => {
-                let r: Result<String, String> = c.query(&["CLUSTER", "CORESHARD-SETCONFIG", &epoch, &text]);
-                if let Err(e) = r
-                    && !e.contains("epoch")
-                {
-                    push_errors.push(e);
-                }
-            }
-            Err(e) => push_errors.push(e),
-        }
-    }
+    let push_errors = if via_log { Vec::new() } else { super::push_config(&next, &next.nodes)? };
     Ok(Outcome {
         slots: format!("{}-{}", range.start, range.end),
         from: plan.from.clone(),
