@@ -409,16 +409,12 @@ fn a_replica_behind_the_backlog_falls_back_to_a_full_sync() {
     assert!(num(&primary, "stats", "sync_partial_err") >= 1, "the partial resync was refused");
 }
 
-/// Writes during a full sync may pass the backlog many times over: the
-/// journal keeps what the flow has still to send (as Redis 7's replication
-/// buffer), bounded by the replica output limit, not by repl-backlog-size,
-/// so the sync completes once, and the memory is not counted for maxmemory.
-#[test]
-fn a_full_sync_outlasts_a_backlog_that_the_writes_during_it_overrun() {
-    let primary = Server::start_with(1, &["--repl-backlog-size", "16kb"]);
+/// Writes 40 MB to `primary` (more than the kernel's socket buffers hold),
+/// then starts a replica of `shards` shards that syncs through a proxy
+/// holding the snapshot 256 KB in: the full sync has begun and stalls, as
+/// with a replica that does not read, until the proxy is released.
+fn full_sync_held(primary: &Server, shards: usize) -> (Server, Proxy) {
     let mut c = primary.client();
-    // 40 MB: more than the kernel's socket buffers hold, so the snapshot
-    // stalls while the replica does not read.
     let value = "s".repeat(10_000);
     for chunk in 0..40 {
         let mut p = redis::pipe();
@@ -427,12 +423,23 @@ fn a_full_sync_outlasts_a_backlog_that_the_writes_during_it_overrun() {
         }
         let _: () = p.query(&mut c).expect("load");
     }
-    let replica = Server::start(2);
-    // The replica stops reading 256 KB into the snapshot.
+    let replica = Server::start(shards);
     let proxy = Proxy::start(primary.port);
     proxy.hold_downstream_after(256 * 1024);
     assert_eq!(cmd(&mut replica.client(), &["REPLICAOF", "127.0.0.1", &proxy.port.to_string()]), ok());
-    assert!(wait_until(CONVERGE, || num(&primary, "stats", "sync_full") == 1), "the full sync did not start");
+    assert!(wait_until(CONVERGE, || num(primary, "stats", "sync_full") == 1), "the full sync did not start");
+    (replica, proxy)
+}
+
+/// Writes during a full sync may pass the backlog many times over: the
+/// journal keeps what the flow has still to send (as Redis 7's replication
+/// buffer), bounded by the replica output limit, not by repl-backlog-size,
+/// so the sync completes once, and the memory is not counted for maxmemory.
+#[test]
+fn a_full_sync_outlasts_a_backlog_that_the_writes_during_it_overrun() {
+    let primary = Server::start_with(1, &["--repl-backlog-size", "16kb"]);
+    let mut c = primary.client();
+    let (replica, proxy) = full_sync_held(&primary, 2);
     // 2 MB of writes while the snapshot waits: 128 backlogs.
     let small = "w".repeat(1_000);
     for i in 0..2_000 {
@@ -458,20 +465,7 @@ fn a_full_sync_that_falls_behind_by_the_output_limit_is_dropped_and_retried() {
     let primary =
         Server::start_with(1, &["--repl-backlog-size", "16kb", "--client-output-buffer-limit", "replica 1mb 0 0"]);
     let mut c = primary.client();
-    let value = "s".repeat(10_000);
-    for chunk in 0..40 {
-        let mut p = redis::pipe();
-        for i in 0..100 {
-            p.cmd("SET").arg(format!("big:{}", chunk * 100 + i)).arg(&value).ignore();
-        }
-        let _: () = p.query(&mut c).expect("load");
-    }
-    let replica = Server::start(1);
-    // The replica stops reading 256 KB into the snapshot.
-    let proxy = Proxy::start(primary.port);
-    proxy.hold_downstream_after(256 * 1024);
-    assert_eq!(cmd(&mut replica.client(), &["REPLICAOF", "127.0.0.1", &proxy.port.to_string()]), ok());
-    assert!(wait_until(CONVERGE, || num(&primary, "stats", "sync_full") == 1), "the full sync did not start");
+    let (replica, proxy) = full_sync_held(&primary, 1);
     let small = "w".repeat(1_000);
     let mut dropped = false;
     for i in 0..5_000 {
