@@ -20,12 +20,9 @@ mod common;
 use common::*;
 use coreshard_engine::slot::key_slot;
 use coreshard_repl::cluster::{ClusterConfig, ConfigChange, SlotRange};
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const SHARDS: usize = 2;
@@ -248,98 +245,6 @@ fn migrate(from: &Server, to: &Server, range: SlotRange, extra: &[&str]) -> std:
     Command::new(ADMIN).args(&args).output().expect("run coreshard-admin")
 }
 
-/// Writers of keys in `range` through the cluster client, each the only
-/// writer of its keys, each write read back at once and a random key of
-/// its own after it; what was acknowledged, and what read wrong.
-struct Load {
-    stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<HashMap<String, u64>>>,
-    errors: Arc<Mutex<Vec<String>>>,
-    /// Writes acknowledged so far.
-    writes: Arc<AtomicU64>,
-    threads: Vec<std::thread::JoinHandle<u64>>,
-}
-
-impl Load {
-    /// `clients` writers through `urls`; with `tolerate` an error reply to
-    /// a write (TRYAGAIN while the log cannot decide) is no error: the
-    /// write is just not acknowledged.
-    fn start(urls: Vec<String>, range: SlotRange, clients: usize, tolerate: bool) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let acked: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
-        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
-        let writes: Arc<AtomicU64> = Arc::default();
-        let threads = (0..clients)
-            .map(|t| {
-                let (stop, acked, errors, urls) = (stop.clone(), acked.clone(), errors.clone(), urls.clone());
-                let writes = writes.clone();
-                let keys: Vec<String> = (0..)
-                    .map(|i| format!("k:{t}:{i}"))
-                    .filter(|k| (range.start..=range.end).contains(&key_slot(k.as_bytes())))
-                    .take(50)
-                    .collect();
-                std::thread::spawn(move || {
-                    let retries = if tolerate { 2 } else { 32 };
-                    let client = redis::cluster::ClusterClient::builder(urls).retries(retries).build().unwrap();
-                    let mut cc = client.get_connection().unwrap();
-                    let mut rng = fastrand::Rng::with_seed(t as u64);
-                    let mut i: u64 = 0;
-                    let check = |cc: &mut redis::cluster::ClusterConnection, key: &String| {
-                        let want = acked.lock().unwrap().get(key).copied();
-                        match redis::cmd("GET").arg(key).query::<Option<u64>>(cc) {
-                            Ok(v) if v == want => {}
-                            Ok(v) => errors.lock().unwrap().push(format!("GET {key}: {v:?}, acknowledged {want:?}")),
-                            Err(e) => errors.lock().unwrap().push(format!("GET {key}: {e}")),
-                        }
-                    };
-                    while !stop.load(Relaxed) {
-                        i += 1;
-                        let key = &keys[rng.usize(0..keys.len())];
-                        match redis::cmd("SET").arg(key).arg(i).query::<()>(&mut cc) {
-                            Ok(()) => {
-                                acked.lock().unwrap().insert(key.clone(), i);
-                                writes.fetch_add(1, Relaxed);
-                            }
-                            Err(_) if tolerate => continue,
-                            Err(e) => errors.lock().unwrap().push(format!("SET {key}: {e}")),
-                        }
-                        check(&mut cc, key);
-                        check(&mut cc, &keys[rng.usize(0..keys.len())]);
-                    }
-                    i
-                })
-            })
-            .collect();
-        Load { stop, acked, errors, writes, threads }
-    }
-
-    fn acked(&self) -> u64 {
-        self.writes.load(Relaxed)
-    }
-
-    /// Stops the writers; checks that nothing read wrong and that every
-    /// acknowledged write reads back with its latest value through `urls`.
-    fn finish(self, urls: Vec<String>) {
-        self.stop.store(true, Relaxed);
-        let ops: u64 = self.threads.into_iter().map(|t| t.join().unwrap()).sum();
-        let errors = self.errors.lock().unwrap().clone();
-        assert!(
-            errors.is_empty(),
-            "{} errors in {ops} rounds, first: {:?}",
-            errors.len(),
-            &errors[..errors.len().min(5)]
-        );
-        let client = redis::cluster::ClusterClient::builder(urls).retries(32).build().unwrap();
-        let mut cc = client.get_connection().unwrap();
-        let acked = self.acked.lock().unwrap();
-        assert!(!acked.is_empty());
-        for (key, want) in acked.iter() {
-            let got: Option<u64> = redis::cmd("GET").arg(key).query(&mut cc).unwrap();
-            assert_eq!(got, Some(*want), "{key}");
-        }
-    }
-}
-
 #[test]
 fn a_migration_switches_through_the_control_log_under_a_verifying_load() {
     if reference_run() {
@@ -365,7 +270,7 @@ fn a_migration_switches_through_the_control_log_under_a_verifying_load() {
         assert_eq!(cmd(&mut n.client(), &["CONFIG", "SET", "debug-shard-hop-delay-us", "5000"]), ok());
     }
     let urls: Vec<String> = nodes.iter().map(Server::url).collect();
-    let load = Load::start(urls.clone(), range, 4, false);
+    let load = VerifyingLoad::start(urls.clone(), range_keys(range, 4, 50), false);
     assert!(wait_until(CONVERGE, || load.acked() > 100));
     // To the node outside the log (it learns the switch by the leader's
     // push), then back from it (its proposal is passed to a voter).
@@ -417,7 +322,7 @@ fn a_switch_without_a_log_majority_does_not_happen_and_a_retry_succeeds() {
     let r3 = config.nodes[3].slots[0];
     let range = SlotRange::new(r3.start, r3.start + 999);
     let urls = vec![nodes[3].as_ref().unwrap().url(), nodes[survivor].as_ref().unwrap().url()];
-    let load = Load::start(urls.clone(), range, 2, true);
+    let load = VerifyingLoad::start(urls.clone(), range_keys(range, 2, 50), true);
     assert!(wait_until(CONVERGE, || load.acked() > 50));
     let ports: Vec<u16> = victims.iter().map(|&v| nodes[v].as_ref().unwrap().port).collect();
     for &v in &victims {
@@ -569,7 +474,7 @@ fn a_switch_that_timed_out_and_committed_later_loses_nothing() {
     let lead = config.nodes.iter().position(|n| n.id.as_str() == leader).unwrap();
     let range = SlotRange::new(config.nodes[lead].slots[0].start, config.nodes[lead].slots[0].start + 199);
     let urls = vec![nodes[lead].url(), nodes[3].url()];
-    let load = Load::start(urls.clone(), range, 2, true);
+    let load = VerifyingLoad::start(urls.clone(), range_keys(range, 2, 50), true);
     assert!(wait_until(CONVERGE, || load.acked() > 50));
     let stopped: Vec<&Server> = (0..3).filter(|&i| i != lead).map(|i| &nodes[i]).collect();
     for n in &stopped {

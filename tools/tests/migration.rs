@@ -11,8 +11,8 @@ use coreshard_repl::cluster::ClusterConfig;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const SHARDS: usize = 2;
@@ -107,57 +107,15 @@ fn slots_move_back_and_forth_under_a_verifying_load() {
     }
 
     let urls: Vec<String> = nodes.iter().map(Server::url).collect();
-    let stop = Arc::new(AtomicBool::new(false));
-    // The checker: one writer per key space, so a read must see the
-    // latest acknowledged value of its key.
-    let acked: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
-    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
     // Several clients (their connections land on different shards), each
     // the only writer of its keys, all in the moving slots. Each write is
     // read back at once (a write acknowledged by the source after the
     // switch would be missing on the target), and a random key of the
     // client after it.
-    let load: Vec<_> = (0..LOAD_CLIENTS)
-        .map(|t| {
-            let (stop, acked, errors, urls) = (stop.clone(), acked.clone(), errors.clone(), urls.clone());
-            let keys: Vec<String> = (0..)
-                .map(|i| format!("k:{t}:{i}"))
-                .filter(|k| (lo..=hi).contains(&key_slot(k.as_bytes())))
-                .take(KEYS_PER_CLIENT)
-                .collect();
-            std::thread::spawn(move || {
-                let client = redis::cluster::ClusterClient::builder(urls).retries(32).build().unwrap();
-                let mut cc = client.get_connection().unwrap();
-                let mut i: u64 = 0;
-                let mut rng = fastrand::Rng::with_seed(t as u64);
-                let check = |cc: &mut redis::cluster::ClusterConnection, key: &String| {
-                    let want = acked.lock().unwrap().get(key).copied();
-                    let got: redis::RedisResult<Option<u64>> = redis::cmd("GET").arg(key).query(cc);
-                    match got {
-                        Ok(v) if v == want => {}
-                        Ok(v) => errors.lock().unwrap().push(format!("GET {key}: {v:?}, acknowledged {want:?}")),
-                        Err(e) => errors.lock().unwrap().push(format!("GET {key}: {e}")),
-                    }
-                };
-                while !stop.load(Relaxed) {
-                    i += 1;
-                    let key = &keys[rng.usize(0..keys.len())];
-                    let r: redis::RedisResult<()> = redis::cmd("SET").arg(key).arg(i).query(&mut cc);
-                    match r {
-                        Ok(()) => {
-                            acked.lock().unwrap().insert(key.clone(), i);
-                        }
-                        Err(e) => errors.lock().unwrap().push(format!("SET {key}: {e}")),
-                    }
-                    check(&mut cc, key);
-                    check(&mut cc, &keys[rng.usize(0..keys.len())]);
-                }
-                i
-            })
-        })
-        .collect();
+    let range = coreshard_repl::cluster::SlotRange::new(lo, hi);
+    let load = VerifyingLoad::start(urls.clone(), range_keys(range, LOAD_CLIENTS, KEYS_PER_CLIENT), false);
     // Let the load fill the keys first.
-    assert!(wait_until(Duration::from_secs(30), || acked.lock().unwrap().len() > LOAD_CLIENTS * KEYS_PER_CLIENT / 2));
+    assert!(wait_until(Duration::from_secs(30), || load.keys_written() > LOAD_CLIENTS * KEYS_PER_CLIENT / 2));
     for round in 0..2 {
         migrate(&nodes[1], &nodes[2], lo, hi);
         for n in &nodes {
@@ -170,17 +128,8 @@ fn slots_move_back_and_forth_under_a_verifying_load() {
             assert_eq!(owner(n, lo), nodes[1].addr(), "round {round}: after the move back");
         }
     }
-    stop.store(true, Relaxed);
-    let ops: u64 = load.into_iter().map(|l| l.join().unwrap()).sum();
-    let errors = errors.lock().unwrap().clone();
-    assert!(errors.is_empty(), "{} errors in {ops} rounds, first: {:?}", errors.len(), &errors[..errors.len().min(5)]);
     // Every acknowledged write reads back with its latest value.
-    let client = redis::cluster::ClusterClient::new(urls).unwrap();
-    let mut cc = client.get_connection().unwrap();
-    for (key, want) in acked.lock().unwrap().iter() {
-        let got: Option<u64> = redis::cmd("GET").arg(key).query(&mut cc).unwrap();
-        assert_eq!(got, Some(*want), "{key}");
-    }
+    load.finish(urls);
 }
 
 #[test]

@@ -911,3 +911,116 @@ pub fn scratch_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("create a scratch directory");
     dir
 }
+
+/// For each of `clients` writers, `per_client` keys `k:<client>:<i>` whose
+/// slots lie in `range` (a [`VerifyingLoad`]'s key sets).
+pub fn range_keys(range: coreshard_repl::cluster::SlotRange, clients: usize, per_client: usize) -> Vec<Vec<String>> {
+    (0..clients)
+        .map(|t| {
+            (0..)
+                .map(|i| format!("k:{t}:{i}"))
+                .filter(|k| (range.start..=range.end).contains(&coreshard_engine::slot::key_slot(k.as_bytes())))
+                .take(per_client)
+                .collect()
+        })
+        .collect()
+}
+
+/// A verifying load through the `redis` crate's cluster client: one
+/// writer per key set, each the only writer of its keys, each write read
+/// back at once and a random key of its own after it, so a lost or stale
+/// acknowledged write is seen; what was acknowledged, and what read wrong.
+pub struct VerifyingLoad {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    acked: Arc<Mutex<std::collections::HashMap<String, u64>>>,
+    errors: Arc<Mutex<Vec<String>>>,
+    /// Writes acknowledged so far.
+    writes: Arc<std::sync::atomic::AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+}
+
+impl VerifyingLoad {
+    /// A writer per set of `keys`, through `urls`; with `tolerate` an error
+    /// reply to a write (TRYAGAIN while the log cannot decide) is no
+    /// error: the write is just not acknowledged.
+    pub fn start(urls: Vec<String>, keys: Vec<Vec<String>>, tolerate: bool) -> VerifyingLoad {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stop: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let acked: Arc<Mutex<std::collections::HashMap<String, u64>>> = Arc::default();
+        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+        let writes: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let threads = keys
+            .into_iter()
+            .enumerate()
+            .map(|(t, keys)| {
+                let (stop, acked, errors, urls) = (stop.clone(), acked.clone(), errors.clone(), urls.clone());
+                let writes = writes.clone();
+                std::thread::spawn(move || {
+                    let retries = if tolerate { 2 } else { 32 };
+                    let client = redis::cluster::ClusterClient::builder(urls).retries(retries).build().unwrap();
+                    let mut cc = client.get_connection().unwrap();
+                    let mut rng = fastrand::Rng::with_seed(t as u64);
+                    let mut i: u64 = 0;
+                    let check = |cc: &mut redis::cluster::ClusterConnection, key: &String| {
+                        let want = acked.lock().unwrap().get(key).copied();
+                        match redis::cmd("GET").arg(key).query::<Option<u64>>(cc) {
+                            Ok(v) if v == want => {}
+                            Ok(v) => errors.lock().unwrap().push(format!("GET {key}: {v:?}, acknowledged {want:?}")),
+                            Err(e) => errors.lock().unwrap().push(format!("GET {key}: {e}")),
+                        }
+                    };
+                    while !stop.load(Relaxed) {
+                        i += 1;
+                        let key = &keys[rng.usize(0..keys.len())];
+                        match redis::cmd("SET").arg(key).arg(i).query::<()>(&mut cc) {
+                            Ok(()) => {
+                                acked.lock().unwrap().insert(key.clone(), i);
+                                writes.fetch_add(1, Relaxed);
+                            }
+                            Err(_) if tolerate => continue,
+                            Err(e) => errors.lock().unwrap().push(format!("SET {key}: {e}")),
+                        }
+                        check(&mut cc, key);
+                        check(&mut cc, &keys[rng.usize(0..keys.len())]);
+                    }
+                    i
+                })
+            })
+            .collect();
+        VerifyingLoad { stop, acked, errors, writes, threads }
+    }
+
+    /// Writes acknowledged so far.
+    pub fn acked(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Keys with an acknowledged write so far.
+    pub fn keys_written(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Stops the writers; checks that nothing read wrong and that every
+    /// acknowledged write reads back with its latest value through `urls`;
+    /// returns how many keys were written.
+    pub fn finish(self, urls: Vec<String>) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let ops: u64 = self.threads.into_iter().map(|t| t.join().unwrap()).sum();
+        let errors = self.errors.lock().unwrap().clone();
+        assert!(
+            errors.is_empty(),
+            "{} errors in {ops} rounds, first: {:?}",
+            errors.len(),
+            &errors[..errors.len().min(5)]
+        );
+        let client = redis::cluster::ClusterClient::builder(urls).retries(32).build().unwrap();
+        let mut cc = client.get_connection().unwrap();
+        let acked = self.acked.lock().unwrap();
+        assert!(!acked.is_empty());
+        for (key, want) in acked.iter() {
+            let got: Option<u64> = redis::cmd("GET").arg(key).query(&mut cc).unwrap();
+            assert_eq!(got, Some(*want), "{key}");
+        }
+        acked.len()
+    }
+}
