@@ -1680,12 +1680,18 @@ impl Shard {
     /// it (a full sync under writes), as Redis leaves its replication
     /// buffer out, so that a replica's sync does not evict keys.
     pub(crate) fn memory_for_eviction(&self) -> u64 {
-        let others: u64 = (0..self.map.shards())
+        // One pass over the other shards' figures: this runs per DENYOOM
+        // command under maxmemory, and per key evicted.
+        let others: i64 = (0..self.map.shards())
             .filter(|&s| s != self.id)
-            .map(|s| self.shared.stats[s].mem_not_counted_for_evict.load(Relaxed))
+            .map(|s| {
+                let st = &self.shared.stats[s];
+                st.used_memory.load(Relaxed) - st.mem_not_counted_for_evict.load(Relaxed) as i64
+            })
             .sum();
-        let not_counted = others + self.ks.journal.retained_beyond_backlog() as u64;
-        self.used_memory().saturating_sub(not_counted)
+        let own =
+            coreshard_engine::memory::thread_allocated() as i64 - self.ks.journal.retained_beyond_backlog() as i64;
+        (others + own).max(0) as u64
     }
 
     /// Keeps used memory under maxmemory by evicting this shard's keys as the
