@@ -150,26 +150,15 @@ pub(crate) fn on_mark(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) 
     let num = |i: usize| args.try_get(i).and_then(coreshard_engine::num::parse_u64);
     match args.get(1).to_ascii_lowercase().as_slice() {
         b"tx-cmd" => {
-            let (Some(txid), Some(db), Some(entries)) = (num(2), num(3), args.try_get(4)) else {
-                return malformed(conn, "tx-cmd");
-            };
-            let Some(cmds) = split_entries(entries) else { return malformed(conn, "tx-cmd") };
-            if db as usize >= shard.ks.databases() {
-                return malformed(conn, "tx-cmd");
-            }
-            let mut footprint = Footprint::default();
-            for cmd in &cmds {
-                if let Some(f) = shard.command_footprint(db as u16, &cmd.view()) {
-                    footprint.merge(f);
-                }
-            }
+            let Some((txid, db, footprint)) = share_footprint(shard, &args) else { return malformed(conn, "tx-cmd") };
+            let entries = args.get(4);
             let mut reg = registry(shard);
             if reg.bytes + entries.len() > TX_SHARES_BYTES_MAX {
                 drop(reg);
                 return overflow(shard, conn, flow);
             }
             reg.bytes += entries.len();
-            reg.txs.entry(txid).or_default().shares.push((flow, db as u16, entries.to_vec()));
+            reg.txs.entry(txid).or_default().shares.push((flow, db, entries.to_vec()));
             let w = reg.window(flow);
             match w.parts.iter_mut().find(|p| p.txid == txid) {
                 Some(p) => p.footprint.merge(footprint),
@@ -234,6 +223,26 @@ pub(crate) fn on_mark(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) 
         }
         _ => {}
     }
+}
+
+/// `REPLCONF tx-cmd <txid> <db> <entries>`: its transaction, database and the keys
+/// its entries touch; None for any other mark, or a malformed one.
+fn share_footprint(shard: &Shard, args: &Args) -> Option<(u64, u16, Footprint)> {
+    if args.len() != 5 || !args.get(1).eq_ignore_ascii_case(b"tx-cmd") {
+        return None;
+    }
+    let num = |i: usize| args.try_get(i).and_then(coreshard_engine::num::parse_u64);
+    let (txid, db) = (num(2)?, num(3)?);
+    if db as usize >= shard.ks.databases() {
+        return None;
+    }
+    let mut footprint = Footprint::default();
+    for cmd in &split_entries(args.get(4))? {
+        if let Some(f) = shard.command_footprint(db as u16, &cmd.view()) {
+            footprint.merge(f);
+        }
+    }
+    Some((txid, db as u16, footprint))
 }
 
 /// The shares kept aside reached their bound: this flow is dropped and
@@ -393,19 +402,35 @@ pub(crate) fn resume(shard: &mut Shard, idx: u32, id: u64) {
 /// Whether the next entry of a primary's stream may run now: not when it
 /// touches a key of one of its flow's shares not yet applied (the flow then
 /// pauses until that is applied).
+///
+/// A share (`tx-cmd`) is an entry like the others: a later transaction's
+/// share that touches a key of an earlier one waits until that one is
+/// applied, or it could complete first (its other flows ahead) and be
+/// overwritten by the earlier one.
 pub(crate) fn may_run(shard: &mut Shard, idx: u32, conn: &mut Conn, args: &Args) -> bool {
     let Some(m) = conn.master.as_ref() else { return true };
-    if m.snapshot || args.try_get(0).is_none_or(|n| n.eq_ignore_ascii_case(b"REPLCONF")) {
+    let Some(name) = args.try_get(0) else { return true };
+    if m.snapshot {
         return true;
     }
-    let Some(f) = shard.command_footprint(conn.db as u16, args) else { return true };
+    let (f, own) = if name.eq_ignore_ascii_case(b"REPLCONF") {
+        match share_footprint(shard, args) {
+            Some((txid, _, f)) => (f, Some(txid)),
+            None => return true,
+        }
+    } else {
+        match shard.command_footprint(conn.db as u16, args) {
+            Some(f) => (f, None),
+            None => return true,
+        }
+    };
     if f.whole.is_none() && f.keys.is_empty() {
         return true;
     }
     let flow = m.primary_shard;
     let mut reg = registry(shard);
     let w = reg.window(flow);
-    if !w.parts.iter().any(|p| p.footprint.overlaps(&f)) {
+    if !w.parts.iter().any(|p| Some(p.txid) != own && p.footprint.overlaps(&f)) {
         return true;
     }
     w.paused = Some((shard.id, idx, conn.id));
