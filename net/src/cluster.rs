@@ -240,6 +240,11 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// The epoch of the routing published last.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Acquire)
+    }
+
     /// Cluster state owned by `hook`, starting with its current routing.
     pub fn new(hook: Box<dyn ClusterHook>) -> Self {
         let routing = Arc::new(hook.routing());

@@ -123,7 +123,10 @@ pub(crate) struct Shard {
     to_peer: Vec<Option<rtrb::Producer<Msg>>>,
     from_peer: Vec<Option<rtrb::Consumer<Msg>>>,
     pub(crate) outgoing: Vec<Batch>,
-    overflow: Vec<VecDeque<Msg>>,
+    overflow: Vec<VecDeque<(u64, Msg)>>,
+    /// Messages handed to [`Shard::send_msg`] so far: the next one's mark
+    /// ([`Shard::sent_before`]).
+    msg_seq: u64,
     wake: Vec<bool>,
     pool: Vec<Batch>,
     control: Receiver<Control>,
@@ -175,8 +178,8 @@ pub(crate) struct Shard {
 /// multi-shard command would show itself in).
 #[derive(Default)]
 struct HopDelay {
-    /// (due at monotonic ns, destination, message), in sending order.
-    held: VecDeque<(u64, usize, Msg)>,
+    /// (due at monotonic ns, destination, mark, message), in sending order.
+    held: VecDeque<(u64, usize, u64, Msg)>,
     /// A timeout for the first due message is in flight.
     armed: bool,
     timeout: Box<types::Timespec>,
@@ -211,6 +214,7 @@ impl Shard {
             from_peer: setup.from_peer,
             outgoing: (0..setup.shards).map(|_| Batch::default()).collect(),
             overflow: (0..setup.shards).map(|_| VecDeque::new()).collect(),
+            msg_seq: 0,
             wake: vec![false; setup.shards],
             pool: Vec::new(),
             control: setup.control,
@@ -1356,31 +1360,40 @@ impl Shard {
         self.send_msg(dest, Msg::Reply(batch));
     }
 
-    /// True when no message to another shard waits in this shard: past the
-    /// end of a loop turn only a full ring (overflow) or the test-only hop
-    /// delay keep them.
-    pub(crate) fn hops_flushed(&self) -> bool {
-        self.hop_delay.held.is_empty() && self.overflow.iter().all(|q| q.is_empty())
+    /// The mark of the next message to another shard: what this shard
+    /// sent before it has a smaller one ([`Shard::sent_before`]).
+    pub(crate) fn send_mark(&self) -> u64 {
+        self.msg_seq
+    }
+
+    /// True when every message handed to `send_msg` before `mark` is on its
+    /// destination's ring. Past the end of a loop turn only a full ring
+    /// (overflow) or the test-only hop delay keep one here; later messages
+    /// still waiting do not count.
+    pub(crate) fn sent_before(&self, mark: u64) -> bool {
+        self.hop_delay.held.iter().all(|h| h.2 >= mark) && self.overflow.iter().flatten().all(|o| o.0 >= mark)
     }
 
     pub(crate) fn send_msg(&mut self, dest: usize, msg: Msg) {
+        let seq = self.msg_seq;
+        self.msg_seq += 1;
         if self.config.debug_shard_hop_delay_us > 0 {
             let due = runtime::monotonic_ns() + self.config.debug_shard_hop_delay_us * 1000;
-            self.hop_delay.held.push_back((due, dest, msg));
+            self.hop_delay.held.push_back((due, dest, seq, msg));
             return;
         }
-        self.send_now(dest, msg);
+        self.send_now(dest, seq, msg);
     }
 
     /// Sends the held messages that are due, and arms a timeout for the next one.
     fn release_held(&mut self) {
         let now = runtime::monotonic_ns();
-        while self.hop_delay.held.front().is_some_and(|(due, _, _)| *due <= now) {
-            if let Some((_, dest, msg)) = self.hop_delay.held.pop_front() {
-                self.send_now(dest, msg);
+        while self.hop_delay.held.front().is_some_and(|h| h.0 <= now) {
+            if let Some((_, dest, seq, msg)) = self.hop_delay.held.pop_front() {
+                self.send_now(dest, seq, msg);
             }
         }
-        if let Some(&(due, _, _)) = self.hop_delay.held.front()
+        if let Some(&(due, ..)) = self.hop_delay.held.front()
             && !self.hop_delay.armed
         {
             let wait = due.saturating_sub(now).max(1);
@@ -1394,17 +1407,17 @@ impl Shard {
         }
     }
 
-    fn send_now(&mut self, dest: usize, msg: Msg) {
+    fn send_now(&mut self, dest: usize, seq: u64, msg: Msg) {
         self.wake[dest] = true;
         let Some(producer) = self.to_peer[dest].as_mut() else {
             return;
         };
         if self.overflow[dest].is_empty() {
             if let Err(rtrb::PushError::Full(msg)) = producer.push(msg) {
-                self.overflow[dest].push_back(msg);
+                self.overflow[dest].push_back((seq, msg));
             }
         } else {
-            self.overflow[dest].push_back(msg);
+            self.overflow[dest].push_back((seq, msg));
         }
     }
 
@@ -1426,12 +1439,12 @@ impl Shard {
             self.release_held();
         }
         for dest in 0..self.outgoing.len() {
-            while let Some(msg) = self.overflow[dest].pop_front() {
+            while let Some((seq, msg)) = self.overflow[dest].pop_front() {
                 let Some(producer) = self.to_peer[dest].as_mut() else {
                     break;
                 };
                 if let Err(rtrb::PushError::Full(msg)) = producer.push(msg) {
-                    self.overflow[dest].push_front(msg);
+                    self.overflow[dest].push_front((seq, msg));
                     break;
                 }
             }

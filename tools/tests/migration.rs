@@ -132,6 +132,109 @@ fn slots_move_back_and_forth_under_a_verifying_load() {
     load.finish(urls);
 }
 
+/// Reads the source routed just before the switch, still on their way
+/// between its shards (every hop takes 20 ms here), find their keys: the
+/// source deletes the moved keys only once each of its shards routes with
+/// the new configuration and has handed over what it routed with the old.
+/// Three moves, back and forth, each with reads on the way.
+#[test]
+fn reads_routed_just_before_the_switch_find_their_keys() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("reads");
+    let nodes = start_nodes(&dir, 3);
+    let config = create(&nodes);
+    // The first slots of node 1's second shard (deleted first after the
+    // switch); on node 2 they are in its second shard too.
+    let r1 = config.nodes[1].slots[0];
+    assert!(r1.start < 8192 && r1.end > 8192 + 32, "{r1:?}");
+    let range = coreshard_repl::cluster::SlotRange::new(8192, 8192 + 31);
+    let keys: Vec<String> = range_keys(range, 1, 32).remove(0);
+    let mut c1 = nodes[1].client();
+    for k in &keys {
+        assert_eq!(cmd(&mut c1, &["SET", k, "kept"]), ok());
+    }
+    for n in &nodes[1..] {
+        assert_eq!(cmd(&mut n.client(), &["CONFIG", "SET", "debug-shard-hop-delay-us", "20000"]), ok());
+    }
+    for (from, to) in [(1, 2), (2, 1), (1, 2)] {
+        let (reads, wrong) = read_while_moving(&nodes[from], &nodes[to], range, &keys);
+        assert!(
+            wrong.is_empty(),
+            "{from} -> {to}: {} wrong reads of {reads}, first: {:?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(5)]
+        );
+        // Every key is on the target, and gone from the source in the end.
+        let mut target = nodes[to].client();
+        for k in &keys {
+            assert_eq!(cmd(&mut target, &["GET", k]), bulk("kept"), "{k}");
+        }
+        let mut source = nodes[from].client();
+        assert!(wait_until(Duration::from_secs(10), || {
+            keys.iter().all(|k| {
+                cmd(&mut source, &["CLUSTER", "COUNTKEYSINSLOT", &key_slot(k.as_bytes()).to_string()]) == int(0)
+            })
+        }));
+    }
+}
+
+/// Moves `range` from `from` to `to` while readers on `from`, each on a
+/// connection of its first shard (a GET there takes the hop to the
+/// second) and not following MOVED, read `keys`; returns the reads that
+/// found their value, and the others.
+fn read_while_moving(
+    from: &Server,
+    to: &Server,
+    range: coreshard_repl::cluster::SlotRange,
+    keys: &[String],
+) -> (u64, Vec<String>) {
+    const READERS: usize = 8;
+    let stop = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let readers: Vec<_> = (0..READERS)
+        .map(|t| {
+            let (stop, ready, keys, url) = (stop.clone(), ready.clone(), keys.to_vec(), from.url());
+            std::thread::spawn(move || {
+                let hops = |c: &mut redis::Connection| {
+                    let start = std::time::Instant::now();
+                    let _: Option<String> = redis::cmd("GET").arg(&keys[0]).query(c).unwrap();
+                    start.elapsed() >= Duration::from_millis(15)
+                };
+                let mut c = connect(&url);
+                while !hops(&mut c) {
+                    c = connect(&url);
+                }
+                ready.fetch_add(1, Relaxed);
+                let mut rng = fastrand::Rng::with_seed(t as u64);
+                let (mut reads, mut wrong) = (0u64, Vec::new());
+                while !stop.load(Relaxed) {
+                    let key = &keys[rng.usize(0..keys.len())];
+                    match redis::cmd("GET").arg(key).query::<Option<String>>(&mut c) {
+                        Ok(Some(v)) if v == "kept" => reads += 1,
+                        Ok(v) => wrong.push(format!("GET {key}: {v:?}")),
+                        Err(e) if e.code() == Some("MOVED") => break,
+                        Err(e) => wrong.push(format!("GET {key}: {e}")),
+                    }
+                }
+                (reads, wrong)
+            })
+        })
+        .collect();
+    assert!(wait_until(Duration::from_secs(20), || ready.load(Relaxed) == READERS));
+    migrate(from, to, range.start, range.end);
+    stop.store(true, Relaxed);
+    let (mut reads, mut wrong) = (0, Vec::new());
+    for r in readers {
+        let (n, w) = r.join().unwrap();
+        reads += n;
+        wrong.extend(w);
+    }
+    assert!(reads > 0);
+    (reads, wrong)
+}
+
 #[test]
 fn a_target_killed_mid_migration_changes_nothing_and_a_retry_succeeds() {
     if reference_run() {

@@ -876,6 +876,36 @@ fn a_replica_applies_a_multi_shard_write_whole_or_not_at_all() {
     }
 }
 
+/// A key of primary shard `shard` (of `shards`), with `prefix`.
+fn key_on_shard(prefix: &str, shard: usize, shards: usize) -> String {
+    let range = coreshard_engine::slot::SlotMap::new(shards).range(shard);
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|k| range.contains(&(coreshard_engine::slot::key_slot(k.as_bytes()) as usize)))
+        .expect("a key in every shard's slots")
+}
+
+/// Two multi-shard writes to one key, on primary shards 0+1 and then 0+2,
+/// keep their order on a replica although the second's shares are all in
+/// long before the first's (shard 1's flow is held back): the second
+/// waits for the first instead of being applied first and overwritten.
+#[test]
+fn a_later_multi_shard_write_to_a_key_waits_for_an_earlier_one_on_a_replica() {
+    let primary = Server::start_with(4, &["--debug-repl-flow-delay-ms", "400"]);
+    let replica = Server::start(3);
+    replicate(&replica, &primary);
+    assert_converges(&primary, &[&replica]);
+    let [a, b, c] = [0, 1, 2].map(|s| key_on_shard("order:", s, 4));
+    let mut p = primary.client();
+    assert_eq!(cmd(&mut p, &["MSET", &a, "first", &b, "first"]), ok());
+    assert_eq!(cmd(&mut p, &["MSET", &a, "second", &c, "second"]), ok());
+    // A plain write after both, on the key they share.
+    assert_eq!(cmd(&mut p, &["APPEND", &a, "+"]), int(7));
+    assert_converges(&primary, &[&replica]);
+    let mut r = replica.client();
+    assert_eq!(cmd(&mut r, &["MGET", &a, &b, &c]), bulks(&["second+", "first", "second"]));
+}
+
 /// A replica promoted while it holds one share of a transaction and not the
 /// other drops it: the new primary shows the write whole or not at all.
 #[test]

@@ -87,8 +87,16 @@ pub struct Migration {
     /// Bumped by each cutover; each shard stores it in `seen` at the start of
     /// a loop turn, after which it dispatches no write to the range.
     pub pause_gen: AtomicU64,
-    /// Per shard: the last `pause_gen` it saw.
+    /// Per shard: the last `pause_gen` it saw, published once every
+    /// message it sent to another shard before seeing it is on that
+    /// shard's ring.
     pub seen: Vec<AtomicU64>,
+    /// Per shard: the routing epoch it routes with, published once every
+    /// message it routed with an older one is on its destination's ring.
+    /// A shard deletes slots moved away only once every shard is past the
+    /// switch's epoch: a read routed here before the switch, still on its
+    /// way to the shard that owns the key, must not find it deleted.
+    pub routed: Vec<AtomicU64>,
     /// Keys the snapshots sent (source; 0 on the target).
     pub keys: AtomicU64,
     /// Bytes sent, snapshot and journal (source; 0 on the target).
@@ -166,6 +174,7 @@ impl Migration {
             pause_hi: AtomicU64::new(0),
             pause_gen: AtomicU64::new(0),
             seen: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            routed: (0..shards).map(|_| AtomicU64::new(0)).collect(),
             keys: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             lag: (0..shards).map(|_| AtomicU64::new(0)).collect(),
@@ -688,16 +697,34 @@ pub(crate) fn on_turn(shard: &mut Shard) {
     let shared = shard.shared.clone();
     let mig = &shared.migration;
     // The generation this shard saw at the start of its previous turn is
-    // published now: every write it let through before seeing it was sent
-    // to its shard by the end of that turn (flush_batches), unless a ring
-    // was full (overflow) or the test-only hop delay keeps it; then later.
-    let seen_before = shard.repl.observed_gen;
-    if mig.seen[shard.id].load(Relaxed) != seen_before && shard.hops_flushed() {
-        mig.seen[shard.id].store(seen_before, Release);
+    // published once every write it let through before seeing it is on
+    // its shard's ring: what it sent by the end of that turn (marks below
+    // this one), which flush_batches pushed unless a ring was full
+    // (overflow) or the test-only hop delay keeps it; then later. Messages
+    // sent since do not hold it back.
+    let mark = shard.send_mark();
+    if shard.repl.publishing_gen.0 != shard.repl.observed_gen {
+        shard.repl.publishing_gen = (shard.repl.observed_gen, mark);
+    }
+    let (generation, gen_mark) = shard.repl.publishing_gen;
+    if mig.seen[shard.id].load(Relaxed) != generation && shard.sent_before(gen_mark) {
+        mig.seen[shard.id].store(generation, Release);
     }
     shard.repl.observed_gen = mig.pause_gen.load(Acquire);
-    if mig.seen[shard.id].load(Relaxed) != shard.repl.observed_gen {
-        // Another turn soon publishes it, even if nothing else wakes this shard.
+    // The same for the routing, refreshed at the start of this turn: what
+    // was routed with an older one was sent by the end of the previous turn.
+    if shard.repl.publishing_epoch.0 != shard.repl.routing_epoch {
+        shard.repl.publishing_epoch = (shard.repl.routing_epoch, mark);
+    }
+    let (epoch, epoch_mark) = shard.repl.publishing_epoch;
+    if mig.routed[shard.id].load(Relaxed) != epoch && shard.sent_before(epoch_mark) {
+        mig.routed[shard.id].store(epoch, Release);
+    }
+    shard.repl.routing_epoch = shard.cluster.as_ref().map_or(0, |c| c.routing.epoch);
+    if mig.seen[shard.id].load(Relaxed) != shard.repl.observed_gen
+        || mig.routed[shard.id].load(Relaxed) != shard.repl.routing_epoch
+    {
+        // Another turn soon publishes them, even if nothing else wakes this shard.
         super::arm_timer(shard, CUTOVER_POLL_NS);
     }
     cleanup_step(shard, mig);
@@ -810,7 +837,11 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
         let (lo, hi) = (mig.cleanup_lo.load(Relaxed) as usize, mig.cleanup_hi.load(Relaxed) as usize);
         let mine = shard.map.range(shard.id);
         shard.repl.cleanup = lo.max(mine.start)..hi.min(mine.end).max(lo.max(mine.start));
-        // Begins next turn, after what other shards sent before they saw it.
+        // Not before every shard routes with the configuration that moved
+        // the slots away (published before the generation), and has sent
+        // here what it routed with an older one.
+        let epoch = shard.cluster.as_ref().map_or(0, |c| c.shared.epoch().max(c.routing.epoch));
+        shard.repl.cleanup_after = Some((epoch, 0));
         if !shard.repl.cleanup.is_empty() {
             super::arm_timer(shard, CLEANUP_TURN_NS);
         }
@@ -818,6 +849,20 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
     }
     if shard.repl.cleanup.is_empty() {
         return;
+    }
+    if let Some((epoch, turn)) = shard.repl.cleanup_after {
+        if turn == 0 {
+            if mig.routed.iter().all(|r| r.load(Acquire) >= epoch) {
+                shard.repl.cleanup_after = Some((epoch, shard.repl.turn));
+            }
+            return super::arm_timer(shard, CUTOVER_POLL_NS);
+        }
+        // A turn later this shard drained those messages from its rings;
+        // one still waiting for a lock here runs first.
+        if shard.repl.turn <= turn || !shard.tx.idle() {
+            return super::arm_timer(shard, CUTOVER_POLL_NS);
+        }
+        shard.repl.cleanup_after = None;
     }
     let slot = shard.repl.cleanup.start;
     shard.repl.cleanup.start += 1;

@@ -232,6 +232,19 @@ pub(crate) struct ShardRepl {
     pub turn: u64,
     /// The cutover generation seen at the start of the previous turn.
     pub observed_gen: u64,
+    /// The cutover generation to publish in `Migration::seen`, with the
+    /// send mark it waits for (everything sent by the end of the turn that
+    /// saw it).
+    pub publishing_gen: (u64, u64),
+    /// The routing epoch this shard used from the previous turn on.
+    pub routing_epoch: u64,
+    /// The routing epoch to publish in `Migration::routed`, with the send
+    /// mark it waits for (what this shard routed with an older one).
+    pub publishing_epoch: (u64, u64),
+    /// Before deleting the slots of `cleanup`: the routing epoch every
+    /// shard must have published, and the turn this one saw that (0: not
+    /// yet); None once deleting may begin.
+    pub cleanup_after: Option<(u64, u64)>,
     /// Connections whose write a migration's cutover holds: (slot, client id).
     pub held: Vec<(u32, u64)>,
     /// Slots this shard still has to empty after a migration moved them away.
