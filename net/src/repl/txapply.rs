@@ -13,9 +13,10 @@
 //! that share no key may be journaled in opposite orders on two primary
 //! shards, and flows that stopped would wait for each other forever. Each
 //! flow keeps a window of its shares not yet applied; a later entry of the
-//! flow runs at once unless it touches a key of one of them, and then the
-//! flow waits until that transaction is applied. Entries the primary ordered
-//! (they share a key) keep their order; the others commute.
+//! flow (a later transaction's share too) runs at once unless it touches a
+//! key of one of them, and then the flow waits until that transaction is
+//! applied. Entries the primary ordered (they share a key) keep their
+//! order; the others commute.
 //!
 //! Acks stop before the oldest share of a flow not yet applied, so WAIT
 //! counts a replica only once the transaction is applied. A flow that
