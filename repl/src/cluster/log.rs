@@ -987,6 +987,19 @@ mod tests {
     }
 
     #[test]
+    fn a_log_file_from_before_compaction_loads() {
+        let mut net = Net::new(1, Compaction::default());
+        net.commit(&initial());
+        let epoch = net.commit(&assign(1));
+        let mut json: serde_json::Value = serde_json::to_value(&net.disk[0]).unwrap();
+        json.as_object_mut().unwrap().remove("snapshot");
+        let old: Durable = serde_json::from_value(json).unwrap();
+        assert_eq!(old, net.disk[0]);
+        let mut restarted = ControlLog::restore(1, &[1], old, TIMING).unwrap();
+        assert_eq!(restarted.ready().unwrap().installed.last().map(|c| c.epoch), Some(epoch));
+    }
+
+    #[test]
     fn a_follower_behind_the_first_index_catches_up_by_snapshot() {
         let mut net = Net::new(3, Compaction { entries: 8, keep: 2 });
         net.commit(&initial());
