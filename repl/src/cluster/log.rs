@@ -461,6 +461,11 @@ impl ControlLog {
         &self.applied
     }
 
+    /// The index of the last entry applied (or of the snapshot applied last).
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index
+    }
+
     /// One tick of [`TICK_MS`].
     pub fn tick(&mut self) {
         self.raw.tick();
