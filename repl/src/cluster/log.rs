@@ -346,7 +346,7 @@ pub struct ControlLog {
     applied_index: u64,
     /// A snapshot's configuration loaded at restart, installed by the
     /// first [`ready`](Self::ready).
-    restored: Option<ClusterConfig>,
+    loaded: Option<ClusterConfig>,
     compaction: Compaction,
     /// Whether a configuration too large to snapshot was reported already.
     too_large_reported: bool,
@@ -378,7 +378,7 @@ impl ControlLog {
         };
         let mut applied = ClusterConfig { epoch: 0, nodes: Vec::new(), migrations: Vec::new() };
         let mut applied_index = 0;
-        let mut restored = None;
+        let mut loaded = None;
         if let Some(snap) = &durable.snapshot {
             let mut kept = snap.voters.clone();
             kept.sort_unstable();
@@ -389,7 +389,7 @@ impl ControlLog {
             applied = snap.config.clone();
             applied_index = snap.index;
             // Epoch 0 is the empty configuration before the first change.
-            restored = Some(snap.config.clone()).filter(|c| c.epoch > 0);
+            loaded = Some(snap.config.clone()).filter(|c| c.epoch > 0);
         }
         let entries: Vec<Entry> = durable.entries.iter().map(entry_of).collect();
         log.append(&entries).map_err(|e| format!("control log: stored entries do not follow: {e}"))?;
@@ -422,7 +422,7 @@ impl ControlLog {
             voters: sorted,
             applied,
             applied_index,
-            restored,
+            loaded,
             compaction: Compaction::default(),
             too_large_reported: false,
             durable,
@@ -539,7 +539,7 @@ impl ControlLog {
     /// Collects what the driver must do now (see [`Output`]).
     pub fn ready(&mut self) -> Result<Output, String> {
         let mut out = Output::default();
-        if let Some(config) = self.restored.take() {
+        if let Some(config) = self.loaded.take() {
             out.installed.push(config);
         }
         if !self.raw.has_ready() {
