@@ -61,6 +61,11 @@ pub const COMPACT_KEEP: u64 = 16;
 /// a peer is refused.
 pub const SNAPSHOT_BYTES_MAX: usize = MESSAGE_BYTES_MAX / 2;
 
+/// The highest index or term a snapshot from a peer may carry (far beyond
+/// any real log, far enough from `u64::MAX` that raft-rs's `index + 1`
+/// cannot overflow).
+const INDEX_MAX: u64 = u64::MAX / 2;
+
 /// When the log is compacted.
 #[derive(Clone, Copy, Debug)]
 pub struct Compaction {
@@ -496,6 +501,10 @@ impl ControlLog {
         let meta = snapshot.get_metadata();
         if meta.index == 0 || meta.term == 0 {
             return Err(format!("empty snapshot (index {}, term {})", meta.index, meta.term));
+        }
+        // raft-rs counts on from the index; one near the end of u64 would overflow.
+        if meta.index > INDEX_MAX || meta.term > INDEX_MAX {
+            return Err(format!("snapshot index {} or term {} out of range", meta.index, meta.term));
         }
         let cs = meta.get_conf_state();
         let mut voters = cs.voters.clone();
@@ -1077,6 +1086,8 @@ mod tests {
         huge.data = vec![b' '; SNAPSHOT_BYTES_MAX + 1].into();
         let mut empty = good.clone();
         empty.mut_metadata().index = 0;
+        let mut far = good.clone();
+        far.mut_metadata().index = u64::MAX;
         for (what, snapshot) in [
             ("bad data", bad_data),
             ("invalid config", invalid),
@@ -1085,6 +1096,7 @@ mod tests {
             ("learners", learners),
             ("too large", huge),
             ("empty", empty),
+            ("index at the end of u64", far),
         ] {
             let m = message(snapshot);
             assert!(net.logs[follower].step(m).is_err(), "{what} refused");
