@@ -340,6 +340,12 @@ pub struct Config {
     /// so a replica gets one shard's share of a transaction well before
     /// another's.
     pub debug_repl_flow_delay_ms: u64,
+    /// `debug-control-log-compact-entries` (test-only, default 0: the
+    /// control log's own threshold, 1024): a control log voter snapshots
+    /// its log once this many applied entries are past its first index, so
+    /// that tests can make a real cluster compact after a few changes.
+    /// Read when the control thread starts.
+    pub debug_control_log_compact_entries: u64,
     /// `cluster-migration-bytes-per-sec` (default 0: unlimited): the most a
     /// slot migration sends per second from this node (snapshot and journal,
     /// all its flows together), so that moving slots leaves room for clients.
@@ -419,6 +425,7 @@ impl Default for Config {
             debug_shard_hop_delay_us: 0,
             debug_replica_tx_atomic: true,
             debug_repl_flow_delay_ms: 0,
+            debug_control_log_compact_entries: 0,
             cluster_migration_bytes_per_sec: 0,
             cluster_enabled: false,
             cluster_config_file: "nodes.conf".to_string(),
@@ -701,6 +708,7 @@ enum Field {
     DebugShardHopDelayUs,
     DebugReplicaTxAtomic,
     DebugReplFlowDelayMs,
+    DebugControlLogCompactEntries,
     ClusterMigrationBytesPerSec,
     ClusterEnabled,
     ClusterConfigFile,
@@ -839,6 +847,7 @@ const SETTINGS: &[Spec] = &[
     setting("debug-shard-hop-delay-us", Field::DebugShardHopDelayUs, int(0, 1_000_000)),
     setting("debug-replica-tx-atomic", Field::DebugReplicaTxAtomic, BOOL),
     setting("debug-repl-flow-delay-ms", Field::DebugReplFlowDelayMs, int(0, 60_000)),
+    setting("debug-control-log-compact-entries", Field::DebugControlLogCompactEntries, int(0, 1 << 40)).immutable(),
     setting("cluster-migration-bytes-per-sec", Field::ClusterMigrationBytesPerSec, int(0, i64::MAX)),
     // Cluster mode.
     setting("cluster-enabled", Field::ClusterEnabled, BOOL).immutable(),
@@ -1561,6 +1570,9 @@ impl Config {
             (Field::DebugShardHopDelayUs, Parsed::Num(n)) => self.debug_shard_hop_delay_us = to_field(name, n)?,
             (Field::DebugReplicaTxAtomic, Parsed::Bool(b)) => self.debug_replica_tx_atomic = b,
             (Field::DebugReplFlowDelayMs, Parsed::Num(n)) => self.debug_repl_flow_delay_ms = to_field(name, n)?,
+            (Field::DebugControlLogCompactEntries, Parsed::Num(n)) => {
+                self.debug_control_log_compact_entries = to_field(name, n)?
+            }
             (Field::ClusterMigrationBytesPerSec, Parsed::Num(n)) => {
                 self.cluster_migration_bytes_per_sec = to_field(name, n)?
             }
@@ -1638,6 +1650,7 @@ impl Config {
             Field::DebugShardHopDelayUs => self.debug_shard_hop_delay_us.to_string(),
             Field::DebugReplicaTxAtomic => yes_no(self.debug_replica_tx_atomic).to_string(),
             Field::DebugReplFlowDelayMs => self.debug_repl_flow_delay_ms.to_string(),
+            Field::DebugControlLogCompactEntries => self.debug_control_log_compact_entries.to_string(),
             Field::ClusterMigrationBytesPerSec => self.cluster_migration_bytes_per_sec.to_string(),
             Field::ClusterEnabled => yes_no(self.cluster_enabled).to_string(),
             Field::ClusterConfigFile => self.cluster_config_file.clone(),

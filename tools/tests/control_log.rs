@@ -4,7 +4,10 @@
 //! node reaches every node (the fourth by the leader's push);
 //! the leader killed with SIGKILL, the other two elect a new one and
 //! commit a further change; the killed node restarted on its files
-//! catches up and serves the current map. Slot migrations whose switch is
+//! catches up and serves the current map. Voters that compact their log
+//! every few entries (`debug-control-log-compact-entries`): one killed
+//! with SIGKILL while the others make enough changes to compact past its
+//! log, restarted, catches up by snapshot. Slot migrations whose switch is
 //! committed through the log: under a verifying write load, in both
 //! directions between a voter and the node outside the log; and with two
 //! voters killed at the switch, which then does not happen, loses no
@@ -198,6 +201,104 @@ fn the_control_log_survives_its_leader_and_catches_a_restarted_node_up() {
     let want =
         if killed == 1 { "+OK".to_string() } else { format!("-MOVED {} {second}", key_slot(back_key.as_bytes())) };
     assert!(wait_until(CONVERGE, || set_reply(restarted, &back_key) == want), "{}", set_reply(restarted, &back_key));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A voter's `<cluster-config-file>.log` as JSON (membership and the
+/// log's durable state: term, vote, commit, snapshot, entries).
+fn log_file(dir: &Path, i: usize) -> serde_json::Value {
+    let path = dir.join(format!("node{i}.conf.log"));
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+/// CLUSTER NODES on `srv` without the `myself` flag, so that two nodes'
+/// views compare equal when they hold the same map.
+fn nodes_view(srv: &Server) -> Option<String> {
+    let mut c = redis::Client::open(srv.url()).ok()?.get_connection().ok()?;
+    let text: String = redis::cmd("CLUSTER").arg("NODES").query(&mut c).ok()?;
+    Some(text.replace("myself,", ""))
+}
+
+#[test]
+fn a_voter_killed_while_the_log_compacts_catches_up_by_snapshot() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("compact");
+    // Three voters that snapshot every 8 applied entries.
+    let args: Vec<Vec<String>> = (0..3)
+        .map(|i| {
+            let mut a = node_args(&dir, i, probe_port());
+            a.extend(["--debug-control-log-compact-entries".to_string(), "8".to_string()]);
+            a
+        })
+        .collect();
+    let mut nodes: Vec<Option<Server>> = args.iter().map(|a| Some(start(a, None))).collect();
+    let addrs: Vec<String> = nodes.iter().flatten().map(Server::addr).collect();
+    let mut create_args = vec!["create", "--json", "--control-log", "3"];
+    create_args.extend(addrs.iter().map(String::as_str));
+    let config: ClusterConfig = serde_json::from_str(&admin(&create_args)).unwrap();
+    assert!(wait_until(CONVERGE, || nodes.iter().flatten().all(|n| epoch(n) == Some(1))));
+
+    // SIGKILL a follower; its log ends where it was.
+    let mut leader = String::new();
+    assert!(wait_until(CONVERGE, || {
+        leader = log_field(nodes[0].as_ref().unwrap(), "leader-node").unwrap_or_default();
+        !leader.is_empty()
+    }));
+    let killed = (config.nodes.iter().position(|n| n.id.as_str() == leader).unwrap() + 1) % 3;
+    let killed_port = nodes[killed].as_ref().unwrap().port;
+    {
+        let mut victim = nodes[killed].take().unwrap();
+        victim.signal(libc::SIGKILL);
+        assert!(victim.wait_exit(CONVERGE).is_some());
+    }
+    let kept = log_file(&dir, killed);
+    let last_kept = kept["durable"]["entries"].as_array().unwrap().iter().filter_map(|e| e["index"].as_u64()).max();
+    let last_kept = last_kept.unwrap_or(0);
+
+    // 40 changes through a survivor: slots of the second node go to the
+    // first one at a time, then half of them back.
+    let survivor = (killed + 1) % 3;
+    let start_slot = config.nodes[1].slots[0].start;
+    let mut last = 0;
+    for n in 0..40u16 {
+        let (to, slot) = if n < 30 { (0, start_slot + n) } else { (1, start_slot + (n - 30) * 3) };
+        let change =
+            ConfigChange::AssignSlots { node: config.nodes[to].id.clone(), ranges: vec![SlotRange::new(slot, slot)] };
+        last = propose(nodes[survivor].as_ref().unwrap(), &change);
+    }
+    // The survivors compacted: each keeps a snapshot and only the entries
+    // after it, and the log no longer holds what the killed voter lacks.
+    for i in (0..3).filter(|&i| i != killed) {
+        let file = log_file(&dir, i);
+        let snapshot = &file["durable"]["snapshot"];
+        let index = snapshot["index"].as_u64().unwrap_or(0);
+        assert!(index > last_kept + 8, "node {i}: snapshot at {index}, the killed voter's log ends at {last_kept}");
+        let entries = file["durable"]["entries"].as_array().unwrap();
+        assert!(entries.len() < 16, "node {i} keeps {} entries", entries.len());
+        assert!(entries.iter().all(|e| e["index"].as_u64().unwrap() > index));
+    }
+
+    // Restarted on its files, the killed voter gets the snapshot and the
+    // current map.
+    nodes[killed] = Some(start(&args[killed], Some(killed_port)));
+    let restarted = nodes[killed].as_ref().unwrap();
+    assert!(wait_until(CONVERGE, || epoch(restarted) == Some(last)), "the restarted voter catches up");
+    let want = nodes_view(nodes[survivor].as_ref().unwrap()).unwrap();
+    assert!(wait_until(CONVERGE, || nodes_view(restarted).as_deref() == Some(want.as_str())), "{want}");
+    let file = log_file(&dir, killed);
+    assert!(file["durable"]["snapshot"]["index"].as_u64().unwrap_or(0) > last_kept + 8, "{file}");
+    // A slot moved while it was down is served by its new owner.
+    let moved = SlotRange::new(start_slot + 1, start_slot + 1);
+    let key = key_in(moved, "compact");
+    let first = nodes[0].as_ref().map(Server::addr).unwrap_or_else(|| format!("127.0.0.1:{killed_port}"));
+    let want = if killed == 0 { "+OK".to_string() } else { format!("-MOVED {} {first}", key_slot(key.as_bytes())) };
+    assert!(wait_until(CONVERGE, || set_reply(restarted, &key) == want), "{}", set_reply(restarted, &key));
+    // And it follows by appends from there.
+    let change = ConfigChange::AssignSlots { node: config.nodes[1].id.clone(), ranges: vec![moved] };
+    let next = propose(nodes[killed].as_ref().unwrap(), &change);
+    assert!(wait_until(CONVERGE, || nodes.iter().flatten().all(|n| epoch(n) == Some(next))));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -49,6 +49,8 @@ pub struct ClusterControl {
     member: OnceLock<super::member::Member>,
     /// Proposals being passed on to a voter now.
     forwarding: AtomicUsize,
+    /// When this node's control log, if it is a voter, is compacted.
+    compaction: super::log::Compaction,
 }
 
 /// The address this node announces: `cluster-announce-ip`/`-port`, else
@@ -110,6 +112,10 @@ impl ClusterControl {
             published: OnceLock::new(),
             member: OnceLock::new(),
             forwarding: AtomicUsize::new(0),
+            compaction: match config.debug_control_log_compact_entries {
+                0 => super::log::Compaction::default(),
+                n => super::log::Compaction::every(n),
+            },
         })
     }
 
@@ -428,6 +434,12 @@ impl ClusterControl {
             }
         };
         r.verbatim(text.as_bytes());
+    }
+
+    /// When this node's control log is compacted
+    /// (`debug-control-log-compact-entries`).
+    pub fn compaction(&self) -> super::log::Compaction {
+        self.compaction
     }
 
     /// The control port this node listens on when it is a voter.

@@ -202,7 +202,8 @@ impl Member {
     fn start(config_file: &Path, file: LogFile, control: Arc<ClusterControl>) -> Result<Member, String> {
         let membership = file.membership.clone();
         let ids: Vec<u64> = membership.voters.iter().map(|v| v.id).collect();
-        let log = ControlLog::restore(membership.id, &ids, file.durable.clone(), Timing::default())?;
+        let mut log = ControlLog::restore(membership.id, &ids, file.durable.clone(), Timing::default())?;
+        log.set_compaction(control.compaction());
         let me = membership
             .voters
             .iter()
@@ -431,6 +432,12 @@ impl Driver {
 
     fn ready(&mut self) -> Result<(), String> {
         let out = self.log.ready()?;
+        if let Some(index) = out.restored {
+            tracing::info!("cluster: control log caught up by the leader's snapshot at index {index}");
+        }
+        if let Some(index) = out.compacted {
+            tracing::debug!("cluster: control log compacted up to index {index}");
+        }
         if let Some(durable) = out.persist {
             let file = LogFile { membership: self.membership.clone(), durable };
             save(&self.path, &file).map_err(|e| format!("can't write {}: {e}", self.path.display()))?;
