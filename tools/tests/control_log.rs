@@ -481,6 +481,35 @@ fn a_switch_without_a_log_majority_does_not_happen_and_a_retry_succeeds() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A change proposed through a voter that knows no leader (its peers are
+/// stopped, so it stepped down) waits for an election instead of failing,
+/// and commits once the peers are back.
+#[test]
+fn a_proposal_made_while_no_leader_is_known_commits_after_the_election() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("leaderless");
+    let (_args, nodes, config) = control_log_cluster_of(&dir, 1);
+    let nodes: Vec<Server> = nodes.into_iter().flatten().collect();
+    let voter = &nodes[0];
+    for n in &nodes[1..3] {
+        n.signal(libc::SIGSTOP);
+    }
+    // Alone, it gives up leading (or stops following) within an election timeout.
+    assert!(wait_until(CONVERGE, || log_field(voter, "leader-node").is_some_and(|l| l.is_empty())));
+    let change = ConfigChange::CancelMigration(777);
+    let mut waiting = voter.raw();
+    waiting.write_all(&resp_cmd(&["CLUSTER", "CORESHARD-PROPOSE", &serde_json::to_string(&change).unwrap()])).unwrap();
+    for n in &nodes[1..3] {
+        n.signal(libc::SIGCONT);
+    }
+    waiting.set_read_timeout(Some(CONVERGE)).unwrap();
+    let reply = parse_reply(&read_reply(&mut waiting));
+    assert!(matches!(reply, Reply::Int(e) if e as u64 > config.epoch), "{reply:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_proposal_waiting_for_the_log_leaves_its_shard_serving_others() {
     if reference_run() {

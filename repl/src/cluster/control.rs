@@ -362,6 +362,10 @@ impl ClusterControl {
                     Err(_) => last = format!("{}: unexpected reply", n.id),
                 },
                 Ok(line) if line.contains("not a control log voter") => {}
+                // That voter saw no leader for a while (cut off?): another may.
+                Ok(line) if line.contains("no control log leader is known") => {
+                    last = format!("{}: {}", n.id, line.trim_start_matches('-'));
+                }
                 Ok(line) => return Err(line.trim_start_matches('-').to_string()),
                 Err(e) => last = format!("{}:{}: {e}", n.ip, n.port),
             }

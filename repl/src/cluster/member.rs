@@ -235,6 +235,7 @@ impl Member {
             control,
             status: status.clone(),
             waiting: HashMap::new(),
+            leaderless: Vec::new(),
         };
         spawn("cs-control", move || {
             lower_priority();
@@ -380,6 +381,9 @@ struct Driver {
     status: Arc<Mutex<LogStatus>>,
     /// Proposals waiting for their outcome, with when they were made.
     waiting: HashMap<ProposalId, (Answer, Instant)>,
+    /// Proposals made while no leader was known (an election), with when
+    /// they were made: proposed once one is, within [`PROPOSE_WAIT_MS`].
+    leaderless: Vec<(ConfigChange, Answer, Instant)>,
 }
 
 impl Driver {
@@ -404,20 +408,19 @@ impl Driver {
                             .send(Err(format!("the change did not commit within {PROPOSE_WAIT_MS} ms; it may still")));
                     }
                 }
+                for (change, answer, at) in std::mem::take(&mut self.leaderless) {
+                    if now.duration_since(at) >= wait {
+                        answer.send(Err(format!("no control log leader is known (none for {PROPOSE_WAIT_MS} ms)")));
+                    } else {
+                        self.propose(change, answer, at);
+                    }
+                }
             }
             match input.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
                 Ok(Input::Peer(m)) => {
                     let _ = self.log.step(m);
                 }
-                Ok(Input::Propose(change, reply)) => {
-                    let id = fastrand::u64(..);
-                    match self.log.propose(&change, id) {
-                        Ok(()) => {
-                            self.waiting.insert(id, (reply, Instant::now()));
-                        }
-                        Err(e) => reply.send(Err(e.to_string())),
-                    }
-                }
+                Ok(Input::Propose(change, reply)) => self.propose(change, reply, Instant::now()),
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
             }
@@ -427,6 +430,19 @@ impl Driver {
                 tracing::error!("cluster: control log stopped: {e}");
                 return;
             }
+        }
+    }
+
+    /// Proposes `change` (made at `at`); while no leader is known it waits
+    /// for one, tried again each tick.
+    fn propose(&mut self, change: ConfigChange, answer: Answer, at: Instant) {
+        let id = fastrand::u64(..);
+        match self.log.propose(&change, id) {
+            Ok(()) => {
+                self.waiting.insert(id, (answer, at));
+            }
+            Err(crate::cluster::log::ProposeError::NoLeader) => self.leaderless.push((change, answer, at)),
+            Err(e) => answer.send(Err(e.to_string())),
         }
     }
 
