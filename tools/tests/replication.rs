@@ -644,7 +644,12 @@ fn a_replica_that_cannot_keep_up_is_dropped_at_the_output_limit_and_resyncs() {
     replica.signal(libc::SIGCONT);
     assert!(dropped, "the primary kept a replica 50 MB behind");
     assert!(started.elapsed() < Duration::from_secs(30), "dropped only after {:?}", started.elapsed());
-    assert!(primary.output().contains("client-output-buffer-limit replica"), "{}", primary.output());
+    // The server's log reaches the test through a pipe a moment later.
+    assert!(
+        wait_until(CONVERGE, || primary.output().contains("client-output-buffer-limit replica")),
+        "{}",
+        primary.output()
+    );
     assert_converges(&primary, &[&replica]);
 }
 
@@ -989,7 +994,7 @@ fn a_sibling_that_applied_a_dropped_transaction_resyncs_in_full() {
     replicate(&sibling, &promoted);
     assert_converges(&promoted, &[&sibling]);
     assert!(
-        sibling.output().contains("every replication flow resyncs in full"),
+        wait_until(CONVERGE, || sibling.output().contains("every replication flow resyncs in full")),
         "the sibling did not say why it resynced: {}",
         sibling.output()
     );
