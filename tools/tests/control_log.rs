@@ -529,7 +529,7 @@ fn a_proposal_waiting_for_the_log_leaves_its_shard_serving_others() {
     // thread waits for a commit that cannot come (an error after 5 s).
     // Then through the node outside the log with the first voter of its
     // map stopped: the thread passing the change on waits for that
-    // voter's answer (6 s), then tries the next one (which may commit it).
+    // voter's answer (7 s), then tries the next one (which may commit it).
     let stop_for_leader: Vec<&Server> = (0..3).filter(|&i| i != lead).map(|i| &nodes[i]).collect();
     for (phase, (at, stopped)) in
         [(&nodes[lead], stop_for_leader), (&nodes[3], vec![&nodes[0]])].into_iter().enumerate()
@@ -563,9 +563,14 @@ fn a_proposal_waiting_for_the_log_leaves_its_shard_serving_others() {
         waiting.set_read_timeout(Some(CONVERGE)).unwrap();
         // Then it is answered, on the same connection.
         let reply = parse_reply(&read_reply(&mut waiting));
-        // (An entry that timed out may still commit once the voters continue.)
+        // (An entry that timed out may still commit once the voters
+        // continue; one given up on at a stopped voter and passed to the
+        // next may have committed through both, and the second is refused.)
         let text = format!("{reply:?}");
-        assert!(matches!(reply, Reply::Int(_)) || text.contains("did not commit"), "{text}");
+        assert!(
+            matches!(reply, Reply::Int(_)) || text.contains("did not commit") || text.contains("already decided"),
+            "{text}"
+        );
         for n in &stopped {
             n.signal(libc::SIGCONT);
         }

@@ -337,7 +337,7 @@ impl ClusterControl {
     /// through this node's control thread when it is a voter, else passed
     /// to the first node of its map that answers as one. Ok(the epoch it
     /// made), or why not (a timeout: it may still commit). Blocks the
-    /// caller for up to [`super::member::PROPOSE_WAIT_MS`] (a second more
+    /// caller for up to [`super::member::PROPOSE_WAIT_MS`] (two seconds more
     /// when passed on).
     pub fn propose_change(&self, change: &ConfigChange) -> Result<u64, String> {
         if let Some(member) = self.member.get() {
@@ -352,7 +352,10 @@ impl ClusterControl {
     fn forward_proposal(&self, text: &str) -> Result<u64, String> {
         let config = self.config();
         let myself = self.myself();
-        let wait = std::time::Duration::from_millis(super::member::PROPOSE_WAIT_MS + 1000);
+        // The voter answers within PROPOSE_WAIT_MS and a tick; the margin
+        // covers a busy voter, since a change given up on here and passed
+        // to the next voter may then commit twice.
+        let wait = std::time::Duration::from_millis(super::member::PROPOSE_WAIT_MS + 2000);
         let mut last = "no node of the map is a control log voter".to_string();
         for n in config.nodes.iter().filter(|n| n.id != myself) {
             let parts = ["CLUSTER", "CORESHARD-PROPOSE", text, "FORWARDED"];
