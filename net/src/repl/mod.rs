@@ -449,6 +449,12 @@ pub(crate) fn follow(shared: &crate::shared::Shared, st: &mut ReplState, host: S
     let _ = shared.repl.events.send(LinkEvent::Reconfigure);
 }
 
+/// Stops replicating, if this node does (CLUSTER RESET of a replica), as
+/// REPLICAOF NO ONE does.
+pub(crate) fn stop_replicating(shard: &mut Shard) {
+    promote(shard);
+}
+
 /// REPLICAOF NO ONE: keep the data, start a new history, take writes.
 fn promote(shard: &mut Shard) {
     let shared = shard.shared.clone();
