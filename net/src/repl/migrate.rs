@@ -809,7 +809,17 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
         shard.repl.cleanup_gen = generation;
         let (lo, hi) = (mig.cleanup_lo.load(Relaxed) as usize, mig.cleanup_hi.load(Relaxed) as usize);
         let mine = shard.map.range(shard.id);
-        shard.repl.cleanup = lo.max(mine.start)..hi.min(mine.end).max(lo.max(mine.start));
+        let range = lo.max(mine.start)..hi.min(mine.end).max(lo.max(mine.start));
+        if lo == hi {
+            // A pull into this node: every deletion stops.
+            shard.repl.cleanup = 0..0;
+            shard.repl.cleanup_queued.clear();
+        } else if shard.repl.cleanup.is_empty() {
+            shard.repl.cleanup = range;
+        } else if !range.is_empty() {
+            // The one under way goes on; this one follows.
+            shard.repl.cleanup_queued.push(range);
+        }
         // Begins next turn, after what other shards sent before they saw it.
         if !shard.repl.cleanup.is_empty() {
             super::arm_timer(shard, CLEANUP_TURN_NS);
@@ -817,7 +827,10 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
         return;
     }
     if shard.repl.cleanup.is_empty() {
-        return;
+        if shard.repl.cleanup_queued.is_empty() {
+            return;
+        }
+        shard.repl.cleanup = shard.repl.cleanup_queued.remove(0);
     }
     let slot = shard.repl.cleanup.start;
     shard.repl.cleanup.start += 1;
@@ -835,7 +848,7 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
     shard.ks.clear_slots(slot..slot + 1);
     let (a, b) = (slot.to_string(), (slot + 1).to_string());
     shard.ks.journal.append(0, [&b"REPLCONF"[..], b"flush-slots", a.as_bytes(), b.as_bytes()]);
-    if !shard.repl.cleanup.is_empty() {
+    if !shard.repl.cleanup.is_empty() || !shard.repl.cleanup_queued.is_empty() {
         // The next slot on the next turn, even when nothing else wakes this shard.
         super::arm_timer(shard, CLEANUP_TURN_NS);
     }

@@ -236,6 +236,9 @@ pub(crate) struct ShardRepl {
     pub held: Vec<(u32, u64)>,
     /// Slots this shard still has to empty after a migration moved them away.
     pub cleanup: std::ops::Range<usize>,
+    /// Ranges of later migrations, emptied after `cleanup` (a drain moves
+    /// slots away in several migrations, one soon after the other).
+    pub cleanup_queued: Vec<std::ops::Range<usize>>,
     /// The `cleanup_gen` that `cleanup` follows.
     pub cleanup_gen: u64,
 }
