@@ -11,9 +11,11 @@
 //! `rebalance` plans moves so that each primary serves slots in proportion
 //! to its weight and runs them one migration at a time (rebalance.rs).
 //! `del-node` takes a node with no slots and no replicas (and not a control
-//! log voter) out of the cluster (del_node.rs); the removed node is told
-//! nothing (there is no `CLUSTER RESET`), keeps its old map, and should be
-//! stopped or restarted with a fresh cluster-config-file.
+//! log voter) out of the cluster and then resets it (`CLUSTER RESET SOFT`),
+//! so that it ends outside any cluster (del_node.rs). When a configuration
+//! could not be pushed to some node, add-node and del-node fail naming
+//! them, and `fix` pushes the newest configuration found among the members
+//! to every member that has an older one (fix.rs).
 //!
 //! Growing a cluster, as with `redis-cli --cluster add-node` / `rebalance`:
 //!
@@ -23,10 +25,12 @@
 //! coreshard-admin rebalance ANY:PORT --use-empty-primaries [--dry-run]
 //! coreshard-admin rebalance ANY:PORT --weight NODE=0        # drain NODE
 //! coreshard-admin del-node ANY:PORT NODE                    # then remove it
+//! coreshard-admin fix ANY:PORT                              # after a failed push
 //! ```
 
 mod add_node;
 mod del_node;
+mod fix;
 mod migrate;
 mod rebalance;
 
@@ -92,14 +96,25 @@ enum Command {
         json: bool,
     },
     /// Remove a node that serves no slots and has no replicas from a running
-    /// cluster; the removed node keeps its old map: stop it or restart it with
-    /// a fresh cluster-config-file.
+    /// cluster, then reset it (CLUSTER RESET SOFT): it forgets the cluster
+    /// and, a replica, stops replicating and is emptied.
     DelNode {
         /// Any node of the cluster, as HOST:PORT.
         #[arg(value_name = "EXISTING_HOST:PORT")]
         existing: String,
         /// The node to remove: a node id, a unique prefix of one, or HOST:PORT.
         #[arg(value_name = "NODE")]
+        node: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Push the newest configuration found among a cluster's members to every
+    /// member that has an older one (after a push that did not reach some
+    /// node); for clusters whose configuration is pushed, not a control log's.
+    Fix {
+        /// Any node of the cluster, as HOST:PORT.
+        #[arg(value_name = "HOST:PORT")]
         node: String,
         /// Print the result as JSON.
         #[arg(long)]
@@ -180,6 +195,7 @@ fn main() -> ExitCode {
             add_node::run(&new, &existing, replica_of.as_deref(), json)
         }
         Command::DelNode { existing, node, json } => del_node::run(&existing, &node, json),
+        Command::Fix { node, json } => fix::run(&node, json),
         Command::Rebalance {
             node,
             weights,
@@ -462,9 +478,10 @@ fn propose(
 }
 
 /// Pushes `config` (`CLUSTER CORESHARD-SETCONFIG`) to each of `nodes`
-/// (nodes of it), one connection each; returns what could not be pushed.
-/// A node that already has this epoch or a newer one (the source's stream
-/// or the log's leader came first) is not an error.
+/// (nodes of it), one connection each; returns what could not be pushed,
+/// one line per node, naming it. A node that already has this epoch or a
+/// newer one (the source's stream or the log's leader came first) is not
+/// an error.
 fn push_config<'a>(config: &ClusterConfig, nodes: impl IntoIterator<Item = &'a Node>) -> Result<Vec<String>, String> {
     let text = serde_json::to_string(config).map_err(|e| e.to_string())?;
     let epoch = config.epoch.to_string();
@@ -473,11 +490,23 @@ fn push_config<'a>(config: &ClusterConfig, nodes: impl IntoIterator<Item = &'a N
         let pushed = NodeConn::open(&n.ip, n.port)
             .and_then(|mut c| c.query::<String>(&["CLUSTER", "CORESHARD-SETCONFIG", &epoch, &text]));
         match pushed {
-            Err(e) if !e.contains("not newer") => errors.push(e),
+            Err(e) if !e.contains("not newer") => errors.push(format!("node {} ({}:{}): {e}", n.id, n.ip, n.port)),
             _ => {}
         }
     }
     Ok(errors)
+}
+
+/// The error of a command whose configuration (`epoch`) did not reach
+/// every node: which ones (`push_errors`, from [`push_config`]) and how
+/// to repair it.
+fn not_pushed(epoch: u64, push_errors: &[String], any: &str) -> String {
+    format!(
+        "the configuration (epoch {epoch}) did not reach {} node(s):\n  {}\n\
+         They serve the old map until they get it: once they answer, run `coreshard-admin fix {any}`",
+        push_errors.len(),
+        push_errors.join("\n  ")
+    )
 }
 
 /// One node as `show` reports it.
