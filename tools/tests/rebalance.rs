@@ -560,6 +560,7 @@ fn a_drained_node_leaves_with_del_node_and_every_key_stays_readable() {
     // It was reset (SOFT: its id and epoch stay), and forgot the others.
     assert_reset(&c, &c_id);
     assert_eq!(epoch(&c), Some(drained));
+    assert_eq!(cmd(&mut c.client(), &["DBSIZE"]), int(0));
     // A second del-node of it finds no such node.
     let err = admin_fails(&["del-node", &a.addr(), &c_id]);
     assert!(err.contains("no node of the cluster"), "{err}");
@@ -570,6 +571,12 @@ fn a_drained_node_leaves_with_del_node_and_every_key_stays_readable() {
     for k in &keys {
         let v: Option<String> = redis::cmd("GET").arg(k).query(&mut cc).unwrap();
         assert_eq!(v.as_deref(), Some(k.as_str()));
+    }
+    // Being alone and empty, it can join again.
+    admin_ok(&["add-node", &c.addr(), &a.addr()]);
+    for n in [&a, &b, &c] {
+        assert_eq!(epoch(n), Some(drained + 2));
+        assert_eq!(nodes_of(n).len(), 3);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

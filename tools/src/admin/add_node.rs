@@ -72,7 +72,7 @@ pub(crate) fn run(new: &str, existing: &str, replica_of: Option<&str>, json: boo
     {
         return Err(format!("{new} (node {id}) is already a member of this cluster"));
     }
-    let mut joining = fresh(new)?;
+    let mut joining = fresh(new, config.epoch + 1)?;
     let role = match replica_of {
         None => Role::Primary,
         Some(text) => {

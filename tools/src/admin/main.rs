@@ -304,9 +304,10 @@ fn plan(count: usize, replicas: usize) -> Result<Vec<Option<usize>>, String> {
 }
 
 /// Connects to a node that must be fresh: cluster-enabled, in no cluster
-/// yet (config epoch 0, knowing only itself) and empty. Learns its id and
-/// the address it announces.
-fn fresh(text: &str) -> Result<Fresh, String> {
+/// (knowing only itself, serving no slot, at a config epoch below the one it is to
+/// take, `epoch_below`: 0 for a node never in a cluster, or that of a node
+/// CLUSTER RESET SOFT left alone) and empty. Learns its id and the address it announces.
+fn fresh(text: &str, epoch_below: u64) -> Result<Fresh, String> {
     let (host, port) = parse_addr(text)?;
     let mut conn = NodeConn::open(&host, port)?;
     let id: String = conn.query(&["CLUSTER", "MYID"]).map_err(|e| {
@@ -320,8 +321,16 @@ fn fresh(text: &str) -> Result<Fresh, String> {
     let info: String = conn.query(&["CLUSTER", "INFO"])?;
     let epoch = field(&info, "cluster_current_epoch").unwrap_or_default();
     let known = field(&info, "cluster_known_nodes").unwrap_or_default();
-    if epoch != "0" || known != "1" {
+    let assigned = field(&info, "cluster_slots_assigned").unwrap_or_default();
+    if known != "1" || assigned != "0" {
         return Err(format!("{} is already part of a cluster (config epoch {epoch}, {known} nodes)", conn.addr));
+    }
+    if epoch.parse::<u64>().ok().is_none_or(|e| e >= epoch_below) {
+        return Err(format!(
+            "{} is alone but at config epoch {epoch}, not below the {epoch_below} it would take: \
+             run CLUSTER RESET HARD on it first",
+            conn.addr
+        ));
     }
     let keys: i64 = conn.query(&["DBSIZE"])?;
     if keys != 0 {
@@ -339,7 +348,7 @@ fn create(addrs: &[String], replicas: usize, voters: usize, json: bool) -> Resul
     let roles = plan(addrs.len(), replicas)?;
     let mut nodes: Vec<Fresh> = Vec::new();
     for text in addrs {
-        let n = fresh(text)?;
+        let n = fresh(text, 1)?;
         if nodes.iter().any(|m| m.id == n.id) {
             return Err(format!("{} is listed twice (node {})", n.conn.addr, n.id));
         }
