@@ -660,6 +660,13 @@ pub(crate) fn readonly(shard: &Shard, conn: &mut Conn, on: bool) {
 mod tests {
     use super::*;
 
+    impl Routing {
+        fn with_epoch(mut self, epoch: u64) -> Self {
+            self.epoch = epoch;
+            self
+        }
+    }
+
     fn routing(myself: Option<u16>, my_primary: Option<u16>) -> Routing {
         // Node 0 serves 0..=8191, node 1 8192..=16382; slot 16383 is unassigned.
         let mut owners = vec![0u16; 8192];
@@ -697,6 +704,47 @@ mod tests {
         assert_eq!(r.route([5u16].into_iter(), false, false), Err(Redirect::Down));
         assert_eq!(r.route([16383u16].into_iter(), false, false), Err(Redirect::Unbound));
         assert_eq!(r.route(std::iter::empty(), false, false), Ok(()));
+    }
+
+    struct Fixed;
+    impl ClusterHook for Fixed {
+        fn routing(&self) -> Routing {
+            Routing::empty()
+        }
+        fn command(&self, _: &Args, _: &mut Reply) -> Option<Routing> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_reset_generation_orders_routings_before_their_epoch() {
+        let cluster = Arc::new(Cluster::new(Box::new(Fixed)));
+        let mut shard = ShardCluster::new(cluster.clone());
+        let at = |generation, epoch| routing(Some(0), None).with_generation(generation).with_epoch(epoch);
+        cluster.note_pending(0, 7);
+        assert!(cluster.newer_pending(&at(0, 6)));
+        cluster.publish(at(0, 7));
+        shard.refresh();
+        assert_eq!(shard.routing.version(), (0, 7));
+        assert!(!cluster.newer_pending(&shard.routing));
+        // A reset goes back to epoch 0 in the next generation: pending first,
+        // then in force, and the shards see it although the epoch fell.
+        cluster.note_pending(1, 0);
+        assert!(cluster.newer_pending(&shard.routing));
+        cluster.publish(at(1, 0));
+        shard.refresh();
+        assert_eq!(shard.routing.version(), (1, 0));
+        assert!(!cluster.newer_pending(&shard.routing));
+        // What the previous generation accepted comes in force no more.
+        cluster.note_pending(0, 9);
+        cluster.publish(at(0, 9));
+        shard.refresh();
+        assert_eq!(shard.routing.version(), (1, 0));
+        assert!(!cluster.newer_pending(&shard.routing));
+        // The same epoch published again is picked up (a SOFT reset keeps it).
+        cluster.publish(at(2, 0));
+        shard.refresh();
+        assert_eq!(shard.routing.version(), (2, 0));
     }
 
     #[test]
