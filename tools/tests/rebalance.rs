@@ -11,7 +11,7 @@
 //! refuses a node that still serves slots or has replicas; a replica leaves;
 //! on a control-log cluster del-node refuses a voter and removes others.
 //! Every removed node is reset (CLUSTER RESET SOFT): alone, no slots, no
-//! replication. A push that misses a node (killed, or stopped with SIGSTOP)
+//! replication; a killed one is removed all the same, reported not reset. A push that misses a node (killed, or stopped with SIGSTOP)
 //! fails add-node and del-node, naming it, and `fix` repairs it.
 
 mod common;
@@ -742,5 +742,33 @@ fn a_push_that_misses_a_node_fails_add_node_and_del_node_and_fix_repairs_it() {
     admin_ok(&["fix", &a.addr()]);
     assert_eq!(epoch(&b), Some(3));
     assert!(!lists(&b, &d_id));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn del_node_of_a_killed_replica_removes_it_and_reports_it_was_not_reset() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("del-dead");
+    let a = start_node(&dir, 0);
+    let b = start_node(&dir, 1);
+    create(&[&a, &b], &[]);
+    let mut r = start_node(&dir, 2);
+    admin_ok(&["add-node", &r.addr(), &a.addr(), "--replica-of", &b.addr()]);
+    let (r_id, r_addr) = (myid(&r), r.addr());
+    let at = epoch(&a).unwrap();
+    r.signal(libc::SIGKILL);
+    assert!(r.wait_exit(Duration::from_secs(10)).is_some());
+
+    // Removing a dead node is what del-node is for: it succeeds, and says
+    // the node could not be reset.
+    let report: serde_json::Value = serde_json::from_str(&admin_ok(&["del-node", &a.addr(), &r_id, "--json"])).unwrap();
+    assert_eq!(report["reset"], false);
+    assert!(report["reset_error"].as_str().unwrap().contains(&r_addr), "{report}");
+    for n in [&a, &b] {
+        assert_eq!(epoch(n), Some(at + 1));
+        assert!(!lists(n, &r_id));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
