@@ -722,8 +722,10 @@ fn a_push_that_misses_a_node_fails_add_node_and_del_node_and_fix_repairs_it() {
     // Back with its old map, it gets the new one from fix.
     let b = restart(&dir, 1, port);
     assert_eq!(epoch(&b), Some(1));
-    let out = admin_ok(&["fix", &c.addr()]);
-    assert!(out.contains(&format!("Pushed config epoch 2 to {}", b.addr())), "{out}");
+    let report: serde_json::Value = serde_json::from_str(&admin_ok(&["fix", &c.addr(), "--json"])).unwrap();
+    assert_eq!(report["epoch"], 2);
+    assert_eq!(report["pushed"], serde_json::json!([{ "addr": b.addr(), "had_epoch": 1 }]), "{report}");
+    assert_eq!(report["up_to_date"].as_array().unwrap().len(), 3, "{report}");
     assert_eq!(epoch(&b), Some(2));
     assert!(lists(&b, &d_id));
     assert!(admin_ok(&["fix", &b.addr()]).contains("nothing to fix"));

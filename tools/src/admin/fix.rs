@@ -18,10 +18,18 @@ struct Report {
     epoch: u64,
     /// Members that had it already.
     up_to_date: Vec<String>,
-    /// Members it was pushed to, with the epoch each had (None: no answer).
-    pushed: Vec<(String, Option<u64>)>,
+    /// Members it was pushed to.
+    pushed: Vec<Pushed>,
     /// Members it could not be pushed to, naming them.
     push_errors: Vec<String>,
+}
+
+/// A member the newest configuration was pushed to.
+#[derive(serde::Serialize)]
+struct Pushed {
+    addr: String,
+    /// The epoch it had (None: it did not answer).
+    had_epoch: Option<u64>,
 }
 
 /// `coreshard-admin fix HOST:PORT [--json]`.
@@ -65,9 +73,9 @@ pub(crate) fn run(any: &str, json: bool) -> Result<(), String> {
     } else if report.pushed.is_empty() && report.push_errors.is_empty() {
         println!("Every node has config epoch {}: nothing to fix", report.epoch);
     } else {
-        for (addr, had) in &report.pushed {
-            let had = had.map_or("no answer".to_string(), |e| format!("epoch {e}"));
-            println!("Pushed config epoch {} to {addr} (it had {had})", report.epoch);
+        for p in &report.pushed {
+            let had = p.had_epoch.map_or("no answer".to_string(), |e| format!("epoch {e}"));
+            println!("Pushed config epoch {} to {} (it had {had})", report.epoch, p.addr);
         }
     }
     if !report.push_errors.is_empty() {
@@ -83,7 +91,7 @@ fn report(newest: &ClusterConfig, seen: &[(Node, Option<u64>)], behind: &[&Node]
     Report {
         epoch: newest.epoch,
         up_to_date: newest.nodes.iter().filter(|n| !behind.iter().any(|b| b.id == n.id)).map(addr).collect(),
-        pushed: behind.iter().filter(|n| !failed(n)).map(|n| (addr(n), had(n))).collect(),
+        pushed: behind.iter().filter(|n| !failed(n)).map(|n| Pushed { addr: addr(n), had_epoch: had(n) }).collect(),
         push_errors,
     }
 }
