@@ -232,6 +232,7 @@ pub trait ClusterHook: Send + Sync {
     /// with a new node id and epoch 0 for HARD. Like
     /// [`Self::command_async`], `done` gets the whole reply once the reset
     /// configuration is written and published.
+    ///
     /// Returns the refusal at once (nothing changed then); Ok means the
     /// reset is accepted and `done` will get the reply.
     fn reset(&self, hard: bool, done: ReplyLater) -> Result<(), String> {
