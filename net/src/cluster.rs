@@ -45,6 +45,11 @@ pub const DISABLED: &str = "ERR This instance has cluster support disabled";
 pub struct Routing {
     /// The config epoch it was made from.
     pub epoch: u64,
+    /// How many times the node's configuration was reset (CLUSTER RESET)
+    /// before this routing, since the node started: a reset may take the
+    /// epoch back (to 0 for HARD), so routings are ordered by
+    /// (generation, epoch), not by epoch alone.
+    pub generation: u64,
     /// The owning node's index in `addrs` per slot, or [`UNASSIGNED`].
     slot_owner: Box<[u16]>,
     /// `ip:port` of each node, as MOVED names it.
@@ -102,6 +107,7 @@ impl Routing {
         }
         Routing {
             epoch,
+            generation: 0,
             slot_owner: slot_owner.into(),
             addrs,
             myself,
@@ -110,6 +116,22 @@ impl Routing {
             replica_of,
             migrations: Vec::new(),
         }
+    }
+
+    /// The same routing, made in reset generation `generation`.
+    pub fn with_generation(mut self, generation: u64) -> Self {
+        self.generation = generation;
+        self
+    }
+
+    /// The order of routings: (generation, epoch).
+    pub fn version(&self) -> (u64, u64) {
+        (self.generation, self.epoch)
+    }
+
+    /// True when this node replicates a primary, as its configuration says.
+    pub fn is_replica(&self) -> bool {
+        self.my_primary.is_some()
     }
 
     /// The same routing with the configuration's migration outcomes.
@@ -204,6 +226,20 @@ pub trait ClusterHook: Send + Sync {
         Err("this node has no control log to switch through".into())
     }
 
+    /// `CLUSTER RESET [HARD|SOFT]` (`hard` true for HARD), once the shard
+    /// checked what needs the keyspace (a primary holding keys is refused
+    /// before): the node forgets every other node and serves no slots,
+    /// with a new node id and epoch 0 for HARD. Like
+    /// [`Self::command_async`], `done` gets the whole reply once the reset
+    /// configuration is written and published.
+    ///
+    /// Returns the refusal at once (nothing changed then); Ok means the
+    /// reset is accepted and `done` will get the reply.
+    fn reset(&self, hard: bool, done: ReplyLater) -> Result<(), String> {
+        let _ = (hard, done);
+        Err("ERR CLUSTER RESET is not supported by this node".into())
+    }
+
     /// The configuration this node has accepted, as `CORESHARD-SETCONFIG`
     /// takes it (epoch, JSON); None when it cannot say.
     fn config_json(&self) -> Option<(u64, String)> {
@@ -228,11 +264,13 @@ pub type ReplyLater = Box<dyn FnOnce(Vec<u8>, Option<Routing>) + Send>;
 
 /// Cluster state every shard can read.
 pub struct Cluster {
-    /// The epoch of `current`; shards compare it once per loop turn.
-    epoch: AtomicU64,
-    /// The newest epoch accepted and being written to the config file (it
-    /// comes in force once written): while it is newer than `epoch`, a
-    /// command this node would redirect waits for it instead.
+    /// Bumped each time `current` changes; shards compare it once per loop turn.
+    version: AtomicU64,
+    /// The newest configuration accepted and being written to the config
+    /// file (it comes in force once written), as its reset generation and
+    /// epoch: while it is newer than the routing in force, a command this
+    /// node would redirect waits for it instead. Written under `current`'s lock.
+    pending_generation: AtomicU64,
     pending: AtomicU64,
     /// The routing now in force; swapped whole, read by cloning the Arc.
     current: Mutex<Arc<Routing>>,
@@ -240,50 +278,72 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// The epoch of the routing published last.
-    pub(crate) fn epoch(&self) -> u64 {
-        self.epoch.load(Acquire)
+    /// How many routings were published so far (it only grows, whatever
+    /// the epochs do across a reset).
+    pub(crate) fn version(&self) -> u64 {
+        self.version.load(Acquire)
     }
 
     /// Cluster state owned by `hook`, starting with its current routing.
     pub fn new(hook: Box<dyn ClusterHook>) -> Self {
         let routing = Arc::new(hook.routing());
-        Cluster { epoch: AtomicU64::new(routing.epoch), pending: AtomicU64::new(0), current: Mutex::new(routing), hook }
+        Cluster {
+            version: AtomicU64::new(0),
+            pending_generation: AtomicU64::new(routing.generation),
+            pending: AtomicU64::new(0),
+            current: Mutex::new(routing),
+            hook,
+        }
     }
 
     /// The routing now in force.
     pub fn snapshot(&self) -> Arc<Routing> {
-        match self.current.lock() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.current().clone()
     }
 
-    /// Makes `routing` the one in force, unless a newer one is already;
-    /// shards pick it up on their next turn.
-    pub fn publish(&self, routing: Routing) {
-        let epoch = routing.epoch;
-        let mut current = match self.current.lock() {
+    fn current(&self) -> std::sync::MutexGuard<'_, Arc<Routing>> {
+        match self.current.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
-        };
-        if epoch < current.epoch {
-            return;
         }
-        *current = Arc::new(routing);
-        self.epoch.store(epoch, Release);
     }
 
-    /// A configuration of `epoch` was accepted and comes in force once
-    /// written (then [`Self::publish`]).
-    pub fn note_pending(&self, epoch: u64) {
-        self.pending.fetch_max(epoch, Release);
+    /// Makes `routing` the one in force, unless a newer one (by reset
+    /// generation, then epoch) is already; shards pick it up on their next turn.
+    pub fn publish(&self, routing: Routing) {
+        let mut current = self.current();
+        if routing.version() < current.version() {
+            return;
+        }
+        self.raise_pending(routing.version());
+        *current = Arc::new(routing);
+        self.version.fetch_add(1, Release);
+    }
+
+    /// A configuration of `epoch` (in reset generation `generation`) was
+    /// accepted and comes in force once written (then [`Self::publish`]).
+    pub fn note_pending(&self, generation: u64, epoch: u64) {
+        let _current = self.current();
+        self.raise_pending((generation, epoch));
+    }
+
+    /// Raises the pending (generation, epoch) to `to`; under `current`'s lock.
+    fn raise_pending(&self, to: (u64, u64)) {
+        if to > (self.pending_generation.load(Acquire), self.pending.load(Acquire)) {
+            // The epoch first: a reader seeing the new generation sees it.
+            self.pending.store(to.1, Release);
+            self.pending_generation.store(to.0, Release);
+        }
     }
 
     /// True while an accepted configuration newer than `routing`'s is
     /// being written.
     #[inline]
     pub fn newer_pending(&self, routing: &Routing) -> bool {
+        let generation = self.pending_generation.load(Acquire);
+        if generation != routing.generation {
+            return generation > routing.generation;
+        }
         self.pending.load(Acquire) > routing.epoch
     }
 
@@ -297,18 +357,23 @@ impl Cluster {
 pub(crate) struct ShardCluster {
     pub shared: Arc<Cluster>,
     pub routing: Arc<Routing>,
+    /// The shared version `routing` was read at.
+    pub version: u64,
 }
 
 impl ShardCluster {
     pub fn new(shared: Arc<Cluster>) -> Self {
+        let version = shared.version.load(Acquire);
         let routing = shared.snapshot();
-        ShardCluster { shared, routing }
+        ShardCluster { shared, routing, version }
     }
 
     /// Picks up a newly published routing: one atomic load when none was.
     #[inline]
     pub fn refresh(&mut self) {
-        if self.shared.epoch.load(Acquire) != self.routing.epoch {
+        let version = self.shared.version.load(Acquire);
+        if version != self.version {
+            self.version = version;
             self.routing = self.shared.snapshot();
         }
     }
@@ -360,6 +425,7 @@ const SUBCOMMANDS: &[(&str, i32)] = &[
     ("SHARDS", 2),
     ("SLOTS", 2),
     ("HELP", 2),
+    ("RESET", -2),
     ("CORESHARD-SETCONFIG", 4),
     ("CORESHARD-LOG-JOIN", -6),
     ("CORESHARD-PROPOSE", -3),
@@ -387,6 +453,8 @@ const HELP: &[&str] = &[
     "    start, end, master and replicas IP addresses, ports and ids",
     "SHARDS",
     "    Return information about slot range mappings and the nodes associated with them.",
+    "RESET [HARD|SOFT]",
+    "    Reset current node (default: soft).",
     "CORESHARD-SETCONFIG <epoch> <config>",
     "    Install a newer cluster configuration (internal: sent by coreshard-admin).",
     "CORESHARD-LOG-JOIN <voter-id> <voter-id>,<node-id>,<ip:port> ...",
@@ -435,16 +503,11 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
         }
         b"HELP" => crate::commands::help(conn, "CLUSTER", HELP),
         b"CORESHARD-MIGRATE" => crate::repl::migrate::command(shard, idx, conn, args),
+        b"RESET" => reset(shard, idx, conn, &cluster, &args),
         _ if !conn.in_exec => {
             // A command that waits (CORESHARD-PROPOSE) parks the connection
             // and answers through this shard's control channel.
-            let (shared, id, at) = (shard.shared.clone(), conn.id, shard.id);
-            let later: ReplyLater = Box::new(move |bytes, routing| {
-                let routing = routing.map(Box::new);
-                if shared.control[at].send(crate::shared::Control::ClusterReply { idx, id, bytes, routing }).is_ok() {
-                    shared.wake(at);
-                }
-            });
+            let later = reply_later(shard, idx, conn);
             match cluster.hook().command_async(&args, later) {
                 Ok(()) => conn.cluster_wait = true,
                 Err(_) => run_hook(shard, conn, &cluster, &args),
@@ -452,6 +515,67 @@ pub(crate) fn run(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
         }
         _ => run_hook(shard, conn, &cluster, &args),
     }
+}
+
+/// Where a CLUSTER command that waits answers: this shard's control
+/// channel, to connection `idx` if it is still `conn`.
+fn reply_later(shard: &Shard, idx: u32, conn: &Conn) -> ReplyLater {
+    let (shared, id, at) = (shard.shared.clone(), conn.id, shard.id);
+    Box::new(move |bytes, routing| {
+        let routing = routing.map(Box::new);
+        if shared.control[at].send(crate::shared::Control::ClusterReply { idx, id, bytes, routing }).is_ok() {
+            shared.wake(at);
+        }
+    })
+}
+
+/// `CLUSTER RESET [HARD|SOFT]`, as Redis's `clusterReset`: a primary must
+/// hold no keys; a replica stops replicating, becomes a primary and is
+/// flushed; the node then forgets every other node and serves no slots
+/// (the hook's part, acted on once the config file holds it), and a HARD
+/// reset also takes a new node id and epoch 0.
+///
+/// The keys are counted from each shard's published figures (this shard's
+/// own, live): a write of this connection still in flight on another
+/// shard (pipelined right before) is not seen, and one that reaches a
+/// primary between the count and the reset stays, unserved (no slots).
+fn reset(shard: &mut Shard, idx: u32, conn: &mut Conn, cluster: &Arc<Cluster>, args: &Args) {
+    let hard = match args.len() {
+        2 => false,
+        3 if args.is(2, "HARD") => true,
+        3 if args.is(2, "SOFT") => false,
+        3 => return conn.reply().error(coreshard_engine::reply::SYNTAX),
+        _ => {
+            return conn.reply().error(&format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
+                coreshard_engine::cmd::printable(args.get(1), 128)
+            ));
+        }
+    };
+    if conn.in_exec || conn.multi.is_some() {
+        return conn.reply().error("ERR CLUSTER RESET is not allowed in a transaction");
+    }
+    let replica = cluster.snapshot().is_replica() || shard.shared.repl.lock().master.is_some();
+    if !replica {
+        let own: usize = shard.ks.dbs().iter().map(|db| db.len()).sum();
+        let others: u64 = (shard.shared.stats.iter().enumerate())
+            .filter(|&(s, _)| s != shard.id)
+            .flat_map(|(_, st)| st.keys.iter())
+            .map(|k| k.load(std::sync::atomic::Ordering::Relaxed))
+            .sum();
+        if own as u64 + others > 0 {
+            return conn.reply().error("ERR CLUSTER RESET can't be called with master nodes containing keys");
+        }
+    }
+    let later = reply_later(shard, idx, conn);
+    if let Err(e) = cluster.hook().reset(hard, later) {
+        return conn.reply().error(&e);
+    }
+    // Accepted: the node is a primary of its own from now on, as Redis's
+    // reset turns a replica into a primary before it forgets the others.
+    crate::repl::stop_replicating(shard);
+    conn.cluster_wait = true;
+    conn.reset_flush = replica;
 }
 
 /// A CLUSTER subcommand the hook runs at once.
@@ -474,7 +598,16 @@ pub(crate) fn on_reply(shard: &mut Shard, idx: u32, id: u64, bytes: Vec<u8>, rou
         return;
     }
     conn.cluster_wait = false;
-    conn.out.extend_from_slice(&bytes);
+    let flush = std::mem::take(&mut conn.reset_flush) && bytes.starts_with(b"+");
+    if !flush {
+        conn.out.extend_from_slice(&bytes);
+    } else if let Some(mut conn) = shard.conns[idx as usize].take() {
+        // A replica's CLUSTER RESET: its data goes too; FLUSHALL's reply
+        // (once every shard is flushed) is the reset's.
+        let spans = [std::ops::Range { start: 0, end: 8 }];
+        shard.execute(idx, &mut conn, Args::new(b"FLUSHALL", &spans));
+        shard.conns[idx as usize] = Some(conn);
+    }
     shard.continue_conn(idx);
 }
 
@@ -484,6 +617,10 @@ pub(crate) fn on_reply(shard: &mut Shard, idx: u32, id: u64, bytes: Vec<u8>, rou
 /// (REPLICAOF NO ONE): promotion comes with failover, in a later step.
 pub(crate) fn follow_configured_primary(shard: &Shard, routing: &Routing) {
     let Some((host, port)) = routing.replica_of.clone() else { return };
+    // A routing already replaced (by a CLUSTER RESET, say) is not followed.
+    if shard.shared.cluster.as_ref().is_some_and(|c| c.snapshot().version() > routing.version()) {
+        return;
+    }
     let mut st = shard.shared.repl.lock();
     if st.master.as_ref().is_some_and(|(h, p)| h.eq_ignore_ascii_case(&host) && *p == port) {
         return;
@@ -530,6 +667,13 @@ pub(crate) fn readonly(shard: &Shard, conn: &mut Conn, on: bool) {
 mod tests {
     use super::*;
 
+    impl Routing {
+        fn with_epoch(mut self, epoch: u64) -> Self {
+            self.epoch = epoch;
+            self
+        }
+    }
+
     fn routing(myself: Option<u16>, my_primary: Option<u16>) -> Routing {
         // Node 0 serves 0..=8191, node 1 8192..=16382; slot 16383 is unassigned.
         let mut owners = vec![0u16; 8192];
@@ -567,6 +711,47 @@ mod tests {
         assert_eq!(r.route([5u16].into_iter(), false, false), Err(Redirect::Down));
         assert_eq!(r.route([16383u16].into_iter(), false, false), Err(Redirect::Unbound));
         assert_eq!(r.route(std::iter::empty(), false, false), Ok(()));
+    }
+
+    struct Fixed;
+    impl ClusterHook for Fixed {
+        fn routing(&self) -> Routing {
+            Routing::empty()
+        }
+        fn command(&self, _: &Args, _: &mut Reply) -> Option<Routing> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_reset_generation_orders_routings_before_their_epoch() {
+        let cluster = Arc::new(Cluster::new(Box::new(Fixed)));
+        let mut shard = ShardCluster::new(cluster.clone());
+        let at = |generation, epoch| routing(Some(0), None).with_generation(generation).with_epoch(epoch);
+        cluster.note_pending(0, 7);
+        assert!(cluster.newer_pending(&at(0, 6)));
+        cluster.publish(at(0, 7));
+        shard.refresh();
+        assert_eq!(shard.routing.version(), (0, 7));
+        assert!(!cluster.newer_pending(&shard.routing));
+        // A reset goes back to epoch 0 in the next generation: pending first,
+        // then in force, and the shards see it although the epoch fell.
+        cluster.note_pending(1, 0);
+        assert!(cluster.newer_pending(&shard.routing));
+        cluster.publish(at(1, 0));
+        shard.refresh();
+        assert_eq!(shard.routing.version(), (1, 0));
+        assert!(!cluster.newer_pending(&shard.routing));
+        // What the previous generation accepted comes in force no more.
+        cluster.note_pending(0, 9);
+        cluster.publish(at(0, 9));
+        shard.refresh();
+        assert_eq!(shard.routing.version(), (1, 0));
+        assert!(!cluster.newer_pending(&shard.routing));
+        // The same epoch published again is picked up (a SOFT reset keeps it).
+        cluster.publish(at(2, 0));
+        shard.refresh();
+        assert_eq!(shard.routing.version(), (2, 0));
     }
 
     #[test]

@@ -172,6 +172,9 @@ pub struct Conn {
     /// Waits for the reply of a CLUSTER command running off the shard
     /// (CORESHARD-PROPOSE); nothing more of it runs meanwhile.
     pub(crate) cluster_wait: bool,
+    /// The CLUSTER RESET being waited for is a replica's: once it is in
+    /// force, the data is flushed (FLUSHALL answers for it).
+    pub(crate) reset_flush: bool,
     /// REPLCONF listening-port.
     pub replica_port: u16,
     /// READONLY was sent: in cluster mode a replica serves this
@@ -226,6 +229,7 @@ impl Conn {
             handoff: None,
             wait: None,
             cluster_wait: false,
+            reset_flush: false,
             replica_port: 0,
             readonly: false,
         }

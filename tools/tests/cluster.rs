@@ -333,3 +333,113 @@ fn cluster_commands_are_refused_outside_cluster_mode() {
     assert_eq!(cmd(&mut srv.client(), &["INFO", "cluster"]).text(), "# Cluster\r\ncluster_enabled:0\r\n");
     assert_eq!(cmd(&mut srv.client(), &["SELECT", "1"]), ok());
 }
+
+/// CLUSTER INFO field `name` of `srv`.
+fn cluster_info(srv: &Server, name: &str) -> String {
+    info_field(&cmd(&mut srv.client(), &["CLUSTER", "INFO"]).text(), name).unwrap_or_default()
+}
+
+/// Checks that `srv` is out of any cluster: it knows only itself, a
+/// primary serving no slots, and keys get CLUSTERDOWN.
+fn assert_alone(srv: &Server, id: &str, epoch: &str) {
+    let mut c = srv.client();
+    assert_eq!(cmd(&mut c, &["CLUSTER", "MYID"]), bulk(id));
+    assert_eq!(cmd(&mut c, &["CLUSTER", "SLOTS"]), arr(vec![]));
+    let nodes = cmd(&mut c, &["CLUSTER", "NODES"]).text();
+    assert_eq!(nodes, format!("{id} {}@0 myself,master - 0 0 {epoch} connected\n", srv.addr()));
+    assert_eq!(cluster_info(srv, "cluster_known_nodes"), "1");
+    assert_eq!(cluster_info(srv, "cluster_slots_assigned"), "0");
+    assert_eq!(cluster_info(srv, "cluster_state"), "fail");
+    assert_eq!(cluster_info(srv, "cluster_current_epoch"), epoch);
+    assert_eq!(raw(srv, &["GET", "k"]), "-CLUSTERDOWN Hash slot not served\r\n");
+}
+
+#[test]
+fn cluster_reset_refuses_a_primary_with_keys_and_makes_an_empty_one_forget_the_cluster() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("reset");
+    let mut nodes = start_nodes(&dir, 3);
+    let config = create(&nodes, 0);
+
+    // A primary holding a key is refused, SOFT or HARD, and keeps its map.
+    let key = key_in(config.nodes[0].slots[0], "k");
+    assert_eq!(cmd(&mut nodes[0].client(), &["SET", &key, "v"]), ok());
+    let refused = "-ERR CLUSTER RESET can't be called with master nodes containing keys\r\n";
+    for args in [&["CLUSTER", "RESET"][..], &["CLUSTER", "RESET", "HARD"], &["CLUSTER", "RESET", "soft"]] {
+        assert_eq!(raw(&nodes[0], args), refused, "{args:?}");
+    }
+    assert_eq!(raw(&nodes[0], &["CLUSTER", "RESET", "MEDIUM"]), "-ERR syntax error\r\n");
+    assert_eq!(
+        raw(&nodes[0], &["CLUSTER", "RESET", "SOFT", "x"]),
+        "-ERR unknown subcommand or wrong number of arguments for 'RESET'. Try CLUSTER HELP.\r\n"
+    );
+    assert_eq!(cluster_info(&nodes[0], "cluster_known_nodes"), "3");
+    assert_eq!(cmd(&mut nodes[0].client(), &["GET", &key]), bulk("v"));
+
+    // An empty primary (serving slots, holding no key) resets: SOFT keeps
+    // its id and epoch, forgets the others and its slots.
+    let soft_id = config.nodes[2].id.to_string();
+    assert_eq!(raw(&nodes[2], &["CLUSTER", "RESET"]), "+OK\r\n");
+    assert_alone(&nodes[2], &soft_id, "1");
+    // HARD takes a new id and goes back to epoch 0.
+    let old_id = config.nodes[1].id.to_string();
+    assert_eq!(raw(&nodes[1], &["CLUSTER", "RESET", "HARD"]), "+OK\r\n");
+    let hard_id = cmd(&mut nodes[1].client(), &["CLUSTER", "MYID"]).text();
+    assert_ne!(hard_id, old_id);
+    assert!(NodeId::parse(&hard_id).is_ok(), "{hard_id}");
+    assert_alone(&nodes[1], &hard_id, "0");
+    // A reset node is a primary of its own; the others still list it (no
+    // gossip tells them), as Redis's do until CLUSTER FORGET.
+    assert!(cmd(&mut nodes[2].client(), &["ROLE"]).items()[0] == bulk("master"));
+    assert_eq!(cluster_info(&nodes[0], "cluster_known_nodes"), "3");
+
+    // Both are in the config files: a restart keeps them.
+    for (i, id, epoch) in [(1, &hard_id, "0"), (2, &soft_id, "1")] {
+        let mut old = nodes.remove(i);
+        let port = old.port;
+        old.signal(libc::SIGKILL);
+        assert!(old.wait_exit(Duration::from_secs(10)).is_some());
+        drop(old);
+        let args = node_args(&dir, i);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        nodes.insert(i, Server::start_on(port, SHARDS, &refs).expect("restart on the node's own port"));
+        assert_alone(&nodes[i], id, epoch);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cluster_reset_of_a_replica_stops_replicating_flushes_it_and_makes_it_a_primary() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("reset-replica");
+    let nodes = start_nodes(&dir, 2);
+    let config = create(&nodes, 1);
+    let (primary, replica) = (&nodes[0], &nodes[1]);
+    let mut p = primary.client();
+    for i in 0..50 {
+        assert_eq!(cmd(&mut p, &["SET", &format!("k{i}"), "v"]), ok());
+    }
+    assert!(wait_until(Duration::from_secs(10), || cmd(&mut replica.client(), &["DBSIZE"]) == int(50)));
+    assert_eq!(info_field(&cmd(&mut p, &["INFO", "replication"]).text(), "connected_slaves").as_deref(), Some("1"));
+
+    // A replica with keys may reset: it answers once flushed.
+    let mut r = replica.client();
+    assert_eq!(cmd(&mut r, &["CLUSTER", "RESET"]), ok());
+    assert_eq!(cmd(&mut r, &["DBSIZE"]), int(0));
+    assert_eq!(cmd(&mut r, &["ROLE"]).items()[0], bulk("master"));
+    assert_eq!(info_field(&cmd(&mut r, &["INFO", "replication"]).text(), "role").as_deref(), Some("master"));
+    assert_alone(replica, config.nodes[1].id.as_str(), "1");
+
+    // Its old primary loses it, and a write there no longer reaches it.
+    assert!(wait_until(Duration::from_secs(10), || {
+        info_field(&cmd(&mut p, &["INFO", "replication"]).text(), "connected_slaves").as_deref() == Some("0")
+    }));
+    assert_eq!(cmd(&mut p, &["SET", "after", "v"]), ok());
+    assert_eq!(cmd(&mut p, &["WAIT", "1", "300"]), int(0));
+    assert_eq!(cmd(&mut r, &["DBSIZE"]), int(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

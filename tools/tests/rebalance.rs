@@ -10,6 +10,9 @@
 //! drained with `rebalance --weight <id>=0` leaves with `del-node`, which
 //! refuses a node that still serves slots or has replicas; a replica leaves;
 //! on a control-log cluster del-node refuses a voter and removes others.
+//! Every removed node is reset (CLUSTER RESET SOFT): alone, no slots, no
+//! replication; a killed one is removed all the same, reported not reset. A push that misses a node (killed, or stopped with SIGSTOP)
+//! fails add-node and del-node, naming it, and `fix` repairs it.
 
 mod common;
 
@@ -100,6 +103,20 @@ fn slot_count(srv: &Server) -> usize {
 
 fn myid(srv: &Server) -> String {
     cmd(&mut srv.client(), &["CLUSTER", "MYID"]).text()
+}
+
+/// Checks that `srv` was reset out of its cluster: it knows only itself,
+/// serves no slot, and replicates nothing.
+fn assert_reset(srv: &Server, id: &str) {
+    let mut c = srv.client();
+    assert_eq!(myid(srv), id);
+    let info = cmd(&mut c, &["CLUSTER", "INFO"]).text();
+    assert_eq!(info_field(&info, "cluster_known_nodes").as_deref(), Some("1"), "{info}");
+    assert_eq!(info_field(&info, "cluster_slots_assigned").as_deref(), Some("0"), "{info}");
+    assert_eq!(cmd(&mut c, &["CLUSTER", "SLOTS"]), arr(vec![]));
+    let listed = nodes_of(srv);
+    assert!(listed.len() == 1 && listed[0].1 == "myself,master", "{listed:?}");
+    assert_eq!(info_field(&cmd(&mut c, &["INFO", "replication"]).text(), "role").as_deref(), Some("master"));
 }
 
 /// `n` keys written through a cluster client to `urls`; their names.
@@ -533,14 +550,17 @@ fn a_drained_node_leaves_with_del_node_and_every_key_stays_readable() {
     assert_eq!(report["control_log"], false);
     assert_eq!(report["epoch"], drained + 1);
     assert_eq!(report["push_errors"].as_array().unwrap().len(), 0);
+    assert_eq!(report["reset"], true);
     for n in [&a, &b] {
         assert_eq!(epoch(n), Some(drained + 1));
         assert!(!lists(n, &c_id), "{:?}", nodes_of(n));
         assert_eq!(nodes_of(n).len(), 2);
         assert_eq!(cmd(&mut n.client(), &["CLUSTER", "SHARDS"]).items().len(), 2);
     }
-    // Nothing more was sent to it: it keeps the map it had.
+    // It was reset (SOFT: its id and epoch stay), and forgot the others.
+    assert_reset(&c, &c_id);
     assert_eq!(epoch(&c), Some(drained));
+    assert_eq!(cmd(&mut c.client(), &["DBSIZE"]), int(0));
     // A second del-node of it finds no such node.
     let err = admin_fails(&["del-node", &a.addr(), &c_id]);
     assert!(err.contains("no node of the cluster"), "{err}");
@@ -551,6 +571,12 @@ fn a_drained_node_leaves_with_del_node_and_every_key_stays_readable() {
     for k in &keys {
         let v: Option<String> = redis::cmd("GET").arg(k).query(&mut cc).unwrap();
         assert_eq!(v.as_deref(), Some(k.as_str()));
+    }
+    // Being alone and empty, it can join again.
+    admin_ok(&["add-node", &c.addr(), &a.addr()]);
+    for n in [&a, &b, &c] {
+        assert_eq!(epoch(n), Some(drained + 2));
+        assert_eq!(nodes_of(n).len(), 3);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -581,23 +607,32 @@ fn del_node_removes_a_replica_and_refuses_its_primary_before() {
         assert!(lists(n, &e_id) && lists(n, &r_id));
     }
 
-    // The replica leaves, named by a prefix of its id.
+    // The replica leaves, named by a prefix of its id, and is reset: it
+    // stops replicating, and its primary loses it.
+    let mut ce = e.client();
+    assert_eq!(info_field(&cmd(&mut ce, &["INFO", "replication"]).text(), "connected_slaves").as_deref(), Some("1"));
     let out = admin_ok(&["del-node", &a.addr(), &r_id[..10]]);
-    assert!(out.contains("Removed") && out.contains("fresh cluster-config-file"), "{out}");
+    assert!(out.contains("Removed") && out.contains("Reset") && out.contains("no longer replicates"), "{out}");
     for n in [&a, &b, &e] {
         assert_eq!(epoch(n), Some(at + 1));
         assert!(!lists(n, &r_id), "{:?}", nodes_of(n));
         assert_eq!(nodes_of(n).len(), 3);
     }
+    assert_reset(&r, &r_id);
+    assert!(wait_until(CONVERGE, || {
+        info_field(&cmd(&mut ce, &["INFO", "replication"]).text(), "connected_slaves").as_deref() == Some("0")
+    }));
     // Then its primary, which has no replica any more.
     let report: serde_json::Value =
         serde_json::from_str(&admin_ok(&["del-node", &a.addr(), &e.addr(), "--json"])).unwrap();
     assert_eq!(report["epoch"], at + 2);
+    assert_eq!(report["reset"], true);
     for n in [&a, &b] {
         assert_eq!(epoch(n), Some(at + 2));
         assert!(!lists(n, &e_id), "{:?}", nodes_of(n));
         assert_eq!(nodes_of(n).len(), 2);
     }
+    assert_reset(&e, &e_id);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -615,6 +650,9 @@ fn del_node_works_on_a_control_log_cluster_and_refuses_a_voter() {
     assert!(wait_until(CONVERGE, || nodes.iter().chain([&d, &e]).all(|n| nodes_of(n).len() == 5)));
     let at = epoch(&nodes[0]).unwrap();
 
+    // A voter refuses CLUSTER RESET: it would leave the log's majority short.
+    let reset = cmd(&mut nodes[2].client(), &["CLUSTER", "RESET"]);
+    assert!(reset.is_error() && format!("{reset:?}").contains("control log voter"), "{reset:?}");
     // A voter is refused as such (before its slots), and nothing changes.
     let err = admin_fails(&["del-node", &nodes[1].addr(), &nodes[2].addr()]);
     assert!(err.contains("voter of the control log") && err.contains("not supported"), "{err}");
@@ -633,8 +671,106 @@ fn del_node_works_on_a_control_log_cluster_and_refuses_a_voter() {
         serde_json::from_str(&admin_ok(&["del-node", &nodes[1].addr(), &e_id, "--json"])).unwrap();
     assert_eq!(report["control_log"], true);
     assert!(report["epoch"].as_u64().unwrap() > at, "{report}");
+    assert_eq!(report["reset"], true);
     assert!(wait_until(CONVERGE, || nodes.iter().chain([&d]).all(|n| !lists(n, &e_id))));
+    assert_reset(&e, &e_id);
     admin_ok(&["del-node", &nodes[2].addr(), &d_id]);
     assert!(wait_until(CONVERGE, || nodes.iter().all(|n| nodes_of(n).len() == 3 && !lists(n, &d_id))));
+    assert_reset(&d, &d_id);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Restarts `srv` (killed) on its port with its config file (node `i` of `dir`).
+fn restart(dir: &Path, i: usize, port: u16) -> Server {
+    let file = dir.join(format!("node{i}.conf")).display().to_string();
+    let cport = probe_port().to_string();
+    let args = ["--cluster-enabled", "yes", "--cluster-config-file", &file, "--cluster-port", &cport];
+    Server::start_on(port, SHARDS, &args).expect("restart on the node's own port")
+}
+
+#[test]
+fn a_push_that_misses_a_node_fails_add_node_and_del_node_and_fix_repairs_it() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("fix");
+    let a = start_node(&dir, 0);
+    let mut b = start_node(&dir, 1);
+    let c = start_node(&dir, 2);
+    create(&[&a, &b, &c], &[]);
+    let b_id = myid(&b);
+    // Nothing to fix yet.
+    assert!(admin_ok(&["fix", &a.addr()]).contains("nothing to fix"));
+
+    // b is killed: add-node reaches the others and fails, naming it.
+    let port = b.port;
+    b.signal(libc::SIGKILL);
+    assert!(b.wait_exit(Duration::from_secs(10)).is_some());
+    drop(b);
+    let d = start_node(&dir, 3);
+    let d_id = myid(&d);
+    let out = admin(&["add-node", &d.addr(), &a.addr(), "--json"]);
+    assert!(!out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let errors = report["push_errors"].as_array().unwrap();
+    assert!(errors.len() == 1 && errors[0].as_str().unwrap().contains(&b_id), "{report}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&b_id) && err.contains(&format!("coreshard-admin fix {}", a.addr())), "{err}");
+    for n in [&a, &c, &d] {
+        assert_eq!(epoch(n), Some(2));
+    }
+    // Back with its old map, it gets the new one from fix.
+    let b = restart(&dir, 1, port);
+    assert_eq!(epoch(&b), Some(1));
+    let report: serde_json::Value = serde_json::from_str(&admin_ok(&["fix", &c.addr(), "--json"])).unwrap();
+    assert_eq!(report["epoch"], 2);
+    assert_eq!(report["pushed"], serde_json::json!([{ "addr": b.addr(), "had_epoch": 1 }]), "{report}");
+    assert_eq!(report["up_to_date"].as_array().unwrap().len(), 3, "{report}");
+    assert_eq!(epoch(&b), Some(2));
+    assert!(lists(&b, &d_id));
+    assert!(admin_ok(&["fix", &b.addr()]).contains("nothing to fix"));
+
+    // b is stopped: del-node removes d from the others, resets it, and fails naming b.
+    b.signal(libc::SIGSTOP);
+    let err = admin_fails(&["del-node", &a.addr(), &d_id]);
+    b.signal(libc::SIGCONT);
+    assert!(err.contains(&b_id) && err.contains("did not reach 1 node"), "{err}");
+    for n in [&a, &c] {
+        assert_eq!(epoch(n), Some(3));
+        assert!(!lists(n, &d_id));
+    }
+    assert_reset(&d, &d_id);
+    // Its late push may land once it runs again; fix makes sure it does.
+    admin_ok(&["fix", &a.addr()]);
+    assert_eq!(epoch(&b), Some(3));
+    assert!(!lists(&b, &d_id));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn del_node_of_a_killed_replica_removes_it_and_reports_it_was_not_reset() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("del-dead");
+    let a = start_node(&dir, 0);
+    let b = start_node(&dir, 1);
+    create(&[&a, &b], &[]);
+    let mut r = start_node(&dir, 2);
+    admin_ok(&["add-node", &r.addr(), &a.addr(), "--replica-of", &b.addr()]);
+    let (r_id, r_addr) = (myid(&r), r.addr());
+    let at = epoch(&a).unwrap();
+    r.signal(libc::SIGKILL);
+    assert!(r.wait_exit(Duration::from_secs(10)).is_some());
+
+    // Removing a dead node is what del-node is for: it succeeds, and says
+    // the node could not be reset.
+    let report: serde_json::Value = serde_json::from_str(&admin_ok(&["del-node", &a.addr(), &r_id, "--json"])).unwrap();
+    assert_eq!(report["reset"], false);
+    assert!(report["reset_error"].as_str().unwrap().contains(&r_addr), "{report}");
+    for n in [&a, &b] {
+        assert_eq!(epoch(n), Some(at + 1));
+        assert!(!lists(n, &r_id));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -91,10 +91,11 @@ pub struct Migration {
     /// message it sent to another shard before seeing it is on that
     /// shard's ring.
     pub seen: Vec<AtomicU64>,
-    /// Per shard: the routing epoch it routes with, published once every
+    /// Per shard: the version of the routing it routes with (the count of
+    /// routings published, `Cluster::version`), published once every
     /// message it routed with an older one is on its destination's ring.
     /// A shard deletes slots moved away only once every shard is past the
-    /// switch's epoch: a read routed here before the switch, still on its
+    /// switch's routing: a read routed here before the switch, still on its
     /// way to the shard that owns the key, must not find it deleted.
     pub routed: Vec<AtomicU64>,
     /// Keys the snapshots sent (source; 0 on the target).
@@ -713,16 +714,16 @@ pub(crate) fn on_turn(shard: &mut Shard) {
     shard.repl.observed_gen = mig.pause_gen.load(Acquire);
     // The same for the routing, refreshed at the start of this turn: what
     // was routed with an older one was sent by the end of the previous turn.
-    if shard.repl.publishing_epoch.0 != shard.repl.routing_epoch {
-        shard.repl.publishing_epoch = (shard.repl.routing_epoch, mark);
+    if shard.repl.publishing_routing.0 != shard.repl.routing_version {
+        shard.repl.publishing_routing = (shard.repl.routing_version, mark);
     }
-    let (epoch, epoch_mark) = shard.repl.publishing_epoch;
-    if mig.routed[shard.id].load(Relaxed) != epoch && shard.sent_before(epoch_mark) {
-        mig.routed[shard.id].store(epoch, Release);
+    let (version, version_mark) = shard.repl.publishing_routing;
+    if mig.routed[shard.id].load(Relaxed) != version && shard.sent_before(version_mark) {
+        mig.routed[shard.id].store(version, Release);
     }
-    shard.repl.routing_epoch = shard.cluster.as_ref().map_or(0, |c| c.routing.epoch);
+    shard.repl.routing_version = shard.cluster.as_ref().map_or(0, |c| c.version);
     if mig.seen[shard.id].load(Relaxed) != shard.repl.observed_gen
-        || mig.routed[shard.id].load(Relaxed) != shard.repl.routing_epoch
+        || mig.routed[shard.id].load(Relaxed) != shard.repl.routing_version
     {
         // Another turn soon publishes them, even if nothing else wakes this shard.
         super::arm_timer(shard, CUTOVER_POLL_NS);
@@ -836,24 +837,40 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
         shard.repl.cleanup_gen = generation;
         let (lo, hi) = (mig.cleanup_lo.load(Relaxed) as usize, mig.cleanup_hi.load(Relaxed) as usize);
         let mine = shard.map.range(shard.id);
-        shard.repl.cleanup = lo.max(mine.start)..hi.min(mine.end).max(lo.max(mine.start));
-        // Not before every shard routes with the configuration that moved
-        // the slots away (published before the generation), and has sent
-        // here what it routed with an older one.
-        let epoch = shard.cluster.as_ref().map_or(0, |c| c.shared.epoch().max(c.routing.epoch));
-        shard.repl.cleanup_after = Some((epoch, 0));
+        let range = lo.max(mine.start)..hi.min(mine.end).max(lo.max(mine.start));
+        if lo == hi {
+            // A pull into this node: every deletion stops.
+            shard.repl.cleanup = 0..0;
+            shard.repl.cleanup_queued.clear();
+            shard.repl.cleanup_after = None;
+        } else {
+            if shard.repl.cleanup.is_empty() {
+                shard.repl.cleanup = range;
+            } else if !range.is_empty() {
+                // The one under way goes on; this one follows.
+                shard.repl.cleanup_queued.push(range);
+            }
+            // Not before every shard routes with the configuration that
+            // moved the slots away (published before the generation), and
+            // has sent here what it routed with an older one.
+            let version = shard.cluster.as_ref().map_or(0, |c| c.shared.version().max(c.version));
+            shard.repl.cleanup_after = Some((version, 0));
+        }
         if !shard.repl.cleanup.is_empty() {
             super::arm_timer(shard, CLEANUP_TURN_NS);
         }
         return;
     }
     if shard.repl.cleanup.is_empty() {
-        return;
+        if shard.repl.cleanup_queued.is_empty() {
+            return;
+        }
+        shard.repl.cleanup = shard.repl.cleanup_queued.remove(0);
     }
-    if let Some((epoch, turn)) = shard.repl.cleanup_after {
+    if let Some((version, turn)) = shard.repl.cleanup_after {
         if turn == 0 {
-            if mig.routed.iter().all(|r| r.load(Acquire) >= epoch) {
-                shard.repl.cleanup_after = Some((epoch, shard.repl.turn));
+            if mig.routed.iter().all(|r| r.load(Acquire) >= version) {
+                shard.repl.cleanup_after = Some((version, shard.repl.turn));
             }
             return super::arm_timer(shard, CUTOVER_POLL_NS);
         }
@@ -880,7 +897,7 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
     shard.ks.clear_slots(slot..slot + 1);
     let (a, b) = (slot.to_string(), (slot + 1).to_string());
     shard.ks.journal.append(0, [&b"REPLCONF"[..], b"flush-slots", a.as_bytes(), b.as_bytes()]);
-    if !shard.repl.cleanup.is_empty() {
+    if !shard.repl.cleanup.is_empty() || !shard.repl.cleanup_queued.is_empty() {
         // The next slot on the next turn, even when nothing else wakes this shard.
         super::arm_timer(shard, CLEANUP_TURN_NS);
     }

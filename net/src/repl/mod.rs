@@ -236,12 +236,12 @@ pub(crate) struct ShardRepl {
     /// send mark it waits for (everything sent by the end of the turn that
     /// saw it).
     pub publishing_gen: (u64, u64),
-    /// The routing epoch this shard used from the previous turn on.
-    pub routing_epoch: u64,
-    /// The routing epoch to publish in `Migration::routed`, with the send
+    /// The routing version this shard used from the previous turn on.
+    pub routing_version: u64,
+    /// The routing version to publish in `Migration::routed`, with the send
     /// mark it waits for (what this shard routed with an older one).
-    pub publishing_epoch: (u64, u64),
-    /// Before deleting the slots of `cleanup`: the routing epoch every
+    pub publishing_routing: (u64, u64),
+    /// Before deleting the slots of `cleanup`: the routing version every
     /// shard must have published, and the turn this one saw that (0: not
     /// yet); None once deleting may begin.
     pub cleanup_after: Option<(u64, u64)>,
@@ -249,6 +249,9 @@ pub(crate) struct ShardRepl {
     pub held: Vec<(u32, u64)>,
     /// Slots this shard still has to empty after a migration moved them away.
     pub cleanup: std::ops::Range<usize>,
+    /// Ranges of later migrations, emptied after `cleanup` (a drain moves
+    /// slots away in several migrations, one soon after the other).
+    pub cleanup_queued: Vec<std::ops::Range<usize>>,
     /// The `cleanup_gen` that `cleanup` follows.
     pub cleanup_gen: u64,
 }
@@ -460,6 +463,12 @@ pub(crate) fn follow(shared: &crate::shared::Shared, st: &mut ReplState, host: S
     }
     shared.wake_all();
     let _ = shared.repl.events.send(LinkEvent::Reconfigure);
+}
+
+/// Stops replicating, if this node does (CLUSTER RESET of a replica), as
+/// REPLICAOF NO ONE does.
+pub(crate) fn stop_replicating(shard: &mut Shard) {
+    promote(shard);
 }
 
 /// REPLICAOF NO ONE: keep the data, start a new history, take writes.

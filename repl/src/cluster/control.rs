@@ -9,6 +9,12 @@
 //! (nodes outside it), or, on a voter of the control log, as the log's
 //! commits through [`ClusterControl::install_committed`]; a voter refuses
 //! SETCONFIG (docs/decisions/0006-control-log.md).
+//!
+//! `CLUSTER RESET` replaces the configuration with this node's alone (a
+//! new id and epoch 0 for HARD), written and acted on like any other; it
+//! starts a new reset generation, which orders it after everything before
+//! it although its epoch may be lower (store.rs). A control log voter
+//! refuses it (docs/decisions/0004-cluster.md).
 
 use super::config::{ClusterConfig, ConfigChange, Node, NodeId, SLOTS, SlotRange};
 use super::member::Answer;
@@ -19,7 +25,7 @@ use coreshard_net::Config;
 use coreshard_net::cluster::{ClusterHook, ReplyLater, Routing, UNASSIGNED};
 use std::fmt::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -40,6 +46,9 @@ pub struct ClusterControl {
     /// `cluster-require-full-coverage`, as set at start.
     require_full_coverage: bool,
     state: Mutex<NodesFile>,
+    /// CLUSTER RESETs since the node started (changed under `state`'s lock):
+    /// the generation of the configuration in `state`.
+    generation: AtomicU64,
     /// `cluster-port`, or the client port + 10000.
     control_port: u16,
     /// The shards' cluster state, to publish configurations the control
@@ -108,6 +117,7 @@ impl ClusterControl {
             writer,
             require_full_coverage: config.cluster_require_full_coverage,
             state: Mutex::new(file),
+            generation: AtomicU64::new(0),
             control_port: if config.cluster_port != 0 { config.cluster_port } else { config.port.wrapping_add(10000) },
             published: OnceLock::new(),
             member: OnceLock::new(),
@@ -148,8 +158,9 @@ impl ClusterControl {
             return Err(format!("the configuration does not list this node ({})", state.myself));
         }
         let file = NodesFile::new(state.myself.clone(), next);
-        // Under the state's lock, so the writer gets them in epoch order.
-        self.writer.submit(file.clone());
+        // Under the state's lock, so the writer gets them in order.
+        let generation = self.generation.load(Ordering::Acquire);
+        self.writer.submit(generation, file.clone());
         *state = file;
         tracing::info!(
             "cluster: config epoch {} installed ({} nodes, {} slots assigned)",
@@ -157,7 +168,58 @@ impl ClusterControl {
             state.config.nodes.len(),
             state.config.slots_assigned()
         );
-        Ok(routing_of(&state, self.require_full_coverage))
+        Ok(routing_of(&state, self.require_full_coverage).with_generation(generation))
+    }
+
+    /// `CLUSTER RESET [HARD|SOFT]`'s configuration part (the shard did
+    /// the rest: see `coreshard_net::cluster`): this node alone, a primary
+    /// with no slots, at the address it announces; HARD with a new node id
+    /// and epoch 0, SOFT with its id and epoch. Written as any change and
+    /// published once in the file, then `done` gets `+OK`. Refused at once
+    /// on a control log voter: the other voters would still count it in
+    /// their majority while it forgot the log.
+    fn reset(&self, hard: bool, done: ReplyLater) -> Result<(), String> {
+        if self.member.get().is_some() {
+            return Err("ERR CLUSTER RESET is refused on a control log voter: the other voters count it in their \
+                        majority, and changing the voters is not supported"
+                .into());
+        }
+        let routing = {
+            let mut state = self.state();
+            let me = state.config.node(&state.myself).cloned().ok_or("ERR this node is not in its configuration")?;
+            let id = if hard { NodeId::random() } else { state.myself.clone() };
+            let mut config = ClusterConfig::solo(Node::primary(id.clone(), &me.ip, me.port));
+            config.epoch = if hard { 0 } else { state.config.epoch };
+            let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+            let file = NodesFile::new(id, config);
+            self.writer.submit(generation, file.clone());
+            *state = file;
+            tracing::info!(
+                "cluster: CLUSTER RESET {}: node {} alone at config epoch {}",
+                if hard { "HARD" } else { "SOFT" },
+                state.myself,
+                state.config.epoch
+            );
+            routing_of(&state, self.require_full_coverage).with_generation(generation)
+        };
+        self.publish_when_durable(routing, move |routing| done(b"+OK\r\n".to_vec(), Some(routing)));
+        Ok(())
+    }
+
+    /// Notes `routing` as pending and, once its configuration is in the
+    /// file, publishes it to the shards and calls `then` (on the writer
+    /// thread, or here when it is in the file already).
+    fn publish_when_durable(&self, routing: Routing, then: impl FnOnce(Routing) + Send + 'static) {
+        let published = self.published.get().cloned();
+        if let Some(cluster) = published.as_ref().and_then(Weak::upgrade) {
+            cluster.note_pending(routing.generation, routing.epoch);
+        }
+        self.writer.when_durable(routing.version(), move || {
+            if let Some(cluster) = published.as_ref().and_then(Weak::upgrade) {
+                cluster.publish(routing.clone());
+            }
+            then(routing);
+        });
     }
 }
 
@@ -212,18 +274,7 @@ impl ClusterControl {
         then: impl FnOnce(Result<Routing, String>) + Send + 'static,
     ) {
         match self.install(epoch, change) {
-            Ok(routing) => {
-                let published = self.published.get().cloned();
-                if let Some(cluster) = published.as_ref().and_then(Weak::upgrade) {
-                    cluster.note_pending(epoch);
-                }
-                self.writer.when_durable(epoch, move || {
-                    if let Some(cluster) = published.as_ref().and_then(Weak::upgrade) {
-                        cluster.publish(routing.clone());
-                    }
-                    then(Ok(routing));
-                });
-            }
+            Ok(routing) => self.publish_when_durable(routing, move |routing| then(Ok(routing))),
             Err(e) => then(Err(e)),
         }
     }
@@ -472,6 +523,10 @@ impl ClusterHook for SharedControl {
         serde_json::to_string(&config).ok().map(|json| (config.epoch, json))
     }
 
+    fn reset(&self, hard: bool, done: ReplyLater) -> Result<(), String> {
+        self.0.reset(hard, done)
+    }
+
     fn command_async(&self, args: &Args, done: ReplyLater) -> Result<(), ReplyLater> {
         match args.get(1).to_ascii_uppercase().as_slice() {
             b"CORESHARD-PROPOSE" => self.0.propose(args, done),
@@ -504,7 +559,8 @@ impl ClusterHook for SharedControl {
 
 impl ClusterHook for ClusterControl {
     fn routing(&self) -> Routing {
-        routing_of(&self.state(), self.require_full_coverage)
+        let state = self.state();
+        routing_of(&state, self.require_full_coverage).with_generation(self.generation.load(Ordering::Acquire))
     }
 
     fn command(&self, args: &Args, r: &mut Reply) -> Option<Routing> {

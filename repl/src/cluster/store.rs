@@ -13,6 +13,12 @@
 //! shards, answer SETCONFIG, release a migration's held writes. So, as
 //! when the shard wrote the file itself, whatever epoch a node has acted
 //! on is in its file, and a restart never goes back before it.
+//!
+//! CLUSTER RESET may take the epoch back (HARD to 0), so the writer orders
+//! what it is given by (reset generation, epoch): the generation counts
+//! the resets since the node started (it is not in the file, which holds
+//! one configuration only), and a reset's configuration replaces anything
+//! of an older generation, whatever its epoch.
 
 use super::config::{ClusterConfig, ConfigError, NodeId};
 use serde::{Deserialize, Serialize};
@@ -94,6 +100,9 @@ const RETRY_MS: u64 = 100;
 /// Something to do once an epoch is in the file.
 type Then = Box<dyn FnOnce() + Send>;
 
+/// The order of configurations given to the writer: (reset generation, epoch).
+pub type Version = (u64, u64);
+
 /// The config file's writer thread (see the module's doc).
 pub struct Writer {
     state: Mutex<Pending>,
@@ -104,17 +113,19 @@ pub struct Writer {
 
 #[derive(Default)]
 struct Pending {
-    /// The newest configuration not yet written.
-    newest: Option<NodesFile>,
-    /// What waits for an epoch to be written, with that epoch.
-    waiting: Vec<(u64, Then)>,
+    /// The newest configuration not yet written, with its version.
+    newest: Option<(Version, NodesFile)>,
+    /// The newest version in the file.
+    durable: Version,
+    /// What waits for a version to be written, with that version.
+    waiting: Vec<(Version, Then)>,
 }
 
 impl Writer {
     /// Starts the writer of `path`, whose file holds `durable` already.
     pub fn start(path: PathBuf, durable: u64) -> Result<Arc<Writer>, String> {
         let writer = Arc::new(Writer {
-            state: Mutex::new(Pending::default()),
+            state: Mutex::new(Pending { durable: (0, durable), ..Pending::default() }),
             work: Condvar::new(),
             durable: AtomicU64::new(durable),
         });
@@ -130,27 +141,29 @@ impl Writer {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Hands `file` over to be written (replacing an older one not yet written).
-    pub fn submit(&self, file: NodesFile) {
+    /// Hands `file` over to be written, as of reset generation
+    /// `generation` (replacing an older one not yet written).
+    pub fn submit(&self, generation: u64, file: NodesFile) {
+        let version = (generation, file.config.epoch);
         let mut p = self.lock();
-        if p.newest.as_ref().is_none_or(|n| n.config.epoch <= file.config.epoch) {
-            p.newest = Some(file);
+        if version >= p.durable && p.newest.as_ref().is_none_or(|n| n.0 <= version) {
+            p.newest = Some((version, file));
         }
         self.work.notify_one();
     }
 
-    /// The newest epoch in the file.
+    /// The newest epoch in the file (of the newest generation written).
     pub fn durable(&self) -> u64 {
         self.durable.load(Ordering::Acquire)
     }
 
-    /// Runs `then` once epoch `epoch` (or a newer one) is in the file: at
-    /// once when it is, else on the writer thread right after the write.
-    pub fn when_durable(&self, epoch: u64, then: impl FnOnce() + Send + 'static) {
+    /// Runs `then` once version `version` (or a newer one) is in the file:
+    /// at once when it is, else on the writer thread right after the write.
+    pub fn when_durable(&self, version: Version, then: impl FnOnce() + Send + 'static) {
         {
             let mut p = self.lock();
-            if self.durable() < epoch {
-                p.waiting.push((epoch, Box::new(then)));
+            if p.durable < version {
+                p.waiting.push((version, Box::new(then)));
                 return;
             }
         }
@@ -170,19 +183,22 @@ impl Writer {
             };
             // A failed write is tried again (with anything newer) until it
             // succeeds: nothing that waits for it may go on before.
-            while let Err(e) = file.save(path) {
+            while let Err(e) = file.1.save(path) {
                 tracing::error!("cluster: can't write the cluster config file {}: {e}; retrying", path.display());
                 std::thread::sleep(Duration::from_millis(RETRY_MS));
                 if let Some(newer) = self.lock().newest.take() {
                     file = newer;
                 }
             }
-            let epoch = file.config.epoch;
+            let version = file.0;
             let mut ready = {
                 let mut p = self.lock();
-                self.durable.fetch_max(epoch, Ordering::AcqRel);
+                if p.durable < version {
+                    p.durable = version;
+                    self.durable.store(version.1, Ordering::Release);
+                }
                 let (ready, still): (Vec<_>, Vec<_>) =
-                    std::mem::take(&mut p.waiting).into_iter().partition(|w| w.0 <= epoch);
+                    std::mem::take(&mut p.waiting).into_iter().partition(|w| w.0 <= version);
                 p.waiting = still;
                 ready
             };
@@ -247,9 +263,9 @@ mod tests {
         let writer = Writer::start(path.clone(), 0).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         for epoch in 1..=20 {
-            writer.submit(NodesFile::new(me.clone(), config(epoch)));
+            writer.submit(0, NodesFile::new(me.clone(), config(epoch)));
             let (tx, path) = (tx.clone(), path.clone());
-            writer.when_durable(epoch, move || {
+            writer.when_durable((0, epoch), move || {
                 // The epoch (or a newer one) is in the file when this runs.
                 let on_disk = NodesFile::load(&path).unwrap().map_or(0, |f| f.config.epoch);
                 tx.send((epoch, on_disk)).unwrap();
@@ -262,8 +278,25 @@ mod tests {
         assert_eq!(NodesFile::load(&path).unwrap().unwrap().config.epoch, 20);
         // Something waiting for an epoch already written runs at once.
         let (tx, rx) = std::sync::mpsc::channel();
-        writer.when_durable(3, move || tx.send(()).unwrap());
+        writer.when_durable((0, 3), move || tx.send(()).unwrap());
         assert!(rx.try_recv().is_ok());
+        // A reset's configuration (the next generation) goes back to epoch
+        // 0: it is written over epoch 20, and what waits for it runs after.
+        let (tx, rx) = std::sync::mpsc::channel();
+        writer.submit(1, NodesFile::new(me.clone(), config(0)));
+        let path2 = path.clone();
+        writer.when_durable((1, 0), move || {
+            tx.send(NodesFile::load(&path2).unwrap().map(|f| f.config.epoch)).unwrap();
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), Some(0));
+        assert_eq!(writer.durable(), 0);
+        // An older generation's configuration is not written any more.
+        writer.submit(0, NodesFile::new(me.clone(), config(21)));
+        let (tx, rx) = std::sync::mpsc::channel();
+        writer.submit(1, NodesFile::new(me.clone(), config(1)));
+        writer.when_durable((1, 1), move || tx.send(()).unwrap());
+        rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(NodesFile::load(&path).unwrap().unwrap().config.epoch, 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -10,7 +10,7 @@
 //! as to every other node outside the voters; this tool waits until the new
 //! node has it.
 
-use super::{CONTROL_LOG_RETRY, NodeConn, field, fresh, parse_addr, propose, push_config};
+use super::{CONTROL_LOG_RETRY, NodeConn, field, fresh, not_pushed, parse_addr, propose, push_config};
 use crate::migrate::read_config;
 use coreshard_repl::cluster::{ClusterConfig, ConfigChange, Node, Role};
 use std::time::{Duration, Instant};
@@ -72,7 +72,7 @@ pub(crate) fn run(new: &str, existing: &str, replica_of: Option<&str>, json: boo
     {
         return Err(format!("{new} (node {id}) is already a member of this cluster"));
     }
-    let mut joining = fresh(new)?;
+    let mut joining = fresh(new, config.epoch + 1)?;
     let role = match replica_of {
         None => Role::Primary,
         Some(text) => {
@@ -163,9 +163,23 @@ pub(crate) fn run(new: &str, existing: &str, replica_of: Option<&str>, json: boo
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
-        return Ok(());
+    } else {
+        print_report(&report, primary);
     }
-    let via = if control_log { "committed through the control log" } else { "pushed to every node" };
+    if !report.push_errors.is_empty() {
+        return Err(not_pushed(epoch, &report.push_errors, existing));
+    }
+    Ok(())
+}
+
+/// add-node's text output.
+fn print_report(report: &Report, primary: Option<&Node>) {
+    let (epoch, control_log) = (report.epoch, report.control_log);
+    let via = match (control_log, report.push_errors.is_empty()) {
+        (true, _) => "committed through the control log",
+        (false, true) => "pushed to every node",
+        (false, false) => "pushed to the nodes that answered",
+    };
     match primary {
         Some(p) => println!(
             "Added {} {} as a replica of {} {}:{}; config epoch {epoch} {via}",
@@ -180,10 +194,6 @@ pub(crate) fn run(new: &str, existing: &str, replica_of: Option<&str>, json: boo
     if report.replica_link_up == Some(false) {
         println!("warning: the replica's link to its primary is not up yet (INFO replication)");
     }
-    for e in &report.push_errors {
-        println!("warning: configuration not pushed: {e}");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,19 +6,29 @@
 //! primary that still has replicas, and a voter of the control log (voter
 //! changes are not supported). On a cluster whose configuration is pushed,
 //! the next epoch goes to every remaining node; on a `--control-log`
-//! cluster, the change is proposed through the log. Nothing more is sent to
-//! the removed node: coreshard has no command that makes a node forget its
-//! cluster (no `CLUSTER RESET`), so it keeps its old map and should be
-//! stopped, or restarted with a fresh cluster-config-file.
+//! cluster, the change is proposed through the log. Then, as `redis-cli
+//! --cluster del-node` does, the removed node gets `CLUSTER RESET SOFT`: it
+//! forgets the other nodes and serves no slots, and a replica stops
+//! replicating and is emptied. A removed node that does not answer is
+//! reported (it is likely down: reset it, or give it a fresh
+//! cluster-config-file, before it serves again); one that refuses the
+//! reset, or a remaining node the configuration did not reach, fails the
+//! command, naming them.
 
-use super::{NodeConn, parse_addr, propose, push_config};
+use super::{NodeConn, not_pushed, parse_addr, propose, push_config};
 use crate::add_node::find_node;
 use crate::migrate::read_config;
 use coreshard_repl::cluster::{ClusterConfig, ConfigChange, Node};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long the control log may take to commit the change.
 const COMMIT_WAIT: Duration = Duration::from_secs(30);
+/// How long a drained primary may take to delete the keys of the slots it
+/// gave away (a migration's source does it in the background, a slot per
+/// loop turn), which CLUSTER RESET requires.
+const CLEANUP_WAIT: Duration = Duration::from_secs(30);
+/// How often the removed node's key count is read meanwhile.
+const CLEANUP_POLL: Duration = Duration::from_millis(20);
 
 /// What `del-node` did, as `--json` prints it.
 #[derive(serde::Serialize)]
@@ -29,6 +39,10 @@ struct Report {
     epoch: u64,
     control_log: bool,
     push_errors: Vec<String>,
+    /// The removed node took `CLUSTER RESET SOFT`.
+    reset: bool,
+    /// Why it did not, when it did not.
+    reset_error: Option<String>,
 }
 
 /// Why `node` cannot leave `config` (pushed or proposed alike), if it cannot.
@@ -97,6 +111,11 @@ pub(crate) fn run(existing: &str, which: &str, json: bool) -> Result<(), String>
         push_errors = push_config(&next, &next.nodes)?;
         next.epoch
     };
+    // The others dropped it (those that did not are reported): it may forget them.
+    let (reset, reset_error, refused) = match reset_node(&node) {
+        Ok(()) => (true, None, false),
+        Err((e, refused)) => (false, Some(e), refused),
+    };
     let report = Report {
         id: node.id.to_string(),
         addr: format!("{}:{}", node.ip, node.port),
@@ -104,22 +123,75 @@ pub(crate) fn run(existing: &str, which: &str, json: bool) -> Result<(), String>
         epoch,
         control_log,
         push_errors,
+        reset,
+        reset_error,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
-        return Ok(());
+    } else {
+        print_report(&report);
     }
-    let via = if control_log { "committed through the control log" } else { "pushed to every remaining node" };
-    println!(
-        "Removed {} {} ({}); config epoch {epoch} {via}\n\
-         The removed node keeps its old map (coreshard has no CLUSTER RESET): stop it, or restart it \
-         with a fresh cluster-config-file",
-        report.id, report.addr, report.role
-    );
-    for e in &report.push_errors {
-        println!("warning: configuration not pushed: {e}");
+    if !report.push_errors.is_empty() {
+        return Err(not_pushed(epoch, &report.push_errors, existing));
+    }
+    if refused {
+        return Err(format!(
+            "node {} was removed from the cluster but refused CLUSTER RESET SOFT: {}",
+            report.id,
+            report.reset_error.as_deref().unwrap_or_default()
+        ));
     }
     Ok(())
+}
+
+/// Sends `CLUSTER RESET SOFT` to the removed node; the error, and whether
+/// the node answered it (a refusal) rather than not answering. A primary
+/// must hold no keys: a drained one may still be deleting those of the
+/// slots it gave away, which it is given [`CLEANUP_WAIT`] for.
+fn reset_node(node: &Node) -> Result<(), (String, bool)> {
+    let mut conn = NodeConn::open(&node.ip, node.port).map_err(|e| (e, false))?;
+    let deadline = Instant::now() + CLEANUP_WAIT;
+    while node.is_primary() {
+        let keys: i64 = conn.query(&["DBSIZE"]).map_err(|e| (e, false))?;
+        if keys == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            let e = format!("{} still holds {keys} keys after {}s", conn.addr, CLEANUP_WAIT.as_secs());
+            return Err((e, true));
+        }
+        std::thread::sleep(CLEANUP_POLL);
+    }
+    match redis::cmd("CLUSTER").arg("RESET").arg("SOFT").query::<String>(&mut conn.con) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let answered = !(e.is_io_error() || e.is_timeout() || e.is_connection_dropped());
+            Err((format!("{} (CLUSTER RESET SOFT): {e}", conn.addr), answered))
+        }
+    }
+}
+
+/// del-node's text output.
+fn print_report(report: &Report) {
+    let epoch = report.epoch;
+    let via = match (report.control_log, report.push_errors.is_empty()) {
+        (true, _) => "committed through the control log",
+        (false, true) => "pushed to every remaining node",
+        (false, false) => "pushed to the remaining nodes that answered",
+    };
+    println!("Removed {} {} ({}); config epoch {epoch} {via}", report.id, report.addr, report.role);
+    match &report.reset_error {
+        None => println!(
+            "Reset {} (CLUSTER RESET SOFT): it serves no slots and knows no other node{}",
+            report.addr,
+            if report.role == "replica" { ", and no longer replicates (its data was flushed)" } else { "" }
+        ),
+        Some(e) => println!(
+            "warning: {} was not reset ({e}): before it serves again, run CLUSTER RESET on it or restart it \
+             with a fresh cluster-config-file",
+            report.addr
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -11,9 +11,11 @@
 //! `rebalance` plans moves so that each primary serves slots in proportion
 //! to its weight and runs them one migration at a time (rebalance.rs).
 //! `del-node` takes a node with no slots and no replicas (and not a control
-//! log voter) out of the cluster (del_node.rs); the removed node is told
-//! nothing (there is no `CLUSTER RESET`), keeps its old map, and should be
-//! stopped or restarted with a fresh cluster-config-file.
+//! log voter) out of the cluster and then resets it (`CLUSTER RESET SOFT`),
+//! so that it ends outside any cluster (del_node.rs). When a configuration
+//! could not be pushed to some node, add-node and del-node fail naming
+//! them, and `fix` pushes the newest configuration found among the members
+//! to every member that has an older one (fix.rs).
 //!
 //! Growing a cluster, as with `redis-cli --cluster add-node` / `rebalance`:
 //!
@@ -23,10 +25,12 @@
 //! coreshard-admin rebalance ANY:PORT --use-empty-primaries [--dry-run]
 //! coreshard-admin rebalance ANY:PORT --weight NODE=0        # drain NODE
 //! coreshard-admin del-node ANY:PORT NODE                    # then remove it
+//! coreshard-admin fix ANY:PORT                              # after a failed push
 //! ```
 
 mod add_node;
 mod del_node;
+mod fix;
 mod migrate;
 mod rebalance;
 
@@ -92,14 +96,25 @@ enum Command {
         json: bool,
     },
     /// Remove a node that serves no slots and has no replicas from a running
-    /// cluster; the removed node keeps its old map: stop it or restart it with
-    /// a fresh cluster-config-file.
+    /// cluster, then reset it (CLUSTER RESET SOFT): it forgets the cluster
+    /// and, a replica, stops replicating and is emptied.
     DelNode {
         /// Any node of the cluster, as HOST:PORT.
         #[arg(value_name = "EXISTING_HOST:PORT")]
         existing: String,
         /// The node to remove: a node id, a unique prefix of one, or HOST:PORT.
         #[arg(value_name = "NODE")]
+        node: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Push the newest configuration found among a cluster's members to every
+    /// member that has an older one (after a push that did not reach some
+    /// node); for clusters whose configuration is pushed, not a control log's.
+    Fix {
+        /// Any node of the cluster, as HOST:PORT.
+        #[arg(value_name = "HOST:PORT")]
         node: String,
         /// Print the result as JSON.
         #[arg(long)]
@@ -180,6 +195,7 @@ fn main() -> ExitCode {
             add_node::run(&new, &existing, replica_of.as_deref(), json)
         }
         Command::DelNode { existing, node, json } => del_node::run(&existing, &node, json),
+        Command::Fix { node, json } => fix::run(&node, json),
         Command::Rebalance {
             node,
             weights,
@@ -288,9 +304,10 @@ fn plan(count: usize, replicas: usize) -> Result<Vec<Option<usize>>, String> {
 }
 
 /// Connects to a node that must be fresh: cluster-enabled, in no cluster
-/// yet (config epoch 0, knowing only itself) and empty. Learns its id and
-/// the address it announces.
-fn fresh(text: &str) -> Result<Fresh, String> {
+/// (knowing only itself, serving no slot, at a config epoch below the one it is to
+/// take, `epoch_below`: 0 for a node never in a cluster, or that of a node
+/// CLUSTER RESET SOFT left alone) and empty. Learns its id and the address it announces.
+fn fresh(text: &str, epoch_below: u64) -> Result<Fresh, String> {
     let (host, port) = parse_addr(text)?;
     let mut conn = NodeConn::open(&host, port)?;
     let id: String = conn.query(&["CLUSTER", "MYID"]).map_err(|e| {
@@ -304,8 +321,16 @@ fn fresh(text: &str) -> Result<Fresh, String> {
     let info: String = conn.query(&["CLUSTER", "INFO"])?;
     let epoch = field(&info, "cluster_current_epoch").unwrap_or_default();
     let known = field(&info, "cluster_known_nodes").unwrap_or_default();
-    if epoch != "0" || known != "1" {
+    let assigned = field(&info, "cluster_slots_assigned").unwrap_or_default();
+    if known != "1" || assigned != "0" {
         return Err(format!("{} is already part of a cluster (config epoch {epoch}, {known} nodes)", conn.addr));
+    }
+    if epoch.parse::<u64>().ok().is_none_or(|e| e >= epoch_below) {
+        return Err(format!(
+            "{} is alone but at config epoch {epoch}, not below the {epoch_below} it would take: \
+             run CLUSTER RESET HARD on it first",
+            conn.addr
+        ));
     }
     let keys: i64 = conn.query(&["DBSIZE"])?;
     if keys != 0 {
@@ -323,7 +348,7 @@ fn create(addrs: &[String], replicas: usize, voters: usize, json: bool) -> Resul
     let roles = plan(addrs.len(), replicas)?;
     let mut nodes: Vec<Fresh> = Vec::new();
     for text in addrs {
-        let n = fresh(text)?;
+        let n = fresh(text, 1)?;
         if nodes.iter().any(|m| m.id == n.id) {
             return Err(format!("{} is listed twice (node {})", n.conn.addr, n.id));
         }
@@ -462,9 +487,10 @@ fn propose(
 }
 
 /// Pushes `config` (`CLUSTER CORESHARD-SETCONFIG`) to each of `nodes`
-/// (nodes of it), one connection each; returns what could not be pushed.
-/// A node that already has this epoch or a newer one (the source's stream
-/// or the log's leader came first) is not an error.
+/// (nodes of it), one connection each; returns what could not be pushed,
+/// one line per node, naming it. A node that already has this epoch or a
+/// newer one (the source's stream or the log's leader came first) is not
+/// an error.
 fn push_config<'a>(config: &ClusterConfig, nodes: impl IntoIterator<Item = &'a Node>) -> Result<Vec<String>, String> {
     let text = serde_json::to_string(config).map_err(|e| e.to_string())?;
     let epoch = config.epoch.to_string();
@@ -473,11 +499,23 @@ fn push_config<'a>(config: &ClusterConfig, nodes: impl IntoIterator<Item = &'a N
         let pushed = NodeConn::open(&n.ip, n.port)
             .and_then(|mut c| c.query::<String>(&["CLUSTER", "CORESHARD-SETCONFIG", &epoch, &text]));
         match pushed {
-            Err(e) if !e.contains("not newer") => errors.push(e),
+            Err(e) if !e.contains("not newer") => errors.push(format!("node {} ({}:{}): {e}", n.id, n.ip, n.port)),
             _ => {}
         }
     }
     Ok(errors)
+}
+
+/// The error of a command whose configuration (`epoch`) did not reach
+/// every node: which ones (`push_errors`, from [`push_config`]) and how
+/// to repair it.
+fn not_pushed(epoch: u64, push_errors: &[String], any: &str) -> String {
+    format!(
+        "the configuration (epoch {epoch}) did not reach {} node(s):\n  {}\n\
+         They serve the old map until they get it: once they answer, run `coreshard-admin fix {any}`",
+        push_errors.len(),
+        push_errors.join("\n  ")
+    )
 }
 
 /// One node as `show` reports it.

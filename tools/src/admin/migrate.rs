@@ -144,6 +144,9 @@ pub(crate) fn run(plan: &Plan) -> Result<(), String> {
         for e in &done.push_errors {
             println!("warning: configuration not pushed: {e}");
         }
+        if !done.push_errors.is_empty() {
+            println!("warning: once they answer, run `coreshard-admin fix {}`", done.to);
+        }
     }
     Ok(())
 }
