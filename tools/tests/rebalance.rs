@@ -722,6 +722,11 @@ fn a_push_that_misses_a_node_fails_add_node_and_del_node_and_fix_repairs_it() {
     // Back with its old map, it gets the new one from fix.
     let b = restart(&dir, 1, port);
     assert_eq!(epoch(&b), Some(1));
+    // Meanwhile it cannot give slots to d, which it does not know: migrate
+    // waits for it to learn of d (up to --timeout-s, here 1 s), then says so.
+    let out = admin(&["migrate", "--from", &b.addr(), "--to", &d.addr(), "--slots", "6000-6001", "--timeout-s", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("does not know the target"), "{err}");
     let report: serde_json::Value = serde_json::from_str(&admin_ok(&["fix", &c.addr(), "--json"])).unwrap();
     assert_eq!(report["epoch"], 2);
     assert_eq!(report["pushed"], serde_json::json!([{ "addr": b.addr(), "had_epoch": 1 }]), "{report}");

@@ -159,15 +159,36 @@ pub(crate) fn execute(plan: &Plan) -> Result<Outcome, String> {
     let (to_host, to_port) = parse_addr(&plan.to)?;
     let mut source = NodeConn::open(&from_host, from_port)?;
     let mut target = NodeConn::open(&to_host, to_port)?;
-    let config = read_config(&mut source)?;
+    let target_id: String = target.query(&["CLUSTER", "MYID"])?;
+    let target_id = NodeId::parse(&target_id).map_err(|e| e.to_string())?;
+    // A node just added may not have reached the source yet (the control
+    // log's leader pushes to nodes outside the log a moment after the
+    // commit): wait a little for the source to know the target.
+    let known_by = Instant::now() + Duration::from_secs(plan.timeout_s.min(10));
+    let config = loop {
+        let config = read_config(&mut source)?;
+        if config.nodes.iter().any(|n| n.id == target_id) {
+            break config;
+        }
+        if Instant::now() >= known_by {
+            return Err(format!(
+                "the source {} does not know the target {} (node {}) at its configuration epoch {}; \
+                 run `coreshard-admin fix {}` if a push missed it",
+                plan.from,
+                plan.to,
+                target_id.as_str(),
+                config.epoch,
+                plan.to
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let via_log = uses_control_log(&config)?;
     // The migration's id in the control log: whichever of its switch and
     // its cancellation commits first decides it.
     let random = coreshard_net::repl::random_id();
     let migration_id = u64::from_str_radix(random.get(..16).unwrap_or("1"), 16).unwrap_or(1).max(1).to_string();
     let source_id: String = source.query(&["CLUSTER", "MYID"])?;
-    let target_id: String = target.query(&["CLUSTER", "MYID"])?;
-    let target_id = NodeId::parse(&target_id).map_err(|e| e.to_string())?;
     let target_text = target_id.as_str().to_string();
     let owners = config.slot_owners();
     for slot in range.start..=range.end {
