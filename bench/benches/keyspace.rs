@@ -26,7 +26,7 @@ const HASH_FIELDS: usize = 16;
 
 /// A keyspace owning every slot, as a single-shard server's.
 fn keyspace() -> Keyspace {
-    Keyspace::new(DATABASES, 0..16384)
+    Keyspace::new(DATABASES, coreshard_engine::slot::ShardSlots::all())
 }
 
 /// The shard-local handler of `name`.

@@ -94,11 +94,11 @@ fn slots_move_back_and_forth_under_a_verifying_load() {
     let dir = scratch("load");
     let nodes = start_nodes(&dir, 3);
     let config = create(&nodes);
-    // Half of node 1's slots, across its two shards' (8192 is where its
-    // second shard's begin), so that two flows switch together.
+    // Half of node 1's slots: both of its shards own slots of any range of
+    // two or more (slot % shards), so that two flows switch together.
     let r1 = config.nodes[1].slots[0];
     let (lo, hi) = (r1.start + (r1.end - r1.start) / 4, r1.start + (r1.end - r1.start) * 3 / 4);
-    assert!(lo < 8192 && hi >= 8192, "{lo}-{hi}");
+    assert!(hi > lo, "{lo}-{hi}");
     for n in &nodes {
         // Commands for another shard travel 5 ms late: a write that passed
         // the routing check just before the switch reaches its shard after
@@ -145,8 +145,9 @@ fn reads_routed_just_before_the_switch_find_their_keys() {
     let dir = scratch("reads");
     let nodes = start_nodes(&dir, 3);
     let config = create(&nodes);
-    // The first slots of node 1's second shard (deleted first after the
-    // switch); on node 2 they are in its second shard too.
+    // 32 slots of node 1, spread over both of its shards (slot % shards),
+    // each deleting its first of them first after the switch; on node 2
+    // too.
     let r1 = config.nodes[1].slots[0];
     assert!(r1.start < 8192 && r1.end > 8192 + 32, "{r1:?}");
     let range = coreshard_repl::cluster::SlotRange::new(8192, 8192 + 31);
@@ -181,9 +182,9 @@ fn reads_routed_just_before_the_switch_find_their_keys() {
 }
 
 /// Moves `range` from `from` to `to` while readers on `from`, each on a
-/// connection of its first shard (a GET there takes the hop to the
-/// second) and not following MOVED, read `keys`; returns the reads that
-/// found their value, and the others.
+/// connection of a shard other than the first key's (a GET of it takes the
+/// hop to its shard) and not following MOVED, read `keys`; returns the
+/// reads that found their value, and the others.
 fn read_while_moving(
     from: &Server,
     to: &Server,
@@ -426,16 +427,20 @@ fn a_hold_that_runs_out_aborts_and_the_held_writes_run_on_the_source() {
     let dir = scratch("pause");
     let nodes = start_nodes(&dir, 3);
     let config = create(&nodes);
-    // Slots of node 1's second shard only: its flow sends the journal once a
-    // second (test-only), so it cannot catch up within a 20 ms hold while
-    // the slots take writes.
+    // The upper half of node 1's slots, written in its odd slots only: they
+    // are its second shard's (slot % shards), whose flow sends the journal
+    // once a second (test-only), so it cannot catch up within a 20 ms hold
+    // while the slots take writes.
     let r1 = config.nodes[1].slots[0];
-    let (lo, hi) = (8192, r1.end);
+    let (lo, hi) = ((r1.start + r1.end) / 2, r1.end);
     assert!(r1.start < lo);
     let mut c1 = nodes[1].client();
     assert_eq!(cmd(&mut c1, &["CONFIG", "SET", "debug-repl-flow-delay-ms", "1000"]), ok());
-    let keys: Vec<String> =
-        (0..).map(|i| format!("p:{i}")).filter(|k| (lo..=hi).contains(&key_slot(k.as_bytes()))).take(50).collect();
+    let keys: Vec<String> = (0..)
+        .map(|i| format!("p:{i}"))
+        .filter(|k| (lo..=hi).contains(&key_slot(k.as_bytes())) && key_slot(k.as_bytes()) % SHARDS as u16 == 1)
+        .take(50)
+        .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (stop, keys, mut c) = (stop.clone(), keys.clone(), nodes[1].client());
