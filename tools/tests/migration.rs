@@ -486,3 +486,43 @@ fn a_hold_that_runs_out_aborts_and_the_held_writes_run_on_the_source() {
     let mut c2 = nodes[2].client();
     assert!(wait_until(Duration::from_secs(10), || cmd(&mut c2, &["DBSIZE"]).int() == 0));
 }
+
+/// Slots move between nodes of different shard counts (2 -> 3 -> 1): each
+/// source shard's flow carries the slots it owns (slot % shards), the target
+/// spreads them over its own shards, and nothing is lost or left behind.
+#[test]
+fn slots_move_between_nodes_of_different_shard_counts() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("counts");
+    let nodes: Vec<Server> = [2, 3, 1]
+        .iter()
+        .enumerate()
+        .map(|(i, &shards)| {
+            let file = dir.join(format!("node{i}.conf")).display().to_string();
+            Server::start_with(shards, &["--cluster-enabled", "yes", "--cluster-config-file", &file])
+        })
+        .collect();
+    let config = create(&nodes);
+    let r0 = config.nodes[0].slots[0];
+    let keys = fill(&nodes[0], r0, 5_000);
+    let (mut c0, mut c1, mut c2) = (nodes[0].client(), nodes[1].client(), nodes[2].client());
+    migrate(&nodes[0], &nodes[1], r0.start, r0.end);
+    assert_eq!(cmd(&mut c1, &["DBSIZE"]), int(keys.len() as i64));
+    let per_shard = info_field(&cmd(&mut c1, &["INFO", "cluster"]).text(), "coreshard_shard_keys").unwrap_or_default();
+    let counts: Vec<i64> = per_shard.split(',').filter_map(|n| n.parse().ok()).collect();
+    assert!(counts.len() == 3 && counts.iter().all(|&n| n > 0), "node 1's shards: {per_shard}");
+    assert!(wait_until(Duration::from_secs(20), || cmd(&mut c0, &["DBSIZE"]).int() == 0));
+    // Half of them on to the one-shard node.
+    let mid = r0.start + (r0.end - r0.start) / 2;
+    migrate(&nodes[1], &nodes[2], r0.start, mid);
+    let moved = keys.iter().filter(|k| key_slot(k.as_bytes()) <= mid).count() as i64;
+    assert_eq!(cmd(&mut c2, &["DBSIZE"]), int(moved));
+    assert!(wait_until(Duration::from_secs(20), || cmd(&mut c1, &["DBSIZE"]).int() == keys.len() as i64 - moved));
+    let value = "v".repeat(100);
+    for k in keys.iter().step_by(97) {
+        let c = if key_slot(k.as_bytes()) <= mid { &mut c2 } else { &mut c1 };
+        assert_eq!(cmd(c, &["GET", k]), bulk(&value), "{k}");
+    }
+}
