@@ -364,6 +364,57 @@ fn streamed_past(srv: &Server, bytes: u64) -> bool {
     s.contains("migration_state:streaming") && sent.unwrap_or(0) > bytes
 }
 
+/// Writes during a throttled snapshot leave each flow more journal than
+/// its budget lets it send at once; the admin switches as soon as the
+/// snapshots are applied (no lag bound). The throttle does not apply under
+/// the hold, so the flows catch up within it and the switch happens with
+/// every write (throttled, they would wait seconds for their budget).
+#[test]
+fn a_throttled_migration_catches_up_within_the_hold() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("throttled");
+    let nodes = start_nodes(&dir, 2);
+    let config = create(&nodes);
+    let r0 = config.nodes[0].slots[0];
+    // About 260 kB, throttled to 50 kB/s (25 kB/s a flow): about 5 s.
+    let keys = fill(&nodes[0], r0, 2_000);
+    let mut c0 = nodes[0].client();
+    assert_eq!(cmd(&mut c0, &["CONFIG", "SET", "cluster-migration-bytes-per-sec", "50000"]), ok());
+    let slots = format!("{}-{}", r0.start, r0.end);
+    let (from, to) = (nodes[0].addr(), nodes[1].addr());
+    let child = Command::new(ADMIN)
+        .args(["migrate", "--from", &from, "--to", &to, "--slots", &slots, "--json"])
+        .args(["--max-lag-bytes", "100000000", "--max-pause-ms", "2000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || streamed_past(&nodes[0], 1_000)), "{}", status(&nodes[0]));
+    // About 600 kB written while the snapshot streams: 300 kB a flow, more
+    // than one slice of the journal, 12 s of its budget.
+    let written = "w".repeat(1_000);
+    for k in keys.iter().take(600) {
+        assert_eq!(cmd(&mut c0, &["SET", k, &written]), ok());
+    }
+    assert!(status(&nodes[0]).contains("migration_state:streaming"), "the writes outlasted the snapshot");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the migration failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(owner(&nodes[0], r0.start), nodes[1].addr());
+    let mut c1 = nodes[1].client();
+    assert_eq!(cmd(&mut c1, &["DBSIZE"]), int(keys.len() as i64));
+    for k in keys.iter().take(600).step_by(7) {
+        assert_eq!(cmd(&mut c1, &["GET", k]), bulk(&written), "{k}");
+    }
+    assert_eq!(cmd(&mut c1, &["GET", &keys[keys.len() - 1]]), bulk("v".repeat(100)));
+}
+
 #[test]
 fn cutting_the_link_mid_migration_changes_nothing_and_a_retry_succeeds() {
     if reference_run() {
