@@ -5,13 +5,17 @@
 //! or, on a cluster configured through the control log, has the source
 //! propose the switch to the log (which then reaches every node).
 
-use super::{NodeConn, field, parse_addr, parse_nodes_line};
+use super::{CONTROL_LOG_RETRY, NodeConn, field, parse_addr, parse_nodes_line};
 use coreshard_repl::cluster::{ClusterConfig, ConfigChange, Node, NodeId, Role, SlotRange};
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How often the progress is read.
 const POLL_MS: u64 = 50;
+/// How long a source on a control-log cluster may take to learn of a
+/// target that the log added just before (a voter applies a committed
+/// change a heartbeat or more after the leader).
+const KNOW_TARGET_WAIT: Duration = Duration::from_secs(10);
 /// `--max-lag-bytes`'s default: journal bytes the target may be behind
 /// when the switch begins.
 pub(crate) const MAX_LAG_BYTES: u64 = 65_536;
@@ -156,7 +160,7 @@ pub(crate) fn execute(plan: &Plan) -> Result<Outcome, String> {
     let (to_host, to_port) = parse_addr(&plan.to)?;
     let mut source = NodeConn::open(&from_host, from_port)?;
     let mut target = NodeConn::open(&to_host, to_port)?;
-    let config = read_config(&mut source)?;
+    let mut config = read_config(&mut source)?;
     let via_log = uses_control_log(&config)?;
     // The migration's id in the control log: whichever of its switch and
     // its cancellation commits first decides it.
@@ -166,6 +170,15 @@ pub(crate) fn execute(plan: &Plan) -> Result<Outcome, String> {
     let target_id: String = target.query(&["CLUSTER", "MYID"])?;
     let target_id = NodeId::parse(&target_id).map_err(|e| e.to_string())?;
     let target_text = target_id.as_str().to_string();
+    if via_log {
+        // A target just added through the log (add-node, then rebalance)
+        // may not be in the source's configuration yet.
+        let deadline = Instant::now() + KNOW_TARGET_WAIT;
+        while config.node(&target_id).is_none() && Instant::now() < deadline {
+            std::thread::sleep(CONTROL_LOG_RETRY);
+            config = read_config(&mut source)?;
+        }
+    }
     let owners = config.slot_owners();
     for slot in range.start..=range.end {
         let owner = owners.get(slot as usize).copied().flatten().map(|i| config.nodes[i].id.as_str().to_string());
