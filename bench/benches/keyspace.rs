@@ -26,7 +26,7 @@ const HASH_FIELDS: usize = 16;
 
 /// A keyspace owning every slot, as a single-shard server's.
 fn keyspace() -> Keyspace {
-    Keyspace::new(DATABASES, 0..16384)
+    Keyspace::new(DATABASES, coreshard_engine::slot::ShardSlots::all())
 }
 
 /// The shard-local handler of `name`.
@@ -183,5 +183,47 @@ fn commands(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, commands);
+/// Key routing, as every keyed command pays it on its connection's shard:
+/// the owning shard of a slot, and of a 16-byte key (CRC16 included), for
+/// a shard count known only at run time. Three ways: the contiguous ranges
+/// coreshard used before (`slot * n / 16384`, a multiplication), the
+/// interleaved map as built (`SlotMap`, `slot % n` by a precomputed
+/// reciprocal), and `slot % n` with the division instruction.
+fn routing(c: &mut Criterion) {
+    use coreshard_engine::slot::{SLOTS, SlotMap, key_slot};
+    /// Slots or keys per timed iteration.
+    const BATCH: usize = 4096;
+    let mut rng = fastrand::Rng::with_seed(42);
+    let slots: Vec<u16> = (0..BATCH).map(|_| rng.u16(..SLOTS as u16)).collect();
+    let keys: Vec<Vec<u8>> = (0..BATCH).map(|_| key("key", rng.usize(..1_000_000_000))).collect();
+    let mut g = c.benchmark_group("routing");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    for shards in [3usize, 4] {
+        let n = black_box(shards);
+        let map = SlotMap::new(n);
+        let contiguous = |slot: u16| slot as usize * n / SLOTS;
+        let modulo = |slot: u16| slot as usize % n;
+        g.bench_function(format!("slot_contiguous/{shards}"), |b| {
+            b.iter(|| black_box(&slots).iter().map(|&s| contiguous(s)).sum::<usize>())
+        });
+        g.bench_function(format!("slot_interleaved/{shards}"), |b| {
+            b.iter(|| black_box(&slots).iter().map(|&s| map.owner(s)).sum::<usize>())
+        });
+        g.bench_function(format!("slot_modulo/{shards}"), |b| {
+            b.iter(|| black_box(&slots).iter().map(|&s| modulo(s)).sum::<usize>())
+        });
+        g.bench_function(format!("key_contiguous/{shards}"), |b| {
+            b.iter(|| black_box(&keys).iter().map(|k| contiguous(key_slot(k))).sum::<usize>())
+        });
+        g.bench_function(format!("key_interleaved/{shards}"), |b| {
+            b.iter(|| black_box(&keys).iter().map(|k| map.key_owner(k)).sum::<usize>())
+        });
+        g.bench_function(format!("key_modulo/{shards}"), |b| {
+            b.iter(|| black_box(&keys).iter().map(|k| modulo(key_slot(k))).sum::<usize>())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, commands, routing);
 criterion_main!(benches);

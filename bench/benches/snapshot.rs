@@ -42,7 +42,7 @@ const NOW: UnixMs = 1_700_000_000_000;
 const LIMITS: Limits = Limits { bulk_bytes_max: 512 * 1024 * 1024, authenticated: true };
 
 fn filled() -> Keyspace {
-    let mut ks = Keyspace::new(DATABASES, 0..16384);
+    let mut ks = Keyspace::new(DATABASES, coreshard_engine::slot::ShardSlots::all());
     for i in 0..KEYS {
         let key = format!("key:{i:0width$}", width = KEY_BYTES - 4);
         let value = format!("val:{i:0width$}", width = VALUE_BYTES - 4);
@@ -115,13 +115,13 @@ fn snapshot(c: &mut Criterion) {
     g.bench_function("serialize_1m_strings_keys", |b| b.iter(|| serialize(&ks, &mut piece)));
 
     let mut reply = Vec::new();
-    let mut check = Keyspace::new(DATABASES, 0..16384);
+    let mut check = Keyspace::new(DATABASES, coreshard_engine::slot::ShardSlots::all());
     assert_eq!(apply(&mut check, &mut stream.clone(), &mut reply), KEYS);
     assert_eq!(check.db_ref(0).len(), KEYS);
     drop(check);
     g.bench_function("apply_1m_restores_keys", |b| {
         b.iter_batched(
-            || (Keyspace::new(DATABASES, 0..16384), stream.clone()),
+            || (Keyspace::new(DATABASES, coreshard_engine::slot::ShardSlots::all()), stream.clone()),
             // The keyspace is returned so that freeing it is not timed.
             |(mut fresh, mut stream)| {
                 apply(&mut fresh, &mut stream, &mut reply);
@@ -143,7 +143,7 @@ const EARLY_WRITES: usize = 1_250;
 /// `RANGE_KEYS` keys `m:<i>` whose slots are below `RANGE_SLOTS`, 32-byte
 /// values, in database 0; and the keys, in the order they were found.
 fn range_filled() -> (Keyspace, Vec<Vec<u8>>) {
-    let mut ks = Keyspace::new(DATABASES, 0..coreshard_engine::slot::SLOTS);
+    let mut ks = Keyspace::new(DATABASES, coreshard_engine::slot::ShardSlots::all());
     let keys: Vec<Vec<u8>> = (0..)
         .map(|i| format!("m:{i}").into_bytes())
         .filter(|k| (key_slot(k) as usize) < RANGE_SLOTS)

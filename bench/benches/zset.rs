@@ -60,7 +60,7 @@ fn commands(c: &mut Criterion) {
     let now = coreshard_engine::unix_ms();
     let mut rng = fastrand::Rng::with_seed(42);
     let mut out = Vec::with_capacity(1024);
-    let keyspace = || Keyspace::new(16, 0..16384);
+    let keyspace = || Keyspace::new(16, coreshard_engine::slot::ShardSlots::all());
 
     // Every member once, with a random score: the set the other benches use.
     let fill: Vec<OwnedArgs> = (0..RANDOM_RANGE)

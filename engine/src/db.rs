@@ -9,7 +9,7 @@
 //! value in one block, see [`crate::entry`]) lives behind it.
 
 pub use crate::entry::{Entry, LFU_INIT};
-use crate::slot::{self, SLOTS};
+use crate::slot::{self, ShardSlots};
 use crate::value::{Value, ValueRef};
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use std::hash::BuildHasher;
@@ -60,10 +60,11 @@ pub struct DbCounts {
 
 /// One database of one shard.
 pub struct Db {
-    /// Tables of the owned slots, indexed by `slot - first_slot`; empty until
-    /// the first write, so unused databases cost nothing.
+    /// Tables of the owned slots, indexed by their local index
+    /// ([`ShardSlots::local`]); empty until the first write, so unused
+    /// databases cost nothing.
     slots: Vec<SlotTable>,
-    owned: Range<usize>,
+    owned: ShardSlots,
     counts: DbCounts,
     hasher: DefaultHashBuilder,
     /// Keys removed because they expired (lazily or actively).
@@ -93,8 +94,7 @@ pub struct Db {
 
 impl Db {
     /// An empty database over the slots `owned`.
-    pub fn new(owned: Range<usize>) -> Self {
-        debug_assert!(owned.start < owned.end && owned.end <= SLOTS);
+    pub fn new(owned: ShardSlots) -> Self {
         Db {
             slots: Vec::new(),
             owned,
@@ -229,8 +229,8 @@ impl Db {
     }
 
     /// The slots this database holds.
-    pub fn owned(&self) -> Range<usize> {
-        self.owned.clone()
+    pub fn owned(&self) -> ShardSlots {
+        self.owned
     }
 
     /// Key and TTL counts.
@@ -256,8 +256,8 @@ impl Db {
     #[inline]
     fn index(&self, key: &[u8]) -> usize {
         let slot = slot::key_slot(key) as usize;
-        debug_assert!(self.owned.contains(&slot), "shard touched a key it does not own");
-        slot - self.owned.start
+        debug_assert!(self.owned.contains(slot), "shard touched a key it does not own");
+        self.owned.local(slot)
     }
 
     /// The live entry for `key`. An expired entry is reported missing and,
@@ -435,14 +435,19 @@ impl Db {
         true
     }
 
-    /// Removes every key in the owned slots among `slots`.
-    pub fn clear_slots(&mut self, slots: Range<usize>) {
+    /// Removes every key in the owned slots of `range` that are also among
+    /// `of` ([`ShardSlots::all`] for the whole range): a replica's full sync
+    /// of one primary shard replaces only that shard's slots, whatever the
+    /// primary's shard count.
+    pub fn clear_slots(&mut self, range: Range<usize>, of: ShardSlots) {
         if self.slots.is_empty() {
             return;
         }
-        let (lo, hi) = (slots.start.max(self.owned.start), slots.end.min(self.owned.end));
-        for slot in lo..hi.max(lo) {
-            let table = std::mem::take(&mut self.slots[slot - self.owned.start].table);
+        for local in self.owned.locals(range) {
+            if !of.contains(self.owned.slot(local)) {
+                continue;
+            }
+            let table = std::mem::take(&mut self.slots[local].table);
             for e in table.iter() {
                 self.counts.keys -= 1;
                 self.counts.volatile -= (e.expire_at() != NO_EXPIRE) as usize;
@@ -460,10 +465,10 @@ impl Db {
     /// filter with [`Entry::is_expired`]). Slots this database does not own
     /// have no entries.
     pub fn for_each_in_slot<'s>(&'s self, slot: usize, mut f: impl FnMut(&'s Entry)) {
-        if self.slots.is_empty() || !self.owned.contains(&slot) {
+        if self.slots.is_empty() || !self.owned.contains(slot) {
             return;
         }
-        for e in self.slots[slot - self.owned.start].table.iter() {
+        for e in self.slots[self.owned.local(slot)].table.iter() {
             f(e);
         }
     }
@@ -471,20 +476,20 @@ impl Db {
     /// Starts loading the entries of `slot` into the CPU's cache (see
     /// [`Entry::prefetch`]), for a walk that reaches them next.
     pub fn prefetch_slot(&self, slot: usize) {
-        if self.slots.is_empty() || !self.owned.contains(&slot) {
+        if self.slots.is_empty() || !self.owned.contains(slot) {
             return;
         }
-        for e in self.slots[slot - self.owned.start].table.iter() {
+        for e in self.slots[self.owned.local(slot)].table.iter() {
             e.prefetch();
         }
     }
 
     /// Number of entries stored in `slot`.
     pub fn slot_len(&self, slot: usize) -> usize {
-        if self.slots.is_empty() || !self.owned.contains(&slot) {
+        if self.slots.is_empty() || !self.owned.contains(slot) {
             return 0;
         }
-        self.slots[slot - self.owned.start].table.len()
+        self.slots[self.owned.local(slot)].table.len()
     }
 
     /// A uniformly chosen slot among the non-empty ones is too costly to find
@@ -514,10 +519,10 @@ impl Db {
     /// `now` and returns how many entries were examined and removed. Only
     /// under [`ExpiryMode::Delete`]; a replica removes nothing itself.
     pub fn expire_slot(&mut self, slot: usize, now: UnixMs) -> (usize, usize) {
-        if self.slots.is_empty() || !self.owned.contains(&slot) || self.expiry != ExpiryMode::Delete {
+        if self.slots.is_empty() || !self.owned.contains(slot) || self.expiry != ExpiryMode::Delete {
             return (0, 0);
         }
-        let table = &mut self.slots[slot - self.owned.start].table;
+        let table = &mut self.slots[self.owned.local(slot)].table;
         let before = table.len();
         if self.log_expired {
             let log = &mut self.expired_log;
@@ -541,7 +546,7 @@ impl Db {
     /// Moves every key out into a new database over the same slots; the
     /// watched keys stay here.
     pub fn take(&mut self) -> Db {
-        let mut fresh = Db::new(self.owned.clone());
+        let mut fresh = Db::new(self.owned);
         fresh.expiry = self.expiry;
         fresh.track_lfu = self.track_lfu;
         fresh.log_expired = self.log_expired;
@@ -557,7 +562,7 @@ mod tests {
     use super::*;
 
     fn db() -> Db {
-        Db::new(0..SLOTS)
+        Db::new(ShardSlots::all())
     }
 
     #[test]
@@ -738,6 +743,35 @@ mod tests {
     }
 
     #[test]
+    fn a_shard_keeps_a_table_per_owned_slot_and_clears_what_a_sender_names() {
+        let owned = slot::SlotMap::new(3).slots(1);
+        let mut d = Db::new(owned);
+        let keys: Vec<String> = (0..)
+            .map(|i| format!("k{i}"))
+            .filter(|k| owned.contains(slot::key_slot(k.as_bytes()) as usize))
+            .take(300)
+            .collect();
+        for k in &keys {
+            d.set(k.as_bytes(), Value::Str(k.as_bytes().to_vec()), NO_EXPIRE, 0);
+        }
+        assert_eq!(d.slots.len(), owned.len(), "one table per owned slot, 16384 / 3 of them");
+        assert!(keys.iter().all(|k| d.get(k.as_bytes(), 0).is_some()));
+        assert_eq!(owned.iter().map(|s| d.slot_len(s)).sum::<usize>(), 300);
+        // A full sync from shard 0 of a 2-shard primary replaces the even slots only.
+        let even = slot::SlotMap::new(2).slots(0);
+        d.clear_slots(0..slot::SLOTS, even);
+        let odd = |k: &String| slot::key_slot(k.as_bytes()) % 2 == 1;
+        assert_eq!(d.len(), keys.iter().filter(|k| odd(k)).count());
+        assert!(keys.iter().all(|k| d.get(k.as_bytes(), 0).is_some() == odd(k)));
+        // A range, every sender: the keys of that range go.
+        let cut = 8000;
+        d.clear_slots(0..cut, ShardSlots::all());
+        let left = |k: &&String| odd(k) && slot::key_slot(k.as_bytes()) as usize >= cut;
+        assert_eq!(d.len(), keys.iter().filter(left).count());
+        assert!(keys.iter().filter(left).all(|k| d.get(k.as_bytes(), 0).is_some()));
+    }
+
+    #[test]
     fn many_keys_survive_table_growth() {
         let mut d = db();
         for i in 0..20_000u32 {
@@ -746,7 +780,7 @@ mod tests {
         for i in 0..20_000u32 {
             assert_eq!(d.get(&i.to_be_bytes(), 0).map(|e| e.to_value()), Some(Value::Str(i.to_le_bytes().to_vec())));
         }
-        let total: usize = (0..SLOTS).map(|s| d.slot_len(s)).sum();
+        let total: usize = (0..slot::SLOTS).map(|s| d.slot_len(s)).sum();
         assert_eq!(total, 20_000);
         let mut rng = fastrand::Rng::with_seed(7);
         assert!(d.random_entry(&mut rng).is_some());

@@ -18,6 +18,7 @@
 use crate::args::Args;
 use crate::db::{Db, ExpiryMode, UnixMs};
 use crate::journal::{Journal, encode_command};
+use crate::slot::ShardSlots;
 use std::ops::Range;
 
 /// The journal's backlog unless configured otherwise (Redis's
@@ -71,11 +72,12 @@ pub const ACTIVE_EXPIRE_ENTRIES_MAX: usize = 20_000;
 /// One shard's data.
 pub struct Keyspace {
     dbs: Vec<Db>,
-    owned: Range<usize>,
+    owned: ShardSlots,
     /// Shard-local randomness (RANDOMKEY, HRANDFIELD).
     pub rng: fastrand::Rng,
     /// Counters for INFO.
     pub stats: KeyspaceStats,
+    /// Where active expiry goes on: a database and a local slot index.
     expire_cursor: (usize, usize),
     /// True under an LFU maxmemory-policy (OBJECT FREQ answers only then, as
     /// in Redis); set with [`Keyspace::set_lfu_policy`].
@@ -98,13 +100,13 @@ pub struct Keyspace {
 
 impl Keyspace {
     /// `databases` empty databases over the slots `owned`.
-    pub fn new(databases: usize, owned: Range<usize>) -> Self {
+    pub fn new(databases: usize, owned: ShardSlots) -> Self {
         Keyspace {
-            dbs: (0..databases).map(|_| Db::new(owned.clone())).collect(),
-            owned: owned.clone(),
+            dbs: (0..databases).map(|_| Db::new(owned)).collect(),
+            owned,
             rng: fastrand::Rng::new(),
             stats: KeyspaceStats::default(),
-            expire_cursor: (0, owned.start),
+            expire_cursor: (0, 0),
             lfu_policy: false,
             journal: Journal::new(BACKLOG_BYTES_DEFAULT),
             rewrites: Vec::new(),
@@ -220,17 +222,18 @@ impl Keyspace {
         }
     }
 
-    /// Removes every key of every database in `slots` (a replica's full
-    /// sync of the shard that sent them starts so).
-    pub fn clear_slots(&mut self, slots: Range<usize>) {
+    /// Removes every key of every database in the slots of `range` that
+    /// are among `of` too (a replica's full sync of the shard that sent
+    /// them starts so); see [`Db::clear_slots`].
+    pub fn clear_slots(&mut self, range: Range<usize>, of: ShardSlots) {
         for db in &mut self.dbs {
-            db.clear_slots(slots.clone());
+            db.clear_slots(range.clone(), of);
         }
     }
 
     /// The slots this shard owns.
-    pub fn owned(&self) -> Range<usize> {
-        self.owned.clone()
+    pub fn owned(&self) -> ShardSlots {
+        self.owned
     }
 
     /// True under an LFU maxmemory-policy.
@@ -325,8 +328,8 @@ impl Keyspace {
             best = candidates.iter().find_map(|&d| {
                 let db = &self.dbs[d];
                 let owned = db.owned();
-                let start = self.rng.usize(owned.clone());
-                (start..owned.end).chain(owned.start..start).find_map(|slot| {
+                let start = self.rng.usize(..owned.len());
+                (start..owned.len()).chain(0..start).map(|l| owned.slot(l)).find_map(|slot| {
                     let mut found = None;
                     db.for_each_in_slot(slot, |e| {
                         if found.is_none() && e.expire_at() != crate::db::NO_EXPIRE {
@@ -365,28 +368,29 @@ impl Keyspace {
         if self.expiry != ExpiryMode::Delete || self.dbs.iter().all(|d| d.counts().volatile == 0) {
             return 0;
         }
-        let (mut db, mut slot) = self.expire_cursor;
+        // `local` walks the local indices of the owned slots.
+        let (mut db, mut local) = self.expire_cursor;
         let span = self.owned.len();
         let (mut visited, mut examined, mut removed) = (0, 0, 0);
         // At most one pass over every database; a database without TTL keys
         // is skipped whole and counts as visited.
         while visited < span * self.dbs.len() && examined < entries_max {
             if self.dbs[db].counts().volatile > 0 {
-                let (e, r) = self.dbs[db].expire_slot(slot, now);
+                let (e, r) = self.dbs[db].expire_slot(self.owned.slot(local), now);
                 examined += e;
                 removed += r;
-                slot += 1;
+                local += 1;
                 visited += 1;
             } else {
-                visited += self.owned.end - slot;
-                slot = self.owned.end;
+                visited += span - local;
+                local = span;
             }
-            if slot >= self.owned.end {
-                slot = self.owned.start;
+            if local >= span {
+                local = 0;
                 db = (db + 1) % self.dbs.len();
             }
         }
-        self.expire_cursor = (db, slot);
+        self.expire_cursor = (db, local);
         self.log_pending_deletions();
         removed
     }
@@ -399,7 +403,7 @@ mod tests {
     use crate::value::Value;
 
     fn filled(n: u32, ttl_every: u32) -> Keyspace {
-        let mut ks = Keyspace::new(2, 0..crate::slot::SLOTS);
+        let mut ks = Keyspace::new(2, ShardSlots::all());
         ks.rng = fastrand::Rng::with_seed(11);
         for i in 0..n {
             let ttl = if ttl_every > 0 && i % ttl_every == 0 { 1_000_000 + i as u64 } else { NO_EXPIRE };
@@ -443,7 +447,7 @@ mod tests {
 
     #[test]
     fn a_mirroring_journal_leaves_expired_keys_unrecorded_until_it_is_the_shards_own() {
-        let mut ks = Keyspace::new(2, 0..crate::slot::SLOTS);
+        let mut ks = Keyspace::new(2, ShardSlots::all());
         ks.set_journal_enabled(true);
         ks.set_journal_mirroring(true);
         ks.db(1).set(b"a", Value::Str(vec![]), 500, 0);
@@ -464,7 +468,7 @@ mod tests {
 
     #[test]
     fn active_expire_reclaims_across_databases_within_bounds() {
-        let mut ks = Keyspace::new(4, 0..crate::slot::SLOTS);
+        let mut ks = Keyspace::new(4, ShardSlots::all());
         assert_eq!(ks.active_expire(1_000, 100), 0, "nothing to do without TTL keys");
         for i in 0..300u32 {
             let key = format!("k{i}");
@@ -481,5 +485,30 @@ mod tests {
         assert_eq!(total, 300);
         assert_eq!(ks.expired_keys(), 300);
         assert_eq!(ks.db_ref(0).len(), 300, "keys without TTL stay");
+    }
+
+    #[test]
+    fn active_expiry_and_eviction_walk_the_slots_of_one_shard_of_several() {
+        let owned = crate::slot::SlotMap::new(5).slots(3);
+        let mut ks = Keyspace::new(2, owned);
+        let keys: Vec<String> = (0..)
+            .map(|i| format!("k{i}"))
+            .filter(|k| owned.contains(crate::slot::key_slot(k.as_bytes()) as usize))
+            .take(200)
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            ks.db(i % 2).set(k.as_bytes(), Value::Str(vec![]), if i % 4 < 2 { 500 } else { NO_EXPIRE }, 0);
+        }
+        let mut removed = 0;
+        for _ in 0..50 {
+            removed += ks.active_expire(1_000, 10);
+        }
+        assert_eq!(removed, 100);
+        assert_eq!(ks.db_ref(0).len() + ks.db_ref(1).len(), 100);
+        for (i, k) in keys.iter().enumerate() {
+            ks.db(i % 2).set_expire(k.as_bytes(), 5_000, 1_000);
+        }
+        while ks.evict_one(Eviction::VolatileTtl, 3, 1_000) {}
+        assert_eq!(ks.db_ref(0).len() + ks.db_ref(1).len(), 0, "the sparse walk finds every TTL key");
     }
 }

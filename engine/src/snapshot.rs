@@ -107,7 +107,7 @@
 use crate::db::{Entry, UnixMs};
 use crate::journal::encode_command;
 use crate::keyspace::Keyspace;
-use crate::slot::SLOTS;
+use crate::slot::{SLOTS, ShardSlots};
 use hashbrown::{HashMap, HashSet};
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -164,9 +164,13 @@ struct Piece {
 
 /// A point-in-time snapshot of a shard's slots; see the module comment.
 pub struct Snapshot {
-    /// The slots it covers: those asked for that the shard owns.
-    range: Range<usize>,
-    /// The next slot [`Snapshot::fill`] serializes; every slot below it is done.
+    /// The shard's slots.
+    owned: ShardSlots,
+    /// The local indices ([`ShardSlots::local`]) of the slots it covers:
+    /// those asked for that the shard owns.
+    locals: Range<usize>,
+    /// The local index of the next slot [`Snapshot::fill`] serializes;
+    /// every slot below it is done.
     cursor: usize,
     /// Slots at or past `cursor` that [`Snapshot::before_write`] serialized.
     done: SlotSet,
@@ -197,7 +201,8 @@ pub struct Snapshot {
 impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Snapshot")
-            .field("range", &self.range)
+            .field("owned", &self.owned)
+            .field("locals", &self.locals)
             .field("cursor", &self.cursor)
             .field("pending_bytes", &self.pending_bytes)
             .field("keys_sent", &self.keys_sent)
@@ -217,11 +222,11 @@ impl Snapshot {
     /// snapshot that is finished at once.
     pub fn of_slots(ks: &Keyspace, slots: Range<usize>) -> Self {
         let owned = ks.owned();
-        let start = slots.start.max(owned.start);
-        let end = slots.end.min(owned.end).max(start);
+        let locals = owned.locals(slots);
         Snapshot {
-            range: start..end,
-            cursor: start,
+            owned,
+            cursor: locals.start,
+            locals,
             done: SlotSet::new(),
             pending: VecDeque::new(),
             pending_bytes: 0,
@@ -237,14 +242,20 @@ impl Snapshot {
         }
     }
 
-    /// The slots the snapshot covers.
-    pub fn range(&self) -> Range<usize> {
-        self.range.clone()
+    /// The slots the snapshot covers, in order.
+    pub fn slots(&self) -> impl DoubleEndedIterator<Item = usize> + Clone + use<> {
+        let owned = self.owned;
+        self.locals.clone().map(move |l| owned.slot(l))
+    }
+
+    /// True when the snapshot covers `slot`.
+    pub fn covers(&self, slot: usize) -> bool {
+        self.owned.contains(slot) && self.locals.contains(&self.owned.local(slot))
     }
 
     /// True when every slot was serialized and handed out.
     pub fn is_finished(&self) -> bool {
-        self.cursor == self.range.end && self.pending.is_empty()
+        self.cursor == self.locals.end && self.pending.is_empty()
     }
 
     /// Bytes serialized but not handed out yet (by [`Snapshot::before_write`]
@@ -281,7 +292,7 @@ impl Snapshot {
     /// True when `slot` is in the snapshot and already serialized: a write
     /// to it no longer concerns the snapshot.
     fn is_done(&self, slot: usize) -> bool {
-        slot < self.cursor || self.done.contains(slot)
+        self.owned.local(slot) < self.cursor || self.done.contains(slot)
     }
 
     /// Appends the next part of the stream to `out`: first what
@@ -300,17 +311,18 @@ impl Snapshot {
                 out.extend_from_slice(&piece.bytes);
                 continue;
             }
-            if self.cursor == self.range.end {
+            if self.cursor == self.locals.end {
                 break;
             }
-            let slot = self.cursor;
+            let slot = self.owned.slot(self.cursor);
             self.cursor += 1;
             if !self.done.contains(slot) {
                 // The entries are scattered allocations, each a cache miss:
                 // the next slot's start loading while this one is written.
-                if self.cursor < self.range.end {
+                if self.cursor < self.locals.end {
+                    let next = self.owned.slot(self.cursor);
                     for db in ks.dbs() {
-                        db.prefetch_slot(self.cursor);
+                        db.prefetch_slot(next);
                     }
                 }
                 self.keys_sent += self.serialize_slot(ks, slot, now, out);
@@ -330,7 +342,7 @@ impl Snapshot {
     /// leaves it out. Otherwise, and for a key already saved, does nothing.
     pub fn before_write(&mut self, ks: &Keyspace, slot: usize, key: &[u8], now: UnixMs) {
         debug_assert_eq!(slot, crate::slot::key_slot(key) as usize);
-        if !self.range.contains(&slot) || self.is_done(slot) {
+        if !self.covers(slot) || self.is_done(slot) {
             return;
         }
         let slot_id = slot as u16;
@@ -354,7 +366,7 @@ impl Snapshot {
     /// before), for the next [`Snapshot::fill`] to hand out first.
     /// Otherwise does nothing.
     pub fn before_write_slot(&mut self, ks: &Keyspace, slot: usize, now: UnixMs) {
-        if !self.range.contains(&slot) || self.is_done(slot) {
+        if !self.covers(slot) || self.is_done(slot) {
             return;
         }
         self.done.insert(slot);
@@ -383,11 +395,11 @@ impl Snapshot {
     /// whole remaining snapshot, at once, and its bytes stay pending until
     /// handed out.
     pub fn before_write_all(&mut self, ks: &Keyspace, now: UnixMs) {
-        for slot in self.cursor..self.range.end {
-            self.before_write_slot(ks, slot, now);
+        for local in self.cursor..self.locals.end {
+            self.before_write_slot(ks, self.owned.slot(local), now);
         }
         // Every slot is done now: `fill` need not walk them again.
-        self.cursor = self.range.end;
+        self.cursor = self.locals.end;
     }
 
     /// Appends the live keys of `slot`, every database in turn, as RESTORE
@@ -395,7 +407,7 @@ impl Snapshot {
     /// returns how many keys it wrote. Key names saved alone before are
     /// left out, and their set is dropped: the slot is done after this.
     fn serialize_slot(&mut self, ks: &Keyspace, slot: usize, now: UnixMs, out: &mut Vec<u8>) -> u64 {
-        debug_assert!(self.range.contains(&slot), "a snapshot serializes only its own slots");
+        debug_assert!(self.covers(slot), "a snapshot serializes only its own slots");
         let early = self.early.remove(&(slot as u16));
         if let Some(set) = &early {
             self.early_bytes -= set.iter().map(|k| k.len()).sum::<usize>() + set.capacity() * EARLY_SLOT_BYTES;
@@ -533,7 +545,7 @@ mod tests {
 
     /// The dataset digest of the live keys of `ks` in `slots`, every
     /// database (DEBUG DIGEST restricted to a range of slots).
-    fn digest(ks: &Keyspace, now: UnixMs, slots: Range<usize>) -> Digest {
+    fn digest(ks: &Keyspace, now: UnixMs, slots: impl IntoIterator<Item = usize> + Clone) -> Digest {
         let mut sum = Digest::ZERO;
         for (i, db) in ks.dbs().iter().enumerate() {
             for slot in slots.clone() {
@@ -600,7 +612,7 @@ mod tests {
                     "SELECT" => assert_eq!(c.len(), 2),
                     "RESTORE" => {
                         assert_eq!((c.len(), &c[4][..], &c[5][..]), (6, &b"REPLACE"[..], &b"ABSTTL"[..]));
-                        assert!(self.snapshot.range().contains(&(key_slot(&c[1]) as usize)), "a key outside the range");
+                        assert!(self.snapshot.covers(key_slot(&c[1]) as usize), "a key outside the range");
                         restores += 1;
                     }
                     other => panic!("{other} in a snapshot stream"),
@@ -633,7 +645,7 @@ mod tests {
     }
 
     impl Primary {
-        fn new(owned: Range<usize>) -> Self {
+        fn new(owned: ShardSlots) -> Self {
             Primary {
                 ks: Keyspace::new(DATABASES, owned),
                 now: T0,
@@ -736,7 +748,7 @@ mod tests {
     /// the primary, the finished snapshot and the key INCRed first, in the
     /// last slot holding keys (so its slot is not serialized yet then).
     fn interleaved(guard: bool, whole_slot_keys: usize) -> (Primary, Sync, String) {
-        let mut p = Primary::new(0..SLOTS);
+        let mut p = Primary::new(ShardSlots::all());
         p.whole_slot_keys = whole_slot_keys;
         seed(&mut p);
         p.now += 5;
@@ -858,10 +870,10 @@ mod tests {
     const PER_GROUP: usize = 3;
 
     impl Names {
-        fn new(rng: &mut fastrand::Rng, owned: &Range<usize>, groups: usize) -> Self {
+        fn new(rng: &mut fastrand::Rng, owned: &ShardSlots, groups: usize) -> Self {
             let tags = (0..)
                 .map(|n| format!("g{}-{n}", rng.u32(..)))
-                .filter(|t| owned.contains(&(key_slot(t.as_bytes()) as usize)))
+                .filter(|t| owned.contains(key_slot(t.as_bytes()) as usize))
                 .take(groups)
                 .collect();
             Names { tags }
@@ -960,13 +972,13 @@ mod tests {
             let mut rng = fastrand::Rng::with_seed(round);
             // A whole node's slots, or one shard's of a few.
             let owned = if rng.bool() {
-                0..SLOTS
+                ShardSlots::all()
             } else {
                 let map = SlotMap::new(rng.usize(2..5));
-                map.range(rng.usize(..map.shards()))
+                map.slots(rng.usize(..map.shards()))
             };
             let names = Names::new(&mut rng, &owned, 30);
-            let mut p = Primary::new(owned.clone());
+            let mut p = Primary::new(owned);
             p.whole_slot_keys = whole_slot_keys;
             for _ in 0..600 {
                 random_step(&mut p, &mut [], &names, &mut rng, false);
@@ -974,13 +986,13 @@ mod tests {
             // The first snapshot covers the shard, or a range of slots that
             // may reach past it (migration); the second starts later.
             let range = if rng.u32(..3) == 0 {
-                let (x, y) = (rng.usize(owned.clone()), rng.usize(owned.clone()));
+                let (x, y) = (owned.slot(rng.usize(..owned.len())), owned.slot(rng.usize(..owned.len())));
                 x.min(y).saturating_sub(rng.usize(..500))..(x.max(y) + 1 + rng.usize(..500)).min(SLOTS)
             } else {
                 0..SLOTS
             };
-            let covered = range.start.max(owned.start)..range.end.min(owned.end);
-            let same_slot = covered != owned;
+            let covered: Vec<usize> = owned.within(range.clone()).collect();
+            let same_slot = covered.len() != owned.len();
             let mut syncs = vec![p.snapshot(range)];
             let second_at = rng.usize(..300);
             let mut step = 0;
@@ -999,7 +1011,7 @@ mod tests {
             copied_on_write += (p.pending_max > 0) as u32;
             let now = p.now;
             let b = syncs[0].replica(&p);
-            assert_eq!(syncs[0].snapshot.range(), covered, "round {round}");
+            assert_eq!(syncs[0].snapshot.slots().collect::<Vec<_>>(), covered, "round {round}");
             assert_eq!(
                 digest(&b, now, covered.clone()),
                 digest(&p.ks, now, covered.clone()),
@@ -1019,10 +1031,32 @@ mod tests {
         format!("{{big}}:{key}")
     }
 
+    /// The slots the big-slot tests run over: a whole node's, and those of
+    /// the shard of a 3-shard map that owns `{big}`'s slot (every third
+    /// slot, the interleaved map).
+    fn big_slot_owners() -> [ShardSlots; 2] {
+        let map = SlotMap::new(3);
+        [ShardSlots::all(), map.slots(map.owner(key_slot(b"{big}")))]
+    }
+
     /// 100 strings `{big}:k<i>` in database 0 and 100 in database 1 (50
-    /// names in both), one with a TTL, and the usual seed around them.
+    /// names in both), one with a TTL, and around them the usual seed (for
+    /// a whole node) or 60 strings in the shard's slots below the big one.
     fn seed_big(p: &mut Primary) {
-        seed(p);
+        let owned = p.ks.owned();
+        if owned == ShardSlots::all() {
+            seed(p);
+        } else {
+            let below = key_slot(b"{big}") as usize;
+            let keys = (0..).map(|n| format!("pre:{n}")).filter(|k| {
+                let slot = key_slot(k.as_bytes()) as usize;
+                owned.contains(slot) && slot < below
+            });
+            for (i, k) in keys.take(60).enumerate() {
+                p.select(i % 2);
+                p.write(&mut [], &["SET", &k, &i.to_string()]);
+            }
+        }
         for (db, range) in [(0, 0..100), (1, 50..150)] {
             p.select(db);
             for i in range {
@@ -1038,8 +1072,8 @@ mod tests {
     /// database, DEL then re-creation, an eviction, and an early key that
     /// expires; then pieces and writes alternate to the end. Returns the
     /// primary and the finished snapshot.
-    fn big_slot_writes(whole_slot_keys: usize, ignore_early: bool) -> (Primary, Sync) {
-        let mut p = Primary::new(0..SLOTS);
+    fn big_slot_writes(owned: ShardSlots, whole_slot_keys: usize, ignore_early: bool) -> (Primary, Sync) {
+        let mut p = Primary::new(owned);
         p.whole_slot_keys = whole_slot_keys;
         p.ignore_early = ignore_early;
         seed_big(&mut p);
@@ -1118,11 +1152,12 @@ mod tests {
 
     #[test]
     fn big_slots_are_copied_per_key_and_the_replica_equals_the_primary() {
-        for whole_slot_keys in REGIMES {
-            let (mut p, s) = big_slot_writes(whole_slot_keys, false);
+        for (owned, whole_slot_keys) in big_slot_owners().into_iter().flat_map(|o| REGIMES.map(|w| (o, w))) {
+            let (mut p, s) = big_slot_writes(owned, whole_slot_keys, false);
             let mut b = s.replica(&p);
             let now = p.now;
-            assert_eq!(digest(&b, now, 0..SLOTS), digest(&p.ks, now, 0..SLOTS), "whole_slot_keys {whole_slot_keys}");
+            let context = format!("{owned:?}, whole_slot_keys {whole_slot_keys}");
+            assert_eq!(digest(&b, now, 0..SLOTS), digest(&p.ks, now, 0..SLOTS), "{context}");
             assert_eq!(debug_digest(&mut b, now), debug_digest(&mut p.ks, now));
             // Each seeded key once: none sent twice, none left out but
             // the early names missing at the snapshot point (and expired ones).
@@ -1133,17 +1168,21 @@ mod tests {
 
     #[test]
     fn a_slot_serialized_without_leaving_out_its_early_keys_applies_writes_twice() {
-        for whole_slot_keys in REGIMES {
-            let (p, s) = big_slot_writes(whole_slot_keys, true);
+        for (owned, whole_slot_keys) in big_slot_owners().into_iter().flat_map(|o| REGIMES.map(|w| (o, w))) {
+            let (p, s) = big_slot_writes(owned, whole_slot_keys, true);
             let b = s.replica(&p);
             let now = p.now;
-            assert_ne!(digest(&b, now, 0..SLOTS), digest(&p.ks, now, 0..SLOTS), "whole_slot_keys {whole_slot_keys}");
+            assert_ne!(
+                digest(&b, now, 0..SLOTS),
+                digest(&p.ks, now, 0..SLOTS),
+                "{owned:?}, whole_slot_keys {whole_slot_keys}"
+            );
         }
     }
 
     #[test]
     fn before_write_serializes_its_slot_once_and_fill_hands_it_out_first() {
-        let mut p = Primary::new(0..SLOTS);
+        let mut p = Primary::new(ShardSlots::all());
         seed(&mut p);
         let last = last_slot_key();
         let slot = key_slot(last.as_bytes()) as usize;
@@ -1176,28 +1215,27 @@ mod tests {
 
     #[test]
     fn slots_outside_the_shard_or_the_range_are_no_concern() {
-        let mut p = Primary::new(SlotMap::new(4).range(1));
+        let mut p = Primary::new(SlotMap::new(4).slots(1));
         let owned = p.ks.owned();
+        let first = owned.slot(0);
         let key = (0..)
             .map(|n| format!("k{n}"))
-            .find(|k| {
-                owned.start < key_slot(k.as_bytes()) as usize && owned.contains(&(key_slot(k.as_bytes()) as usize))
-            })
+            .find(|k| first < key_slot(k.as_bytes()) as usize && owned.contains(key_slot(k.as_bytes()) as usize))
             .expect("a key of the shard");
         p.write(&mut [], &["SET", &key, "1"]);
-        let mut outside = p.snapshot(0..owned.start);
-        assert!(outside.snapshot.range().is_empty());
+        let mut outside = p.snapshot(0..first);
+        assert!(outside.snapshot.slots().next().is_none());
         outside.snapshot.before_write_all(&p.ks, p.now);
         outside.fill(&p, 1000);
         assert!(outside.finished && outside.stream.is_empty());
         let slot = key_slot(key.as_bytes()) as usize;
-        let mut beside = p.snapshot(owned.start..slot);
+        let mut beside = p.snapshot(first..slot);
         beside.snapshot.before_write(&p.ks, slot, key.as_bytes(), p.now);
         assert_eq!(beside.snapshot.pending_bytes(), 0, "a slot outside the range is not serialized");
         beside.fill_to_end(&p, 1000);
         assert!(beside.stream.is_empty());
         let mut with = p.snapshot(0..SLOTS);
-        assert_eq!(with.snapshot.range(), owned);
+        assert!(with.snapshot.slots().eq(owned.iter()));
         with.fill_to_end(&p, 1000);
         assert_eq!(parse_stream(&with.stream).len(), 2, "SELECT and one RESTORE");
     }

@@ -12,7 +12,7 @@ const NOW: UnixMs = 1_700_000_000_000;
 
 /// A keyspace logging everything, its journal past the first SELECT 0.
 fn logged() -> Keyspace {
-    let mut ks = Keyspace::new(2, 0..coreshard_engine::slot::SLOTS);
+    let mut ks = Keyspace::new(2, coreshard_engine::slot::ShardSlots::all());
     ks.set_journal_enabled(true);
     ks.journal.append(0, [&b"PING"[..]]);
     ks
@@ -90,7 +90,7 @@ fn active_expiry_and_eviction_are_logged_as_del() {
 
 #[test]
 fn a_disabled_journal_records_nothing_and_keeps_nothing_for_later() {
-    let mut ks = Keyspace::new(1, 0..coreshard_engine::slot::SLOTS);
+    let mut ks = Keyspace::new(1, coreshard_engine::slot::ShardSlots::all());
     run_str(&mut ks, 0, NOW, &["SET", "k", "v", "PX", "10"]);
     run_str(&mut ks, 0, NOW, &["SADD", "s", "a", "b"]);
     run_str(&mut ks, 0, NOW, &["SPOP", "s"]);
@@ -101,7 +101,7 @@ fn a_disabled_journal_records_nothing_and_keeps_nothing_for_later() {
     run_str(&mut ks, 0, NOW, &["SET", "j", "v"]);
     assert_eq!(text(&journal_since(&ks, 0)), text(&encoded(&[&["SELECT", "0"], &["SET", "j", "v"]])));
     // A journal switched on directly is followed from the next command on.
-    let mut ks = Keyspace::new(1, 0..coreshard_engine::slot::SLOTS);
+    let mut ks = Keyspace::new(1, coreshard_engine::slot::ShardSlots::all());
     ks.journal.set_enabled(true);
     run_str(&mut ks, 0, NOW, &["SET", "k", "v", "PXAT", "1700000000010"]);
     run_str(&mut ks, 0, NOW + 10, &["GET", "k"]);

@@ -12,7 +12,7 @@ const NOW: UnixMs = 1_700_000_000_000;
 
 /// A keyspace logging everything, its journal past the first SELECT 0.
 fn logged() -> Keyspace {
-    let mut ks = Keyspace::new(2, 0..coreshard_engine::slot::SLOTS);
+    let mut ks = Keyspace::new(2, coreshard_engine::slot::ShardSlots::all());
     ks.set_journal_enabled(true);
     ks.journal.append(0, [&b"PING"[..]]);
     ks

@@ -12,7 +12,7 @@ use coreshard_engine::{ExpiryMode, Keyspace, UnixMs};
 const NOW: UnixMs = 1_700_000_000_000;
 
 fn keyspace(mode: ExpiryMode) -> Keyspace {
-    let mut ks = Keyspace::new(1, 0..coreshard_engine::slot::SLOTS);
+    let mut ks = Keyspace::new(1, coreshard_engine::slot::ShardSlots::all());
     run_str(&mut ks, 0, NOW, &["SET", "k", "v", "PXAT", "1700000000100"]);
     run_str(&mut ks, 0, NOW, &["RPUSH", "l", "a", "b"]);
     run_str(&mut ks, 0, NOW, &["PEXPIRE", "l", "100"]);

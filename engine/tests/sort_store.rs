@@ -13,7 +13,7 @@ fn sorting_a_set_by_equal_weights_stores_the_elements_in_byte_order() {
     let members: Vec<String> = (0..300).map(|i| format!("m{}", (i * 7919) % 1000)).collect();
     let mut want = members.clone();
     want.sort();
-    let mut ks = Keyspace::new(1, 0..coreshard_engine::slot::SLOTS);
+    let mut ks = Keyspace::new(1, coreshard_engine::slot::ShardSlots::all());
     let mut sadd = vec!["SADD", "s"];
     sadd.extend(members.iter().map(String::as_str));
     run_str(&mut ks, 0, 0, &sadd);

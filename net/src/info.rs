@@ -147,6 +147,11 @@ pub(crate) fn render(shard: &Shard, args: &Args) -> String {
         if clustered {
             // Slot migration's progress (repl/migrate.rs).
             crate::repl::migrate::info(shard, o);
+            // Keys per shard of this node, every database: whether the
+            // node's slots spread its keys over all its cores.
+            let per_shard: Vec<String> =
+                sh.stats.iter().map(|s| s.keys.iter().map(|k| k.load(Relaxed)).sum::<u64>().to_string()).collect();
+            let _ = write!(o, "coreshard_shard_keys:{}\r\n", per_shard.join(","));
         }
     });
     section("Keyspace", &|o| {

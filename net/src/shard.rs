@@ -191,7 +191,7 @@ type Spans = Vec<Span>;
 impl Shard {
     pub(crate) fn new(setup: ShardSetup, ring: IoUring) -> Self {
         let map = SlotMap::new(setup.shards);
-        let mut ks = Keyspace::new(setup.config.databases, map.range(setup.id));
+        let mut ks = Keyspace::new(setup.config.databases, map.slots(setup.id));
         ks.set_lfu_policy(matches!(
             setup.config.maxmemory_policy,
             MaxmemoryPolicy::AllkeysLfu | MaxmemoryPolicy::VolatileLfu
@@ -1284,11 +1284,17 @@ impl Shard {
             }
             Op::FlushSlots => {
                 // A full sync's start: this node drops what it held in the
-                // slots the incoming snapshot covers (args: first, end).
-                let num = |i: usize| std::str::from_utf8(args.get(i)).ok().and_then(|s| s.parse::<usize>().ok());
-                if let (Some(lo), Some(hi)) = (num(2), num(3)) {
+                // slots the incoming snapshot covers. Args: `REPLCONF
+                // flush-slots <first> <end> [<shard> <shards>]`, the last
+                // two naming the sender's shard, whose slots alone it covers.
+                let num = |i: usize| args.try_get(i).and_then(|a| std::str::from_utf8(a).ok()?.parse::<usize>().ok());
+                let of = match (num(4), num(5)) {
+                    (Some(shard), Some(shards)) => coreshard_engine::slot::ShardSlots::new(shard, shards),
+                    _ => Some(coreshard_engine::slot::ShardSlots::all()),
+                };
+                if let (Some(lo), Some(hi), Some(of)) = (num(2), num(3), of) {
                     crate::repl::primary::before_write_all(self);
-                    self.ks.clear_slots(lo..hi);
+                    self.ks.clear_slots(lo..hi, of);
                     self.ks.stats.dirty += 1;
                 }
                 Items::new(out, ends, proto).item(|r| r.ok());
@@ -1618,8 +1624,8 @@ impl Shard {
             Control::Adopt { fd, id, addr, laddr, replica_port, args, input } => {
                 crate::repl::primary::adopt(self, fd, id, addr, laddr, replica_port, args, input)
             }
-            Control::AdoptMigration { fd, addr, source_shard, lsn, range, id } => {
-                crate::repl::replica::adopt_migration(self, fd, addr, source_shard, lsn, range, id)
+            Control::AdoptMigration { fd, addr, source, lsn, range, id } => {
+                crate::repl::replica::adopt_migration(self, fd, addr, source, lsn, range, id)
             }
             Control::AdoptMaster { fd, addr, primary_shard, primary_shards, epoch, full, lsn } => {
                 crate::repl::replica::adopt(self, fd, addr, primary_shard, primary_shards, epoch, full, lsn)

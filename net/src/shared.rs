@@ -103,11 +103,13 @@ pub enum Control {
         fd: i32,
         /// The source's address.
         addr: String,
-        /// Which source shard.
-        source_shard: usize,
+        /// Which source shard, as the slots it owns (its index and the
+        /// source's shard count).
+        source: coreshard_engine::slot::ShardSlots,
         /// The snapshot's journal position (the filtered stream counts from it).
         lsn: u64,
-        /// The slots it carries (end exclusive).
+        /// The migration's slots (end exclusive); the flow carries those of
+        /// them that `source` owns.
         range: std::ops::Range<usize>,
         /// The migration it belongs to.
         id: u64,

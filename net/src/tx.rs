@@ -1287,8 +1287,11 @@ impl Shard {
         let txid = self.tx.coordinated[slot as usize].as_ref().map_or(0, |t| t.txid);
         let now = self.now_ms;
         let databases = self.ks.databases();
-        let mut scratch =
-            self.tx.scratch.take().unwrap_or_else(|| Keyspace::new(databases, 0..coreshard_engine::slot::SLOTS));
+        let mut scratch = self
+            .tx
+            .scratch
+            .take()
+            .unwrap_or_else(|| Keyspace::new(databases, coreshard_engine::slot::ShardSlots::all()));
         for ((key, _), value) in g.keys.iter().zip(&g.values) {
             if let Some(v) = value {
                 decode_into(scratch.db(g.db), key, v, now);
@@ -1551,11 +1554,11 @@ mod tests {
 
     #[test]
     fn a_written_back_key_is_logged_as_restore_or_del_and_replays_to_itself() {
-        let mut primary = Keyspace::new(1, 0..coreshard_engine::slot::SLOTS);
+        let mut primary = Keyspace::new(1, coreshard_engine::slot::ShardSlots::all());
         primary.set_journal_enabled(true);
-        let mut replica = Keyspace::new(1, 0..coreshard_engine::slot::SLOTS);
+        let mut replica = Keyspace::new(1, coreshard_engine::slot::ShardSlots::all());
         replica.set_expiry_mode(coreshard_engine::ExpiryMode::Ignore);
-        let mut gathered = Keyspace::new(1, 0..coreshard_engine::slot::SLOTS);
+        let mut gathered = Keyspace::new(1, coreshard_engine::slot::ShardSlots::all());
         gathered.db(0).set(b"l", Value::Str(b"v".to_vec()), NOW + 500, NOW);
         gathered.db(0).set(b"p", Value::Str(b"w".to_vec()), coreshard_engine::db::NO_EXPIRE, NOW);
         for key in [&b"l"[..], b"p"] {

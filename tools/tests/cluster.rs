@@ -220,6 +220,55 @@ fn a_three_node_cluster_serves_cluster_clients() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A node's keys spread over all of its shards, whichever slots it serves
+/// (shard `i` of `n` owns the slots `s` with `s % n == i`): with 3 shards
+/// per node and a third of the slots per node, every shard of every node
+/// holds about a third of the node's keys. (With contiguous slot ranges
+/// per shard, each node's keys all lived on one of its shards.)
+#[test]
+fn every_shard_of_a_node_holds_keys_of_its_slots() {
+    const NODE_SHARDS: usize = 3;
+    const KEYS: usize = 900;
+    let dir = scratch("spread");
+    let nodes: Vec<Server> = (0..3)
+        .map(|i| {
+            let args = node_args(&dir, i);
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            Server::start_with(NODE_SHARDS, &refs)
+        })
+        .collect();
+    let config = create(&nodes, 0);
+    assert!(config.nodes.iter().all(|n| n.slots.len() == 1), "one range of slots per node");
+    let urls: Vec<String> = nodes.iter().map(Server::url).collect();
+    let client = redis::cluster::ClusterClient::new(urls).unwrap();
+    let mut cc = client.get_connection().unwrap();
+    for i in 0..KEYS {
+        let _: () = redis::cmd("SET").arg(format!("spread:{i}")).arg(i).query(&mut cc).unwrap();
+    }
+    let per_shard = |srv: &Server| -> Vec<i64> {
+        let info = cmd(&mut srv.client(), &["INFO", "cluster"]).text();
+        let line = info_field(&info, "coreshard_shard_keys").unwrap_or_default();
+        line.split(',').filter_map(|n| n.parse().ok()).collect()
+    };
+    let mut total = 0;
+    for (i, srv) in nodes.iter().enumerate() {
+        let keys = cmd(&mut srv.client(), &["DBSIZE"]).int();
+        // The shards publish their counts every loop turn or timer tick.
+        let mut counts = Vec::new();
+        let published = wait_until(Duration::from_secs(10), || {
+            counts = per_shard(srv);
+            counts.len() == NODE_SHARDS && counts.iter().sum::<i64>() == keys
+        });
+        assert!(published, "node {i}: {counts:?}, DBSIZE {keys}");
+        // About keys / 3 each (binomial, sd ~ 8 for 300 keys): far above half.
+        let least = counts.iter().min().copied().unwrap_or(0);
+        assert!(least * 2 * NODE_SHARDS as i64 >= keys, "node {i} ({:?}): {counts:?}", config.nodes[i].slots);
+        total += keys;
+    }
+    assert_eq!(total, KEYS as i64);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn unassigned_slots_are_not_served() {
     if reference_run() {

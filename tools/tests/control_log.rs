@@ -353,9 +353,9 @@ fn a_migration_switches_through_the_control_log_under_a_verifying_load() {
     }
     let dir = scratch("migrate");
     let (_args, nodes, config) = control_log_cluster(&dir);
-    // Slots of node 1 (a voter) across its two shards (8192 is where the
-    // second one's begin), so that two flows switch together: it takes
-    // the first slots of node 2 first.
+    // Slots of node 1 (a voter), which both of its shards own some of
+    // (slot % shards), so that two flows switch together: it takes the
+    // first slots of node 2 first.
     let r1 = config.nodes[1].slots[0];
     assert_eq!(r1.end, 8191, "{r1:?}");
     let extra = SlotRange::new(8192, 8291);

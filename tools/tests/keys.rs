@@ -286,6 +286,7 @@ shard_tests! {
             let (keys, _) = scan_all(&mut c, extra);
             let seen: BTreeSet<String> = keys.iter().cloned().collect();
             assert_eq!(seen, all, "SCAN {extra:?} must return every key");
+            assert_eq!(keys.len(), all.len(), "SCAN {extra:?} returns each key once on a stable keyspace");
         }
         // MATCH filters (possibly leaving some batches empty).
         let (keys, _) = scan_all(&mut c, &["MATCH", "hash:*", "COUNT", "20"]);

@@ -94,11 +94,11 @@ fn slots_move_back_and_forth_under_a_verifying_load() {
     let dir = scratch("load");
     let nodes = start_nodes(&dir, 3);
     let config = create(&nodes);
-    // Half of node 1's slots, across its two shards' (8192 is where its
-    // second shard's begin), so that two flows switch together.
+    // Half of node 1's slots: both of its shards own slots of any range of
+    // two or more (slot % shards), so that two flows switch together.
     let r1 = config.nodes[1].slots[0];
     let (lo, hi) = (r1.start + (r1.end - r1.start) / 4, r1.start + (r1.end - r1.start) * 3 / 4);
-    assert!(lo < 8192 && hi >= 8192, "{lo}-{hi}");
+    assert!(hi > lo, "{lo}-{hi}");
     for n in &nodes {
         // Commands for another shard travel 5 ms late: a write that passed
         // the routing check just before the switch reaches its shard after
@@ -145,8 +145,9 @@ fn reads_routed_just_before_the_switch_find_their_keys() {
     let dir = scratch("reads");
     let nodes = start_nodes(&dir, 3);
     let config = create(&nodes);
-    // The first slots of node 1's second shard (deleted first after the
-    // switch); on node 2 they are in its second shard too.
+    // 32 slots of node 1, spread over both of its shards (slot % shards),
+    // each deleting its first of them first after the switch; on node 2
+    // too.
     let r1 = config.nodes[1].slots[0];
     assert!(r1.start < 8192 && r1.end > 8192 + 32, "{r1:?}");
     let range = coreshard_repl::cluster::SlotRange::new(8192, 8192 + 31);
@@ -181,9 +182,9 @@ fn reads_routed_just_before_the_switch_find_their_keys() {
 }
 
 /// Moves `range` from `from` to `to` while readers on `from`, each on a
-/// connection of its first shard (a GET there takes the hop to the
-/// second) and not following MOVED, read `keys`; returns the reads that
-/// found their value, and the others.
+/// connection of a shard other than the first key's (a GET of it takes the
+/// hop to its shard) and not following MOVED, read `keys`; returns the
+/// reads that found their value, and the others.
 fn read_while_moving(
     from: &Server,
     to: &Server,
@@ -363,6 +364,57 @@ fn streamed_past(srv: &Server, bytes: u64) -> bool {
     s.contains("migration_state:streaming") && sent.unwrap_or(0) > bytes
 }
 
+/// Writes during a throttled snapshot leave each flow more journal than
+/// its budget lets it send at once; the admin switches as soon as the
+/// snapshots are applied (no lag bound). The throttle does not apply under
+/// the hold, so the flows catch up within it and the switch happens with
+/// every write (throttled, they would wait seconds for their budget).
+#[test]
+fn a_throttled_migration_catches_up_within_the_hold() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("throttled");
+    let nodes = start_nodes(&dir, 2);
+    let config = create(&nodes);
+    let r0 = config.nodes[0].slots[0];
+    // About 260 kB, throttled to 50 kB/s (25 kB/s a flow): about 5 s.
+    let keys = fill(&nodes[0], r0, 2_000);
+    let mut c0 = nodes[0].client();
+    assert_eq!(cmd(&mut c0, &["CONFIG", "SET", "cluster-migration-bytes-per-sec", "50000"]), ok());
+    let slots = format!("{}-{}", r0.start, r0.end);
+    let (from, to) = (nodes[0].addr(), nodes[1].addr());
+    let child = Command::new(ADMIN)
+        .args(["migrate", "--from", &from, "--to", &to, "--slots", &slots, "--json"])
+        .args(["--max-lag-bytes", "100000000", "--max-pause-ms", "2000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || streamed_past(&nodes[0], 1_000)), "{}", status(&nodes[0]));
+    // About 600 kB written while the snapshot streams: 300 kB a flow, more
+    // than one slice of the journal, 12 s of its budget.
+    let written = "w".repeat(1_000);
+    for k in keys.iter().take(600) {
+        assert_eq!(cmd(&mut c0, &["SET", k, &written]), ok());
+    }
+    assert!(status(&nodes[0]).contains("migration_state:streaming"), "the writes outlasted the snapshot");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the migration failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(owner(&nodes[0], r0.start), nodes[1].addr());
+    let mut c1 = nodes[1].client();
+    assert_eq!(cmd(&mut c1, &["DBSIZE"]), int(keys.len() as i64));
+    for k in keys.iter().take(600).step_by(7) {
+        assert_eq!(cmd(&mut c1, &["GET", k]), bulk(&written), "{k}");
+    }
+    assert_eq!(cmd(&mut c1, &["GET", &keys[keys.len() - 1]]), bulk("v".repeat(100)));
+}
+
 #[test]
 fn cutting_the_link_mid_migration_changes_nothing_and_a_retry_succeeds() {
     if reference_run() {
@@ -426,16 +478,20 @@ fn a_hold_that_runs_out_aborts_and_the_held_writes_run_on_the_source() {
     let dir = scratch("pause");
     let nodes = start_nodes(&dir, 3);
     let config = create(&nodes);
-    // Slots of node 1's second shard only: its flow sends the journal once a
-    // second (test-only), so it cannot catch up within a 20 ms hold while
-    // the slots take writes.
+    // The upper half of node 1's slots, written in its odd slots only: they
+    // are its second shard's (slot % shards), whose flow sends the journal
+    // once a second (test-only), so it cannot catch up within a 20 ms hold
+    // while the slots take writes.
     let r1 = config.nodes[1].slots[0];
-    let (lo, hi) = (8192, r1.end);
+    let (lo, hi) = ((r1.start + r1.end) / 2, r1.end);
     assert!(r1.start < lo);
     let mut c1 = nodes[1].client();
     assert_eq!(cmd(&mut c1, &["CONFIG", "SET", "debug-repl-flow-delay-ms", "1000"]), ok());
-    let keys: Vec<String> =
-        (0..).map(|i| format!("p:{i}")).filter(|k| (lo..=hi).contains(&key_slot(k.as_bytes()))).take(50).collect();
+    let keys: Vec<String> = (0..)
+        .map(|i| format!("p:{i}"))
+        .filter(|k| (lo..=hi).contains(&key_slot(k.as_bytes())) && key_slot(k.as_bytes()) % SHARDS as u16 == 1)
+        .take(50)
+        .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (stop, keys, mut c) = (stop.clone(), keys.clone(), nodes[1].client());
@@ -480,4 +536,44 @@ fn a_hold_that_runs_out_aborts_and_the_held_writes_run_on_the_source() {
     // The target dropped what it received.
     let mut c2 = nodes[2].client();
     assert!(wait_until(Duration::from_secs(10), || cmd(&mut c2, &["DBSIZE"]).int() == 0));
+}
+
+/// Slots move between nodes of different shard counts (2 -> 3 -> 1): each
+/// source shard's flow carries the slots it owns (slot % shards), the target
+/// spreads them over its own shards, and nothing is lost or left behind.
+#[test]
+fn slots_move_between_nodes_of_different_shard_counts() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("counts");
+    let nodes: Vec<Server> = [2, 3, 1]
+        .iter()
+        .enumerate()
+        .map(|(i, &shards)| {
+            let file = dir.join(format!("node{i}.conf")).display().to_string();
+            Server::start_with(shards, &["--cluster-enabled", "yes", "--cluster-config-file", &file])
+        })
+        .collect();
+    let config = create(&nodes);
+    let r0 = config.nodes[0].slots[0];
+    let keys = fill(&nodes[0], r0, 5_000);
+    let (mut c0, mut c1, mut c2) = (nodes[0].client(), nodes[1].client(), nodes[2].client());
+    migrate(&nodes[0], &nodes[1], r0.start, r0.end);
+    assert_eq!(cmd(&mut c1, &["DBSIZE"]), int(keys.len() as i64));
+    let per_shard = info_field(&cmd(&mut c1, &["INFO", "cluster"]).text(), "coreshard_shard_keys").unwrap_or_default();
+    let counts: Vec<i64> = per_shard.split(',').filter_map(|n| n.parse().ok()).collect();
+    assert!(counts.len() == 3 && counts.iter().all(|&n| n > 0), "node 1's shards: {per_shard}");
+    assert!(wait_until(Duration::from_secs(20), || cmd(&mut c0, &["DBSIZE"]).int() == 0));
+    // Half of them on to the one-shard node.
+    let mid = r0.start + (r0.end - r0.start) / 2;
+    migrate(&nodes[1], &nodes[2], r0.start, mid);
+    let moved = keys.iter().filter(|k| key_slot(k.as_bytes()) <= mid).count() as i64;
+    assert_eq!(cmd(&mut c2, &["DBSIZE"]), int(moved));
+    assert!(wait_until(Duration::from_secs(20), || cmd(&mut c1, &["DBSIZE"]).int() == keys.len() as i64 - moved));
+    let value = "v".repeat(100);
+    for k in keys.iter().step_by(97) {
+        let c = if key_slot(k.as_bytes()) <= mid { &mut c2 } else { &mut c1 };
+        assert_eq!(cmd(c, &["GET", k]), bulk(&value), "{k}");
+    }
 }

@@ -188,8 +188,8 @@ fn replicas_with_other_shard_counts_converge_under_a_write_load() {
 
 /// A full sync replaces what the replica held, whatever the two shard
 /// counts: each primary shard's flow first drops the replica's keys in that
-/// shard's slots (`REPLCONF flush-slots <lo> <hi>`), on every replica shard
-/// that owns some of them.
+/// shard's slots (`REPLCONF flush-slots 0 16384 <shard> <shards>`), which
+/// interleave with the replica's own shards' slots.
 #[test]
 fn a_full_sync_replaces_what_the_replica_held_whatever_the_shard_counts() {
     for (primary_shards, replica_shards) in [(2, 3), (3, 2)] {
@@ -883,10 +883,10 @@ fn a_replica_applies_a_multi_shard_write_whole_or_not_at_all() {
 
 /// A key of primary shard `shard` (of `shards`), with `prefix`.
 fn key_on_shard(prefix: &str, shard: usize, shards: usize) -> String {
-    let range = coreshard_engine::slot::SlotMap::new(shards).range(shard);
+    let slots = coreshard_engine::slot::SlotMap::new(shards).slots(shard);
     (0..)
         .map(|i| format!("{prefix}{i}"))
-        .find(|k| range.contains(&(coreshard_engine::slot::key_slot(k.as_bytes()) as usize)))
+        .find(|k| slots.contains(coreshard_engine::slot::key_slot(k.as_bytes()) as usize))
         .expect("a key in every shard's slots")
 }
 

@@ -49,7 +49,7 @@ fn debug_part(ctx: &mut Ctx, items: &mut Items) {
             if db.is_empty() {
                 continue;
             }
-            for slot in db.owned() {
+            for slot in db.owned().iter() {
                 db.for_each_in_slot(slot, |e| {
                     if !e.is_expired(now) {
                         sum = sum.combine(key_digest(i, e.key(), value_digest(e.value(), e.expire_at())));
@@ -65,7 +65,7 @@ fn debug_part(ctx: &mut Ctx, items: &mut Items) {
         let db = ctx.ks.db_ref(ctx.db);
         for i in 2..ctx.args.len() {
             let key = ctx.args.get(i);
-            let owned = db.owned().contains(&(crate::slot::key_slot(key) as usize));
+            let owned = db.owned().contains(crate::slot::key_slot(key) as usize);
             let found = if owned { db.peek(key, now) } else { None };
             let d = found.map_or(Digest::ZERO, |e| value_digest(e.value(), e.expire_at()));
             items.item(|r| r.simple(&d.hex()));

@@ -207,7 +207,7 @@ fn keys_part(ctx: &mut Ctx, items: &mut Items) {
     let pattern = ctx.arg(1);
     let all = pattern == b"*";
     let (now, db) = (ctx.now, ctx.ks.db_ref(ctx.db));
-    for slot in db.owned() {
+    for slot in db.owned().iter() {
         db.for_each_in_slot(slot, |e| {
             if !e.is_expired(now) && (all || glob_match(pattern, e.key(), false)) {
                 items.item(|r| r.bulk(e.key()));
@@ -254,14 +254,19 @@ fn scan_check(args: &Args) -> Result<(), String> {
 
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type], on one shard.
 ///
-/// The cursor is the next slot to visit. Each shard scans whole slots of its
-/// own range from the cursor on, until it collected COUNT keys or examined
-/// ten times that many entries (Redis's bound on one call's work), and gives
-/// as items: the next slot to visit (its range end when done), its range end,
-/// the COUNT, then the keys. A shard whose range lies before the cursor gives
-/// only `-1`. [`Merge::Scan`] then takes shards in slot order. A key present
-/// for the whole iteration is returned, whatever tables grow meanwhile, since
-/// slots are visited whole.
+/// The cursor is a position in the node's slots laid out shard after shard
+/// ([`crate::slot::ShardSlots::scan_span`]): shard 0's slots in slot order,
+/// then shard 1's, and so on, so each shard owns one contiguous span of
+/// cursors however its slots interleave with the others'. Each shard scans
+/// whole slots of its span from the cursor on, until it collected COUNT
+/// keys or examined ten times that many entries (Redis's bound on one
+/// call's work), and gives as items: the next position to visit (its span's
+/// end when done), its span's end, the COUNT, then the keys. A shard whose
+/// span lies before the cursor gives only `-1`. [`Merge::Scan`] then takes
+/// shards in order. A key present for the whole iteration is returned, and
+/// once, whatever tables grow meanwhile, since slots are visited whole and
+/// each once. The cursor means the same slot as long as the shard count
+/// stays (Redis's cursors too are valid on one server only).
 fn scan_part(ctx: &mut Ctx, items: &mut Items) {
     let Ok(s) = parse_scan(&ctx.args) else {
         return items.item(|r| r.int(-1));
@@ -269,13 +274,16 @@ fn scan_part(ctx: &mut Ctx, items: &mut Items) {
     let now = ctx.now;
     let db = ctx.ks.db_ref(ctx.db);
     let owned = db.owned();
-    if s.cursor as usize >= owned.end {
+    let span = owned.scan_span();
+    if s.cursor as usize >= span.end {
         return items.item(|r| r.int(-1));
     }
-    let mut slot = (s.cursor as usize).max(owned.start);
+    // The local index of the next slot to visit.
+    let mut local = (s.cursor as usize).max(span.start) - span.start;
     let mut keys: Vec<&[u8]> = Vec::new();
     let mut examined = 0usize;
-    while slot < owned.end && keys.len() < s.count && examined < s.count.saturating_mul(10) {
+    while local < owned.len() && keys.len() < s.count && examined < s.count.saturating_mul(10) {
+        let slot = owned.slot(local);
         examined += db.slot_len(slot);
         db.for_each_in_slot(slot, |e| {
             let type_ok = s.type_filter.is_none_or(|t| t.eq_ignore_ascii_case(e.type_name().as_bytes()));
@@ -283,17 +291,17 @@ fn scan_part(ctx: &mut Ctx, items: &mut Items) {
                 keys.push(e.key());
             }
         });
-        slot += 1;
+        local += 1;
     }
-    items.item(|r| r.int(slot as i64));
-    items.item(|r| r.int(owned.end as i64));
+    items.item(|r| r.int((span.start + local) as i64));
+    items.item(|r| r.int(span.end as i64));
     items.item(|r| r.int(s.count as i64));
     for k in keys {
         items.item(|r| r.bulk(k));
     }
 }
 
-/// The cursor a client sees for "next slot": 0 once every slot was visited.
+/// The cursor a client sees for the next position: 0 once every slot was visited.
 pub fn scan_merge_cursor(next: usize) -> usize {
     if next >= SLOTS { 0 } else { next }
 }

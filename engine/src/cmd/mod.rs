@@ -192,9 +192,9 @@ pub enum Merge {
     Concat,
     /// Each part gives (count, key); one key chosen with weight by count (RANDOMKEY).
     RandomKey,
-    /// SCAN: shards in slot order, each giving (next slot, range end, COUNT,
-    /// keys...); keys are taken until a shard stops inside its range or COUNT
-    /// keys were gathered at a shard boundary.
+    /// SCAN: shards in order, each giving (next cursor position, end of its
+    /// span of positions, COUNT, keys...); keys are taken until a shard stops
+    /// inside its span or COUNT keys were gathered at a shard boundary.
     Scan,
     /// Every part's items in one array, each distinct item once (PUBSUB CHANNELS).
     ConcatUnique,

@@ -38,7 +38,7 @@ fn lookup(ctx: &mut Ctx, pattern: &[u8], element: &[u8]) -> Lookup {
     key.extend_from_slice(&pattern[..star]);
     key.extend_from_slice(element);
     key.extend_from_slice(&pattern[star + 1..key_end]);
-    if !ctx.ks.owned().contains(&(slot::key_slot(&key) as usize)) {
+    if !ctx.ks.owned().contains(slot::key_slot(&key) as usize) {
         return Lookup::Elsewhere;
     }
     let now = ctx.now;
@@ -102,7 +102,7 @@ fn sort_generic(ctx: &mut Ctx, r: &mut Reply, read_only: bool) {
         Ok(o) => o,
         Err(e) => return r.error(e),
     };
-    if o.store.is_some_and(|d| !ctx.ks.owned().contains(&(slot::key_slot(d) as usize))) {
+    if o.store.is_some_and(|d| !ctx.ks.owned().contains(slot::key_slot(d) as usize)) {
         return r.error(CROSS_SHARD);
     }
     let (key, now) = (ctx.arg(1), ctx.now);

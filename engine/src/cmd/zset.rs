@@ -54,7 +54,7 @@ fn drop_if_empty(ctx: &mut Ctx, key: &[u8]) {
 /// shards is refused before it touches anything (one shard owns all slots).
 fn all_owned<'k>(ctx: &mut Ctx, mut keys: impl Iterator<Item = &'k [u8]>) -> bool {
     let owned = ctx.db().owned();
-    keys.all(|k| owned.contains(&(slot::key_slot(k) as usize)))
+    keys.all(|k| owned.contains(slot::key_slot(k) as usize))
 }
 
 // ---------------------------------------------------------------------------

@@ -316,9 +316,8 @@ fn pull_flows(shared: &Arc<Shared>, host: &str, port: u16, range: &std::ops::Ran
     let (lo, hi) = (range.start.to_string(), (range.end - 1).to_string());
     let shards_here = shared.control.len();
     for k in 0..shards {
-        let theirs = map.range(k);
-        let part = theirs.start.max(range.start)..theirs.end.min(range.end);
-        if part.is_empty() {
+        let theirs = map.slots(k);
+        if !theirs.meets(range.clone()) {
             continue;
         }
         let mut conn = open()?;
@@ -334,7 +333,7 @@ fn pull_flows(shared: &Arc<Shared>, host: &str, port: u16, range: &std::ops::Ran
         let addr = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         let fd = stream.into_raw_fd();
         let target = k % shards_here;
-        let msg = Control::AdoptMigration { fd, addr, source_shard: k, lsn: at, range: part, id };
+        let msg = Control::AdoptMigration { fd, addr, source: theirs, lsn: at, range: range.clone(), id };
         if shared.control[target].send(msg).is_err() {
             // SAFETY: the fd is ours until the shard takes it; it did not.
             unsafe { libc::close(fd) };

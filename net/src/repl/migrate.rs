@@ -263,12 +263,7 @@ pub(crate) fn start_source(shard: &mut Shard, range: &Range<usize>, peer: &str) 
         st.reason.clear();
         st.id += 1;
         st.flows = vec![(false, false, false); shards];
-        st.expected = (0..shards)
-            .map(|s| {
-                let r = shard.map.range(s);
-                r.start < range.end && range.start < r.end
-            })
-            .collect();
+        st.expected = (0..shards).map(|s| shard.map.slots(s).meets(range.clone())).collect();
         st.cutover = None;
         st.via_log = None;
         mig.keys.store(0, Relaxed);
@@ -330,7 +325,7 @@ pub(crate) fn pump_journal(shard: &mut Shard, flow: &mut FlowOut, out: &mut Vec<
         Err(_) => return Err(()),
     }
     let before = out.len();
-    let used = filter(shard.table, &m.range, &mut m.db, &raw, out);
+    let used = filter(shard.table, &m.range, shard.ks.owned(), &mut m.db, &raw, out);
     m.carry = raw[used..].to_vec();
     let added = (out.len() - before) as u64;
     m.sent += added;
@@ -343,11 +338,14 @@ pub(crate) fn pump_journal(shard: &mut Shard, flow: &mut FlowOut, out: &mut Vec<
 /// `range`, SELECTs and PINGs pass; a multi-shard transaction's share is
 /// unwrapped (the target serves nothing of the range before the switch, so
 /// it needs the effect, not the atomicity); FLUSHALL/FLUSHDB become a flush
-/// of the range; MULTI/EXEC marks and the other marks are dropped. Returns
-/// the bytes of `raw` consumed (an entry cut at the end waits for the rest).
+/// of the range's slots that this shard (`owned`) sends, so the other
+/// source shards' flows keep theirs; MULTI/EXEC marks and the other marks
+/// are dropped. Returns the bytes of `raw` consumed (an entry cut at the end
+/// waits for the rest).
 pub(crate) fn filter(
     table: &coreshard_engine::CommandTable,
     range: &Range<usize>,
+    owned: coreshard_engine::slot::ShardSlots,
     db: &mut Vec<u8>,
     raw: &[u8],
     out: &mut Vec<u8>,
@@ -368,7 +366,7 @@ pub(crate) fn filter(
             b"REPLCONF" if args.len() == 5 && args.get(1).eq_ignore_ascii_case(b"tx-cmd") => {
                 let mut inner = Vec::new();
                 let mut tx_db = args.get(3).to_vec();
-                filter(table, range, &mut tx_db, args.get(4), &mut inner);
+                filter(table, range, owned, &mut tx_db, args.get(4), &mut inner);
                 if !inner.is_empty() {
                     encode_command(out, [&b"SELECT"[..], args.get(3)]);
                     out.extend_from_slice(&inner);
@@ -378,7 +376,10 @@ pub(crate) fn filter(
             b"REPLCONF" => {}
             b"FLUSHALL" | b"FLUSHDB" => {
                 let (lo, hi) = (range.start.to_string(), range.end.to_string());
-                encode_command(out, [&b"REPLCONF"[..], b"flush-slots", lo.as_bytes(), hi.as_bytes()]);
+                let (k, m) = (owned.shard().to_string(), owned.shards().to_string());
+                let flush =
+                    [&b"REPLCONF"[..], b"flush-slots", lo.as_bytes(), hi.as_bytes(), k.as_bytes(), m.as_bytes()];
+                encode_command(out, flush);
             }
             _ => {
                 if let Some(spec) = table.lookup(args.get(0)) {
@@ -836,8 +837,8 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
     if generation != shard.repl.cleanup_gen {
         shard.repl.cleanup_gen = generation;
         let (lo, hi) = (mig.cleanup_lo.load(Relaxed) as usize, mig.cleanup_hi.load(Relaxed) as usize);
-        let mine = shard.map.range(shard.id);
-        let range = lo.max(mine.start)..hi.min(mine.end).max(lo.max(mine.start));
+        // Local slot indices of this shard (its slots interleave with the others').
+        let range = shard.ks.owned().locals(lo..hi);
         if lo == hi {
             // A pull into this node: every deletion stops.
             shard.repl.cleanup = 0..0;
@@ -881,7 +882,7 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
         }
         shard.repl.cleanup_after = None;
     }
-    let slot = shard.repl.cleanup.start;
+    let slot = shard.ks.owned().slot(shard.repl.cleanup.start);
     shard.repl.cleanup.start += 1;
     if let Some(c) = shard.cluster.as_mut() {
         c.refresh();
@@ -894,7 +895,7 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
     for (_, s) in shard.repl.snapshots.iter_mut() {
         s.before_write_slot(ks, slot, now);
     }
-    shard.ks.clear_slots(slot..slot + 1);
+    shard.ks.clear_slots(slot..slot + 1, coreshard_engine::slot::ShardSlots::all());
     let (a, b) = (slot.to_string(), (slot + 1).to_string());
     shard.ks.journal.append(0, [&b"REPLCONF"[..], b"flush-slots", a.as_bytes(), b.as_bytes()]);
     if !shard.repl.cleanup.is_empty() || !shard.repl.cleanup_queued.is_empty() {
@@ -1268,7 +1269,7 @@ mod tests {
         let cut = entry(&["SET", &a, "3"]);
         raw.extend(&cut[..cut.len() - 3]);
         let (mut db, mut out) = (b"0".to_vec(), Vec::new());
-        let used = filter(table, &range, &mut db, &raw, &mut out);
+        let used = filter(table, &range, coreshard_engine::slot::SlotMap::new(3).slots(1), &mut db, &raw, &mut out);
         assert_eq!(used, raw.len() - (cut.len() - 3), "an entry cut short waits for its end");
         let mut want = Vec::new();
         want.extend(entry(&["SELECT", "0"]));
@@ -1278,7 +1279,7 @@ mod tests {
         want.extend(entry(&["SELECT", "0"]));
         want.extend(entry(&["SET", &a, "2"]));
         want.extend(entry(&["SELECT", "0"]));
-        want.extend(entry(&["REPLCONF", "flush-slots", "100", "200"]));
+        want.extend(entry(&["REPLCONF", "flush-slots", "100", "200", "1", "3"]));
         assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&want));
     }
 

@@ -247,7 +247,8 @@ pub(crate) struct ShardRepl {
     pub cleanup_after: Option<(u64, u64)>,
     /// Connections whose write a migration's cutover holds: (slot, client id).
     pub held: Vec<(u32, u64)>,
-    /// Slots this shard still has to empty after a migration moved them away.
+    /// Slots this shard still has to empty after a migration moved them
+    /// away, as local indices of its slots ([`coreshard_engine::slot::ShardSlots::locals`]).
     pub cleanup: std::ops::Range<usize>,
     /// Ranges of later migrations, emptied after `cleanup` (a drain moves
     /// slots away in several migrations, one soon after the other).
@@ -582,7 +583,7 @@ fn replconf(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
         b"tx-cmd" | b"tx-end" | b"tx-fence" | b"tx-abort" if conn.master.is_some() => {
             txapply::on_mark(shard, idx, conn, args)
         }
-        b"flush-slots" if conn.master.is_some() && args.len() == 4 => {
+        b"flush-slots" if conn.master.is_some() && (args.len() == 4 || args.len() == 6) => {
             let merge = coreshard_engine::Merge::Ok;
             shard.run_on_all(idx, conn, args, crate::batch::Op::FlushSlots, merge)
         }

@@ -500,8 +500,14 @@ fn pump_migration_into(
         }
         return None;
     }
-    // The throttle: bytes per second over the whole node, shared by its flows.
-    let rate = shard.config.cluster_migration_bytes_per_sec;
+    // The throttle: bytes per second over the whole node, shared by its
+    // flows. Not while the cutover holds the range's writes: what is left
+    // then is what the admin let through (its lag bound), and a flow that
+    // spent its budget would otherwise wait up to a slice's worth of
+    // seconds for the next one, past the hold's bound, though every other
+    // flow had caught up.
+    let held = shard.shared.migration.paused.load(Relaxed);
+    let rate = if held { 0 } else { shard.config.cluster_migration_bytes_per_sec };
     if rate > 0 && unsent < FLOW_UNSENT_BYTES_MAX {
         let flows = shard.map.shards() as u64;
         let per_flow = (rate / flows).max(1);

@@ -131,28 +131,30 @@ pub(crate) fn adopt(
         super::txapply::reset_flow(&shard.shared, primary_shard);
         // The snapshot replaces whatever this node holds in that shard's
         // slots; the flush runs first, through the same path as the stream.
-        let range = coreshard_engine::slot::SlotMap::new(primary_shards).range(primary_shard);
-        let (lo, hi) = (range.start.to_string(), range.end.to_string());
-        encode_command(&mut conn.rbuf, [&b"REPLCONF"[..], b"flush-slots", lo.as_bytes(), hi.as_bytes()]);
+        let (lo, hi) = ("0", coreshard_engine::slot::SLOTS.to_string());
+        let (k, m) = (primary_shard.to_string(), primary_shards.to_string());
+        let flush = [&b"REPLCONF"[..], b"flush-slots", lo.as_bytes(), hi.as_bytes(), k.as_bytes(), m.as_bytes()];
+        encode_command(&mut conn.rbuf, flush);
     }
     let idx = shard.insert_conn(conn);
     shard.process_input(idx, None);
     shard.arm_recv_pub(idx);
 }
 
-/// The migration link connected the flow of source shard `source_shard`
-/// for the slots `range`: drop what this node held there (an earlier
+/// The migration link connected the flow of source shard `source` for the
+/// slots of `range` it owns: drop what this node held there (an earlier
 /// attempt's), then apply the snapshot and the filtered journal as the
 /// source's client. The epoch `u64::MAX` matches no replication link.
 pub(crate) fn adopt_migration(
     shard: &mut Shard,
     fd: i32,
     addr: String,
-    source_shard: usize,
+    source: coreshard_engine::slot::ShardSlots,
     lsn: u64,
     range: std::ops::Range<usize>,
     migration_id: u64,
 ) {
+    let source_shard = source.shard();
     if super::migrate::stale_target_flow(&shard.shared, migration_id) {
         // SAFETY: the link thread gave this fd to us; nobody else closes it.
         unsafe { libc::close(fd) };
@@ -180,7 +182,9 @@ pub(crate) fn adopt_migration(
         turn_deadline_ns: 0,
     }));
     let (lo, hi) = (range.start.to_string(), range.end.to_string());
-    encode_command(&mut conn.rbuf, [&b"REPLCONF"[..], b"flush-slots", lo.as_bytes(), hi.as_bytes()]);
+    let (k, m) = (source.shard().to_string(), source.shards().to_string());
+    let flush = [&b"REPLCONF"[..], b"flush-slots", lo.as_bytes(), hi.as_bytes(), k.as_bytes(), m.as_bytes()];
+    encode_command(&mut conn.rbuf, flush);
     let idx = shard.insert_conn(conn);
     shard.process_input(idx, None);
     shard.arm_recv_pub(idx);
