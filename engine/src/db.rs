@@ -455,6 +455,28 @@ impl Db {
         }
     }
 
+    /// Removes up to `max` keys of `slot` (in no particular order) and
+    /// returns how many; fewer than `max` means the slot is empty now (its
+    /// table's memory is given back then). Lets a caller spread the
+    /// deletion of a big slot over several loop turns.
+    pub fn remove_from_slot(&mut self, slot: usize, max: usize) -> usize {
+        if self.slots.is_empty() || !self.owned.contains(slot) {
+            return 0;
+        }
+        let table = &mut self.slots[self.owned.local(slot)].table;
+        let (mut removed, mut volatile) = (0, 0);
+        for e in table.extract_if(|_| true).take(max) {
+            removed += 1;
+            volatile += (e.expire_at() != NO_EXPIRE) as usize;
+        }
+        if table.is_empty() {
+            *table = HashTable::new();
+        }
+        self.counts.keys -= removed;
+        self.counts.volatile -= volatile;
+        removed
+    }
+
     /// Removes every key.
     pub fn clear(&mut self) {
         self.slots = Vec::new();
@@ -769,6 +791,32 @@ mod tests {
         let left = |k: &&String| odd(k) && slot::key_slot(k.as_bytes()) as usize >= cut;
         assert_eq!(d.len(), keys.iter().filter(left).count());
         assert!(keys.iter().filter(left).all(|k| d.get(k.as_bytes(), 0).is_some()));
+    }
+
+    #[test]
+    fn a_slot_empties_a_bounded_batch_at_a_time() {
+        let mut d = db();
+        // 1,000 keys of one hash-tag slot, every third with a TTL, and one elsewhere.
+        for i in 0..1_000 {
+            let expire = if i % 3 == 0 { 1_000 } else { NO_EXPIRE };
+            d.set(format!("{{t}}{i}").as_bytes(), Value::Str(b"v".to_vec()), expire, 0);
+        }
+        d.set(b"other", Value::Str(b"v".to_vec()), 1_000, 0);
+        let s = slot::key_slot(b"{t}") as usize;
+        let mut batches = 0;
+        loop {
+            let removed = d.remove_from_slot(s, 256);
+            batches += 1;
+            assert_eq!(d.len(), 1 + d.slot_len(s));
+            if removed < 256 {
+                break;
+            }
+        }
+        assert_eq!(batches, 4, "256 + 256 + 256 + 232");
+        assert_eq!((d.len(), d.counts.volatile), (1, 1), "only the other key, with its TTL, is left");
+        assert_eq!(d.slots[s].table.capacity(), 0, "the emptied table's memory went back");
+        assert_eq!(d.remove_from_slot(s, 256), 0);
+        assert!(d.get(b"other", 0).is_some());
     }
 
     #[test]

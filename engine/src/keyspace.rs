@@ -231,6 +231,21 @@ impl Keyspace {
         }
     }
 
+    /// Removes up to `max` keys of `slot`, database after database, and
+    /// returns how many; fewer than `max` means no database holds a key of
+    /// it any more. A big slot's deletion then takes several calls, each of
+    /// bounded work.
+    pub fn remove_from_slot(&mut self, slot: usize, max: usize) -> usize {
+        let mut removed = 0;
+        for db in &mut self.dbs {
+            if removed == max {
+                break;
+            }
+            removed += db.remove_from_slot(slot, max - removed);
+        }
+        removed
+    }
+
     /// The slots this shard owns.
     pub fn owned(&self) -> ShardSlots {
         self.owned

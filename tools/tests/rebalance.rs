@@ -297,6 +297,27 @@ fn a_node_added_as_a_replica_replicates_its_primary() {
     let mut cr = r.client();
     assert_eq!(cmd(&mut cr, &["READONLY"]), ok());
     assert_eq!(cmd(&mut cr, &["GET", key]), bulk("after"));
+
+    // b gives a slot of 1,000 keys (one hash tag) to a: b deletes them a
+    // bounded batch per turn, then journals the slot's flush, and its
+    // replica drops them too.
+    let b_range = config.nodes[1].slots[0];
+    let tag = (0..)
+        .map(|i| format!("t{i}"))
+        .find(|t| (b_range.start..=b_range.end).contains(&key_slot(t.as_bytes())))
+        .unwrap();
+    let slot = key_slot(tag.as_bytes()).to_string();
+    let mut p = redis::pipe();
+    for i in 0..1_000 {
+        p.cmd("SET").arg(format!("{{{tag}}}:{i}")).arg(i).ignore();
+    }
+    let _: () = p.query(&mut cb).unwrap();
+    let count = |c: &mut redis::Connection| cmd(c, &["CLUSTER", "COUNTKEYSINSLOT", &slot]).int();
+    assert!(wait_until(CONVERGE, || count(&mut cr) == 1_000));
+    admin_ok(&["migrate", "--from", &b.addr(), "--to", &a.addr(), "--slots", &format!("{slot}-{slot}")]);
+    assert_eq!(count(&mut a.client()), 1_000);
+    assert!(wait_until(CONVERGE, || count(&mut cb) == 0 && count(&mut cr) == 0));
+    assert!(wait_until(CONVERGE, || cmd(&mut cr, &["DBSIZE"]) == cmd(&mut cb, &["DBSIZE"])));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -37,9 +37,11 @@ use std::sync::atomic::{
 pub const PAUSE_MS_MAX: u64 = 5_000;
 /// Journal bytes a migration flow filters per loop turn.
 const FILTER_SLICE_BYTES: usize = 256 * 1024;
-/// Delay between two slots' deletion after a switch, when nothing else
-/// wakes the shard.
+/// Delay between two batches of a switch's deletion of the moved keys,
+/// when nothing else wakes the shard.
 const CLEANUP_TURN_NS: u64 = 100_000;
+/// Keys of moved slots deleted per loop turn after a switch.
+const CLEANUP_KEYS_PER_TURN: usize = 256;
 /// How soon a flow waiting for the cutover's barrier or acks looks again.
 const CUTOVER_POLL_NS: u64 = 200_000;
 /// How soon a shard looks again for the control log's outcome of a switch.
@@ -829,9 +831,9 @@ fn target_outcome(shard: &mut Shard) {
     shard.shared.wake_all();
 }
 
-/// Deletes the keys of one slot this node gave away, per loop turn
-/// (bounded work: one slot's table), and journals it as a flush of that
-/// slot so that this node's replicas drop them too.
+/// Deletes the keys of the slots this node gave away, at most
+/// [`CLEANUP_KEYS_PER_TURN`] per loop turn, and journals each emptied slot
+/// as a flush of that slot so that this node's replicas drop it too.
 fn cleanup_step(shard: &mut Shard, mig: &Migration) {
     let generation = mig.cleanup_gen.load(Acquire);
     if generation != shard.repl.cleanup_gen {
@@ -840,10 +842,12 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
         // Local slot indices of this shard (its slots interleave with the others').
         let range = shard.ks.owned().locals(lo..hi);
         if lo == hi {
-            // A pull into this node: every deletion stops.
+            // A pull into this node: every deletion stops (the pull's own
+            // flush drops what is left).
             shard.repl.cleanup = 0..0;
             shard.repl.cleanup_queued.clear();
             shard.repl.cleanup_after = None;
+            shard.repl.cleanup_slot = None;
         } else {
             if shard.repl.cleanup.is_empty() {
                 shard.repl.cleanup = range;
@@ -862,7 +866,7 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
         }
         return;
     }
-    if shard.repl.cleanup.is_empty() {
+    if shard.repl.cleanup.is_empty() && shard.repl.cleanup_slot.is_none() {
         if shard.repl.cleanup_queued.is_empty() {
             return;
         }
@@ -882,23 +886,38 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
         }
         shard.repl.cleanup_after = None;
     }
-    let slot = shard.ks.owned().slot(shard.repl.cleanup.start);
-    shard.repl.cleanup.start += 1;
-    if let Some(c) = shard.cluster.as_mut() {
-        c.refresh();
-        if c.routing.serves(slot as u16) {
-            return;
+    let slot = match shard.repl.cleanup_slot {
+        Some(slot) => slot,
+        None => {
+            let slot = shard.ks.owned().slot(shard.repl.cleanup.start);
+            shard.repl.cleanup.start += 1;
+            if let Some(c) = shard.cluster.as_mut() {
+                c.refresh();
+                if c.routing.serves(slot as u16) {
+                    return super::arm_timer(shard, CLEANUP_TURN_NS);
+                }
+            }
+            // Snapshots still streaming (a replica's full sync) save the
+            // slot first.
+            let (ks, now) = (&shard.ks, shard.now_ms);
+            for (_, s) in shard.repl.snapshots.iter_mut() {
+                s.before_write_slot(ks, slot, now);
+            }
+            slot
         }
+    };
+    // Its keys go a bounded batch per turn: the slot is served elsewhere,
+    // and the clients of the slots this shard keeps wait behind at most
+    // one batch. Once it is empty, this node's replicas drop it too (a
+    // full sync that began meanwhile may hold part of it: the flush comes
+    // after its snapshot).
+    let done = shard.ks.remove_from_slot(slot, CLEANUP_KEYS_PER_TURN) < CLEANUP_KEYS_PER_TURN;
+    shard.repl.cleanup_slot = (!done).then_some(slot);
+    if done {
+        let (a, b) = (slot.to_string(), (slot + 1).to_string());
+        shard.ks.journal.append(0, [&b"REPLCONF"[..], b"flush-slots", a.as_bytes(), b.as_bytes()]);
     }
-    // Snapshots still streaming (a replica's full sync) save the slot first.
-    let (ks, now) = (&shard.ks, shard.now_ms);
-    for (_, s) in shard.repl.snapshots.iter_mut() {
-        s.before_write_slot(ks, slot, now);
-    }
-    shard.ks.clear_slots(slot..slot + 1, coreshard_engine::slot::ShardSlots::all());
-    let (a, b) = (slot.to_string(), (slot + 1).to_string());
-    shard.ks.journal.append(0, [&b"REPLCONF"[..], b"flush-slots", a.as_bytes(), b.as_bytes()]);
-    if !shard.repl.cleanup.is_empty() || !shard.repl.cleanup_queued.is_empty() {
+    if shard.repl.cleanup_slot.is_some() || !shard.repl.cleanup.is_empty() || !shard.repl.cleanup_queued.is_empty() {
         // The next slot on the next turn, even when nothing else wakes this shard.
         super::arm_timer(shard, CLEANUP_TURN_NS);
     }

@@ -253,6 +253,9 @@ pub(crate) struct ShardRepl {
     /// Ranges of later migrations, emptied after `cleanup` (a drain moves
     /// slots away in several migrations, one soon after the other).
     pub cleanup_queued: Vec<std::ops::Range<usize>>,
+    /// The slot whose keys are being deleted, a batch per turn (already
+    /// taken out of `cleanup`).
+    pub cleanup_slot: Option<usize>,
     /// The `cleanup_gen` that `cleanup` follows.
     pub cleanup_gen: u64,
 }
