@@ -314,7 +314,8 @@ fn a_node_added_as_a_replica_replicates_its_primary() {
     let _: () = p.query(&mut cb).unwrap();
     let count = |c: &mut redis::Connection| cmd(c, &["CLUSTER", "COUNTKEYSINSLOT", &slot]).int();
     assert!(wait_until(CONVERGE, || count(&mut cr) == 1_000));
-    admin_ok(&["migrate", "--from", &b.addr(), "--to", &a.addr(), "--slots", &format!("{slot}-{slot}")]);
+    let slots = format!("{slot}-{slot}");
+    admin_ok(&["migrate", "--from", &b.addr(), "--to", &a.addr(), "--slots", &slots, "--max-pause-ms", "2000"]);
     assert_eq!(count(&mut a.client()), 1_000);
     assert!(wait_until(CONVERGE, || count(&mut cb) == 0 && count(&mut cr) == 0));
     assert!(wait_until(CONVERGE, || cmd(&mut cr, &["DBSIZE"]) == cmd(&mut cb, &["DBSIZE"])));
