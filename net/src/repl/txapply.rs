@@ -414,6 +414,13 @@ pub(crate) fn may_run(shard: &mut Shard, idx: u32, conn: &mut Conn, args: &Args)
     if m.snapshot {
         return true;
     }
+    let flow = m.primary_shard;
+    // Only this flow adds to its window: empty now, it stays so until this
+    // entry ran, and the entry's footprint (a share's is parsed again when
+    // it runs) need not be computed.
+    if registry(shard).windows.get(flow).is_none_or(|w| w.parts.is_empty()) {
+        return true;
+    }
     let (f, own) = if name.eq_ignore_ascii_case(b"REPLCONF") {
         match share_footprint(shard, args) {
             Some((txid, _, f)) => (f, Some(txid)),
@@ -428,7 +435,6 @@ pub(crate) fn may_run(shard: &mut Shard, idx: u32, conn: &mut Conn, args: &Args)
     if f.whole.is_none() && f.keys.is_empty() {
         return true;
     }
-    let flow = m.primary_shard;
     let mut reg = registry(shard);
     let w = reg.window(flow);
     if !w.parts.iter().any(|p| Some(p.txid) != own && p.footprint.overlaps(&f)) {
