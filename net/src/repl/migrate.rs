@@ -858,7 +858,7 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
             // Not before every shard routes with the configuration that
             // moved the slots away (published before the generation), and
             // has sent here what it routed with an older one.
-            let version = shard.cluster.as_ref().map_or(0, |c| c.shared.version().max(c.version));
+            let version = shard.cluster.as_ref().map_or(0, |c| c.shared.version());
             shard.repl.cleanup_after = Some((version, 0));
         }
         if !shard.repl.cleanup.is_empty() {
