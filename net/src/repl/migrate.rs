@@ -37,11 +37,19 @@ use std::sync::atomic::{
 pub const PAUSE_MS_MAX: u64 = 5_000;
 /// Journal bytes a migration flow filters per loop turn.
 const FILTER_SLICE_BYTES: usize = 256 * 1024;
-/// Delay between two batches of a switch's deletion of the moved keys,
-/// when nothing else wakes the shard.
+/// Shortest delay between two batches of a switch's deletion of the moved
+/// keys, when nothing else wakes the shard.
 const CLEANUP_TURN_NS: u64 = 100_000;
 /// Keys of moved slots deleted per loop turn after a switch.
 const CLEANUP_KEYS_PER_TURN: usize = 256;
+/// The share of a shard's time (percent) the deletion of moved keys may
+/// take: after a batch that took `d`, the next waits `d * (100 - p) / p`.
+/// As Redis's active expiry (25% in its slow cycle), the deletion is
+/// background work: the keys are served elsewhere already and only hold
+/// memory, while a deletion at full speed takes the whole core (and, where
+/// cores are shared, its neighbours' time) from the clients of the slots
+/// this shard keeps.
+const CLEANUP_DUTY_PERCENT: u64 = 25;
 /// How soon a flow waiting for the cutover's barrier or acks looks again.
 const CUTOVER_POLL_NS: u64 = 200_000;
 /// How soon a shard looks again for the control log's outcome of a switch.
@@ -886,6 +894,10 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
         }
         shard.repl.cleanup_after = None;
     }
+    let started = crate::runtime::monotonic_ns();
+    if started < shard.repl.cleanup_next_ns {
+        return super::arm_timer(shard, shard.repl.cleanup_next_ns - started);
+    }
     let slot = match shard.repl.cleanup_slot {
         Some(slot) => slot,
         None => {
@@ -912,15 +924,24 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
     // full sync that began meanwhile may hold part of it: the flush comes
     // after its snapshot).
     let done = shard.ks.remove_from_slot(slot, CLEANUP_KEYS_PER_TURN) < CLEANUP_KEYS_PER_TURN;
+    let now = crate::runtime::monotonic_ns();
+    shard.repl.cleanup_next_ns = now.saturating_add(cleanup_gap_ns(now.saturating_sub(started)));
     shard.repl.cleanup_slot = (!done).then_some(slot);
     if done {
         let (a, b) = (slot.to_string(), (slot + 1).to_string());
         shard.ks.journal.append(0, [&b"REPLCONF"[..], b"flush-slots", a.as_bytes(), b.as_bytes()]);
     }
     if shard.repl.cleanup_slot.is_some() || !shard.repl.cleanup.is_empty() || !shard.repl.cleanup_queued.is_empty() {
-        // The next slot on the next turn, even when nothing else wakes this shard.
-        super::arm_timer(shard, CLEANUP_TURN_NS);
+        // The next batch after its rest, even when nothing else wakes this shard.
+        super::arm_timer(shard, (shard.repl.cleanup_next_ns - now).max(CLEANUP_TURN_NS));
     }
+}
+
+/// How long the deletion of moved keys rests after a batch that took
+/// `took_ns`, so that it takes at most [`CLEANUP_DUTY_PERCENT`] of the
+/// shard's time.
+fn cleanup_gap_ns(took_ns: u64) -> u64 {
+    took_ns.saturating_mul(100 - CLEANUP_DUTY_PERCENT) / CLEANUP_DUTY_PERCENT
 }
 
 /// In cluster mode, before a client's command runs: whether it writes to
@@ -1264,6 +1285,16 @@ mod tests {
             .map(|i| format!("key:{i}"))
             .find(|k| range.contains(&(coreshard_engine::slot::key_slot(k.as_bytes()) as usize)) == inside)
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_deletion_rests_three_times_as_long_as_a_batch_took() {
+        // 25% of the shard's time: a batch, then three times its length of rest.
+        assert_eq!(cleanup_gap_ns(40_000), 120_000);
+        assert_eq!(cleanup_gap_ns(0), 0);
+        let (batch, rest) = (7_919, cleanup_gap_ns(7_919));
+        assert!(batch * 100 / (batch + rest) <= CLEANUP_DUTY_PERCENT);
+        assert_eq!(cleanup_gap_ns(u64::MAX), u64::MAX / CLEANUP_DUTY_PERCENT);
     }
 
     #[test]

@@ -256,6 +256,10 @@ pub(crate) struct ShardRepl {
     /// The slot whose keys are being deleted, a batch per turn (already
     /// taken out of `cleanup`).
     pub cleanup_slot: Option<usize>,
+    /// Monotonic ns before which the next batch of `cleanup_slot` waits
+    /// (the deletion's share of the shard's time, [`migrate`]'s
+    /// `CLEANUP_DUTY_PERCENT`).
+    pub cleanup_next_ns: u64,
     /// The `cleanup_gen` that `cleanup` follows.
     pub cleanup_gen: u64,
 }
