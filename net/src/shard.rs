@@ -345,9 +345,14 @@ impl Shard {
                 break;
             }
             self.publish();
-            // A stream with input left must not wait for a completion.
-            let wait = if self.stream_next.is_empty() { 1 } else { 0 };
-            if let Err(e) = self.ring.submit_and_wait(wait)
+            // A stream with input left must not wait for a completion, but
+            // collects the clients' that came meanwhile.
+            let entered = if self.stream_next.is_empty() {
+                self.ring.submit_and_wait(1).map(|_| ())
+            } else {
+                runtime::submit_and_poll(&self.ring)
+            };
+            if let Err(e) = entered
                 && e.raw_os_error() != Some(libc::EINTR)
                 && e.raw_os_error() != Some(libc::EBUSY)
             {
