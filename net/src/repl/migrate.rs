@@ -40,8 +40,12 @@ const FILTER_SLICE_BYTES: usize = 256 * 1024;
 /// Delay between two batches of a switch's deletion of the moved keys,
 /// when nothing else wakes the shard.
 const CLEANUP_TURN_NS: u64 = 100_000;
-/// Keys of moved slots deleted per loop turn after a switch.
-const CLEANUP_KEYS_PER_TURN: usize = 256;
+/// Keys of moved slots deleted per loop turn after a switch (the default
+/// of `debug-migration-cleanup-keys-per-turn`).
+pub(crate) const CLEANUP_KEYS_PER_TURN: usize = 256;
+/// How soon a deletion held by `debug-migration-cleanup-keys-per-turn 0`
+/// looks again.
+const CLEANUP_HELD_NS: u64 = 10_000_000;
 /// How soon a flow waiting for the cutover's barrier or acks looks again.
 const CUTOVER_POLL_NS: u64 = 200_000;
 /// How soon a shard looks again for the control log's outcome of a switch.
@@ -832,7 +836,7 @@ fn target_outcome(shard: &mut Shard) {
 }
 
 /// Deletes the keys of the slots this node gave away, at most
-/// [`CLEANUP_KEYS_PER_TURN`] per loop turn, and journals each emptied slot
+/// [`CLEANUP_KEYS_PER_TURN`] per loop turn (`debug-migration-cleanup-keys-per-turn`), and journals each emptied slot
 /// as a flush of that slot so that this node's replicas drop it too.
 fn cleanup_step(shard: &mut Shard, mig: &Migration) {
     let generation = mig.cleanup_gen.load(Acquire);
@@ -886,6 +890,11 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
         }
         shard.repl.cleanup_after = None;
     }
+    let per_turn = shard.config.debug_migration_cleanup_keys_per_turn as usize;
+    if per_turn == 0 {
+        // Held (test-only): nothing moves until the setting is raised.
+        return super::arm_timer(shard, CLEANUP_HELD_NS);
+    }
     let slot = match shard.repl.cleanup_slot {
         Some(slot) => slot,
         None => {
@@ -911,7 +920,7 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
     // one batch. Once it is empty, this node's replicas drop it too (a
     // full sync that began meanwhile may hold part of it: the flush comes
     // after its snapshot).
-    let done = shard.ks.remove_from_slot(slot, CLEANUP_KEYS_PER_TURN) < CLEANUP_KEYS_PER_TURN;
+    let done = shard.ks.remove_from_slot(slot, per_turn) < per_turn;
     shard.repl.cleanup_slot = (!done).then_some(slot);
     if done {
         let (a, b) = (slot.to_string(), (slot + 1).to_string());
