@@ -1179,9 +1179,10 @@ fn abort(shard: &mut Shard, idx: u32, conn: &mut Conn) {
             // Bytes still arriving on the old flows are dropped unapplied.
             mig.target_id.store(st.id, Release);
             mig.target_log_id.store(0, Release);
-            // What reached the shards is flushed now, and once more in the
-            // background a turn later, after anything that was on its way
-            // between the shards when the flows stopped.
+            // What reached the shards is flushed now (each shard journals
+            // what it dropped, for this node's replicas), and once more in
+            // the background a turn later, after anything that was on its
+            // way between the shards when the flows stopped.
             mig.cleanup_lo.store(range.start as u64, Relaxed);
             mig.cleanup_hi.store(range.end as u64, Relaxed);
             mig.cleanup_gen.fetch_add(1, Release);
@@ -1190,7 +1191,8 @@ fn abort(shard: &mut Shard, idx: u32, conn: &mut Conn) {
             shard.shared.wake_all();
             let (lo, hi) = (range.start.to_string(), range.end.to_string());
             let owned = OwnedArgs::from_parts([&b"REPLCONF"[..], b"flush-slots", lo.as_bytes(), hi.as_bytes()]);
-            shard.run_on_all(idx, conn, owned.view(), crate::batch::Op::FlushSlots, coreshard_engine::Merge::Ok);
+            let op = crate::batch::Op::FlushSlots { journal: true };
+            shard.run_on_all(idx, conn, owned.view(), op, coreshard_engine::Merge::Ok);
         }
         MigrationRole::None => conn.reply().ok(),
     }
