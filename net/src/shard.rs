@@ -1285,8 +1285,10 @@ impl Shard {
             Op::FlushSlots { journal } => {
                 // A full sync's start: this node drops what it held in the
                 // slots the incoming snapshot covers (a replica's, or a
-                // migration target's); or a flush in its stream.
-                if let Some(flush) = crate::repl::flush::FlushSlots::parse(&args) {
+                // migration target's); a flush in a stream; an ABORT's.
+                use crate::repl::flush::FlushSlots;
+                let flush = if journal { FlushSlots::parse_to_log(&args) } else { FlushSlots::parse(&args) };
+                if let Some(flush) = flush {
                     // Snapshots streaming save what goes first; the flush
                     // then follows them in the journal.
                     crate::repl::primary::before_write_all(self);

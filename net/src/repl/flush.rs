@@ -21,8 +21,9 @@ use coreshard_engine::journal::Journal;
 use coreshard_engine::slot::ShardSlots;
 use std::ops::Range;
 
-/// Most `<shard> <shards>` pairs an entry may carry (one more than any
-/// writer puts: a journaled flush of a flush that already had two).
+/// Most `<shard> <shards>` pairs an entry may carry: this node writes at
+/// most two (a source's pair and its shard's own); the bound keeps what a
+/// peer may send, and what a target journals of it, small.
 const PAIRS_MAX: usize = 4;
 
 /// A parsed `REPLCONF flush-slots`.
@@ -47,6 +48,13 @@ impl FlushSlots {
         let range = num(2)?..num(3)?;
         let of = (4..n).step_by(2).map(|i| ShardSlots::new(num(i)?, num(i + 1)?)).collect::<Option<Vec<_>>>()?;
         Some(FlushSlots { range, of })
+    }
+
+    /// Parses a flush this node will journal ([`FlushSlots::log`]): one
+    /// with room for a further pair, else `None` (dropping nothing, so that
+    /// the node and its replicas agree).
+    pub(crate) fn parse_to_log(args: &Args) -> Option<FlushSlots> {
+        Self::parse(args).filter(|f| f.of.len() < PAIRS_MAX)
     }
 
     /// The entry's arguments, `REPLCONF` first.
@@ -80,7 +88,8 @@ impl FlushSlots {
         if !of.iter().any(|o| o.shards() % owned.shards() == 0 && o.shard() % owned.shards() == owned.shard()) {
             of.push(owned);
         }
-        (of.len() <= PAIRS_MAX).then_some(FlushSlots { range: self.range.clone(), of })
+        debug_assert!(of.len() <= PAIRS_MAX, "parse_to_log leaves room for a pair");
+        Some(FlushSlots { range: self.range.clone(), of })
     }
 
     /// Journals the flush a shard owning `owned` just ran (see
@@ -122,6 +131,17 @@ mod tests {
             let owned = OwnedArgs::from_parts(args.iter().map(Vec::as_slice));
             assert_eq!(FlushSlots::parse(&owned.view()).as_ref(), Some(o));
         }
+    }
+
+    #[test]
+    fn a_flush_to_journal_leaves_room_for_its_shards_pair() {
+        let three = ["REPLCONF", "flush-slots", "0", "16384", "0", "2", "0", "3", "0", "5"];
+        let owned = OwnedArgs::from_parts(three);
+        assert_eq!(FlushSlots::parse_to_log(&owned.view()).map(|f| f.of.len()), Some(3));
+        let four = ["REPLCONF", "flush-slots", "0", "16384", "0", "2", "0", "3", "0", "5", "0", "7"];
+        let owned = OwnedArgs::from_parts(four);
+        assert!(FlushSlots::parse(&owned.view()).is_some());
+        assert_eq!(FlushSlots::parse_to_log(&owned.view()), None);
     }
 
     #[test]
