@@ -836,8 +836,9 @@ fn target_outcome(shard: &mut Shard) {
 }
 
 /// Deletes the keys of the slots this node gave away, at most
-/// [`CLEANUP_KEYS_PER_TURN`] per loop turn (`debug-migration-cleanup-keys-per-turn`), and journals each emptied slot
-/// as a flush of that slot so that this node's replicas drop it too.
+/// [`CLEANUP_KEYS_PER_TURN`] per loop turn (or
+/// `debug-migration-cleanup-keys-per-turn`), and journals each emptied
+/// slot as a flush of that slot so that this node's replicas drop it too.
 fn cleanup_step(shard: &mut Shard, mig: &Migration) {
     let generation = mig.cleanup_gen.load(Acquire);
     if generation != shard.repl.cleanup_gen {
