@@ -436,15 +436,18 @@ impl Db {
     }
 
     /// Removes every key in the owned slots of `range` that are also among
-    /// `of` ([`ShardSlots::all`] for the whole range): a replica's full sync
-    /// of one primary shard replaces only that shard's slots, whatever the
-    /// primary's shard count.
-    pub fn clear_slots(&mut self, range: Range<usize>, of: ShardSlots) {
+    /// each of `of` (none: the whole range): a replica's full sync of one
+    /// primary shard replaces only that shard's slots, whatever the
+    /// primary's shard count, and a migration's flush on one of the
+    /// target's shards is journaled as its source shard's slots and that
+    /// shard's own, which a replica of another shard count applies as both.
+    pub fn clear_slots(&mut self, range: Range<usize>, of: &[ShardSlots]) {
         if self.slots.is_empty() {
             return;
         }
         for local in self.owned.locals(range) {
-            if !of.contains(self.owned.slot(local)) {
+            let slot = self.owned.slot(local);
+            if !of.iter().all(|o| o.contains(slot)) {
                 continue;
             }
             let table = std::mem::take(&mut self.slots[local].table);
@@ -781,16 +784,31 @@ mod tests {
         assert_eq!(owned.iter().map(|s| d.slot_len(s)).sum::<usize>(), 300);
         // A full sync from shard 0 of a 2-shard primary replaces the even slots only.
         let even = slot::SlotMap::new(2).slots(0);
-        d.clear_slots(0..slot::SLOTS, even);
+        d.clear_slots(0..slot::SLOTS, &[even]);
         let odd = |k: &String| slot::key_slot(k.as_bytes()) % 2 == 1;
         assert_eq!(d.len(), keys.iter().filter(|k| odd(k)).count());
         assert!(keys.iter().all(|k| d.get(k.as_bytes(), 0).is_some() == odd(k)));
         // A range, every sender: the keys of that range go.
         let cut = 8000;
-        d.clear_slots(0..cut, ShardSlots::all());
+        d.clear_slots(0..cut, &[]);
         let left = |k: &&String| odd(k) && slot::key_slot(k.as_bytes()) as usize >= cut;
         assert_eq!(d.len(), keys.iter().filter(left).count());
         assert!(keys.iter().filter(left).all(|k| d.get(k.as_bytes(), 0).is_some()));
+        // Two restrictions: only the slots among both go (a migration's
+        // flush from shard 1 of a 4-shard source, journaled by shard 1 of
+        // a 5-shard target, applied on this replica shard of 3).
+        let (source, target) = (slot::SlotMap::new(4).slots(1), slot::SlotMap::new(5).slots(1));
+        let before: Vec<&String> = keys.iter().filter(|k| d.get(k.as_bytes(), 0).is_some()).collect();
+        d.clear_slots(cut..slot::SLOTS, &[source, target]);
+        let both = |k: &String| {
+            let s = slot::key_slot(k.as_bytes()) as usize;
+            s >= cut && source.contains(s) && target.contains(s)
+        };
+        assert!(before.iter().any(|k| both(k)) && before.iter().any(|k| !both(k)));
+        for k in &before {
+            assert_eq!(d.get(k.as_bytes(), 0).is_some(), !both(k), "{k}");
+        }
+        assert_eq!(d.len(), before.iter().filter(|k| !both(k)).count());
     }
 
     #[test]

@@ -223,9 +223,9 @@ impl Keyspace {
     }
 
     /// Removes every key of every database in the slots of `range` that
-    /// are among `of` too (a replica's full sync of the shard that sent
-    /// them starts so); see [`Db::clear_slots`].
-    pub fn clear_slots(&mut self, range: Range<usize>, of: ShardSlots) {
+    /// are among each of `of` too (a replica's full sync of the shard that
+    /// sent them starts so); see [`Db::clear_slots`].
+    pub fn clear_slots(&mut self, range: Range<usize>, of: &[ShardSlots]) {
         for db in &mut self.dbs {
             db.clear_slots(range.clone(), of);
         }

@@ -56,9 +56,10 @@ pub enum Op {
     Block(crate::blocking::BlockRequest),
     /// CLIENT UNBLOCK on that shard's connections (one integer item: unblocked).
     ClientUnblock,
-    /// A replica's full sync begins: remove every key in slots
-    /// `args[1]..args[2]` (item `+OK`).
-    FlushSlots,
+    /// `REPLCONF flush-slots` (repl/flush.rs): remove every key of the
+    /// slots it names (item `+OK`); with `journal`, log what this shard
+    /// dropped (a migration target's flush, which its replicas must see).
+    FlushSlots { journal: bool },
 }
 
 /// One command sent to another shard.

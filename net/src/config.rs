@@ -340,6 +340,12 @@ pub struct Config {
     /// so a replica gets one shard's share of a transaction well before
     /// another's.
     pub debug_repl_flow_delay_ms: u64,
+    /// `debug-migration-cleanup-keys-per-turn` (test-only, default 256):
+    /// how many keys of the slots this node gave away a shard deletes per
+    /// loop turn after a switch; 0 holds the deletion where it is (it goes
+    /// on once set back), so that tests can move slots back to a node
+    /// whose deletion of them has not finished.
+    pub debug_migration_cleanup_keys_per_turn: u64,
     /// `debug-control-log-compact-entries` (test-only, default 0: the
     /// control log's own threshold, 1024): a control log voter snapshots
     /// its log once this many applied entries are past its first index, so
@@ -425,6 +431,7 @@ impl Default for Config {
             debug_shard_hop_delay_us: 0,
             debug_replica_tx_atomic: true,
             debug_repl_flow_delay_ms: 0,
+            debug_migration_cleanup_keys_per_turn: crate::repl::migrate::CLEANUP_KEYS_PER_TURN as u64,
             debug_control_log_compact_entries: 0,
             cluster_migration_bytes_per_sec: 0,
             cluster_enabled: false,
@@ -708,6 +715,7 @@ enum Field {
     DebugShardHopDelayUs,
     DebugReplicaTxAtomic,
     DebugReplFlowDelayMs,
+    DebugMigrationCleanupKeysPerTurn,
     DebugControlLogCompactEntries,
     ClusterMigrationBytesPerSec,
     ClusterEnabled,
@@ -847,6 +855,7 @@ const SETTINGS: &[Spec] = &[
     setting("debug-shard-hop-delay-us", Field::DebugShardHopDelayUs, int(0, 1_000_000)),
     setting("debug-replica-tx-atomic", Field::DebugReplicaTxAtomic, BOOL),
     setting("debug-repl-flow-delay-ms", Field::DebugReplFlowDelayMs, int(0, 60_000)),
+    setting("debug-migration-cleanup-keys-per-turn", Field::DebugMigrationCleanupKeysPerTurn, int(0, 1 << 20)),
     setting("debug-control-log-compact-entries", Field::DebugControlLogCompactEntries, int(0, 1 << 40)).immutable(),
     setting("cluster-migration-bytes-per-sec", Field::ClusterMigrationBytesPerSec, int(0, i64::MAX)),
     // Cluster mode.
@@ -1570,6 +1579,9 @@ impl Config {
             (Field::DebugShardHopDelayUs, Parsed::Num(n)) => self.debug_shard_hop_delay_us = to_field(name, n)?,
             (Field::DebugReplicaTxAtomic, Parsed::Bool(b)) => self.debug_replica_tx_atomic = b,
             (Field::DebugReplFlowDelayMs, Parsed::Num(n)) => self.debug_repl_flow_delay_ms = to_field(name, n)?,
+            (Field::DebugMigrationCleanupKeysPerTurn, Parsed::Num(n)) => {
+                self.debug_migration_cleanup_keys_per_turn = to_field(name, n)?
+            }
             (Field::DebugControlLogCompactEntries, Parsed::Num(n)) => {
                 self.debug_control_log_compact_entries = to_field(name, n)?
             }
@@ -1650,6 +1662,7 @@ impl Config {
             Field::DebugShardHopDelayUs => self.debug_shard_hop_delay_us.to_string(),
             Field::DebugReplicaTxAtomic => yes_no(self.debug_replica_tx_atomic).to_string(),
             Field::DebugReplFlowDelayMs => self.debug_repl_flow_delay_ms.to_string(),
+            Field::DebugMigrationCleanupKeysPerTurn => self.debug_migration_cleanup_keys_per_turn.to_string(),
             Field::DebugControlLogCompactEntries => self.debug_control_log_compact_entries.to_string(),
             Field::ClusterMigrationBytesPerSec => self.cluster_migration_bytes_per_sec.to_string(),
             Field::ClusterEnabled => yes_no(self.cluster_enabled).to_string(),

@@ -1287,20 +1287,22 @@ impl Shard {
                     self.watches.touch(db as u16, key);
                 }
             }
-            Op::FlushSlots => {
+            Op::FlushSlots { journal } => {
                 // A full sync's start: this node drops what it held in the
-                // slots the incoming snapshot covers. Args: `REPLCONF
-                // flush-slots <first> <end> [<shard> <shards>]`, the last
-                // two naming the sender's shard, whose slots alone it covers.
-                let num = |i: usize| args.try_get(i).and_then(|a| std::str::from_utf8(a).ok()?.parse::<usize>().ok());
-                let of = match (num(4), num(5)) {
-                    (Some(shard), Some(shards)) => coreshard_engine::slot::ShardSlots::new(shard, shards),
-                    _ => Some(coreshard_engine::slot::ShardSlots::all()),
-                };
-                if let (Some(lo), Some(hi), Some(of)) = (num(2), num(3), of) {
+                // slots the incoming snapshot covers (a replica's, or a
+                // migration target's); a flush in a stream; an ABORT's.
+                use crate::repl::flush::FlushSlots;
+                let flush = if journal { FlushSlots::parse_to_log(&args) } else { FlushSlots::parse(&args) };
+                if let Some(flush) = flush {
+                    // Snapshots streaming save what goes first; the flush
+                    // then follows them in the journal.
                     crate::repl::primary::before_write_all(self);
-                    self.ks.clear_slots(lo..hi, of);
+                    self.ks.clear_slots(flush.range.clone(), &flush.of);
                     self.ks.stats.dirty += 1;
+                    if journal {
+                        let owned = self.ks.owned();
+                        flush.log(&mut self.ks.journal, owned);
+                    }
                 }
                 Items::new(out, ends, proto).item(|r| r.ok());
             }
@@ -1545,7 +1547,7 @@ impl Shard {
             Op::Whole(_) | Op::Part(_) | Op::Block(_) => {
                 self.table.lookup(args.get(0)).is_some_and(|spec| spec.has(flags::WRITE))
             }
-            Op::TxStore | Op::FlushSlots => true,
+            Op::TxStore | Op::FlushSlots { .. } => true,
             _ => false,
         };
         if write { ExpiryMode::Ignore } else { ExpiryMode::Hide }

@@ -577,3 +577,140 @@ fn slots_move_between_nodes_of_different_shard_counts() {
         assert_eq!(cmd(c, &["GET", k]), bulk(&value), "{k}");
     }
 }
+
+/// A cluster of a 3-shard node (0) and a 2-shard node (1), node 1 with a
+/// 3-shard replica (2): every flow of a pull into node 1 meets both of its
+/// shards, and its replica spreads each of node 1's flows over its own
+/// three. Node 1's deletion of slots it gives away is held
+/// (`debug-migration-cleanup-keys-per-turn 0`).
+fn with_a_replica(dir: &std::path::Path) -> (Vec<Server>, ClusterConfig) {
+    let nodes: Vec<Server> = [3, 2, 3]
+        .iter()
+        .enumerate()
+        .map(|(i, &shards)| {
+            let file = dir.join(format!("node{i}.conf")).display().to_string();
+            Server::start_with(shards, &["--cluster-enabled", "yes", "--cluster-config-file", &file])
+        })
+        .collect();
+    let config = create(&nodes[..2]);
+    let out = admin(&["add-node", &nodes[2].addr(), &nodes[0].addr(), "--replica-of", &nodes[1].addr()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(cmd(&mut nodes[1].client(), &["CONFIG", "SET", "debug-migration-cleanup-keys-per-turn", "0"]), ok());
+    (nodes, config)
+}
+
+/// True once `replica` holds what `primary` holds (DEBUG DIGEST, which
+/// does not depend on the shard count) and as many keys.
+fn replica_matches(primary: &Server, replica: &Server) -> bool {
+    let (mut p, mut r) = (primary.client(), replica.client());
+    cmd(&mut p, &["DBSIZE"]) == cmd(&mut r, &["DBSIZE"])
+        && cmd(&mut p, &["DEBUG", "DIGEST"]) == cmd(&mut r, &["DEBUG", "DIGEST"])
+}
+
+/// Slots move from node 1 to node 0 and straight back while node 1 still
+/// holds their keys (its deletion held). On node 0 some keys are deleted,
+/// some overwritten and some added in between. The pull back flushes node
+/// 1's stale keys of the range first; node 1's replica must drop them too
+/// (the flush is journaled), and nothing that the pull delivered. Node 1's
+/// odd shard sends its journal to the replica 300 ms late, so that the
+/// replica applies shard 0's share of the pull (its flush and its keys)
+/// well before shard 1's flush, which must not touch them.
+#[test]
+fn a_pull_back_before_the_deletion_ended_leaves_the_targets_replica_equal() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("pull-back");
+    let (nodes, config) = with_a_replica(&dir);
+    let (mut c0, mut c1, mut c2) = (nodes[0].client(), nodes[1].client(), nodes[2].client());
+    let r1 = config.nodes[1].slots[0];
+    let (lo, hi) = (r1.start, r1.start + 199);
+    let keys = fill(&nodes[1], coreshard_repl::cluster::SlotRange::new(lo, hi), 5_000);
+    assert!(wait_until(Duration::from_secs(30), || replica_matches(&nodes[1], &nodes[2])), "the replica's first sync");
+    assert_eq!(cmd(&mut c2, &["DBSIZE"]), int(keys.len() as i64));
+
+    migrate(&nodes[1], &nodes[0], lo, hi);
+    assert_eq!(owner(&nodes[1], lo), nodes[0].addr());
+    // The deletion is held: node 1 and its replica still hold every key.
+    assert_eq!(cmd(&mut c1, &["DBSIZE"]), int(keys.len() as i64));
+    assert_eq!(cmd(&mut c2, &["DBSIZE"]), int(keys.len() as i64));
+    // Node 0 changes the slots: a fifth deleted, a seventh overwritten, some added.
+    let mut p = redis::pipe();
+    for (i, k) in keys.iter().enumerate() {
+        if i % 5 == 0 {
+            p.cmd("DEL").arg(k).ignore();
+        } else if i % 7 == 1 {
+            p.cmd("SET").arg(k).arg("new").ignore();
+        }
+    }
+    let added: Vec<String> =
+        (0..).map(|i| format!("added:{i}")).filter(|k| (lo..=hi).contains(&key_slot(k.as_bytes()))).take(300).collect();
+    for k in &added {
+        p.cmd("SET").arg(k).arg("added").ignore();
+    }
+    let _: () = p.query(&mut c0).unwrap();
+    let deleted = keys.len().div_ceil(5);
+    let expected = (keys.len() - deleted + added.len()) as i64;
+    assert_eq!(cmd(&mut c0, &["DBSIZE"]), int(expected));
+    let digest = cmd(&mut c0, &["DEBUG", "DIGEST"]);
+
+    assert_eq!(cmd(&mut c1, &["CONFIG", "SET", "debug-repl-flow-delay-ms", "300"]), ok());
+    migrate(&nodes[0], &nodes[1], lo, hi);
+    assert_eq!(owner(&nodes[1], lo), nodes[1].addr());
+    // Node 1 holds exactly node 0's keys of the range.
+    assert_eq!(cmd(&mut c1, &["DBSIZE"]), int(expected));
+    assert_eq!(cmd(&mut c1, &["DEBUG", "DIGEST"]), digest);
+    // Its replica too, once it caught up.
+    assert!(
+        wait_until(Duration::from_secs(20), || replica_matches(&nodes[1], &nodes[2])),
+        "node 1 holds {} keys, its replica {}",
+        cmd(&mut c1, &["DBSIZE"]).int(),
+        cmd(&mut c2, &["DBSIZE"]).int()
+    );
+    assert_eq!(cmd(&mut c2, &["READONLY"]), ok());
+    assert_eq!(cmd(&mut c2, &["GET", &keys[0]]), nil());
+    assert_eq!(cmd(&mut c2, &["GET", &keys[1]]), bulk("new"));
+    assert_eq!(cmd(&mut c2, &["GET", &keys[2]]), bulk("v".repeat(100)));
+    assert_eq!(cmd(&mut c2, &["GET", &added[0]]), bulk("added"));
+}
+
+/// A pull aborted in the middle of its snapshot: node 1 drops what it
+/// received at once (its background deletion held here), and its replica
+/// drops it too.
+#[test]
+fn an_aborted_pull_is_dropped_by_the_targets_replica_too() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("abort-replica");
+    let (nodes, config) = with_a_replica(&dir);
+    let (mut c0, mut c1, mut c2) = (nodes[0].client(), nodes[1].client(), nodes[2].client());
+    let r0 = config.nodes[0].slots[0];
+    let keys = fill(&nodes[0], r0, 20_000);
+    // Throttled, the snapshot takes seconds: the abort lands in its middle.
+    assert_eq!(cmd(&mut c0, &["CONFIG", "SET", "cluster-migration-bytes-per-sec", "200000"]), ok());
+    let slots = format!("{}-{}", r0.start, r0.end);
+    let (from, to) = (nodes[0].addr(), nodes[1].addr());
+    let child = Command::new(ADMIN)
+        .args(["migrate", "--from", &from, "--to", &to, "--slots", &slots, "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || streamed_past(&nodes[0], 100_000)), "{}", status(&nodes[0]));
+    // Part of the range reached node 1 and its replica.
+    assert!(wait_until(Duration::from_secs(20), || cmd(&mut c2, &["DBSIZE"]).int() > 0));
+    assert_eq!(cmd(&mut c0, &["CLUSTER", "CORESHARD-MIGRATE", "ABORT"]), ok());
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the migration must fail: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(wait_until(Duration::from_secs(10), || status(&nodes[1]).contains("migration_state:aborted")));
+    assert_eq!(cmd(&mut c1, &["CLUSTER", "CORESHARD-MIGRATE", "ABORT"]), ok());
+    assert_eq!(cmd(&mut c1, &["DBSIZE"]), int(0));
+    assert!(
+        wait_until(Duration::from_secs(20), || cmd(&mut c2, &["DBSIZE"]).int() == 0),
+        "the replica keeps {} keys",
+        cmd(&mut c2, &["DBSIZE"]).int()
+    );
+    assert_eq!(cmd(&mut c0, &["DBSIZE"]), int(keys.len() as i64));
+    assert_eq!(owner(&nodes[1], r0.start), nodes[0].addr());
+}

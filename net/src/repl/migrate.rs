@@ -40,8 +40,12 @@ const FILTER_SLICE_BYTES: usize = 256 * 1024;
 /// Shortest delay between two batches of a switch's deletion of the moved
 /// keys, when nothing else wakes the shard.
 const CLEANUP_TURN_NS: u64 = 100_000;
-/// Keys of moved slots deleted per loop turn after a switch.
-const CLEANUP_KEYS_PER_TURN: usize = 256;
+/// Keys of moved slots deleted per loop turn after a switch (the default
+/// of `debug-migration-cleanup-keys-per-turn`).
+pub(crate) const CLEANUP_KEYS_PER_TURN: usize = 256;
+/// How soon a deletion held by `debug-migration-cleanup-keys-per-turn 0`
+/// looks again.
+const CLEANUP_HELD_NS: u64 = 10_000_000;
 /// The share of a shard's time (percent) the deletion of moved keys may
 /// take: after a batch that took `d`, the next waits `d * (100 - p) / p`.
 /// As Redis's active expiry (25% in its slow cycle), the deletion is
@@ -840,8 +844,9 @@ fn target_outcome(shard: &mut Shard) {
 }
 
 /// Deletes the keys of the slots this node gave away, at most
-/// [`CLEANUP_KEYS_PER_TURN`] per loop turn, and journals each emptied slot
-/// as a flush of that slot so that this node's replicas drop it too.
+/// [`CLEANUP_KEYS_PER_TURN`] per loop turn (or
+/// `debug-migration-cleanup-keys-per-turn`), and journals each emptied
+/// slot as a flush of that slot so that this node's replicas drop it too.
 fn cleanup_step(shard: &mut Shard, mig: &Migration) {
     let generation = mig.cleanup_gen.load(Acquire);
     if generation != shard.repl.cleanup_gen {
@@ -894,6 +899,11 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
         }
         shard.repl.cleanup_after = None;
     }
+    let per_turn = shard.config.debug_migration_cleanup_keys_per_turn as usize;
+    if per_turn == 0 {
+        // Held (test-only): nothing moves until the setting is raised.
+        return super::arm_timer(shard, CLEANUP_HELD_NS);
+    }
     let started = crate::runtime::monotonic_ns();
     if started < shard.repl.cleanup_next_ns {
         return super::arm_timer(shard, shard.repl.cleanup_next_ns - started);
@@ -923,7 +933,7 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
     // one batch. Once it is empty, this node's replicas drop it too (a
     // full sync that began meanwhile may hold part of it: the flush comes
     // after its snapshot).
-    let done = shard.ks.remove_from_slot(slot, CLEANUP_KEYS_PER_TURN) < CLEANUP_KEYS_PER_TURN;
+    let done = shard.ks.remove_from_slot(slot, per_turn) < per_turn;
     let now = crate::runtime::monotonic_ns();
     shard.repl.cleanup_next_ns = now.saturating_add(cleanup_gap_ns(now.saturating_sub(started)));
     shard.repl.cleanup_slot = (!done).then_some(slot);
@@ -1191,9 +1201,10 @@ fn abort(shard: &mut Shard, idx: u32, conn: &mut Conn) {
             // Bytes still arriving on the old flows are dropped unapplied.
             mig.target_id.store(st.id, Release);
             mig.target_log_id.store(0, Release);
-            // What reached the shards is flushed now, and once more in the
-            // background a turn later, after anything that was on its way
-            // between the shards when the flows stopped.
+            // What reached the shards is flushed now (each shard journals
+            // what it dropped, for this node's replicas), and once more in
+            // the background a turn later, after anything that was on its
+            // way between the shards when the flows stopped.
             mig.cleanup_lo.store(range.start as u64, Relaxed);
             mig.cleanup_hi.store(range.end as u64, Relaxed);
             mig.cleanup_gen.fetch_add(1, Release);
@@ -1202,7 +1213,8 @@ fn abort(shard: &mut Shard, idx: u32, conn: &mut Conn) {
             shard.shared.wake_all();
             let (lo, hi) = (range.start.to_string(), range.end.to_string());
             let owned = OwnedArgs::from_parts([&b"REPLCONF"[..], b"flush-slots", lo.as_bytes(), hi.as_bytes()]);
-            shard.run_on_all(idx, conn, owned.view(), crate::batch::Op::FlushSlots, coreshard_engine::Merge::Ok);
+            let op = crate::batch::Op::FlushSlots { journal: true };
+            shard.run_on_all(idx, conn, owned.view(), op, coreshard_engine::Merge::Ok);
         }
         MigrationRole::None => conn.reply().ok(),
     }

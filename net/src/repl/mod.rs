@@ -25,6 +25,7 @@
 //! WAIT counts a replica once its acked position is at or past the current
 //! end of every shard's journal.
 
+pub(crate) mod flush;
 pub(crate) mod link;
 pub mod migrate;
 pub(crate) mod primary;
@@ -590,9 +591,12 @@ fn replconf(shard: &mut Shard, idx: u32, conn: &mut Conn, args: Args) {
         b"tx-cmd" | b"tx-end" | b"tx-fence" | b"tx-abort" if conn.master.is_some() => {
             txapply::on_mark(shard, idx, conn, args)
         }
-        b"flush-slots" if conn.master.is_some() && (args.len() == 4 || args.len() == 6) => {
+        // A migration target journals what it drops (its replicas must
+        // drop it too); a replica applying its primary's stream does not.
+        b"flush-slots" if conn.master.is_some() && args.len() >= 4 && args.len() % 2 == 0 => {
+            let journal = conn.master.as_ref().is_some_and(|m| m.migration);
             let merge = coreshard_engine::Merge::Ok;
-            shard.run_on_all(idx, conn, args, crate::batch::Op::FlushSlots, merge)
+            shard.run_on_all(idx, conn, args, crate::batch::Op::FlushSlots { journal }, merge)
         }
         _ => conn.reply().error(&format!(
             "ERR Unrecognized REPLCONF option: {}",

@@ -143,8 +143,11 @@ pub(crate) fn adopt(
 
 /// The migration link connected the flow of source shard `source` for the
 /// slots of `range` it owns: drop what this node held there (an earlier
-/// attempt's), then apply the snapshot and the filtered journal as the
-/// source's client. The epoch `u64::MAX` matches no replication link.
+/// attempt's, or keys of slots it gave away and had not finished
+/// deleting), then apply the snapshot and the filtered journal as the
+/// source's client. Each shard journals what it dropped (repl/flush.rs),
+/// so this node's replicas drop it too, before what the flow brings. The
+/// epoch `u64::MAX` matches no replication link.
 pub(crate) fn adopt_migration(
     shard: &mut Shard,
     fd: i32,
