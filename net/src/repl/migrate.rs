@@ -25,6 +25,7 @@ use crate::conn::{Closing, Conn};
 use crate::shard::Shard;
 use coreshard_engine::journal::encode_command;
 use coreshard_engine::{Args, OwnedArgs};
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::Mutex;
@@ -54,6 +55,11 @@ const CLEANUP_HELD_NS: u64 = 10_000_000;
 /// cores are shared, its neighbours' time) from the clients of the slots
 /// this shard keeps.
 const CLEANUP_DUTY_PERCENT: u64 = 25;
+/// Changes to the deletion of moved keys kept for shards that have not
+/// applied them yet ([`Migration::change_cleanup`]): each comes with a
+/// migration, and a shard applies them at its next loop turn, so a shard
+/// misses more only if it stalled through that many migrations.
+const CLEANUP_CHANGES_MAX: usize = 64;
 /// How soon a flow waiting for the cutover's barrier or acks looks again.
 const CUTOVER_POLL_NS: u64 = 200_000;
 /// How soon a shard looks again for the control log's outcome of a switch.
@@ -118,13 +124,13 @@ pub struct Migration {
     pub bytes: AtomicU64,
     /// Per source shard: journal bytes not yet acked by the target.
     pub lag: Vec<AtomicU64>,
-    /// Bumped when the moved keys of `cleanup_lo..cleanup_hi` are to be
-    /// deleted here (after a switch), or when that stops (a pull begins).
+    /// How many changes to the deletion of moved keys were made
+    /// ([`Migration::change_cleanup`]); a shard that saw fewer reads the
+    /// rest from `cleanup_changes`.
     pub cleanup_gen: AtomicU64,
-    /// See `cleanup_gen`.
-    pub cleanup_lo: AtomicU64,
-    /// See `cleanup_gen` (end exclusive).
-    pub cleanup_hi: AtomicU64,
+    /// The last [`CLEANUP_CHANGES_MAX`] changes, oldest first (the count in
+    /// `cleanup_gen` is raised under this lock).
+    cleanup_changes: Mutex<VecDeque<CleanupChange>>,
     /// Target: the migration whose stream may still be applied; a flow of
     /// another one drops what it receives and closes (after an abort).
     pub target_id: AtomicU64,
@@ -194,8 +200,7 @@ impl Migration {
             bytes: AtomicU64::new(0),
             lag: (0..shards).map(|_| AtomicU64::new(0)).collect(),
             cleanup_gen: AtomicU64::new(0),
-            cleanup_lo: AtomicU64::new(0),
-            cleanup_hi: AtomicU64::new(0),
+            cleanup_changes: Mutex::new(VecDeque::new()),
             target_id: AtomicU64::new(0),
             refusing: AtomicBool::new(false),
             installed: Mutex::new(None),
@@ -208,6 +213,42 @@ impl Migration {
     pub fn lock(&self) -> std::sync::MutexGuard<'_, MigrationStatus> {
         self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Tells every shard to delete, or to stop deleting, the keys of some
+    /// slots this node does not serve; each shard applies the changes in
+    /// the order they were made, at the start of its next loop turn.
+    pub(crate) fn change_cleanup(&self, change: CleanupChange) {
+        let mut changes = self.cleanup_changes.lock().unwrap_or_else(|e| e.into_inner());
+        if changes.len() == CLEANUP_CHANGES_MAX {
+            changes.pop_front();
+        }
+        changes.push_back(change);
+        self.cleanup_gen.fetch_add(1, Release);
+    }
+
+    /// The changes made after the first `seen`, and how many were made in
+    /// all; `None` in place of the changes when some of them are no longer
+    /// kept (a shard that missed more than [`CLEANUP_CHANGES_MAX`]).
+    fn cleanup_changes_since(&self, seen: u64) -> (u64, Option<Vec<CleanupChange>>) {
+        let changes = self.cleanup_changes.lock().unwrap_or_else(|e| e.into_inner());
+        let made = self.cleanup_gen.load(Acquire);
+        let missed = usize::try_from(made.saturating_sub(seen)).unwrap_or(usize::MAX);
+        let kept = (missed <= changes.len()).then(|| changes.range(changes.len() - missed..).cloned().collect());
+        (made, kept)
+    }
+}
+
+/// A change to the deletion of the keys of slots this node does not serve
+/// ([`Migration::change_cleanup`]). Ranges are of slots, end exclusive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CleanupChange {
+    /// Delete them: a switch gave them away, or a pull of them into this
+    /// node was aborted.
+    Delete(Range<usize>),
+    /// Stop deleting them: a pull brings them back, and its own flush drops
+    /// what is left of them before their keys arrive. The deletion of every
+    /// other slot goes on.
+    Keep(Range<usize>),
 }
 
 /// A source flow's migration part (on [`FlowOut`]).
@@ -566,9 +607,7 @@ fn decided_locked(shard: &mut Shard, st: &mut MigrationStatus, switched: bool) {
     if switched {
         st.state = "done";
         tracing::info!("migration of slots {lo}..={hi}: switched by the control log, writes held {} µs", st.pause_us);
-        mig.cleanup_lo.store(st.range.start as u64, Relaxed);
-        mig.cleanup_hi.store(st.range.end as u64, Relaxed);
-        mig.cleanup_gen.fetch_add(1, Release);
+        mig.change_cleanup(CleanupChange::Delete(st.range.clone()));
     } else {
         st.state = "aborted";
         st.reason = "the control log cancelled the switch".into();
@@ -671,9 +710,7 @@ fn switched_locked(shared: &crate::shared::Shared, st: &mut MigrationStatus) {
     mig.refusing.store(false, Relaxed);
     mig.paused.store(false, Release);
     // The moved keys go in the background, a slot per loop turn.
-    mig.cleanup_lo.store(st.range.start as u64, Relaxed);
-    mig.cleanup_hi.store(st.range.end as u64, Relaxed);
-    mig.cleanup_gen.fetch_add(1, Release);
+    mig.change_cleanup(CleanupChange::Delete(st.range.clone()));
     shared.wake_all();
 }
 
@@ -836,9 +873,7 @@ fn target_outcome(shard: &mut Shard) {
     // Bytes still arriving on the old flows are dropped unapplied, and
     // what reached the shards goes slot by slot in the background.
     mig.target_id.store(st.id, Release);
-    mig.cleanup_lo.store(st.range.start as u64, Relaxed);
-    mig.cleanup_hi.store(st.range.end as u64, Relaxed);
-    mig.cleanup_gen.fetch_add(1, Release);
+    mig.change_cleanup(CleanupChange::Delete(st.range.clone()));
     drop(st);
     shard.shared.wake_all();
 }
@@ -848,33 +883,20 @@ fn target_outcome(shard: &mut Shard) {
 /// `debug-migration-cleanup-keys-per-turn`), and journals each emptied
 /// slot as a flush of that slot so that this node's replicas drop it too.
 fn cleanup_step(shard: &mut Shard, mig: &Migration) {
-    let generation = mig.cleanup_gen.load(Acquire);
-    if generation != shard.repl.cleanup_gen {
-        shard.repl.cleanup_gen = generation;
-        let (lo, hi) = (mig.cleanup_lo.load(Relaxed) as usize, mig.cleanup_hi.load(Relaxed) as usize);
-        // Local slot indices of this shard (its slots interleave with the others').
-        let range = shard.ks.owned().locals(lo..hi);
-        if lo == hi {
-            // A pull into this node: every deletion stops (the pull's own
-            // flush drops what is left).
-            shard.repl.cleanup = 0..0;
-            shard.repl.cleanup_queued.clear();
-            shard.repl.cleanup_after = None;
-            shard.repl.cleanup_slot = None;
-        } else {
-            if shard.repl.cleanup.is_empty() {
-                shard.repl.cleanup = range;
-            } else if !range.is_empty() {
-                // The one under way goes on; this one follows.
-                shard.repl.cleanup_queued.push(range);
-            }
-            // Not before every shard routes with the configuration that
-            // moved the slots away (published before the generation), and
-            // has sent here what it routed with an older one.
-            let version = shard.cluster.as_ref().map_or(0, |c| c.shared.version());
-            shard.repl.cleanup_after = Some((version, 0));
+    if mig.cleanup_gen.load(Acquire) != shard.repl.cleanup_gen {
+        let (made, changes) = mig.cleanup_changes_since(shard.repl.cleanup_gen);
+        shard.repl.cleanup_gen = made;
+        let Some(changes) = changes else {
+            // Not expected (see CLEANUP_CHANGES_MAX): the slots of the
+            // changes missed keep their keys until they come back here.
+            tracing::warn!("shard {}: changes to the deletion of moved keys were missed", shard.id);
+            return;
+        };
+        for change in changes {
+            apply_cleanup_change(shard, change);
         }
-        if !shard.repl.cleanup.is_empty() {
+        let repl = &shard.repl;
+        if repl.cleanup_slot.is_some() || !repl.cleanup.is_empty() || !repl.cleanup_queued.is_empty() {
             super::arm_timer(shard, CLEANUP_TURN_NS);
         }
         return;
@@ -909,15 +931,20 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
         return super::arm_timer(shard, shard.repl.cleanup_next_ns - started);
     }
     let slot = match shard.repl.cleanup_slot {
-        Some(slot) => slot,
+        Some(slot) => {
+            // Served here again (a configuration pushed meanwhile): its
+            // keys are this node's again, what is left of them stays.
+            if serves_again(shard, slot) {
+                shard.repl.cleanup_slot = None;
+                return super::arm_timer(shard, CLEANUP_TURN_NS);
+            }
+            slot
+        }
         None => {
             let slot = shard.ks.owned().slot(shard.repl.cleanup.start);
             shard.repl.cleanup.start += 1;
-            if let Some(c) = shard.cluster.as_mut() {
-                c.refresh();
-                if c.routing.serves(slot as u16) {
-                    return super::arm_timer(shard, CLEANUP_TURN_NS);
-                }
+            if serves_again(shard, slot) {
+                return super::arm_timer(shard, CLEANUP_TURN_NS);
             }
             // Snapshots still streaming (a replica's full sync) save the
             // slot first.
@@ -945,6 +972,73 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
         // The next batch after its rest, even when nothing else wakes this shard.
         super::arm_timer(shard, (shard.repl.cleanup_next_ns - now).max(CLEANUP_TURN_NS));
     }
+}
+
+/// Whether this node serves `slot` (in the routing it has now): a slot
+/// it gave away and serves again is not deleted.
+fn serves_again(shard: &mut Shard, slot: usize) -> bool {
+    shard.cluster.as_mut().is_some_and(|c| {
+        c.refresh();
+        c.routing.serves(slot as u16)
+    })
+}
+
+/// One change to what `shard` deletes of the slots it does not serve.
+fn apply_cleanup_change(shard: &mut Shard, change: CleanupChange) {
+    let owned = shard.ks.owned();
+    match change {
+        CleanupChange::Delete(range) => {
+            // Local slot indices of this shard (its slots interleave with the others').
+            let locals = owned.locals(range);
+            if shard.repl.cleanup.is_empty() {
+                shard.repl.cleanup = locals;
+            } else if !locals.is_empty() {
+                // The one under way goes on; this one follows.
+                shard.repl.cleanup_queued.push(locals);
+            }
+            // Not before every shard routes with the configuration that
+            // moved the slots away (published before the change), and has
+            // sent here what it routed with an older one.
+            let version = shard.cluster.as_ref().map_or(0, |c| c.shared.version());
+            shard.repl.cleanup_after = Some((version, 0));
+        }
+        CleanupChange::Keep(range) => {
+            let repl = &mut shard.repl;
+            keep_slots(owned, range, &mut repl.cleanup, &mut repl.cleanup_queued, &mut repl.cleanup_slot);
+            if repl.cleanup.is_empty() && repl.cleanup_queued.is_empty() && repl.cleanup_slot.is_none() {
+                repl.cleanup_after = None;
+            }
+        }
+    }
+}
+
+/// Takes the slots of `range` out of a shard's pending deletion: the
+/// ranges of local indices `cleanup` (under way) and `queued` (next), and
+/// the slot `slot` half deleted. What is left keeps its order; a range cut
+/// in two by `range` leaves its two ends.
+fn keep_slots(
+    owned: coreshard_engine::slot::ShardSlots,
+    range: Range<usize>,
+    cleanup: &mut Range<usize>,
+    queued: &mut Vec<Range<usize>>,
+    slot: &mut Option<usize>,
+) {
+    if slot.is_some_and(|s| range.contains(&s)) {
+        *slot = None;
+    }
+    let kept = owned.locals(range);
+    if kept.is_empty() {
+        return;
+    }
+    let mut left = Vec::with_capacity(queued.len() + 2);
+    for r in std::iter::once(cleanup.clone()).chain(queued.drain(..)) {
+        left.push(r.start..r.end.min(kept.start));
+        left.push(r.start.max(kept.end)..r.end);
+    }
+    left.retain(|r| !r.is_empty());
+    let mut left = left.into_iter();
+    *cleanup = left.next().unwrap_or(0..0);
+    queued.extend(left);
 }
 
 /// How long the deletion of moved keys rests after a batch that took
@@ -1116,10 +1210,9 @@ fn pull(shard: &mut Shard, conn: &mut Conn, args: &Args) {
         mig.keys.store(0, Relaxed);
         mig.bytes.store(0, Relaxed);
         // Slots this node moved away earlier may come back now: their
-        // deletion stops (the pull's own flush drops what is left).
-        mig.cleanup_lo.store(0, Relaxed);
-        mig.cleanup_hi.store(0, Relaxed);
-        mig.cleanup_gen.fetch_add(1, Release);
+        // deletion stops (the pull's own flush drops what is left); that
+        // of the other slots it gave away goes on.
+        mig.change_cleanup(CleanupChange::Keep(st.range.clone()));
     }
     let shared = shard.shared.clone();
     let id = shared.migration.target_id.load(Acquire);
@@ -1205,9 +1298,7 @@ fn abort(shard: &mut Shard, idx: u32, conn: &mut Conn) {
             // what it dropped, for this node's replicas), and once more in
             // the background a turn later, after anything that was on its
             // way between the shards when the flows stopped.
-            mig.cleanup_lo.store(range.start as u64, Relaxed);
-            mig.cleanup_hi.store(range.end as u64, Relaxed);
-            mig.cleanup_gen.fetch_add(1, Release);
+            mig.change_cleanup(CleanupChange::Delete(range.clone()));
             drop(st);
             close_target_flows(shard);
             shard.shared.wake_all();
@@ -1307,6 +1398,58 @@ mod tests {
         let (batch, rest) = (7_919, cleanup_gap_ns(7_919));
         assert!(batch * 100 / (batch + rest) <= CLEANUP_DUTY_PERCENT);
         assert_eq!(cleanup_gap_ns(u64::MAX), u64::MAX / CLEANUP_DUTY_PERCENT);
+    }
+
+    #[test]
+    fn a_pull_takes_only_its_own_slots_out_of_the_deletion() {
+        // Shard 1 of 3: slots 1, 4, 7, ...; local index l is slot 3l + 1.
+        let owned = coreshard_engine::slot::SlotMap::new(3).slots(1);
+        let gave = |a: usize, b: usize| owned.locals(a..b);
+        // Under way: slots 100..400 (local 33..133), slot 97 half deleted;
+        // queued: 1000..1100 (local 333..367) and 2000..2100 (667..700).
+        let (mut cleanup, mut queued, mut slot) = (gave(100, 400), vec![gave(1000, 1100), gave(2000, 2100)], Some(97));
+        // A pull of slots none of which is queued: nothing changes.
+        keep_slots(owned, 500..600, &mut cleanup, &mut queued, &mut slot);
+        assert_eq!((cleanup.clone(), queued.clone(), slot), (33..133, vec![333..367, 667..700], Some(97)));
+        // One of another shard's slots only (3 is shard 0's): nothing either.
+        keep_slots(owned, 3..4, &mut cleanup, &mut queued, &mut slot);
+        assert_eq!((cleanup.clone(), queued.clone(), slot), (33..133, vec![333..367, 667..700], Some(97)));
+        // The middle of the range under way: its two ends stay, in order.
+        keep_slots(owned, 200..300, &mut cleanup, &mut queued, &mut slot);
+        assert_eq!((cleanup.clone(), queued.clone(), slot), (33..67, vec![100..133, 333..367, 667..700], Some(97)));
+        assert_eq!((owned.slot(66), owned.slot(100)), (199, 301));
+        // The half-deleted slot and a whole queued range.
+        keep_slots(owned, 90..100, &mut cleanup, &mut queued, &mut slot);
+        assert_eq!(slot, None);
+        keep_slots(owned, 1000..1100, &mut cleanup, &mut queued, &mut slot);
+        assert_eq!((cleanup.clone(), queued.clone()), (33..67, vec![100..133, 667..700]));
+        // Everything under way: the next range takes its place.
+        keep_slots(owned, 0..1000, &mut cleanup, &mut queued, &mut slot);
+        assert_eq!((cleanup.clone(), queued.clone()), (667..700, vec![]));
+        keep_slots(owned, 0..16384, &mut cleanup, &mut queued, &mut slot);
+        assert_eq!((cleanup, queued, slot), (0..0, vec![], None));
+    }
+
+    #[test]
+    fn a_shard_reads_every_change_to_the_deletion_it_missed() {
+        let mig = Migration::new(2);
+        assert_eq!(mig.cleanup_changes_since(0), (0, Some(vec![])));
+        mig.change_cleanup(CleanupChange::Delete(0..100));
+        mig.change_cleanup(CleanupChange::Keep(500..600));
+        // A switch and a pull right after it: a shard sees both, in order.
+        assert_eq!(
+            mig.cleanup_changes_since(0),
+            (2, Some(vec![CleanupChange::Delete(0..100), CleanupChange::Keep(500..600)]))
+        );
+        assert_eq!(mig.cleanup_changes_since(1), (2, Some(vec![CleanupChange::Keep(500..600)])));
+        for i in 0..CLEANUP_CHANGES_MAX {
+            mig.change_cleanup(CleanupChange::Delete(i..i + 1));
+        }
+        let made = 2 + CLEANUP_CHANGES_MAX as u64;
+        assert_eq!(mig.cleanup_changes_since(0), (made, None), "the oldest are gone");
+        let (_, last) = mig.cleanup_changes_since(made - 1);
+        assert_eq!(last, Some(vec![CleanupChange::Delete(CLEANUP_CHANGES_MAX - 1..CLEANUP_CHANGES_MAX)]));
+        assert_eq!(mig.cleanup_changes_since(2).1.map(|c| c.len()), Some(CLEANUP_CHANGES_MAX));
     }
 
     #[test]

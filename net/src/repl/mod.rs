@@ -261,7 +261,8 @@ pub(crate) struct ShardRepl {
     /// (the deletion's share of the shard's time, [`migrate`]'s
     /// `CLEANUP_DUTY_PERCENT`).
     pub cleanup_next_ns: u64,
-    /// The `cleanup_gen` that `cleanup` follows.
+    /// How many of the changes counted by `Migration::cleanup_gen` this
+    /// shard applied to `cleanup`.
     pub cleanup_gen: u64,
 }
 
