@@ -714,3 +714,93 @@ fn an_aborted_pull_is_dropped_by_the_targets_replica_too() {
     assert_eq!(cmd(&mut c0, &["DBSIZE"]), int(keys.len() as i64));
     assert_eq!(owner(&nodes[1], r0.start), nodes[0].addr());
 }
+
+/// A node gives slots away while its deletion of them is held, then pulls
+/// other slots in: from a third node, and then the middle of a range it
+/// gave away. Each pull stops only the deletion of its own slots: once the
+/// deletion runs again, the node (and its replica) hold none of the keys of
+/// the slots it gave away for good, and every key of the slots it got.
+/// Node 0 (3 shards) gives X to node 1 and Z to node 2, pulls Y from node 2
+/// and the middle of X back from node 1; node 3 (2 shards) is node 0's
+/// replica.
+#[test]
+fn a_pull_stops_only_the_deletion_of_the_slots_it_brings_back() {
+    if reference_run() {
+        return;
+    }
+    use coreshard_repl::cluster::SlotRange;
+    let dir = scratch("pull-stop");
+    let nodes: Vec<Server> = [3, 2, 2, 2]
+        .iter()
+        .enumerate()
+        .map(|(i, &shards)| {
+            let file = dir.join(format!("node{i}.conf")).display().to_string();
+            Server::start_with(shards, &["--cluster-enabled", "yes", "--cluster-config-file", &file])
+        })
+        .collect();
+    let config = create(&nodes[..3]);
+    let out = admin(&["add-node", &nodes[3].addr(), &nodes[0].addr(), "--replica-of", &nodes[0].addr()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (mut a, mut b, mut r) = (nodes[0].client(), nodes[1].client(), nodes[3].client());
+    assert_eq!(cmd(&mut a, &["CONFIG", "SET", "debug-migration-cleanup-keys-per-turn", "0"]), ok());
+
+    let (a_lo, c_lo) = (config.nodes[0].slots[0].start, config.nodes[2].slots[0].start);
+    let x = SlotRange::new(a_lo, a_lo + 199);
+    let z = SlotRange::new(a_lo + 300, a_lo + 399);
+    let y = SlotRange::new(c_lo, c_lo + 99);
+    let middle = SlotRange::new(a_lo + 50, a_lo + 149);
+    let x_keys = fill(&nodes[0], x, 3_000);
+    let z_keys = fill(&nodes[0], z, 1_500);
+    let y_keys = fill(&nodes[2], y, 1_500);
+    let in_middle = |k: &String| (middle.start..=middle.end).contains(&key_slot(k.as_bytes()));
+    let middle_keys: Vec<&String> = x_keys.iter().filter(|k| in_middle(k)).collect();
+    assert!(wait_until(Duration::from_secs(30), || replica_matches(&nodes[0], &nodes[3])), "the replica's first sync");
+
+    migrate(&nodes[0], &nodes[1], x.start, x.end);
+    migrate(&nodes[0], &nodes[2], z.start, z.end);
+    // The deletion is held: node 0 still holds every key it gave away.
+    assert_eq!(cmd(&mut a, &["DBSIZE"]), int((x_keys.len() + z_keys.len()) as i64));
+    // A pull into node 0 of slots it never gave away.
+    migrate(&nodes[2], &nodes[0], y.start, y.end);
+    // And one of the middle of X, changed on node 1 first: node 0's
+    // pending deletion of X is split around it.
+    assert_eq!(cmd(&mut b, &["SET", middle_keys[0], "from-1"]), ok());
+    migrate(&nodes[1], &nodes[0], middle.start, middle.end);
+    assert_eq!(owner(&nodes[0], middle.start), nodes[0].addr());
+    assert_eq!(owner(&nodes[0], x.start), nodes[1].addr());
+
+    assert_eq!(cmd(&mut a, &["CONFIG", "SET", "debug-migration-cleanup-keys-per-turn", "256"]), ok());
+    let expected = (y_keys.len() + middle_keys.len()) as i64;
+    assert!(
+        wait_until(Duration::from_secs(20), || cmd(&mut a, &["DBSIZE"]).int() == expected),
+        "node 0 holds {} keys, {expected} expected ({} of X, {} of Z, {} of Y, {} of the middle of X)",
+        cmd(&mut a, &["DBSIZE"]).int(),
+        x_keys.len(),
+        z_keys.len(),
+        y_keys.len(),
+        middle_keys.len()
+    );
+    for slot in (x.start..=x.end).chain(z.start..=z.end) {
+        let want = if (middle.start..=middle.end).contains(&slot) {
+            x_keys.iter().filter(|k| key_slot(k.as_bytes()) == slot).count() as i64
+        } else {
+            0
+        };
+        let slot = slot.to_string();
+        assert_eq!(cmd(&mut a, &["CLUSTER", "COUNTKEYSINSLOT", &slot]), int(want), "slot {slot}");
+    }
+    let mut p = redis::pipe();
+    for k in y_keys.iter().chain(middle_keys.iter().copied()) {
+        p.cmd("EXISTS").arg(k);
+    }
+    let found: Vec<i64> = p.query(&mut a).unwrap();
+    assert_eq!(found.iter().sum::<i64>(), expected);
+    assert_eq!(cmd(&mut a, &["GET", middle_keys[0]]), bulk("from-1"));
+    // The replica dropped the same slots.
+    assert!(
+        wait_until(Duration::from_secs(20), || replica_matches(&nodes[0], &nodes[3])),
+        "node 0 holds {} keys, its replica {}",
+        cmd(&mut a, &["DBSIZE"]).int(),
+        cmd(&mut r, &["DBSIZE"]).int()
+    );
+}
