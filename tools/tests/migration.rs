@@ -804,3 +804,71 @@ fn a_pull_stops_only_the_deletion_of_the_slots_it_brings_back() {
         cmd(&mut r, &["DBSIZE"]).int()
     );
 }
+
+/// `n` keys sharing a hash tag of `slot` (one slot holds them all).
+fn slot_keys(slot: u16, n: usize) -> Vec<String> {
+    let tag = (0..).map(|i| format!("t{i}")).find(|t| key_slot(t.as_bytes()) == slot).unwrap();
+    (0..n).map(|i| format!("{{{tag}}}:{i}")).collect()
+}
+
+/// A slot given away and half deleted (a key per batch here) that the node
+/// serves again, by a configuration pushed meanwhile, keeps what is left of
+/// its keys: the deletion stops within its batches, and goes on with the
+/// next slot given away (`s + 2`, the same shard's), which it empties.
+#[test]
+fn a_slot_served_again_while_half_deleted_keeps_its_keys() {
+    if reference_run() {
+        return;
+    }
+    use coreshard_repl::cluster::SlotRange;
+    let dir = scratch("served-again");
+    let nodes = start_nodes(&dir, 2);
+    let config = create(&nodes);
+    let mut a = nodes[0].client();
+    let a_range = config.nodes[0].slots[0];
+    let s = a_range.start;
+    let mut p = redis::pipe();
+    let (first, next) = (slot_keys(s, 20_000), slot_keys(s + 2, 100));
+    for k in first.iter().chain(&next) {
+        p.cmd("SET").arg(k).arg("v").ignore();
+    }
+    let _: () = p.query(&mut a).unwrap();
+    assert_eq!(cmd(&mut a, &["CONFIG", "SET", "debug-migration-cleanup-keys-per-turn", "0"]), ok());
+    migrate(&nodes[0], &nodes[1], s, s + 2);
+    let count = |c: &mut redis::Connection, slot: u16| cmd(c, &["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()]).int();
+    assert_eq!(count(&mut a, s), first.len() as i64);
+
+    assert_eq!(cmd(&mut a, &["CONFIG", "SET", "debug-migration-cleanup-keys-per-turn", "1"]), ok());
+    assert!(wait_until(Duration::from_secs(20), || count(&mut a, s) < first.len() as i64), "the deletion began");
+    // Slot s alone back to node 0, at a newer epoch, on both nodes.
+    let epoch = info_field(&cmd(&mut a, &["CLUSTER", "INFO"]).text(), "cluster_current_epoch").unwrap();
+    let mut back = config.clone();
+    back.epoch = epoch.parse::<u64>().unwrap() + 1;
+    back.nodes[0].slots = vec![SlotRange::new(s, s), SlotRange::new(s + 3, a_range.end)];
+    back.nodes[1].slots.insert(0, SlotRange::new(s + 1, s + 2));
+    let text = serde_json::to_string(&back).unwrap();
+    let epoch = back.epoch.to_string();
+    for n in &nodes {
+        assert_eq!(cmd(&mut n.client(), &["CLUSTER", "CORESHARD-SETCONFIG", &epoch, &text]), ok());
+    }
+    let left = count(&mut a, s);
+    assert!(left > 0, "slot {s} was emptied before the configuration came");
+    // The deletion moved on to the next slot and emptied it ...
+    assert!(
+        wait_until(Duration::from_secs(20), || count(&mut a, s + 2) == 0),
+        "slot {} keeps {} keys, slot {s} {} (of {} left when it was served again)",
+        s + 2,
+        count(&mut a, s + 2),
+        count(&mut a, s),
+        left
+    );
+    // ... and left slot s as it was, served here.
+    assert_eq!(count(&mut a, s), left, "slot {s} had {left} keys when it was served again");
+    assert_eq!(cmd(&mut a, &["DBSIZE"]), int(left));
+    let mut p = redis::pipe();
+    for k in &first {
+        p.cmd("EXISTS").arg(k);
+    }
+    let found: Vec<i64> = p.query(&mut a).unwrap();
+    assert_eq!(found.iter().sum::<i64>(), left);
+}
