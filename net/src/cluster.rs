@@ -588,7 +588,9 @@ fn run_hook(shard: &Shard, conn: &mut Conn, cluster: &Cluster, args: &Args) {
 }
 
 /// The reply of a CLUSTER command that waited ([`ClusterHook::command_async`])
-/// reaches its connection, if it is still the same one.
+/// reaches its connection, if it is still the same one. A replica's CLUSTER
+/// RESET flushes the node here, also when its client has gone: the closed
+/// connection is kept until this reply (`Shard::begin_close`).
 pub(crate) fn on_reply(shard: &mut Shard, idx: u32, id: u64, bytes: Vec<u8>, routing: Option<Box<Routing>>) {
     if let Some(routing) = routing {
         follow_configured_primary(shard, &routing);

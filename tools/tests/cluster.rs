@@ -492,3 +492,45 @@ fn cluster_reset_of_a_replica_stops_replicating_flushes_it_and_makes_it_a_primar
     assert_eq!(cmd(&mut r, &["DBSIZE"]), int(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_replica_reset_whose_client_leaves_before_the_reply_still_flushes_it() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("reset-replica-gone");
+    let nodes = start_nodes(&dir, 2);
+    create(&nodes, 1);
+    let (primary, replica) = (&nodes[0], &nodes[1]);
+    let mut p = primary.client();
+    for i in 0..50 {
+        assert_eq!(cmd(&mut p, &["SET", &format!("k{i}"), "v"]), ok());
+    }
+    assert!(wait_until(Duration::from_secs(10), || cmd(&mut replica.client(), &["DBSIZE"]) == int(50)));
+
+    // The reset waits for the config file, which cannot be written while a
+    // directory sits where its temporary file goes (the writer retries
+    // every 100 ms): the client leaves while it waits.
+    let blocker = dir.join(format!("node1.conf.tmp-{}", replica.pid()));
+    std::fs::create_dir(&blocker).unwrap();
+    let mut s = replica.raw();
+    std::io::Write::write_all(&mut s, &resp_cmd(&["CLUSTER", "RESET"])).unwrap();
+    // Accepted: CLUSTER INFO shows the reset configuration before it is written.
+    assert!(wait_until(Duration::from_secs(10), || cluster_info(replica, "cluster_known_nodes") == "1"));
+    drop(s);
+    // The write has failed a few times since, long after the close reached the node.
+    let failed = || replica.output().matches("can't write the cluster config file").count();
+    assert!(wait_until(Duration::from_secs(10), || failed() >= 3), "{}", replica.output());
+    assert_eq!(cmd(&mut replica.client(), &["DBSIZE"]), int(50), "not flushed before the reset is in force");
+    std::fs::remove_dir(&blocker).unwrap();
+
+    // Once the reset is in force the node is an empty primary of its own.
+    assert!(
+        wait_until(Duration::from_secs(10), || cmd(&mut replica.client(), &["DBSIZE"]) == int(0)),
+        "DBSIZE {:?}",
+        cmd(&mut replica.client(), &["DBSIZE"])
+    );
+    assert_eq!(raw(replica, &["GET", "k1"]), "-CLUSTERDOWN Hash slot not served\r\n");
+    assert_eq!(cmd(&mut replica.client(), &["ROLE"]).items()[0], bulk("master"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
