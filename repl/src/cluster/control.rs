@@ -49,6 +49,12 @@ pub struct ClusterControl {
     /// CLUSTER RESETs since the node started (changed under `state`'s lock):
     /// the generation of the configuration in `state`.
     generation: AtomicU64,
+    /// The config epoch at which the cluster removed this node
+    /// (`CORESHARD-LEFT`, sent by del-node before its CLUSTER RESET SOFT),
+    /// or 0: no configuration of that epoch or below is installed, so a
+    /// late push of the cluster it left cannot bring it back. Changed under
+    /// `state`'s lock; a HARD reset clears it (new id, epochs from 0).
+    left_at: AtomicU64,
     /// `cluster-port`, or the client port + 10000.
     control_port: u16,
     /// The shards' cluster state, to publish configurations the control
@@ -118,6 +124,7 @@ impl ClusterControl {
             require_full_coverage: config.cluster_require_full_coverage,
             state: Mutex::new(file),
             generation: AtomicU64::new(0),
+            left_at: AtomicU64::new(0),
             control_port: if config.cluster_port != 0 { config.cluster_port } else { config.port.wrapping_add(10000) },
             published: OnceLock::new(),
             member: OnceLock::new(),
@@ -153,6 +160,16 @@ impl ClusterControl {
     /// error nothing changed.
     fn install(&self, epoch: u64, change: &ConfigChange) -> Result<Routing, String> {
         let mut state = self.state();
+        let left_at = self.left_at.load(Ordering::Acquire);
+        if epoch <= left_at {
+            tracing::info!(
+                "cluster: config epoch {epoch} refused: this node was removed from the cluster at {left_at}"
+            );
+            return Err(format!(
+                "this node was removed from the cluster at config epoch {left_at} and takes no configuration \
+                 up to it (config epoch {epoch}); CLUSTER RESET HARD gives it a fresh start"
+            ));
+        }
         let next = state.config.apply(epoch, change).map_err(|e| e.to_string())?;
         if next.position(&state.myself).is_none() {
             return Err(format!("the configuration does not list this node ({})", state.myself));
@@ -191,6 +208,9 @@ impl ClusterControl {
             let mut config = ClusterConfig::solo(Node::primary(id.clone(), &me.ip, me.port));
             config.epoch = if hard { 0 } else { state.config.epoch };
             let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+            if hard {
+                self.left_at.store(0, Ordering::Release);
+            }
             let file = NodesFile::new(id, config);
             self.writer.submit(generation, file.clone());
             *state = file;
@@ -570,6 +590,7 @@ impl ClusterHook for ClusterControl {
             b"INFO" => r.verbatim(info_text(&self.state(), self.require_full_coverage).as_bytes()),
             b"SLOTS" => slots_reply(&self.state().config, r),
             b"SHARDS" => shards_reply(&self.state().config, r),
+            b"CORESHARD-LEFT" => self.left(args, r),
             _ => r.error(&format!("ERR unknown subcommand '{}'. Try CLUSTER HELP.", printable(args.get(1), 128))),
         }
         None
@@ -577,6 +598,26 @@ impl ClusterHook for ClusterControl {
 }
 
 impl ClusterControl {
+    /// `CLUSTER CORESHARD-LEFT <epoch>`: the cluster removed this node at
+    /// config `epoch` (del-node sends it before CLUSTER RESET SOFT). From
+    /// now on no configuration at that epoch or below is installed: the
+    /// control log's leader may still be pushing one that lists this node
+    /// (it pushes until a node has the newest epoch it knows, which may lag
+    /// the removal), and a SOFT-reset node keeps its id and epoch, so it
+    /// would take it and be back in the cluster it left. A later add-node
+    /// joins it at a higher epoch. Refused on a control log voter.
+    fn left(&self, args: &Args, r: &mut Reply) {
+        let Some(epoch) = num::parse_i64(args.get(2)).and_then(|e| u64::try_from(e).ok()) else {
+            return r.error("ERR Invalid config epoch specified");
+        };
+        if self.member.get().is_some() {
+            return r.error("ERR a control log voter cannot leave the cluster");
+        }
+        let _state = self.state();
+        self.left_at.fetch_max(epoch, Ordering::AcqRel);
+        r.ok();
+    }
+
     /// `CLUSTER CORESHARD-SETCONFIG <epoch> <json>`: installs a whole
     /// configuration whose epoch is higher than this node's; `done` gets
     /// `+OK` and the routing once it is written and published, or the error.

@@ -799,12 +799,27 @@ pub fn assert_command_info(c: &mut redis::Connection, want: &[InfoRow]) {
 /// connection through it is dropped, and new ones refused, until it is
 /// restored. It can also hold back what the upstream sends once a number of
 /// bytes went through (a replica that stops reading in the middle of a
-/// snapshot, without a race with the process's own threads).
+/// snapshot, without a race with the process's own threads), or hold what
+/// the connections it accepts meanwhile send upstream (a request that
+/// arrives late, after its sender gave up on it).
 pub struct Proxy {
     pub port: u16,
     cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
     generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
     hold_after: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    upstream: std::sync::Arc<UpstreamHold>,
+}
+
+/// The state of [`Proxy::hold_new_upstreams`].
+#[derive(Default)]
+struct UpstreamHold {
+    /// New connections are held.
+    hold_new: std::sync::atomic::AtomicBool,
+    /// Bumped by each [`Proxy::release_upstreams`]: a connection is held
+    /// while the count is the one it was accepted at.
+    releases: std::sync::atomic::AtomicU64,
+    /// Connections accepted while `hold_new` was set.
+    held: std::sync::atomic::AtomicU64,
 }
 
 impl Proxy {
@@ -814,7 +829,8 @@ impl Proxy {
         let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let generation = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let hold_after = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
-        let (c, g, h) = (cut.clone(), generation.clone(), hold_after.clone());
+        let upstream = std::sync::Arc::new(UpstreamHold::default());
+        let (c, g, h, u) = (cut.clone(), generation.clone(), hold_after.clone(), upstream.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
@@ -824,12 +840,16 @@ impl Proxy {
                 }
                 let Ok(upstream) = std::net::TcpStream::connect(("127.0.0.1", target)) else { continue };
                 let born = g.load(std::sync::atomic::Ordering::SeqCst);
+                let held_at = u.hold_new.load(std::sync::atomic::Ordering::SeqCst).then(|| {
+                    u.held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    u.releases.load(std::sync::atomic::Ordering::SeqCst)
+                });
                 for (from, to, downstream) in [
                     (client.try_clone(), upstream.try_clone(), false),
                     (upstream.try_clone(), client.try_clone(), true),
                 ] {
                     let (Ok(mut from), Ok(mut to)) = (from, to) else { continue };
-                    let (c, g, h) = (c.clone(), g.clone(), h.clone());
+                    let (c, g, h, u) = (c.clone(), g.clone(), h.clone(), u.clone());
                     std::thread::spawn(move || {
                         use std::io::{Read, Write};
                         from.set_read_timeout(Some(Duration::from_millis(50))).ok();
@@ -842,7 +862,9 @@ impl Proxy {
                                 break;
                             }
                             let limit = if downstream { h.load(std::sync::atomic::Ordering::SeqCst) } else { u64::MAX };
-                            if passed >= limit {
+                            let held = !downstream
+                                && held_at.is_some_and(|r| r == u.releases.load(std::sync::atomic::Ordering::SeqCst));
+                            if held || passed >= limit {
                                 // Held: the upstream's socket fills up as a
                                 // stopped reader's would.
                                 std::thread::sleep(Duration::from_millis(5));
@@ -871,7 +893,25 @@ impl Proxy {
                 }
             }
         });
-        Proxy { port, cut, generation, hold_after }
+        Proxy { port, cut, generation, hold_after, upstream }
+    }
+
+    /// While `on`, what each newly accepted connection sends upstream is
+    /// held back (the connection stays open), until
+    /// [`Proxy::release_upstreams`]; connections accepted while off pass.
+    pub fn hold_new_upstreams(&self, on: bool) {
+        self.upstream.hold_new.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Lets what the held connections sent through, even where their
+    /// client has closed since (its bytes were in the proxy's socket).
+    pub fn release_upstreams(&self) {
+        self.upstream.releases.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Connections accepted while new ones were held.
+    pub fn held_connections(&self) -> u64 {
+        self.upstream.held.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Holds back what upstreams send once `bytes` of it went through on a
