@@ -534,3 +534,29 @@ fn a_replica_reset_whose_client_leaves_before_the_reply_still_flushes_it() {
     assert_eq!(cmd(&mut replica.client(), &["ROLE"]).items()[0], bulk("master"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn cluster_reset_inside_a_transaction_is_refused_and_changes_nothing() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("reset-multi");
+    let nodes = start_nodes(&dir, 2);
+    create(&nodes, 0);
+    let mut s = nodes[1].raw();
+    let sent =
+        [resp_cmd(&["MULTI"]), resp_cmd(&["CLUSTER", "RESET"]), resp_cmd(&["CLUSTER", "MYID"]), resp_cmd(&["EXEC"])]
+            .concat();
+    let reply = String::from_utf8(raw_roundtrip_n(&mut s, &sent, 4)).unwrap();
+    let myid = cmd(&mut nodes[1].client(), &["CLUSTER", "MYID"]).text();
+    assert_eq!(
+        reply,
+        format!(
+            "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n-ERR CLUSTER RESET is not allowed in a transaction\r\n${}\r\n{myid}\r\n",
+            myid.len()
+        )
+    );
+    assert_eq!(cluster_info(&nodes[1], "cluster_known_nodes"), "2");
+    assert_eq!(cluster_info(&nodes[1], "cluster_slots_assigned"), "16384");
+    let _ = std::fs::remove_dir_all(&dir);
+}
