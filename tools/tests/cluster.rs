@@ -560,3 +560,50 @@ fn cluster_reset_inside_a_transaction_is_refused_and_changes_nothing() {
     assert_eq!(cluster_info(&nodes[1], "cluster_slots_assigned"), "16384");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_key_waits_for_the_first_configuration_being_written_instead_of_clusterdown() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("pending-first");
+    let nodes = start_nodes(&dir, 1);
+    let node = &nodes[0];
+    let id = NodeId::parse(&cmd(&mut node.client(), &["CLUSTER", "MYID"]).text()).unwrap();
+    let mut me = Node::primary(id, "127.0.0.1", node.port);
+    me.slots = vec![SlotRange::new(0, 16383)];
+    let mut config = ClusterConfig::solo(me);
+    config.epoch = 1;
+    let json = serde_json::to_string(&config).unwrap();
+
+    // The first configuration is accepted but cannot be written yet (a
+    // directory sits where the config file's temporary file goes).
+    let blocker = dir.join(format!("node0.conf.tmp-{}", node.pid()));
+    std::fs::create_dir(&blocker).unwrap();
+    let mut push = node.raw();
+    std::io::Write::write_all(&mut push, &resp_cmd(&["CLUSTER", "CORESHARD-SETCONFIG", "1", &json])).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || cluster_info(node, "cluster_current_epoch") == "1"));
+    // A key meanwhile waits for it, rather than getting CLUSTERDOWN from
+    // the empty configuration still in force.
+    let mut get = node.raw();
+    std::io::Write::write_all(&mut get, &resp_cmd(&["GET", "k"])).unwrap();
+    let failed = || node.output().matches("can't write the cluster config file").count();
+    assert!(wait_until(Duration::from_secs(10), || failed() >= 3), "{}", node.output());
+    get.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 64];
+    let early = get.peek(&mut byte);
+    assert!(
+        matches!(&early, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "answered before the configuration is in force: {:?}",
+        early.map(|n| String::from_utf8_lossy(&byte[..n]).into_owned())
+    );
+    get.set_nonblocking(false).unwrap();
+    std::fs::remove_dir(&blocker).unwrap();
+    let mut buf = Vec::new();
+    read_replies(&mut get, &mut buf, 1).unwrap();
+    assert_eq!(String::from_utf8_lossy(&buf), "$-1\r\n");
+    buf.clear();
+    read_replies(&mut push, &mut buf, 1).unwrap();
+    assert_eq!(String::from_utf8_lossy(&buf), "+OK\r\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
