@@ -569,12 +569,7 @@ fn a_key_waits_for_the_first_configuration_being_written_instead_of_clusterdown(
     let dir = scratch("pending-first");
     let nodes = start_nodes(&dir, 1);
     let node = &nodes[0];
-    let id = NodeId::parse(&cmd(&mut node.client(), &["CLUSTER", "MYID"]).text()).unwrap();
-    let mut me = Node::primary(id, "127.0.0.1", node.port);
-    me.slots = vec![SlotRange::new(0, 16383)];
-    let mut config = ClusterConfig::solo(me);
-    config.epoch = 1;
-    let json = serde_json::to_string(&config).unwrap();
+    let json = alone_at(node, 1);
 
     // The first configuration is accepted but cannot be written yet (a
     // directory sits where the config file's temporary file goes).
@@ -605,5 +600,48 @@ fn a_key_waits_for_the_first_configuration_being_written_instead_of_clusterdown(
     buf.clear();
     read_replies(&mut push, &mut buf, 1).unwrap();
     assert_eq!(String::from_utf8_lossy(&buf), "+OK\r\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A configuration of `srv` alone, serving every slot, at `epoch`.
+fn alone_at(srv: &Server, epoch: u64) -> String {
+    let id = NodeId::parse(&cmd(&mut srv.client(), &["CLUSTER", "MYID"]).text()).unwrap();
+    let mut me = Node::primary(id, "127.0.0.1", srv.port);
+    me.slots = vec![SlotRange::new(0, 16383)];
+    let mut config = ClusterConfig::solo(me);
+    config.epoch = epoch;
+    serde_json::to_string(&config).unwrap()
+}
+
+#[test]
+fn a_node_that_left_at_an_epoch_takes_no_configuration_up_to_it_until_a_hard_reset() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("left");
+    let nodes = start_nodes(&dir, 1);
+    let node = &nodes[0];
+    assert_eq!(raw(node, &["CLUSTER", "CORESHARD-LEFT", "x"]), "-ERR Invalid config epoch specified\r\n");
+    assert_eq!(raw(node, &["CLUSTER", "CORESHARD-LEFT", "3"]), "+OK\r\n");
+    // A lower mark does not lower it.
+    assert_eq!(raw(node, &["CLUSTER", "CORESHARD-LEFT", "1"]), "+OK\r\n");
+    for epoch in ["2", "3"] {
+        let reply = raw(node, &["CLUSTER", "CORESHARD-SETCONFIG", epoch, &alone_at(node, epoch.parse().unwrap())]);
+        assert_eq!(
+            reply,
+            format!(
+                "-ERR this node was removed from the cluster at config epoch 3 and takes no configuration up to it \
+                 (config epoch {epoch}); CLUSTER RESET HARD gives it a fresh start\r\n"
+            )
+        );
+    }
+    assert_eq!(cluster_info(node, "cluster_current_epoch"), "0");
+    assert_eq!(raw(node, &["CLUSTER", "CORESHARD-SETCONFIG", "4", &alone_at(node, 4)]), "+OK\r\n");
+    assert_eq!(raw(node, &["GET", "k"]), "$-1\r\n");
+    // A HARD reset starts the node afresh: new id, epoch 0, no mark.
+    assert_eq!(raw(node, &["CLUSTER", "CORESHARD-LEFT", "9"]), "+OK\r\n");
+    assert_eq!(raw(node, &["CLUSTER", "RESET", "HARD"]), "+OK\r\n");
+    assert_eq!(raw(node, &["CLUSTER", "CORESHARD-SETCONFIG", "1", &alone_at(node, 1)]), "+OK\r\n");
+    assert_eq!(cluster_info(node, "cluster_current_epoch"), "1");
     let _ = std::fs::remove_dir_all(&dir);
 }
