@@ -821,13 +821,13 @@ fn a_node_del_node_reset_refuses_a_late_push_of_the_cluster_it_left() {
     let d_id = myid(&d);
     let joined = epoch(&d).unwrap();
 
-    // A change that still lists d commits; its push to d is held on the way.
-    proxy.hold_new_upstreams(true);
+    // A change that still lists d commits; its pushes to d are held on the
+    // way (the leader retries each second) until after del-node.
+    proxy.hold_upstreams_with("CORESHARD-SETCONFIG");
     let cancel = serde_json::to_string(&coreshard_repl::cluster::ConfigChange::CancelMigration(4242)).unwrap();
     let late = cmd(&mut nodes[0].client(), &["CLUSTER", "CORESHARD-PROPOSE", &cancel]).int() as u64;
     assert!(late > joined);
-    assert!(wait_until(CONVERGE, || proxy.held_connections() > 0));
-    proxy.hold_new_upstreams(false);
+    assert!(wait_until(CONVERGE, || proxy.held_requests() > 0));
     assert_eq!(epoch(&d), Some(joined));
 
     // d leaves (removed through the log, then reset SOFT): it keeps its id

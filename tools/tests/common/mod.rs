@@ -799,9 +799,9 @@ pub fn assert_command_info(c: &mut redis::Connection, want: &[InfoRow]) {
 /// connection through it is dropped, and new ones refused, until it is
 /// restored. It can also hold back what the upstream sends once a number of
 /// bytes went through (a replica that stops reading in the middle of a
-/// snapshot, without a race with the process's own threads), or hold what
-/// the connections it accepts meanwhile send upstream (a request that
-/// arrives late, after its sender gave up on it).
+/// snapshot, without a race with the process's own threads), or hold the
+/// requests sent upstream that carry a given text (a request that arrives
+/// late, after its sender gave up on it), letting the others through.
 pub struct Proxy {
     pub port: u16,
     cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -810,16 +810,29 @@ pub struct Proxy {
     upstream: std::sync::Arc<UpstreamHold>,
 }
 
-/// The state of [`Proxy::hold_new_upstreams`].
+/// The state of [`Proxy::hold_upstreams_with`].
 #[derive(Default)]
 struct UpstreamHold {
-    /// New connections are held.
-    hold_new: std::sync::atomic::AtomicBool,
+    /// What a request sent upstream must carry to be held.
+    pattern: Mutex<Option<Vec<u8>>>,
     /// Bumped by each [`Proxy::release_upstreams`]: a connection is held
-    /// while the count is the one it was accepted at.
+    /// while the count is the one it was at when its request was caught.
     releases: std::sync::atomic::AtomicU64,
-    /// Connections accepted while `hold_new` was set.
+    /// Requests caught so far.
     held: std::sync::atomic::AtomicU64,
+}
+
+impl UpstreamHold {
+    /// Whether `chunk` is to be held: the release count to wait past.
+    fn catch(&self, chunk: &[u8]) -> Option<u64> {
+        let pattern = self.pattern.lock().unwrap();
+        let p = pattern.as_deref()?;
+        if !chunk.windows(p.len().max(1)).any(|w| w == p) {
+            return None;
+        }
+        self.held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(self.releases.load(std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 impl Proxy {
@@ -840,10 +853,6 @@ impl Proxy {
                 }
                 let Ok(upstream) = std::net::TcpStream::connect(("127.0.0.1", target)) else { continue };
                 let born = g.load(std::sync::atomic::Ordering::SeqCst);
-                let held_at = u.hold_new.load(std::sync::atomic::Ordering::SeqCst).then(|| {
-                    u.held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    u.releases.load(std::sync::atomic::Ordering::SeqCst)
-                });
                 for (from, to, downstream) in [
                     (client.try_clone(), upstream.try_clone(), false),
                     (upstream.try_clone(), client.try_clone(), true),
@@ -862,9 +871,7 @@ impl Proxy {
                                 break;
                             }
                             let limit = if downstream { h.load(std::sync::atomic::Ordering::SeqCst) } else { u64::MAX };
-                            let held = !downstream
-                                && held_at.is_some_and(|r| r == u.releases.load(std::sync::atomic::Ordering::SeqCst));
-                            if held || passed >= limit {
+                            if passed >= limit {
                                 // Held: the upstream's socket fills up as a
                                 // stopped reader's would.
                                 std::thread::sleep(Duration::from_millis(5));
@@ -874,6 +881,12 @@ impl Proxy {
                             match from.read(&mut buf[..room]) {
                                 Ok(0) => break,
                                 Ok(n) => {
+                                    if let Some(at) = (!downstream).then(|| u.catch(&buf[..n])).flatten() {
+                                        // Held, the connection open, until released.
+                                        while u.releases.load(std::sync::atomic::Ordering::SeqCst) == at {
+                                            std::thread::sleep(Duration::from_millis(5));
+                                        }
+                                    }
                                     if to.write_all(&buf[..n]).is_err() {
                                         break;
                                     }
@@ -896,21 +909,22 @@ impl Proxy {
         Proxy { port, cut, generation, hold_after, upstream }
     }
 
-    /// While `on`, what each newly accepted connection sends upstream is
-    /// held back (the connection stays open), until
-    /// [`Proxy::release_upstreams`]; connections accepted while off pass.
-    pub fn hold_new_upstreams(&self, on: bool) {
-        self.upstream.hold_new.store(on, std::sync::atomic::Ordering::SeqCst);
+    /// From now on, a request sent upstream that carries `pattern` is held
+    /// back (its connection stays open) until [`Proxy::release_upstreams`];
+    /// the rest passes.
+    pub fn hold_upstreams_with(&self, pattern: &str) {
+        *self.upstream.pattern.lock().unwrap() = Some(pattern.as_bytes().to_vec());
     }
 
-    /// Lets what the held connections sent through, even where their
-    /// client has closed since (its bytes were in the proxy's socket).
+    /// Stops holding, and lets the held requests through, even where their
+    /// client has closed since (the proxy read them already).
     pub fn release_upstreams(&self) {
+        *self.upstream.pattern.lock().unwrap() = None;
         self.upstream.releases.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Connections accepted while new ones were held.
-    pub fn held_connections(&self) -> u64 {
+    /// Requests held so far.
+    pub fn held_requests(&self) -> u64 {
         self.upstream.held.load(std::sync::atomic::Ordering::SeqCst)
     }
 
