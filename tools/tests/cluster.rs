@@ -619,13 +619,13 @@ fn a_node_that_left_at_an_epoch_takes_no_configuration_up_to_it_until_a_hard_res
         return;
     }
     let dir = scratch("left");
-    let nodes = start_nodes(&dir, 1);
+    let mut nodes = start_nodes(&dir, 1);
     let node = &nodes[0];
     assert_eq!(raw(node, &["CLUSTER", "CORESHARD-LEFT", "x"]), "-ERR Invalid config epoch specified\r\n");
     assert_eq!(raw(node, &["CLUSTER", "CORESHARD-LEFT", "3"]), "+OK\r\n");
     // A lower mark does not lower it.
     assert_eq!(raw(node, &["CLUSTER", "CORESHARD-LEFT", "1"]), "+OK\r\n");
-    for epoch in ["2", "3"] {
+    let refused = |node: &Server, epoch: &str| {
         let reply = raw(node, &["CLUSTER", "CORESHARD-SETCONFIG", epoch, &alone_at(node, epoch.parse().unwrap())]);
         assert_eq!(
             reply,
@@ -634,7 +634,21 @@ fn a_node_that_left_at_an_epoch_takes_no_configuration_up_to_it_until_a_hard_res
                  (config epoch {epoch}); CLUSTER RESET HARD gives it a fresh start\r\n"
             )
         );
-    }
+    };
+    refused(node, "2");
+    refused(node, "3");
+    // The SOFT reset (answered once in the config file) keeps the mark,
+    // and so does a restart.
+    assert_eq!(raw(node, &["CLUSTER", "RESET", "SOFT"]), "+OK\r\n");
+    let port = node.port;
+    nodes[0].signal(libc::SIGKILL);
+    assert!(nodes[0].wait_exit(Duration::from_secs(10)).is_some());
+    nodes.clear();
+    let args = node_args(&dir, 0);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    nodes.push(Server::start_on(port, SHARDS, &refs).expect("restart on the node's own port"));
+    let node = &nodes[0];
+    refused(node, "3");
     assert_eq!(cluster_info(node, "cluster_current_epoch"), "0");
     assert_eq!(raw(node, &["CLUSTER", "CORESHARD-SETCONFIG", "4", &alone_at(node, 4)]), "+OK\r\n");
     assert_eq!(raw(node, &["GET", "k"]), "$-1\r\n");

@@ -49,12 +49,6 @@ pub struct ClusterControl {
     /// CLUSTER RESETs since the node started (changed under `state`'s lock):
     /// the generation of the configuration in `state`.
     generation: AtomicU64,
-    /// The config epoch at which the cluster removed this node
-    /// (`CORESHARD-LEFT`, sent by del-node before its CLUSTER RESET SOFT),
-    /// or 0: no configuration of that epoch or below is installed, so a
-    /// late push of the cluster it left cannot bring it back. Changed under
-    /// `state`'s lock; a HARD reset clears it (new id, epochs from 0).
-    left_at: AtomicU64,
     /// `cluster-port`, or the client port + 10000.
     control_port: u16,
     /// The shards' cluster state, to publish configurations the control
@@ -124,7 +118,6 @@ impl ClusterControl {
             require_full_coverage: config.cluster_require_full_coverage,
             state: Mutex::new(file),
             generation: AtomicU64::new(0),
-            left_at: AtomicU64::new(0),
             control_port: if config.cluster_port != 0 { config.cluster_port } else { config.port.wrapping_add(10000) },
             published: OnceLock::new(),
             member: OnceLock::new(),
@@ -160,7 +153,7 @@ impl ClusterControl {
     /// error nothing changed.
     fn install(&self, epoch: u64, change: &ConfigChange) -> Result<Routing, String> {
         let mut state = self.state();
-        let left_at = self.left_at.load(Ordering::Acquire);
+        let left_at = state.left_at;
         if epoch <= left_at {
             tracing::info!(
                 "cluster: config epoch {epoch} refused: this node was removed from the cluster at {left_at}"
@@ -174,7 +167,7 @@ impl ClusterControl {
         if next.position(&state.myself).is_none() {
             return Err(format!("the configuration does not list this node ({})", state.myself));
         }
-        let file = NodesFile::new(state.myself.clone(), next);
+        let file = NodesFile::new(state.myself.clone(), next).left_at(left_at);
         // Under the state's lock, so the writer gets them in order.
         let generation = self.generation.load(Ordering::Acquire);
         self.writer.submit(generation, file.clone());
@@ -208,10 +201,9 @@ impl ClusterControl {
             let mut config = ClusterConfig::solo(Node::primary(id.clone(), &me.ip, me.port));
             config.epoch = if hard { 0 } else { state.config.epoch };
             let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
-            if hard {
-                self.left_at.store(0, Ordering::Release);
-            }
-            let file = NodesFile::new(id, config);
+            // HARD starts afresh (a new id, epochs from 0): the mark goes.
+            let left_at = if hard { 0 } else { state.left_at };
+            let file = NodesFile::new(id, config).left_at(left_at);
             self.writer.submit(generation, file.clone());
             *state = file;
             tracing::info!(
@@ -605,7 +597,10 @@ impl ClusterControl {
     /// (it pushes until a node has the newest epoch it knows, which may lag
     /// the removal), and a SOFT-reset node keeps its id and epoch, so it
     /// would take it and be back in the cluster it left. A later add-node
-    /// joins it at a higher epoch. Refused on a control log voter.
+    /// joins it at a higher epoch. The mark goes into the config file with
+    /// the configuration (the reset that follows writes it too, and is
+    /// answered once written), so a restart keeps it; a HARD reset clears
+    /// it. Refused on a control log voter.
     fn left(&self, args: &Args, r: &mut Reply) {
         let Some(epoch) = num::parse_i64(args.get(2)).and_then(|e| u64::try_from(e).ok()) else {
             return r.error("ERR Invalid config epoch specified");
@@ -613,8 +608,11 @@ impl ClusterControl {
         if self.member.get().is_some() {
             return r.error("ERR a control log voter cannot leave the cluster");
         }
-        let _state = self.state();
-        self.left_at.fetch_max(epoch, Ordering::AcqRel);
+        let mut state = self.state();
+        if epoch > state.left_at {
+            state.left_at = epoch;
+            self.writer.submit(self.generation.load(Ordering::Acquire), state.clone());
+        }
         r.ok();
     }
 
