@@ -14,7 +14,9 @@
 //! new id and epoch 0 for HARD), written and acted on like any other; it
 //! starts a new reset generation, which orders it after everything before
 //! it although its epoch may be lower (store.rs). A control log voter
-//! refuses it (docs/decisions/0004-cluster.md).
+//! refuses it (docs/decisions/0004-cluster.md). `CLUSTER CORESHARD-LEFT
+//! <epoch>`, which del-node sends before its reset, makes the node refuse
+//! every configuration up to the epoch that removed it.
 
 use super::config::{ClusterConfig, ConfigChange, Node, NodeId, SLOTS, SlotRange};
 use super::member::Answer;

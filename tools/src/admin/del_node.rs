@@ -9,7 +9,9 @@
 //! cluster, the change is proposed through the log. Then, as `redis-cli
 //! --cluster del-node` does, the removed node gets `CLUSTER RESET SOFT`: it
 //! forgets the other nodes and serves no slots, and a replica stops
-//! replicating and is emptied. A removed node that does not answer is
+//! replicating and is emptied. Before it, `CLUSTER CORESHARD-LEFT <epoch>`
+//! makes the node refuse any configuration up to the removal's epoch (a
+//! late push of one that still lists it). A removed node that does not answer is
 //! reported (it is likely down: reset it, or give it a fresh
 //! cluster-config-file, before it serves again); one that refuses the
 //! reset, or a remaining node the configuration did not reach, fails the
