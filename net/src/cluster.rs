@@ -427,6 +427,7 @@ const SUBCOMMANDS: &[(&str, i32)] = &[
     ("HELP", 2),
     ("RESET", -2),
     ("CORESHARD-SETCONFIG", 4),
+    ("CORESHARD-LEFT", 3),
     ("CORESHARD-LOG-JOIN", -6),
     ("CORESHARD-PROPOSE", -3),
     ("CORESHARD-LOG", 2),
@@ -457,6 +458,8 @@ const HELP: &[&str] = &[
     "    Reset current node (default: soft).",
     "CORESHARD-SETCONFIG <epoch> <config>",
     "    Install a newer cluster configuration (internal: sent by coreshard-admin).",
+    "CORESHARD-LEFT <epoch>",
+    "    Take no configuration up to <epoch>, at which the cluster removed this node (internal: del-node).",
     "CORESHARD-LOG-JOIN <voter-id> <voter-id>,<node-id>,<ip:port> ...",
     "    Make this node a voter of the control log (internal: sent by coreshard-admin).",
     "CORESHARD-PROPOSE <change> [FORWARDED]",
@@ -588,7 +591,9 @@ fn run_hook(shard: &Shard, conn: &mut Conn, cluster: &Cluster, args: &Args) {
 }
 
 /// The reply of a CLUSTER command that waited ([`ClusterHook::command_async`])
-/// reaches its connection, if it is still the same one.
+/// reaches its connection, if it is still the same one. A replica's CLUSTER
+/// RESET flushes the node here, also when its client has gone: the closed
+/// connection is kept until this reply (`Shard::begin_close`).
 pub(crate) fn on_reply(shard: &mut Shard, idx: u32, id: u64, bytes: Vec<u8>, routing: Option<Box<Routing>>) {
     if let Some(routing) = routing {
         follow_configured_primary(shard, &routing);

@@ -173,7 +173,8 @@ pub struct Conn {
     /// (CORESHARD-PROPOSE); nothing more of it runs meanwhile.
     pub(crate) cluster_wait: bool,
     /// The CLUSTER RESET being waited for is a replica's: once it is in
-    /// force, the data is flushed (FLUSHALL answers for it).
+    /// force, the data is flushed (FLUSHALL answers for it). A connection
+    /// closed meanwhile is kept until then, so the flush happens anyway.
     pub(crate) reset_flush: bool,
     /// REPLCONF listening-port.
     pub replica_port: u16,

@@ -647,7 +647,10 @@ impl Shard {
             unsafe { libc::shutdown(conn.fd, libc::SHUT_RDWR) };
             return;
         }
-        if conn.holes_open > 0 || conn.tx_wait {
+        // A replica's accepted CLUSTER RESET still flushes the node through
+        // this connection once the reset is in force (cluster::on_reply):
+        // it stays until then, its client gone or not.
+        if conn.holes_open > 0 || conn.tx_wait || (conn.cluster_wait && conn.reset_flush) {
             return;
         }
         // SAFETY: no operation uses the fd any more; it is closed exactly once.

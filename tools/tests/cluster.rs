@@ -492,3 +492,170 @@ fn cluster_reset_of_a_replica_stops_replicating_flushes_it_and_makes_it_a_primar
     assert_eq!(cmd(&mut r, &["DBSIZE"]), int(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_replica_reset_whose_client_leaves_before_the_reply_still_flushes_it() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("reset-replica-gone");
+    let nodes = start_nodes(&dir, 2);
+    create(&nodes, 1);
+    let (primary, replica) = (&nodes[0], &nodes[1]);
+    let mut p = primary.client();
+    for i in 0..50 {
+        assert_eq!(cmd(&mut p, &["SET", &format!("k{i}"), "v"]), ok());
+    }
+    assert!(wait_until(Duration::from_secs(10), || cmd(&mut replica.client(), &["DBSIZE"]) == int(50)));
+
+    // The reset waits for the config file, which cannot be written while a
+    // directory sits where its temporary file goes (the writer retries
+    // every 100 ms): the client leaves while it waits.
+    let blocker = dir.join(format!("node1.conf.tmp-{}", replica.pid()));
+    std::fs::create_dir(&blocker).unwrap();
+    let mut s = replica.raw();
+    std::io::Write::write_all(&mut s, &resp_cmd(&["CLUSTER", "RESET"])).unwrap();
+    // Accepted: CLUSTER INFO shows the reset configuration before it is written.
+    assert!(wait_until(Duration::from_secs(10), || cluster_info(replica, "cluster_known_nodes") == "1"));
+    drop(s);
+    // The write has failed a few times since, long after the close reached the node.
+    let failed = || replica.output().matches("can't write the cluster config file").count();
+    assert!(wait_until(Duration::from_secs(10), || failed() >= 3), "{}", replica.output());
+    assert_eq!(cmd(&mut replica.client(), &["DBSIZE"]), int(50), "not flushed before the reset is in force");
+    std::fs::remove_dir(&blocker).unwrap();
+
+    // Once the reset is in force the node is an empty primary of its own.
+    assert!(
+        wait_until(Duration::from_secs(10), || cmd(&mut replica.client(), &["DBSIZE"]) == int(0)),
+        "DBSIZE {:?}",
+        cmd(&mut replica.client(), &["DBSIZE"])
+    );
+    assert_eq!(raw(replica, &["GET", "k1"]), "-CLUSTERDOWN Hash slot not served\r\n");
+    assert_eq!(cmd(&mut replica.client(), &["ROLE"]).items()[0], bulk("master"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cluster_reset_inside_a_transaction_is_refused_and_changes_nothing() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("reset-multi");
+    let nodes = start_nodes(&dir, 2);
+    create(&nodes, 0);
+    let mut s = nodes[1].raw();
+    let sent =
+        [resp_cmd(&["MULTI"]), resp_cmd(&["CLUSTER", "RESET"]), resp_cmd(&["CLUSTER", "MYID"]), resp_cmd(&["EXEC"])]
+            .concat();
+    let reply = String::from_utf8(raw_roundtrip_n(&mut s, &sent, 4)).unwrap();
+    let myid = cmd(&mut nodes[1].client(), &["CLUSTER", "MYID"]).text();
+    assert_eq!(
+        reply,
+        format!(
+            "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n-ERR CLUSTER RESET is not allowed in a transaction\r\n${}\r\n{myid}\r\n",
+            myid.len()
+        )
+    );
+    assert_eq!(cluster_info(&nodes[1], "cluster_known_nodes"), "2");
+    assert_eq!(cluster_info(&nodes[1], "cluster_slots_assigned"), "16384");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_key_waits_for_the_first_configuration_being_written_instead_of_clusterdown() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("pending-first");
+    let nodes = start_nodes(&dir, 1);
+    let node = &nodes[0];
+    let json = alone_at(node, 1);
+
+    // The first configuration is accepted but cannot be written yet (a
+    // directory sits where the config file's temporary file goes).
+    let blocker = dir.join(format!("node0.conf.tmp-{}", node.pid()));
+    std::fs::create_dir(&blocker).unwrap();
+    let mut push = node.raw();
+    std::io::Write::write_all(&mut push, &resp_cmd(&["CLUSTER", "CORESHARD-SETCONFIG", "1", &json])).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || cluster_info(node, "cluster_current_epoch") == "1"));
+    // A key meanwhile waits for it, rather than getting CLUSTERDOWN from
+    // the empty configuration still in force.
+    let mut get = node.raw();
+    std::io::Write::write_all(&mut get, &resp_cmd(&["GET", "k"])).unwrap();
+    let failed = || node.output().matches("can't write the cluster config file").count();
+    assert!(wait_until(Duration::from_secs(10), || failed() >= 3), "{}", node.output());
+    get.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 64];
+    let early = get.peek(&mut byte);
+    assert!(
+        matches!(&early, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "answered before the configuration is in force: {:?}",
+        early.map(|n| String::from_utf8_lossy(&byte[..n]).into_owned())
+    );
+    get.set_nonblocking(false).unwrap();
+    std::fs::remove_dir(&blocker).unwrap();
+    let mut buf = Vec::new();
+    read_replies(&mut get, &mut buf, 1).unwrap();
+    assert_eq!(String::from_utf8_lossy(&buf), "$-1\r\n");
+    buf.clear();
+    read_replies(&mut push, &mut buf, 1).unwrap();
+    assert_eq!(String::from_utf8_lossy(&buf), "+OK\r\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A configuration of `srv` alone, serving every slot, at `epoch`.
+fn alone_at(srv: &Server, epoch: u64) -> String {
+    let id = NodeId::parse(&cmd(&mut srv.client(), &["CLUSTER", "MYID"]).text()).unwrap();
+    let mut me = Node::primary(id, "127.0.0.1", srv.port);
+    me.slots = vec![SlotRange::new(0, 16383)];
+    let mut config = ClusterConfig::solo(me);
+    config.epoch = epoch;
+    serde_json::to_string(&config).unwrap()
+}
+
+#[test]
+fn a_node_that_left_at_an_epoch_takes_no_configuration_up_to_it_until_a_hard_reset() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("left");
+    let mut nodes = start_nodes(&dir, 1);
+    let node = &nodes[0];
+    assert_eq!(raw(node, &["CLUSTER", "CORESHARD-LEFT", "x"]), "-ERR Invalid config epoch specified\r\n");
+    assert_eq!(raw(node, &["CLUSTER", "CORESHARD-LEFT", "3"]), "+OK\r\n");
+    // A lower mark does not lower it.
+    assert_eq!(raw(node, &["CLUSTER", "CORESHARD-LEFT", "1"]), "+OK\r\n");
+    let refused = |node: &Server, epoch: &str| {
+        let reply = raw(node, &["CLUSTER", "CORESHARD-SETCONFIG", epoch, &alone_at(node, epoch.parse().unwrap())]);
+        assert_eq!(
+            reply,
+            format!(
+                "-ERR this node was removed from the cluster at config epoch 3 and takes no configuration up to it \
+                 (config epoch {epoch}); CLUSTER RESET HARD gives it a fresh start\r\n"
+            )
+        );
+    };
+    refused(node, "2");
+    refused(node, "3");
+    // The SOFT reset (answered once in the config file) keeps the mark,
+    // and so does a restart.
+    assert_eq!(raw(node, &["CLUSTER", "RESET", "SOFT"]), "+OK\r\n");
+    let port = node.port;
+    nodes[0].signal(libc::SIGKILL);
+    assert!(nodes[0].wait_exit(Duration::from_secs(10)).is_some());
+    nodes.clear();
+    let args = node_args(&dir, 0);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    nodes.push(Server::start_on(port, SHARDS, &refs).expect("restart on the node's own port"));
+    let node = &nodes[0];
+    refused(node, "3");
+    assert_eq!(cluster_info(node, "cluster_current_epoch"), "0");
+    assert_eq!(raw(node, &["CLUSTER", "CORESHARD-SETCONFIG", "4", &alone_at(node, 4)]), "+OK\r\n");
+    assert_eq!(raw(node, &["GET", "k"]), "$-1\r\n");
+    // A HARD reset starts the node afresh: new id, epoch 0, no mark.
+    assert_eq!(raw(node, &["CLUSTER", "CORESHARD-LEFT", "9"]), "+OK\r\n");
+    assert_eq!(raw(node, &["CLUSTER", "RESET", "HARD"]), "+OK\r\n");
+    assert_eq!(raw(node, &["CLUSTER", "CORESHARD-SETCONFIG", "1", &alone_at(node, 1)]), "+OK\r\n");
+    assert_eq!(cluster_info(node, "cluster_current_epoch"), "1");
+    let _ = std::fs::remove_dir_all(&dir);
+}

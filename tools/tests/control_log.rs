@@ -641,3 +641,25 @@ fn a_switch_that_timed_out_and_committed_later_loses_nothing() {
     load.finish(urls);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn every_node_serves_its_keys_as_soon_as_create_returns() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("create-serves");
+    let args: Vec<Vec<String>> = (0..4).map(|i| node_args(&dir, i, probe_port())).collect();
+    let nodes: Vec<Server> = args.iter().map(|a| start(a, None)).collect();
+    let mut conns: Vec<std::net::TcpStream> = nodes.iter().map(Server::raw).collect();
+    let addrs: Vec<String> = nodes.iter().map(Server::addr).collect();
+    let mut create_args = vec!["create", "--control-log", "3"];
+    create_args.extend(addrs.iter().map(String::as_str));
+    admin(&create_args);
+    // Right away, on connections opened before: a key is served or
+    // redirected by every node, never CLUSTERDOWN.
+    for (n, c) in conns.iter_mut().enumerate() {
+        let reply = String::from_utf8(raw_roundtrip(c, &resp_cmd(&["GET", "k"]))).unwrap();
+        assert!(reply == "$-1\r\n" || reply.starts_with("-MOVED"), "node {n}: {reply}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -801,3 +801,58 @@ fn del_node_of_a_killed_replica_removes_it_and_reports_it_was_not_reset() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_node_del_node_reset_refuses_a_late_push_of_the_cluster_it_left() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("log-late-push");
+    let nodes = control_log_cluster(&dir);
+    // d announces a proxy's port: the leader's pushes reach it through the
+    // proxy, which can hold one back as a slow link would.
+    let port = probe_port();
+    let proxy = Proxy::start(port);
+    let file = dir.join("node3.conf").display().to_string();
+    let announce = proxy.port.to_string();
+    let args = ["--cluster-enabled", "yes", "--cluster-config-file", &file, "--cluster-announce-port", &announce];
+    let d = Server::start_on(port, SHARDS, &args).expect("start d");
+    admin_ok(&["add-node", &d.addr(), &nodes[0].addr()]);
+    let d_id = myid(&d);
+    let joined = epoch(&d).unwrap();
+
+    // A change that still lists d commits; its pushes to d are held on the
+    // way (the leader retries each second) until after del-node.
+    proxy.hold_upstreams_with("CORESHARD-SETCONFIG");
+    let cancel = serde_json::to_string(&coreshard_repl::cluster::ConfigChange::CancelMigration(4242)).unwrap();
+    let late = cmd(&mut nodes[0].client(), &["CLUSTER", "CORESHARD-PROPOSE", &cancel]).int() as u64;
+    assert!(late > joined);
+    assert!(wait_until(CONVERGE, || proxy.held_requests() > 0));
+    assert_eq!(epoch(&d), Some(joined));
+
+    // d leaves (removed through the log, then reset SOFT): it keeps its id
+    // and its epoch, below the held one.
+    let report: serde_json::Value =
+        serde_json::from_str(&admin_ok(&["del-node", &nodes[1].addr(), &d_id, "--json"])).unwrap();
+    assert_eq!(report["reset"], true, "{report}");
+    assert!(report["epoch"].as_u64().unwrap() > late, "{report}");
+    assert_reset(&d, &d_id);
+
+    // The held push of the configuration it left arrives now: refused.
+    proxy.release_upstreams();
+    let refused = format!("config epoch {late} refused");
+    assert!(
+        wait_until(CONVERGE, || d.output().contains(&refused)
+            || info_field(&cmd(&mut d.client(), &["CLUSTER", "INFO"]).text(), "cluster_known_nodes").as_deref()
+                != Some("1")),
+        "{}",
+        d.output()
+    );
+    assert_reset(&d, &d_id);
+    assert_eq!(epoch(&d), Some(joined));
+
+    // add-node takes it back, at an epoch above the removal.
+    admin_ok(&["add-node", &d.addr(), &nodes[2].addr()]);
+    assert!(wait_until(CONVERGE, || nodes.iter().chain([&d]).all(|n| nodes_of(n).len() == 4)));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1095,10 +1095,15 @@ pub(crate) fn hold(shard: &mut Shard, idx: u32, conn: &Conn, args: &Args) -> Hol
 }
 
 /// In cluster mode, while a newer configuration is being written here:
-/// whether a client's command this node would redirect waits for it (a
-/// switch's target answers MOVED back to the source until its new epoch
-/// is in force; waiting avoids sending the client round). The connection
-/// runs again from [`on_turn`] once the configuration is in force.
+/// whether a client's command this node would redirect or refuse waits for
+/// it (a switch's target answers MOVED back to the source until its new
+/// epoch is in force; waiting avoids sending the client round), MOVED and
+/// CLUSTERDOWN alike: a node that has accepted its first configuration
+/// (CLUSTER INFO shows its epoch, so tools and tests go on) still has the
+/// empty one in force until the file is written, and would answer
+/// `CLUSTERDOWN Hash slot not served` meanwhile. CROSSSLOT does not depend
+/// on the configuration. The connection runs again from [`on_turn`] once
+/// the configuration is in force.
 pub(crate) fn awaits_config(shard: &mut Shard, idx: u32, conn: &Conn, args: &Args) -> bool {
     let Some(c) = shard.cluster.as_mut() else { return false };
     c.refresh();
@@ -1106,8 +1111,9 @@ pub(crate) fn awaits_config(shard: &mut Shard, idx: u32, conn: &Conn, args: &Arg
         return false;
     }
     let Some(spec) = shard.table.lookup(args.get(0)) else { return false };
-    let moved = c.check(spec, args, conn.readonly).is_err_and(|e| e.starts_with("MOVED"));
-    if !moved {
+    let redirected =
+        c.check(spec, args, conn.readonly).is_err_and(|e| e.starts_with("MOVED") || e.starts_with("CLUSTERDOWN"));
+    if !redirected {
         return false;
     }
     if !shard.repl.held.iter().any(|&(i, _)| i == idx) {

@@ -14,7 +14,9 @@
 //! new id and epoch 0 for HARD), written and acted on like any other; it
 //! starts a new reset generation, which orders it after everything before
 //! it although its epoch may be lower (store.rs). A control log voter
-//! refuses it (docs/decisions/0004-cluster.md).
+//! refuses it (docs/decisions/0004-cluster.md). `CLUSTER CORESHARD-LEFT
+//! <epoch>`, which del-node sends before its reset, makes the node refuse
+//! every configuration up to the epoch that removed it.
 
 use super::config::{ClusterConfig, ConfigChange, Node, NodeId, SLOTS, SlotRange};
 use super::member::Answer;
@@ -153,11 +155,21 @@ impl ClusterControl {
     /// error nothing changed.
     fn install(&self, epoch: u64, change: &ConfigChange) -> Result<Routing, String> {
         let mut state = self.state();
+        let left_at = state.left_at;
+        if epoch <= left_at {
+            tracing::info!(
+                "cluster: config epoch {epoch} refused: this node was removed from the cluster at {left_at}"
+            );
+            return Err(format!(
+                "this node was removed from the cluster at config epoch {left_at} and takes no configuration \
+                 up to it (config epoch {epoch}); CLUSTER RESET HARD gives it a fresh start"
+            ));
+        }
         let next = state.config.apply(epoch, change).map_err(|e| e.to_string())?;
         if next.position(&state.myself).is_none() {
             return Err(format!("the configuration does not list this node ({})", state.myself));
         }
-        let file = NodesFile::new(state.myself.clone(), next);
+        let file = NodesFile::new(state.myself.clone(), next).left_at(left_at);
         // Under the state's lock, so the writer gets them in order.
         let generation = self.generation.load(Ordering::Acquire);
         self.writer.submit(generation, file.clone());
@@ -191,7 +203,9 @@ impl ClusterControl {
             let mut config = ClusterConfig::solo(Node::primary(id.clone(), &me.ip, me.port));
             config.epoch = if hard { 0 } else { state.config.epoch };
             let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
-            let file = NodesFile::new(id, config);
+            // HARD starts afresh (a new id, epochs from 0): the mark goes.
+            let left_at = if hard { 0 } else { state.left_at };
+            let file = NodesFile::new(id, config).left_at(left_at);
             self.writer.submit(generation, file.clone());
             *state = file;
             tracing::info!(
@@ -570,6 +584,7 @@ impl ClusterHook for ClusterControl {
             b"INFO" => r.verbatim(info_text(&self.state(), self.require_full_coverage).as_bytes()),
             b"SLOTS" => slots_reply(&self.state().config, r),
             b"SHARDS" => shards_reply(&self.state().config, r),
+            b"CORESHARD-LEFT" => self.left(args, r),
             _ => r.error(&format!("ERR unknown subcommand '{}'. Try CLUSTER HELP.", printable(args.get(1), 128))),
         }
         None
@@ -577,6 +592,32 @@ impl ClusterHook for ClusterControl {
 }
 
 impl ClusterControl {
+    /// `CLUSTER CORESHARD-LEFT <epoch>`: the cluster removed this node at
+    /// config `epoch` (del-node sends it before CLUSTER RESET SOFT). From
+    /// now on no configuration at that epoch or below is installed: the
+    /// control log's leader may still be pushing one that lists this node
+    /// (it pushes until a node has the newest epoch it knows, which may lag
+    /// the removal), and a SOFT-reset node keeps its id and epoch, so it
+    /// would take it and be back in the cluster it left. A later add-node
+    /// joins it at a higher epoch. The mark goes into the config file with
+    /// the configuration (the reset that follows writes it too, and is
+    /// answered once written), so a restart keeps it; a HARD reset clears
+    /// it. Refused on a control log voter.
+    fn left(&self, args: &Args, r: &mut Reply) {
+        let Some(epoch) = num::parse_i64(args.get(2)).and_then(|e| u64::try_from(e).ok()) else {
+            return r.error("ERR Invalid config epoch specified");
+        };
+        if self.member.get().is_some() {
+            return r.error("ERR a control log voter cannot leave the cluster");
+        }
+        let mut state = self.state();
+        if epoch > state.left_at {
+            state.left_at = epoch;
+            self.writer.submit(self.generation.load(Ordering::Acquire), state.clone());
+        }
+        r.ok();
+    }
+
     /// `CLUSTER CORESHARD-SETCONFIG <epoch> <json>`: installs a whole
     /// configuration whose epoch is higher than this node's; `done` gets
     /// `+OK` and the routing once it is written and published, or the error.

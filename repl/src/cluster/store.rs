@@ -40,12 +40,27 @@ pub struct NodesFile {
     pub myself: NodeId,
     /// The configuration in force.
     pub config: ClusterConfig,
+    /// The config epoch at which the cluster removed this node, or 0: no
+    /// configuration at that epoch or below is installed any more (see
+    /// `ClusterControl`'s `CORESHARD-LEFT`). Absent in files without one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub left_at: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl NodesFile {
     /// A file for node `myself` with `config`.
     pub fn new(myself: NodeId, config: ClusterConfig) -> Self {
-        NodesFile { format: FORMAT.to_string(), myself, config }
+        NodesFile { format: FORMAT.to_string(), myself, config, left_at: 0 }
+    }
+
+    /// The same file, with the removal mark `left_at`.
+    pub fn left_at(mut self, left_at: u64) -> Self {
+        self.left_at = left_at;
+        self
     }
 
     /// Reads `path`: None when it does not exist; an error naming the file

@@ -9,7 +9,9 @@
 //! cluster, the change is proposed through the log. Then, as `redis-cli
 //! --cluster del-node` does, the removed node gets `CLUSTER RESET SOFT`: it
 //! forgets the other nodes and serves no slots, and a replica stops
-//! replicating and is emptied. A removed node that does not answer is
+//! replicating and is emptied. Before it, `CLUSTER CORESHARD-LEFT <epoch>`
+//! makes the node refuse any configuration up to the removal's epoch (a
+//! late push of one that still lists it). A removed node that does not answer is
 //! reported (it is likely down: reset it, or give it a fresh
 //! cluster-config-file, before it serves again); one that refuses the
 //! reset, or a remaining node the configuration did not reach, fails the
@@ -112,7 +114,7 @@ pub(crate) fn run(existing: &str, which: &str, json: bool) -> Result<(), String>
         next.epoch
     };
     // The others dropped it (those that did not are reported): it may forget them.
-    let (reset, reset_error, refused) = match reset_node(&node) {
+    let (reset, reset_error, refused) = match reset_node(&node, epoch) {
         Ok(()) => (true, None, false),
         Err((e, refused)) => (false, Some(e), refused),
     };
@@ -148,8 +150,17 @@ pub(crate) fn run(existing: &str, which: &str, json: bool) -> Result<(), String>
 /// the node answered it (a refusal) rather than not answering. A primary
 /// must hold no keys: a drained one may still be deleting those of the
 /// slots it gave away, which it is given [`CLEANUP_WAIT`] for.
-fn reset_node(node: &Node) -> Result<(), (String, bool)> {
+///
+/// First, `CLUSTER CORESHARD-LEFT <epoch>` (the removal's epoch): the node
+/// takes no configuration up to it any more, so a push of an older one
+/// still on its way (the control log's leader pushes until a node has the
+/// newest epoch it knows) cannot bring the reset node back.
+fn reset_node(node: &Node, removed_at: u64) -> Result<(), (String, bool)> {
     let mut conn = NodeConn::open(&node.ip, node.port).map_err(|e| (e, false))?;
+    let answered = |e: &redis::RedisError| !(e.is_io_error() || e.is_timeout() || e.is_connection_dropped());
+    if let Err(e) = redis::cmd("CLUSTER").arg("CORESHARD-LEFT").arg(removed_at).query::<String>(&mut conn.con) {
+        return Err((format!("{} (CLUSTER CORESHARD-LEFT {removed_at}): {e}", conn.addr), answered(&e)));
+    }
     let deadline = Instant::now() + CLEANUP_WAIT;
     while node.is_primary() {
         let keys: i64 = conn.query(&["DBSIZE"]).map_err(|e| (e, false))?;
@@ -164,10 +175,7 @@ fn reset_node(node: &Node) -> Result<(), (String, bool)> {
     }
     match redis::cmd("CLUSTER").arg("RESET").arg("SOFT").query::<String>(&mut conn.con) {
         Ok(_) => Ok(()),
-        Err(e) => {
-            let answered = !(e.is_io_error() || e.is_timeout() || e.is_connection_dropped());
-            Err((format!("{} (CLUSTER RESET SOFT): {e}", conn.addr), answered))
-        }
+        Err(e) => Err((format!("{} (CLUSTER RESET SOFT): {e}", conn.addr), answered(&e))),
     }
 }
 

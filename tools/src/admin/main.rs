@@ -428,10 +428,19 @@ fn create(addrs: &[String], replicas: usize, voters: usize, json: bool) -> Resul
 const CONTROL_LOG_START: Duration = Duration::from_secs(20);
 /// The pause between `create`'s tries while the log elects its leader.
 const CONTROL_LOG_RETRY: Duration = Duration::from_millis(200);
+/// How often `create` reads whether a voter has installed the first
+/// configuration (a voter learns it within a tick of the control log).
+const INSTALL_POLL: Duration = Duration::from_millis(10);
 
 /// Makes the first `voters` primaries the control log's voters and commits
-/// `config` (as epoch 1, the log's first change) through the first one.
-/// Returns the voters' indexes in `nodes`.
+/// `config` (as epoch 1, the log's first change) through the first one,
+/// then waits until every voter has installed it: the commit is answered
+/// once the leader knows it, and a voter learns it with the leader's next
+/// message; until then it serves no slot (`CLUSTERDOWN Hash slot not
+/// served`), which a load started right after `create` would get, as
+/// redis-cli's create waits for the nodes to agree. (A voter that has
+/// installed it and is still writing its config file holds its clients'
+/// commands until it is in force.) Returns the voters' indexes in `nodes`.
 fn start_control_log(
     nodes: &mut [Fresh],
     roles: &[Option<usize>],
@@ -457,7 +466,25 @@ fn start_control_log(
     }
     let change = coreshard_repl::cluster::ConfigChange::Replace(config.clone());
     // A repeated Replace commits the same map one epoch further.
-    propose(&mut nodes[chosen[0]].conn, &change, CONTROL_LOG_START)?;
+    let epoch = propose(&mut nodes[chosen[0]].conn, &change, CONTROL_LOG_START)?;
+    let deadline = std::time::Instant::now() + CONTROL_LOG_START;
+    for &i in &chosen {
+        let n = &mut nodes[i];
+        loop {
+            let info: String = n.conn.query(&["CLUSTER", "INFO"])?;
+            if field(&info, "cluster_current_epoch").and_then(|e| e.parse::<u64>().ok()).is_some_and(|e| e >= epoch) {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "the configuration was committed (epoch {epoch}) but voter {} did not install it within {}s",
+                    n.conn.addr,
+                    CONTROL_LOG_START.as_secs()
+                ));
+            }
+            std::thread::sleep(INSTALL_POLL);
+        }
+    }
     Ok(chosen)
 }
 

@@ -799,12 +799,40 @@ pub fn assert_command_info(c: &mut redis::Connection, want: &[InfoRow]) {
 /// connection through it is dropped, and new ones refused, until it is
 /// restored. It can also hold back what the upstream sends once a number of
 /// bytes went through (a replica that stops reading in the middle of a
-/// snapshot, without a race with the process's own threads).
+/// snapshot, without a race with the process's own threads), or hold the
+/// requests sent upstream that carry a given text (a request that arrives
+/// late, after its sender gave up on it), letting the others through.
 pub struct Proxy {
     pub port: u16,
     cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
     generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
     hold_after: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    upstream: std::sync::Arc<UpstreamHold>,
+}
+
+/// The state of [`Proxy::hold_upstreams_with`].
+#[derive(Default)]
+struct UpstreamHold {
+    /// What a request sent upstream must carry to be held.
+    pattern: Mutex<Option<Vec<u8>>>,
+    /// Bumped by each [`Proxy::release_upstreams`]: a connection is held
+    /// while the count is the one it was at when its request was caught.
+    releases: std::sync::atomic::AtomicU64,
+    /// Requests caught so far.
+    held: std::sync::atomic::AtomicU64,
+}
+
+impl UpstreamHold {
+    /// Whether `chunk` is to be held: the release count to wait past.
+    fn catch(&self, chunk: &[u8]) -> Option<u64> {
+        let pattern = self.pattern.lock().unwrap();
+        let p = pattern.as_deref()?;
+        if !chunk.windows(p.len().max(1)).any(|w| w == p) {
+            return None;
+        }
+        self.held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(self.releases.load(std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 impl Proxy {
@@ -814,7 +842,8 @@ impl Proxy {
         let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let generation = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let hold_after = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
-        let (c, g, h) = (cut.clone(), generation.clone(), hold_after.clone());
+        let upstream = std::sync::Arc::new(UpstreamHold::default());
+        let (c, g, h, u) = (cut.clone(), generation.clone(), hold_after.clone(), upstream.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
@@ -829,7 +858,7 @@ impl Proxy {
                     (upstream.try_clone(), client.try_clone(), true),
                 ] {
                     let (Ok(mut from), Ok(mut to)) = (from, to) else { continue };
-                    let (c, g, h) = (c.clone(), g.clone(), h.clone());
+                    let (c, g, h, u) = (c.clone(), g.clone(), h.clone(), u.clone());
                     std::thread::spawn(move || {
                         use std::io::{Read, Write};
                         from.set_read_timeout(Some(Duration::from_millis(50))).ok();
@@ -852,6 +881,12 @@ impl Proxy {
                             match from.read(&mut buf[..room]) {
                                 Ok(0) => break,
                                 Ok(n) => {
+                                    if let Some(at) = (!downstream).then(|| u.catch(&buf[..n])).flatten() {
+                                        // Held, the connection open, until released.
+                                        while u.releases.load(std::sync::atomic::Ordering::SeqCst) == at {
+                                            std::thread::sleep(Duration::from_millis(5));
+                                        }
+                                    }
                                     if to.write_all(&buf[..n]).is_err() {
                                         break;
                                     }
@@ -871,7 +906,26 @@ impl Proxy {
                 }
             }
         });
-        Proxy { port, cut, generation, hold_after }
+        Proxy { port, cut, generation, hold_after, upstream }
+    }
+
+    /// From now on, a request sent upstream that carries `pattern` is held
+    /// back (its connection stays open) until [`Proxy::release_upstreams`];
+    /// the rest passes.
+    pub fn hold_upstreams_with(&self, pattern: &str) {
+        *self.upstream.pattern.lock().unwrap() = Some(pattern.as_bytes().to_vec());
+    }
+
+    /// Stops holding, and lets the held requests through, even where their
+    /// client has closed since (the proxy read them already).
+    pub fn release_upstreams(&self) {
+        *self.upstream.pattern.lock().unwrap() = None;
+        self.upstream.releases.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Requests held so far.
+    pub fn held_requests(&self) -> u64 {
+        self.upstream.held.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Holds back what upstreams send once `bytes` of it went through on a
