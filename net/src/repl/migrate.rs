@@ -47,6 +47,13 @@ pub(crate) const CLEANUP_KEYS_PER_TURN: usize = 256;
 /// How soon a deletion held by `debug-migration-cleanup-keys-per-turn 0`
 /// looks again.
 const CLEANUP_HELD_NS: u64 = 10_000_000;
+/// The longest one batch of that deletion runs (the clock is read every
+/// [`CLEANUP_CHUNK_KEYS`] keys): what a client of the slots the shard keeps
+/// may wait behind it. A key's value goes with it, so a batch of big values
+/// takes longer than one of small ones for the same count.
+const CLEANUP_BATCH_NS: u64 = 25_000;
+/// Keys deleted between two looks at the clock within a batch.
+const CLEANUP_CHUNK_KEYS: usize = 16;
 /// The share of a shard's time (percent) the deletion of moved keys may
 /// take: after a batch that took `d`, the next waits `d * (100 - p) / p`.
 /// As Redis's active expiry (25% in its slow cycle), the deletion is
@@ -957,11 +964,22 @@ fn cleanup_step(shard: &mut Shard, mig: &Migration) {
     };
     // Its keys go a bounded batch per turn: the slot is served elsewhere,
     // and the clients of the slots this shard keeps wait behind at most
-    // one batch. Once it is empty, this node's replicas drop it too (a
-    // full sync that began meanwhile may hold part of it: the flush comes
-    // after its snapshot).
-    let done = shard.ks.remove_from_slot(slot, per_turn) < per_turn;
-    let now = crate::runtime::monotonic_ns();
+    // one batch (`per_turn` keys, and no longer than CLEANUP_BATCH_NS give
+    // or take a chunk). Once it is empty, this node's replicas drop it too
+    // (a full sync that began meanwhile may hold part of it: the flush
+    // comes after its snapshot).
+    let (mut left, mut done) = (per_turn, false);
+    let mut now = started;
+    while left > 0 && now - started < CLEANUP_BATCH_NS {
+        let chunk = left.min(CLEANUP_CHUNK_KEYS);
+        let removed = shard.ks.remove_from_slot(slot, chunk);
+        left -= removed;
+        now = crate::runtime::monotonic_ns();
+        if removed < chunk {
+            done = true;
+            break;
+        }
+    }
     shard.repl.cleanup_next_ns = now.saturating_add(cleanup_gap_ns(now.saturating_sub(started)));
     shard.repl.cleanup_slot = (!done).then_some(slot);
     if done {
