@@ -461,7 +461,7 @@ impl ClusterControl {
                 format!(
                     "voter:{}\r\nvoters:{}\r\nterm:{}\r\nleader:{}\r\nleader-node:{leader_node}\r\nepoch:{}\r\n",
                     s.id,
-                    m.membership().voters.len(),
+                    s.peers.iter().filter(|p| !p.learner).count(),
                     s.term,
                     s.leader,
                     s.epoch
@@ -560,7 +560,10 @@ impl ClusterControl {
             Err(poisoned) => poisoned.into_inner(),
         };
         if let Some(existing) = slot.as_ref() {
-            if existing.membership() == &membership {
+            // The same membership again, or the same learner told again
+            // (the members listed may have moved on since).
+            let learner = membership.voters.iter().any(|v| v.id == membership.id && v.learner);
+            if existing.membership() == &membership || (learner && existing.membership().id == membership.id) {
                 return r.ok();
             }
             return r.error("ERR this node is already a member of another control log");
@@ -712,7 +715,13 @@ impl ClusterControl {
             }
         };
         if let Some(m) = self.member() {
-            let status = m.status();
+            // During an election, wait for its outcome as proposals do.
+            let deadline = Instant::now() + Duration::from_millis(super::member::PROPOSE_WAIT_MS);
+            let mut status = m.status();
+            while status.leader == 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(CATCH_UP_POLL_MS));
+                status = m.status();
+            }
             if status.leader == status.id {
                 return match op {
                     MemberOp::Add(node, addr) => self.add_member(&m, node, addr),
@@ -730,7 +739,8 @@ impl ClusterControl {
             let n = config.node(&leader).ok_or("ERR the control log leader is not in this node's map")?;
             return pass(&n.ip, n.port);
         }
-        if hops >= CHANGE_HOPS_MAX {
+        // Only a request made here is passed on by a node outside the log.
+        if hops > 0 {
             return Err("ERR this node is not a member of the control log".into());
         }
         let config = self.config();
@@ -739,7 +749,7 @@ impl ClusterControl {
         for n in config.nodes.iter().filter(|n| n.id != myself) {
             match pass(&n.ip, n.port) {
                 Ok(text) => return Ok(text),
-                Err(e) if e.contains("not a member of the control log") => {}
+                Err(e) if e.contains("this node is not a member of the control log") => {}
                 Err(e) if e.contains("no control log leader is known") || e.starts_with("unreachable ") => {
                     last = format!("{}: {e}", n.id)
                 }
