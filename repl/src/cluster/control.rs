@@ -715,29 +715,41 @@ impl ClusterControl {
             }
         };
         if let Some(m) = self.member() {
-            // During an election, wait for its outcome as proposals do.
-            let deadline = Instant::now() + Duration::from_millis(super::member::PROPOSE_WAIT_MS);
-            let mut status = m.status();
-            while status.leader == 0 && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(CATCH_UP_POLL_MS));
-                status = m.status();
-            }
-            if status.leader == status.id {
-                return match op {
-                    MemberOp::Add(node, addr) => self.add_member(&m, node, addr),
-                    MemberOp::Remove(node) => {
-                        let id = m.change(super::log::VoterChange::Remove(node.clone()))?;
-                        Ok(format!("node {node} (member {id}) removed"))
+            // During an election (or while the leader this member knows
+            // is gone, until it notices), wait for the outcome as
+            // proposals do.
+            let deadline = Instant::now() + Duration::from_millis(2 * super::member::PROPOSE_WAIT_MS);
+            loop {
+                let status = m.status();
+                let passed = if status.leader == status.id {
+                    return match op {
+                        MemberOp::Add(node, addr) => self.add_member(&m, node, addr),
+                        MemberOp::Remove(node) => {
+                            let id = m.change(super::log::VoterChange::Remove(node.clone()))?;
+                            Ok(format!("node {node} (member {id}) removed"))
+                        }
+                    };
+                } else if hops >= CHANGE_HOPS_MAX {
+                    return Err("ERR this voter is not the control log leader".into());
+                } else {
+                    let config = self.config();
+                    match status.leader_node.as_ref().and_then(|l| config.node(l)) {
+                        Some(n) => pass(&n.ip, n.port),
+                        None => Err("ERR no control log leader is known".to_string()),
                     }
                 };
+                match passed {
+                    Err(e)
+                        if (e.starts_with("unreachable ")
+                            || e.contains("no control log leader is known")
+                            || e.contains("not the control log leader"))
+                            && Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(Duration::from_millis(CATCH_UP_POLL_MS * 2));
+                    }
+                    other => return other,
+                }
             }
-            let leader = status.leader_node.ok_or("ERR no control log leader is known")?;
-            if hops >= CHANGE_HOPS_MAX {
-                return Err("ERR this voter is not the control log leader".into());
-            }
-            let config = self.config();
-            let n = config.node(&leader).ok_or("ERR the control log leader is not in this node's map")?;
-            return pass(&n.ip, n.port);
         }
         // Only a request made here is passed on by a node outside the log.
         if hops > 0 {
