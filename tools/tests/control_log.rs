@@ -15,7 +15,12 @@
 //! with the leader as the source and the other voters stopped, a switch
 //! proposal that times out and may commit later (every node then agrees
 //! on the outcome, no acknowledged write lost). A proposal waiting for the
-//! log leaves its shard serving other clients.
+//! log leaves its shard serving other clients. Voter membership changes
+//! (`coreshard-admin voters`): a dead voter replaced by a primary, which
+//! then makes the majority with the last original voter after a second
+//! one dies, stays a voter across a restart, while the removed voter
+//! restarted from its old files leaves the log without disturbing it; and
+//! the leader removed, which hands over and takes pushes.
 //! Every wait polls with a deadline.
 
 mod common;

@@ -180,8 +180,8 @@ impl ClusterControl {
     /// their majority while it forgot the log.
     fn reset(&self, hard: bool, done: ReplyLater) -> Result<(), String> {
         if self.member().is_some() {
-            return Err("ERR CLUSTER RESET is refused on a control log member: the other voters count it in their \
-                        majority; remove it first (coreshard-admin voters ... remove)"
+            return Err("ERR CLUSTER RESET is refused on a control log voter (or learner): the other voters count it \
+                        in their majority; remove it from the voters first (coreshard-admin voters ... remove)"
                 .into());
         }
         let routing = {

@@ -17,7 +17,8 @@
 //! The log is compacted as etcd and TiKV do it. Once the applied index is
 //! more than [`Compaction::entries`] past the log's first index, the log
 //! takes a snapshot: the applied configuration (JSON) with the index and
-//! term of the last entry it covers and the voters (the `ConfState`). The
+//! term of the last entry it covers and the members (the `ConfState`, and
+//! their ids, node ids and addresses beside the configuration). The
 //! in-memory log then drops everything but the last [`Compaction::keep`]
 //! entries the snapshot covers (so a follower slightly behind still gets
 //! appends), and the durable state keeps only the snapshot and the
@@ -28,8 +29,16 @@
 //! [`Output::installed`], with the epoch the configuration carries) and
 //! goes on from the index after it. A restart loads the snapshot and the
 //! entries after it. A snapshot from a peer is checked before Raft sees
-//! it (size, voters, a configuration that parses and validates); a
+//! it (size, members, a configuration that parses and validates); a
 //! malformed one is dropped with a warning.
+//!
+//! The members change one at a time ([`ControlLog::propose_change`]): a
+//! node is added as a learner under a raft id never used before, promoted
+//! to voter once it holds the log, and any member can be removed, the
+//! leader too. Each change is a raft-rs `ConfChange` entry whose context
+//! names the member; every node applies it under the same checks and then
+//! takes a snapshot, so a member added later starts from a snapshot that
+//! lists every member (docs/decisions/0006-control-log.md).
 
 use super::config::{ClusterConfig, ConfigChange, NodeId};
 use protobuf::Message as _;

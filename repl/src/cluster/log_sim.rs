@@ -12,6 +12,14 @@
 //! sent and applied, and that every snapshot holds the configuration
 //! committed at its epoch.
 //!
+//! With membership changes ([`Changes`]), voters are added (a learner,
+//! started once its addition applied, promoted once it holds the log) and
+//! removed (a voter that is down, which may come back from its old disk
+//! unaware, or the leader itself, which hands over and stops) through
+//! whichever node leads; every commit index a leader reaches must then be
+//! held by a majority of the voters it has, and every entry ever seen
+//! committed must still be held at the end.
+//!
 //! raft-rs draws its election timeouts from a random source of its own, so
 //! the voters run with `max_election_ticks = election_ticks + 1` and the
 //! simulator jitters, from its seed, which voters a tick reaches.

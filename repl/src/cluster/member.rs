@@ -18,6 +18,12 @@
 //! outcome, and the shard that took `CORESHARD-PROPOSE` gets it through its
 //! control channel; the shard never waits for the log.
 //!
+//! The members can change (added as a learner, promoted, removed): the
+//! control thread opens and closes sender threads as they do, and a node
+//! that applies its own removal marks its log file removed, hands
+//! leadership over if it leads, stops its thread and takes configurations
+//! by push from then on.
+//!
 //! A frame is a 4-byte big-endian length and a raft message as protobuf,
 //! checked by [`decode_message`] before it is parsed. Messages are best
 //! effort: a full queue or a broken connection drops them, and Raft
