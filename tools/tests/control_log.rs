@@ -18,7 +18,8 @@
 //! log leaves its shard serving other clients. Voter membership changes
 //! (`coreshard-admin voters`): a dead voter replaced by a primary, which
 //! then makes the majority with the last original voter after a second
-//! one dies, stays a voter across a restart, while the removed voter
+//! one dies (proposals and a slot migration commit), stays a voter across
+//! a restart, while the removed voter
 //! restarted from its old files leaves the log without disturbing it; and
 //! the leader removed, which hands over and takes pushes.
 //! Every wait polls with a deadline.
@@ -750,6 +751,19 @@ fn a_dead_voter_is_replaced_and_the_log_commits_with_the_new_one() {
     let moved_reply = format!("-MOVED {} {}", key_slot(key.as_bytes()), addrs[3]);
     assert!(wait_until(CONVERGE, || set_reply(nodes[4].as_ref().unwrap(), &key) == moved_reply));
     assert_eq!(set_reply(nodes[3].as_ref().unwrap(), &key), "+OK");
+    // A slot migration from E to A switches through the log as well, with
+    // its key.
+    let range = SlotRange::new(config.nodes[4].slots[0].start + 100, config.nodes[4].slots[0].start + 119);
+    let key = key_in(range, "migrated");
+    assert_eq!(set_reply(nodes[4].as_ref().unwrap(), &key), "+OK");
+    let out = migrate(nodes[4].as_ref().unwrap(), nodes[0].as_ref().unwrap(), range, &[]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let mut a = nodes[0].as_ref().unwrap().client();
+    assert_eq!(cmd(&mut a, &["GET", &key]).text(), "v");
+    let moved_reply = format!("-MOVED {} {}", key_slot(key.as_bytes()), addrs[0]);
+    assert!(wait_until(CONVERGE, || set_reply(nodes[4].as_ref().unwrap(), &key) == moved_reply));
+    let made = epoch(nodes[0].as_ref().unwrap()).unwrap();
+    assert!(wait_until(CONVERGE, || [0, 3, 4].iter().all(|&i| epoch(nodes[i].as_ref().unwrap()) == Some(made))));
 
     // D restarts on its files (SIGKILL): still a voter, and with B dead
     // nothing commits without it.
