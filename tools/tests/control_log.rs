@@ -15,7 +15,13 @@
 //! with the leader as the source and the other voters stopped, a switch
 //! proposal that times out and may commit later (every node then agrees
 //! on the outcome, no acknowledged write lost). A proposal waiting for the
-//! log leaves its shard serving other clients.
+//! log leaves its shard serving other clients. Voter membership changes
+//! (`coreshard-admin voters`): a dead voter replaced by a primary, which
+//! then makes the majority with the last original voter after a second
+//! one dies (proposals and a slot migration commit), stays a voter across
+//! a restart, while the removed voter
+//! restarted from its old files leaves the log without disturbing it; and
+//! the leader removed, which hands over and takes pushes.
 //! Every wait polls with a deadline.
 
 mod common;
@@ -661,5 +667,219 @@ fn every_node_serves_its_keys_as_soon_as_create_returns() {
         let reply = String::from_utf8(raw_roundtrip(c, &resp_cmd(&["GET", "k"]))).unwrap();
         assert!(reply == "$-1\r\n" || reply.starts_with("-MOVED"), "node {n}: {reply}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs coreshard-admin expecting it to fail; its stderr.
+fn admin_fails(args: &[&str]) -> String {
+    let out = Command::new(ADMIN).args(args).output().expect("run coreshard-admin");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "coreshard-admin {args:?} succeeded: {}", String::from_utf8_lossy(&out.stdout));
+    stderr
+}
+
+/// `coreshard-admin voters HOST:PORT --json`: (id, node, role, leader) per member.
+fn voters(at: &str) -> Vec<(u64, String, String, bool)> {
+    let json: serde_json::Value = serde_json::from_str(&admin(&["voters", at, "--json"])).unwrap();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let text = |k: &str| m[k].as_str().unwrap().to_string();
+            (m["id"].as_u64().unwrap(), text("node"), text("role"), m["leader"].as_bool().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn a_dead_voter_is_replaced_and_the_log_commits_with_the_new_one() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("voters");
+    // A, B, C voters; D a primary that becomes one; E a primary outside
+    // the log throughout, which learns every change by push.
+    let ports: Vec<u16> = (0..5).map(|_| probe_port()).collect();
+    let args: Vec<Vec<String>> = (0..5).map(|i| node_args(&dir, i, ports[i])).collect();
+    let mut nodes: Vec<Option<Server>> = args.iter().map(|a| Some(start(a, None))).collect();
+    let addrs: Vec<String> = nodes.iter().flatten().map(Server::addr).collect();
+    let mut create_args = vec!["create", "--json", "--control-log", "3"];
+    create_args.extend(addrs.iter().map(String::as_str));
+    let config: ClusterConfig = serde_json::from_str(&admin(&create_args)).unwrap();
+    assert!(wait_until(CONVERGE, || nodes.iter().flatten().all(|n| epoch(n) == Some(1))));
+    let id = |i: usize| config.nodes[i].id.to_string();
+    assert!(wait_until(CONVERGE, || voters(&addrs[0]).iter().any(|v| v.3)), "a leader is elected");
+    let listed = voters(&addrs[4]);
+    assert_eq!(
+        listed.iter().map(|v| (v.0, v.1.clone(), v.2.as_str())).collect::<Vec<_>>(),
+        vec![(1, id(0), "voter"), (2, id(1), "voter"), (3, id(2), "voter")]
+    );
+
+    // C dies for good.
+    {
+        let mut c = nodes[2].take().unwrap();
+        c.signal(libc::SIGKILL);
+        assert!(c.wait_exit(CONVERGE).is_some());
+    }
+
+    // D is added while it does not answer (stopped): it stays a learner
+    // meanwhile, and a second change is refused until it is a voter.
+    let d_control = format!("127.0.0.1:{}", ports[3]);
+    nodes[3].as_ref().unwrap().signal(libc::SIGSTOP);
+    let adding = {
+        let url = nodes[0].as_ref().unwrap().url();
+        let (d, control) = (id(3), d_control.clone());
+        std::thread::spawn(move || {
+            let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+            cmd(&mut c, &["CLUSTER", "CORESHARD-LOG-ADD", &d, &control])
+        })
+    };
+    let learner = wait_until(CONVERGE, || voters(&addrs[0]).iter().any(|v| v.1 == id(3) && v.2 == "learner"));
+    if !learner {
+        nodes[3].as_ref().unwrap().signal(libc::SIGCONT);
+        panic!("D is not a learner: {:?}", adding.join());
+    }
+    let refused = admin_fails(&["voters", &addrs[1], "remove", &id(2)]);
+    assert!(refused.contains("is being added"), "{refused}");
+    let refused = admin_fails(&["voters", &addrs[4], "add", &addrs[4]]);
+    assert!(refused.contains("is being added"), "{refused}");
+    nodes[3].as_ref().unwrap().signal(libc::SIGCONT);
+    let added = adding.join().unwrap();
+    assert!(!added.is_error() && added.text().contains("is voter 4"), "{added:?}");
+    // Asked again through the admin tool, D is a voter already.
+    let again = admin(&["voters", &addrs[4], "add", &addrs[3]]);
+    assert!(again.contains("is voter 4 already"), "{again}");
+    assert_eq!(log_field(nodes[3].as_ref().unwrap(), "voter").as_deref(), Some("4"));
+
+    // C (dead) is removed; the members are A, B and D.
+    let removed = admin(&["voters", &addrs[3], "remove", &id(2)]);
+    assert!(removed.contains("removed"), "{removed}");
+    let members = |at: &str| voters(at).iter().map(|v| (v.0, v.2.clone())).collect::<Vec<_>>();
+    let want = vec![(1, "voter".to_string()), (2, "voter".to_string()), (4, "voter".to_string())];
+    assert!(wait_until(CONVERGE, || [0, 1, 3].iter().all(|&i| members(&addrs[i]) == want)), "{:?}", members(&addrs[0]));
+
+    // B dies too: A and D are 2 of the 3 voters and still commit, and E
+    // gets the change by push.
+    {
+        let mut b = nodes[1].take().unwrap();
+        b.signal(libc::SIGKILL);
+        assert!(b.wait_exit(CONVERGE).is_some());
+    }
+    let moved = SlotRange::new(config.nodes[4].slots[0].start, config.nodes[4].slots[0].start + 9);
+    let change = ConfigChange::AssignSlots { node: config.nodes[3].id.clone(), ranges: vec![moved] };
+    let made = propose(nodes[4].as_ref().unwrap(), &change);
+    assert!(wait_until(CONVERGE, || [0, 3, 4].iter().all(|&i| epoch(nodes[i].as_ref().unwrap()) == Some(made))));
+    let key = key_in(moved, "voters");
+    let moved_reply = format!("-MOVED {} {}", key_slot(key.as_bytes()), addrs[3]);
+    assert!(wait_until(CONVERGE, || set_reply(nodes[4].as_ref().unwrap(), &key) == moved_reply));
+    assert_eq!(set_reply(nodes[3].as_ref().unwrap(), &key), "+OK");
+    // A slot migration from E to A switches through the log as well, with
+    // its key.
+    let range = SlotRange::new(config.nodes[4].slots[0].start + 100, config.nodes[4].slots[0].start + 119);
+    let key = key_in(range, "migrated");
+    assert_eq!(set_reply(nodes[4].as_ref().unwrap(), &key), "+OK");
+    let out = migrate(nodes[4].as_ref().unwrap(), nodes[0].as_ref().unwrap(), range, &[]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let mut a = nodes[0].as_ref().unwrap().client();
+    assert_eq!(cmd(&mut a, &["GET", &key]).text(), "v");
+    let moved_reply = format!("-MOVED {} {}", key_slot(key.as_bytes()), addrs[0]);
+    assert!(wait_until(CONVERGE, || set_reply(nodes[4].as_ref().unwrap(), &key) == moved_reply));
+    let made = epoch(nodes[0].as_ref().unwrap()).unwrap();
+    assert!(wait_until(CONVERGE, || [0, 3, 4].iter().all(|&i| epoch(nodes[i].as_ref().unwrap()) == Some(made))));
+
+    // D restarts on its files (SIGKILL): still a voter, and with B dead
+    // nothing commits without it.
+    {
+        let mut d = nodes[3].take().unwrap();
+        d.signal(libc::SIGKILL);
+        assert!(d.wait_exit(CONVERGE).is_some());
+    }
+    nodes[3] = Some(start(&args[3], Some(config.nodes[3].port)));
+    assert!(wait_until(CONVERGE, || log_field(nodes[3].as_ref().unwrap(), "voter").as_deref() == Some("4")));
+    let back = ConfigChange::AssignSlots { node: config.nodes[4].id.clone(), ranges: vec![moved] };
+    let made = propose(nodes[0].as_ref().unwrap(), &back);
+    assert!(wait_until(CONVERGE, || [0, 3, 4].iter().all(|&i| epoch(nodes[i].as_ref().unwrap()) == Some(made))));
+
+    // C restarts on its old files: the leader tells it that it was
+    // removed; it leaves (its log file marked), takes the map by push,
+    // and the log's term does not move.
+    assert!(wait_until(CONVERGE, || log_field(nodes[0].as_ref().unwrap(), "leader").is_some_and(|l| l != "0")));
+    let term = log_field(nodes[0].as_ref().unwrap(), "term").unwrap();
+    nodes[2] = Some(start(&args[2], Some(config.nodes[2].port)));
+    let c = nodes[2].as_ref().unwrap();
+    assert!(wait_until(CONVERGE, || log_field(c, "voter").as_deref() == Some("none")), "C left the log");
+    assert_eq!(log_file(&dir, 2)["removed"], serde_json::Value::Bool(true));
+    assert!(wait_until(CONVERGE, || epoch(c) == Some(made)), "C gets the map by push");
+    // A removed member is not a voter to forwarders.
+    let text = serde_json::to_string(&back).unwrap();
+    let refused = cmd(&mut c.client(), &["CLUSTER", "CORESHARD-PROPOSE", &text, "FORWARDED"]);
+    assert!(refused.is_error() && format!("{refused:?}").contains("not a control log voter"), "{refused:?}");
+    let last = propose(c, &change);
+    assert!(wait_until(CONVERGE, || [0, 2, 3, 4].iter().all(|&i| epoch(nodes[i].as_ref().unwrap()) == Some(last))));
+    assert_eq!(log_field(nodes[0].as_ref().unwrap(), "term").unwrap(), term, "C disturbed no election");
+    assert_eq!(members(&addrs[0]), want);
+    // Restarted once more, C stays outside the log.
+    {
+        let mut c = nodes[2].take().unwrap();
+        c.signal(libc::SIGKILL);
+        assert!(c.wait_exit(CONVERGE).is_some());
+    }
+    nodes[2] = Some(start(&args[2], Some(config.nodes[2].port)));
+    assert_eq!(log_field(nodes[2].as_ref().unwrap(), "voter").as_deref(), Some("none"));
+    assert!(wait_until(CONVERGE, || epoch(nodes[2].as_ref().unwrap()) == Some(last)));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_leader_removed_from_the_voters_hands_over_and_takes_pushes() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("remove-leader");
+    let (args, mut nodes, config) = control_log_cluster(&dir);
+    let addrs: Vec<String> = nodes.iter().flatten().map(Server::addr).collect();
+    let mut leader = String::new();
+    assert!(wait_until(CONVERGE, || {
+        leader = log_field(nodes[0].as_ref().unwrap(), "leader-node").unwrap_or_default();
+        !leader.is_empty()
+    }));
+    let l = config.nodes.iter().position(|n| n.id.as_str() == leader).unwrap();
+    let old_term: u64 = log_field(nodes[l].as_ref().unwrap(), "term").unwrap().parse().unwrap();
+    // Asked through the node outside the log, passed on to the leader.
+    let removed = admin(&["voters", &addrs[3], "remove", &leader, "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&removed).unwrap();
+    assert_eq!(report["action"], "remove");
+    let others: Vec<usize> = (0..3).filter(|&i| i != l).collect();
+    // The other two elect a leader among themselves and list two voters.
+    assert!(wait_until(CONVERGE, || {
+        others.iter().all(|&i| {
+            let n = nodes[i].as_ref().unwrap();
+            let lead = log_field(n, "leader-node").unwrap_or_default();
+            !lead.is_empty() && lead != leader && log_field(n, "voters").as_deref() == Some("2")
+        })
+    }));
+    let new_term: u64 = log_field(nodes[others[0]].as_ref().unwrap(), "term").unwrap().parse().unwrap();
+    assert!(new_term > old_term);
+    // The old leader left: not a member, its file marked, and it takes
+    // the next change by push.
+    let old = nodes[l].as_ref().unwrap();
+    assert!(wait_until(CONVERGE, || log_field(old, "voter").as_deref() == Some("none")));
+    assert_eq!(log_file(&dir, l)["removed"], serde_json::Value::Bool(true));
+    let moved = SlotRange::new(config.nodes[3].slots[0].start, config.nodes[3].slots[0].start + 4);
+    let change = ConfigChange::AssignSlots { node: config.nodes[l].id.clone(), ranges: vec![moved] };
+    let made = propose(old, &change);
+    assert!(wait_until(CONVERGE, || nodes.iter().flatten().all(|n| epoch(n) == Some(made))));
+    // Its map comes from pushes now: a push of a newer epoch is taken.
+    let refused = admin_fails(&["voters", &addrs[l], "remove", &addrs[l]]);
+    assert!(refused.contains("not a member"), "{refused}");
+    // Restarted, it stays outside the log.
+    {
+        let mut n = nodes[l].take().unwrap();
+        n.signal(libc::SIGKILL);
+        assert!(n.wait_exit(CONVERGE).is_some());
+    }
+    nodes[l] = Some(start(&args[l], Some(config.nodes[l].port)));
+    assert_eq!(log_field(nodes[l].as_ref().unwrap(), "voter").as_deref(), Some("none"));
+    assert!(wait_until(CONVERGE, || epoch(nodes[l].as_ref().unwrap()) == Some(made)));
     let _ = std::fs::remove_dir_all(&dir);
 }

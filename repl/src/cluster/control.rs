@@ -28,7 +28,7 @@ use coreshard_net::cluster::{ClusterHook, ReplyLater, Routing, UNASSIGNED};
 use std::fmt::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 /// Proposals a node outside the control log passes on at once (each holds
@@ -56,8 +56,8 @@ pub struct ClusterControl {
     /// The shards' cluster state, to publish configurations the control
     /// log commits (set once the hook is registered).
     published: OnceLock<Weak<coreshard_net::cluster::Cluster>>,
-    /// This node's control log voter, when it is one.
-    member: OnceLock<super::member::Member>,
+    /// This node's control log member, while it is one.
+    member: RwLock<Option<Arc<super::member::Member>>>,
     /// Proposals being passed on to a voter now.
     forwarding: AtomicUsize,
     /// When this node's control log, if it is a voter, is compacted.
@@ -122,7 +122,7 @@ impl ClusterControl {
             generation: AtomicU64::new(0),
             control_port: if config.cluster_port != 0 { config.cluster_port } else { config.port.wrapping_add(10000) },
             published: OnceLock::new(),
-            member: OnceLock::new(),
+            member: RwLock::new(None),
             forwarding: AtomicUsize::new(0),
             compaction: match config.debug_control_log_compact_entries {
                 0 => super::log::Compaction::default(),
@@ -191,9 +191,9 @@ impl ClusterControl {
     /// on a control log voter: the other voters would still count it in
     /// their majority while it forgot the log.
     fn reset(&self, hard: bool, done: ReplyLater) -> Result<(), String> {
-        if self.member.get().is_some() {
-            return Err("ERR CLUSTER RESET is refused on a control log voter: the other voters count it in their \
-                        majority, and changing the voters is not supported"
+        if self.member().is_some() {
+            return Err("ERR CLUSTER RESET is refused on a control log voter (or learner): the other voters count it \
+                        in their majority; remove it from the voters first (coreshard-admin voters ... remove)"
                 .into());
         }
         let routing = {
@@ -272,7 +272,7 @@ impl ClusterControl {
     pub fn attach(control: &Arc<ClusterControl>, cluster: &Arc<coreshard_net::cluster::Cluster>) -> Result<(), String> {
         let _ = control.published.set(Arc::downgrade(cluster));
         if let Some(member) = super::member::Member::resume(&control.path, control.clone())? {
-            let _ = control.member.set(member);
+            control.set_member(Some(Arc::new(member)));
         }
         Ok(())
     }
@@ -309,41 +309,18 @@ impl ClusterControl {
     /// makes this node a voter of a new control log (all voters listed,
     /// 3 or 5) and starts its control thread.
     fn log_join(control: &Arc<ClusterControl>, args: &Args, r: &mut Reply) {
-        let parsed = (|| -> Result<super::member::Membership, String> {
-            let id = std::str::from_utf8(args.get(2)).ok().and_then(|s| s.parse::<u64>().ok()).ok_or("bad voter id")?;
-            let mut voters = Vec::new();
-            for i in 3..args.len() {
-                let text = std::str::from_utf8(args.get(i)).map_err(|_| "bad voter")?;
-                let mut parts = text.splitn(3, ',');
-                let (Some(v), Some(node), Some(addr)) = (parts.next(), parts.next(), parts.next()) else {
-                    return Err(format!("bad voter '{}'", printable(args.get(i), 128)));
-                };
-                let id = v.parse::<u64>().map_err(|_| "bad voter id")?;
-                let node = NodeId::parse(node).map_err(|e| e.to_string())?;
-                voters.push(super::member::Voter { id, node, addr: addr.to_string() });
-            }
-            if !matches!(voters.len(), 3 | 5) || !voters.iter().any(|v| v.id == id) {
+        let parsed = parse_members(args).and_then(|(id, voters)| {
+            if !matches!(voters.len(), 3 | 5) || voters.iter().any(|v| v.learner) || !voters.iter().any(|v| v.id == id)
+            {
                 return Err("a control log has 3 or 5 voters, this node among them".into());
             }
             Ok(super::member::Membership { id, voters })
-        })();
+        });
         let membership = match parsed {
             Ok(m) => m,
             Err(e) => return r.error(&format!("ERR {e}")),
         };
-        if let Some(existing) = control.member.get() {
-            if existing.membership() == &membership {
-                return r.ok();
-            }
-            return r.error("ERR this node is already a voter of another control log");
-        }
-        match super::member::Member::join(&control.path, membership, control.clone()) {
-            Ok(member) => {
-                let _ = control.member.set(member);
-                r.ok();
-            }
-            Err(e) => r.error(&format!("ERR {e}")),
-        }
+        control.join_log(membership, r)
     }
 
     /// `CLUSTER CORESHARD-PROPOSE <json change> [FORWARDED]`: proposes a
@@ -358,7 +335,7 @@ impl ClusterControl {
             Ok(c) => c,
             Err(e) => return done(error_reply(&format!("ERR invalid change: {e}")), None),
         };
-        if self.member.get().is_none() && args.len() > 3 {
+        if self.member().is_none() && args.len() > 3 {
             return done(error_reply("ERR this node is not a control log voter"), None);
         }
         self.propose_change_then(
@@ -379,7 +356,7 @@ impl ClusterControl {
     /// from the control thread on a voter, else from a thread that passes
     /// the change on (at most [`FORWARDS_MAX`] at once).
     pub fn propose_change_then(self: &Arc<Self>, change: ConfigChange, answer: Answer) {
-        if let Some(member) = self.member.get() {
+        if let Some(member) = self.member() {
             return member.propose_then(change, answer);
         }
         if self.forwarding.fetch_add(1, Ordering::AcqRel) >= FORWARDS_MAX {
@@ -405,7 +382,7 @@ impl ClusterControl {
     /// caller for up to [`super::member::PROPOSE_WAIT_MS`] (two seconds more
     /// when passed on).
     pub fn propose_change(&self, change: &ConfigChange) -> Result<u64, String> {
-        if let Some(member) = self.member.get() {
+        if let Some(member) = self.member() {
             return member.propose(change.clone());
         }
         let text = serde_json::to_string(change).map_err(|e| format!("invalid change: {e}"))?;
@@ -490,7 +467,7 @@ impl ClusterControl {
     /// `field:value` lines (`voter`, `term`, `leader`, `leader-node`,
     /// `epoch`), or `voter:none`.
     fn log_status(&self, r: &mut Reply) {
-        let text = match self.member.get() {
+        let text = match self.member() {
             None => "voter:none\r\n".to_string(),
             Some(m) => {
                 let s = m.status();
@@ -498,7 +475,7 @@ impl ClusterControl {
                 format!(
                     "voter:{}\r\nvoters:{}\r\nterm:{}\r\nleader:{}\r\nleader-node:{leader_node}\r\nepoch:{}\r\n",
                     s.id,
-                    m.membership().voters.len(),
+                    s.peers.iter().filter(|p| !p.learner).count(),
                     s.term,
                     s.leader,
                     s.epoch
@@ -517,6 +494,353 @@ impl ClusterControl {
     /// The control port this node listens on when it is a voter.
     pub fn control_port(&self) -> u16 {
         self.control_port
+    }
+}
+
+/// `<id> <id>,<node-id>,<ip:port>[,learner] ...` from argument 2 on: this
+/// node's raft id and the members.
+fn parse_members(args: &Args) -> Result<(u64, Vec<super::member::Voter>), String> {
+    let id = std::str::from_utf8(args.get(2)).ok().and_then(|s| s.parse::<u64>().ok()).ok_or("bad member id")?;
+    let mut voters = Vec::new();
+    for i in 3..args.len() {
+        let bad = || format!("bad member '{}'", printable(args.get(i), 128));
+        let text = std::str::from_utf8(args.get(i)).map_err(|_| bad())?;
+        let mut parts = text.splitn(4, ',');
+        let (Some(v), Some(node), Some(addr)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad());
+        };
+        let learner = match parts.next() {
+            None => false,
+            Some("learner") => true,
+            Some(_) => return Err(bad()),
+        };
+        let id = v.parse::<u64>().map_err(|_| "bad member id")?;
+        let node = NodeId::parse(node).map_err(|e| e.to_string())?;
+        voters.push(super::member::Voter { id, node, addr: addr.to_string(), learner });
+    }
+    Ok((id, voters))
+}
+
+/// How long `CORESHARD-LOG-ADD` waits for the new member to catch up
+/// before it gives up (the node then stays a learner).
+pub const CATCH_UP_WAIT_MS: u64 = 20_000;
+/// How often the leader looks at a learner's progress.
+const CATCH_UP_POLL_MS: u64 = 50;
+/// The most nodes a membership change is passed through to reach the
+/// leader (a node outside the log, a voter, the leader).
+const CHANGE_HOPS_MAX: u64 = 2;
+
+/// A membership change asked of this node.
+enum MemberOp {
+    /// Add this node (with this control address) as a voter.
+    Add(NodeId, String),
+    /// Remove this node.
+    Remove(NodeId),
+}
+
+/// Membership changes of the control log (docs/decisions/0006-control-log.md).
+impl ClusterControl {
+    /// This node's control log member, while it is one.
+    pub fn member(&self) -> Option<Arc<super::member::Member>> {
+        match self.member.read() {
+            Ok(m) => m.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set_member(&self, member: Option<Arc<super::member::Member>>) {
+        match self.member.write() {
+            Ok(mut m) => *m = member,
+            Err(poisoned) => *poisoned.into_inner() = member,
+        }
+    }
+
+    /// Called by the control thread of member `id` once it left the log:
+    /// from now on this node takes configurations by push.
+    pub fn left_log(&self, id: u64) {
+        let mut slot = match self.member.write() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if slot.as_ref().is_some_and(|m| m.membership().id == id) {
+            *slot = None;
+        }
+    }
+
+    /// Starts this node's membership `membership` (idempotent for the same one).
+    fn join_log(self: &Arc<Self>, membership: super::member::Membership, r: &mut Reply) {
+        let mut slot = match self.member.write() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(existing) = slot.as_ref() {
+            // The same membership again, or the same learner told again
+            // (the members listed may have moved on since).
+            let learner = membership.voters.iter().any(|v| v.id == membership.id && v.learner);
+            if existing.membership() == &membership || (learner && existing.membership().id == membership.id) {
+                return r.ok();
+            }
+            return r.error("ERR this node is already a member of another control log");
+        }
+        match super::member::Member::join(&self.path, membership, self.clone()) {
+            Ok(member) => {
+                *slot = Some(Arc::new(member));
+                r.ok();
+            }
+            Err(e) => r.error(&format!("ERR {e}")),
+        }
+    }
+
+    /// `CLUSTER CORESHARD-LOG-LEARN <id> <id>,<node-id>,<ip:port>[,learner] ...`:
+    /// makes this node member `<id>` of a running control log, as a
+    /// learner (sent by the leader once the log committed its addition);
+    /// the members listed are the ones it answers until the leader's
+    /// snapshot tells it the members.
+    fn log_learn(control: &Arc<ClusterControl>, args: &Args, r: &mut Reply) {
+        let parsed = parse_members(args).and_then(|(id, voters)| {
+            if !voters.iter().any(|v| v.id == id && v.learner) {
+                return Err("this node must be listed as a learner".into());
+            }
+            if voters.iter().any(|v| v.id == id && v.node != control.myself()) {
+                return Err("the learner listed is another node".into());
+            }
+            Ok(super::member::Membership { id, voters })
+        });
+        match parsed {
+            Ok(membership) => control.join_log(membership, r),
+            Err(e) => r.error(&format!("ERR {e}")),
+        }
+    }
+
+    /// `CLUSTER CORESHARD-LOG-REMOVED <id>`: the leader's pusher says that
+    /// member `<id>` (this node, away when its removal committed) is no
+    /// longer one; it leaves the log.
+    fn log_removed(&self, args: &Args, r: &mut Reply) {
+        let Some(id) = std::str::from_utf8(args.get(2)).ok().and_then(|s| s.parse::<u64>().ok()) else {
+            return r.error("ERR bad member id");
+        };
+        match self.member() {
+            None => r.error("ERR this node is not a member of the control log"),
+            Some(m) if m.membership().id != id => r.error("ERR this node is another member of the control log"),
+            Some(m) => {
+                m.removed();
+                r.ok()
+            }
+        }
+    }
+
+    /// `CLUSTER CORESHARD-LOG-VOTERS`: the members as this member applied
+    /// them, one line each: `<id> <node-id> <ip:port> voter|learner [leader]`.
+    fn log_voters(&self, r: &mut Reply) {
+        let Some(m) = self.member() else {
+            return r.error("ERR this node is not a member of the control log");
+        };
+        let s = m.status();
+        let mut text = String::new();
+        for p in &s.peers {
+            let role = if p.learner { "learner" } else { "voter" };
+            let leader = if p.id == s.leader { " leader" } else { "" };
+            let _ = writeln!(text, "{} {} {} {role}{leader}", p.id, p.node, p.addr);
+        }
+        r.verbatim(text.as_bytes());
+    }
+
+    /// `CLUSTER CORESHARD-LOG-ADD <node-id> <ip:cluster-port> [<hops>]`:
+    /// makes a member of the cluster map a voter of the control log (see
+    /// [`Self::add_member`]); answered once it is, or why not.
+    fn log_add(self: &Arc<Self>, args: &Args, done: ReplyLater) {
+        let node = match std::str::from_utf8(args.get(2))
+            .map_err(|e| e.to_string())
+            .and_then(|t| NodeId::parse(t).map_err(|e| e.to_string()))
+        {
+            Ok(n) => n,
+            Err(e) => return done(error_reply(&format!("ERR bad node id: {e}")), None),
+        };
+        let addr = String::from_utf8_lossy(args.get(3)).into_owned();
+        if addr.is_empty() || addr.contains([' ', ',']) {
+            return done(error_reply("ERR bad control address"), None);
+        }
+        let hops =
+            if args.len() > 4 { num::parse_i64(args.get(4)).and_then(|h| u64::try_from(h).ok()) } else { Some(0) };
+        let Some(hops) = hops else { return done(error_reply("ERR bad hop count"), None) };
+        self.member_op_then(MemberOp::Add(node, addr), hops, done);
+    }
+
+    /// `CLUSTER CORESHARD-LOG-REMOVE <node-id> [<hops>]`: removes a member
+    /// (voter or learner, alive or not) from the control log.
+    fn log_remove(self: &Arc<Self>, args: &Args, done: ReplyLater) {
+        let node = match std::str::from_utf8(args.get(2))
+            .map_err(|e| e.to_string())
+            .and_then(|t| NodeId::parse(t).map_err(|e| e.to_string()))
+        {
+            Ok(n) => n,
+            Err(e) => return done(error_reply(&format!("ERR bad node id: {e}")), None),
+        };
+        let hops =
+            if args.len() > 3 { num::parse_i64(args.get(3)).and_then(|h| u64::try_from(h).ok()) } else { Some(0) };
+        let Some(hops) = hops else { return done(error_reply("ERR bad hop count"), None) };
+        self.member_op_then(MemberOp::Remove(node), hops, done);
+    }
+
+    /// Runs a membership change on a thread of its own (it waits for
+    /// commits and, for an addition, the new member's catching up) and
+    /// answers `done`.
+    fn member_op_then(self: &Arc<Self>, op: MemberOp, hops: u64, done: ReplyLater) {
+        if self.forwarding.fetch_add(1, Ordering::AcqRel) >= FORWARDS_MAX {
+            self.forwarding.fetch_sub(1, Ordering::AcqRel);
+            return done(error_reply(&format!("ERR {FORWARDS_MAX} requests are being passed on already")), None);
+        }
+        let control = self.clone();
+        let spawned = std::thread::Builder::new().name("cs-member-change".into()).spawn(move || {
+            let result = control.member_op(&op, hops);
+            control.forwarding.fetch_sub(1, Ordering::AcqRel);
+            let bytes = match result {
+                Ok(text) => format!("+{}\r\n", text.replace(['\r', '\n'], " ")).into_bytes(),
+                Err(e) if e.starts_with("ERR ") => error_reply(&e),
+                Err(e) => error_reply(&format!("ERR {e}")),
+            };
+            done(bytes, None);
+        });
+        if let Err(e) = spawned {
+            self.forwarding.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!("cluster: can't start a thread for a membership change: {e}");
+        }
+    }
+
+    /// A membership change: made here on the leader, else passed on to
+    /// the leader (a member knows it) or to the nodes of the map in turn
+    /// (a node outside the log), at most [`CHANGE_HOPS_MAX`] times.
+    fn member_op(&self, op: &MemberOp, hops: u64) -> Result<String, String> {
+        let parts: Vec<String> = match op {
+            MemberOp::Add(node, addr) => {
+                vec!["CLUSTER".into(), "CORESHARD-LOG-ADD".into(), node.to_string(), addr.clone()]
+            }
+            MemberOp::Remove(node) => vec!["CLUSTER".into(), "CORESHARD-LOG-REMOVE".into(), node.to_string()],
+        };
+        let wait = Duration::from_millis(CATCH_UP_WAIT_MS + 3 * super::member::PROPOSE_WAIT_MS);
+        let pass = |ip: &str, port: u16| {
+            let mut parts = parts.clone();
+            parts.push((hops + 1).to_string());
+            let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+            match super::member::request_line(ip, port, &refs, wait) {
+                Ok(line) if line.starts_with('+') => Ok(line[1..].to_string()),
+                Ok(line) => Err(line.trim_start_matches('-').to_string()),
+                Err(e) => Err(format!("unreachable {ip}:{port}: {e}")),
+            }
+        };
+        if let Some(m) = self.member() {
+            // During an election (or while the leader this member knows
+            // is gone, until it notices), wait for the outcome as
+            // proposals do.
+            let deadline = Instant::now() + Duration::from_millis(2 * super::member::PROPOSE_WAIT_MS);
+            loop {
+                let status = m.status();
+                let passed = if status.leader == status.id {
+                    return match op {
+                        MemberOp::Add(node, addr) => self.add_member(&m, node, addr),
+                        MemberOp::Remove(node) => {
+                            let id = m.change(super::log::VoterChange::Remove(node.clone()))?;
+                            Ok(format!("node {node} (member {id}) removed"))
+                        }
+                    };
+                } else if hops >= CHANGE_HOPS_MAX {
+                    return Err("ERR this voter is not the control log leader".into());
+                } else {
+                    let config = self.config();
+                    match status.leader_node.as_ref().and_then(|l| config.node(l)) {
+                        Some(n) => pass(&n.ip, n.port),
+                        None => Err("ERR no control log leader is known".to_string()),
+                    }
+                };
+                match passed {
+                    Err(e)
+                        if (e.starts_with("unreachable ")
+                            || e.contains("no control log leader is known")
+                            || e.contains("not the control log leader"))
+                            && Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(Duration::from_millis(CATCH_UP_POLL_MS * 2));
+                    }
+                    other => return other,
+                }
+            }
+        }
+        // Only a request made here is passed on by a node outside the log.
+        if hops > 0 {
+            return Err("ERR this node is not a member of the control log".into());
+        }
+        let config = self.config();
+        let myself = self.myself();
+        let mut last = "no node of the map is a control log voter".to_string();
+        for n in config.nodes.iter().filter(|n| n.id != myself) {
+            match pass(&n.ip, n.port) {
+                Ok(text) => return Ok(text),
+                Err(e) if e.contains("this node is not a member of the control log") => {}
+                Err(e) if e.contains("no control log leader is known") || e.starts_with("unreachable ") => {
+                    last = format!("{}: {e}", n.id)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// On the leader: adds `node` as a learner (or resumes a learner
+    /// already there), tells it to start its control thread, waits until
+    /// it holds the log up to the commit index, then promotes it.
+    fn add_member(&self, m: &super::member::Member, node: &NodeId, addr: &str) -> Result<String, String> {
+        use super::log::VoterChange;
+        let config = self.config();
+        let n = config.node(node).ok_or_else(|| format!("node {node} is not in the cluster's map"))?.clone();
+        let deadline = Instant::now() + Duration::from_millis(CATCH_UP_WAIT_MS);
+        let id = match m.status().peers.iter().find(|p| &p.node == node) {
+            Some(p) if !p.learner => return Ok(format!("node {node} is voter {} already", p.id)),
+            Some(p) => p.id,
+            None => m.change(VoterChange::AddLearner { node: node.clone(), addr: addr.to_string() })?,
+        };
+        // The learner's control thread, with the members as of its addition.
+        let peers = m.status().peers;
+        let mut parts = vec!["CLUSTER".to_string(), "CORESHARD-LOG-LEARN".into(), id.to_string()];
+        for p in &peers {
+            parts.push(format!("{},{},{}{}", p.id, p.node, p.addr, if p.learner { ",learner" } else { "" }));
+        }
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        let timeout = Duration::from_millis(super::member::PROPOSE_WAIT_MS);
+        let stays = format!(
+            "it stays a learner (member {id}): run `coreshard-admin voters ... add` again once it answers, or \
+             `voters ... remove` it"
+        );
+        loop {
+            match super::member::request_line(&n.ip, n.port, &refs, timeout) {
+                Ok(line) if line.starts_with("+OK") => break,
+                Ok(line) if Instant::now() >= deadline => {
+                    return Err(format!("node {node} refused to join: {}; {stays}", line.trim_start_matches('-')));
+                }
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(format!("node {node} ({}:{}) did not answer: {e}; {stays}", n.ip, n.port));
+                }
+                _ => std::thread::sleep(Duration::from_millis(CATCH_UP_POLL_MS * 4)),
+            }
+        }
+        loop {
+            let s = m.status();
+            if s.leader != s.id {
+                return Err(format!("this node stopped leading the control log during the change; {stays}"));
+            }
+            let matched = s.matched.iter().find(|(p, _)| *p == id).map_or(0, |&(_, i)| i);
+            if matched >= s.commit && s.commit > 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "node {node} did not catch up within {CATCH_UP_WAIT_MS} ms (it holds index {matched} of {}); {stays}",
+                    s.commit
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(CATCH_UP_POLL_MS));
+        }
+        m.change(VoterChange::Promote(id))?;
+        Ok(format!("node {node} is voter {id}"))
     }
 }
 
@@ -544,7 +868,9 @@ impl ClusterHook for SharedControl {
     fn command_async(&self, args: &Args, done: ReplyLater) -> Result<(), ReplyLater> {
         match args.get(1).to_ascii_uppercase().as_slice() {
             b"CORESHARD-PROPOSE" => self.0.propose(args, done),
-            b"CORESHARD-SETCONFIG" if self.0.member.get().is_none() => self.0.set_config(args, done),
+            b"CORESHARD-SETCONFIG" if self.0.member().is_none() => self.0.set_config(args, done),
+            b"CORESHARD-LOG-ADD" => self.0.log_add(args, done),
+            b"CORESHARD-LOG-REMOVE" => self.0.log_remove(args, done),
             _ => return Err(done),
         }
         Ok(())
@@ -560,7 +886,13 @@ impl ClusterHook for SharedControl {
             }
             b"CORESHARD-LOG" => self.0.log_status(r),
             // A voter's configuration moves only with the log's commits.
-            b"CORESHARD-SETCONFIG" if self.0.member.get().is_some() => {
+            b"CORESHARD-LOG-LEARN" => ClusterControl::log_learn(&self.0, args, r),
+            b"CORESHARD-LOG-REMOVED" => self.0.log_removed(args, r),
+            b"CORESHARD-LOG-VOTERS" => self.0.log_voters(r),
+            b"CORESHARD-LOG-ADD" | b"CORESHARD-LOG-REMOVE" => {
+                r.error("ERR membership changes are not allowed in a transaction")
+            }
+            b"CORESHARD-SETCONFIG" if self.0.member().is_some() => {
                 r.error("ERR this node's configuration comes from the control log: use CLUSTER CORESHARD-PROPOSE")
             }
             // Run through `command_async` (it waits for the file's write).
@@ -607,7 +939,7 @@ impl ClusterControl {
         let Some(epoch) = num::parse_i64(args.get(2)).and_then(|e| u64::try_from(e).ok()) else {
             return r.error("ERR Invalid config epoch specified");
         };
-        if self.member.get().is_some() {
+        if self.member().is_some() {
             return r.error("ERR a control log voter cannot leave the cluster");
         }
         let mut state = self.state();

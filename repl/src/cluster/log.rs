@@ -17,7 +17,8 @@
 //! The log is compacted as etcd and TiKV do it. Once the applied index is
 //! more than [`Compaction::entries`] past the log's first index, the log
 //! takes a snapshot: the applied configuration (JSON) with the index and
-//! term of the last entry it covers and the voters (the `ConfState`). The
+//! term of the last entry it covers and the members (the `ConfState`, and
+//! their ids, node ids and addresses beside the configuration). The
 //! in-memory log then drops everything but the last [`Compaction::keep`]
 //! entries the snapshot covers (so a follower slightly behind still gets
 //! appends), and the durable state keeps only the snapshot and the
@@ -28,12 +29,22 @@
 //! [`Output::installed`], with the epoch the configuration carries) and
 //! goes on from the index after it. A restart loads the snapshot and the
 //! entries after it. A snapshot from a peer is checked before Raft sees
-//! it (size, voters, a configuration that parses and validates); a
+//! it (size, members, a configuration that parses and validates); a
 //! malformed one is dropped with a warning.
+//!
+//! The members change one at a time ([`ControlLog::propose_change`]): a
+//! node is added as a learner under a raft id never used before, promoted
+//! to voter once it holds the log, and any member can be removed, the
+//! leader too. Each change is a raft-rs `ConfChange` entry whose context
+//! names the member; every node applies it under the same checks and then
+//! takes a snapshot, so a member added later starts from a snapshot that
+//! lists every member (docs/decisions/0006-control-log.md).
 
-use super::config::{ClusterConfig, ConfigChange};
+use super::config::{ClusterConfig, ConfigChange, NodeId};
 use protobuf::Message as _;
-use raft::eraftpb::{ConfState, Entry, EntryType, HardState, Message, MessageType, Snapshot};
+use raft::eraftpb::{
+    ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message, MessageType, Snapshot,
+};
 use raft::{Config, RaftState, RawNode, SnapshotStatus, StateRole, Storage, StorageError};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +60,9 @@ pub const MESSAGE_BYTES_MAX: usize = 4 << 20;
 pub const CHANGE_BYTES_MAX: usize = 1 << 20;
 /// The most voters a control log has.
 pub const VOTERS_MAX: usize = 5;
+/// The most removed members a log remembers (so that a removed node that
+/// comes back can be told it was removed).
+pub const REMOVED_KEPT: usize = 16;
 /// The most append messages in flight to one follower.
 const APPENDS_IN_FLIGHT_MAX: usize = 64;
 /// Applied entries past the log's first index that make a snapshot.
@@ -136,10 +150,71 @@ pub struct DurableSnapshot {
     pub index: u64,
     /// That entry's term.
     pub term: u64,
-    /// The voters (Raft's `ConfState`).
+    /// The voters' raft ids (Raft's `ConfState`; kept for files written
+    /// before membership changes, which have no `peers`).
     pub voters: Vec<u64>,
     /// The configuration applied up to `index`.
     pub config: ClusterConfig,
+    /// The members (voters and learners) as of `index`, with addresses.
+    #[serde(default)]
+    pub peers: Vec<Voter>,
+    /// The raft id the next member added gets (ids are never reused).
+    #[serde(default)]
+    pub next_id: u64,
+    /// The members removed last, newest last (at most [`REMOVED_KEPT`]).
+    #[serde(default)]
+    pub removed: Vec<Voter>,
+}
+
+/// One member of the control log: a voter, or a learner being added
+/// (it gets the log but does not vote until promoted).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Voter {
+    /// Its raft id (1-based, never reused).
+    pub id: u64,
+    /// Its cluster node id.
+    pub node: NodeId,
+    /// Where its control thread listens: `ip:port`.
+    pub addr: String,
+    /// True while it is a learner (not yet promoted to voter).
+    #[serde(default)]
+    pub learner: bool,
+}
+
+/// A change of the log's members, one at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VoterChange {
+    /// Add `node` (control address `addr`) as a learner, under a fresh raft id.
+    AddLearner {
+        /// Its cluster node id.
+        node: NodeId,
+        /// Its control address.
+        addr: String,
+    },
+    /// Make learner `id` a voter.
+    Promote(u64),
+    /// Remove the member that is cluster node `node` (a voter or a learner).
+    Remove(NodeId),
+}
+
+/// What a membership entry's context carries: the proposal (so the
+/// proposer learns the outcome) and the member it concerns, as it is
+/// after the change (for a removal, as it was), so every node knows its
+/// address.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ChangeContext {
+    proposal: ProposalId,
+    peer: Voter,
+}
+
+/// A snapshot's data on the wire: the configuration and the members.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SnapshotData {
+    config: ClusterConfig,
+    peers: Vec<Voter>,
+    next_id: u64,
+    #[serde(default)]
+    removed: Vec<Voter>,
 }
 
 /// One log entry as kept on disk.
@@ -151,8 +226,13 @@ pub struct DurableEntry {
     pub term: u64,
     /// The change, as JSON (empty for a new leader's first entry).
     pub data: Vec<u8>,
-    /// Who proposed it ([`ProposalId`] as bytes), or empty.
+    /// Who proposed it ([`ProposalId`] as bytes), or empty; for a
+    /// membership change, its context as JSON.
     pub context: Vec<u8>,
+    /// True for a membership change (raft's `EntryConfChange`; `data` is
+    /// its `ConfChange` as protobuf).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub conf_change: bool,
 }
 
 /// A proposal's identity, chosen by the proposer (at random, so that it is
@@ -181,6 +261,9 @@ pub struct Output {
     pub restored: Option<u64>,
     /// The index of a snapshot this step took (the log was compacted).
     pub compacted: Option<u64>,
+    /// The members, when this step changed them (a membership entry
+    /// applied, or a snapshot restored).
+    pub peers: Option<Vec<Voter>>,
 }
 
 /// Why a proposal was not taken.
@@ -192,6 +275,9 @@ pub enum ProposeError {
     TooLarge,
     /// Raft refused it (a leader transfer, say).
     Refused(String),
+    /// A membership change is made on the leader only; this node follows
+    /// the leader given (0: none known).
+    NotLeader(u64),
 }
 
 impl std::fmt::Display for ProposeError {
@@ -200,6 +286,7 @@ impl std::fmt::Display for ProposeError {
             ProposeError::NoLeader => f.write_str("no control log leader is known"),
             ProposeError::TooLarge => write!(f, "the change is larger than {CHANGE_BYTES_MAX} bytes"),
             ProposeError::Refused(e) => write!(f, "the control log refused the change: {e}"),
+            ProposeError::NotLeader(_) => f.write_str("this voter is not the control log leader"),
         }
     }
 }
@@ -339,12 +426,20 @@ impl Storage for Store {
     }
 }
 
-/// One voter's control log.
+/// One member's control log.
 pub struct ControlLog {
     id: u64,
     raw: RawNode<Store>,
-    /// The voters, sorted: the `ConfState` every snapshot must carry.
-    voters: Vec<u64>,
+    /// The members (voters and learners) as of the applied index, by raft id.
+    peers: Vec<Voter>,
+    /// The raft id the next member added gets.
+    next_id: u64,
+    /// The members removed last, newest last.
+    removed: Vec<Voter>,
+    /// A membership entry was applied since the last snapshot: take one
+    /// now, so that a member added later starts from a snapshot that lists
+    /// every member (never from the first entries, which do not).
+    membership_changed: bool,
     /// The configuration after the last applied entry.
     applied: ClusterConfig,
     /// The index of the last applied entry (or snapshot).
@@ -360,23 +455,51 @@ pub struct ControlLog {
     pending: std::collections::VecDeque<ProposalId>,
 }
 
+/// Raft's `ConfState` for `peers`.
+fn conf_state_of(peers: &[Voter]) -> ConfState {
+    let mut voters: Vec<u64> = peers.iter().filter(|p| !p.learner).map(|p| p.id).collect();
+    let mut learners: Vec<u64> = peers.iter().filter(|p| p.learner).map(|p| p.id).collect();
+    voters.sort_unstable();
+    learners.sort_unstable();
+    ConfState::from((voters, learners))
+}
+
+/// Checks a member list: ids 1.. and below `next_id`, each id and node
+/// once, 1 to [`VOTERS_MAX`] voters.
+fn check_peers(peers: &[Voter], next_id: u64) -> Result<(), String> {
+    let voters = peers.iter().filter(|p| !p.learner).count();
+    if voters == 0 || voters > VOTERS_MAX || peers.len() > VOTERS_MAX + 1 {
+        return Err(format!("{voters} voters and {} learners (1 to {VOTERS_MAX} voters)", peers.len() - voters));
+    }
+    for (i, p) in peers.iter().enumerate() {
+        if p.id == 0 || p.id >= next_id {
+            return Err(format!("member id {} (ids are 1..{next_id})", p.id));
+        }
+        if peers[..i].iter().any(|q| q.id == p.id || q.node == p.node) {
+            return Err(format!("member {} ({}) listed twice", p.id, p.node));
+        }
+    }
+    Ok(())
+}
+
 impl ControlLog {
-    /// A voter `id` (1-based, in `voters`) with the state it kept, or
-    /// `Durable::default()` the first time. The snapshot kept, if any, is
-    /// loaded and the committed entries after it are applied again, so the
-    /// first [`ready`](Self::ready) installs the newest committed
+    /// Member `id` (1-based, in `peers`) with the state it kept, or
+    /// `Durable::default()` the first time. The members are the kept
+    /// snapshot's when there is one, else `peers` (the voters the log was
+    /// created with, or, for a node being added, the members as of its
+    /// addition). The snapshot kept, if any, is loaded and the committed
+    /// entries after it are applied again (membership changes among them),
+    /// so the first [`ready`](Self::ready) installs the newest committed
     /// configuration. Compacts with [`Compaction::default`] until
     /// [`set_compaction`](Self::set_compaction).
-    pub fn restore(id: u64, voters: &[u64], durable: Durable, timing: Timing) -> Result<ControlLog, String> {
-        if !voters.contains(&id) || voters.len() > VOTERS_MAX || voters.contains(&0) {
-            return Err(format!("control log id {id} with voters {voters:?}: ids are 1.., at most {VOTERS_MAX}"));
-        }
-        let mut sorted = voters.to_vec();
-        sorted.sort_unstable();
-        let conf = ConfState::from((sorted.clone(), Vec::new()));
+    pub fn restore(id: u64, peers: &[Voter], durable: Durable, timing: Timing) -> Result<ControlLog, String> {
+        let mut next_id = peers.iter().map(|p| p.id).max().unwrap_or(0) + 1;
+        check_peers(peers, next_id).map_err(|e| format!("control log members: {e}"))?;
+        let mut members = peers.to_vec();
+        let mut removed = Vec::new();
         let mut log = LogStore {
             hard: HardState::default(),
-            conf: conf.clone(),
+            conf: ConfState::default(),
             dropped: (0, 0),
             entries: Vec::new(),
             snapshot: Snapshot::default(),
@@ -385,17 +508,33 @@ impl ControlLog {
         let mut applied_index = 0;
         let mut loaded = None;
         if let Some(snap) = &durable.snapshot {
-            let mut kept = snap.voters.clone();
-            kept.sort_unstable();
-            if kept != sorted {
-                return Err(format!("control log: the snapshot's voters {kept:?} are not {sorted:?}"));
+            if snap.peers.is_empty() {
+                // Written before membership changes: the voters then are
+                // the ones the log was created with.
+                let mut kept = snap.voters.clone();
+                kept.sort_unstable();
+                let mut ids: Vec<u64> = peers.iter().map(|p| p.id).collect();
+                ids.sort_unstable();
+                if kept != ids {
+                    return Err(format!("control log: the snapshot's voters {kept:?} are not {ids:?}"));
+                }
+            } else {
+                next_id = next_id.max(snap.next_id);
+                check_peers(&snap.peers, next_id).map_err(|e| format!("control log snapshot's members: {e}"))?;
+                members = snap.peers.clone();
+                removed = snap.removed.clone();
             }
-            log.apply_snapshot(snapshot_of(snap, &conf)?);
+            log.apply_snapshot(snapshot_of(snap, &members, next_id, &removed)?);
             applied = snap.config.clone();
             applied_index = snap.index;
             // Epoch 0 is the empty configuration before the first change.
             loaded = Some(snap.config.clone()).filter(|c| c.epoch > 0);
         }
+        if !members.iter().any(|p| p.id == id) {
+            return Err(format!("control log id {id} is not among its members"));
+        }
+        members.sort_by_key(|p| p.id);
+        log.conf = conf_state_of(&members);
         let entries: Vec<Entry> = durable.entries.iter().map(entry_of).collect();
         log.append(&entries).map_err(|e| format!("control log: stored entries do not follow: {e}"))?;
         let last = log.last_index();
@@ -424,7 +563,10 @@ impl ControlLog {
         Ok(ControlLog {
             id,
             raw,
-            voters: sorted,
+            peers: members,
+            next_id,
+            removed,
+            membership_changed: false,
             applied,
             applied_index,
             loaded,
@@ -471,9 +613,65 @@ impl ControlLog {
         self.applied_index
     }
 
+    /// The members (voters and learners) as of the applied index.
+    pub fn peers(&self) -> &[Voter] {
+        &self.peers
+    }
+
+    /// The members removed last, newest last.
+    pub fn removed(&self) -> &[Voter] {
+        &self.removed
+    }
+
+    /// True while this node is a member (a voter or a learner): false once
+    /// it applied (or learned by snapshot) its own removal.
+    pub fn is_member(&self) -> bool {
+        self.peers.iter().any(|p| p.id == self.id)
+    }
+
+    /// The highest index known committed.
+    pub fn commit(&self) -> u64 {
+        self.raw.raft.raft_log.committed
+    }
+
+    /// On the leader, the highest index member `id` is known to hold.
+    pub fn matched(&self, id: u64) -> Option<u64> {
+        self.is_leader().then(|| self.raw.raft.prs().get(id).map(|p| p.matched)).flatten()
+    }
+
+    /// True while a membership change is proposed and not yet applied (on
+    /// the leader; a new leader counts its whole log as pending until it
+    /// applied it), or a learner waits to be promoted.
+    pub fn has_pending_change(&self) -> bool {
+        self.raw.raft.has_pending_conf() || self.peers.iter().any(|p| p.learner)
+    }
+
+    /// A leader that is no longer a voter (it applied its own removal)
+    /// hands leadership to the voter that holds the most of its log: that
+    /// voter campaigns at once when it holds all of it, else on its
+    /// election timeout (this node takes no more messages).
+    pub fn hand_over(&mut self) {
+        if !self.is_leader() {
+            return;
+        }
+        let best = self
+            .peers
+            .iter()
+            .filter(|p| !p.learner && p.id != self.id)
+            .max_by_key(|p| self.raw.raft.prs().get(p.id).map_or(0, |pr| pr.matched))
+            .map(|p| p.id);
+        if let Some(to) = best {
+            self.raw.transfer_leader(to);
+        }
+    }
+
     /// One tick of [`TICK_MS`].
+    /// A node that applied its own removal does not tick (nor step, nor
+    /// propose): raft-rs's leader expects itself among the members.
     pub fn tick(&mut self) {
-        self.raw.tick();
+        if self.is_member() {
+            self.raw.tick();
+        }
     }
 
     /// A message from a peer. Messages of another cluster or stale terms
@@ -485,6 +683,9 @@ impl ControlLog {
         if message.to != self.id {
             return Err(format!("message for {} reached {}", message.to, self.id));
         }
+        if !self.is_member() {
+            return Err(format!("{} is no longer a member of the log", self.id));
+        }
         if message.get_msg_type() == MessageType::MsgSnapshot {
             if let Err(e) = self.check_snapshot(message.get_snapshot()) {
                 tracing::warn!("cluster: control log snapshot from {} refused: {e}", message.from);
@@ -494,10 +695,12 @@ impl ControlLog {
         self.raw.step(message).map_err(|e| e.to_string())
     }
 
-    /// A snapshot from a peer is acceptable: not empty, the voters this
-    /// log has (and nothing else in its `ConfState`), and a configuration
-    /// of at most [`SNAPSHOT_BYTES_MAX`] that parses and validates.
-    fn check_snapshot(&self, snapshot: &Snapshot) -> Result<ClusterConfig, String> {
+    /// A snapshot from a peer is acceptable: not empty, members that are
+    /// valid (ids never above the next id, 1 to [`VOTERS_MAX`] voters) and
+    /// that its `ConfState` lists exactly (no joint configuration), and a
+    /// configuration of at most [`SNAPSHOT_BYTES_MAX`] that parses and
+    /// validates.
+    fn check_snapshot(&self, snapshot: &Snapshot) -> Result<SnapshotData, String> {
         let meta = snapshot.get_metadata();
         if meta.index == 0 || meta.term == 0 {
             return Err(format!("empty snapshot (index {}, term {})", meta.index, meta.term));
@@ -506,18 +709,116 @@ impl ControlLog {
         if meta.index > INDEX_MAX || meta.term > INDEX_MAX {
             return Err(format!("snapshot index {} or term {} out of range", meta.index, meta.term));
         }
+        let data = data_of(&snapshot.data)?;
+        if data.next_id > INDEX_MAX {
+            return Err(format!("next member id {} out of range", data.next_id));
+        }
+        check_peers(&data.peers, data.next_id).map_err(|e| format!("members: {e}"))?;
         let cs = meta.get_conf_state();
+        let want = conf_state_of(&data.peers);
         let mut voters = cs.voters.clone();
         voters.sort_unstable();
-        if voters != self.voters
-            || !cs.learners.is_empty()
+        let mut learners = cs.learners.clone();
+        learners.sort_unstable();
+        if voters != want.voters
+            || learners != want.learners
             || !cs.voters_outgoing.is_empty()
             || !cs.learners_next.is_empty()
             || cs.auto_leave
         {
-            return Err(format!("voters {:?} (and learners {:?}), not {:?}", cs.voters, cs.learners, self.voters));
+            return Err(format!(
+                "voters {:?} and learners {:?}, not the members' {:?} and {:?}",
+                cs.voters, cs.learners, want.voters, want.learners
+            ));
         }
-        config_of(&snapshot.data)
+        Ok(data)
+    }
+
+    /// Proposes a membership change, on the leader only (a follower answers
+    /// [`ProposeError::NotLeader`] with the leader it knows, for the caller
+    /// to go there). One change at a time: refused while another is
+    /// proposed and not applied, or while a learner waits for promotion
+    /// (other than this change's own). Returns the raft id the change
+    /// concerns; the outcome comes back in [`Output::results`] under `id`.
+    pub fn propose_change(&mut self, change: &VoterChange, id: ProposalId) -> Result<u64, ProposeError> {
+        if !self.is_member() {
+            return Err(ProposeError::Refused("this node is no longer a member of the log".into()));
+        }
+        if !self.is_leader() {
+            return Err(ProposeError::NotLeader(self.leader()));
+        }
+        if self.raw.raft.has_pending_conf() {
+            return Err(ProposeError::Refused(
+                "another membership change is pending; try again once it applied".into(),
+            ));
+        }
+        let learner = self.peers.iter().find(|p| p.learner);
+        let voters = self.peers.iter().filter(|p| !p.learner).count();
+        let (kind, peer) = match change {
+            VoterChange::AddLearner { node, addr } => {
+                if let Some(p) = self.peers.iter().find(|p| &p.node == node) {
+                    let role = if p.learner { "a learner" } else { "a voter" };
+                    return Err(ProposeError::Refused(format!("node {node} is {role} already (id {})", p.id)));
+                }
+                if let Some(l) = learner {
+                    return Err(ProposeError::Refused(format!(
+                        "node {} is being added (a learner, id {}): promote or remove it first",
+                        l.node, l.id
+                    )));
+                }
+                if voters >= VOTERS_MAX {
+                    return Err(ProposeError::Refused(format!("the log has {VOTERS_MAX} voters already")));
+                }
+                let size = serde_json::to_vec(&self.applied).map_or(usize::MAX, |d| d.len());
+                if size > SNAPSHOT_BYTES_MAX {
+                    // A new member starts from a snapshot.
+                    return Err(ProposeError::Refused(format!(
+                        "the configuration ({size} bytes) is too large to snapshot for a new member"
+                    )));
+                }
+                let peer = Voter { id: self.next_id, node: node.clone(), addr: addr.clone(), learner: true };
+                (ConfChangeType::AddLearnerNode, peer)
+            }
+            VoterChange::Promote(target) => {
+                let Some(p) = self.peers.iter().find(|p| p.id == *target && p.learner) else {
+                    return Err(ProposeError::Refused(format!("member {target} is not a learner")));
+                };
+                if voters >= VOTERS_MAX {
+                    return Err(ProposeError::Refused(format!("the log has {VOTERS_MAX} voters already")));
+                }
+                (ConfChangeType::AddNode, Voter { learner: false, ..p.clone() })
+            }
+            VoterChange::Remove(node) => {
+                let Some(p) = self.peers.iter().find(|p| &p.node == node) else {
+                    return Err(ProposeError::Refused(format!("node {node} is not a member of the control log")));
+                };
+                if let Some(l) = learner.filter(|l| l.id != p.id) {
+                    return Err(ProposeError::Refused(format!(
+                        "node {} is being added (a learner, id {}): promote or remove it first",
+                        l.node, l.id
+                    )));
+                }
+                if !p.learner && voters == 1 {
+                    return Err(ProposeError::Refused("the last voter can't be removed".into()));
+                }
+                (ConfChangeType::RemoveNode, p.clone())
+            }
+        };
+        let target = peer.id;
+        let context = serde_json::to_vec(&ChangeContext { proposal: id, peer })
+            .map_err(|e| ProposeError::Refused(e.to_string()))?;
+        let cc = ConfChange { change_type: kind, node_id: target, ..ConfChange::default() };
+        match self.raw.propose_conf_change(context, cc) {
+            Ok(()) => {
+                if self.pending.len() == PROPOSALS_PENDING_MAX {
+                    self.pending.pop_front();
+                }
+                self.pending.push_back(id);
+                Ok(target)
+            }
+            Err(raft::Error::ProposalDropped) => Err(ProposeError::NoLeader),
+            Err(e) => Err(ProposeError::Refused(e.to_string())),
+        }
     }
 
     /// Proposes `change`; a follower forwards it to the leader. The
@@ -528,6 +829,9 @@ impl ControlLog {
         let data = serde_json::to_vec(change).map_err(|e| ProposeError::Refused(e.to_string()))?;
         if data.len() > CHANGE_BYTES_MAX {
             return Err(ProposeError::TooLarge);
+        }
+        if !self.is_member() {
+            return Err(ProposeError::Refused("this node is no longer a member of the log".into()));
         }
         if self.leader() == 0 {
             return Err(ProposeError::NoLeader);
@@ -560,11 +864,25 @@ impl ControlLog {
         if !rd.snapshot().is_empty() {
             // Checked by `step` on its way in; checked again rather than trusted.
             let snapshot = rd.snapshot().clone();
-            let config = self.check_snapshot(&snapshot).map_err(|e| format!("control log snapshot: {e}"))?;
+            let data = self.check_snapshot(&snapshot).map_err(|e| format!("control log snapshot: {e}"))?;
+            let config = data.config;
             let meta = snapshot.get_metadata();
             let index = meta.index;
-            self.durable.snapshot =
-                Some(DurableSnapshot { index, term: meta.term, voters: self.voters.clone(), config: config.clone() });
+            let mut peers = data.peers;
+            peers.sort_by_key(|p| p.id);
+            self.peers = peers;
+            self.next_id = data.next_id;
+            self.removed = data.removed;
+            out.peers = Some(self.peers.clone());
+            self.durable.snapshot = Some(DurableSnapshot {
+                index,
+                term: meta.term,
+                voters: conf_state_of(&self.peers).voters,
+                config: config.clone(),
+                peers: self.peers.clone(),
+                next_id: self.next_id,
+                removed: self.removed.clone(),
+            });
             self.durable.entries.clear();
             self.durable.commit = self.durable.commit.max(index);
             self.raw.mut_store().0.apply_snapshot(snapshot);
@@ -626,12 +944,19 @@ impl ControlLog {
     /// when it did.
     fn compact(&mut self, out: &mut Output) -> Result<bool, String> {
         let store = &self.raw.store().0;
-        if self.applied_index <= store.first_index() + self.compaction.entries {
+        let forced = self.membership_changed && self.applied_index > store.dropped.0;
+        if self.applied_index <= store.first_index() + self.compaction.entries && !forced {
             return Ok(false);
         }
         let index = self.applied_index;
         let term = store.term_of(index).map_err(|e| format!("control log: no term at applied index {index}: {e}"))?;
-        let data = serde_json::to_vec(&self.applied).map_err(|e| format!("control log snapshot: {e}"))?;
+        let state = SnapshotData {
+            config: self.applied.clone(),
+            peers: self.peers.clone(),
+            next_id: self.next_id,
+            removed: self.removed.clone(),
+        };
+        let data = serde_json::to_vec(&state).map_err(|e| format!("control log snapshot: {e}"))?;
         if data.len() > SNAPSHOT_BYTES_MAX {
             if !self.too_large_reported {
                 tracing::warn!(
@@ -647,11 +972,24 @@ impl ControlLog {
         let meta = snapshot.mut_metadata();
         meta.index = index;
         meta.term = term;
-        meta.set_conf_state(ConfState::from((self.voters.clone(), Vec::new())));
-        let keep = self.compaction.keep.min(self.compaction.entries.saturating_sub(1));
+        meta.set_conf_state(conf_state_of(&self.peers));
+        let mut keep = self.compaction.keep.min(self.compaction.entries.saturating_sub(1));
+        if forced {
+            // At least the first entry goes, so a member added from now on
+            // is sent this snapshot, which lists every member.
+            keep = keep.min(index - 1);
+        }
         self.raw.mut_store().0.compact(snapshot, keep).map_err(|e| format!("control log compaction: {e}"))?;
-        self.durable.snapshot =
-            Some(DurableSnapshot { index, term, voters: self.voters.clone(), config: self.applied.clone() });
+        self.membership_changed = false;
+        self.durable.snapshot = Some(DurableSnapshot {
+            index,
+            term,
+            voters: conf_state_of(&self.peers).voters,
+            config: self.applied.clone(),
+            peers: self.peers.clone(),
+            next_id: self.next_id,
+            removed: self.removed.clone(),
+        });
         self.durable.entries.retain(|e| e.index > index);
         out.compacted = Some(index);
         Ok(true)
@@ -661,6 +999,10 @@ impl ControlLog {
     fn apply(&mut self, entries: Vec<Entry>, out: &mut Output) {
         for entry in entries {
             self.applied_index = entry.index;
+            if entry.get_entry_type() == EntryType::EntryConfChange {
+                self.apply_membership(&entry, out);
+                continue;
+            }
             if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
                 continue;
             }
@@ -695,31 +1037,106 @@ impl ControlLog {
     }
 }
 
-/// A kept snapshot as Raft's, its configuration as JSON.
-fn snapshot_of(kept: &DurableSnapshot, conf: &ConfState) -> Result<Snapshot, String> {
-    let data = serde_json::to_vec(&kept.config).map_err(|e| format!("control log snapshot: {e}"))?;
+impl ControlLog {
+    /// Applies a committed membership entry: checked against the members
+    /// (the same on every node, so every node decides alike), then given to
+    /// raft-rs and recorded in [`Self::peers`]. A change that does not fit
+    /// (a reused id, a learner that is not there...) is skipped everywhere.
+    fn apply_membership(&mut self, entry: &Entry, out: &mut Output) {
+        let context: Result<ChangeContext, String> =
+            serde_json::from_slice(&entry.context).map_err(|e| format!("undecodable membership context: {e}"));
+        let result = context.clone().and_then(|ctx| {
+            // The bytes were checked for group tags by `decode_message`
+            // (a peer's) or made here.
+            let cc = ConfChange::parse_from_bytes(&entry.data).map_err(|e| format!("undecodable change: {e}"))?;
+            let peer = ctx.peer;
+            if cc.node_id != peer.id {
+                return Err(format!("membership change for {} names member {}", cc.node_id, peer.id));
+            }
+            let current = self.peers.iter().position(|p| p.id == peer.id);
+            let voters = self.peers.iter().filter(|p| !p.learner).count();
+            let mut peers = self.peers.clone();
+            match cc.get_change_type() {
+                ConfChangeType::AddLearnerNode => {
+                    if peer.id < self.next_id || peer.id > INDEX_MAX || self.peers.iter().any(|p| p.node == peer.node) {
+                        return Err(format!("member {} ({}) can't be added", peer.id, peer.node));
+                    }
+                    peers.push(Voter { learner: true, ..peer.clone() });
+                }
+                ConfChangeType::AddNode => match current {
+                    Some(at) if self.peers[at].learner && voters < VOTERS_MAX => peers[at].learner = false,
+                    _ => return Err(format!("member {} is not a learner to promote", peer.id)),
+                },
+                ConfChangeType::RemoveNode => match current {
+                    Some(at) => {
+                        peers.remove(at);
+                    }
+                    None => return Err(format!("member {} is not there to remove", peer.id)),
+                },
+            }
+            check_peers(&peers, self.next_id.max(peer.id + 1))?;
+            self.raw.apply_conf_change(&cc).map_err(|e| format!("membership change refused: {e}"))?;
+            if cc.get_change_type() == ConfChangeType::RemoveNode {
+                if let Some(at) = current {
+                    self.removed.push(self.peers[at].clone());
+                    if self.removed.len() > REMOVED_KEPT {
+                        self.removed.remove(0);
+                    }
+                }
+            }
+            peers.sort_by_key(|p| p.id);
+            self.next_id = self.next_id.max(peer.id + 1);
+            self.peers = peers;
+            self.membership_changed = true;
+            out.peers = Some(self.peers.clone());
+            tracing::info!(
+                "cluster: control log members now {}",
+                self.peers
+                    .iter()
+                    .map(|p| format!("{}{}", p.id, if p.learner { " (learner)" } else { "" }))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(peer.id)
+        });
+        if let Err(e) = &result {
+            tracing::warn!("cluster: control log membership entry {} skipped: {e}", entry.index);
+        }
+        if let Ok(ctx) = context {
+            if let Some(at) = self.pending.iter().position(|&p| p == ctx.proposal) {
+                self.pending.remove(at);
+                out.results.push((ctx.proposal, result));
+            }
+        }
+    }
+}
+
+/// A kept snapshot as Raft's: its configuration and members as JSON.
+fn snapshot_of(kept: &DurableSnapshot, peers: &[Voter], next_id: u64, removed: &[Voter]) -> Result<Snapshot, String> {
+    let state = SnapshotData { config: kept.config.clone(), peers: peers.to_vec(), next_id, removed: removed.to_vec() };
+    let data = serde_json::to_vec(&state).map_err(|e| format!("control log snapshot: {e}"))?;
     let mut snapshot = Snapshot { data: data.into(), ..Snapshot::default() };
     let meta = snapshot.mut_metadata();
     meta.index = kept.index;
     meta.term = kept.term;
-    meta.set_conf_state(conf.clone());
+    meta.set_conf_state(conf_state_of(peers));
     Ok(snapshot)
 }
 
-/// A snapshot's configuration from its data: at most
-/// [`SNAPSHOT_BYTES_MAX`] of JSON that parses and validates.
-fn config_of(data: &[u8]) -> Result<ClusterConfig, String> {
+/// A snapshot's state from its data: at most [`SNAPSHOT_BYTES_MAX`] of
+/// JSON that parses, with a configuration that validates.
+fn data_of(data: &[u8]) -> Result<SnapshotData, String> {
     if data.len() > SNAPSHOT_BYTES_MAX {
         return Err(format!("configuration of {} bytes (at most {SNAPSHOT_BYTES_MAX})", data.len()));
     }
-    let config: ClusterConfig = serde_json::from_slice(data).map_err(|e| format!("undecodable configuration: {e}"))?;
-    config.validate().map_err(|e| format!("invalid configuration: {e}"))?;
-    Ok(config)
+    let state: SnapshotData = serde_json::from_slice(data).map_err(|e| format!("undecodable configuration: {e}"))?;
+    state.config.validate().map_err(|e| format!("invalid configuration: {e}"))?;
+    Ok(state)
 }
 
 fn entry_of(e: &DurableEntry) -> Entry {
     let mut entry = Entry::default();
-    entry.set_entry_type(EntryType::EntryNormal);
+    entry.set_entry_type(if e.conf_change { EntryType::EntryConfChange } else { EntryType::EntryNormal });
     entry.index = e.index;
     entry.term = e.term;
     entry.data = e.data.clone().into();
@@ -728,7 +1145,13 @@ fn entry_of(e: &DurableEntry) -> Entry {
 }
 
 fn durable_of(e: &Entry) -> DurableEntry {
-    DurableEntry { index: e.index, term: e.term, data: e.data.to_vec(), context: e.context.to_vec() }
+    DurableEntry {
+        index: e.index,
+        term: e.term,
+        data: e.data.to_vec(),
+        context: e.context.to_vec(),
+        conf_change: e.get_entry_type() == EntryType::EntryConfChange,
+    }
 }
 
 /// A message as bytes for the wire (protobuf, raft-rs's own encoding).
@@ -745,7 +1168,17 @@ pub fn decode_message(bytes: &[u8]) -> Result<Message, String> {
         return Err(format!("message of {} bytes (at most {MESSAGE_BYTES_MAX})", bytes.len()));
     }
     check_wire(bytes, Shape::Message)?;
-    Message::parse_from_bytes(bytes).map_err(|e| e.to_string())
+    let message = Message::parse_from_bytes(bytes).map_err(|e| e.to_string())?;
+    // An entry's data is opaque to the parser above; a membership change's
+    // is parsed later (by raft-rs and by `apply`), so it is walked too.
+    for entry in message.get_entries() {
+        match entry.get_entry_type() {
+            EntryType::EntryNormal => {}
+            EntryType::EntryConfChange => check_wire(&entry.data, Shape::ConfChange)?,
+            EntryType::EntryConfChangeV2 => return Err("ConfChangeV2 entries are not used here".into()),
+        }
+    }
+    Ok(message)
 }
 
 /// The nested messages of raft's `Message`, by field number.
@@ -756,6 +1189,7 @@ enum Shape {
     Snapshot,
     SnapshotMetadata,
     ConfState,
+    ConfChange,
 }
 
 impl Shape {
@@ -811,7 +1245,7 @@ fn varint(bytes: &mut &[u8]) -> Result<u64, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cluster::config::{Node, NodeId, SLOTS, SlotRange};
 
@@ -820,6 +1254,18 @@ mod tests {
 
     fn node_id(n: usize) -> NodeId {
         NodeId::parse(&format!("{:040x}", n + 1)).unwrap()
+    }
+
+    /// Voters `ids`, on made-up addresses.
+    pub(crate) fn members(ids: &[u64]) -> Vec<Voter> {
+        ids.iter()
+            .map(|&id| Voter {
+                id,
+                node: NodeId::parse(&format!("{:040x}", 0x1000 + id)).unwrap(),
+                addr: format!("127.0.0.1:{}", 17000 + id),
+                learner: false,
+            })
+            .collect()
     }
 
     fn initial() -> ConfigChange {
@@ -855,7 +1301,7 @@ mod tests {
             let logs = voters
                 .iter()
                 .map(|&id| {
-                    let mut log = ControlLog::restore(id, &voters, Durable::default(), TIMING).unwrap();
+                    let mut log = ControlLog::restore(id, &members(&voters), Durable::default(), TIMING).unwrap();
                     log.set_compaction(compaction);
                     log
                 })
@@ -975,7 +1421,7 @@ mod tests {
         let disk = net.disk[0].clone();
         let snap = disk.snapshot.clone().expect("a snapshot was taken");
         assert!(!disk.entries.is_empty() && snap.config.epoch < before.epoch, "a tail after the snapshot");
-        let mut restarted = ControlLog::restore(1, &[1], disk.clone(), TIMING).unwrap();
+        let mut restarted = ControlLog::restore(1, &members(&[1]), disk.clone(), TIMING).unwrap();
         let out = restarted.ready().unwrap();
         assert_eq!(out.installed.last(), Some(&before), "the first ready installs the newest configuration");
         assert_eq!(restarted.applied(), &before);
@@ -985,7 +1431,7 @@ mod tests {
         assert_eq!(net.commit(&assign(99)), before.epoch + 1);
         // A snapshot alone (no tail) restores too.
         let only = Durable { entries: Vec::new(), ..disk };
-        let mut restarted = ControlLog::restore(1, &[1], only, TIMING).unwrap();
+        let mut restarted = ControlLog::restore(1, &members(&[1]), only, TIMING).unwrap();
         assert_eq!(restarted.ready().unwrap().installed, vec![snap.config.clone()]);
         // Entries that do not follow the snapshot are refused, not trusted.
         let gap = Durable {
@@ -994,10 +1440,11 @@ mod tests {
                 term: snap.term,
                 data: Vec::new(),
                 context: Vec::new(),
+                conf_change: false,
             }],
             ..net.disk[0].clone()
         };
-        assert!(ControlLog::restore(1, &[1], gap, TIMING).is_err());
+        assert!(ControlLog::restore(1, &members(&[1]), gap, TIMING).is_err());
     }
 
     #[test]
@@ -1009,7 +1456,7 @@ mod tests {
         json.as_object_mut().unwrap().remove("snapshot");
         let old: Durable = serde_json::from_value(json).unwrap();
         assert_eq!(old, net.disk[0]);
-        let mut restarted = ControlLog::restore(1, &[1], old, TIMING).unwrap();
+        let mut restarted = ControlLog::restore(1, &members(&[1]), old, TIMING).unwrap();
         assert_eq!(restarted.ready().unwrap().installed.last().map(|c| c.epoch), Some(epoch));
     }
 
@@ -1073,9 +1520,25 @@ mod tests {
         let mut bad_data = good.clone();
         bad_data.data = b"{not json".to_vec().into();
         let mut invalid = good.clone();
-        let mut config: ClusterConfig = serde_json::from_slice(&good.data).unwrap();
-        config.nodes[1].port = config.nodes[0].port;
-        invalid.data = serde_json::to_vec(&config).unwrap().into();
+        let mut state: SnapshotData = serde_json::from_slice(&good.data).unwrap();
+        state.config.nodes[1].port = state.config.nodes[0].port;
+        invalid.data = serde_json::to_vec(&state).unwrap().into();
+        // Members that do not match the ConfState, or reuse an id.
+        let mut state: SnapshotData = serde_json::from_slice(&good.data).unwrap();
+        state.peers.pop();
+        let mut fewer_members = good.clone();
+        fewer_members.data = serde_json::to_vec(&state).unwrap().into();
+        let mut state: SnapshotData = serde_json::from_slice(&good.data).unwrap();
+        state.next_id = 2;
+        let mut reused = good.clone();
+        reused.data = serde_json::to_vec(&state).unwrap().into();
+        let mut state: SnapshotData = serde_json::from_slice(&good.data).unwrap();
+        let twin = state.peers[0].node.clone();
+        state.peers[1].node = twin;
+        let mut twice = good.clone();
+        twice.data = serde_json::to_vec(&state).unwrap().into();
+        let mut joint = good.clone();
+        joint.mut_metadata().mut_conf_state().voters_outgoing = vec![1, 2, 3];
         let mut voters = good.clone();
         voters.mut_metadata().mut_conf_state().voters = vec![1, 2, 9];
         let mut no_voters = good.clone();
@@ -1094,6 +1557,10 @@ mod tests {
             ("other voters", voters),
             ("no voters", no_voters),
             ("learners", learners),
+            ("members other than the ConfState", fewer_members),
+            ("a member id at or past the next id", reused),
+            ("a node listed twice", twice),
+            ("a joint configuration", joint),
             ("too large", huge),
             ("empty", empty),
             ("index at the end of u64", far),
@@ -1106,5 +1573,150 @@ mod tests {
         // Through the wire decoder as well: bytes a peer sends.
         let bytes = encode_message(&message(good)).unwrap();
         assert!(decode_message(&bytes).is_ok());
+    }
+
+    impl Net {
+        /// Proposes a membership change at the leader until it applies
+        /// there; the outcome.
+        fn change(&mut self, change: &VoterChange) -> Result<u64, String> {
+            for _ in 0..STEPS_MAX {
+                if let Some(l) = self.leader().filter(|&l| self.up[l]) {
+                    let id = fastrand::u64(..);
+                    match self.logs[l].propose_change(change, id) {
+                        Ok(_) => {
+                            for _ in 0..STEPS_MAX {
+                                self.drive(l);
+                                if let Some(r) = self.results.remove(&id) {
+                                    return r;
+                                }
+                                self.step();
+                            }
+                        }
+                        Err(ProposeError::Refused(e)) => return Err(e),
+                        Err(_) => {}
+                    }
+                }
+                self.step();
+            }
+            panic!("no membership change applied");
+        }
+
+        /// Starts member `id` as the leader's LEARN does: an empty log, the
+        /// leader's members as of its addition.
+        fn start_learner(&mut self, id: u64) {
+            let l = self.leader().unwrap();
+            let peers = self.logs[l].peers().to_vec();
+            let mut log = ControlLog::restore(id, &peers, Durable::default(), TIMING).unwrap();
+            log.set_compaction(Compaction::every(1000));
+            assert_eq!(self.logs.len() as u64 + 1, id);
+            self.logs.push(log);
+            self.disk.push(Durable::default());
+            self.up.push(true);
+            self.installed.push(None);
+            self.restored.push(0);
+        }
+
+        fn settle(&mut self, done: impl Fn(&Net) -> bool) {
+            for _ in 0..STEPS_MAX {
+                if done(self) {
+                    return;
+                }
+                self.step();
+            }
+            assert!(done(self), "did not settle");
+        }
+    }
+
+    fn learner_node(n: u64) -> NodeId {
+        NodeId::parse(&format!("{:040x}", 0x2000 + n)).unwrap()
+    }
+
+    #[test]
+    fn a_learner_catches_up_by_snapshot_is_promoted_and_votes() {
+        // Compaction far away: the snapshot the learner gets is the one
+        // every member takes when it applies a membership entry.
+        let mut net = Net::new(3, Compaction::every(1000));
+        net.commit(&initial());
+        for n in 0..5 {
+            net.commit(&assign(n));
+        }
+        let add = VoterChange::AddLearner { node: learner_node(4), addr: "127.0.0.1:17004".into() };
+        assert_eq!(net.change(&add), Ok(4), "the next raft id");
+        // One change at a time: a second addition waits for the learner.
+        let other = VoterChange::AddLearner { node: learner_node(5), addr: "127.0.0.1:17005".into() };
+        let refused = net.change(&other).unwrap_err();
+        assert!(refused.contains("is being added"), "{refused}");
+        assert!(net.change(&add).unwrap_err().contains("a learner already"));
+        let l = net.leader().unwrap();
+        assert!(net.logs[l].has_pending_change());
+        net.start_learner(4);
+        let want = net.logs[l].applied().clone();
+        net.settle(|n| n.logs[3].applied() == &want);
+        assert!(net.restored[3] > 0, "the learner started from a snapshot, not from entry 1");
+        assert_eq!(net.logs[3].peers(), net.logs[l].peers(), "the snapshot carried the members");
+        net.settle(|n| n.logs[l].matched(4).is_some_and(|m| m >= n.logs[l].commit()));
+        assert_eq!(net.change(&VoterChange::Promote(4)), Ok(4));
+        assert_eq!(net.change(&VoterChange::Promote(4)).unwrap_err(), "member 4 is not a learner");
+        net.settle(|n| n.logs.iter().all(|log| log.peers().iter().filter(|p| !p.learner).count() == 4));
+        // With two of the first three cut off, the new voter makes the majority.
+        let l = net.leader().unwrap();
+        let cut: Vec<usize> = (0..3).filter(|&i| i != l).take(1).collect();
+        for &i in &cut {
+            net.up[i] = false;
+        }
+        let epoch = net.commit(&assign(100));
+        assert!(epoch > want.epoch);
+        // A restart from disk keeps the members.
+        let peers = net.logs[3].peers().to_vec();
+        let disk = net.disk[3].clone();
+        let first = members(&[1, 2, 3]);
+        let restarted = ControlLog::restore(4, &first, disk, TIMING).unwrap();
+        assert_eq!(restarted.peers(), &peers[..]);
+    }
+
+    #[test]
+    fn a_removed_leader_hands_over_and_its_id_is_never_reused() {
+        let mut net = Net::new(3, Compaction::every(1000));
+        net.commit(&initial());
+        let l = net.leader().unwrap();
+        let node = net.logs[l].peers()[l].node.clone();
+        let removed_id = net.logs[l].id();
+        assert_eq!(net.change(&VoterChange::Remove(node.clone())), Ok(removed_id));
+        assert!(!net.logs[l].is_member());
+        net.logs[l].hand_over();
+        net.settle(|n| n.leader().is_some_and(|x| x != l && n.logs[x].is_leader()));
+        // The removed node takes no message and proposes nothing.
+        net.up[l] = false;
+        assert!(net.logs[l].propose(&assign(7), 1).is_err());
+        let epoch = net.commit(&assign(8));
+        assert!(epoch > 1);
+        let others: Vec<usize> = (0..3).filter(|&i| i != l).collect();
+        net.settle(|n| others.iter().all(|&i| n.logs[i].applied().epoch == epoch));
+        for &i in &others {
+            assert_eq!(net.logs[i].peers().len(), 2);
+            assert_eq!(net.logs[i].removed().last().map(|r| r.id), Some(removed_id));
+        }
+        // The removed one can't be removed again; a new member gets id 4.
+        assert!(net.change(&VoterChange::Remove(node)).unwrap_err().contains("not a member"));
+        let add = VoterChange::AddLearner { node: learner_node(9), addr: "127.0.0.1:17009".into() };
+        assert_eq!(net.change(&add), Ok(4));
+        // The last voter can never go.
+        let mut solo = Net::new(1, Compaction::default());
+        solo.commit(&initial());
+        let only = solo.logs[0].peers()[0].node.clone();
+        assert!(solo.change(&VoterChange::Remove(only)).unwrap_err().contains("last voter"));
+    }
+
+    #[test]
+    fn membership_entries_are_checked_for_group_tags_too() {
+        let mut entry = Entry::default();
+        entry.set_entry_type(EntryType::EntryConfChange);
+        entry.data = vec![0x0b, 0x0c].into();
+        let m = Message { to: 2, from: 1, term: 3, entries: vec![entry.clone()].into(), ..Message::default() };
+        assert!(decode_message(&encode_message(&m).unwrap()).unwrap_err().contains("wire type 3"));
+        entry.set_entry_type(EntryType::EntryConfChangeV2);
+        entry.data = Vec::new().into();
+        let m = Message { to: 2, from: 1, term: 3, entries: vec![entry].into(), ..Message::default() };
+        assert!(decode_message(&encode_message(&m).unwrap()).is_err());
     }
 }

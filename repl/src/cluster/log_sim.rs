@@ -12,12 +12,22 @@
 //! sent and applied, and that every snapshot holds the configuration
 //! committed at its epoch.
 //!
+//! With membership changes ([`Changes`]), voters are added (a learner,
+//! started once its addition applied, promoted once it holds the log) and
+//! removed (a voter that is down, which may come back from its old disk
+//! unaware, or the leader itself, which hands over and stops) through
+//! whichever node leads; every commit index a leader reaches must then be
+//! held by a majority of the voters it has, and every entry ever seen
+//! committed must still be held at the end.
+//!
 //! raft-rs draws its election timeouts from a random source of its own, so
 //! the voters run with `max_election_ticks = election_ticks + 1` and the
 //! simulator jitters, from its seed, which voters a tick reaches.
 
 use super::config::{ClusterConfig, ConfigChange, Node, NodeId, SLOTS, SlotRange};
-use super::log::{Compaction, ControlLog, Durable, ProposalId, Timing, decode_message, encode_message};
+use super::log::{
+    Compaction, ControlLog, Durable, ProposalId, Timing, Voter, VoterChange, decode_message, encode_message,
+};
 use raft::eraftpb::{Message, MessageType};
 use std::collections::{BTreeMap, HashSet};
 
@@ -57,7 +67,19 @@ struct InFlight {
 
 struct Sim {
     rng: fastrand::Rng,
+    /// Each node's raft id.
     voters: Vec<u64>,
+    /// Each node's members to start from without a snapshot: the voters
+    /// the log was created with, or the members as of a node's addition.
+    bootstrap: Vec<Vec<Voter>>,
+    /// Nodes that left the log (their removal applied): never restarted.
+    gone: Vec<bool>,
+    /// Per node that applied its own removal while leading: the step by
+    /// which it stops (it hands leadership over first).
+    leaving: Vec<Option<u64>>,
+    /// Per leader and term, the commit index last checked against a
+    /// majority of its voters.
+    commit_checked: BTreeMap<(u64, u64), u64>,
     nodes: Vec<Option<ControlLog>>,
     disk: Vec<Durable>,
     /// Per node, the epoch it last installed in this life.
@@ -83,17 +105,23 @@ struct Sim {
     snapshots_applied: u64,
 }
 
-/// A voter with the state it kept, compacting by [`COMPACTION`].
-fn voter(id: u64, voters: &[u64], durable: Durable) -> ControlLog {
-    let mut log = ControlLog::restore(id, voters, durable, TIMING).unwrap();
+/// A member with the state it kept, compacting by [`COMPACTION`].
+fn voter(id: u64, members: &[Voter], durable: Durable) -> ControlLog {
+    let mut log = ControlLog::restore(id, members, durable, TIMING).unwrap();
     log.set_compaction(COMPACTION);
     log
+}
+
+/// The cluster node id of a member added to the log as the `n`th node.
+fn member_node(n: usize) -> NodeId {
+    NodeId::parse(&format!("{:040x}", 0x1000 + n as u64 + 1)).unwrap()
 }
 
 impl Sim {
     fn new(seed: u64, size: usize) -> Sim {
         let voters: Vec<u64> = (1..=size as u64).collect();
-        let nodes = voters.iter().map(|&id| Some(voter(id, &voters, Durable::default()))).collect();
+        let members = super::log::tests::members(&voters);
+        let nodes = voters.iter().map(|&id| Some(voter(id, &members, Durable::default()))).collect();
         Sim {
             rng: fastrand::Rng::with_seed(seed),
             nodes,
@@ -102,6 +130,10 @@ impl Sim {
             applied_max: vec![0; size],
             side: vec![0; size],
             voters,
+            bootstrap: vec![members; size],
+            gone: vec![false; size],
+            leaving: vec![None; size],
+            commit_checked: BTreeMap::new(),
             net: Vec::new(),
             now: 0,
             drop_percent: 10,
@@ -146,10 +178,68 @@ impl Sim {
                 let _ = n.step(message);
             }
         }
+        self.check_majorities();
         for i in 0..self.nodes.len() {
             self.drive(i);
         }
+        self.check_majorities();
         self.check_leaders();
+        self.leave_removed();
+    }
+
+    /// A leader's commit index, each time it grows, is held by a majority
+    /// of the voters it has then: a member removed (whose removal the
+    /// leader applied) never counts, however up to date its disk is.
+    fn check_majorities(&mut self) {
+        for i in 0..self.nodes.len() {
+            let Some(n) = self.nodes[i].as_ref().filter(|n| n.is_leader()) else { continue };
+            let commit = n.commit();
+            let key = (n.id(), n.term());
+            // A new leader's commit index is its predecessors' (made with
+            // the voters of their time): only what it commits itself counts.
+            let Some(&checked) = self.commit_checked.get(&key) else {
+                self.commit_checked.insert(key, commit);
+                continue;
+            };
+            if checked >= commit {
+                continue;
+            }
+            self.commit_checked.insert(key, commit);
+            let Some(term) = term_at(&self.disk[i], commit) else { continue };
+            let voters: Vec<u64> = n.peers().iter().filter(|p| !p.learner).map(|p| p.id).collect();
+            let holding = voters
+                .iter()
+                .filter(|&&v| {
+                    self.voters.iter().position(|&id| id == v).is_some_and(|at| holds(&self.disk[at], commit, term))
+                })
+                .count();
+            assert!(
+                holding * 2 > voters.len(),
+                "leader {} (term {}) committed index {commit} held by {holding} of its voters {voters:?}",
+                n.id(),
+                n.term()
+            );
+        }
+    }
+
+    /// What the control thread does once a node applied its own removal:
+    /// a leader hands leadership over (for a few steps at most), then the
+    /// node stops for good.
+    fn leave_removed(&mut self) {
+        for i in 0..self.nodes.len() {
+            let Some(n) = self.nodes[i].as_mut() else { continue };
+            if n.is_member() {
+                continue;
+            }
+            let until = *self.leaving[i].get_or_insert_with(|| {
+                n.hand_over();
+                self.now + 5
+            });
+            if !n.is_leader() || self.now >= until {
+                self.nodes[i] = None;
+                self.gone[i] = true;
+            }
+        }
     }
 
     /// Carries out node `i`'s ready the way the control thread does.
@@ -248,11 +338,53 @@ impl Sim {
     }
 
     fn restart(&mut self, i: usize) {
-        if self.nodes[i].is_none() {
-            self.nodes[i] = Some(voter(self.voters[i], &self.voters, self.disk[i].clone()));
+        if self.nodes[i].is_none() && !self.gone[i] {
+            self.nodes[i] = Some(voter(self.voters[i], &self.bootstrap[i], self.disk[i].clone()));
             self.epochs[i] = 0;
         }
     }
+
+    /// The node that leads now, if one is up.
+    fn leader(&self) -> Option<usize> {
+        let mut leaders: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].as_ref().is_some_and(|n| n.is_leader() && n.is_member()))
+            .collect();
+        // Of two (an old one not yet told), the one of the highest term.
+        leaders.sort_by_key(|&i| self.nodes[i].as_ref().map_or(0, |n| n.term()));
+        leaders.pop()
+    }
+
+    /// Starts the node a committed addition made a learner, as the
+    /// leader's LEARN does: an empty log and the members as of its addition.
+    fn start_learner(&mut self, peer: &Voter, members: &[Voter]) {
+        if self.voters.contains(&peer.id) {
+            return;
+        }
+        self.voters.push(peer.id);
+        self.bootstrap.push(members.to_vec());
+        self.nodes.push(Some(voter(peer.id, members, Durable::default())));
+        self.disk.push(Durable::default());
+        self.epochs.push(0);
+        self.applied_max.push(0);
+        self.side.push(0);
+        self.gone.push(false);
+        self.leaving.push(None);
+    }
+}
+
+/// The term of the entry at `index` in a durable log, when it still has it
+/// (or its snapshot ends there).
+fn term_at(d: &Durable, index: u64) -> Option<u64> {
+    if let Some(e) = d.entries.iter().find(|e| e.index == index) {
+        return Some(e.term);
+    }
+    d.snapshot.as_ref().filter(|s| s.index == index).map(|s| s.term)
+}
+
+/// True when a durable log holds the entry at `index` of `term` (its
+/// snapshot covers only committed entries, so one past it holds it).
+fn holds(d: &Durable, index: u64, term: u64) -> bool {
+    d.snapshot.as_ref().is_some_and(|s| s.index > index) || term_at(d, index) == Some(term)
 }
 
 /// The last index in a node's durable log (its snapshot's without entries after it).
@@ -268,8 +400,115 @@ fn assign(n: u64) -> ConfigChange {
     }
 }
 
+/// Membership changes the simulator makes through the leader, one at a
+/// time, as `coreshard-admin voters ... add/remove` does: an addition
+/// proposes the learner, starts it once the leader applied that, and
+/// promotes it once it holds the leader's commit index.
+struct Changes {
+    op: Op,
+    /// Nodes added so far (numbers their node ids).
+    added: usize,
+    /// Additions and removals done, and removals of the leader itself.
+    adds_done: u64,
+    removes_done: u64,
+    leader_removals: u64,
+}
+
+enum Op {
+    Idle { until: u64 },
+    Add(NodeId),
+    Remove { node: NodeId, was_leader: bool },
+}
+
+impl Changes {
+    fn new() -> Changes {
+        Changes { op: Op::Idle { until: 100 }, added: 0, adds_done: 0, removes_done: 0, leader_removals: 0 }
+    }
+
+    fn step(&mut self, sim: &mut Sim) {
+        if sim.now % 10 != 0 {
+            return;
+        }
+        let Some(l) = sim.leader() else { return };
+        let (peers, commit, leader_node) = {
+            let n = sim.nodes[l].as_ref().unwrap();
+            let me = n.peers().iter().find(|p| p.id == n.id()).map(|p| p.node.clone());
+            (n.peers().to_vec(), n.commit(), me)
+        };
+        let voters: Vec<&Voter> = peers.iter().filter(|p| !p.learner).collect();
+        let id = sim.rng.u64(..);
+        match &self.op {
+            Op::Idle { until } if sim.now >= *until => {
+                self.op = if voters.len() <= 3 || (voters.len() < 5 && sim.rng.bool()) {
+                    self.added += 1;
+                    Op::Add(member_node(self.added))
+                } else {
+                    // A voter that is down now, as a dead machine's is,
+                    // when there is one (restarted later from its disk, it
+                    // runs on as a removed member that never learned it);
+                    // else the leader itself half the time.
+                    let down = voters.iter().find(|v| {
+                        sim.voters.iter().position(|&id| id == v.id).is_some_and(|at| sim.nodes[at].is_none())
+                    });
+                    let victim = match down {
+                        Some(v) => v.node.clone(),
+                        None if sim.rng.bool() => leader_node.clone().unwrap(),
+                        None => voters[sim.rng.usize(0..voters.len())].node.clone(),
+                    };
+                    let was_leader = Some(&victim) == leader_node.as_ref();
+                    Op::Remove { node: victim, was_leader }
+                };
+            }
+            Op::Idle { .. } => {}
+            Op::Add(node) => match peers.iter().find(|p| &p.node == node) {
+                None => {
+                    let addr = format!("127.0.0.1:{}", 18000 + self.added);
+                    let change = VoterChange::AddLearner { node: node.clone(), addr };
+                    let _ = sim.nodes[l].as_mut().unwrap().propose_change(&change, id);
+                }
+                Some(p) if p.learner => {
+                    sim.start_learner(p, &peers);
+                    let caught_up = sim.nodes[l].as_ref().unwrap().matched(p.id).is_some_and(|m| m >= commit);
+                    if caught_up {
+                        let _ = sim.nodes[l].as_mut().unwrap().propose_change(&VoterChange::Promote(p.id), id);
+                    }
+                }
+                Some(_) => {
+                    self.adds_done += 1;
+                    self.op = Op::Idle { until: sim.now + sim.rng.u64(100..300) };
+                }
+            },
+            Op::Remove { node, was_leader } => {
+                if peers.iter().any(|p| &p.node == node) {
+                    let change = VoterChange::Remove(node.clone());
+                    let _ = sim.nodes[l].as_mut().unwrap().propose_change(&change, id);
+                } else {
+                    self.removes_done += 1;
+                    self.leader_removals += u64::from(*was_leader);
+                    self.op = Op::Idle { until: sim.now + sim.rng.u64(100..300) };
+                }
+            }
+        }
+        if l < sim.nodes.len() {
+            sim.drive(l);
+        }
+    }
+}
+
+/// The members as the most advanced node up applied them.
+fn current_voters(sim: &Sim) -> Vec<u64> {
+    let n = sim.nodes.iter().flatten().filter(|n| n.is_member()).max_by_key(|n| n.applied_index());
+    n.map(|n| n.peers().iter().filter(|p| !p.learner).map(|p| p.id).collect()).unwrap_or_default()
+}
+
 /// Runs one seeded scenario and returns the committed history.
 fn run(seed: u64, size: usize) -> Vec<ClusterConfig> {
+    run_with(seed, size, None)
+}
+
+/// Runs one seeded scenario, with membership changes when `changes` is
+/// given, and returns the committed history.
+fn run_with(seed: u64, size: usize, mut changes: Option<&mut Changes>) -> Vec<ClusterConfig> {
     let mut sim = Sim::new(seed, size);
     let mut counter = 0u64;
     // Until the first configuration commits, propose it now and then.
@@ -286,6 +525,7 @@ fn run(seed: u64, size: usize) -> Vec<ClusterConfig> {
     // the partition began.
     let mut partition: Option<(Vec<usize>, u64)> = None;
     for step in 0..CHAOS_STEPS {
+        let count = sim.nodes.len();
         if step % SHAPE_STEPS == 0 {
             // End the last partition: its minority must have committed nothing.
             if let Some((minority, majority_last)) = partition.take() {
@@ -307,21 +547,24 @@ fn run(seed: u64, size: usize) -> Vec<ClusterConfig> {
                 }
                 minority_proposals.clear();
             }
-            sim.side = vec![0; size];
+            sim.side = vec![0; count];
             if sim.rng.bool() {
-                let mut order: Vec<usize> = (0..size).collect();
+                // A minority of the voters now; every other node (learners,
+                // removed ones) is on the majority's side.
+                let mut order: Vec<usize> =
+                    current_voters(&sim).iter().filter_map(|&v| sim.voters.iter().position(|&id| id == v)).collect();
                 sim.rng.shuffle(&mut order);
-                let minority: Vec<usize> = order[..(size - 1) / 2].to_vec();
+                let minority: Vec<usize> = order[..order.len().saturating_sub(1) / 2].to_vec();
                 for &i in &minority {
                     sim.side[i] = 1;
                 }
-                let majority_last = (0..size).filter(|&i| sim.side[i] == 0).map(|i| last_index(&sim.disk[i])).max();
+                let majority_last = (0..count).filter(|&i| sim.side[i] == 0).map(|i| last_index(&sim.disk[i])).max();
                 partition = Some((minority, majority_last.unwrap_or(0)));
             }
         }
         if sim.rng.u32(0..15) == 0 {
             counter += 1;
-            let at = sim.rng.usize(0..size);
+            let at = sim.rng.usize(0..count);
             if let Some(id) = sim.propose(at, &assign(counter)) {
                 if sim.side[at] == 1 {
                     minority_proposals.insert(id);
@@ -329,37 +572,58 @@ fn run(seed: u64, size: usize) -> Vec<ClusterConfig> {
             }
         }
         if sim.rng.u32(0..400) == 0 {
-            let i = sim.rng.usize(0..size);
+            let i = sim.rng.usize(0..count);
             sim.crash(i);
         }
         if sim.rng.u32(0..50) == 0 {
-            let i = sim.rng.usize(0..size);
+            let i = sim.rng.usize(0..count);
             sim.restart(i);
+        }
+        if let Some(c) = changes.as_deref_mut() {
+            c.step(&mut sim);
+            // A node added now is on the majority's side.
+            sim.side.resize(sim.nodes.len(), 0);
         }
         sim.step();
     }
-    // Heal everything, then one more change must reach every node.
-    sim.side = vec![0; size];
+    // Heal everything, then one more change must reach every member.
+    sim.side = vec![0; sim.nodes.len()];
     sim.drop_percent = 0;
     sim.duplicate_percent = 0;
-    for i in 0..size {
+    for i in 0..sim.nodes.len() {
         sim.restart(i);
     }
     let before = sim.history.len();
     let deadline = sim.now + SETTLE_STEPS_MAX;
     loop {
         assert!(sim.now < deadline, "seed {seed}: no convergence after healing");
+        let members: Vec<u64> = sim
+            .leader()
+            .map(|l| sim.nodes[l].as_ref().unwrap().peers().iter().map(|p| p.id).collect())
+            .unwrap_or_default();
         let done = sim.history.len() > before
-            && sim.nodes.iter().flatten().all(|n| n.applied() == sim.history.last().unwrap());
+            && !members.is_empty()
+            && sim
+                .nodes
+                .iter()
+                .flatten()
+                .filter(|n| members.contains(&n.id()))
+                .all(|n| n.applied() == sim.history.last().unwrap());
         if done {
             break;
         }
         if sim.history.len() == before && sim.now % 20 == 0 {
             counter += 1;
-            let at = sim.rng.usize(0..size);
+            let at = sim.rng.usize(0..sim.nodes.len());
             sim.propose(at, &assign(counter));
         }
         sim.step();
+    }
+    // Committed entries are never lost: the leader holds every one (or a
+    // snapshot past it).
+    let l = sim.leader().expect("a leader after healing");
+    for (&index, &(term, _)) in &sim.committed_entries {
+        assert!(holds(&sim.disk[l], index, term), "seed {seed}: committed entry {index} lost by the leader");
     }
     assert!(sim.leaders.len() > 1, "seed {seed}: the leader never changed");
     assert!(
@@ -369,11 +633,12 @@ fn run(seed: u64, size: usize) -> Vec<ClusterConfig> {
         sim.snapshots_applied
     );
     eprintln!(
-        "seed {seed}: {} terms with a leader, {} epochs committed, {} snapshots sent, {} applied",
+        "seed {seed}: {} terms with a leader, {} epochs committed, {} snapshots sent, {} applied, {} nodes",
         sim.leaders.len(),
         sim.history.len(),
         sim.snapshots_sent,
-        sim.snapshots_applied
+        sim.snapshots_applied,
+        sim.nodes.len()
     );
     sim.history
 }
@@ -390,6 +655,25 @@ fn five_voters_agree_under_loss_partitions_and_crashes() {
     for seed in 100..102 {
         run(seed, 5);
     }
+}
+
+#[test]
+fn voters_are_added_and_removed_under_loss_partitions_and_crashes() {
+    let (mut adds, mut removes, mut leader_removals) = (0, 0, 0);
+    for seed in 200..204 {
+        let mut changes = Changes::new();
+        run_with(seed, 3, Some(&mut changes));
+        eprintln!(
+            "seed {seed}: {} voters added, {} removed ({} of them leading)",
+            changes.adds_done, changes.removes_done, changes.leader_removals
+        );
+        assert!(changes.adds_done > 0 && changes.removes_done > 0, "seed {seed}: no change went through");
+        adds += changes.adds_done;
+        removes += changes.removes_done;
+        leader_removals += changes.leader_removals;
+    }
+    assert!(adds >= 4 && removes >= 4, "{adds} additions, {removes} removals");
+    assert!(leader_removals > 0, "no leader removed itself");
 }
 
 #[test]

@@ -18,6 +18,12 @@
 //! outcome, and the shard that took `CORESHARD-PROPOSE` gets it through its
 //! control channel; the shard never waits for the log.
 //!
+//! The members can change (added as a learner, promoted, removed): the
+//! control thread opens and closes sender threads as they do, and a node
+//! that applies its own removal marks its log file removed, hands
+//! leadership over if it leads, stops its thread and takes configurations
+//! by push from then on.
+//!
 //! A frame is a 4-byte big-endian length and a raft message as protobuf,
 //! checked by [`decode_message`] before it is parsed. Messages are best
 //! effort: a full queue or a broken connection drops them, and Raft
@@ -25,8 +31,10 @@
 
 use super::config::{ClusterConfig, ConfigChange, NodeId};
 use super::control::ClusterControl;
+pub use super::log::Voter;
 use super::log::{
-    ControlLog, Durable, MESSAGE_BYTES_MAX, ProposalId, TICK_MS, Timing, VOTERS_MAX, decode_message, encode_message,
+    ControlLog, Durable, MESSAGE_BYTES_MAX, ProposalId, ProposeError, TICK_MS, Timing, VOTERS_MAX, VoterChange,
+    decode_message, encode_message,
 };
 use crossbeam_channel::{Receiver, Sender, bounded};
 use serde::{Deserialize, Serialize};
@@ -57,24 +65,17 @@ const CONTROL_NICE: i32 = 10;
 /// The longest reply line read from a node the configuration is pushed to.
 const PUSH_REPLY_BYTES_MAX: usize = 4096;
 
-/// The voters and which one this node is, as kept on disk.
+/// The members the log started from and which one this node is, as kept
+/// on disk. The members in force are the log's ([`ControlLog::peers`]):
+/// these are the voters the log was created with, or, on a node added
+/// later, the members as of its addition (whom it answers until the
+/// leader's snapshot tells it the members).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Membership {
-    /// This node's voter id (1-based).
+    /// This node's raft id (1-based).
     pub id: u64,
-    /// Every voter: id, node id and control address (`ip:cluster-port`).
+    /// Every member: id, node id and control address (`ip:cluster-port`).
     pub voters: Vec<Voter>,
-}
-
-/// One voter of the control log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Voter {
-    /// Its raft id (1-based).
-    pub id: u64,
-    /// Its cluster node id.
-    pub node: NodeId,
-    /// Where its control thread listens: `ip:port`.
-    pub addr: String,
 }
 
 /// `<cluster-config-file>.log`: membership and the log's durable state.
@@ -82,6 +83,10 @@ pub struct Voter {
 struct LogFile {
     membership: Membership,
     durable: Durable,
+    /// Set once this node applied its own removal (or was told of it): a
+    /// restart does not bring it back as a member.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    removed: bool,
 }
 
 /// The log file's path for a cluster config file.
@@ -131,11 +136,23 @@ pub struct LogStatus {
     pub leader_node: Option<NodeId>,
     /// The epoch of the last applied configuration.
     pub epoch: u64,
+    /// The highest index known committed.
+    pub commit: u64,
+    /// The members as this node applied them.
+    pub peers: Vec<Voter>,
+    /// On the leader, each member's highest index known held (raft id, index).
+    pub matched: Vec<(u64, u64)>,
+    /// True once this node left the log (its removal applied).
+    pub left: bool,
 }
 
 enum Input {
     Peer(raft::eraftpb::Message),
     Propose(ConfigChange, Answer),
+    Change(VoterChange, Answer),
+    /// This node was told by the leader's pusher that it was removed
+    /// (it was away when its removal committed).
+    Removed,
 }
 
 /// Where a proposal's outcome goes: called once, from the control thread
@@ -177,38 +194,48 @@ pub struct Member {
 
 impl Member {
     /// Starts the control thread of a node that has a log file next to
-    /// `config_file`; None when it has none (not a voter).
+    /// `config_file`; None when it has none (not a member) or its file
+    /// says it was removed.
     pub fn resume(config_file: &Path, control: Arc<ClusterControl>) -> Result<Option<Member>, String> {
         match load(&log_path(config_file))? {
+            Some(file) if file.removed => {
+                tracing::info!("cluster: this node was removed from the control log; it is not a member");
+                Ok(None)
+            }
             Some(file) => Member::start(config_file, file, control).map(Some),
             None => Ok(None),
         }
     }
 
-    /// Makes this node voter `membership.id` of a new control log and starts its thread.
+    /// Makes this node member `membership.id` of a control log (a voter of
+    /// a new one, or a learner being added to a running one) and starts
+    /// its thread. A log file of a removed membership is replaced.
     pub fn join(config_file: &Path, membership: Membership, control: Arc<ClusterControl>) -> Result<Member, String> {
         let path = log_path(config_file);
-        if let Some(existing) = load(&path)? {
+        if let Some(existing) = load(&path)?.filter(|f| !f.removed) {
             if existing.membership != membership {
-                return Err("this node is already a voter of another control log".into());
+                return Err("this node is already a member of another control log".into());
             }
             return Member::start(config_file, existing, control);
         }
-        let file = LogFile { membership, durable: Durable::default() };
+        let file = LogFile { membership, durable: Durable::default(), removed: false };
         save(&path, &file).map_err(|e| format!("can't write {}: {e}", path.display()))?;
         Member::start(config_file, file, control)
     }
 
     fn start(config_file: &Path, file: LogFile, control: Arc<ClusterControl>) -> Result<Member, String> {
         let membership = file.membership.clone();
-        let ids: Vec<u64> = membership.voters.iter().map(|v| v.id).collect();
-        let mut log = ControlLog::restore(membership.id, &ids, file.durable.clone(), Timing::default())?;
+        let mut log = ControlLog::restore(membership.id, &membership.voters, file.durable.clone(), Timing::default())?;
         log.set_compaction(control.compaction());
-        let me = membership
-            .voters
+        if !log.is_member() {
+            return Err("this node's control log says it was removed".into());
+        }
+        let me = log
+            .peers()
             .iter()
+            .chain(&membership.voters)
             .find(|v| v.id == membership.id)
-            .ok_or("the control log's voters do not list this node")?;
+            .ok_or("the control log's members do not list this node")?;
         let listener = TcpListener::bind(&me.addr).map_err(|e| format!("can't listen on {}: {e}", me.addr))?;
         let (input_tx, input_rx) = bounded(INPUT_QUEUE_MAX);
         let status = Arc::new(Mutex::new(LogStatus { id: membership.id, ..LogStatus::default() }));
@@ -216,32 +243,26 @@ impl Member {
             let input = input_tx.clone();
             move || accept(listener, input)
         })?;
-        let mut peers = HashMap::new();
-        for v in membership.voters.iter().filter(|v| v.id != membership.id) {
-            let (tx, rx) = bounded::<Vec<u8>>(PEER_QUEUE_MAX);
-            let addr = v.addr.clone();
-            spawn("cs-control-send", move || send_to(addr, rx))?;
-            peers.insert(v.id, tx);
-        }
-        let (push_tx, push_rx) = bounded::<ClusterConfig>(1);
-        let voter_nodes: Vec<NodeId> = membership.voters.iter().map(|v| v.node.clone()).collect();
-        spawn("cs-control-push", move || push_to_others(voter_nodes, push_rx))?;
-        let driver = Driver {
+        let (push_tx, push_rx) = bounded::<Push>(1);
+        spawn("cs-control-push", move || push_to_others(push_rx))?;
+        let mut driver = Driver {
             push: push_tx,
             log,
             path: log_path(config_file),
             membership: membership.clone(),
-            peers,
+            peers: HashMap::new(),
             control,
             status: status.clone(),
             waiting: HashMap::new(),
             leaderless: Vec::new(),
+            leaving: None,
         };
+        driver.connect_peers()?;
         spawn("cs-control", move || {
             lower_priority();
             driver.run(input_rx)
         })?;
-        tracing::info!("cluster: control log voter {} of {} started", membership.id, membership.voters.len());
+        tracing::info!("cluster: control log member {} started", membership.id);
         Ok(Member { input: input_tx, status, membership })
     }
 
@@ -269,6 +290,34 @@ impl Member {
             }),
         );
         rx.recv().unwrap_or_else(|_| Err("the control log stopped".into()))
+    }
+
+    /// Proposes a membership change without waiting (this node must lead
+    /// the log): `answer` gets the raft id it concerns once it applied,
+    /// or why not (within [`PROPOSE_WAIT_MS`] and a tick).
+    pub fn change_then(&self, change: VoterChange, answer: Answer) {
+        if let Err(e) = self.input.try_send(Input::Change(change, answer)) {
+            let Input::Change(_, answer) = e.into_inner() else { return };
+            answer.send(Err("the control thread is busy".into()));
+        }
+    }
+
+    /// [`Self::change_then`], waiting for the outcome. Blocks the caller.
+    pub fn change(&self, change: VoterChange) -> Result<u64, String> {
+        let (tx, rx) = bounded(1);
+        self.change_then(
+            change,
+            Answer::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().unwrap_or_else(|_| Err("the control log stopped".into()))
+    }
+
+    /// Tells the control thread that the leader says this node was
+    /// removed: it leaves the log as if it had applied its removal.
+    pub fn removed(&self) {
+        let _ = self.input.try_send(Input::Removed);
     }
 
     /// Proposes `change` without waiting: `answer` gets the epoch it made
@@ -370,13 +419,19 @@ fn send_to(addr: String, frames: Receiver<Vec<u8>>) {
     }
 }
 
+/// How long a leader that applied its own removal keeps running to send
+/// its hand-over before its control thread stops.
+const HAND_OVER_MS: u64 = 500;
+
 struct Driver {
-    /// The newest committed configuration, for the pusher (leader only).
-    push: Sender<ClusterConfig>,
+    /// The newest committed configuration and the members, for the pusher
+    /// (leader only).
+    push: Sender<Push>,
     log: ControlLog,
     path: PathBuf,
     membership: Membership,
-    peers: HashMap<u64, Sender<Vec<u8>>>,
+    /// A sender thread's queue per member (raft id), with its address.
+    peers: HashMap<u64, (String, Sender<Vec<u8>>)>,
     control: Arc<ClusterControl>,
     status: Arc<Mutex<LogStatus>>,
     /// Proposals waiting for their outcome, with when they were made.
@@ -384,9 +439,39 @@ struct Driver {
     /// Proposals made while no leader was known (an election), with when
     /// they were made: proposed once one is, within [`PROPOSE_WAIT_MS`].
     leaderless: Vec<(ConfigChange, Answer, Instant)>,
+    /// Once this node is no longer a member: when it stops at the latest
+    /// (a leader first hands leadership over).
+    leaving: Option<Instant>,
 }
 
 impl Driver {
+    /// Opens a sender thread to each member this node does not have one
+    /// for, and closes those of members gone (their threads end once
+    /// their queue is dropped). Addresses are the log's members', else
+    /// (a node being added, before the leader's snapshot) the ones it was
+    /// given.
+    fn connect_peers(&mut self) -> Result<(), String> {
+        let me = self.log.id();
+        let mut want: Vec<(u64, String)> =
+            self.log.peers().iter().filter(|p| p.id != me).map(|p| (p.id, p.addr.clone())).collect();
+        for v in self.membership.voters.iter().filter(|v| v.id != me) {
+            if !self.log.peers().iter().any(|p| p.id == v.id) && !self.log.removed().iter().any(|r| r.id == v.id) {
+                want.push((v.id, v.addr.clone()));
+            }
+        }
+        self.peers.retain(|id, (addr, _)| want.iter().any(|(w, a)| w == id && a == addr));
+        for (id, addr) in want {
+            if self.peers.contains_key(&id) {
+                continue;
+            }
+            let (tx, rx) = bounded::<Vec<u8>>(PEER_QUEUE_MAX);
+            let target = addr.clone();
+            spawn("cs-control-send", move || send_to(target, rx))?;
+            self.peers.insert(id, (addr, tx));
+        }
+        Ok(())
+    }
+
     fn run(mut self, input: Receiver<Input>) {
         let tick = Duration::from_millis(TICK_MS);
         let mut next_tick = Instant::now() + tick;
@@ -421,6 +506,13 @@ impl Driver {
                     let _ = self.log.step(m);
                 }
                 Ok(Input::Propose(change, reply)) => self.propose(change, reply, Instant::now()),
+                Ok(Input::Change(change, reply)) => self.change(change, reply),
+                Ok(Input::Removed) => {
+                    if self.leaving.is_none() {
+                        tracing::info!("cluster: the control log leader says this node was removed");
+                        self.leaving = Some(Instant::now());
+                    }
+                }
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
             }
@@ -430,18 +522,64 @@ impl Driver {
                 tracing::error!("cluster: control log stopped: {e}");
                 return;
             }
+            if let Some(until) = self.leaving {
+                if !self.log.is_leader() || Instant::now() >= until {
+                    self.leave();
+                    return;
+                }
+            }
         }
+    }
+
+    /// Ends this node's membership: the log file is marked removed (a
+    /// restart does not bring it back), every waiting caller is answered,
+    /// and the node goes on as one outside the log, which learns the
+    /// configuration by push.
+    fn leave(&mut self) {
+        let file = LogFile { membership: self.membership.clone(), durable: Durable::default(), removed: true };
+        if let Err(e) = save(&self.path, &file) {
+            tracing::error!("cluster: can't mark {} removed: {e}", self.path.display());
+        }
+        for (_, (answer, _)) in self.waiting.drain() {
+            answer.send(Err("this node left the control log".into()));
+        }
+        for (_, answer, _) in self.leaderless.drain(..) {
+            answer.send(Err("this node left the control log".into()));
+        }
+        match self.status.lock() {
+            Ok(mut s) => s.left = true,
+            Err(poisoned) => poisoned.into_inner().left = true,
+        }
+        self.control.left_log(self.log.id());
+        tracing::info!("cluster: this node left the control log (member {})", self.log.id());
     }
 
     /// Proposes `change` (made at `at`); while no leader is known it waits
     /// for one, tried again each tick.
     fn propose(&mut self, change: ConfigChange, answer: Answer, at: Instant) {
+        if self.leaving.is_some() {
+            return answer.send(Err("this node is leaving the control log".into()));
+        }
         let id = fastrand::u64(..);
         match self.log.propose(&change, id) {
             Ok(()) => {
                 self.waiting.insert(id, (answer, at));
             }
-            Err(crate::cluster::log::ProposeError::NoLeader) => self.leaderless.push((change, answer, at)),
+            Err(ProposeError::NoLeader) => self.leaderless.push((change, answer, at)),
+            Err(e) => answer.send(Err(e.to_string())),
+        }
+    }
+
+    /// Proposes a membership change (this node must lead the log).
+    fn change(&mut self, change: VoterChange, answer: Answer) {
+        if self.leaving.is_some() {
+            return answer.send(Err("this node is leaving the control log".into()));
+        }
+        let id = fastrand::u64(..);
+        match self.log.propose_change(&change, id) {
+            Ok(_) => {
+                self.waiting.insert(id, (answer, Instant::now()));
+            }
             Err(e) => answer.send(Err(e.to_string())),
         }
     }
@@ -455,11 +593,14 @@ impl Driver {
             tracing::debug!("cluster: control log compacted up to index {index}");
         }
         if let Some(durable) = out.persist {
-            let file = LogFile { membership: self.membership.clone(), durable };
+            let file = LogFile { membership: self.membership.clone(), durable, removed: false };
             save(&self.path, &file).map_err(|e| format!("can't write {}: {e}", self.path.display()))?;
         }
+        if out.peers.is_some() {
+            self.connect_peers()?;
+        }
         for m in out.messages {
-            let Some(peer) = self.peers.get(&m.to) else { continue };
+            let Some((_, peer)) = self.peers.get(&m.to) else { continue };
             let Ok(bytes) = encode_message(&m) else { continue };
             let mut frame = Vec::with_capacity(4 + bytes.len());
             frame.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
@@ -469,53 +610,102 @@ impl Driver {
         if let Some(config) = out.installed.last() {
             self.control.install_committed(config.clone());
         }
-        if self.log.is_leader() && self.log.applied().epoch > 0 {
+        if self.log.is_leader() && self.log.applied().epoch > 0 && self.leaving.is_none() {
             // A full slot means the pusher has a configuration to work
             // on; it asks again on its next round.
-            let _ = self.push.try_send(self.log.applied().clone());
+            let _ = self.push.try_send(Push {
+                config: self.log.applied().clone(),
+                members: self.log.peers().iter().map(|p| p.node.clone()).collect(),
+                removed: self.log.removed().to_vec(),
+            });
         }
+        self.publish_status();
+        // After the status, so that a caller sees the members its change made.
         for (id, result) in out.results {
             if let Some((reply, _)) = self.waiting.remove(&id) {
                 reply.send(result);
             }
         }
+        if !self.log.is_member() && self.leaving.is_none() {
+            // Its own removal applied: a leader hands over first.
+            tracing::info!("cluster: this node's removal from the control log applied");
+            self.log.hand_over();
+            self.leaving = Some(Instant::now() + Duration::from_millis(HAND_OVER_MS));
+        }
+        Ok(())
+    }
+
+    /// Publishes the log's state for CLUSTER CORESHARD-LOG and the
+    /// membership changes' callers.
+    fn publish_status(&self) {
         let leader = self.log.leader();
+        let peers = self.log.peers().to_vec();
         let status = LogStatus {
             id: self.log.id(),
             term: self.log.term(),
             leader,
-            leader_node: self.membership.voters.iter().find(|v| v.id == leader).map(|v| v.node.clone()),
+            leader_node: peers.iter().find(|v| v.id == leader).map(|v| v.node.clone()),
             epoch: self.log.applied().epoch,
+            commit: self.log.commit(),
+            matched: peers.iter().filter_map(|p| self.log.matched(p.id).map(|m| (p.id, m))).collect(),
+            peers,
+            left: false,
         };
         match self.status.lock() {
             Ok(mut s) => *s = status,
             Err(poisoned) => *poisoned.into_inner() = status,
         }
-        Ok(())
     }
 }
 
-/// Nodes outside the voters learn committed configurations by push: the
+/// What the leader's pusher works from.
+struct Push {
+    /// The newest committed configuration.
+    config: ClusterConfig,
+    /// The log's members, who get configurations from the log.
+    members: Vec<NodeId>,
+    /// Members removed last, told so until they answer.
+    removed: Vec<Voter>,
+}
+
+/// Nodes outside the log learn committed configurations by push: the
 /// leader's pusher sends `CLUSTER CORESHARD-SETCONFIG <epoch> <json>` to
 /// each of them (on its client port) until it has taken that epoch or a
 /// newer one, retrying every [`PUSH_RETRY_MS`]. A node refuses an epoch
 /// not higher than its own, so a push from a deposed leader is harmless.
-fn push_to_others(voters: Vec<NodeId>, configs: Receiver<ClusterConfig>) {
+/// A member removed while it was away (it still thinks it is one, and
+/// refuses pushes) is sent `CLUSTER CORESHARD-LOG-REMOVED <raft-id>` until
+/// it answers that it left.
+fn push_to_others(pushes: Receiver<Push>) {
     let mut taken: HashMap<NodeId, u64> = HashMap::new();
-    let mut latest: Option<ClusterConfig> = None;
+    let mut told: Vec<u64> = Vec::new();
+    let mut latest: Option<Push> = None;
     loop {
-        match configs.recv_timeout(Duration::from_millis(PUSH_RETRY_MS)) {
-            Ok(config) => {
-                if latest.as_ref().is_none_or(|l| config.epoch > l.epoch) {
-                    latest = Some(config);
+        match pushes.recv_timeout(Duration::from_millis(PUSH_RETRY_MS)) {
+            Ok(push) => {
+                if latest.as_ref().is_none_or(|l| push.config.epoch >= l.config.epoch) {
+                    latest = Some(push);
                 }
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
         }
-        let Some(config) = latest.as_ref() else { continue };
+        let Some(push) = latest.as_ref() else { continue };
+        let config = &push.config;
+        for r in &push.removed {
+            if told.contains(&r.id) {
+                continue;
+            }
+            let Some(node) = config.node(&r.node) else { continue };
+            let parts = ["CLUSTER", "CORESHARD-LOG-REMOVED", &r.id.to_string()];
+            match request_line(&node.ip, node.port, &parts, Duration::from_millis(PEER_IO_TIMEOUT_MS)) {
+                Ok(line) if line.starts_with("+OK") || line.contains("not a member") => told.push(r.id),
+                Ok(line) => tracing::debug!("cluster: telling {} it was removed: {line}", r.node),
+                Err(e) => tracing::debug!("cluster: telling {} it was removed: {e}", r.node),
+            }
+        }
         let Ok(json) = serde_json::to_string(config) else { continue };
-        for node in config.nodes.iter().filter(|n| !voters.contains(&n.id)) {
+        for node in config.nodes.iter().filter(|n| !push.members.contains(&n.id)) {
             if taken.get(&node.id).is_some_and(|&e| e >= config.epoch) {
                 continue;
             }

@@ -3,8 +3,8 @@
 //!
 //! The change is one `ConfigChange::RemoveNode`, refused for a node that
 //! still serves slots (drain it first with `rebalance --weight <id>=0`), a
-//! primary that still has replicas, and a voter of the control log (voter
-//! changes are not supported). On a cluster whose configuration is pushed,
+//! primary that still has replicas, and a voter of the control log (remove
+//! it from the voters first: `coreshard-admin voters ... remove`). On a cluster whose configuration is pushed,
 //! the next epoch goes to every remaining node; on a `--control-log`
 //! cluster, the change is proposed through the log. Then, as `redis-cli
 //! --cluster del-node` does, the removed node gets `CLUSTER RESET SOFT`: it
@@ -84,8 +84,9 @@ pub(crate) fn run(existing: &str, which: &str, json: bool) -> Result<(), String>
             .map_err(|e| format!("cannot ask node {} whether it is a control log voter: {e}", node.id))?;
         if !log.starts_with("voter:none") {
             return Err(format!(
-                "node {} is a voter of the control log: changing the voters is not supported, so it cannot leave",
-                node.id
+                "node {} is a member of the control log: remove it from the voters first \
+                 (`coreshard-admin voters {existing} remove {}`)",
+                node.id, node.id
             ));
         }
     }

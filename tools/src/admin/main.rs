@@ -8,6 +8,8 @@
 //! `migrate` moves a slot range online (migrate.rs). `add-node` brings a
 //! fresh node in as an empty primary or a replica (add_node.rs), pushed or
 //! committed through the control log as the cluster keeps its map.
+//! `voters` lists the control log's voters and adds or removes one
+//! (voters.rs).
 //! `rebalance` plans moves so that each primary serves slots in proportion
 //! to its weight and runs them one migration at a time (rebalance.rs).
 //! `del-node` takes a node with no slots and no replicas (and not a control
@@ -26,6 +28,8 @@
 //! coreshard-admin rebalance ANY:PORT --weight NODE=0        # drain NODE
 //! coreshard-admin del-node ANY:PORT NODE                    # then remove it
 //! coreshard-admin fix ANY:PORT                              # after a failed push
+//! coreshard-admin voters ANY:PORT add NODE                  # replace a control log voter:
+//! coreshard-admin voters ANY:PORT remove DEAD               #   add the new one, remove the old
 //! ```
 
 mod add_node;
@@ -33,6 +37,7 @@ mod del_node;
 mod fix;
 mod migrate;
 mod rebalance;
+mod voters;
 
 use clap::{Parser, Subcommand};
 use coreshard_repl::cluster::{ClusterConfig, Node, NodeId, Role, SlotRange};
@@ -120,6 +125,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the voters of a cluster's control log, or add or remove one (one
+    /// change at a time; a node is added as a learner, then promoted once
+    /// it holds the log).
+    Voters {
+        /// Any node of the cluster, as HOST:PORT.
+        #[arg(value_name = "HOST:PORT")]
+        node: String,
+        #[command(subcommand)]
+        change: Option<VotersChange>,
+        /// Print the result as JSON.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Move slots between primaries, online, so that each serves a share in
     /// proportion to its weight.
     Rebalance {
@@ -183,6 +201,23 @@ enum Command {
     },
 }
 
+/// A change of the control log's voters.
+#[derive(Subcommand, Debug)]
+enum VotersChange {
+    /// Make a member of the cluster a voter.
+    Add {
+        /// The node: a node id, a unique prefix of one, or HOST:PORT.
+        #[arg(value_name = "NODE")]
+        node: String,
+    },
+    /// Remove a voter (dead or alive, the leader too) or a learner.
+    Remove {
+        /// The node: a node id, a unique prefix of one, or HOST:PORT.
+        #[arg(value_name = "NODE")]
+        node: String,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -196,6 +231,14 @@ fn main() -> ExitCode {
         }
         Command::DelNode { existing, node, json } => del_node::run(&existing, &node, json),
         Command::Fix { node, json } => fix::run(&node, json),
+        Command::Voters { node, change, json } => {
+            let change = match &change {
+                None => None,
+                Some(VotersChange::Add { node }) => Some(("add", node.as_str())),
+                Some(VotersChange::Remove { node }) => Some(("remove", node.as_str())),
+            };
+            voters::run(&node, change, json)
+        }
         Command::Rebalance {
             node,
             weights,
@@ -271,6 +314,11 @@ impl NodeConn {
     fn info_field(&mut self, section: &str, name: &str) -> Result<Option<String>, String> {
         let text: String = self.query(&["INFO", section])?;
         Ok(field(&text, name))
+    }
+
+    /// Waits up to `timeout` for each answer from now on.
+    fn set_timeout(&mut self, timeout: Duration) -> Result<(), String> {
+        self.con.set_read_timeout(Some(timeout)).map_err(|e| format!("{}: {e}", self.addr))
     }
 
     /// `CONFIG GET name`'s value.
