@@ -27,6 +27,11 @@
 # nodes' cluster-migration-bytes-per-sec
 # (default 0: unthrottled).
 #
+# SERVER_ARGS (unset by default) adds arguments to every node's command
+# line, e.g. SERVER_ARGS="--shards 1", or "--debug-migration-cleanup-keys-per-turn 0"
+# to hold the source's deletion of the moved keys and see what the rest of
+# the cutover costs.
+#
 # Pinning: SERVER_CPUS and CLIENT_CPUS (taskset -c lists) pin the nodes and
 # the load client; unset (the default), nothing is pinned: on a 2-vCPU
 # machine shared with other work, pinning three 2-shard nodes and a client
@@ -71,7 +76,7 @@ for round in $(seq 1 "$ROUNDS"); do
   done
   for p in $PORTS; do
     pin "${SERVER_CPUS:-}" $BIN/coreshard --port $p --cluster-enabled yes --cluster-config-file $R/n$p.conf \
-      --cluster-migration-bytes-per-sec $MRATE > $R/log$p 2>&1 &
+      --cluster-migration-bytes-per-sec $MRATE ${SERVER_ARGS:-} > $R/log$p 2>&1 &
     PIDS="$PIDS $!"
   done
   for p in $PORTS; do wait_for 20 redis-cli -p $p ping || { echo "node $p did not start" >&2; exit 1; }; done
