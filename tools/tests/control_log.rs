@@ -883,3 +883,71 @@ fn the_leader_removed_from_the_voters_hands_over_and_takes_pushes() {
     assert!(wait_until(CONVERGE, || epoch(nodes[l].as_ref().unwrap()) == Some(made)));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The index in `config` of the control log's leader, as `at` sees it.
+fn leader_index(at: &Server, config: &ClusterConfig) -> usize {
+    let mut leader = String::new();
+    assert!(wait_until(CONVERGE, || {
+        leader = log_field(at, "leader-node").unwrap_or_default();
+        !leader.is_empty()
+    }));
+    config.nodes.iter().position(|n| n.id.as_str() == leader).unwrap()
+}
+
+/// How long a push to a node outside the log may take once its change
+/// committed: its own write of nodes.conf and a round trip, with room for
+/// a loaded machine. A request to a node that does not answer waits
+/// `PEER_IO_TIMEOUT_MS` (500 ms) for its connection or its answer, and a
+/// removed voter that does not answer is sent two such requests each time
+/// (CORESHARD-LOG-REMOVED, and the map, being a node of the map outside
+/// the log), so pushes made one after another would reach the node
+/// after it a second or more after the commit.
+const PUSH_PROMPTLY: Duration = Duration::from_millis(700);
+
+#[test]
+fn a_removed_voter_that_does_not_answer_delays_no_push_to_other_nodes() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("black-hole");
+    let (_args, nodes, config) = control_log_cluster(&dir);
+    let addrs: Vec<String> = nodes.iter().flatten().map(Server::addr).collect();
+    let l = leader_index(nodes[0].as_ref().unwrap(), &config);
+    // C, a voter that does not lead, stops (SIGSTOP): its client port
+    // still completes connections in the kernel but never answers, a
+    // black hole. It is removed while stopped.
+    let c = (0..3).find(|&i| i != l).unwrap();
+    nodes[c].as_ref().unwrap().signal(libc::SIGSTOP);
+    let removed = std::panic::catch_unwind(|| admin(&["voters", &addrs[3], "remove", config.nodes[c].id.as_str()]));
+    let Ok(removed) = removed else {
+        nodes[c].as_ref().unwrap().signal(libc::SIGCONT);
+        panic!("the removal of the stopped voter failed");
+    };
+    assert!(removed.contains("removed"), "{removed}");
+    // Changes committed now reach D, outside the log, promptly each time,
+    // while the leader keeps trying C.
+    let outside = nodes[3].as_ref().unwrap();
+    let mut late = Vec::new();
+    for round in 0..4u16 {
+        let start = config.nodes[3].slots[0].start + round * 10;
+        let owner = config.nodes[(l + 1 + usize::from(round % 2)) % 3].id.clone();
+        let change = ConfigChange::AssignSlots { node: owner, ranges: vec![SlotRange::new(start, start + 4)] };
+        let made = propose(nodes[l].as_ref().unwrap(), &change);
+        let committed = std::time::Instant::now();
+        let reached = wait_until(PUSH_PROMPTLY, || epoch(outside).is_some_and(|e| e >= made));
+        if !reached {
+            // How late, for the failure's message.
+            wait_until(CONVERGE, || epoch(outside).is_some_and(|e| e >= made));
+            late.push((made, committed.elapsed()));
+        }
+    }
+    nodes[c].as_ref().unwrap().signal(libc::SIGCONT);
+    assert!(late.is_empty(), "pushes later than {PUSH_PROMPTLY:?} (epoch, waited): {late:?}");
+    // C, running again, learns that it was removed, leaves the log and
+    // takes the map by push.
+    let c_node = nodes[c].as_ref().unwrap();
+    assert!(wait_until(CONVERGE, || log_field(c_node, "voter").as_deref() == Some("none")), "C left the log");
+    let last = epoch(nodes[l].as_ref().unwrap()).unwrap();
+    assert!(wait_until(CONVERGE, || nodes.iter().flatten().all(|n| epoch(n) == Some(last))));
+    let _ = std::fs::remove_dir_all(&dir);
+}
