@@ -21,7 +21,10 @@
 //! one dies (proposals and a slot migration commit), stays a voter across
 //! a restart, while the removed voter
 //! restarted from its old files leaves the log without disturbing it; and
-//! the leader removed, which hands over and takes pushes.
+//! the leader removed, which hands over and takes pushes. A removed
+//! voter that does not answer (SIGSTOPped) delays no push to the node
+//! outside the log. A removed node added back without a restart votes,
+//! and a repeated removal or addition succeeds.
 //! Every wait polls with a deadline.
 
 mod common;
@@ -870,8 +873,9 @@ fn the_leader_removed_from_the_voters_hands_over_and_takes_pushes() {
     let made = propose(old, &change);
     assert!(wait_until(CONVERGE, || nodes.iter().flatten().all(|n| epoch(n) == Some(made))));
     // Its map comes from pushes now: a push of a newer epoch is taken.
-    let refused = admin_fails(&["voters", &addrs[l], "remove", &addrs[l]]);
-    assert!(refused.contains("not a member"), "{refused}");
+    // Its removal asked again (an answer lost) succeeds, saying so.
+    let again = admin(&["voters", &addrs[l], "remove", &addrs[l]]);
+    assert!(again.contains("was removed already"), "{again}");
     // Restarted, it stays outside the log.
     {
         let mut n = nodes[l].take().unwrap();
@@ -949,5 +953,55 @@ fn a_removed_voter_that_does_not_answer_delays_no_push_to_other_nodes() {
     assert!(wait_until(CONVERGE, || log_field(c_node, "voter").as_deref() == Some("none")), "C left the log");
     let last = epoch(nodes[l].as_ref().unwrap()).unwrap();
     assert!(wait_until(CONVERGE, || nodes.iter().flatten().all(|n| epoch(n) == Some(last))));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_removed_node_is_added_again_without_a_restart_and_repeated_changes_succeed() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("re-add");
+    let (_args, mut nodes, config) = control_log_cluster(&dir);
+    let addrs: Vec<String> = nodes.iter().flatten().map(Server::addr).collect();
+    let l = leader_index(nodes[0].as_ref().unwrap(), &config);
+    let x = (0..3).find(|&i| i != l).unwrap();
+    let x_id = config.nodes[x].id.to_string();
+    // X is removed (asked through D, outside the log) and leaves.
+    let removed = admin(&["voters", &addrs[3], "remove", &x_id]);
+    assert!(removed.contains(&format!("node {x_id} (member {}) removed", x + 1)), "{removed}");
+    assert!(wait_until(CONVERGE, || log_field(nodes[x].as_ref().unwrap(), "voter").as_deref() == Some("none")));
+    // The same removal asked again (as after a lost answer) succeeds and
+    // says so; a node that never was a member is refused.
+    let again = admin(&["voters", &addrs[3], "remove", &x_id]);
+    assert!(again.contains(&format!("node {x_id} (member {}) was removed already", x + 1)), "{again}");
+    let again = admin(&["voters", &addrs[x], "remove", &x_id]);
+    assert!(again.contains("was removed already"), "{again}");
+    let refused = admin_fails(&["voters", &addrs[0], "remove", &addrs[3]]);
+    assert!(refused.contains("not a member"), "{refused}");
+    // X, still running, is added again: a new member id, a voter.
+    let added = admin(&["voters", &addrs[3], "add", &x_id]);
+    assert!(added.contains("is voter 4"), "{added}");
+    assert!(wait_until(CONVERGE, || log_field(nodes[x].as_ref().unwrap(), "voter").as_deref() == Some("4")));
+    // Asked again, it is a voter already: success.
+    let again = admin(&["voters", &addrs[3], "add", &x_id]);
+    assert!(again.contains("is voter 4 already"), "{again}");
+    // The leader dies: X and the third voter are two of three, so the
+    // election and every commit need X's vote.
+    let old_term: u64 = log_field(nodes[x].as_ref().unwrap(), "term").unwrap().parse().unwrap();
+    {
+        let mut leader = nodes[l].take().unwrap();
+        leader.signal(libc::SIGKILL);
+        assert!(leader.wait_exit(CONVERGE).is_some());
+    }
+    let moved = SlotRange::new(config.nodes[3].slots[0].start, config.nodes[3].slots[0].start + 4);
+    let change = ConfigChange::AssignSlots { node: config.nodes[x].id.clone(), ranges: vec![moved] };
+    let made = propose(nodes[3].as_ref().unwrap(), &change);
+    assert!(wait_until(CONVERGE, || nodes.iter().flatten().all(|n| epoch(n) == Some(made))));
+    let x_node = nodes[x].as_ref().unwrap();
+    let term: u64 = log_field(x_node, "term").unwrap().parse().unwrap();
+    assert!(term > old_term, "a new leader was elected ({old_term} -> {term})");
+    let key = key_in(moved, "readded");
+    assert_eq!(set_reply(x_node, &key), "+OK");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -21,8 +21,9 @@
 //! The members can change (added as a learner, promoted, removed): the
 //! control thread opens and closes sender threads as they do, and a node
 //! that applies its own removal marks its log file removed, hands
-//! leadership over if it leads, stops its thread and takes configurations
-//! by push from then on.
+//! leadership over if it leads, closes its control port (so it can be
+//! added again without a restart), stops its thread and takes
+//! configurations by push from then on.
 //!
 //! A frame is a 4-byte big-endian length and a raft message as protobuf,
 //! checked by [`decode_message`] before it is parsed. Messages are best
@@ -36,13 +37,13 @@ use super::log::{
     ControlLog, Durable, MESSAGE_BYTES_MAX, ProposalId, ProposeError, TICK_MS, Timing, VOTERS_MAX, VoterChange,
     decode_message, encode_message,
 };
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -146,6 +147,8 @@ pub struct LogStatus {
     pub matched: Vec<(u64, u64)>,
     /// True once this node left the log (its removal applied).
     pub left: bool,
+    /// The members removed last, newest last (as the snapshot keeps them).
+    pub removed: Vec<Voter>,
 }
 
 enum Input {
@@ -241,10 +244,7 @@ impl Member {
         let listener = TcpListener::bind(&me.addr).map_err(|e| format!("can't listen on {}: {e}", me.addr))?;
         let (input_tx, input_rx) = bounded(INPUT_QUEUE_MAX);
         let status = Arc::new(Mutex::new(LogStatus { id: membership.id, ..LogStatus::default() }));
-        spawn("cs-control-accept", {
-            let input = input_tx.clone();
-            move || accept(listener, input)
-        })?;
+        let listening = Listening::start(listener, input_tx.clone())?;
         let (push_tx, push_rx) = bounded::<Push>(1);
         let (heard_tx, heard_rx) = bounded::<Heard>(HEARD_QUEUE_MAX);
         spawn("cs-control-push", move || push_to_others(push_rx, heard_rx))?;
@@ -261,6 +261,7 @@ impl Member {
             waiting: HashMap::new(),
             leaderless: Vec::new(),
             leaving: None,
+            listening: Some(listening),
         };
         driver.connect_peers()?;
         spawn("cs-control", move || {
@@ -352,19 +353,69 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), String> {
     std::thread::Builder::new().name(name.into()).spawn(f).map(|_| ()).map_err(|e| format!("can't start {name}: {e}"))
 }
 
-/// Accepts peers' connections, each read by a thread of its own.
-fn accept(listener: TcpListener, input: Sender<Input>) {
+/// The control port's accepting thread, stopped when this is dropped
+/// (the control thread ends, a removed node's included): the port is then
+/// free for the node to be added again without a restart.
+struct Listening {
+    stop: Arc<AtomicBool>,
+    /// Where the listener is bound, to wake its `accept`.
+    addr: std::net::SocketAddr,
+    /// Disconnected once the accepting thread dropped the listener.
+    ended: Receiver<()>,
+}
+
+impl Listening {
+    fn start(listener: TcpListener, input: Sender<Input>) -> Result<Listening, String> {
+        let addr = listener.local_addr().map_err(|e| format!("can't read the control port's address: {e}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ended_tx, ended) = bounded::<()>(0);
+        spawn("cs-control-accept", {
+            let stop = stop.clone();
+            move || {
+                accept(listener, input, &stop);
+                drop(ended_tx);
+            }
+        })?;
+        Ok(Listening { stop, addr, ended })
+    }
+}
+
+impl Drop for Listening {
+    /// Stops accepting and waits (a second at most) until the listener is
+    /// closed. `accept` blocks, so a connection of our own wakes it.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake {
+                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_millis(PEER_IO_TIMEOUT_MS));
+        if self.ended.recv_timeout(Duration::from_secs(1)) != Err(crossbeam_channel::RecvTimeoutError::Disconnected) {
+            tracing::warn!("cluster: the control port {} is still open", self.addr);
+        }
+    }
+}
+
+/// Accepts peers' connections, each read by a thread of its own, until
+/// `stop` is set.
+fn accept(listener: TcpListener, input: Sender<Input>, stop: &Arc<AtomicBool>) {
     let open = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
+        if stop.load(Ordering::Acquire) {
+            return;
+        }
         let Ok(stream) = stream else { continue };
         if open.load(Ordering::Relaxed) >= CONNECTIONS_MAX {
             tracing::warn!("cluster: control port has {CONNECTIONS_MAX} connections, refusing one");
             continue;
         }
         open.fetch_add(1, Ordering::Relaxed);
-        let (input, open) = (input.clone(), open.clone());
+        let (input, open, stop) = (input.clone(), open.clone(), stop.clone());
         let started = spawn("cs-control-read", move || {
-            read_from(stream, &input);
+            read_from(stream, &input, &stop);
             open.fetch_sub(1, Ordering::Relaxed);
         });
         if started.is_err() {
@@ -373,8 +424,9 @@ fn accept(listener: TcpListener, input: Sender<Input>) {
     }
 }
 
-/// Reads frames until the connection ends or sends garbage.
-fn read_from(mut stream: TcpStream, input: &Sender<Input>) {
+/// Reads frames until the connection ends or sends garbage, or the
+/// control thread stopped.
+fn read_from(mut stream: TcpStream, input: &Sender<Input>, stop: &AtomicBool) {
     let _ = stream.set_nodelay(true);
     let mut len = [0u8; 4];
     let mut buf = Vec::new();
@@ -394,7 +446,10 @@ fn read_from(mut stream: TcpStream, input: &Sender<Input>) {
         match decode_message(&buf) {
             // A full queue drops the message; Raft sends again.
             Ok(m) => {
-                let _ = input.try_send(Input::Peer(m));
+                let gone = matches!(input.try_send(Input::Peer(m)), Err(TrySendError::Disconnected(_)));
+                if gone || stop.load(Ordering::Acquire) {
+                    return;
+                }
             }
             Err(e) => {
                 tracing::warn!("cluster: bad control message: {e}");
@@ -451,6 +506,9 @@ struct Driver {
     /// Once this node is no longer a member: when it stops at the latest
     /// (a leader first hands leadership over).
     leaving: Option<Instant>,
+    /// The control port, closed when the node leaves or the control
+    /// thread ends.
+    listening: Option<Listening>,
 }
 
 impl Driver {
@@ -573,6 +631,9 @@ impl Driver {
         for (_, answer, _) in self.leaderless.drain(..) {
             answer.send(Err("this node left the control log".into()));
         }
+        // Before the node counts as outside the log, so that it can be
+        // added again at once.
+        self.listening = None;
         match self.status.lock() {
             Ok(mut s) => s.left = true,
             Err(poisoned) => poisoned.into_inner().left = true,
@@ -677,6 +738,7 @@ impl Driver {
             matched: peers.iter().filter_map(|p| self.log.matched(p.id).map(|m| (p.id, m))).collect(),
             peers,
             left: false,
+            removed: self.log.removed().to_vec(),
         };
         match self.status.lock() {
             Ok(mut s) => *s = status,
@@ -1051,6 +1113,24 @@ mod tests {
         // SAFETY: as above; this thread's own priority is untouched.
         let here = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
         assert!(here < CONTROL_NICE || here == nice, "only the control thread is lowered ({here})");
+    }
+
+    #[test]
+    fn a_removed_member_is_told_less_and_less_often_down_to_once_a_minute() {
+        let waits: Vec<u64> = (0..9).map(|t| removed_backoff(t).as_millis() as u64).collect();
+        assert_eq!(waits, [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000]);
+        assert_eq!(removed_backoff(u32::MAX), Duration::from_millis(REMOVED_RETRY_MAX_MS));
+    }
+
+    #[test]
+    fn a_stopped_control_port_is_free_to_bind_again() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (input, _rx) = bounded(1);
+        let listening = Listening::start(listener, input).unwrap();
+        assert!(TcpListener::bind(addr).is_err(), "bound while listening");
+        drop(listening);
+        assert!(TcpListener::bind(addr).is_ok(), "free once stopped");
     }
 
     #[test]
