@@ -919,10 +919,12 @@ fn a_removed_voter_that_does_not_answer_delays_no_push_to_other_nodes() {
     let l = leader_index(nodes[0].as_ref().unwrap(), &config);
     // C, a voter that does not lead, stops (SIGSTOP): its client port
     // still completes connections in the kernel but never answers, a
-    // black hole. It is removed while stopped.
+    // black hole. It is removed while stopped, asked of the leader (a
+    // node outside the log would pass the request to the nodes of its
+    // map in turn, C perhaps first, and wait for C's answer).
     let c = (0..3).find(|&i| i != l).unwrap();
     nodes[c].as_ref().unwrap().signal(libc::SIGSTOP);
-    let removed = std::panic::catch_unwind(|| admin(&["voters", &addrs[3], "remove", config.nodes[c].id.as_str()]));
+    let removed = std::panic::catch_unwind(|| admin(&["voters", &addrs[l], "remove", config.nodes[c].id.as_str()]));
     let Ok(removed) = removed else {
         nodes[c].as_ref().unwrap().signal(libc::SIGCONT);
         panic!("the removal of the stopped voter failed");
