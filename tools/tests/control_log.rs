@@ -21,7 +21,10 @@
 //! one dies (proposals and a slot migration commit), stays a voter across
 //! a restart, while the removed voter
 //! restarted from its old files leaves the log without disturbing it; and
-//! the leader removed, which hands over and takes pushes.
+//! the leader removed, which hands over and takes pushes. A removed
+//! voter that does not answer (SIGSTOPped) delays no push to the node
+//! outside the log. A removed node added back without a restart votes,
+//! and a repeated removal or addition succeeds.
 //! Every wait polls with a deadline.
 
 mod common;
@@ -870,8 +873,9 @@ fn the_leader_removed_from_the_voters_hands_over_and_takes_pushes() {
     let made = propose(old, &change);
     assert!(wait_until(CONVERGE, || nodes.iter().flatten().all(|n| epoch(n) == Some(made))));
     // Its map comes from pushes now: a push of a newer epoch is taken.
-    let refused = admin_fails(&["voters", &addrs[l], "remove", &addrs[l]]);
-    assert!(refused.contains("not a member"), "{refused}");
+    // Its removal asked again (an answer lost) succeeds, saying so.
+    let again = admin(&["voters", &addrs[l], "remove", &addrs[l]]);
+    assert!(again.contains("was removed already"), "{again}");
     // Restarted, it stays outside the log.
     {
         let mut n = nodes[l].take().unwrap();
@@ -881,5 +885,125 @@ fn the_leader_removed_from_the_voters_hands_over_and_takes_pushes() {
     nodes[l] = Some(start(&args[l], Some(config.nodes[l].port)));
     assert_eq!(log_field(nodes[l].as_ref().unwrap(), "voter").as_deref(), Some("none"));
     assert!(wait_until(CONVERGE, || epoch(nodes[l].as_ref().unwrap()) == Some(made)));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The index in `config` of the control log's leader, as `at` sees it.
+fn leader_index(at: &Server, config: &ClusterConfig) -> usize {
+    let mut leader = String::new();
+    assert!(wait_until(CONVERGE, || {
+        leader = log_field(at, "leader-node").unwrap_or_default();
+        !leader.is_empty()
+    }));
+    config.nodes.iter().position(|n| n.id.as_str() == leader).unwrap()
+}
+
+/// How long a push to a node outside the log may take once its change
+/// committed: its own write of nodes.conf and a round trip, with room for
+/// a loaded machine. A request to a node that does not answer waits
+/// `PEER_IO_TIMEOUT_MS` (500 ms) for its connection or its answer, and a
+/// removed voter that does not answer is sent two such requests each time
+/// (CORESHARD-LOG-REMOVED, and the map, being a node of the map outside
+/// the log), so pushes made one after another would reach the node
+/// after it a second or more after the commit.
+const PUSH_PROMPTLY: Duration = Duration::from_millis(700);
+
+#[test]
+fn a_removed_voter_that_does_not_answer_delays_no_push_to_other_nodes() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("black-hole");
+    let (_args, nodes, config) = control_log_cluster(&dir);
+    let addrs: Vec<String> = nodes.iter().flatten().map(Server::addr).collect();
+    let l = leader_index(nodes[0].as_ref().unwrap(), &config);
+    // C, a voter that does not lead, stops (SIGSTOP): its client port
+    // still completes connections in the kernel but never answers, a
+    // black hole. It is removed while stopped, asked of the leader (a
+    // node outside the log would pass the request to the nodes of its
+    // map in turn, C perhaps first, and wait for C's answer).
+    let c = (0..3).find(|&i| i != l).unwrap();
+    nodes[c].as_ref().unwrap().signal(libc::SIGSTOP);
+    let removed = std::panic::catch_unwind(|| admin(&["voters", &addrs[l], "remove", config.nodes[c].id.as_str()]));
+    let Ok(removed) = removed else {
+        nodes[c].as_ref().unwrap().signal(libc::SIGCONT);
+        panic!("the removal of the stopped voter failed");
+    };
+    assert!(removed.contains("removed"), "{removed}");
+    // Changes committed now reach D, outside the log, promptly each time,
+    // while the leader keeps trying C.
+    let outside = nodes[3].as_ref().unwrap();
+    let mut late = Vec::new();
+    for round in 0..4u16 {
+        let start = config.nodes[3].slots[0].start + round * 10;
+        let owner = config.nodes[(l + 1 + usize::from(round % 2)) % 3].id.clone();
+        let change = ConfigChange::AssignSlots { node: owner, ranges: vec![SlotRange::new(start, start + 4)] };
+        let made = propose(nodes[l].as_ref().unwrap(), &change);
+        let committed = std::time::Instant::now();
+        let reached = wait_until(PUSH_PROMPTLY, || epoch(outside).is_some_and(|e| e >= made));
+        if !reached {
+            // How late, for the failure's message.
+            wait_until(CONVERGE, || epoch(outside).is_some_and(|e| e >= made));
+            late.push((made, committed.elapsed()));
+        }
+    }
+    nodes[c].as_ref().unwrap().signal(libc::SIGCONT);
+    assert!(late.is_empty(), "pushes later than {PUSH_PROMPTLY:?} (epoch, waited): {late:?}");
+    // C, running again, learns that it was removed, leaves the log and
+    // takes the map by push.
+    let c_node = nodes[c].as_ref().unwrap();
+    assert!(wait_until(CONVERGE, || log_field(c_node, "voter").as_deref() == Some("none")), "C left the log");
+    let last = epoch(nodes[l].as_ref().unwrap()).unwrap();
+    assert!(wait_until(CONVERGE, || nodes.iter().flatten().all(|n| epoch(n) == Some(last))));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_removed_node_is_added_again_without_a_restart_and_repeated_changes_succeed() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("re-add");
+    let (_args, mut nodes, config) = control_log_cluster(&dir);
+    let addrs: Vec<String> = nodes.iter().flatten().map(Server::addr).collect();
+    let l = leader_index(nodes[0].as_ref().unwrap(), &config);
+    let x = (0..3).find(|&i| i != l).unwrap();
+    let x_id = config.nodes[x].id.to_string();
+    // X is removed (asked through D, outside the log) and leaves.
+    let removed = admin(&["voters", &addrs[3], "remove", &x_id]);
+    assert!(removed.contains(&format!("node {x_id} (member {}) removed", x + 1)), "{removed}");
+    assert!(wait_until(CONVERGE, || log_field(nodes[x].as_ref().unwrap(), "voter").as_deref() == Some("none")));
+    // The same removal asked again (as after a lost answer) succeeds and
+    // says so; a node that never was a member is refused.
+    let again = admin(&["voters", &addrs[3], "remove", &x_id]);
+    assert!(again.contains(&format!("node {x_id} (member {}) was removed already", x + 1)), "{again}");
+    let again = admin(&["voters", &addrs[x], "remove", &x_id]);
+    assert!(again.contains("was removed already"), "{again}");
+    let refused = admin_fails(&["voters", &addrs[0], "remove", &addrs[3]]);
+    assert!(refused.contains("not a member"), "{refused}");
+    // X, still running, is added again: a new member id, a voter.
+    let added = admin(&["voters", &addrs[3], "add", &x_id]);
+    assert!(added.contains("is voter 4"), "{added}");
+    assert!(wait_until(CONVERGE, || log_field(nodes[x].as_ref().unwrap(), "voter").as_deref() == Some("4")));
+    // Asked again, it is a voter already: success.
+    let again = admin(&["voters", &addrs[3], "add", &x_id]);
+    assert!(again.contains("is voter 4 already"), "{again}");
+    // The leader dies: X and the third voter are two of three, so the
+    // election and every commit need X's vote.
+    let old_term: u64 = log_field(nodes[x].as_ref().unwrap(), "term").unwrap().parse().unwrap();
+    {
+        let mut leader = nodes[l].take().unwrap();
+        leader.signal(libc::SIGKILL);
+        assert!(leader.wait_exit(CONVERGE).is_some());
+    }
+    let moved = SlotRange::new(config.nodes[3].slots[0].start, config.nodes[3].slots[0].start + 4);
+    let change = ConfigChange::AssignSlots { node: config.nodes[x].id.clone(), ranges: vec![moved] };
+    let made = propose(nodes[3].as_ref().unwrap(), &change);
+    assert!(wait_until(CONVERGE, || nodes.iter().flatten().all(|n| epoch(n) == Some(made))));
+    let x_node = nodes[x].as_ref().unwrap();
+    let term: u64 = log_field(x_node, "term").unwrap().parse().unwrap();
+    assert!(term > old_term, "a new leader was elected ({old_term} -> {term})");
+    let key = key_in(moved, "readded");
+    assert_eq!(set_reply(x_node, &key), "+OK");
     let _ = std::fs::remove_dir_all(&dir);
 }

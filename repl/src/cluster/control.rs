@@ -738,10 +738,7 @@ impl ClusterControl {
                 let passed = if status.leader == status.id {
                     return match op {
                         MemberOp::Add(node, addr) => self.add_member(&m, node, addr),
-                        MemberOp::Remove(node) => {
-                            let id = m.change(super::log::VoterChange::Remove(node.clone()))?;
-                            Ok(format!("node {node} (member {id}) removed"))
-                        }
+                        MemberOp::Remove(node) => Self::remove_member(&m, node),
                     };
                 } else if hops >= CHANGE_HOPS_MAX {
                     return Err("ERR this voter is not the control log leader".into());
@@ -783,6 +780,22 @@ impl ClusterControl {
             }
         }
         Err(last)
+    }
+
+    /// On the leader: removes `node`. A node that is no member but among
+    /// the members removed last was removed already (a request repeated
+    /// after its answer was lost): that is success, as a repeated add of a
+    /// voter is; a node never a member (or removed too long ago to be
+    /// remembered) is refused.
+    fn remove_member(m: &super::member::Member, node: &NodeId) -> Result<String, String> {
+        let s = m.status();
+        if !s.peers.iter().any(|p| &p.node == node) {
+            if let Some(r) = s.removed.iter().rev().find(|r| &r.node == node) {
+                return Ok(format!("node {node} (member {}) was removed already", r.id));
+            }
+        }
+        let id = m.change(super::log::VoterChange::Remove(node.clone()))?;
+        Ok(format!("node {node} (member {id}) removed"))
     }
 
     /// On the leader: adds `node` as a learner (or resumes a learner

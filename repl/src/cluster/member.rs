@@ -21,8 +21,9 @@
 //! The members can change (added as a learner, promoted, removed): the
 //! control thread opens and closes sender threads as they do, and a node
 //! that applies its own removal marks its log file removed, hands
-//! leadership over if it leads, stops its thread and takes configurations
-//! by push from then on.
+//! leadership over if it leads, closes its control port (so it can be
+//! added again without a restart), stops its thread and takes
+//! configurations by push from then on.
 //!
 //! A frame is a 4-byte big-endian length and a raft message as protobuf,
 //! checked by [`decode_message`] before it is parsed. Messages are best
@@ -36,13 +37,13 @@ use super::log::{
     ControlLog, Durable, MESSAGE_BYTES_MAX, ProposalId, ProposeError, TICK_MS, Timing, VOTERS_MAX, VoterChange,
     decode_message, encode_message,
 };
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -62,6 +63,8 @@ const PUSH_RETRY_MS: u64 = 1000;
 /// The control thread's nice value: below the shard threads, which share
 /// its core where every core has a shard.
 const CONTROL_NICE: i32 = 10;
+/// Removed members heard from waiting for the pusher.
+const HEARD_QUEUE_MAX: usize = 16;
 /// The longest reply line read from a node the configuration is pushed to.
 const PUSH_REPLY_BYTES_MAX: usize = 4096;
 
@@ -144,6 +147,8 @@ pub struct LogStatus {
     pub matched: Vec<(u64, u64)>,
     /// True once this node left the log (its removal applied).
     pub left: bool,
+    /// The members removed last, newest last (as the snapshot keeps them).
+    pub removed: Vec<Voter>,
 }
 
 enum Input {
@@ -239,14 +244,14 @@ impl Member {
         let listener = TcpListener::bind(&me.addr).map_err(|e| format!("can't listen on {}: {e}", me.addr))?;
         let (input_tx, input_rx) = bounded(INPUT_QUEUE_MAX);
         let status = Arc::new(Mutex::new(LogStatus { id: membership.id, ..LogStatus::default() }));
-        spawn("cs-control-accept", {
-            let input = input_tx.clone();
-            move || accept(listener, input)
-        })?;
+        let listening = Listening::start(listener, input_tx.clone())?;
         let (push_tx, push_rx) = bounded::<Push>(1);
-        spawn("cs-control-push", move || push_to_others(push_rx))?;
+        let (heard_tx, heard_rx) = bounded::<Heard>(HEARD_QUEUE_MAX);
+        spawn("cs-control-push", move || push_to_others(push_rx, heard_rx))?;
         let mut driver = Driver {
             push: push_tx,
+            heard: heard_tx,
+            heard_at: HashMap::new(),
             log,
             path: log_path(config_file),
             membership: membership.clone(),
@@ -256,6 +261,7 @@ impl Member {
             waiting: HashMap::new(),
             leaderless: Vec::new(),
             leaving: None,
+            listening: Some(listening),
         };
         driver.connect_peers()?;
         spawn("cs-control", move || {
@@ -347,19 +353,69 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), String> {
     std::thread::Builder::new().name(name.into()).spawn(f).map(|_| ()).map_err(|e| format!("can't start {name}: {e}"))
 }
 
-/// Accepts peers' connections, each read by a thread of its own.
-fn accept(listener: TcpListener, input: Sender<Input>) {
+/// The control port's accepting thread, stopped when this is dropped
+/// (the control thread ends, a removed node's included): the port is then
+/// free for the node to be added again without a restart.
+struct Listening {
+    stop: Arc<AtomicBool>,
+    /// Where the listener is bound, to wake its `accept`.
+    addr: std::net::SocketAddr,
+    /// Disconnected once the accepting thread dropped the listener.
+    ended: Receiver<()>,
+}
+
+impl Listening {
+    fn start(listener: TcpListener, input: Sender<Input>) -> Result<Listening, String> {
+        let addr = listener.local_addr().map_err(|e| format!("can't read the control port's address: {e}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ended_tx, ended) = bounded::<()>(0);
+        spawn("cs-control-accept", {
+            let stop = stop.clone();
+            move || {
+                accept(listener, input, &stop);
+                drop(ended_tx);
+            }
+        })?;
+        Ok(Listening { stop, addr, ended })
+    }
+}
+
+impl Drop for Listening {
+    /// Stops accepting and waits (a second at most) until the listener is
+    /// closed. `accept` blocks, so a connection of our own wakes it.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake {
+                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_millis(PEER_IO_TIMEOUT_MS));
+        if self.ended.recv_timeout(Duration::from_secs(1)) != Err(crossbeam_channel::RecvTimeoutError::Disconnected) {
+            tracing::warn!("cluster: the control port {} is still open", self.addr);
+        }
+    }
+}
+
+/// Accepts peers' connections, each read by a thread of its own, until
+/// `stop` is set.
+fn accept(listener: TcpListener, input: Sender<Input>, stop: &Arc<AtomicBool>) {
     let open = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
+        if stop.load(Ordering::Acquire) {
+            return;
+        }
         let Ok(stream) = stream else { continue };
         if open.load(Ordering::Relaxed) >= CONNECTIONS_MAX {
             tracing::warn!("cluster: control port has {CONNECTIONS_MAX} connections, refusing one");
             continue;
         }
         open.fetch_add(1, Ordering::Relaxed);
-        let (input, open) = (input.clone(), open.clone());
+        let (input, open, stop) = (input.clone(), open.clone(), stop.clone());
         let started = spawn("cs-control-read", move || {
-            read_from(stream, &input);
+            read_from(stream, &input, &stop);
             open.fetch_sub(1, Ordering::Relaxed);
         });
         if started.is_err() {
@@ -368,8 +424,9 @@ fn accept(listener: TcpListener, input: Sender<Input>) {
     }
 }
 
-/// Reads frames until the connection ends or sends garbage.
-fn read_from(mut stream: TcpStream, input: &Sender<Input>) {
+/// Reads frames until the connection ends or sends garbage, or the
+/// control thread stopped.
+fn read_from(mut stream: TcpStream, input: &Sender<Input>, stop: &AtomicBool) {
     let _ = stream.set_nodelay(true);
     let mut len = [0u8; 4];
     let mut buf = Vec::new();
@@ -389,7 +446,10 @@ fn read_from(mut stream: TcpStream, input: &Sender<Input>) {
         match decode_message(&buf) {
             // A full queue drops the message; Raft sends again.
             Ok(m) => {
-                let _ = input.try_send(Input::Peer(m));
+                let gone = matches!(input.try_send(Input::Peer(m)), Err(TrySendError::Disconnected(_)));
+                if gone || stop.load(Ordering::Acquire) {
+                    return;
+                }
             }
             Err(e) => {
                 tracing::warn!("cluster: bad control message: {e}");
@@ -427,6 +487,10 @@ struct Driver {
     /// The newest committed configuration and the members, for the pusher
     /// (leader only).
     push: Sender<Push>,
+    /// Removed members heard from, for the pusher to tell them.
+    heard: Sender<Heard>,
+    /// When each removed member was last reported heard from.
+    heard_at: HashMap<u64, Instant>,
     log: ControlLog,
     path: PathBuf,
     membership: Membership,
@@ -442,6 +506,9 @@ struct Driver {
     /// Once this node is no longer a member: when it stops at the latest
     /// (a leader first hands leadership over).
     leaving: Option<Instant>,
+    /// The control port, closed when the node leaves or the control
+    /// thread ends.
+    listening: Option<Listening>,
 }
 
 impl Driver {
@@ -503,6 +570,7 @@ impl Driver {
             }
             match input.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
                 Ok(Input::Peer(m)) => {
+                    self.note_removed_sender(m.from);
                     let _ = self.log.step(m);
                 }
                 Ok(Input::Propose(change, reply)) => self.propose(change, reply, Instant::now()),
@@ -531,6 +599,23 @@ impl Driver {
         }
     }
 
+    /// A message from member `from`: if it is one removed (it came back
+    /// unaware), the pusher tells it, at most once a retry period.
+    fn note_removed_sender(&mut self, from: u64) {
+        if self.log.peers().iter().any(|p| p.id == from) {
+            return;
+        }
+        let Some(voter) = self.log.removed().iter().rev().find(|r| r.id == from).cloned() else { return };
+        let now = Instant::now();
+        if self.heard_at.get(&from).is_some_and(|&at| now.duration_since(at) < Duration::from_millis(PUSH_RETRY_MS)) {
+            return;
+        }
+        self.heard_at.insert(from, now);
+        let Some(node) = self.control.config().node(&voter.node).cloned() else { return };
+        tracing::debug!("cluster: removed member {from} sent a message; telling it");
+        let _ = self.heard.try_send(Heard { voter, ip: node.ip, port: node.port });
+    }
+
     /// Ends this node's membership: the log file is marked removed (a
     /// restart does not bring it back), every waiting caller is answered,
     /// and the node goes on as one outside the log, which learns the
@@ -546,6 +631,9 @@ impl Driver {
         for (_, answer, _) in self.leaderless.drain(..) {
             answer.send(Err("this node left the control log".into()));
         }
+        // Before the node counts as outside the log, so that it can be
+        // added again at once.
+        self.listening = None;
         match self.status.lock() {
             Ok(mut s) => s.left = true,
             Err(poisoned) => poisoned.into_inner().left = true,
@@ -650,6 +738,7 @@ impl Driver {
             matched: peers.iter().filter_map(|p| self.log.matched(p.id).map(|m| (p.id, m))).collect(),
             peers,
             left: false,
+            removed: self.log.removed().to_vec(),
         };
         match self.status.lock() {
             Ok(mut s) => *s = status,
@@ -668,6 +757,65 @@ struct Push {
     removed: Vec<Voter>,
 }
 
+/// A removed member that sent this member a raft message: it does not
+/// know it was removed (it was away, or restarted from old files), so the
+/// pusher tells it at once, whether this member leads or not.
+struct Heard {
+    voter: Voter,
+    /// Its client port's address, from the map.
+    ip: String,
+    port: u16,
+}
+
+/// A request the pusher makes of one node.
+#[derive(Clone, Debug)]
+enum Tell {
+    /// `CLUSTER CORESHARD-SETCONFIG <epoch> <json>`.
+    Config(u64, Arc<str>),
+    /// `CLUSTER CORESHARD-LOG-REMOVED <raft-id>`.
+    Removed(u64),
+}
+
+/// Whom a request goes to: a node outside the log, or a removed member.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Target {
+    Node(NodeId),
+    Removed(u64),
+}
+
+/// A request a courier made, and whether the node took it.
+struct Done {
+    target: Target,
+    tell: Tell,
+    taken: bool,
+}
+
+/// A removed member the pusher tells so.
+struct Removal {
+    ip: String,
+    port: u16,
+    node: NodeId,
+    /// It answered that it left (or is no such member).
+    told: bool,
+    /// Tries since it was last heard of, for the backoff.
+    tries: u32,
+    /// When it was last tried.
+    last: Option<Instant>,
+}
+
+/// The longest wait between two tellings of a removed member that does
+/// not answer: retries back off from [`PUSH_RETRY_MS`], doubling, to this.
+/// It is told at once anyway when it sends a member a message (it comes
+/// back believing it is one), so slow retries only delay a member that
+/// comes back silent (a learner).
+const REMOVED_RETRY_MAX_MS: u64 = 60_000;
+
+/// The wait before the next telling of a removed member tried `tries` times.
+fn removed_backoff(tries: u32) -> Duration {
+    let ms = PUSH_RETRY_MS.saturating_mul(1u64 << tries.min(16));
+    Duration::from_millis(ms.min(REMOVED_RETRY_MAX_MS))
+}
+
 /// Nodes outside the log learn committed configurations by push: the
 /// leader's pusher sends `CLUSTER CORESHARD-SETCONFIG <epoch> <json>` to
 /// each of them (on its client port) until it has taken that epoch or a
@@ -675,46 +823,237 @@ struct Push {
 /// not higher than its own, so a push from a deposed leader is harmless.
 /// A member removed while it was away (it still thinks it is one, and
 /// refuses pushes) is sent `CLUSTER CORESHARD-LOG-REMOVED <raft-id>` until
-/// it answers that it left.
-fn push_to_others(pushes: Receiver<Push>) {
-    let mut taken: HashMap<NodeId, u64> = HashMap::new();
-    let mut told: Vec<u64> = Vec::new();
-    let mut latest: Option<Push> = None;
+/// it answers that it left, backing off to [`REMOVED_RETRY_MAX_MS`], and
+/// at once whenever it is heard from.
+///
+/// Each node is sent to by a courier thread of its own, one request at a
+/// time, so a node that does not answer (each request may wait
+/// [`PEER_IO_TIMEOUT_MS`] to connect and as long for the answer) delays
+/// only its own requests, never another node's. A courier exists while
+/// its node has something to take.
+fn push_to_others(pushes: Receiver<Push>, heard: Receiver<Heard>) {
+    let (done_tx, done_rx) = crossbeam_channel::unbounded::<Done>();
+    let mut pusher = Pusher {
+        couriers: HashMap::new(),
+        busy: HashSet::new(),
+        next: HashMap::new(),
+        taken: HashMap::new(),
+        removed: HashMap::new(),
+        latest: None,
+        json: None,
+        done: done_tx,
+    };
     loop {
-        match pushes.recv_timeout(Duration::from_millis(PUSH_RETRY_MS)) {
-            Ok(push) => {
-                if latest.as_ref().is_none_or(|l| push.config.epoch >= l.config.epoch) {
-                    latest = Some(push);
+        let wait = pusher.next_wait(Instant::now());
+        crossbeam_channel::select! {
+            recv(pushes) -> push => match push {
+                Ok(push) => pusher.take_push(push),
+                Err(_) => return,
+            },
+            recv(heard) -> h => match h {
+                Ok(h) => pusher.heard(h),
+                Err(_) => return,
+            },
+            recv(done_rx) -> done => {
+                if let Ok(done) = done {
+                    pusher.done(done);
                 }
-            }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+            },
+            default(wait) => {},
         }
-        let Some(push) = latest.as_ref() else { continue };
-        let config = &push.config;
+        pusher.round(Instant::now());
+    }
+}
+
+/// The pusher's state (see [`push_to_others`]).
+struct Pusher {
+    /// Each target's courier: its queue of one request.
+    couriers: HashMap<Target, Sender<(String, u16, Tell)>>,
+    /// Targets whose courier has a request in hand.
+    busy: HashSet<Target>,
+    /// When a target may be sent to again.
+    next: HashMap<Target, Instant>,
+    /// The epoch each node outside the log is known to have.
+    taken: HashMap<NodeId, u64>,
+    /// Removed members to tell, by raft id.
+    removed: HashMap<u64, Removal>,
+    latest: Option<Push>,
+    /// The latest configuration as JSON, with its epoch.
+    json: Option<(u64, Arc<str>)>,
+    done: Sender<Done>,
+}
+
+impl Pusher {
+    fn take_push(&mut self, push: Push) {
+        let epoch = self.latest.as_ref().map_or(0, |l| l.config.epoch);
+        if push.config.epoch < epoch {
+            return;
+        }
+        if push.config.epoch > epoch {
+            // A new epoch goes out at once, not at the next retry.
+            self.next.retain(|t, _| !matches!(t, Target::Node(_)));
+        }
+        // Those told that fell out of the log's list are forgotten.
+        self.removed.retain(|id, r| !r.told || push.removed.iter().any(|p| p.id == *id));
         for r in &push.removed {
-            if told.contains(&r.id) {
-                continue;
-            }
-            let Some(node) = config.node(&r.node) else { continue };
-            let parts = ["CLUSTER", "CORESHARD-LOG-REMOVED", &r.id.to_string()];
-            match request_line(&node.ip, node.port, &parts, Duration::from_millis(PEER_IO_TIMEOUT_MS)) {
-                Ok(line) if line.starts_with("+OK") || line.contains("not a member") => told.push(r.id),
-                Ok(line) => tracing::debug!("cluster: telling {} it was removed: {line}", r.node),
-                Err(e) => tracing::debug!("cluster: telling {} it was removed: {e}", r.node),
+            if let Some(node) = push.config.node(&r.node) {
+                self.removed.entry(r.id).or_insert_with(|| Removal {
+                    ip: node.ip.clone(),
+                    port: node.port,
+                    node: r.node.clone(),
+                    told: false,
+                    tries: 0,
+                    last: None,
+                });
             }
         }
-        let Ok(json) = serde_json::to_string(config) else { continue };
-        for node in config.nodes.iter().filter(|n| !push.members.contains(&n.id)) {
-            if taken.get(&node.id).is_some_and(|&e| e >= config.epoch) {
+        self.latest = Some(push);
+    }
+
+    fn heard(&mut self, h: Heard) {
+        let r = self.removed.entry(h.voter.id).or_insert_with(|| Removal {
+            ip: h.ip.clone(),
+            port: h.port,
+            node: h.voter.node.clone(),
+            told: false,
+            tries: 0,
+            last: None,
+        });
+        r.told = false;
+        r.tries = 0;
+        // At most once a retry period, however often it is heard.
+        let at = r.last.map_or_else(Instant::now, |l| l + Duration::from_millis(PUSH_RETRY_MS));
+        self.next.insert(Target::Removed(h.voter.id), at);
+    }
+
+    fn done(&mut self, done: Done) {
+        self.busy.remove(&done.target);
+        if !done.taken {
+            return;
+        }
+        match (&done.target, &done.tell) {
+            (Target::Node(node), Tell::Config(epoch, _)) => {
+                let have = self.taken.entry(node.clone()).or_insert(0);
+                *have = (*have).max(*epoch);
+            }
+            (Target::Removed(id), _) => {
+                if let Some(r) = self.removed.get_mut(id) {
+                    r.told = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// How long until a target may be sent to again (a retry period at most).
+    fn next_wait(&self, now: Instant) -> Duration {
+        let retry = Duration::from_millis(PUSH_RETRY_MS);
+        self.next.values().map(|at| at.saturating_duration_since(now)).min().map_or(retry, |d| d.min(retry))
+    }
+
+    /// Hands each target that lacks something, and is neither busy nor
+    /// waiting for its retry, its request; ends the couriers of targets
+    /// that lack nothing.
+    fn round(&mut self, now: Instant) {
+        let mut wanted: Vec<(Target, String, u16, Tell)> = Vec::new();
+        if let Some(push) = &self.latest {
+            let config = &push.config;
+            if self.json.as_ref().is_none_or(|(e, _)| *e != config.epoch) {
+                self.json = serde_json::to_string(config).ok().map(|j| (config.epoch, Arc::from(j)));
+            }
+            if let Some((_, json)) = &self.json {
+                for node in config.nodes.iter().filter(|n| !push.members.contains(&n.id)) {
+                    if self.taken.get(&node.id).is_some_and(|&e| e >= config.epoch) {
+                        continue;
+                    }
+                    let tell = Tell::Config(config.epoch, json.clone());
+                    wanted.push((Target::Node(node.id.clone()), node.ip.clone(), node.port, tell));
+                }
+            }
+        }
+        let members = self.latest.as_ref().map(|p| p.members.as_slice()).unwrap_or_default();
+        for (&id, r) in &self.removed {
+            // A member again (added back): nothing to tell.
+            if !r.told && !members.contains(&r.node) {
+                wanted.push((Target::Removed(id), r.ip.clone(), r.port, Tell::Removed(id)));
+            }
+        }
+        self.couriers.retain(|t, _| wanted.iter().any(|w| &w.0 == t));
+        for (target, ip, port, tell) in wanted {
+            if self.busy.contains(&target) || self.next.get(&target).is_some_and(|&at| at > now) {
                 continue;
             }
-            match push_one(&node.ip, node.port, config.epoch, &json) {
-                Ok(()) => {
-                    taken.insert(node.id.clone(), config.epoch);
+            let courier = match self.couriers.get(&target) {
+                Some(c) => c.clone(),
+                None => {
+                    let (tx, rx) = bounded::<(String, u16, Tell)>(1);
+                    let (done, who) = (self.done.clone(), target.clone());
+                    if spawn("cs-control-courier", move || courier(who, rx, done)).is_err() {
+                        tracing::warn!("cluster: can't start a courier for {target:?}");
+                        continue;
+                    }
+                    self.couriers.insert(target.clone(), tx.clone());
+                    tx
                 }
-                Err(e) => tracing::debug!("cluster: push of epoch {} to {}: {e}", config.epoch, node.id),
+            };
+            if courier.try_send((ip, port, tell)).is_err() {
+                continue;
             }
+            self.busy.insert(target.clone());
+            let wait = match &target {
+                Target::Node(_) => Duration::from_millis(PUSH_RETRY_MS),
+                Target::Removed(id) => match self.removed.get_mut(id) {
+                    Some(r) => {
+                        r.last = Some(now);
+                        r.tries += 1;
+                        removed_backoff(r.tries - 1)
+                    }
+                    None => Duration::from_millis(PUSH_RETRY_MS),
+                },
+            };
+            self.next.insert(target, now + wait);
+        }
+        self.next
+            .retain(|t, _| self.busy.contains(t) || self.couriers.contains_key(t) || matches!(t, Target::Removed(_)));
+    }
+}
+
+/// A courier: makes its target's requests one at a time, reporting each
+/// outcome, until the pusher drops its queue.
+fn courier(target: Target, requests: Receiver<(String, u16, Tell)>, done: Sender<Done>) {
+    let timeout = Duration::from_millis(PEER_IO_TIMEOUT_MS);
+    for (ip, port, tell) in requests {
+        let taken = match &tell {
+            Tell::Config(epoch, json) => match push_one(&ip, port, *epoch, json) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::debug!("cluster: push of epoch {epoch} to {target:?}: {e}");
+                    false
+                }
+            },
+            Tell::Removed(id) => {
+                match request_line(&ip, port, &["CLUSTER", "CORESHARD-LOG-REMOVED", &id.to_string()], timeout) {
+                    // Told now, or not (or no longer) that member.
+                    Ok(line)
+                        if line.starts_with("+OK")
+                            || line.contains("not a member")
+                            || line.contains("another member") =>
+                    {
+                        true
+                    }
+                    Ok(line) => {
+                        tracing::debug!("cluster: telling member {id} it was removed: {line}");
+                        false
+                    }
+                    Err(e) => {
+                        tracing::debug!("cluster: telling member {id} it was removed: {e}");
+                        false
+                    }
+                }
+            }
+        };
+        if done.send(Done { target: target.clone(), tell, taken }).is_err() {
+            return;
         }
     }
 }
@@ -774,6 +1113,24 @@ mod tests {
         // SAFETY: as above; this thread's own priority is untouched.
         let here = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
         assert!(here < CONTROL_NICE || here == nice, "only the control thread is lowered ({here})");
+    }
+
+    #[test]
+    fn a_removed_member_is_told_less_and_less_often_down_to_once_a_minute() {
+        let waits: Vec<u64> = (0..9).map(|t| removed_backoff(t).as_millis() as u64).collect();
+        assert_eq!(waits, [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000]);
+        assert_eq!(removed_backoff(u32::MAX), Duration::from_millis(REMOVED_RETRY_MAX_MS));
+    }
+
+    #[test]
+    fn a_stopped_control_port_is_free_to_bind_again() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (input, _rx) = bounded(1);
+        let listening = Listening::start(listener, input).unwrap();
+        assert!(TcpListener::bind(addr).is_err(), "bound while listening");
+        drop(listening);
+        assert!(TcpListener::bind(addr).is_ok(), "free once stopped");
     }
 
     #[test]
