@@ -64,13 +64,15 @@
 //! # A big slot, a slice at a time
 //!
 //! When [`fill`] reaches a slot of more than [`WHOLE_SLOT_KEYS`] keys, it
-//! takes the list of its key names, every database's (copying names costs
-//! a small part of serializing the values), less the names of its early
-//! set, which it drops; it sorts the list by name, then database, and
-//! serializes from it, a key at a time, until its output reaches
-//! `max_bytes`; the next call goes on from there. The slot is done when the
-//! list is. While the slot is in progress, [`before_write`] of one of its
-//! keys looks the name up in the rest of the list (a binary search):
+//! takes the list of its key names, every database's, in the order its
+//! tables hold them (copying names costs a small part of serializing the
+//! values), less the names of its early set, which it drops; it serializes
+//! from that list, looking each key up again, a key at a time, until its
+//! output reaches `max_bytes`; the next call goes on from there. The slot
+//! is done when the list is. While the slot is in progress,
+//! [`before_write`] of one of its keys looks the name up in the list (an
+//! index sorted by hash and name, built on the slot's first such write:
+//! most walks meet none) and finds its entries that are:
 //!
 //! - still to come (in some databases): those are serialized now, into
 //!   `pending`, and marked so that the walk skips them;
@@ -82,7 +84,7 @@
 //! A key deleted (evicted, expired) before the walk reaches it is found
 //! missing then and left out. [`before_write_slot`] and [`before_write_all`]
 //! serialize the rest of the list at once, as they do a slot not started.
-//! The list (names and a 24-byte index entry per key) counts in
+//! The list (names and 24 bytes per key, 16 more with the index) counts in
 //! [`early_bytes`] until the slot is done.
 //!
 //! Deletions need no [`before_write`]: a lazy expiry or an eviction that
@@ -110,7 +112,8 @@
 //! always ends at a command boundary. One key is the unit of
 //! serialization: a big value is written whole, so a piece can exceed
 //! `max_bytes` by a key's size, or by a small slot's. Starting a big slot
-//! costs the copy and sort of its key names, once. [`before_write`] does
+//! costs the copy of its key names, once (and the first write that meets
+//! it during the walk, their sort). [`before_write`] does
 //! one small slot's work, or one key's; [`before_write_slot`] one slot's,
 //! however big; [`before_write_all`] does all the remaining work at once.
 //! What they serialize stays in memory until it is handed out, which the
