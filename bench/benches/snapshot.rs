@@ -17,6 +17,11 @@
 //! slot here is past `WHOLE_SLOT_KEYS`, so only the written key is
 //! serialized); `whole_slot` is `before_write_slot`, what every first write
 //! to a slot did before big slots were copied per key.
+//!
+//! `snapshot_slices` hands out that range's snapshot (every slot past
+//! `WHOLE_SLOT_KEYS`, so each is walked from a list of its key names) in
+//! pieces of 8 KiB, as a flow's loop turn asks for them between reads of
+//! the clock, and of 256 KiB; the longest single `fill` of each is printed.
 
 use coreshard_engine::db::NO_EXPIRE;
 use coreshard_engine::slot::key_slot;
@@ -191,5 +196,40 @@ fn snapshot_cow(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, snapshot, snapshot_cow);
+/// Hands out the whole snapshot of slots 0 to `RANGE_SLOTS` of `ks` in
+/// pieces of `piece_bytes`, and returns the longest `fill` and the number
+/// of pieces.
+fn range_in_pieces(ks: &Keyspace, piece_bytes: usize, piece: &mut Vec<u8>) -> (std::time::Duration, usize) {
+    let mut snapshot = Snapshot::of_slots(ks, 0..RANGE_SLOTS);
+    let (mut longest, mut pieces) = (std::time::Duration::ZERO, 0);
+    loop {
+        piece.clear();
+        let start = std::time::Instant::now();
+        let finished = snapshot.fill(ks, NOW, piece_bytes, piece);
+        longest = longest.max(start.elapsed());
+        pieces += 1;
+        black_box(&piece);
+        if finished {
+            return (longest, pieces);
+        }
+    }
+}
+
+fn snapshot_slices(c: &mut Criterion) {
+    let (ks, _) = range_filled();
+    let mut piece = Vec::with_capacity(512 * 1024);
+    let mut g = c.benchmark_group("snapshot_slices");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(RANGE_KEYS as u64));
+    for (name, piece_bytes) in [("range_1m_keys_in_8k_pieces", 8 * 1024), ("range_1m_keys_in_256k_pieces", 256 * 1024)]
+    {
+        let runs: Vec<_> = (0..5).map(|_| range_in_pieces(&ks, piece_bytes, &mut piece)).collect();
+        let longest = runs.iter().map(|r| r.0.as_micros()).collect::<Vec<_>>();
+        eprintln!("{name}: {} pieces, longest fill per run (us): {longest:?}", runs[0].1);
+        g.bench_function(name, |b| b.iter(|| range_in_pieces(&ks, piece_bytes, &mut piece)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, snapshot, snapshot_cow, snapshot_slices);
 criterion_main!(benches);

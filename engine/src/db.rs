@@ -305,6 +305,18 @@ impl Db {
         table.find(self.hash(key), |e| e.key() == key).filter(|e| !self.is_expired(e, now))
     }
 
+    /// [`Db::peek`] of a key whose slot the caller knows already (a
+    /// snapshot walking a list of one slot's key names), which saves
+    /// computing it again.
+    pub fn peek_in_slot(&self, slot: usize, key: &[u8], now: UnixMs) -> Option<&Entry> {
+        debug_assert_eq!(slot, slot::key_slot(key) as usize);
+        if self.slots.is_empty() || !self.owned.contains(slot) {
+            return None;
+        }
+        let table = &self.slots[self.owned.local(slot)].table;
+        table.find(self.hash(key), |e| e.key() == key).filter(|e| !self.is_expired(e, now))
+    }
+
     fn reborrow<'t>(table: &'t mut HashTable<Entry>, hash: u64, key: &[u8]) -> &'t mut Entry {
         match table.find_mut(hash, |e| e.key() == key) {
             Some(e) => e,

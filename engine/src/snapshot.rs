@@ -11,7 +11,8 @@
 //!           cursor  a write to a key of s3 came first: `before_write`
 //!                   serialized s3 (or, s3 being big, that key alone, noted
 //!                   in s3's early set) into `pending`, which the next `fill`
-//!                   hands out first
+//!                   hands out first; a big slot at the cursor is walked
+//!                   over several calls from the list of its key names
 //!
 //!   stream:  SELECT <db>                         when the database changes
 //!            RESTORE <key> <abs-expire-ms|0> <DUMP payload> REPLACE ABSTTL
@@ -21,8 +22,10 @@
 //!
 //! The snapshot stands for every key of its slots, in every database, as
 //! they were when [`Snapshot::new`] ran. Nothing is copied then. [`fill`]
-//! serializes slots in order as the network layer asks for more, a slot at
-//! a time (all databases of the slot together), and marks each one done.
+//! serializes slots in order as the network layer asks for more (all
+//! databases of a slot together), and marks each one done: a slot of at
+//! most [`WHOLE_SLOT_KEYS`] keys at once, a bigger one a key at a time over
+//! as many calls as it takes (see "A big slot, a slice at a time" below).
 //! Before a write command changes a key, the caller calls [`before_write`]
 //! with the key and its slot. If the slot is not done yet, what the write
 //! may change is serialized right then, as it still is (into a buffer the
@@ -58,6 +61,32 @@
 //! served. MOVE changes another database under the same key name, which the
 //! slot, or the name, already covers.
 //!
+//! # A big slot, a slice at a time
+//!
+//! When [`fill`] reaches a slot of more than [`WHOLE_SLOT_KEYS`] keys, it
+//! takes the list of its key names, every database's, in the order its
+//! tables hold them (copying names costs a small part of serializing the
+//! values), less the names of its early set, which it drops; it serializes
+//! from that list, looking each key up again, a key at a time, until its
+//! output reaches `max_bytes`; the next call goes on from there. The slot
+//! is done when the list is. While the slot is in progress,
+//! [`before_write`] of one of its keys looks the name up in the list (an
+//! index sorted by hash and name, built on the slot's first such write:
+//! most walks meet none) and finds its entries that are:
+//!
+//! - still to come (in some databases): those are serialized now, into
+//!   `pending`, and marked so that the walk skips them;
+//! - already serialized by the walk (or serialized early and skipped), or
+//!   missing from the list (created after the snapshot point, or saved
+//!   early before the walk began): nothing to do; the journal carries the
+//!   write.
+//!
+//! A key deleted (evicted, expired) before the walk reaches it is found
+//! missing then and left out. [`before_write_slot`] and [`before_write_all`]
+//! serialize the rest of the list at once, as they do a slot not started.
+//! The list (names and 24 bytes per key, 16 more with the index) counts in
+//! [`early_bytes`] until the slot is done.
+//!
 //! Deletions need no [`before_write`]: a lazy expiry or an eviction that
 //! removes a key from a slot not yet serialized leaves the snapshot without
 //! that key, and the journal carries the `DEL` the replica then applies,
@@ -78,12 +107,14 @@
 //!
 //! # Bounds
 //!
-//! A call to [`fill`] stops after the slot (or pending piece) that took its
-//! output past `max_bytes`, and its output always ends at a command
-//! boundary. One key is the unit of serialization: a big value is written
-//! whole, and so is a big slot (hash tags can gather many keys in one), so a
-//! piece can exceed `max_bytes` by a slot's size. [`before_write`] does one
-//! small slot's work, or one key's; [`before_write_slot`] one slot's,
+//! A call to [`fill`] stops after the small slot, key (of a big slot) or
+//! pending piece that took its output past `max_bytes`, and its output
+//! always ends at a command boundary. One key is the unit of
+//! serialization: a big value is written whole, so a piece can exceed
+//! `max_bytes` by a key's size, or by a small slot's. Starting a big slot
+//! costs the copy of its key names, once (and the first write that meets
+//! it during the walk, their sort). [`before_write`] does
+//! one small slot's work, or one key's; [`before_write_slot`] one slot's,
 //! however big; [`before_write_all`] does all the remaining work at once.
 //! What they serialize stays in memory until it is handed out, which the
 //! caller watches with [`pending_bytes`], and the early sets' key names
@@ -108,8 +139,9 @@ use crate::db::{Entry, UnixMs};
 use crate::journal::encode_command;
 use crate::keyspace::Keyspace;
 use crate::slot::{SLOTS, ShardSlots};
-use hashbrown::{HashMap, HashSet};
+use hashbrown::{DefaultHashBuilder, HashMap, HashSet};
 use std::collections::VecDeque;
+use std::hash::BuildHasher;
 use std::ops::Range;
 
 /// Slots serialized by [`Snapshot::before_write_all`] (or by successive
@@ -162,6 +194,92 @@ struct Piece {
     keys: u64,
 }
 
+/// A key of a [`SlotWalk`]: where its name lies in the walk's names, and
+/// its database.
+#[derive(Clone, Copy)]
+struct WalkKey {
+    start: usize,
+    end: usize,
+    db: u32,
+    /// Serialized by [`Snapshot::before_write`] ahead of the walk, which
+    /// leaves it out.
+    skip: bool,
+}
+
+/// A big slot [`Snapshot::fill`] serializes over several calls: the
+/// names of its keys (per database) when its serialization started, less
+/// those serialized early, and how far the walk got.
+struct SlotWalk {
+    slot: usize,
+    /// The key names, one after another.
+    names: Vec<u8>,
+    /// In the order the slot's tables listed them, database by database.
+    keys: Vec<WalkKey>,
+    /// The hash of each name and its index in `keys`, sorted by hash, then
+    /// name, then database: built on the first write to the slot during
+    /// the walk, to find its key's entries. Most walks meet no write, and
+    /// the sort costs about a third of serializing the slot (a sort by
+    /// name alone, comparing names, cost all of it).
+    index: Option<Vec<(u64, usize)>>,
+    hasher: DefaultHashBuilder,
+    /// The next key to serialize: those below were serialized (or skipped).
+    next: usize,
+}
+
+impl SlotWalk {
+    /// Takes the names of the keys of `slot` live at `now`, in every
+    /// database, less those of `early`.
+    fn new(ks: &Keyspace, slot: usize, now: UnixMs, early: Option<&HashSet<Box<[u8]>>>) -> Self {
+        let count = ks.dbs().iter().map(|db| db.slot_len(slot)).sum();
+        let mut names = Vec::new();
+        let mut keys = Vec::with_capacity(count);
+        for (i, db) in ks.dbs().iter().enumerate() {
+            db.for_each_in_slot(slot, |e| {
+                if e.is_expired(now) || early.is_some_and(|set| set.contains(e.key())) {
+                    return;
+                }
+                let start = names.len();
+                names.extend_from_slice(e.key());
+                keys.push(WalkKey { start, end: names.len(), db: i as u32, skip: false });
+            });
+        }
+        SlotWalk { slot, names, keys, index: None, hasher: DefaultHashBuilder::default(), next: 0 }
+    }
+
+    fn name(&self, k: &WalkKey) -> &[u8] {
+        &self.names[k.start..k.end]
+    }
+
+    /// The indices in `keys` of the entries named `key` still to come (one
+    /// per database where it was live and not serialized yet), none when
+    /// the walk is past them or never had them.
+    fn still_to_come(&mut self, key: &[u8]) -> Vec<usize> {
+        let index = match self.index.take() {
+            Some(index) => index,
+            None => {
+                let mut index: Vec<(u64, usize)> =
+                    self.keys.iter().enumerate().map(|(i, k)| (self.hasher.hash_one(self.name(k)), i)).collect();
+                let name = |i: usize| self.name(&self.keys[i]);
+                index.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| name(a.1).cmp(name(b.1))).then(a.1.cmp(&b.1)));
+                index
+            }
+        };
+        let hash = self.hasher.hash_one(key);
+        let lo = index.partition_point(|&(h, i)| (h, self.name(&self.keys[i])) < (hash, key));
+        let same = index[lo..].iter().take_while(|&&(h, i)| h == hash && self.name(&self.keys[i]) == key);
+        let to_come = same.map(|&(_, i)| i).filter(|&i| i >= self.next && !self.keys[i].skip).collect();
+        self.index = Some(index);
+        to_come
+    }
+
+    /// What the walk holds, for memory accounting.
+    fn bytes(&self) -> usize {
+        self.names.capacity()
+            + self.keys.capacity() * std::mem::size_of::<WalkKey>()
+            + self.index.as_ref().map_or(0, |index| index.capacity() * std::mem::size_of::<(u64, usize)>())
+    }
+}
+
 /// A point-in-time snapshot of a shard's slots; see the module comment.
 pub struct Snapshot {
     /// The shard's slots.
@@ -169,9 +287,12 @@ pub struct Snapshot {
     /// The local indices ([`ShardSlots::local`]) of the slots it covers:
     /// those asked for that the shard owns.
     locals: Range<usize>,
-    /// The local index of the next slot [`Snapshot::fill`] serializes;
-    /// every slot below it is done.
+    /// The local index of the next slot [`Snapshot::fill`] serializes (or
+    /// is serializing: `walk`); every slot below it is done.
     cursor: usize,
+    /// The big slot at `cursor` that [`Snapshot::fill`] is serializing,
+    /// over several calls.
+    walk: Option<SlotWalk>,
     /// Slots at or past `cursor` that [`Snapshot::before_write`] serialized.
     done: SlotSet,
     /// Serialized by `before_write`, oldest first; handed out before any
@@ -190,6 +311,11 @@ pub struct Snapshot {
     /// early sets prevent), to show the tests catch it.
     #[cfg(test)]
     ignore_early: bool,
+    /// Lets writes to keys of the slot being walked go ahead without
+    /// serializing them first (the bug the walk's rule prevents), to show
+    /// the tests catch it.
+    #[cfg(test)]
+    ignore_walk: bool,
     /// The database of the stream's last `SELECT` (`None`: none yet).
     selected: Option<usize>,
     keys_sent: u64,
@@ -226,6 +352,7 @@ impl Snapshot {
         Snapshot {
             owned,
             cursor: locals.start,
+            walk: None,
             locals,
             done: SlotSet::new(),
             pending: VecDeque::new(),
@@ -235,6 +362,8 @@ impl Snapshot {
             whole_slot_keys: WHOLE_SLOT_KEYS,
             #[cfg(test)]
             ignore_early: false,
+            #[cfg(test)]
+            ignore_walk: false,
             selected: None,
             keys_sent: 0,
             bytes_sent: 0,
@@ -265,11 +394,12 @@ impl Snapshot {
     }
 
     /// Bytes held by the sets of key names copied on write ahead of their
-    /// slot (about, from the sets' capacities), for memory accounting
-    /// beside [`Snapshot::pending_bytes`]. Each set goes when its slot is
-    /// serialized.
+    /// slot (about, from the sets' capacities), and by the list of key
+    /// names of the big slot [`Snapshot::fill`] is serializing, for memory
+    /// accounting beside [`Snapshot::pending_bytes`]. Each set goes when
+    /// its slot's serialization starts, the list when it ends.
     pub fn early_bytes(&self) -> usize {
-        self.early_bytes
+        self.early_bytes + self.walk.as_ref().map_or(0, SlotWalk::bytes)
     }
 
     /// Sets the most keys a slot may hold to be serialized whole on a
@@ -297,11 +427,13 @@ impl Snapshot {
 
     /// Appends the next part of the stream to `out`: first what
     /// [`Snapshot::before_write`] serialized, then further slots in order,
-    /// stopping after the piece or slot that took the output past
-    /// `max_bytes` (nothing when it is 0). The output ends at a command
-    /// boundary. Keys expired at `now` are left out. Returns true when the
-    /// snapshot is finished: this call handed out its last bytes (or there
-    /// were none left).
+    /// stopping after the piece, small slot or key that took the output
+    /// past `max_bytes` (nothing when it is 0). A slot of more than
+    /// [`WHOLE_SLOT_KEYS`] keys is serialized a key at a time, from the
+    /// list of its key names taken when its turn comes, over as many calls
+    /// as it takes. The output ends at a command boundary. Keys expired at
+    /// `now` are left out. Returns true when the snapshot is finished: this
+    /// call handed out its last bytes (or there were none left).
     pub fn fill(&mut self, ks: &Keyspace, now: UnixMs, max_bytes: usize, out: &mut Vec<u8>) -> bool {
         let start = out.len();
         while out.len() - start < max_bytes {
@@ -311,22 +443,40 @@ impl Snapshot {
                 out.extend_from_slice(&piece.bytes);
                 continue;
             }
+            if let Some(walk) = self.walk.take() {
+                let (keys, walk) = self.walk_on(ks, walk, now, start + max_bytes, out);
+                self.keys_sent += keys;
+                if walk.is_none() {
+                    self.cursor += 1;
+                }
+                self.walk = walk;
+                continue;
+            }
             if self.cursor == self.locals.end {
                 break;
             }
             let slot = self.owned.slot(self.cursor);
-            self.cursor += 1;
-            if !self.done.contains(slot) {
-                // The entries are scattered allocations, each a cache miss:
-                // the next slot's start loading while this one is written.
-                if self.cursor < self.locals.end {
-                    let next = self.owned.slot(self.cursor);
-                    for db in ks.dbs() {
-                        db.prefetch_slot(next);
-                    }
-                }
-                self.keys_sent += self.serialize_slot(ks, slot, now, out);
+            if self.done.contains(slot) {
+                self.cursor += 1;
+                continue;
             }
+            if ks.dbs().iter().map(|db| db.slot_len(slot)).sum::<usize>() > self.whole_slot_keys {
+                // The names of the keys the snapshot still owes, sorted:
+                // far cheaper than serializing them all at once.
+                let early = self.take_early(slot);
+                self.walk = Some(SlotWalk::new(ks, slot, now, early.as_ref()));
+                continue;
+            }
+            self.cursor += 1;
+            // The entries are scattered allocations, each a cache miss: the
+            // next slot's start loading while this one is written.
+            if self.cursor < self.locals.end {
+                let next = self.owned.slot(self.cursor);
+                for db in ks.dbs() {
+                    db.prefetch_slot(next);
+                }
+            }
+            self.keys_sent += self.serialize_slot(ks, slot, now, out);
         }
         self.bytes_sent += (out.len() - start) as u64;
         self.is_finished()
@@ -339,10 +489,40 @@ impl Snapshot {
     /// to hand out first: the whole slot when it holds few keys
     /// ([`WHOLE_SLOT_KEYS`]), else `key` alone, in every database (nothing
     /// where it is missing), remembered so that the slot's serialization
-    /// leaves it out. Otherwise, and for a key already saved, does nothing.
+    /// leaves it out. In the big slot [`Snapshot::fill`] is serializing,
+    /// saves `key` in the databases where the walk still has it to come,
+    /// and the walk leaves it out. Otherwise, and for a key already saved,
+    /// does nothing.
     pub fn before_write(&mut self, ks: &Keyspace, slot: usize, key: &[u8], now: UnixMs) {
         debug_assert_eq!(slot, crate::slot::key_slot(key) as usize);
         if !self.covers(slot) || self.is_done(slot) {
+            return;
+        }
+        if let Some(mut walk) = self.walk.take_if(|w| w.slot == slot) {
+            // Keys the walk passed went out as they were at the snapshot
+            // point; keys missing from its list were created after it (or
+            // saved early before it started): the journal carries them.
+            #[cfg(test)]
+            let ignore = self.ignore_walk;
+            #[cfg(not(test))]
+            let ignore = false;
+            let to_come = walk.still_to_come(key);
+            if !to_come.is_empty() && !ignore {
+                self.push_pending(|this, out| {
+                    let mut keys = 0;
+                    for i in to_come {
+                        let k = &mut walk.keys[i];
+                        let db = &ks.dbs()[k.db as usize];
+                        if let Some(e) = db.peek_in_slot(slot, &walk.names[k.start..k.end], now) {
+                            this.write_entry(k.db as usize, e, out);
+                            keys += 1;
+                        }
+                        k.skip = true;
+                    }
+                    keys
+                });
+            }
+            self.walk = Some(walk);
             return;
         }
         let slot_id = slot as u16;
@@ -370,6 +550,15 @@ impl Snapshot {
             return;
         }
         self.done.insert(slot);
+        if let Some(walk) = self.walk.take_if(|w| w.slot == slot) {
+            // What the walk has still to come, at once.
+            self.push_pending(|this, out| {
+                let (keys, rest) = this.walk_on(ks, walk, now, usize::MAX, out);
+                debug_assert!(rest.is_none());
+                keys
+            });
+            return;
+        }
         self.push_pending(|this, out| this.serialize_slot(ks, slot, now, out));
     }
 
@@ -402,18 +591,53 @@ impl Snapshot {
         self.cursor = self.locals.end;
     }
 
-    /// Appends the live keys of `slot`, every database in turn, as RESTORE
-    /// commands (with a SELECT where the database changes) to `out`, and
-    /// returns how many keys it wrote. Key names saved alone before are
-    /// left out, and their set is dropped: the slot is done after this.
-    fn serialize_slot(&mut self, ks: &Keyspace, slot: usize, now: UnixMs, out: &mut Vec<u8>) -> u64 {
-        debug_assert!(self.covers(slot), "a snapshot serializes only its own slots");
+    /// Removes the early set of `slot`, whose serialization starts, and
+    /// returns it (`None` when the test switch `ignore_early` is on).
+    fn take_early(&mut self, slot: usize) -> Option<HashSet<Box<[u8]>>> {
         let early = self.early.remove(&(slot as u16));
         if let Some(set) = &early {
             self.early_bytes -= set.iter().map(|k| k.len()).sum::<usize>() + set.capacity() * EARLY_SLOT_BYTES;
         }
         #[cfg(test)]
         let early = early.filter(|_| !self.ignore_early);
+        early
+    }
+
+    /// Serializes the keys `walk` has still to come, in order, into `out`
+    /// until `out` reaches `end` bytes. Returns how many keys it wrote,
+    /// and the walk, or `None` when it is over (the slot is done).
+    fn walk_on(
+        &mut self,
+        ks: &Keyspace,
+        mut walk: SlotWalk,
+        now: UnixMs,
+        end: usize,
+        out: &mut Vec<u8>,
+    ) -> (u64, Option<SlotWalk>) {
+        let mut keys = 0;
+        while out.len() < end {
+            let Some(&k) = walk.keys.get(walk.next) else {
+                return (keys, None);
+            };
+            walk.next += 1;
+            if k.skip {
+                continue;
+            }
+            if let Some(e) = ks.dbs()[k.db as usize].peek_in_slot(walk.slot, walk.name(&k), now) {
+                self.write_entry(k.db as usize, e, out);
+                keys += 1;
+            }
+        }
+        (keys, (walk.next < walk.keys.len()).then_some(walk))
+    }
+
+    /// Appends the live keys of `slot`, every database in turn, as RESTORE
+    /// commands (with a SELECT where the database changes) to `out`, and
+    /// returns how many keys it wrote. Key names saved alone before are
+    /// left out, and their set is dropped: the slot is done after this.
+    fn serialize_slot(&mut self, ks: &Keyspace, slot: usize, now: UnixMs, out: &mut Vec<u8>) -> u64 {
+        debug_assert!(self.covers(slot), "a snapshot serializes only its own slots");
+        let early = self.take_early(slot);
         let mut keys = 0;
         for (i, db) in ks.dbs().iter().enumerate() {
             if db.slot_len(slot) == 0 {
@@ -642,6 +866,8 @@ mod tests {
         whole_slot_keys: usize,
         /// The snapshots' [`Snapshot::ignore_early`].
         ignore_early: bool,
+        /// The snapshots' [`Snapshot::ignore_walk`].
+        ignore_walk: bool,
     }
 
     impl Primary {
@@ -654,6 +880,7 @@ mod tests {
                 pending_max: 0,
                 whole_slot_keys: WHOLE_SLOT_KEYS,
                 ignore_early: false,
+                ignore_walk: false,
             }
         }
 
@@ -661,6 +888,7 @@ mod tests {
             let mut snapshot = Snapshot::of_slots(&self.ks, slots);
             snapshot.set_whole_slot_keys(self.whole_slot_keys);
             snapshot.ignore_early = self.ignore_early;
+            snapshot.ignore_walk = self.ignore_walk;
             Sync { snapshot, stream: Vec::new(), created_at: self.now, log_at: self.log.len(), finished: false }
         }
 
@@ -864,19 +1092,18 @@ mod tests {
     /// owns (a group shares one slot), each with keys of every type.
     struct Names {
         tags: Vec<String>,
+        /// Keys of each type in a group.
+        per_group: usize,
     }
 
-    /// Keys of each type in a group.
-    const PER_GROUP: usize = 3;
-
     impl Names {
-        fn new(rng: &mut fastrand::Rng, owned: &ShardSlots, groups: usize) -> Self {
+        fn new(rng: &mut fastrand::Rng, owned: &ShardSlots, groups: usize, per_group: usize) -> Self {
             let tags = (0..)
                 .map(|n| format!("g{}-{n}", rng.u32(..)))
                 .filter(|t| owned.contains(key_slot(t.as_bytes()) as usize))
                 .take(groups)
                 .collect();
-            Names { tags }
+            Names { tags, per_group }
         }
 
         fn key(&self, group: usize, ty: &str, i: usize) -> String {
@@ -885,14 +1112,14 @@ mod tests {
 
         fn any(&self, rng: &mut fastrand::Rng, ty: &str) -> (usize, String) {
             let g = rng.usize(..self.tags.len());
-            (g, self.key(g, ty, rng.usize(..PER_GROUP)))
+            (g, self.key(g, ty, rng.usize(..self.per_group)))
         }
 
         /// A second key of type `ty` for a two-key command: in `group` when
         /// `same_slot` (so a range snapshot's keys depend only on keys in
         /// the range), else anywhere.
         fn other(&self, rng: &mut fastrand::Rng, group: usize, ty: &str, same_slot: bool) -> String {
-            if same_slot || rng.bool() { self.key(group, ty, rng.usize(..PER_GROUP)) } else { self.any(rng, ty).1 }
+            if same_slot || rng.bool() { self.key(group, ty, rng.usize(..self.per_group)) } else { self.any(rng, ty).1 }
         }
     }
 
@@ -905,7 +1132,7 @@ mod tests {
         let member = format!("m{}", rng.u32(..8));
         let (g, cnt) = names.any(rng, "cnt");
         let ty = TYPES[rng.usize(..TYPES.len())];
-        let mut key = |ty: &str| names.key(g, ty, rng.usize(..PER_GROUP));
+        let mut key = |ty: &str| names.key(g, ty, rng.usize(..names.per_group));
         let (str_, list, hash, set, zset, a) = (key("str"), key("list"), key("hash"), key("set"), key("zset"), key(ty));
         let b = names.other(rng, g, ty, same_slot);
         let later = (p.now + rng.u64(..4000)).to_string();
@@ -961,13 +1188,25 @@ mod tests {
     #[test]
     fn randomized_interleavings_of_pieces_and_writes_keep_replicas_equal() {
         for whole_slot_keys in REGIMES {
-            randomized_interleavings(whole_slot_keys);
+            randomized_interleavings(whole_slot_keys, false);
         }
     }
 
-    fn randomized_interleavings(whole_slot_keys: usize) {
+    #[test]
+    fn randomized_writes_into_big_slots_walked_over_many_pieces_keep_replicas_equal() {
+        randomized_interleavings(WHOLE_SLOT_KEYS, true);
+    }
+
+    /// Rounds of random writes, reads, evictions and clock steps between
+    /// random pieces of two snapshots. With `big`, the keys gather in 3
+    /// slots of about 200 keys per database, which [`Snapshot::fill`]
+    /// walks over many small pieces; else in 30 slots of a few keys.
+    fn randomized_interleavings(whole_slot_keys: usize, big: bool) {
         const ROUNDS: u64 = 60;
+        let (groups, per_group, piece_max) = if big { (3, 40, 600) } else { (30, 3, 3000) };
         let mut copied_on_write = 0;
+        // Rounds where a piece ended inside a slot.
+        let mut walked_rounds = 0;
         for round in 0..ROUNDS {
             let mut rng = fastrand::Rng::with_seed(round);
             // A whole node's slots, or one shard's of a few.
@@ -977,9 +1216,20 @@ mod tests {
                 let map = SlotMap::new(rng.usize(2..5));
                 map.slots(rng.usize(..map.shards()))
             };
-            let names = Names::new(&mut rng, &owned, 30);
+            let names = Names::new(&mut rng, &owned, groups, per_group);
             let mut p = Primary::new(owned);
             p.whole_slot_keys = whole_slot_keys;
+            if big {
+                for g in 0..groups {
+                    for (i, ty) in TYPES.iter().enumerate().take(2) {
+                        for n in 0..per_group {
+                            p.select(n % 2);
+                            p.write(&mut [], &["SET", &names.key(g, ty, n), &(n + i).to_string()]);
+                        }
+                    }
+                }
+                p.select(0);
+            }
             for _ in 0..600 {
                 random_step(&mut p, &mut [], &names, &mut rng, false);
             }
@@ -994,6 +1244,7 @@ mod tests {
             let covered: Vec<usize> = owned.within(range.clone()).collect();
             let same_slot = covered.len() != owned.len();
             let mut syncs = vec![p.snapshot(range)];
+            let mut walked = 0;
             let second_at = rng.usize(..300);
             let mut step = 0;
             while step < 400 || syncs.iter().any(|s| !s.finished) {
@@ -1002,13 +1253,15 @@ mod tests {
                 }
                 if rng.u32(..3) == 0 {
                     for s in syncs.iter_mut().filter(|s| !s.finished) {
-                        s.fill(&p, rng.usize(1..3000));
+                        s.fill(&p, rng.usize(1..piece_max));
+                        walked += s.snapshot.walk.is_some() as u32;
                     }
                 }
                 random_step(&mut p, &mut syncs, &names, &mut rng, same_slot);
                 step += 1;
             }
             copied_on_write += (p.pending_max > 0) as u32;
+            walked_rounds += (walked > 0) as u32;
             let now = p.now;
             let b = syncs[0].replica(&p);
             assert_eq!(syncs[0].snapshot.slots().collect::<Vec<_>>(), covered, "round {round}");
@@ -1023,6 +1276,9 @@ mod tests {
             assert_eq!(debug_digest(&mut b, now), debug_digest(&mut p.ks, now), "{context}");
         }
         assert!(copied_on_write > ROUNDS as u32 / 2, "writes met unserialized slots in {copied_on_write} rounds");
+        if big {
+            assert!(walked_rounds > ROUNDS as u32 / 2, "pieces ended inside a slot in {walked_rounds} rounds");
+        }
     }
 
     /// The slot of the hash tag `{big}`, which `seed_big` fills past
@@ -1177,6 +1433,135 @@ mod tests {
                 digest(&p.ks, now, 0..SLOTS),
                 "{owned:?}, whole_slot_keys {whole_slot_keys}"
             );
+        }
+    }
+
+    /// The (database, key) of each RESTORE of a stream, in order.
+    fn restored(stream: &[u8]) -> Vec<(usize, Vec<u8>)> {
+        let mut db = 0;
+        let mut keys = Vec::new();
+        for c in parse_stream(stream) {
+            match &c[0][..] {
+                b"SELECT" => db = std::str::from_utf8(&c[1]).ok().and_then(|t| t.parse().ok()).expect("a db"),
+                _ => keys.push((db, c[1].clone())),
+            }
+        }
+        keys
+    }
+
+    /// The big slot of `seed_big` serialized over many small pieces, with
+    /// writes between them to the key the walk passed last and to one it
+    /// has still to come (taken from the walk's own list), to keys created
+    /// after the snapshot point, and an early key from before the walk
+    /// started; FLUSHALL in the middle when `flush`. Returns the primary,
+    /// the finished snapshot and how many pieces the slot took.
+    fn walked_big_slot(owned: ShardSlots, ignore_walk: bool, flush: bool) -> (Primary, Sync, usize) {
+        let mut p = Primary::new(owned);
+        p.ignore_walk = ignore_walk;
+        seed_big(&mut p);
+        let slot = key_slot(b"{big}") as usize;
+        p.now += 3;
+        let mut s = [p.snapshot(0..SLOTS)];
+        // Before the walk: an early key, and one created after the snapshot point.
+        p.write(&mut s, &["INCR", &big("k7")]);
+        p.write(&mut s, &["SET", &big("new"), "x"]);
+        let walking = |s: &Sync| s.snapshot.walk.as_ref().is_some_and(|w| w.slot == slot);
+        while !walking(&s[0]) {
+            s[0].fill(&p, 100);
+        }
+        let walk = s[0].snapshot.walk.as_ref().expect("walking");
+        // 200 seeded, and the TTL one, less the early one.
+        assert_eq!(walk.keys.len(), 200);
+        assert!(s[0].snapshot.early_bytes() >= walk.names.len() + 200 * std::mem::size_of::<WalkKey>());
+        let name = |s: &Sync, at: usize| -> String {
+            let walk = s.snapshot.walk.as_ref().expect("walking");
+            let at = at.min(walk.keys.len() - 1);
+            String::from_utf8(walk.name(&walk.keys[at]).to_vec()).expect("a name")
+        };
+        let mut pieces = 1;
+        while walking(&s[0]) {
+            let next = s[0].snapshot.walk.as_ref().map_or(0, |w| w.next);
+            let (passed, coming) = (name(&s[0], next.saturating_sub(1)), name(&s[0], next + 2));
+            let created = big(&format!("created{pieces}"));
+            let n = pieces.to_string();
+            match pieces % 8 {
+                0 => {
+                    p.write(&mut s, &["INCR", &passed]);
+                    p.write(&mut s, &["APPEND", &coming, "-late"]);
+                }
+                1 => {
+                    p.write(&mut s, &["DEL", &coming]);
+                    p.write(&mut s, &["SET", &passed, &n]);
+                }
+                2 => {
+                    p.write(&mut s, &["RENAME", &passed, &coming]);
+                }
+                3 => {
+                    p.write(&mut s, &["RENAME", &coming, &created]);
+                    p.write(&mut s, &["APPEND", &created, "!"]);
+                }
+                4 => {
+                    p.write(&mut s, &["MOVE", &coming, "1"]);
+                    p.select(1);
+                    p.write(&mut s, &["INCR", &coming]);
+                    p.write(&mut s, &["APPEND", &passed, &n]);
+                    p.select(0);
+                }
+                5 => {
+                    // Evicted without before_write, then created again.
+                    p.evict(&coming);
+                    p.write(&mut s, &["LPUSH", &coming, &n]);
+                }
+                6 => {
+                    p.write(&mut s, &["COPY", &passed, &coming, "REPLACE"]);
+                    p.write(&mut s, &["INCR", &coming]);
+                }
+                _ => {
+                    p.write(&mut s, &["INCR", &created]);
+                    p.write(&mut s, &["INCRBY", &created, &n]);
+                    p.write(&mut s, &["INCR", &coming]);
+                }
+            }
+            if flush && pieces == 12 {
+                p.write(&mut s, &["FLUSHALL"]);
+                p.write(&mut s, &["INCR", &coming]);
+            }
+            p.now += 7;
+            s[0].fill(&p, 60 + pieces % 4 * 80);
+            pieces += 1;
+        }
+        p.write(&mut s, &["INCR", &big("k8")]);
+        s[0].fill_to_end(&p, 4096);
+        let [s] = s;
+        (p, s, pieces)
+    }
+
+    #[test]
+    fn a_big_slot_walked_over_many_pieces_with_writes_between_equals_the_primary() {
+        for (owned, flush) in big_slot_owners().into_iter().flat_map(|o| [(o, false), (o, true)]) {
+            let (mut p, s, pieces) = walked_big_slot(owned, false, flush);
+            let context = format!("{owned:?}, flush {flush}");
+            assert!(pieces >= if flush { 13 } else { 40 }, "{pieces} pieces, {context}");
+            let mut b = s.replica(&p);
+            let now = p.now;
+            assert_eq!(digest(&b, now, 0..SLOTS), digest(&p.ks, now, 0..SLOTS), "{context}");
+            assert_eq!(debug_digest(&mut b, now), debug_digest(&mut p.ks, now), "{context}");
+            // Each key of the snapshot point once: none sent twice.
+            let keys = restored(&s.stream);
+            let unique: HashSet<_> = keys.iter().collect();
+            assert_eq!(unique.len(), keys.len(), "{context}");
+            assert_eq!(keys.len() as u64, s.snapshot.keys_sent());
+            assert!(s.snapshot.walk.is_none() && s.snapshot.early_bytes() == 0);
+        }
+    }
+
+    #[test]
+    fn a_walk_that_lets_writes_to_keys_still_to_come_go_ahead_applies_them_twice() {
+        for owned in big_slot_owners() {
+            let (p, s, _) = walked_big_slot(owned, true, false);
+            let b = s.replica(&p);
+            let now = p.now;
+            assert_ne!(digest(&b, now, 0..SLOTS), digest(&p.ks, now, 0..SLOTS), "{owned:?}");
         }
     }
 

@@ -18,11 +18,44 @@ const FLUSH_BYTES: u64 = 16 * 1024;
 const FLUSH_DELAY_NS: u64 = 100_000;
 /// Output a flow may have unsent before it takes more from the journal or snapshot.
 const FLOW_UNSENT_BYTES_MAX: usize = 1024 * 1024;
-/// Snapshot bytes serialized per flow per loop turn (the shard serves its
-/// clients between slices).
+/// Snapshot bytes serialized per flow per loop turn, at most (the shard
+/// serves its clients between slices).
 const SNAPSHOT_SLICE_BYTES: usize = 256 * 1024;
+/// The shard's time a flow's snapshot takes per loop turn, at most (give
+/// or take one `SNAPSHOT_PIECE_BYTES` piece, and the start of a big slot,
+/// which lists its key names): small keys serialize at about 0.5 µs each,
+/// so `SNAPSHOT_SLICE_BYTES` of them took 1.5-2 ms, which every client of
+/// the shard waited for.
+const SNAPSHOT_TURN_NS: u64 = 250_000;
+/// Snapshot bytes serialized between two reads of the clock within a turn
+/// (about 50 µs of small keys).
+const SNAPSHOT_PIECE_BYTES: usize = 8 * 1024;
 /// Journal bytes copied per flow per loop turn.
 const JOURNAL_SLICE_BYTES: usize = 1024 * 1024;
+
+/// Appends a loop turn's part of `snapshot` to `out`: pieces of
+/// [`Snapshot::fill`] until `max_bytes` went out or `SNAPSHOT_TURN_NS`
+/// passed. Returns true when the snapshot is finished.
+fn fill_turn(
+    snapshot: &mut Snapshot,
+    ks: &coreshard_engine::Keyspace,
+    now_ms: coreshard_engine::UnixMs,
+    max_bytes: usize,
+    out: &mut Vec<u8>,
+) -> bool {
+    let start_ns = crate::runtime::monotonic_ns();
+    let start = out.len();
+    loop {
+        let left = max_bytes.saturating_sub(out.len() - start);
+        // Each call hands out something unless the snapshot is finished.
+        if snapshot.fill(ks, now_ms, left.min(SNAPSHOT_PIECE_BYTES), out) {
+            return true;
+        }
+        if out.len() - start >= max_bytes || crate::runtime::monotonic_ns() - start_ns >= SNAPSHOT_TURN_NS {
+            return false;
+        }
+    }
+}
 
 /// What a connection streaming to a replica is doing.
 pub(crate) struct FlowOut {
@@ -422,7 +455,8 @@ fn pump_one(shard: &mut Shard, idx: u32, conn: &mut Conn, now_ns: u64, next_flus
         let Some(pos) = shard.repl.snapshots.iter().position(|(i, _)| *i == idx) else {
             return Some("snapshot lost".into());
         };
-        let done = shard.repl.snapshots[pos].1.fill(&shard.ks, shard.now_ms, SNAPSHOT_SLICE_BYTES, &mut conn.out);
+        let done =
+            fill_turn(&mut shard.repl.snapshots[pos].1, &shard.ks, shard.now_ms, SNAPSHOT_SLICE_BYTES, &mut conn.out);
         if !done {
             return None;
         }
@@ -529,7 +563,7 @@ fn pump_migration_into(
             let before = out.len();
             let slice =
                 if rate > 0 { SNAPSHOT_SLICE_BYTES.min(rate as usize / 100 + 1024) } else { SNAPSHOT_SLICE_BYTES };
-            let done = shard.repl.snapshots[pos].1.fill(&shard.ks, shard.now_ms, slice, out);
+            let done = fill_turn(&mut shard.repl.snapshots[pos].1, &shard.ks, shard.now_ms, slice, out);
             let added = (out.len() - before) as u64;
             if let Some(m) = flow.migration.as_mut() {
                 m.bytes += added;
