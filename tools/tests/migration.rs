@@ -538,6 +538,17 @@ fn a_hold_that_runs_out_aborts_and_the_held_writes_run_on_the_source() {
     assert!(wait_until(Duration::from_secs(10), || cmd(&mut c2, &["DBSIZE"]).int() == 0));
 }
 
+/// Cluster-mode nodes with these shard counts, their config files in `dir`
+/// (node0.conf, node1.conf, ...), not yet in a cluster.
+fn cluster_nodes(dir: &std::path::Path, shards: &[usize]) -> Vec<Server> {
+    (shards.iter().enumerate())
+        .map(|(i, &shards)| {
+            let file = dir.join(format!("node{i}.conf")).display().to_string();
+            Server::start_with(shards, &["--cluster-enabled", "yes", "--cluster-config-file", &file])
+        })
+        .collect()
+}
+
 /// Slots move between nodes of different shard counts (2 -> 3 -> 1): each
 /// source shard's flow carries the slots it owns (slot % shards), the target
 /// spreads them over its own shards, and nothing is lost or left behind.
@@ -547,14 +558,7 @@ fn slots_move_between_nodes_of_different_shard_counts() {
         return;
     }
     let dir = scratch("counts");
-    let nodes: Vec<Server> = [2, 3, 1]
-        .iter()
-        .enumerate()
-        .map(|(i, &shards)| {
-            let file = dir.join(format!("node{i}.conf")).display().to_string();
-            Server::start_with(shards, &["--cluster-enabled", "yes", "--cluster-config-file", &file])
-        })
-        .collect();
+    let nodes = cluster_nodes(&dir, &[2, 3, 1]);
     let config = create(&nodes);
     let r0 = config.nodes[0].slots[0];
     let keys = fill(&nodes[0], r0, 5_000);
@@ -584,14 +588,7 @@ fn slots_move_between_nodes_of_different_shard_counts() {
 /// three. Node 1's deletion of slots it gives away is held
 /// (`debug-migration-cleanup-keys-per-turn 0`).
 fn with_a_replica(dir: &std::path::Path) -> (Vec<Server>, ClusterConfig) {
-    let nodes: Vec<Server> = [3, 2, 3]
-        .iter()
-        .enumerate()
-        .map(|(i, &shards)| {
-            let file = dir.join(format!("node{i}.conf")).display().to_string();
-            Server::start_with(shards, &["--cluster-enabled", "yes", "--cluster-config-file", &file])
-        })
-        .collect();
+    let nodes = cluster_nodes(dir, &[3, 2, 3]);
     let config = create(&nodes[..2]);
     let out = admin(&["add-node", &nodes[2].addr(), &nodes[0].addr(), "--replica-of", &nodes[1].addr()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -730,14 +727,7 @@ fn a_pull_stops_only_the_deletion_of_the_slots_it_brings_back() {
     }
     use coreshard_repl::cluster::SlotRange;
     let dir = scratch("pull-stop");
-    let nodes: Vec<Server> = [3, 2, 2, 2]
-        .iter()
-        .enumerate()
-        .map(|(i, &shards)| {
-            let file = dir.join(format!("node{i}.conf")).display().to_string();
-            Server::start_with(shards, &["--cluster-enabled", "yes", "--cluster-config-file", &file])
-        })
-        .collect();
+    let nodes = cluster_nodes(&dir, &[3, 2, 2, 2]);
     let config = create(&nodes[..3]);
     let out = admin(&["add-node", &nodes[3].addr(), &nodes[0].addr(), "--replica-of", &nodes[0].addr()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
