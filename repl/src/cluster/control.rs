@@ -35,6 +35,13 @@ use std::time::{Duration, Instant};
 /// a thread for up to `PROPOSE_WAIT_MS` and a second).
 pub const FORWARDS_MAX: usize = 16;
 
+/// How long a node outside the control log waits for a node of its map to
+/// answer `CLUSTER CORESHARD-LOG` (served by its shard, not its control
+/// thread) before it counts it as not answering and asks the next: a
+/// stopped or hung node then costs a request's wait only if no node that
+/// answers takes the request.
+const PROBE_WAIT_MS: u64 = 500;
+
 /// A RESP error reply of `text` (kept on one line).
 fn error_reply(text: &str) -> Vec<u8> {
     format!("-{}\r\n", text.replace(['\r', '\n'], " ")).into_bytes()
@@ -328,8 +335,10 @@ impl ClusterControl {
     /// leader) and, without blocking the shard, answers once it commits
     /// (at most `PROPOSE_WAIT_MS`) with the new epoch: `done` gets the
     /// whole reply, from the control thread or a forwarding thread. A node
-    /// outside the log passes it on to the first node of its map that is a
-    /// voter (marked FORWARDED, which is never passed on again).
+    /// outside the log passes it on to the first node of its map that
+    /// takes it as a voter, the leader first when one answers
+    /// ([`Self::forward_order`]), marked FORWARDED, which is never passed
+    /// on again.
     fn propose(self: &Arc<Self>, args: &Args, done: ReplyLater) {
         let change: ConfigChange = match serde_json::from_slice(args.get(2)) {
             Ok(c) => c,
@@ -377,10 +386,12 @@ impl ClusterControl {
 
     /// Proposes `change` to the control log and waits until it commits:
     /// through this node's control thread when it is a voter, else passed
-    /// to the first node of its map that answers as one. Ok(the epoch it
+    /// to the first node of its map that takes it as one (in the order of
+    /// [`Self::forward_order`]). Ok(the epoch it
     /// made), or why not (a timeout: it may still commit). Blocks the
     /// caller for up to [`super::member::PROPOSE_WAIT_MS`] (two seconds more
-    /// when passed on).
+    /// when passed on, and [`PROBE_WAIT_MS`] for each node that does not
+    /// answer).
     pub fn propose_change(&self, change: &ConfigChange) -> Result<u64, String> {
         if let Some(member) = self.member() {
             return member.propose(change.clone());
@@ -389,17 +400,17 @@ impl ClusterControl {
         self.forward_proposal(&text)
     }
 
-    /// Passes a proposal to the other nodes of the map in turn until a
-    /// voter answers it.
+    /// Passes a proposal to the other nodes of the map, in the order of
+    /// [`Self::forward_order`], until a voter answers it. Each is given the
+    /// whole wait, and the next is asked only once one refused or failed,
+    /// so the change is not passed on twice by a node that was only slow.
     fn forward_proposal(&self, text: &str) -> Result<u64, String> {
-        let config = self.config();
-        let myself = self.myself();
         // The voter answers within PROPOSE_WAIT_MS and a tick; the margin
         // covers a busy voter, since a change given up on here and passed
         // to the next voter may then commit twice.
         let wait = std::time::Duration::from_millis(super::member::PROPOSE_WAIT_MS + 2000);
         let mut last = "no node of the map is a control log voter".to_string();
-        for n in config.nodes.iter().filter(|n| n.id != myself) {
+        for n in self.forward_order() {
             let parts = ["CLUSTER", "CORESHARD-PROPOSE", text, "FORWARDED"];
             match super::member::request_line(&n.ip, n.port, &parts, wait) {
                 Ok(line) if line.starts_with(':') => match line[1..].parse::<u64>() {
@@ -416,6 +427,51 @@ impl ClusterControl {
             }
         }
         Err(last)
+    }
+
+    /// The other nodes of the map in the order a node outside the log
+    /// passes a request to them: each is first asked `CLUSTER
+    /// CORESHARD-LOG` (waiting [`PROBE_WAIT_MS`]), in map order, moving
+    /// the leader a voter names to the front, until the leader answers as
+    /// such. Then come the leader, the other voters that answered, the
+    /// nodes not asked (or whose answer said nothing), the nodes that
+    /// answered as no voter, and last the nodes that did not answer in
+    /// time (a stopped or hung process, or a slow one: it may still take
+    /// the request if no other does).
+    fn forward_order(&self) -> Vec<Node> {
+        let config = self.config();
+        let myself = self.myself();
+        let wait = Duration::from_millis(PROBE_WAIT_MS);
+        let mut queue: std::collections::VecDeque<&Node> = config.nodes.iter().filter(|n| n.id != myself).collect();
+        let (mut leader, mut voters, mut unknown, mut outside, mut silent) =
+            (None, Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        while leader.is_none() {
+            let Some(n) = queue.pop_front() else { break };
+            let text = match super::member::request_text(&n.ip, n.port, &["CLUSTER", "CORESHARD-LOG"], wait) {
+                Ok(text) => text,
+                Err(_) => {
+                    silent.push(n);
+                    continue;
+                }
+            };
+            let field = |name: &str| {
+                text.lines().map(|l| l.trim_start_matches("txt:")).find_map(|l| l.strip_prefix(name)).map(str::trim)
+            };
+            match (field("voter:"), field("leader-node:")) {
+                (Some("none"), _) => outside.push(n),
+                (Some(_), Some(l)) if l == n.id.as_str() => leader = Some(n),
+                (Some(_), named) => {
+                    voters.push(n);
+                    if let Some(i) = named.and_then(|l| queue.iter().position(|q| q.id.as_str() == l)) {
+                        if let Some(l) = queue.remove(i) {
+                            queue.push_front(l);
+                        }
+                    }
+                }
+                (None, _) => unknown.push(n),
+            }
+        }
+        leader.into_iter().chain(voters).chain(unknown).chain(queue).chain(outside).chain(silent).cloned().collect()
     }
 
     /// Migration `id`'s switch through the control log (see
@@ -709,7 +765,8 @@ impl ClusterControl {
 
     /// A membership change: made here on the leader, else passed on to
     /// the leader (a member knows it) or to the nodes of the map in turn
-    /// (a node outside the log), at most [`CHANGE_HOPS_MAX`] times.
+    /// (a node outside the log, in the order of [`Self::forward_order`]),
+    /// at most [`CHANGE_HOPS_MAX`] times.
     fn member_op(&self, op: &MemberOp, hops: u64) -> Result<String, String> {
         let parts: Vec<String> = match op {
             MemberOp::Add(node, addr) => {
@@ -766,10 +823,8 @@ impl ClusterControl {
         if hops > 0 {
             return Err("ERR this node is not a member of the control log".into());
         }
-        let config = self.config();
-        let myself = self.myself();
         let mut last = "no node of the map is a control log voter".to_string();
-        for n in config.nodes.iter().filter(|n| n.id != myself) {
+        for n in self.forward_order() {
             match pass(&n.ip, n.port) {
                 Ok(text) => return Ok(text),
                 Err(e) if e.contains("this node is not a member of the control log") => {}

@@ -1070,6 +1070,31 @@ fn push_one(ip: &str, port: u16, epoch: u64, json: &str) -> Result<(), String> {
 /// returns the first line of its reply (without CRLF), waiting at most
 /// `timeout` for each read or write.
 pub(crate) fn request_line(ip: &str, port: u16, parts: &[&str], timeout: Duration) -> Result<String, String> {
+    let mut conn = send_request(ip, port, parts, timeout)?;
+    read_line(&mut conn)
+}
+
+/// [`request_line`] for a command answered with a bulk or verbatim string
+/// (of at most [`PUSH_REPLY_BYTES_MAX`] bytes): its text (a verbatim
+/// string's `txt:` prefix left in), or the reply's first line when it is
+/// another kind (an error).
+pub(crate) fn request_text(ip: &str, port: u16, parts: &[&str], timeout: Duration) -> Result<String, String> {
+    let mut conn = send_request(ip, port, parts, timeout)?;
+    let line = read_line(&mut conn)?;
+    let Some(len) = line.strip_prefix(['$', '=']) else { return Ok(line) };
+    let len: usize = len.parse().map_err(|_| format!("bad length in {line:?}"))?;
+    if len > PUSH_REPLY_BYTES_MAX {
+        return Err(format!("a reply of {len} bytes"));
+    }
+    let mut text = vec![0u8; len + 2];
+    conn.read_exact(&mut text).map_err(|e| e.to_string())?;
+    text.truncate(len);
+    Ok(String::from_utf8_lossy(&text).into_owned())
+}
+
+/// Connects to `ip:port` (within [`PEER_IO_TIMEOUT_MS`]) and writes the
+/// command, each read and write on the connection bounded by `timeout`.
+fn send_request(ip: &str, port: u16, parts: &[&str], timeout: Duration) -> Result<TcpStream, String> {
     let connect = Duration::from_millis(PEER_IO_TIMEOUT_MS);
     let addr = (ip, port).to_socket_addrs().map_err(|e| e.to_string())?.next().ok_or("no address")?;
     let mut conn = TcpStream::connect_timeout(&addr, connect).map_err(|e| e.to_string())?;
@@ -1083,6 +1108,11 @@ pub(crate) fn request_line(ip: &str, port: u16, parts: &[&str], timeout: Duratio
         request.extend_from_slice(b"\r\n");
     }
     conn.write_all(&request).map_err(|e| e.to_string())?;
+    Ok(conn)
+}
+
+/// One reply line (at most [`PUSH_REPLY_BYTES_MAX`] bytes), without CRLF.
+fn read_line(conn: &mut TcpStream) -> Result<String, String> {
     let mut reply = Vec::new();
     let mut byte = [0u8; 1];
     while reply.len() < PUSH_REPLY_BYTES_MAX && !reply.ends_with(b"\r\n") {
@@ -1131,6 +1161,28 @@ mod tests {
         assert!(TcpListener::bind(addr).is_err(), "bound while listening");
         drop(listening);
         assert!(TcpListener::bind(addr).is_ok(), "free once stopped");
+    }
+
+    #[test]
+    fn a_status_is_read_whole_and_a_node_that_never_answers_is_given_up_on() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let answering = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut request = [0u8; 64];
+            let _ = conn.read(&mut request).unwrap();
+            conn.write_all(b"=29\r\ntxt:voter:2\r\nleader-node:ab\r\n\r\n").unwrap();
+        });
+        let text = request_text("127.0.0.1", port, &["CLUSTER", "CORESHARD-LOG"], Duration::from_secs(5)).unwrap();
+        assert_eq!(text, "txt:voter:2\r\nleader-node:ab\r\n");
+        answering.join().unwrap();
+        // Accepted by the kernel (the backlog) and never answered.
+        let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let started = Instant::now();
+        let asked = request_text("127.0.0.1", port, &["PING"], Duration::from_millis(200));
+        assert!(asked.is_err(), "{asked:?}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     }
 
     #[test]
