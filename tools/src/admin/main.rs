@@ -291,13 +291,17 @@ struct NodeConn {
 
 impl NodeConn {
     fn open(host: &str, port: u16) -> Result<NodeConn, String> {
+        Self::open_within(host, port, NODE_TIMEOUT)
+    }
+
+    /// [`Self::open`] waiting at most `timeout` to connect and for each answer.
+    fn open_within(host: &str, port: u16, timeout: Duration) -> Result<NodeConn, String> {
         let addr = format!("{host}:{port}");
         let url = if host.contains(':') { format!("redis://[{host}]:{port}/") } else { format!("redis://{addr}/") };
         let client = redis::Client::open(url).map_err(|e| format!("{addr}: {e}"))?;
-        let con =
-            client.get_connection_with_timeout(NODE_TIMEOUT).map_err(|e| format!("can't connect to {addr}: {e}"))?;
-        con.set_read_timeout(Some(NODE_TIMEOUT)).map_err(|e| format!("{addr}: {e}"))?;
-        con.set_write_timeout(Some(NODE_TIMEOUT)).map_err(|e| format!("{addr}: {e}"))?;
+        let con = client.get_connection_with_timeout(timeout).map_err(|e| format!("can't connect to {addr}: {e}"))?;
+        con.set_read_timeout(Some(timeout)).map_err(|e| format!("{addr}: {e}"))?;
+        con.set_write_timeout(Some(timeout)).map_err(|e| format!("{addr}: {e}"))?;
         Ok(NodeConn { addr, con })
     }
 

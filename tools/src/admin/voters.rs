@@ -62,8 +62,14 @@ fn parse_members(text: &str) -> Vec<Member> {
         .collect()
 }
 
+/// How long `members` waits for a node of the map to answer before it
+/// asks the next: a node that does not answer (stopped, hung) is asked
+/// again with the full `NODE_TIMEOUT` only if no other node answers.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// The members as a member of the log sees them: `entry` if it is one,
-/// else the first node of the map that answers as one.
+/// else the first node of the map that answers as one (those that answer
+/// promptly first).
 fn members(entry: &mut NodeConn) -> Result<Vec<Member>, String> {
     match entry.query::<String>(&["CLUSTER", "CORESHARD-LOG-VOTERS"]) {
         Ok(text) => return Ok(parse_members(&text)),
@@ -72,10 +78,23 @@ fn members(entry: &mut NodeConn) -> Result<Vec<Member>, String> {
     }
     let config = read_config(entry)?;
     let mut last = format!("{}: not a member of the control log, and no node of its map is one", entry.addr);
+    let ask = |n: &coreshard_repl::cluster::Node, timeout: Duration| {
+        NodeConn::open_within(&n.ip, n.port, timeout)
+            .and_then(|mut c| c.query::<String>(&["CLUSTER", "CORESHARD-LOG-VOTERS"]))
+    };
+    let mut slow = Vec::new();
     for n in &config.nodes {
-        let asked =
-            NodeConn::open(&n.ip, n.port).and_then(|mut c| c.query::<String>(&["CLUSTER", "CORESHARD-LOG-VOTERS"]));
-        match asked {
+        match ask(n, PROBE_TIMEOUT) {
+            Ok(text) => return Ok(parse_members(&text)),
+            Err(e) if e.contains("not a member") => {}
+            Err(e) => {
+                last = e;
+                slow.push(n);
+            }
+        }
+    }
+    for n in slow {
+        match ask(n, super::NODE_TIMEOUT) {
             Ok(text) => return Ok(parse_members(&text)),
             Err(e) if e.contains("not a member") => {}
             Err(e) => last = e,
