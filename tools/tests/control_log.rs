@@ -24,7 +24,9 @@
 //! the leader removed, which hands over and takes pushes. A removed
 //! voter that does not answer (SIGSTOPped) delays no push to the node
 //! outside the log. A removed node added back without a restart votes,
-//! and a repeated removal or addition succeeds.
+//! and a repeated removal or addition succeeds. A stopped voter first in
+//! the map of the node outside the log holds up neither a proposal nor a
+//! membership change made there, and the proposal commits once.
 //! Every wait polls with a deadline.
 
 mod common;
@@ -1005,5 +1007,76 @@ fn a_removed_node_is_added_again_without_a_restart_and_repeated_changes_succeed(
     assert!(term > old_term, "a new leader was elected ({old_term} -> {term})");
     let key = key_in(moved, "readded");
     assert_eq!(set_reply(x_node, &key), "+OK");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// How long a change made through a node outside the log may take while
+/// the first voter of its map is stopped: the stopped voter's status
+/// probe (`PROBE_WAIT_MS`, 500 ms, plus a connect that the kernel
+/// completes at once), a probe of a voter that answers and of the leader
+/// it names, and the commit, with room for a loaded machine. A forwarder
+/// that gives the stopped voter a request's whole wait takes 7 s for a
+/// proposal (`PROPOSE_WAIT_MS` and 2 s) and 35 s for a membership change
+/// before it asks the next node.
+const FORWARD_PROMPTLY: Duration = Duration::from_secs(4);
+
+#[test]
+fn a_stopped_voter_first_in_the_map_holds_up_no_change_made_outside_the_log() {
+    if reference_run() {
+        return;
+    }
+    let dir = scratch("forward-stopped");
+    let (_args, nodes, config) = control_log_cluster(&dir);
+    let addrs: Vec<String> = nodes.iter().flatten().map(Server::addr).collect();
+    let node = |i: usize| nodes[i].as_ref().unwrap();
+    // D (outside the log) holds the map `create` made, in which A comes
+    // first. A must not lead (a stopped leader is another case: the
+    // others elect a new one first): while it does, it is stopped until
+    // B and C elect one of themselves, then resumed, and follows.
+    let a_id = config.nodes[0].id.to_string();
+    let leads_elsewhere = |i: usize| log_field(node(i), "leader-node").is_some_and(|l| !l.is_empty() && l != a_id);
+    for _ in 0..3 {
+        if leader_index(node(1), &config) != 0 && wait_until(CONVERGE, || leads_elsewhere(0)) {
+            break;
+        }
+        node(0).signal(libc::SIGSTOP);
+        let elected = wait_until(CONVERGE, || leads_elsewhere(1) && leads_elsewhere(2));
+        node(0).signal(libc::SIGCONT);
+        assert!(elected, "B and C elect a leader while A is stopped");
+    }
+    assert!(leads_elsewhere(0) && leads_elsewhere(1), "A does not lead");
+
+    // A stops: its port still completes connections but never answers.
+    // A proposal made on D commits promptly, once.
+    let before = epoch(node(3)).unwrap();
+    node(0).signal(libc::SIGSTOP);
+    let moved = SlotRange::new(config.nodes[3].slots[0].start, config.nodes[3].slots[0].start + 4);
+    let change = ConfigChange::AssignSlots { node: config.nodes[1].id.clone(), ranges: vec![moved] };
+    let text = serde_json::to_string(&change).unwrap();
+    let started = std::time::Instant::now();
+    let reply = cmd(&mut node(3).client(), &["CLUSTER", "CORESHARD-PROPOSE", &text]);
+    let proposed_in = started.elapsed();
+    // A membership change made on D (A, stopped, removed) too.
+    let started = std::time::Instant::now();
+    let removal =
+        Command::new(ADMIN).args(["voters", &addrs[3], "remove", &a_id]).output().expect("run coreshard-admin");
+    let removed_in = started.elapsed();
+    node(0).signal(libc::SIGCONT);
+    assert!(!reply.is_error(), "{reply:?}");
+    let made = reply.int() as u64;
+    assert!(proposed_in < FORWARD_PROMPTLY, "the proposal took {proposed_in:?}");
+    assert_eq!(made, before + 1, "the proposal made one epoch");
+    let removed = String::from_utf8_lossy(&removal.stdout);
+    assert!(
+        removal.status.success() && removed.contains("removed"),
+        "{removed}{}",
+        String::from_utf8_lossy(&removal.stderr)
+    );
+    assert!(removed_in < FORWARD_PROMPTLY, "the removal took {removed_in:?}");
+    assert!(wait_until(CONVERGE, || [1, 2].iter().all(|&i| log_field(node(i), "voters").as_deref() == Some("2"))));
+    // A, running again, leaves the log; every node holds the one epoch
+    // the proposal made (a membership change makes none).
+    assert!(wait_until(CONVERGE, || log_field(node(0), "voter").as_deref() == Some("none")), "A left the log");
+    assert!(wait_until(CONVERGE, || nodes.iter().flatten().all(|n| epoch(n) == Some(made))));
     let _ = std::fs::remove_dir_all(&dir);
 }
