@@ -28,7 +28,7 @@
 # (default 0: unthrottled).
 #
 # SERVER_ARGS (unset by default) adds arguments to every node's command
-# line, e.g. SERVER_ARGS="--shards 1", or "--debug-migration-cleanup-keys-per-turn 0"
+# line, e.g. SERVER_ARGS="--threads 1", or "--debug-migration-cleanup-keys-per-turn 0"
 # to hold the source's deletion of the moved keys and see what the rest of
 # the cutover costs.
 #
