@@ -61,8 +61,11 @@ const HELD_INPUT_BYTES_MAX: usize = 256 * 1024;
 /// migration target's from the source) may spend applying its input in one
 /// loop turn; the rest waits for the next turn, so a full sync or a
 /// migration's snapshot leaves the shard's other clients served every turn
-/// or so instead of after tens of milliseconds of RESTOREs.
-const STREAM_TURN_NS: u64 = 1_000_000;
+/// or so instead of after tens of milliseconds of RESTOREs. A quarter of a
+/// millisecond, as a source's snapshot turn (repl::primary): with 1 ms, a
+/// target's own clients waited about 1.7 ms (median) while it applied a
+/// migration's snapshot, 0.5 ms with this (BENCHMARKS.md).
+const STREAM_TURN_NS: u64 = 250_000;
 
 /// How much of a stream runs between two looks at the clock (about a
 /// hundred RESTOREs of small values, tens of microseconds).
