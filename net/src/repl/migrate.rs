@@ -716,7 +716,7 @@ fn switched_locked(shared: &crate::shared::Shared, st: &mut MigrationStatus) {
     // `paused` false sees the new routing too.
     mig.refusing.store(false, Relaxed);
     mig.paused.store(false, Release);
-    // The moved keys go in the background, a slot per loop turn.
+    // The moved keys go in the background, a paced batch per loop turn.
     mig.change_cleanup(CleanupChange::Delete(st.range.clone()));
     shared.wake_all();
 }
@@ -885,10 +885,12 @@ fn target_outcome(shard: &mut Shard) {
     shard.shared.wake_all();
 }
 
-/// Deletes the keys of the slots this node gave away, at most
-/// [`CLEANUP_KEYS_PER_TURN`] per loop turn (or
-/// `debug-migration-cleanup-keys-per-turn`), and journals each emptied
-/// slot as a flush of that slot so that this node's replicas drop it too.
+/// Deletes the keys of the slots this node gave away, a batch per loop
+/// turn of at most [`CLEANUP_KEYS_PER_TURN`] keys (or
+/// `debug-migration-cleanup-keys-per-turn`) and about [`CLEANUP_BATCH_NS`],
+/// resting after each so that it takes at most [`CLEANUP_DUTY_PERCENT`] of
+/// the shard's time, and journals each emptied slot as a flush of that
+/// slot so that this node's replicas drop it too.
 fn cleanup_step(shard: &mut Shard, mig: &Migration) {
     if mig.cleanup_gen.load(Acquire) != shard.repl.cleanup_gen {
         let (made, changes) = mig.cleanup_changes_since(shard.repl.cleanup_gen);
