@@ -705,36 +705,26 @@ impl ClusterControl {
     /// makes a member of the cluster map a voter of the control log (see
     /// [`Self::add_member`]); answered once it is, or why not.
     fn log_add(self: &Arc<Self>, args: &Args, done: ReplyLater) {
-        let node = match std::str::from_utf8(args.get(2))
-            .map_err(|e| e.to_string())
-            .and_then(|t| NodeId::parse(t).map_err(|e| e.to_string()))
-        {
+        let node = match node_arg(args, 2) {
             Ok(n) => n,
-            Err(e) => return done(error_reply(&format!("ERR bad node id: {e}")), None),
+            Err(e) => return done(error_reply(&e), None),
         };
         let addr = String::from_utf8_lossy(args.get(3)).into_owned();
         if addr.is_empty() || addr.contains([' ', ',']) {
             return done(error_reply("ERR bad control address"), None);
         }
-        let hops =
-            if args.len() > 4 { num::parse_i64(args.get(4)).and_then(|h| u64::try_from(h).ok()) } else { Some(0) };
-        let Some(hops) = hops else { return done(error_reply("ERR bad hop count"), None) };
+        let Some(hops) = hops_arg(args, 4) else { return done(error_reply("ERR bad hop count"), None) };
         self.member_op_then(MemberOp::Add(node, addr), hops, done);
     }
 
     /// `CLUSTER CORESHARD-LOG-REMOVE <node-id> [<hops>]`: removes a member
     /// (voter or learner, alive or not) from the control log.
     fn log_remove(self: &Arc<Self>, args: &Args, done: ReplyLater) {
-        let node = match std::str::from_utf8(args.get(2))
-            .map_err(|e| e.to_string())
-            .and_then(|t| NodeId::parse(t).map_err(|e| e.to_string()))
-        {
+        let node = match node_arg(args, 2) {
             Ok(n) => n,
-            Err(e) => return done(error_reply(&format!("ERR bad node id: {e}")), None),
+            Err(e) => return done(error_reply(&e), None),
         };
-        let hops =
-            if args.len() > 3 { num::parse_i64(args.get(3)).and_then(|h| u64::try_from(h).ok()) } else { Some(0) };
-        let Some(hops) = hops else { return done(error_reply("ERR bad hop count"), None) };
+        let Some(hops) = hops_arg(args, 3) else { return done(error_reply("ERR bad hop count"), None) };
         self.member_op_then(MemberOp::Remove(node), hops, done);
     }
 
@@ -1034,6 +1024,23 @@ impl ClusterControl {
             Err(e) => done(error_reply(&format!("ERR {e}")), None),
         });
     }
+}
+
+/// A membership request's node id argument at `i`, or the error to answer.
+fn node_arg(args: &Args, i: usize) -> Result<NodeId, String> {
+    std::str::from_utf8(args.get(i))
+        .map_err(|e| e.to_string())
+        .and_then(|t| NodeId::parse(t).map_err(|e| e.to_string()))
+        .map_err(|e| format!("ERR bad node id: {e}"))
+}
+
+/// A membership request's optional hop count at `i` (0 when absent); None
+/// when it is not a count.
+fn hops_arg(args: &Args, i: usize) -> Option<u64> {
+    if args.len() <= i {
+        return Some(0);
+    }
+    num::parse_i64(args.get(i)).and_then(|h| u64::try_from(h).ok())
 }
 
 /// CLUSTER NODES: one line per node, Redis's format. coreshard has no

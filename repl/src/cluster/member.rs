@@ -288,14 +288,7 @@ impl Member {
     /// Proposes `change` and waits (at most [`PROPOSE_WAIT_MS`]) until it
     /// commits: Ok(the epoch it made), or why not. Blocks the caller.
     pub fn propose(&self, change: ConfigChange) -> Result<u64, String> {
-        let (tx, rx) = bounded(1);
-        self.propose_then(
-            change,
-            Answer::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        );
-        rx.recv().unwrap_or_else(|_| Err("the control log stopped".into()))
+        wait_for(|answer| self.propose_then(change, answer))
     }
 
     /// Proposes a membership change without waiting (this node must lead
@@ -310,14 +303,7 @@ impl Member {
 
     /// [`Self::change_then`], waiting for the outcome. Blocks the caller.
     pub fn change(&self, change: VoterChange) -> Result<u64, String> {
-        let (tx, rx) = bounded(1);
-        self.change_then(
-            change,
-            Answer::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        );
-        rx.recv().unwrap_or_else(|_| Err("the control log stopped".into()))
+        wait_for(|answer| self.change_then(change, answer))
     }
 
     /// Tells the control thread that the leader says this node was
@@ -745,6 +731,15 @@ impl Driver {
             Err(poisoned) => *poisoned.into_inner() = status,
         }
     }
+}
+
+/// Starts a request with an [`Answer`] and blocks until it is given.
+fn wait_for(start: impl FnOnce(Answer)) -> Result<u64, String> {
+    let (tx, rx) = bounded(1);
+    start(Answer::new(move |r| {
+        let _ = tx.send(r);
+    }));
+    rx.recv().unwrap_or_else(|_| Err("the control log stopped".into()))
 }
 
 /// What the leader's pusher works from.
